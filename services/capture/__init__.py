@@ -1,0 +1,1 @@
+"""medscribe capture service."""

@@ -1,0 +1,1 @@
+"""medscribe editor service."""

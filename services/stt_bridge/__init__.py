@@ -1,0 +1,1 @@
+"""medscribe stt_bridge service."""

@@ -1,0 +1,98 @@
+"""Settings shared by all services (pydantic-settings, env prefix ``MEDSCRIBE_``).
+
+Each service's ``config.py`` subclasses these; only ``config.py`` modules (and this one)
+read the environment. Settings objects are built once in the CLI and passed in.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_STREAMING_URL = "wss://streaming.assemblyai.com/v3/ws"
+EU_STREAMING_URL = "wss://streaming.eu.assemblyai.com/v3/ws"
+DEFAULT_GATEWAY_URL = "https://llm-gateway.assemblyai.com"
+EU_GATEWAY_URL = "https://llm-gateway.eu.assemblyai.com"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./medscribe-data/medscribe.db"
+
+# Claude and Gemini only: zero data retention under AssemblyAI's BAA (protocol §8).
+DEFAULT_LLM_MODELS = (
+    "claude-sonnet-4-6",
+    "claude-haiku-4-5-20251001",
+    "gemini-2.5-flash",
+    "gemini-2.5-pro",
+)
+
+
+class MissingSetting(Exception):
+    """A required setting is absent; the message names the environment variable."""
+
+    phi_safe = True
+
+    def __init__(self, variable: str, hint: str = "") -> None:
+        self.variable = variable
+        super().__init__(f"{variable} is not set{': ' + hint if hint else ''}")
+
+
+def _env(name: str, *aliases: str) -> AliasChoices:
+    return AliasChoices(f"MEDSCRIBE_{name}", *aliases)
+
+
+class CommonSettings(BaseSettings):
+    """What every service needs: Redis, stream names, logging, health/metrics port."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MEDSCRIBE_", extra="ignore", env_file=None, populate_by_name=True
+    )
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        validation_alias=_env("REDIS_URL", "REDIS_URL"),
+        description="Redis holding the streams; may carry ACL user and password.",
+    )
+    stream_prefix: str = Field("ms:", description="Prefix of every stream and key.")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="json for log collectors; console on a terminal (auto picks)."
+    )
+    health_host: str = Field("127.0.0.1", description="Bind address of /healthz and /metrics.")
+    health_port: int = Field(0, description="Port of /healthz, /readyz, /metrics; 0 = off.")
+
+
+class AssemblyAISettings(BaseSettings):
+    """AssemblyAI keys and endpoints; the defaults are the real US endpoints."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MEDSCRIBE_", extra="ignore", env_file=None, populate_by_name=True
+    )
+
+    assemblyai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("ASSEMBLYAI_API_KEY", "ASSEMBLYAI_API_KEY"),
+        description="AssemblyAI API key (streaming and LLM Gateway).",
+    )
+    streaming_url: str = Field(
+        DEFAULT_STREAMING_URL,
+        description="Streaming v3 WebSocket URL (EU: wss://streaming.eu.assemblyai.com/v3/ws).",
+    )
+    llm_gateway_url: str = Field(
+        DEFAULT_GATEWAY_URL,
+        description="LLM Gateway base URL, or any OpenAI-compatible endpoint.",
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, description="Key for the LLM endpoint when it differs from the AssemblyAI key."
+    )
+
+    def require_streaming_key(self) -> SecretStr:
+        if self.assemblyai_api_key is None or not self.assemblyai_api_key.get_secret_value():
+            raise MissingSetting(
+                "ASSEMBLYAI_API_KEY", "set it to your AssemblyAI API key (or run `medscribe demo`)"
+            )
+        return self.assemblyai_api_key
+
+    def require_llm_key(self) -> SecretStr:
+        if self.llm_api_key is not None and self.llm_api_key.get_secret_value():
+            return self.llm_api_key
+        return self.require_streaming_key()

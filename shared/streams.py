@@ -1,0 +1,300 @@
+"""The Redis stream layer every service uses: one producer, one consumer-group reader.
+
+The reader implements the rules of ARCHITECTURE.md §3 once for all consumers:
+group created at ``0`` with MKSTREAM; this consumer's own pending entries first, then new
+ones; ack only after the handler returned; periodic XAUTOCLAIM of entries idle past a
+timeout; delivery counting; poison and unparseable entries moved to the dead-letter
+stream with the reason, then acked. Works on Redis >= 6.2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared.contracts import MalformedEntry, Message, encode
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+RawFields = dict[bytes, bytes]
+Decoder = Callable[[RawFields], T]
+
+
+class PoisonEntry(Exception):
+    """Raised by a handler for an entry that can never succeed: dead-letter it now.
+
+    The message must be a reason code, not content; it is logged and stored.
+    """
+
+    phi_safe = True
+
+
+def make_redis(url: str, *, block_ms: int = 1000) -> aioredis.Redis:
+    """An asyncio client with a socket timeout safely longer than any BLOCK we issue."""
+    timeout = max(block_ms / 1000 * 2, block_ms / 1000 + 5.0)
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=False,
+        socket_timeout=timeout,
+        socket_connect_timeout=5.0,
+        health_check_interval=30,
+        retry_on_timeout=False,
+    )
+
+
+async def publish(
+    redis: aioredis.Redis,
+    stream: str,
+    message: Message,
+    *,
+    maxlen: int | None = None,
+) -> bytes:
+    """XADD one contract message; ``maxlen`` (approximate) only where the stream allows it."""
+    fields: Any = encode(message)
+    if maxlen is None:
+        entry_id: bytes = await redis.xadd(stream, fields)
+    else:
+        entry_id = await redis.xadd(stream, fields, maxlen=maxlen, approximate=True)
+    return entry_id
+
+
+@dataclass(frozen=True)
+class Delivery(Generic[T]):
+    """One entry handed to a handler."""
+
+    stream: str
+    entry_id: str
+    message: T
+    deliveries: int
+
+
+@dataclass
+class ReaderStats:
+    handled: int = 0
+    failed: int = 0
+    dead: int = 0
+    claimed: int = 0
+    last_loop: float = field(default_factory=time.monotonic)
+
+
+class ConsumerGroupReader(Generic[T]):
+    """Reads one stream in a consumer group and hands decoded entries to ``handler``.
+
+    ``handler`` may raise: the entry then stays pending and is retried after
+    ``claim_idle_ms`` (by this or another consumer) until ``max_deliveries`` is exceeded,
+    when it is dead-lettered. Raising :class:`PoisonEntry` dead-letters at once.
+    """
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        stream: str,
+        group: str,
+        consumer: str,
+        decoder: Decoder[T],
+        handler: Callable[[Delivery[T]], Awaitable[None]],
+        dead_stream: str,
+        batch: int = 16,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 30_000,
+        claim_every_s: float = 5.0,
+        max_deliveries: int = 5,
+    ) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self.decoder = decoder
+        self.handler = handler
+        self.dead_stream = dead_stream
+        self.batch = batch
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.claim_every_s = claim_every_s
+        self.max_deliveries = max_deliveries
+        self.stats = ReaderStats()
+        self._claim_cursor = "0-0"
+        self._last_claim = 0.0
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as err:
+            if "BUSYGROUP" not in str(err):
+                raise
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Consume until ``stop`` is set or the task is cancelled."""
+        stop = stop or asyncio.Event()
+        await self.ensure_group()
+        await self._drain_own_pending(stop)
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                await self.poll_once()
+                backoff = 0.5
+            except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+                log.warning(
+                    "stream_redis_unavailable",
+                    stream=self.stream,
+                    group=self.group,
+                    error=type(err).__name__,
+                    retry_in_s=backoff,
+                )
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, 10.0)
+            except ResponseError as err:
+                if "NOGROUP" in str(err):  # stream or group deleted under us: recreate
+                    await self.ensure_group()
+                    continue
+                raise
+
+    async def poll_once(self) -> int:
+        """One read (new entries) plus a reclaim pass when due; returns entries handled."""
+        self.stats.last_loop = time.monotonic()
+        handled = 0
+        if time.monotonic() - self._last_claim >= self.claim_every_s:
+            handled += await self._claim_pass()
+        reply = await self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=self.batch, block=self.block_ms
+        )
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                await self._process(entry_id, fields, deliveries=1)
+                handled += 1
+        return handled
+
+    async def _drain_own_pending(self, stop: asyncio.Event) -> None:
+        """Re-read entries this consumer took before a crash or restart."""
+        last = "0"
+        while not stop.is_set():
+            reply = await self.redis.xreadgroup(
+                self.group, self.consumer, {self.stream: last}, count=self.batch
+            )
+            entries = reply[0][1] if reply else []
+            if not entries:
+                return
+            for entry_id, fields in entries:
+                last = _id(entry_id)
+                if fields is None:  # trimmed while pending: nothing left to do
+                    await self.redis.xack(self.stream, self.group, entry_id)
+                    continue
+                await self._process(entry_id, fields, await self._delivery_count(entry_id))
+
+    async def _claim_pass(self) -> int:
+        self._last_claim = time.monotonic()
+        handled = 0
+        while True:
+            reply = await self.redis.xautoclaim(
+                self.stream,
+                self.group,
+                self.consumer,
+                min_idle_time=self.claim_idle_ms,
+                start_id=self._claim_cursor,
+                count=self.batch,
+            )
+            cursor, entries = reply[0], reply[1]
+            self._claim_cursor = _id(cursor)
+            for entry_id, fields in entries:
+                if fields is None:  # Redis 6.2: deleted entry still in the PEL
+                    await self.redis.xack(self.stream, self.group, entry_id)
+                    continue
+                self.stats.claimed += 1
+                await self._process(entry_id, fields, await self._delivery_count(entry_id))
+                handled += 1
+            if self._claim_cursor == "0-0" or not entries:
+                return handled
+
+    async def _delivery_count(self, entry_id: bytes | str) -> int:
+        rows = await self.redis.xpending_range(
+            self.stream, self.group, min=entry_id, max=entry_id, count=1
+        )
+        if not rows:
+            return 1
+        return int(rows[0]["times_delivered"])
+
+    async def _process(self, entry_id: bytes | str, fields: RawFields, deliveries: int) -> None:
+        eid = _id(entry_id)
+        if deliveries > self.max_deliveries:
+            await self.dead_letter(eid, fields, "max_deliveries_exceeded", deliveries)
+            return
+        try:
+            message = self.decoder(fields)
+        except MalformedEntry as err:
+            await self.dead_letter(eid, fields, f"malformed: {err}", deliveries)
+            return
+        try:
+            await self.handler(Delivery(self.stream, eid, message, deliveries))
+        except PoisonEntry as err:
+            await self.dead_letter(eid, fields, f"poison: {err}", deliveries)
+            return
+        except asyncio.CancelledError:
+            raise
+        except (RedisConnectionError, RedisTimeoutError):
+            raise  # the loop backs off; the entry stays pending
+        except Exception as err:  # noqa: BLE001 - any handler failure means "retry later"
+            self.stats.failed += 1
+            log.warning(
+                "stream_handler_failed",
+                stream=self.stream,
+                group=self.group,
+                entry_id=eid,
+                deliveries=deliveries,
+                error=type(err).__name__,
+            )
+            return
+        await self.redis.xack(self.stream, self.group, eid)
+        self.stats.handled += 1
+
+    async def dead_letter(
+        self, entry_id: str, fields: Mapping[bytes, bytes], reason: str, deliveries: int
+    ) -> None:
+        """Copy the entry to the dead-letter stream with why, then ack it (atomically)."""
+        dead: dict[Any, Any] = {
+            b"dead:stream": self.stream.encode(),
+            b"dead:group": self.group.encode(),
+            b"dead:entry_id": entry_id.encode(),
+            b"dead:reason": reason[:500].encode(),
+            b"dead:deliveries": str(deliveries).encode(),
+            b"dead:at": str(int(time.time() * 1000)).encode(),
+        }
+        for key, value in fields.items():
+            k = key if isinstance(key, bytes) else str(key).encode()
+            dead[b"f:" + k] = value
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.dead_stream, dead)
+            pipe.xack(self.stream, self.group, entry_id)
+            await pipe.execute()
+        self.stats.dead += 1
+        log.warning(
+            "stream_entry_dead_lettered",
+            stream=self.stream,
+            group=self.group,
+            entry_id=entry_id,
+            reason=reason.split(":", 1)[0],
+            deliveries=deliveries,
+        )
+
+
+def _id(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def run_readers(readers: list[ConsumerGroupReader[Any]], stop: asyncio.Event) -> None:
+    """Run several readers until ``stop``; a crash of one stops all (and propagates)."""
+    async with asyncio.TaskGroup() as tg:
+        for reader in readers:
+            tg.create_task(reader.run(stop))
