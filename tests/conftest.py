@@ -1,0 +1,167 @@
+"""Fixtures shared by the whole suite: real Redis, real PostgreSQL, isolated key prefixes.
+
+Redis is found in this order: REDIS_URL, then testcontainers (when a Docker engine
+answers), then a private redis-server on a free port. Set REQUIRE_REDIS=1 (CI does) to
+make "no Redis at all" a failure instead of a skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import redis as sync_redis
+import redis.asyncio as aioredis
+from hypothesis import settings as hypothesis_settings
+
+from shared.acibench import Dialogue, default_path, load_dialogues
+from shared.contracts import StreamNames
+from shared.streams import make_redis
+from tests.helpers.procs import RedisServer, redis_server_binary
+
+hypothesis_settings.register_profile("ci", max_examples=50, deadline=None, derandomize=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def _ping(url: str) -> bool:
+    try:
+        client = sync_redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _no_redis(reason: str) -> None:
+    if os.environ.get("REQUIRE_REDIS") == "1":
+        pytest.fail(f"Redis required but unavailable: {reason}")
+    pytest.skip(f"no Redis available: {reason}")
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    env_url = os.environ.get("REDIS_URL")
+    if env_url:
+        if not _ping(env_url):
+            _no_redis(f"REDIS_URL={env_url} does not answer")
+        yield env_url
+        return
+    try:
+        from docker.errors import DockerException
+        from testcontainers.community.redis import RedisContainer
+
+        try:
+            with RedisContainer("redis:7-alpine") as container:
+                host = container.get_container_host_ip()
+                port = container.get_exposed_port(6379)
+                yield f"redis://{host}:{port}/0"
+                return
+        except (DockerException, RuntimeError, TimeoutError, ConnectionError):
+            pass
+    except ImportError:
+        pass
+    if redis_server_binary() is None:
+        _no_redis("no REDIS_URL, no Docker engine, no redis-server binary")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def stream_prefix() -> str:
+    """A key prefix of this test's own, so tests never see each other's streams."""
+    return f"t{uuid.uuid4().hex[:10]}:"
+
+
+@pytest.fixture
+def names(stream_prefix: str) -> StreamNames:
+    return StreamNames(stream_prefix)
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str, stream_prefix: str) -> Iterator[str]:
+    yield redis_server_url
+    client = sync_redis.Redis.from_url(redis_server_url)
+    try:
+        keys = list(client.scan_iter(match=f"{stream_prefix}*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.delete(*keys[i : i + 500])
+    finally:
+        client.close()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = make_redis(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own that it may stop and restart."""
+    if redis_server_binary() is None:
+        pytest.skip("redis-server binary not available")
+    server = RedisServer(tmp_path / "private-redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+def _pg_base_url() -> str:
+    return os.environ.get("DATABASE_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+def _pg_reachable(url: str) -> bool:
+    parts = urlsplit(url.replace("+asyncpg", ""))
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test (dropped afterwards)."""
+    base = _pg_base_url()
+    if not base.startswith("postgresql") or not _pg_reachable(base):
+        pytest.skip("PostgreSQL not reachable (set DATABASE_URL or run it on 127.0.0.1:5432)")
+    import asyncpg
+
+    plain = base.replace("+asyncpg", "")
+    name = f"ms_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(plain)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except Exception as err:  # noqa: BLE001
+        pytest.skip(f"cannot create a test database on PostgreSQL: {type(err).__name__}")
+    parts = urlsplit(base)
+    yield parts._replace(path=f"/{name}").geturl()
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def aci_dialogues() -> list[Dialogue]:
+    path = Path(os.environ.get("MEDSCRIBE_ACI_BENCH", default_path()))
+    if not path.exists():
+        pytest.skip(f"ACI-Bench data not found at {path}")
+    return load_dialogues(path)
