@@ -141,11 +141,17 @@ class ConsumerGroupReader(Generic[T]):
         await self.ensure_group()
         await self._drain_own_pending(stop)
         backoff = 0.5
+        me = asyncio.current_task()
         while not stop.is_set():
+            if me is not None and me.cancelling():
+                # redis-py can swallow a cancellation that lands mid-command; honour it here.
+                raise asyncio.CancelledError
             try:
                 await self.poll_once()
                 backoff = 0.5
             except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+                if me is not None and me.cancelling():
+                    raise asyncio.CancelledError from err
                 log.warning(
                     "stream_redis_unavailable",
                     stream=self.stream,

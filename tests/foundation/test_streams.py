@@ -1,0 +1,258 @@
+"""The consumer-group reader against real Redis: at-least-once, dead letters, reclaim."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import Counter
+
+import pytest
+import redis.asyncio as aioredis
+
+from shared.contracts import EncounterStopped, StreamNames, decode, encode
+from shared.streams import ConsumerGroupReader, Delivery, PoisonEntry, publish
+
+
+def _decoder(fields: dict[bytes, bytes]) -> EncounterStopped:
+    return decode(fields, EncounterStopped)
+
+
+def _msg(i: int) -> EncounterStopped:
+    return EncounterStopped(encounter_id=f"enc-{i}", last_frame_seq=i)
+
+
+def _reader(
+    redis: aioredis.Redis,
+    names: StreamNames,
+    consumer: str,
+    handler,  # type: ignore[no-untyped-def]
+    **kw: object,
+) -> ConsumerGroupReader[EncounterStopped]:
+    opts: dict[str, object] = {"block_ms": 100, "claim_idle_ms": 300, "claim_every_s": 0.1}
+    opts.update(kw)
+    return ConsumerGroupReader(
+        redis,
+        stream=names.control,
+        group="g",
+        consumer=consumer,
+        decoder=_decoder,
+        handler=handler,
+        dead_stream=names.dead,
+        **opts,  # type: ignore[arg-type]
+    )
+
+
+async def _until(cond, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached before timeout")
+        await asyncio.sleep(0.02)
+
+
+async def _run(reader: ConsumerGroupReader[EncounterStopped]) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    stop = asyncio.Event()
+    return stop, asyncio.create_task(reader.run(stop))
+
+
+async def _stop(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
+    stop.set()
+    await asyncio.wait_for(task, 10)
+
+
+async def test_entries_written_before_group_exists_are_read(redis, names) -> None:
+    for i in range(5):
+        await publish(redis, names.control, _msg(i))
+    seen: list[int] = []
+
+    async def handle(d: Delivery[EncounterStopped]) -> None:
+        seen.append(d.message.last_frame_seq)
+
+    stop, task = await _run(_reader(redis, names, "c1", handle))
+    await _until(lambda: len(seen) == 5)
+    await _stop(stop, task)
+    assert seen == [0, 1, 2, 3, 4]
+    pending = await redis.xpending(names.control, "g")
+    assert pending["pending"] == 0
+
+
+async def test_crash_between_handling_and_ack_is_redelivered_to_another_consumer(
+    redis, names
+) -> None:
+    await publish(redis, names.control, _msg(7))
+    # Consumer "dead" takes the entry and dies before acking (a real XREADGROUP, no XACK).
+    reader = _reader(redis, names, "dead", None)
+    await reader.ensure_group()
+    got = await redis.xreadgroup("g", "dead", {names.control: ">"}, count=10)
+    assert len(got[0][1]) == 1
+
+    handled: list[Delivery[EncounterStopped]] = []
+
+    async def handle(d: Delivery[EncounterStopped]) -> None:
+        handled.append(d)
+
+    stop, task = await _run(_reader(redis, names, "alive", handle))
+    await _until(lambda: len(handled) == 1)
+    await _stop(stop, task)
+    assert handled[0].message.last_frame_seq == 7
+    assert handled[0].deliveries == 2  # first to "dead", then reclaimed
+    assert (await redis.xpending(names.control, "g"))["pending"] == 0
+
+
+async def test_own_pending_entries_are_handled_first_after_restart(redis, names) -> None:
+    for i in range(3):
+        await publish(redis, names.control, _msg(i))
+    reader = _reader(redis, names, "same", None, claim_idle_ms=60_000)
+    await reader.ensure_group()
+    await redis.xreadgroup("g", "same", {names.control: ">"}, count=2)  # took 0, 1; "crashed"
+    await publish(redis, names.control, _msg(3))
+    order: list[int] = []
+
+    async def handle(d: Delivery[EncounterStopped]) -> None:
+        order.append(d.message.last_frame_seq)
+
+    stop, task = await _run(_reader(redis, names, "same", handle, claim_idle_ms=60_000))
+    await _until(lambda: len(order) == 4)
+    await _stop(stop, task)
+    assert order == [0, 1, 2, 3]
+
+
+async def test_unparseable_entry_goes_to_dead_letter_and_stream_keeps_flowing(
+    redis, names
+) -> None:
+    await publish(redis, names.control, _msg(1))
+    await redis.xadd(names.control, {"v": "1", "type": "EncounterStopped", "data": "{not json"})
+    await redis.xadd(names.control, {"garbage": "x"})
+    await redis.xadd(names.control, {"v": "99", "type": "EncounterStopped", "data": "{}"})
+    await publish(redis, names.control, _msg(2))
+    seen: list[int] = []
+
+    async def handle(d: Delivery[EncounterStopped]) -> None:
+        seen.append(d.message.last_frame_seq)
+
+    stop, task = await _run(_reader(redis, names, "c", handle))
+    await _until(lambda: len(seen) == 2)
+    await _stop(stop, task)
+    assert seen == [1, 2]
+    dead = await redis.xrange(names.dead)
+    assert len(dead) == 3
+    reasons = [fields[b"dead:reason"].decode() for _id, fields in dead]
+    assert all(r.startswith("malformed:") for r in reasons)
+    assert any("schema version 99" in r for r in reasons)
+    # The original fields are kept for replay.
+    assert dead[1][1][b"f:garbage"] == b"x"
+    assert (await redis.xpending(names.control, "g"))["pending"] == 0
+
+
+async def test_failing_handler_is_retried_then_dead_lettered(redis, names) -> None:
+    await publish(redis, names.control, _msg(5))
+    await publish(redis, names.control, _msg(6))
+    attempts: Counter[int] = Counter()
+    done: list[int] = []
+
+    async def handle(d: Delivery[EncounterStopped]) -> None:
+        attempts[d.message.last_frame_seq] += 1
+        if d.message.last_frame_seq == 5:
+            raise RuntimeError("always fails")
+        if attempts[6] < 2:
+            raise RuntimeError("fails once")
+        done.append(6)
+
+    reader = _reader(redis, names, "c", handle, claim_idle_ms=50, max_deliveries=3)
+    stop, task = await _run(reader)
+    await _until(lambda: reader.stats.dead == 1 and done == [6])
+    await _stop(stop, task)
+    assert attempts[5] == 3
+    dead = await redis.xrange(names.dead)
+    assert dead[0][1][b"dead:reason"] == b"max_deliveries_exceeded"
+    assert dead[0][1][b"dead:deliveries"] == b"4"
+
+
+async def test_poison_entry_is_dead_lettered_at_once(redis, names) -> None:
+    msg = _msg(9)
+    await publish(redis, names.control, msg)
+
+    async def handle(d: Delivery[EncounterStopped]) -> None:
+        raise PoisonEntry("unknown_room")
+
+    reader = _reader(redis, names, "c", handle)
+    stop, task = await _run(reader)
+    await _until(lambda: reader.stats.dead == 1)
+    await _stop(stop, task)
+    dead = await redis.xrange(names.dead)
+    assert dead[0][1][b"dead:reason"] == b"poison: unknown_room"
+    assert dead[0][1][b"f:data"] == encode(msg)["data"].encode()
+
+
+async def test_cancellation_leaves_in_flight_entry_pending(redis, names) -> None:
+    await publish(redis, names.control, _msg(1))
+    started = asyncio.Event()
+
+    async def handle(d: Delivery[EncounterStopped]) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    stop, task = await _run(_reader(redis, names, "c", handle))
+    await asyncio.wait_for(started.wait(), 10)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert (await redis.xpending(names.control, "g"))["pending"] == 1
+
+
+async def test_ten_thousand_entries_through_four_consumers_exactly_once_after_dedupe(
+    redis, names
+) -> None:
+    total = 10_000
+    async with redis.pipeline(transaction=False) as pipe:
+        for i in range(total):
+            pipe.xadd(names.control, encode(_msg(i)))  # type: ignore[arg-type]
+        await pipe.execute()
+    handled: Counter[int] = Counter()
+    rng = random.Random(42)
+
+    def make_handler(flaky: bool):  # type: ignore[no-untyped-def]
+        async def handle(d: Delivery[EncounterStopped]) -> None:
+            if flaky and rng.random() < 0.01:
+                raise RuntimeError("transient")
+            handled[d.message.last_frame_seq] += 1
+
+        return handle
+
+    readers = [
+        _reader(redis, names, f"c{i}", make_handler(i == 0), batch=100, claim_idle_ms=200)
+        for i in range(4)
+    ]
+    runs = [await _run(r) for r in readers]
+    # Kill one consumer part-way: what it took but did not ack must be reclaimed by others.
+    await _until(lambda: sum(handled.values()) > total // 4, timeout=60)
+    runs[3][1].cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(runs[3][1], 10)
+    await _until(lambda: len(handled) == total, timeout=120)
+    for stop, task in runs[:3]:
+        await _stop(stop, task)
+    assert set(handled) == set(range(total))  # none lost
+    assert sum(handled.values()) >= total
+    assert await redis.xlen(names.dead) == 0
+    assert (await redis.xpending(names.control, "g"))["pending"] <= 1  # at most the cancelled one
+
+
+@pytest.mark.parametrize("field", ["v", "data"])
+async def test_dead_letter_keeps_reason_free_of_values(redis, names, field: str) -> None:
+    fields = encode(EncounterStopped(encounter_id="e1", last_frame_seq=3))
+    fields["data"] = '{"encounter_id": "e1", "last_frame_seq": "SECRET-PHI"}'
+    if field == "v":
+        fields["v"] = "SECRET-PHI"
+    await redis.xadd(names.control, fields)  # type: ignore[arg-type]
+
+    async def handle(d: Delivery[EncounterStopped]) -> None:  # pragma: no cover
+        raise AssertionError("must not be called")
+
+    reader = _reader(redis, names, "c", handle)
+    stop, task = await _run(reader)
+    await _until(lambda: reader.stats.dead == 1)
+    await _stop(stop, task)
+    dead = await redis.xrange(names.dead)
+    assert b"SECRET-PHI" not in dead[0][1][b"dead:reason"]
