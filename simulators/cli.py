@@ -24,7 +24,9 @@ def stt(
         ["sim-key"], "--api-key", help="Accepted API key (repeat for several)."
     ),
     time_scale: float = typer.Option(
-        1.0, min=0.001, help="Server clocks run this many times faster than wall time "
+        1.0,
+        min=0.001,
+        help="Server clocks run this many times faster than wall time "
         "(rate check, inactivity, session cap, faults); pace clients the same.",
     ),  # fmt: skip
     lookahead_s: float = typer.Option(
@@ -53,7 +55,8 @@ def stt(
         0.0, help="FAULT: wall-clock seconds to wait before sending Begin."
     ),
     legacy_double_final: bool = typer.Option(
-        False, help="Universal-Streaming with format_turns: send the pre-2026-03 double final "
+        False,
+        help="Universal-Streaming with format_turns: send the pre-2026-03 double final "
         "(unformatted, then formatted, same turn_order).",
     ),  # fmt: skip
     log_level: str = typer.Option("INFO", help="Log level."),
