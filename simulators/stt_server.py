@@ -195,24 +195,20 @@ class SttSimulator:
         assert ws.request is not None
         query = urlsplit(ws.request.path).query
         code = await self._open(ws, query)
-        self.stats.closed_by_code[code] += 1
         log.info("stt_sim_session_closed", close_code=code)
 
     async def _open(self, ws: ServerConnection, query: str) -> int:
         max_s = self._authorize(ws, query)
         if max_s is None:
-            self.stats.sessions_rejected += 1
             missing = ws.request is not None and "Authorization" not in ws.request.headers
             reason = "Missing Authorization header" if missing else "Invalid API key"
-            return await reject(ws, 1008, f"Unauthorized Connection: {reason}")
+            return await reject(self, ws, 1008, f"Unauthorized Connection: {reason}")
         if self._rate_limited():
-            self.stats.sessions_rejected += 1
-            return await reject(ws, self.config.rate_limit_code, TOO_MANY)
+            return await reject(self, ws, self.config.rate_limit_code, TOO_MANY)
         try:
             params = parse_query(query)
         except ParamError as err:
-            self.stats.sessions_rejected += 1
-            return await reject(ws, 3006, str(err))
+            return await reject(self, ws, 3006, str(err))
         if self.config.begin_delay_s > 0:
             await asyncio.sleep(self.config.begin_delay_s)
         session = SttSession(self, ws, params, max_s)

@@ -88,7 +88,9 @@ class SttSession:
         except SessionEnd as end:
             return await self._end(end)
         except ConnectionClosed as closed:
-            return closed.rcvd.code if closed.rcvd else 1006
+            code = closed.rcvd.code if closed.rcvd else 1006
+            self.sim.stats.closed_by_code[code] += 1  # the client went away first
+            return code
 
     # -- timers ----------------------------------------------------------------------
 
@@ -195,17 +197,20 @@ class SttSession:
                 "session_duration_seconds": round(self.scaled_elapsed()),
             }
         )
+        self.sim.stats.closed_by_code[1000] += 1  # before the close frame: observers see it
         await self.ws.close(1000)
 
     async def _end(self, end: SessionEnd) -> int:
         try:
             if end.code == 1006:
+                self.sim.stats.closed_by_code[1006] += 1
                 self.ws.transport.abort()  # no closing handshake: the client sees 1006
                 return 1006
             if end.code == 1000:
                 await self._finish()
                 return 1000
             await self._send({"type": "Error", "error_code": end.code, "error": end.message})
+            self.sim.stats.closed_by_code[end.code] += 1
             reason = end.message if len(end.message) <= 123 else "See Error message for details"
             await self.ws.close(end.code, reason)
         except ConnectionClosed:
@@ -213,8 +218,10 @@ class SttSession:
         return end.code
 
 
-async def reject(ws: ServerConnection, code: int, message: str) -> int:
+async def reject(sim: SttSimulator, ws: ServerConnection, code: int, message: str) -> int:
     """Refuse a session after the upgrade, as the service does: Error frame, then close."""
+    sim.stats.sessions_rejected += 1
+    sim.stats.closed_by_code[code] += 1
     try:
         await ws.send(json.dumps({"type": "Error", "error_code": code, "error": message}))
         await ws.close(code, message[:123])
