@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import signal
 from pathlib import Path
 
 import typer
@@ -66,10 +66,11 @@ def stt(
     Tone-coded audio (`medscribe sim encode`) is transcribed exactly; any other audio yields
     "\\[speech]" placeholder turns from an energy detector. Stop with Ctrl-C.
     """
-    from shared.logging import configure_logging
+    from shared.logging import configure_logging, get_logger
     from simulators.stt_server import SttSimConfig, SttSimulator
 
     configure_logging(log_level, "auto", service="sim-stt")
+    log = get_logger("simulators.cli")
     config = SttSimConfig(
         api_keys=tuple(api_key),
         time_scale=time_scale,
@@ -91,14 +92,16 @@ def stt(
             await sim.start(host, port)
         except OSError as err:
             fail(f"cannot listen on {host}:{port} ({err.strerror})")
-        typer.echo(f"stt simulator listening on {sim.url}", err=False)
-        try:
-            await sim.serve_forever()
-        finally:
-            await sim.close()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo(f"stt simulator listening on {sim.url}")
+        await stop.wait()
+        await sim.close()  # closes open sessions (1001) and waits for their handlers
+        log.info("stt_sim_stopped", count=sim.stats.sessions_opened)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    asyncio.run(run())
 
 
 @app.command("encode")
