@@ -239,6 +239,15 @@ def run_stt_simulator_in_thread(
     config: SttSimConfig | None = None, host: str = "127.0.0.1"
 ) -> tuple[str, Callable[[], None]]:
     """Start the simulator on its own event loop in a daemon thread: (url, stop)."""
+    sim, stop = start_stt_simulator_thread(config, host)
+    return sim.url, stop
+
+
+def start_stt_simulator_thread(
+    config: SttSimConfig | None = None, host: str = "127.0.0.1"
+) -> tuple[SttSimulator, Callable[[], None]]:
+    """Like `run_stt_simulator_in_thread`, but returns the simulator itself, so sync tests
+    can read `.stats` or change `.config` fields while it runs."""
     loop = asyncio.new_event_loop()
     ready: asyncio.Future[SttSimulator] = loop.create_future()
     stop_event = asyncio.Event()
@@ -268,7 +277,7 @@ def run_stt_simulator_in_thread(
             loop.call_soon_threadsafe(stop_event.set)
             thread.join(timeout=30)
 
-    return sim.url, stop
+    return sim, stop
 
 
 async def _wait(fut: asyncio.Future[SttSimulator]) -> SttSimulator:
