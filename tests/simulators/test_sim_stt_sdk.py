@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from assemblyai.streaming.v3 import (
+    AsyncStreamingClient,
     BeginEvent,
     SpeechModel,
     StreamingClient,
@@ -17,15 +20,18 @@ from assemblyai.streaming.v3 import (
     StreamingError,
     StreamingEvents,
     StreamingParameters,
+    StreamingSessionParameters,
     TerminationEvent,
     TurnEvent,
 )
 
 from shared.acibench import Dialogue
-from simulators.codec import ScriptTurn, encode, script_from_dialogue
+from simulators.codec import ScriptTurn, encode, read_wav, script_from_dialogue, write_wav
 from simulators.stt_server import SttSimConfig, run_stt_simulator_in_thread
 
 SCALE = 20.0
+# The SDK's own sync client trips a websockets deprecation warning (not ours to fix).
+pytestmark = pytest.mark.filterwarnings("ignore:connect\\(\\) must be used:DeprecationWarning")
 CHUNK_MS = 100
 
 
@@ -84,10 +90,12 @@ def run_session(url: str, pcm: bytes, params: StreamingParameters) -> Recorder:
 
 
 def test_sdk_transcribes_a_full_aci_bench_dialogue_exactly(
-    sim_url: str, aci_dialogues: list[Dialogue]
+    sim_url: str, aci_dialogues: list[Dialogue], tmp_path: Path
 ) -> None:
     dialogue = next(d for d in aci_dialogues if 1100 <= d.words <= 1300)
-    pcm = encode(script_from_dialogue(dialogue))
+    write_wav(tmp_path / "visit.wav", encode(script_from_dialogue(dialogue)))
+    pcm, rate = read_wav(tmp_path / "visit.wav")
+    assert rate == 16000
     params = StreamingParameters(
         sample_rate=16000,
         speech_model=SpeechModel.u3_rt_pro,
@@ -126,3 +134,79 @@ def test_sdk_universal_streaming_partials_and_finals(sim_url: str) -> None:
     ]  # fmt: skip
     assert [t.transcript for t in rec.finals()] == ["how is the cough ?", "Better, thanks."]
     assert len(rec.terminations) == 1
+
+
+def test_sdk_reports_server_errors_with_their_codes(sim_url: str) -> None:
+    host = sim_url.removesuffix("/v3/ws")
+    bad = StreamingClient(StreamingClientOptions(api_key="wrong", api_host=host))
+    rec = Recorder()
+    rec.attach(bad)
+    bad.connect(StreamingParameters(sample_rate=16000, speech_model=SpeechModel.u3_rt_pro))
+    deadline = time.monotonic() + 20
+    while not rec.errors and time.monotonic() < deadline:
+        time.sleep(0.02)
+    bad.disconnect()
+    assert [e.code for e in rec.errors] == [1008]
+
+    client = StreamingClient(StreamingClientOptions(api_key="k1", api_host=host))
+    rec = Recorder()
+    rec.attach(client)
+    client.connect(StreamingParameters(sample_rate=16000, speech_model=SpeechModel.u3_rt_pro))
+    client.stream(bytes(100))  # 3 ms: too short
+    deadline = time.monotonic() + 20
+    while not rec.errors and time.monotonic() < deadline:
+        time.sleep(0.02)
+    client.disconnect()
+    assert [e.code for e in rec.errors] == [3007]
+    assert len(rec.begins) == 1
+
+
+def test_sdk_controls_force_endpoint_and_set_params(sim_url: str) -> None:
+    host = sim_url.removesuffix("/v3/ws")
+    client = StreamingClient(StreamingClientOptions(api_key="k1", api_host=host))
+    rec = Recorder()
+    rec.attach(client)
+    client.connect(
+        StreamingParameters(
+            sample_rate=16000,
+            speech_model=SpeechModel.u3_rt_pro,
+            min_turn_silence=100,
+            max_turn_silence=10000,
+            inactivity_timeout=3600,
+        )
+    )
+    pcm = encode([ScriptTurn("dr", "one two", pause_ms=0)])[:-640]  # no end mark
+    client.stream(paced_chunks(pcm, SCALE))
+    client.keep_alive()
+    client.force_endpoint()
+    client.set_params(StreamingSessionParameters(max_turn_silence=300))
+    client.stream(paced_chunks(encode([ScriptTurn("dr", "three", pause_ms=0)])[:-640]
+                               + bytes(32 * 600), SCALE))  # fmt: skip
+    deadline = time.monotonic() + 20
+    while len(rec.finals()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    client.disconnect(terminate=True)
+    assert not rec.errors
+    assert [t.transcript for t in rec.finals()] == ["one two", "three"]
+
+
+async def test_async_sdk_client_completes_a_session() -> None:
+    from simulators.stt_server import start_stt_simulator
+
+    async with await start_stt_simulator(SttSimConfig(time_scale=SCALE, api_keys=("k1",))) as sim:
+        finals: list[str] = []
+        done = asyncio.Event()
+        client = AsyncStreamingClient(StreamingClientOptions(api_key="k1", api_host=sim.base_url))
+        client.on(StreamingEvents.Turn, lambda _c, e: finals.append(e.transcript)
+                  if e.end_of_turn else None)  # fmt: skip
+        client.on(StreamingEvents.Termination, lambda _c, _e: done.set())
+        await client.connect(
+            StreamingParameters(sample_rate=16000, speech_model=SpeechModel.u3_rt_pro)
+        )
+        pcm = encode([ScriptTurn("doctor", "take it twice a day ."), ScriptTurn("patient", "ok")])
+        for i in range(0, len(pcm), 3200):
+            await client.stream(pcm[i : i + 3200].ljust(3200, b"\0"))
+            await asyncio.sleep(0.1 / SCALE)
+        await client.disconnect(terminate=True)
+        await asyncio.wait_for(done.wait(), 20)
+        assert finals == ["take it twice a day .", "ok"]
