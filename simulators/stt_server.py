@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import threading
 import time
 import uuid
@@ -50,7 +51,7 @@ class SttSimConfig:
     begin_delay_s: float = 0.0  # WALL seconds before Begin (to test client Begin timeouts)
     legacy_double_final: bool = False  # Universal-Streaming format_turns: two finals per turn
     max_concurrent_sessions: int | None = None
-    seed: int | None = None  # reserved: the simulator is deterministic today
+    seed: int | None = None  # reproducible session ids and tokens (else random)
 
 
 @dataclass
@@ -82,8 +83,15 @@ class SttSimulator:
         self._server: Server | None = None
         self._tokens: dict[str, tuple[float, float]] = {}  # token -> (expires, max_session_s)
         self._session_starts: deque[float] = deque()
+        self._rng = random.Random(config.seed) if config.seed is not None else None
         self.host = "127.0.0.1"
         self.port = 0
+
+    def new_id(self) -> str:
+        """A UUID4 string; reproducible when `config.seed` is set."""
+        if self._rng is None:
+            return str(uuid.uuid4())
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
     @property
     def base_url(self) -> str:
@@ -146,7 +154,7 @@ class SttSimulator:
             return _json(HTTPStatus.BAD_REQUEST, {"error": "expires_in_seconds is required"})
         if not 1 <= expires <= 600 or not 60 <= max_s <= 10800:
             return _json(HTTPStatus.BAD_REQUEST, {"error": "parameter out of range"})
-        token = f"sim-tmp-{uuid.uuid4().hex}"
+        token = f"sim-tmp-{self.new_id()}"
         deadline = time.monotonic() + expires / self.config.time_scale
         self._tokens[token] = (deadline, float(max_s))
         self.stats.tokens_issued += 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
@@ -47,7 +46,7 @@ class SttSession:
         self.sim = sim
         self.ws = ws
         self.params = params
-        self.id = str(uuid.uuid4())
+        self.id = sim.new_id()
         self.max_session_s = max_session_s
         self.decoder = StreamDecoder(params.sample_rate)
         self.turns = TurnTracker(params, sim.config.legacy_double_final)

@@ -411,3 +411,20 @@ async def test_stats_count_sessions_audio_and_turns(sim: SttSimulator) -> None:
     assert s.closed_by_code[1000] == 1
     assert s.turns_emitted == 3
     assert s.audio_seconds == pytest.approx(len(encode(SCRIPT)) / 32000, abs=0.2)
+
+
+async def test_http_routes_other_than_ws_and_token(sim: SttSimulator) -> None:
+    base = sim.base_url.replace("ws://", "http://")
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{base}/v2/realtime/ws")).status_code == 404
+        assert (await http.get(f"{base}/v3/ws")).status_code == 426  # needs an upgrade
+
+
+async def test_seed_makes_session_ids_reproducible() -> None:
+    ids = []
+    for _ in range(2):
+        async with await start_stt_simulator(SttSimConfig(api_keys=("k1",), seed=7)) as sim:
+            ws = await open_session(sim, U3)
+            ids.append((await begin(ws))["id"])
+            await terminate(ws)
+    assert ids[0] == ids[1]
