@@ -128,10 +128,10 @@ class SttSession:
     async def _audio(self, chunk: bytes) -> None:
         cfg = self.sim.config
         p = self.params
-        ms = len(chunk) / (p.bytes_per_sample * p.sample_rate) * 1000
+        ms = round(len(chunk) / (p.bytes_per_sample * p.sample_rate) * 1000, 2)
         if not 50 <= ms <= 1000:
             raise SessionEnd(
-                3007, f"Input duration violation: {ms:.0f} ms. Expected between 50 and 1000 ms"
+                3007, f"Input duration violation: {ms:g} ms. Expected between 50 and 1000 ms"
             )
         self.audio_s += ms / 1000
         self.sim.stats.audio_seconds += ms / 1000
