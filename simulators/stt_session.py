@@ -60,17 +60,16 @@ class SttSession:
     async def run(self) -> int:
         """Serve the session; returns the close code it ended with."""
         cfg = self.sim.config
-        await self._send(
-            {
-                "type": "Begin",
-                "id": self.id,
-                "expires_at": int(time.time() + self.max_session_s / cfg.time_scale),
-                "configuration": {"model": self.params.speech_model, "mode": "balanced",
-                                  "api_version": "2025-05-12"},
-            }
-        )  # fmt: skip
-        self.started = self.last_activity = time.monotonic()
+        begin = {
+            "type": "Begin",
+            "id": self.id,
+            "expires_at": int(time.time() + self.max_session_s / cfg.time_scale),
+            "configuration": {"model": self.params.speech_model, "mode": "balanced",
+                              "api_version": "2025-05-12"},
+        }  # fmt: skip
         try:
+            await self._send(begin)
+            self.started = self.last_activity = time.monotonic()
             while True:
                 timeout, fault = self._next_deadline()
                 try:
