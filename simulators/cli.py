@@ -59,6 +59,7 @@ def stt(
         help="Universal-Streaming with format_turns: send the pre-2026-03 double final "
         "(unformatted, then formatted, same turn_order).",
     ),  # fmt: skip
+    seed: int | None = typer.Option(None, help="Reproducible session ids and tokens."),
     log_level: str = typer.Option("INFO", help="Log level."),
 ) -> None:
     """Run the streaming v3 simulator at ws://HOST:PORT/v3/ws (plus GET /v3/token).
@@ -84,6 +85,7 @@ def stt(
         max_concurrent_sessions=max_concurrent_sessions,
         begin_delay_s=begin_delay_s,
         legacy_double_final=legacy_double_final,
+        seed=seed,
     )
 
     async def run() -> None:

@@ -29,9 +29,13 @@ from websockets.http11 import Request, Response
 
 from shared.logging import get_logger
 from simulators.stt_params import ParamError, parse_query
-from simulators.stt_session import SttSession, reject
+from simulators.stt_session import SessionRecord, SttSession, reject
 
 log = get_logger(__name__)
+__all__ = [
+    "SessionRecord", "SttSimConfig", "SttSimStats", "SttSimulator", "run_stt_simulator_in_thread",
+    "start_stt_simulator", "start_stt_simulator_thread",
+]  # fmt: skip
 TOO_MANY = "Unauthorized Connection: Too many concurrent sessions"
 
 
@@ -80,6 +84,7 @@ class SttSimulator:
     def __init__(self, config: SttSimConfig) -> None:
         self.config = config
         self.stats = SttSimStats()
+        self.sessions: deque[SessionRecord] = deque(maxlen=1000)  # newest last
         self._server: Server | None = None
         self._tokens: dict[str, tuple[float, float]] = {}  # token -> (expires, max_session_s)
         self._session_starts: deque[float] = deque()
@@ -219,7 +224,8 @@ class SttSimulator:
             return await reject(self, ws, 3006, str(err))
         if self.config.begin_delay_s > 0:
             await asyncio.sleep(self.config.begin_delay_s)
-        session = SttSession(self, ws, params, max_s)
+        session = SttSession(self, ws, params, max_s, query)
+        self.sessions.append(session.record)
         self.stats.sessions_opened += 1
         self.stats.sessions_active += 1
         log.info("stt_sim_session_opened", session_id=session.id, speech_model=params.speech_model)

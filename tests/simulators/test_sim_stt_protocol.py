@@ -422,6 +422,10 @@ async def test_stats_count_sessions_audio_and_turns(sim: SttSimulator) -> None:
     assert s.closed_by_code[1000] == 1
     assert s.turns_emitted == 3
     assert s.audio_seconds == pytest.approx(len(encode(SCRIPT)) / 32000, abs=0.2)
+    record = sim.sessions[-1]
+    assert record.params.min_turn_silence == 800
+    assert record.close_code == 1000
+    assert record.audio_seconds == pytest.approx(s.audio_seconds)
 
 
 async def test_http_routes_other_than_ws_and_token(sim: SttSimulator) -> None:
