@@ -71,7 +71,7 @@ class SttSession:
         self.audio_s = 0.0
         self.started = time.monotonic()
         self.last_activity = self.started
-        self.record = SessionRecord(self.id, query, params)
+        self.record = SessionRecord(self.id, _without_token(query), params)
 
     def scaled_elapsed(self) -> float:
         return (time.monotonic() - self.started) * self.sim.config.time_scale
@@ -250,3 +250,8 @@ async def reject(sim: SttSimulator, ws: ServerConnection, code: int, message: st
     except ConnectionClosed:
         pass
     return code
+
+
+def _without_token(query: str) -> str:
+    """The query as sent, minus a temporary token (a credential)."""
+    return "&".join(p for p in query.split("&") if not p.startswith("token="))

@@ -98,6 +98,7 @@ async def test_temporary_token_in_query_or_header_is_single_use(sim: SttSimulato
     ws = await open_session(sim, f"{U3}&token={tokens[0]}", key=None)
     await begin(ws)
     await terminate(ws)
+    assert tokens[0] not in sim.sessions[-1].query  # credentials are not kept
     ws = await open_session(sim, U3, key=tokens[1])  # the Python SDK's way: header
     await begin(ws)
     await terminate(ws)
