@@ -236,10 +236,10 @@ async def test_update_configuration_changes_turn_silences(sim: SttSimulator) -> 
 
 
 async def test_keepalive_holds_inactivity_timeout_then_session_ends(sim: SttSimulator) -> None:
-    sim.config.time_scale = 5.0  # inactivity_timeout=5 s -> 1 s of wall time
+    sim.config.time_scale = 2.5  # inactivity_timeout=5 s -> 2 s of wall time
     ws = await open_session(sim, f"{U3}&inactivity_timeout=5")
     await begin(ws)
-    t_end = time.monotonic() + 1.5
+    t_end = time.monotonic() + 3.0
     while time.monotonic() < t_end:
         await ws.send(json.dumps({"type": "KeepAlive"}))
         await asyncio.sleep(0.1)
