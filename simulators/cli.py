@@ -72,21 +72,24 @@ def stt(
 
     configure_logging(log_level, "auto", service="sim-stt")
     log = get_logger("simulators.cli")
-    config = SttSimConfig(
-        api_keys=tuple(api_key),
-        time_scale=time_scale,
-        lookahead_s=lookahead_s,
-        max_session_s=max_session_s,
-        drop_every_s=drop_every_s,
-        error_after_s=error_after_s,
-        error_code=error_code,
-        new_sessions_per_min=new_sessions_per_min,
-        rate_limit_code=rate_limit_code,
-        max_concurrent_sessions=max_concurrent_sessions,
-        begin_delay_s=begin_delay_s,
-        legacy_double_final=legacy_double_final,
-        seed=seed,
-    )
+    try:
+        config = SttSimConfig(
+            api_keys=tuple(api_key),
+            time_scale=time_scale,
+            lookahead_s=lookahead_s,
+            max_session_s=max_session_s,
+            drop_every_s=drop_every_s,
+            error_after_s=error_after_s,
+            error_code=error_code,
+            new_sessions_per_min=new_sessions_per_min,
+            rate_limit_code=rate_limit_code,
+            max_concurrent_sessions=max_concurrent_sessions,
+            begin_delay_s=begin_delay_s,
+            legacy_double_final=legacy_double_final,
+            seed=seed,
+        )
+    except ValueError as err:
+        fail(str(err))
 
     async def run() -> None:
         sim = SttSimulator(config)

@@ -57,6 +57,21 @@ class SttSimConfig:
     max_concurrent_sessions: int | None = None
     seed: int | None = None  # reproducible session ids and tokens (else random)
 
+    def __post_init__(self) -> None:
+        if self.time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        if not self.api_keys:
+            raise ValueError("at least one API key is needed")
+        if self.lookahead_s < 0 or self.max_session_s <= 0 or self.begin_delay_s < 0:
+            raise ValueError("lookahead_s, max_session_s and begin_delay_s must be positive")
+        for name in ("error_code", "rate_limit_code"):
+            if not _valid_close_code(getattr(self, name)):
+                raise ValueError(f"{name} must be 1006, 1008-1014 or 3000-4999")
+
+
+def _valid_close_code(code: int) -> bool:
+    return code == 1006 or 1008 <= code <= 1014 or 3000 <= code <= 4999
+
 
 @dataclass
 class SttSimStats:
