@@ -226,6 +226,7 @@ class SttSimulator:
         log.info("stt_sim_session_closed", close_code=code)
 
     async def _open(self, ws: ServerConnection, query: str) -> int:
+        opened_at = time.monotonic()
         max_s = self._authorize(ws, query)
         if max_s is None:
             missing = ws.request is not None and "Authorization" not in ws.request.headers
@@ -239,7 +240,7 @@ class SttSimulator:
             return await reject(self, ws, 3006, str(err))
         if self.config.begin_delay_s > 0:
             await asyncio.sleep(self.config.begin_delay_s)
-        session = SttSession(self, ws, params, max_s, query)
+        session = SttSession(self, ws, params, max_s, query, opened_at)
         self.sessions.append(session.record)
         self.stats.sessions_opened += 1
         self.stats.sessions_active += 1

@@ -60,6 +60,7 @@ class SttSession:
         params: SessionParams,
         max_session_s: float,
         query: str = "",
+        opened_at: float | None = None,
     ) -> None:
         self.sim = sim
         self.ws = ws
@@ -69,7 +70,9 @@ class SttSession:
         self.decoder = StreamDecoder(params.sample_rate)
         self.turns = TurnTracker(params, sim.config.legacy_double_final)
         self.audio_s = 0.0
-        self.started = time.monotonic()
+        # The session clock starts when the connection opened (as billing does), so audio a
+        # client queued while Begin was delayed does not count as running ahead.
+        self.started = time.monotonic() if opened_at is None else opened_at
         self.last_activity = self.started
         self.record = SessionRecord(self.id, _without_token(query), params)
 
@@ -82,13 +85,15 @@ class SttSession:
         begin = {
             "type": "Begin",
             "id": self.id,
-            "expires_at": int(time.time() + self.max_session_s / cfg.time_scale),
+            "expires_at": int(
+                time.time() - (time.monotonic() - self.started) + self.max_session_s / cfg.time_scale
+            ),
             "configuration": {"model": self.params.speech_model, "mode": "balanced",
                               "api_version": "2025-05-12"},
         }  # fmt: skip
         try:
             await self._send(begin)
-            self.started = self.last_activity = time.monotonic()
+            self.last_activity = time.monotonic()
             while True:
                 timeout, fault = self._next_deadline()
                 try:
