@@ -76,8 +76,11 @@ class SttSession:
         self.last_activity = self.started
         self.record = SessionRecord(self.id, _without_token(query), params)
 
+    def wall_elapsed(self) -> float:
+        return time.monotonic() - self.started
+
     def scaled_elapsed(self) -> float:
-        return (time.monotonic() - self.started) * self.sim.config.time_scale
+        return self.wall_elapsed() * self.sim.config.time_scale
 
     async def run(self) -> int:
         """Serve the session; returns the close code it ended with."""
@@ -85,9 +88,7 @@ class SttSession:
         begin = {
             "type": "Begin",
             "id": self.id,
-            "expires_at": int(
-                time.time() - (time.monotonic() - self.started) + self.max_session_s / cfg.time_scale
-            ),
+            "expires_at": int(time.time() - self.wall_elapsed() + self.max_session_s / cfg.time_scale),
             "configuration": {"model": self.params.speech_model, "mode": "balanced",
                               "api_version": "2025-05-12"},
         }  # fmt: skip
