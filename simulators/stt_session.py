@@ -85,10 +85,11 @@ class SttSession:
     async def run(self) -> int:
         """Serve the session; returns the close code it ended with."""
         cfg = self.sim.config
+        expires = time.time() - self.wall_elapsed() + self.max_session_s / cfg.time_scale
         begin = {
             "type": "Begin",
             "id": self.id,
-            "expires_at": int(time.time() - self.wall_elapsed() + self.max_session_s / cfg.time_scale),
+            "expires_at": int(expires),
             "configuration": {"model": self.params.speech_model, "mode": "balanced",
                               "api_version": "2025-05-12"},
         }  # fmt: skip
