@@ -74,6 +74,8 @@ class LlmSimStats:
     counts: Counter[tuple[str, int]] = field(default_factory=Counter)
     tasks: Counter[str] = field(default_factory=Counter)
     accepted_at: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # Bodies of the most recent accepted requests, for tests that check what was sent.
+    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200))
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -301,6 +303,7 @@ class _Gateway:
     ) -> JSONResponse:
         task, text = self._reply(messages)
         self.stats.tasks[task] += 1
+        self.stats.recent.append(body)
         max_tokens = int(body.get("max_tokens", 1000))
         finish = "stop"
         if math.ceil(len(text) / 4) > max_tokens:
