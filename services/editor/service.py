@@ -40,55 +40,89 @@ BACKLOG_EVERY_S = 5.0
 
 
 class ConcurrentReader(ConsumerGroupReader[T]):
-    """A group reader that handles each batch of entries concurrently, so one worker keeps
-    ``batch`` gateway requests in flight instead of one."""
+    """A group reader that keeps up to ``batch`` entries in flight as separate tasks and
+    reads more as soon as one finishes, so one slow gateway call (retrying for a minute)
+    never holds back the turns behind it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight_ids: set[str] = set()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        try:
+            await super().run(stop)
+        except asyncio.CancelledError:
+            for task in self._tasks:
+                task.cancel()
+            raise
+        finally:
+            # Graceful stop: finish what was taken (cancellation cancels it instead).
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def poll_once(self) -> int:
         self.stats.last_loop = time.monotonic()
         handled = 0
         if time.monotonic() - self._last_claim >= self.claim_every_s:
             handled += await self._claim_pass()
+        free = self.batch - len(self._tasks)
+        if free <= 0:
+            await asyncio.wait(
+                self._tasks, timeout=self.block_ms / 1000, return_when=asyncio.FIRST_COMPLETED
+            )
+            return handled
         reply: Any = await self.redis.xreadgroup(
-            self.group, self.consumer, {self.stream: ">"}, count=self.batch, block=self.block_ms
+            self.group, self.consumer, {self.stream: ">"}, count=free, block=self.block_ms
         )
-        entries: list[Any] = [(eid, fields) for _s, batch in reply or [] for eid, fields in batch]
-        await self._gather([self._process(eid, fields, deliveries=1) for eid, fields in entries])
-        return handled + len(entries)
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                self._spawn(entry_id, fields, 1)
+                handled += 1
+        return handled
 
     async def _claim_pass(self) -> int:
+        """One XAUTOCLAIM page per pass, bounded by free slots; the cursor carries on."""
         self._last_claim = time.monotonic()
+        reply: Any = await self.redis.xautoclaim(
+            self.stream,
+            self.group,
+            self.consumer,
+            min_idle_time=self.claim_idle_ms,
+            start_id=self._claim_cursor,
+            count=max(1, self.batch - len(self._tasks)),
+        )
+        self._claim_cursor = _id(reply[0])
         handled = 0
-        while True:
-            cursor, entries = (
-                await self.redis.xautoclaim(
-                    self.stream,
-                    self.group,
-                    self.consumer,
-                    min_idle_time=self.claim_idle_ms,
-                    start_id=self._claim_cursor,
-                    count=self.batch,
-                )
-            )[:2]
-            self._claim_cursor = _id(cursor)
-            live = [(eid, f) for eid, f in entries if f is not None]
-            for eid, fields in entries:
-                if fields is None:  # Redis 6.2: deleted entry still pending
-                    await self.redis.xack(self.stream, self.group, eid)
-            counts = [await self._delivery_count(eid) for eid, _ in live]
-            self.stats.claimed += len(live)
-            await self._gather(
-                [self._process(eid, f, n) for (eid, f), n in zip(live, counts, strict=True)]
-            )
-            handled += len(live)
-            if self._claim_cursor == "0-0" or not entries:
-                return handled
+        for entry_id, fields in reply[1]:
+            if fields is None:  # Redis 6.2: deleted entry still pending
+                await self.redis.xack(self.stream, self.group, entry_id)
+                continue
+            if _id(entry_id) in self._inflight_ids:
+                continue  # our own slow call, not a dead consumer's entry
+            self.stats.claimed += 1
+            self._spawn(entry_id, fields, await self._delivery_count(entry_id))
+            handled += 1
+        return handled
 
-    @staticmethod
-    async def _gather(calls: list[Any]) -> None:
-        results = await asyncio.gather(*calls, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result  # Redis trouble or cancellation: the loop decides
+    def _spawn(self, entry_id: bytes | str, fields: RawFields, deliveries: int) -> None:
+        eid = _id(entry_id)
+        self._inflight_ids.add(eid)
+        task = asyncio.create_task(self._process(eid, fields, deliveries))
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._finished(t, eid))
+
+    def _finished(self, task: asyncio.Task[None], entry_id: str) -> None:
+        self._tasks.discard(task)
+        self._inflight_ids.discard(entry_id)
+        if not task.cancelled() and task.exception() is not None:
+            # Redis trouble while handling: the entry stays pending and is reclaimed later.
+            log.warning(
+                "turn_handler_aborted",
+                stream=self.stream,
+                entry_id=entry_id,
+                error=type(task.exception()).__name__,
+            )
 
 
 def _decode_turn(fields: RawFields) -> FinalTurn:
