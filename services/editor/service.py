@@ -27,7 +27,7 @@ from shared.contracts import (
     decode,
     decode_control,
 )
-from shared.gateway import GatewayClient
+from shared.gateway import GatewayClient, GatewayError
 from shared.health import HealthServer
 from shared.logging import get_logger
 from shared.prompts import EDIT_PROMPT_VERSION
@@ -159,6 +159,18 @@ async def _backlog_loop(
             await asyncio.wait_for(stop.wait(), BACKLOG_EVERY_S)
 
 
+async def _check_models(gateway: GatewayClient, settings: EditorSettings) -> None:
+    """Warn when a configured model is not offered (IDs churn and retire; protocol §9.5)."""
+    try:
+        offered = set(await asyncio.wait_for(gateway.list_models(), 15))
+    except (GatewayError, TimeoutError) as err:
+        log.warning("model_list_unavailable", error=type(err).__name__)
+        return
+    for model in (settings.default_model, *settings.fallback_models):
+        if model not in offered:
+            log.warning("model_not_offered", model=model)
+
+
 async def run(
     settings: EditorSettings,
     redis: aioredis.Redis,
@@ -175,7 +187,11 @@ async def run(
     if settings.claim_too_short():
         log.warning("claim_idle_shorter_than_edit_deadline", limit=settings.claim_idle_ms)
     state = EditorState(
-        redis, names, prompt_version=EDIT_PROMPT_VERSION, result_ttl_s=settings.result_ttl_s
+        redis,
+        names,
+        prompt_version=EDIT_PROMPT_VERSION,
+        result_ttl_s=settings.result_ttl_s,
+        mark_ttl_s=settings.mark_ttl_s,
     )
     limiter = RateLimiter(
         redis,
@@ -231,6 +247,7 @@ async def run(
             for reader in readers:
                 tg.create_task(reader.run(stop))
             tg.create_task(control.run(stop))
+            tg.create_task(_check_models(gateway, settings))
             tg.create_task(_backlog_loop(redis, names, settings.group, dispatcher, metrics, stop))
     finally:
         await dispatcher.aclose()

@@ -67,11 +67,13 @@ class EditorState:
         *,
         prompt_version: str,
         result_ttl_s: int,
+        mark_ttl_s: int = 7 * 86400,
     ) -> None:
         self.redis = redis
         self.names = names
         self.prompt_version = prompt_version
         self.result_ttl_s = result_ttl_s
+        self.mark_ttl_s = mark_ttl_s
         self._publish = redis.register_script(_PUBLISH_ONCE)
         self._misses: dict[str, float] = {}
 
@@ -85,7 +87,7 @@ class EditorState:
     async def publish_once(self, edited: EditedTurn) -> str | None:
         """XADD to the edited stream unless this (encounter, seq) was published before."""
         fields = encode(edited)
-        args: list[Any] = [self.result_ttl_s]
+        args: list[Any] = [self.mark_ttl_s]
         for key, value in fields.items():
             args += [key, value]
         entry_id = await self._publish(keys=[self._mark(edited), self.names.edited], args=args)

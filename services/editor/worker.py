@@ -84,7 +84,7 @@ class TurnEditor:
                 self.metrics.duplicates.inc()
                 log.info("turn_already_published", encounter_id=turn.encounter_id, seq=turn.seq)
                 return
-            outcome = await self._outcome(turn)
+            outcome = await self._outcome(turn, delivery.deliveries)
             edited = EditedTurn(
                 **dict(turn),
                 edited_text=outcome.edited_text,
@@ -121,7 +121,11 @@ class TurnEditor:
             deliveries=delivery.deliveries,
         )
 
-    async def _outcome(self, turn: FinalTurn) -> EditOutcome:
+    async def _outcome(self, turn: FinalTurn, deliveries: int) -> EditOutcome:
+        if deliveries >= self.s.max_deliveries > 1:
+            # Earlier attempts died with this turn (worker crashes): publish it as spoken
+            # rather than let it be dead-lettered and missing from the note.
+            return EditOutcome(turn.text, "fallback", self.s.default_model, "last_delivery")
         await self.state.remember(turn)
         cached = await self.state.cached_result(turn)
         if cached is not None:

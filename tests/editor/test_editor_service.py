@@ -231,7 +231,8 @@ async def test_health_metrics_and_phi_free_logs(
     out = io.StringIO()
     configure_logging("DEBUG", "json", "editor", stream=out)
     port = free_port()
-    async with RunningEditor(settings_for(redis_url, names, sim, health_port=port)):
+    settings = settings_for(redis_url, names, sim, health_port=port, fallback_models=("gone-1",))
+    async with RunningEditor(settings):
         await publish_turns(redis, names, [make_turn("enc-h", 0, canary)])
         await wait_for_edited(redis, names, 1)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
@@ -244,7 +245,25 @@ async def test_health_metrics_and_phi_free_logs(
     assert "Zebediah" not in text
     assert "metforman" not in text
     events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert {"event": "model_not_offered", "model": "gone-1"}.items() <= next(
+        e for e in events if e["event"] == "model_not_offered"
+    ).items()
     edited = [e for e in events if e["event"] == "turn_edited"]
     assert edited[0]["encounter_id"] == "enc-h"
     assert edited[0]["seq"] == 0
     assert edited[0]["request_id"]
+
+
+async def test_last_delivery_publishes_the_turn_unedited(
+    redis_url: str, redis: aioredis.Redis, names: StreamNames, sim: LlmSimulator
+) -> None:
+    await publish_turns(redis, names, [make_turn("enc-l", 0)])
+    await redis.xgroup_create(names.turns, "editor", id="0", mkstream=True)
+    # A consumer that took the turn and died: its delivery counts.
+    await redis.xreadgroup("editor", "crashed", {names.turns: ">"}, count=1)
+    settings = settings_for(redis_url, names, sim, max_deliveries=2, claim_idle_ms=200)
+    async with RunningEditor(settings):
+        (turn,) = await wait_for_edited(redis, names, 1)
+    assert (turn.edit_status, turn.edit_reason) == ("fallback", "last_delivery")
+    assert turn.edited_text == turn.text
+    assert sim.stats.count() == 0  # no gateway call for a turn that already killed workers
