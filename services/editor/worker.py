@@ -70,6 +70,8 @@ class TurnEditor:
         self.dispatcher = dispatcher
         self.metrics = metrics
         self.order = EncounterOrder()
+        # Edits in progress by (encounter, seq): a duplicate entry waits for the same call.
+        self._inflight: dict[tuple[str, int], asyncio.Future[EditOutcome | None]] = {}
 
     async def on_control(self, delivery: Delivery[ControlMessage | None]) -> None:
         if isinstance(delivery.message, EncounterStarted):
@@ -131,6 +133,25 @@ class TurnEditor:
         if cached is not None:
             self.metrics.cache_hits.inc()
             return cached
+        key = (turn.encounter_id, turn.seq)
+        if key in self._inflight:  # a duplicate entry of a turn being edited right now
+            shared = await asyncio.shield(self._inflight[key])
+            if shared is not None:
+                self.metrics.cache_hits.inc()
+                return shared
+        future: asyncio.Future[EditOutcome | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        outcome: EditOutcome | None = None
+        try:
+            outcome = await self._edit(turn)
+            return outcome
+        finally:
+            # None tells a waiting duplicate to edit on its own (this attempt failed).
+            future.set_result(outcome)
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+
+    async def _edit(self, turn: FinalTurn) -> EditOutcome:
         info = await self.state.encounter(turn.encounter_id)
         model = info.model or self.s.default_model
         context: tuple[str, ...] = ()

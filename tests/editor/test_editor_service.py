@@ -267,3 +267,14 @@ async def test_last_delivery_publishes_the_turn_unedited(
     assert (turn.edit_status, turn.edit_reason) == ("fallback", "last_delivery")
     assert turn.edited_text == turn.text
     assert sim.stats.count() == 0  # no gateway call for a turn that already killed workers
+
+
+async def test_concurrent_duplicates_share_one_gateway_call(
+    redis_url: str, redis: aioredis.Redis, names: StreamNames, sim: LlmSimulator
+) -> None:
+    sim.config.latency_s = 0.5
+    async with RunningEditor(settings_for(redis_url, names, sim)):
+        await publish_turns(redis, names, [make_turn("enc-2x", 0)] * 3)
+        out = await wait_for_edited(redis, names, 1)
+    assert len(out) == 1
+    assert sim.stats.count(status=200) == 1
