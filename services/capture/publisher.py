@@ -101,14 +101,23 @@ class FrameWriter:
         self._wake = asyncio.Event()
         self._closing = False
         self._check_top = start_spooling
+        # Control records to re-send when Redis turns out to have lost this encounter's
+        # stream (restart without persistence): the EncounterStarted.
+        self.replay_on_loss: list[Record] = []
 
     # -- producer side (capture loop) -----------------------------------------------
     async def add_frame(self, seq: int, pcm: bytes) -> None:
         await self._add(Record(KIND_FRAME, seq, pcm, 0))
 
-    async def add_control(self, stream: str, fields: dict[str, str], stop: bool = False) -> None:
+    async def add_control(
+        self, stream: str, fields: dict[str, str], stop: bool = False, replay: bool = False
+    ) -> None:
+        """Queue a control entry; ``replay`` ones are re-sent if Redis loses the encounter."""
         kind_seq = CONTROL_STOP if stop else CONTROL_PLAIN
-        await self._add(Record(KIND_CONTROL, kind_seq, control_payload(stream, fields), 0))
+        rec = Record(KIND_CONTROL, kind_seq, control_payload(stream, fields), 0)
+        if replay:
+            self.replay_on_loss.append(rec)
+        await self._add(rec)
 
     async def _add(self, rec: Record) -> None:
         if self.status.online:
@@ -240,9 +249,11 @@ class FrameWriter:
         if lost:
             self.status.lost_in_redis += lost
             log.error("audio_lost_in_redis", frames=lost, frame_seq=top + 1)
-        if resend:
+        if resend or top == -1:
             log.warning("audio_resent_after_redis_loss", frames=len(resend))
             recs = [Record(KIND_FRAME, s, p, 0) for s, p in resend]
+            if top == -1:  # the whole stream is gone, and the control entries with it
+                recs = self.replay_on_loss + recs
             for i in range(0, len(recs), self.batch):
                 _done, error = await self._send(recs[i : i + self.batch])
                 if error is not None:

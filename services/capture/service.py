@@ -96,7 +96,7 @@ async def run(
         fsync_frames=settings.spool_fsync_frames,
         recent_frames=settings.recent_frames,
     )
-    await writer.add_control(names.control, encode(started))
+    await writer.add_control(names.control, encode(started), replay=True)
     log.info(
         "encounter_started",
         encounter_id=encounter_id,
