@@ -41,7 +41,10 @@ def choose_model(
     if not interactive or len(models) == 1:
         return models[0], "default"
     title = "LLM model for this visit (arrow keys, Enter to choose, Esc to cancel)"
-    chosen = show_menu(models, title)
+    try:
+        chosen = show_menu(models, title)
+    except OSError:  # a terminal without /dev/tty (e.g. some IDE consoles): no menu
+        return models[0], "default"
     if chosen is None:
         raise MenuCancelled("no model chosen; nothing was recorded")
     return models[chosen], "menu"
