@@ -114,7 +114,10 @@ def capture(
         settings_error(err)
     except FileNotFoundError as err:
         fail(str(err))
-    configure_logging(settings.log_level, settings.log_format, service="capture")
+    level = settings.log_level
+    if sys.stdout.isatty() and sys.stderr.isatty() and level.upper() == "INFO":
+        level = "WARNING"  # the live view says it all; INFO lines would break its redraw
+    configure_logging(level, settings.log_format, service="capture")
     try:
         if list_devices:
             _list_devices()
@@ -180,7 +183,7 @@ def _install_signals(signals: Any, view: Any) -> None:
             signals.now.set()
             return
         signals.stop.set()
-        view.error("stopping the visit (press Ctrl+C again to exit now; audio is kept)")
+        view.notice("stopping the visit (press Ctrl+C again to exit now; audio is kept)")
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)

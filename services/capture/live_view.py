@@ -82,6 +82,8 @@ class LiveView:
 
     def error(self, message: str) -> None: ...
 
+    def notice(self, message: str) -> None: ...
+
     def stopping(self, last_frame_seq: int) -> None: ...
 
     def finished(self, summary: Summary) -> None: ...
@@ -184,6 +186,9 @@ class TerminalView(LiveView):
     def error(self, message: str) -> None:
         self._print(f"ERROR: {message}")
 
+    def notice(self, message: str) -> None:
+        self._print(message)
+
     def stopping(self, last_frame_seq: int) -> None:
         self._stopping = True
         self._print(f"Stopping: {last_frame_seq + 1} frames captured; sending the rest ...")
@@ -243,6 +248,9 @@ class PlainView(LiveView):
 
     def error(self, message: str) -> None:
         self._line(f"error {message}")
+
+    def notice(self, message: str) -> None:
+        self._line(message)
 
     def stopping(self, last_frame_seq: int) -> None:
         self._line(f"stopping last_frame_seq={last_frame_seq}")

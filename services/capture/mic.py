@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.capture.sources import FRAME_SAMPLES, MIC_INSTALL_HINT, SAMPLE_RATE, MicUnavailable
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 
 def _pyaudio() -> Any:
@@ -113,6 +116,7 @@ class MicSource:
         except OSError as err:
             pa.terminate()
             raise MicUnavailable(f"cannot open the microphone: {err}") from None
+        reported = 0
         try:
             stream.start_stream()
             while not self._closed:
@@ -122,6 +126,9 @@ class MicSource:
                     continue
                 if data is None:
                     return
+                if self.overflows != reported:  # never hide lost audio
+                    log.error("mic_overflow_audio_dropped", frames=self.overflows - reported)
+                    reported = self.overflows
                 yield data
         finally:
             with contextlib.suppress(OSError):
