@@ -8,6 +8,7 @@ configuration; 4 recording stopped because the spool's disk budget was full.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -60,6 +61,16 @@ def _make_source(file: Path | None, stdin: bool, device: str | None, speed: str)
     from services.capture.mic import MicSource
 
     return MicSource(device)
+
+
+def _check_spool_dir(spool_dir: Path) -> None:
+    """Refuse to record when audio could not be kept during a network outage."""
+    try:
+        spool_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        fail(f"cannot create the spool directory {spool_dir}: {err.strerror}")
+    if not os.access(spool_dir, os.W_OK | os.X_OK):
+        fail(f"the spool directory {spool_dir} is not writable (MEDSCRIBE_SPOOL_DIR)")
 
 
 def _list_devices() -> None:
@@ -127,6 +138,8 @@ def capture(
             code = asyncio.run(_flush_only(settings))
             raise typer.Exit(code)
         source = _make_source(file, stdin, device, speed)
+        if not dry_run:
+            _check_spool_dir(settings.spool_dir)
         if dry_run:
             from services.capture.checks import dry_run as run_checks
 

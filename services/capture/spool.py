@@ -136,7 +136,7 @@ class EncounterSpool:
     def remove(self) -> None:
         """Delete the directory once everything in it is confirmed in Redis."""
         self.close()
-        for name in ("spool.bin", "flushed", "stopped", "meta.json", "lock"):
+        for name in ("spool.bin", "flushed", "flushed.tmp", "stopped", "meta.json", "lock"):
             (self.dir / name).unlink(missing_ok=True)
         self.dir.rmdir()
 
