@@ -124,18 +124,26 @@ class FrameWriter:
             self._queue.append(rec)
             self._wake.set()
             return
-        self._spool_append(rec)
+        self._spool_append(rec, enforce_budget=True)
         if self.spool.unsynced >= self.fsync_frames or rec.kind == KIND_CONTROL:
             await self.spool.sync()
         self._wake.set()
 
-    def _spool_append(self, rec: Record) -> None:
+    def _spool_append(self, rec: Record, enforce_budget: bool = False) -> None:
+        """Append to the spool. Only new frames are held to the budget: what was already
+        accepted (the in-memory queue, at most one Redis timeout's worth) and control
+        entries always go in, so the budget can never cut a hole into a visit."""
         used = self.other_spool_bytes + self.spool.size
-        if used + len(rec.payload) + 64 > self.budget_bytes and rec.kind == KIND_FRAME:
+        over = used + len(rec.payload) + 64 > self.budget_bytes
+        if enforce_budget and over and rec.kind == KIND_FRAME:
             raise SpoolFull(
                 f"spool budget of {self.budget_bytes} bytes reached in {self.spool.dir.parent}"
             )
-        self.spool.append(rec.kind, rec.seq, rec.payload)
+        try:
+            self.spool.append(rec.kind, rec.seq, rec.payload)
+        except OSError as err:  # disk full or failing: say so, never pretend it is kept
+            where = self.spool.dir.parent
+            raise SpoolFull(f"cannot write the spool in {where}: {err.strerror}") from None
         if rec.kind == KIND_CONTROL and rec.seq == CONTROL_STOP:
             self.spool.mark_stopped(-1)
         self.status.spool_bytes = self.spool.size
@@ -203,8 +211,17 @@ class FrameWriter:
             frames=len(self._queue),
             last_frame_seq=self.status.last_confirmed_seq,
         )
-        while self._queue:
-            self._spool_append(self._queue.popleft())
+        self._spool_queue()
+
+    def _spool_queue(self) -> None:
+        """Move the in-memory queue to disk, in order (on a Redis failure or at exit)."""
+        try:
+            while self._queue:
+                self._spool_append(self._queue[0])
+                self._queue.popleft()
+        except SpoolFull as err:
+            log.error("spool_write_failed_audio_lost", frames=len(self._queue), error=str(err))
+            self._queue.clear()
 
     async def _send(self, recs: list[Record]) -> tuple[int, BaseException | None]:
         """Pipeline the records; returns how many leading ones are confirmed, and the error
@@ -289,8 +306,7 @@ class FrameWriter:
             log.error("frame_writer_crashed", error=type(task.exception()).__name__)
         if self._queue:  # unconfirmed in memory: keep them on disk for the next start
             self.status.online = False
-            while self._queue:
-                self._spool_append(self._queue.popleft())
+            self._spool_queue()
         await self.spool.sync()
         return self.drained
 

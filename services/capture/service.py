@@ -131,8 +131,9 @@ async def run(
             capture.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await capture
-    except SpoolFull:
+    except SpoolFull as err:
         reason = "spool_full"
+        view.error(f"recording stopped: {err}")
         log.error("spool_full_recording_stopped", encounter_id=encounter_id, frames=seq)
     except Exception as err:
         reason = "source_error"
