@@ -15,6 +15,9 @@ Exactly-once, in order — how:
   confirmed (a restart without persistence, or AOF ``everysec`` losing its last second),
   the writer re-sends them from a ring of recently confirmed frames; what is older than the
   ring is reported as lost (``audio_lost_in_redis``) rather than hidden.
+While Redis answers, frames go from memory straight to Redis (the spool file is written
+only during an outage): an agent killed at that moment loses only the frames of the
+batch in flight, normally under 100 ms of audio.
 Control messages (EncounterStarted/Stopped) travel in the same ordered queue, so Started
 precedes the first frame and Stopped follows the last. They use automatic ids on the
 shared control stream, so a control re-sent after an unknown outcome may appear twice;
@@ -146,7 +149,7 @@ class FrameWriter:
             raise SpoolFull(f"cannot write the spool in {where}: {err.strerror}") from None
         if rec.kind == KIND_CONTROL and rec.seq == CONTROL_STOP:
             self.spool.mark_stopped(-1)
-        self.status.spool_bytes = self.spool.size
+        self.status.spool_bytes = self.spool.size - self.spool.flushed
         near = used >= self.warn_ratio * self.budget_bytes
         if near and not self.status.near_budget:
             log.warning("spool_near_budget", spool_bytes=used, budget_bytes=self.budget_bytes)
@@ -180,6 +183,7 @@ class FrameWriter:
                 if not recs:
                     self.spool.reset()
                     self.status.online = True
+                    self.status.last_error = None
                     self.status.spool_bytes = 0
                     self.status.near_budget = False
                     log.info(

@@ -96,6 +96,17 @@ def test_mic_frames_reach_redis_unchanged(
     assert wrong.returncode == 2
     assert b"no input device named like 'no-such-mic' (see --list-devices)" in wrong.stderr
 
+    check = subprocess.run(
+        [*medscribe_cmd(), "capture", "--device", "default", "--dry-run"]
+        + ["--spool-dir", str(tmp_path / "spool")],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stdout
+    assert b"ok   audio    microphone default: " in check.stdout
+    assert b"dBFS" in check.stdout
+
     agent = subprocess.Popen(
         [*medscribe_cmd(), "capture", "--device", "default", "--llm-model", "m"]
         + ["--spool-dir", str(tmp_path / "spool")],
