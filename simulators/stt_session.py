@@ -60,17 +60,16 @@ class SttSession:
     async def run(self) -> int:
         """Serve the session; returns the close code it ended with."""
         cfg = self.sim.config
-        await self._send(
-            {
-                "type": "Begin",
-                "id": self.id,
-                "expires_at": int(time.time() + self.max_session_s / cfg.time_scale),
-                "configuration": {"model": self.params.speech_model, "mode": "balanced",
-                                  "api_version": "2025-05-12"},
-            }
-        )  # fmt: skip
-        self.started = self.last_activity = time.monotonic()
+        begin = {
+            "type": "Begin",
+            "id": self.id,
+            "expires_at": int(time.time() + self.max_session_s / cfg.time_scale),
+            "configuration": {"model": self.params.speech_model, "mode": "balanced",
+                              "api_version": "2025-05-12"},
+        }  # fmt: skip
         try:
+            await self._send(begin)
+            self.started = self.last_activity = time.monotonic()
             while True:
                 timeout, fault = self._next_deadline()
                 try:
@@ -128,10 +127,10 @@ class SttSession:
     async def _audio(self, chunk: bytes) -> None:
         cfg = self.sim.config
         p = self.params
-        ms = len(chunk) / (p.bytes_per_sample * p.sample_rate) * 1000
+        ms = round(len(chunk) / (p.bytes_per_sample * p.sample_rate) * 1000, 2)
         if not 50 <= ms <= 1000:
             raise SessionEnd(
-                3007, f"Input duration violation: {ms:.0f} ms. Expected between 50 and 1000 ms"
+                3007, f"Input duration violation: {ms:g} ms. Expected between 50 and 1000 ms"
             )
         self.audio_s += ms / 1000
         self.sim.stats.audio_seconds += ms / 1000

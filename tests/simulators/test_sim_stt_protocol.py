@@ -105,6 +105,17 @@ async def test_temporary_token_in_query_or_header_is_single_use(sim: SttSimulato
     await expect_error(again, 1008)
 
 
+async def test_token_max_session_duration_caps_the_session(sim: SttSimulator) -> None:
+    http_url = sim.base_url.replace("ws://", "http://") + "/v3/token"
+    params = {"expires_in_seconds": 60, "max_session_duration_seconds": 60}
+    async with httpx.AsyncClient() as http:
+        r = await http.get(http_url, params=params, headers={"Authorization": "k1"})
+    ws = await open_session(sim, U3, key=r.json()["token"])
+    msg = await begin(ws)
+    assert abs(msg["expires_at"] - (time.time() + 60 / SCALE)) < 5
+    await expect_error(ws, 3008)  # 60 scaled seconds = 1.2 s of wall time
+
+
 # -- audio checks ----------------------------------------------------------------------
 
 
