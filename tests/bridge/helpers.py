@@ -30,21 +30,21 @@ FRAME_BYTES = 1600  # 50 ms at 16 kHz
 
 
 def bridge_settings(redis_url: str, names: StreamNames, sim_url: str, **kw: Any) -> BridgeSettings:
-    base: dict[str, Any] = dict(
-        redis_url=redis_url,
-        stream_prefix=names.prefix,
-        streaming_url=sim_url,
-        assemblyai_api_key="sim-key",
-        pace_factor=20.0,
-        lease_ms=2000,
-        scan_every_s=0.3,
-        backoff_initial_s=0.05,
-        backoff_max_s=0.4,
-        rate_limit_backoff_s=0.2,
-        terminate_timeout_s=5.0,
-        stop_wait_s=10.0,
-        health_port=0,
-    )
+    base: dict[str, Any] = {
+        "redis_url": redis_url,
+        "stream_prefix": names.prefix,
+        "streaming_url": sim_url,
+        "assemblyai_api_key": "sim-key",
+        "pace_factor": 20.0,
+        "lease_ms": 2000,
+        "scan_every_s": 0.3,
+        "backoff_initial_s": 0.05,
+        "backoff_max_s": 0.4,
+        "rate_limit_backoff_s": 0.2,
+        "terminate_timeout_s": 5.0,
+        "stop_wait_s": 10.0,
+        "health_port": 0,
+    }
     base.update(kw)
     return BridgeSettings(**base)
 

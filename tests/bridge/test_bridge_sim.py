@@ -66,7 +66,8 @@ async def test_full_aci_bench_dialogue_exact(
     turns = await _check_exact(redis, names, "full-1", d)
     assert done.turn_count == len(turns) == len(d.turns)
     assert done.audio_ms == len(pcm) // 32
-    assert len(done.stt_sessions) == 1 and done.stt_sessions[0].audio_duration_s > 0
+    assert len(done.stt_sessions) == 1
+    assert done.stt_sessions[0].audio_duration_s > 0
     assert all(t.formatted for t in turns)
     assert sim.stats.closed_by_code.get(3007, 0) == 0
 
@@ -83,7 +84,8 @@ async def test_drops_every_few_seconds(
         reconnects = bridge.metrics.reconnects.labels("1006")._value.get()
     assert isinstance(out["drop-1"], EncounterTranscribed)
     await _check_exact(redis, names, "drop-1", short_dialogue)
-    assert sim.stats.closed_by_code[1006] >= 2 and reconnects >= 2
+    assert sim.stats.closed_by_code[1006] >= 2
+    assert reconnects >= 2
     sessions = out["drop-1"].stt_sessions
     assert len(sessions) == sim.stats.sessions_opened  # every session accounted for
 
@@ -145,9 +147,11 @@ async def test_bad_key_fails_encounter_and_keeps_audio(
         last = await play_encounter(redis, names, "key-1", pcm)
         out = await wait_for_outcome(redis, names, ["key-1"])
     failed = out["key-1"]
-    assert isinstance(failed, EncounterFailed) and failed.stage == "stt"
+    assert isinstance(failed, EncounterFailed)
+    assert failed.stage == "stt"
     assert "1008" not in failed.reason or "refused" in failed.reason
-    assert "API key" in failed.reason and "kept" in failed.reason
+    assert "API key" in failed.reason
+    assert "kept" in failed.reason
     assert await redis.xlen(names.audio("key-1")) == last + 1  # audio kept for a later pass
     assert sim.stats.sessions_rejected == 1  # no retry loop against a bad key
 
@@ -239,7 +243,8 @@ async def test_odd_sizes_bursts_and_late_audio_never_3007(
         await wait_for_outcome(redis, names, [eid], timeout=90)
     await _check_exact(redis, names, eid, short_dialogue)
     assert sim.stats.closed_by_code.get(3007, 0) == 0
-    assert MIN_MS == 50 and MAX_MS == 1000
+    assert MIN_MS == 50
+    assert MAX_MS == 1000
 
 
 async def test_logs_carry_no_transcript_text(
@@ -257,5 +262,6 @@ async def test_logs_carry_no_transcript_text(
     finally:
         configure_logging("INFO", "console", service="tests")
     logs = stream.getvalue()
-    assert "turn_published" in logs and "sim-key" not in logs
+    assert "turn_published" in logs
+    assert "sim-key" not in logs
     assert "canary" not in logs.lower()
