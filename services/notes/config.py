@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator
 
@@ -33,6 +35,11 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
     export_dir: Path = Field(
         Path("./medscribe-data/exports"),
         description="Folder for per-encounter transcript, SOAP note and JSON files.",
+    )
+    timezone: str | None = Field(
+        None,
+        description="IANA time zone of transcript times and file names (e.g. Europe/Berlin); "
+        "empty = the server's local time, as the original guide did.",
     )
     consumer_name: str = Field(
         default_factory=_default_consumer,
@@ -69,6 +76,20 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
     )
     api_host: str = Field("127.0.0.1", description="Bind address of the staff API.")
     api_port: int = Field(8080, ge=0, le=65535, description="Port of the staff API.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, name: str | None) -> str | None:
+        if name:
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {name!r}") from None
+        return name or None
+
+    def tzinfo(self) -> tzinfo | None:
+        """The configured zone (None = local time of the server)."""
+        return ZoneInfo(self.timezone) if self.timezone else None
 
     @field_validator("speaker_roles")
     @classmethod

@@ -92,7 +92,7 @@ async def upsert_encounter_started(session: AsyncSession, msg: EncounterStarted)
         "room": msg.room,
         "clinician": msg.clinician,
         "llm_model": msg.llm_model,
-        "speech_model": msg.stt.speech_model,
+        "speech_model": msg.stt.speech_model[:50],
         "started": True,
         "started_at": msg.started_at,
         "updated_at": now,
@@ -236,15 +236,16 @@ async def upsert_turn(session: AsyncSession, turn: EditedTurn) -> bool:
     await ensure_encounter(session, turn.encounter_id)
     now = utcnow()
     values: dict[str, Any] = {
-        "stt_session_id": turn.stt_session_id,
+        # Columns are bounded where the contract is not: clip rather than lose the turn.
+        "stt_session_id": turn.stt_session_id[:100],
         "turn_order": turn.turn_order,
         "original_text": turn.text,
         "edited_text": turn.edited_text,
         "edit_status": turn.edit_status,
         "edit_reason": turn.edit_reason,
-        "llm_model": turn.llm_model,
+        "llm_model": turn.llm_model[:100],
         "flags": [f.model_dump() for f in turn.flags],
-        "speaker": turn.speaker,
+        "speaker": turn.speaker[:20] if turn.speaker else None,
         "start_ms": turn.start_ms,
         "end_ms": turn.end_ms,
         "formatted": turn.formatted,
