@@ -52,7 +52,9 @@ async def test_turns_out_of_order_and_duplicated_assemble_in_order(db: Database)
     assert [t.edited_text for t in turns] == [f"turn {i} edited" for i in range(40)]
     assert turns[0].flags == [{"kind": "medication", "term": "metformin"}]
     # The turns overtook EncounterStarted: a placeholder row holds them.
-    assert enc is not None and enc.started is False and enc.status == RECORDING
+    assert enc is not None
+    assert enc.started is False
+    assert enc.status == RECORDING
 
 
 async def test_better_version_replaces_worse_never_the_reverse(db: Database) -> None:
@@ -70,7 +72,8 @@ async def test_better_version_replaces_worse_never_the_reverse(db: Database) -> 
     async with db.session() as s:
         turns = await repo.list_turns(s, "enc-2")
     assert len(turns) == 1
-    assert turns[0].edited_text == "Patient has a cough." and turns[0].formatted
+    assert turns[0].edited_text == "Patient has a cough."
+    assert turns[0].formatted
 
 
 async def test_control_events_in_any_order(db: Database) -> None:
@@ -109,12 +112,14 @@ async def test_control_events_in_any_order(db: Database) -> None:
         await repo.upsert_encounter_started(s, started.model_copy(update={"encounter_id": "e4"}))
         await repo.mark_stopped(s, EncounterStopped(encounter_id="e4", last_frame_seq=5))
         enc4 = await repo.get_encounter(s, "e4")
-        assert enc4 is not None and enc4.status == TRANSCRIBING
+        assert enc4 is not None
+        assert enc4.status == TRANSCRIBING
         await repo.mark_failed(
             s, EncounterFailed(encounter_id="e4", stage="stt", reason="auth_rejected")
         )
         enc4 = await repo.get_encounter(s, "e4")
-        assert enc4 is not None and enc4.status == "failed"
+        assert enc4 is not None
+        assert enc4.status == "failed"
         assert enc4.failure_reason == "auth_rejected"
 
 
@@ -177,15 +182,20 @@ async def test_note_versions_lease_and_signing(db: Database) -> None:
         assert edit.version == 2
     async with db.session() as s:
         enc = await repo.get_encounter(s, "enc-5")
-        assert enc is not None and enc.status == READY and enc.missing_seqs == [1]
+        assert enc is not None
+        assert enc.status == READY
+        assert enc.missing_seqs == [1]
         cur = await repo.current_note(s, "enc-5")
-        assert cur is not None and cur.version == 2
+        assert cur is not None
+        assert cur.version == 2
         await repo.sign_note(s, "enc-5", 2, "dr-a")
     async with db.session() as s:
         enc = await repo.get_encounter(s, "enc-5")
         hist = await repo.note_history(s, "enc-5")
-        assert enc is not None and enc.status == SIGNED
-        assert [n.version for n in hist] == [1, 2] and hist[1].signed_by == "dr-a"
+        assert enc is not None
+        assert enc.status == SIGNED
+        assert [n.version for n in hist] == [1, 2]
+        assert hist[1].signed_by == "dr-a"
         with pytest.raises(repo.InvalidTransition):
             await repo.request_note(s, "enc-5")
 
@@ -235,7 +245,8 @@ async def test_audit_and_tokens(db: Database) -> None:
         )
     async with db.session() as s:
         tok = await repo.find_token_by_hash(s, "h1")
-        assert tok is not None and tok.role == "staff"
+        assert tok is not None
+        assert tok.role == "staff"
         await repo.revoke_token(s, "front-desk")
     async with db.session() as s:
         assert await repo.find_token_by_hash(s, "h1") is None
