@@ -121,7 +121,7 @@ class NoteScheduler:
             has_prior = await repo.current_note(s, enc_id) is not None
             stopped_at = enc.stopped_at
         missing = repo.missing_seqs(enc.expected_turns, [t.seq for t in turns])
-        lines = [line.render() for line in transcript.lines_of(enc, turns, roles, self.tz)]
+        lines = [line.prompt() for line in transcript.lines_of(enc, turns, roles, self.tz)]
         if not lines:
             empty: dict[str, list[str]] = {k: [] for k in SECTIONS}
             written = WrittenNote(render(empty), empty, "no speech was transcribed", 0)

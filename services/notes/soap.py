@@ -106,7 +106,7 @@ class SoapWriter:
             return _Attempt(parse_soap(reply), None, 1)
         except SoapFormatError as err:
             log.warning("soap_reply_malformed", attempt=1, error=str(err))
-            retry = soap_prompt.retry_messages(messages, reply, str(err))
+            retry = soap_prompt.retry_messages(messages, str(err))
         reply = await self._chat(model, retry)
         try:
             return _Attempt(parse_soap(reply), None, 2)
@@ -169,7 +169,8 @@ class SoapWriter:
                 if len(group) == 1:
                     merged.append(group[0])
                     continue
-                got = await self._ask(model, soap_prompt.merge_messages([n.text for n in group]))
+                msgs = soap_prompt.merge_messages([n.sections for n in group])
+                got = await self._ask(model, msgs)
                 requests += got.requests
                 if got.note is None:
                     problem = "the model could not merge the parts; all their bullets are listed"

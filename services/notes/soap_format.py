@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 SECTIONS = ("subjective", "objective", "assessment", "plan")
+NOT_DISCUSSED = "Not discussed."  # the placeholder bullet of an empty section
 TITLES = {s: s.title() for s in SECTIONS}
 
 _HEADING = re.compile(
@@ -106,6 +107,6 @@ def merge_mechanically(notes: Sequence[SoapNote]) -> SoapNote:
     for note in notes:
         for s in SECTIONS:
             for b in note.sections[s]:
-                if b not in merged[s]:
+                if b != NOT_DISCUSSED and b not in merged[s]:
                     merged[s].append(b)
-    return SoapNote(merged)
+    return SoapNote({s: bullets or [NOT_DISCUSSED] for s, bullets in merged.items()})

@@ -28,6 +28,10 @@ class Line:
     def render(self) -> str:
         return f"[{self.at:%H:%M:%S}] {self.role_name}: {self.text}"
 
+    def prompt(self) -> str:
+        """The line as the model reads it (times add nothing to a SOAP note)."""
+        return f"{self.role_name}: {self.text}"
+
 
 def turn_text(turn: Turn) -> str:
     """The edited text when the editor produced one, else what the STT heard."""

@@ -94,6 +94,11 @@ def test_mechanical_merge_keeps_every_distinct_bullet_in_order() -> None:
         "assessment": ["a"],
         "plan": ["p"],
     }
+    empty = SoapNote(
+        {"subjective": ["Not discussed."], "objective": [], "assessment": [], "plan": []}
+    )
+    assert merge_mechanically([empty, empty]).sections["plan"] == ["Not discussed."]
+    assert merge_mechanically([empty, a]).sections["subjective"] == ["x", "y"]
     assert render(merged.sections).startswith("Subjective:\n- x\n- y\n- z\n\nObjective:")
 
 
