@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import signal
+from typing import TYPE_CHECKING
 
 import typer
 from pydantic import ValidationError
 
 from services.notes.config import NotesSettings
 from shared.cli_util import fail, settings_error
+from shared.logging import configure_logging, get_logger
+
+if TYPE_CHECKING:
+    from services.notes.service import ExtraTask, NotesRuntime
+
+log = get_logger(__name__)
 
 app = typer.Typer(help="Notes service: encounters, SOAP notes, staff API.", no_args_is_help=True)
 migrate_app = typer.Typer(
@@ -81,9 +90,69 @@ def migrate_status() -> None:
         raise typer.Exit(1)
 
 
-@app.command("run")
-def run() -> None:
-    """Consume edited turns and control events, write notes, serve the staff API."""
-    from shared.cli_util import not_yet
+def _api_task() -> ExtraTask | None:
+    """The staff API (``services.notes.api``, built on its own branch) when present."""
+    try:
+        server = importlib.import_module("services.notes.api.server")
+    except ModuleNotFoundError:
+        return None
+    serve_api = server.serve_api
 
-    not_yet("medscribe notes run")
+    async def api(rt: NotesRuntime, stop: asyncio.Event) -> None:
+        await serve_api(rt.settings, rt.db, rt.redis, stop)
+
+    return api
+
+
+async def _main(s: NotesSettings, with_api: bool) -> None:
+    from services.notes.db.engine import Database
+    from services.notes.service import run as run_service
+    from shared.gateway import GatewayClient
+    from shared.streams import make_redis
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    db = Database(s.database_url)
+    redis = make_redis(s.redis_url)
+    gateway = GatewayClient(
+        s.llm_gateway_url,
+        s.require_llm_key(),
+        timeout=s.gateway_timeout_s,
+        max_attempts=s.gateway_max_attempts,
+        deadline_s=s.gateway_timeout_s * s.gateway_max_attempts + 30,
+    )
+    extra = [task] if with_api and (task := _api_task()) is not None else []
+    if with_api and not extra:
+        log.warning("api_unavailable", reason="services.notes.api not installed")
+    try:
+        await run_service(s, db, redis, gateway, stop, extra_tasks=extra)
+    finally:
+        await gateway.aclose()
+        await redis.aclose()
+        await db.dispose()
+
+
+@app.command("run")
+def run(
+    api: bool = typer.Option(True, "--api/--no-api", help="Serve the staff API too."),
+    migrate_first: bool = typer.Option(
+        False, "--migrate", help="Upgrade the database schema before starting."
+    ),
+) -> None:
+    """Consume edited turns and control events, write notes, serve the staff API."""
+    from services.notes.db import migrate as mig
+    from services.notes.db.engine import DatabaseUrlError
+
+    s = load_settings()
+    configure_logging(s.log_level, s.log_format, "notes")
+    s.require_llm_key()  # fail now, with the variable's name, not at the first note
+    try:
+        if migrate_first:
+            mig.upgrade(s.database_url)
+        asyncio.run(_main(s, api))
+    except (mig.MigrationNeeded, DatabaseUrlError) as err:
+        fail(str(err))
+    except OSError as err:
+        fail(f"cannot reach the database or Redis: {type(err).__name__}")

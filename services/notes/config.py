@@ -61,6 +61,10 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
     default_llm_model: str = Field(
         DEFAULT_LLM_MODELS[0], description="SOAP model when the encounter did not name one."
     )
+    gateway_timeout_s: float = Field(60.0, gt=0, description="Read timeout of one SOAP request.")
+    gateway_max_attempts: int = Field(
+        3, ge=1, le=10, description="Attempts per request before the note job is deferred."
+    )
     soap_max_tokens: int = Field(1200, ge=100, description="max_tokens of the SOAP request.")
     soap_temperature: float = Field(0.2, ge=0.0, le=2.0)
     soap_budget_chars: int = Field(

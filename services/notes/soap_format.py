@@ -12,8 +12,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from shared.prompts import NOT_DISCUSSED
+
 SECTIONS = ("subjective", "objective", "assessment", "plan")
-NOT_DISCUSSED = "Not discussed."  # the placeholder bullet of an empty section
+# NOT_DISCUSSED: the placeholder bullet of an empty section (shared with the simulator).
 TITLES = {s: s.title() for s in SECTIONS}
 
 _HEADING = re.compile(

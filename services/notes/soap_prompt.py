@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from services.notes.soap_format import NOT_DISCUSSED, SECTIONS, TITLES
-
-SOAP_MARKER = "[medscribe:soap-note]"
+from shared.prompts import SOAP_MARKER
 
 Message = dict[str, str]
 
