@@ -83,7 +83,7 @@ class NoteScheduler:
 
     async def _refresh_counts(self) -> None:
         now = asyncio.get_running_loop().time()
-        if now - self._last_counts < 5.0:
+        if self._last_counts and now - self._last_counts < 5.0:
             return
         self._last_counts = now
         async with self.db.session() as s:
@@ -209,6 +209,7 @@ class NoteScheduler:
             log.warning("note_lease_lost", encounter_id=enc_id)
             return 0
         self.metrics.notes.labels(status=note.status).inc()
+        self._last_counts = 0.0  # refresh the status gauge on the next pass
         if stopped_at is not None:
             self.metrics.stop_to_note.observe(max(0.0, (utcnow() - stopped_at).total_seconds()))
         log.info(
