@@ -193,6 +193,22 @@ async def test_missing_turn_note_after_grace_with_gap_recorded(
     note_file = next((tmp_path / "gap-1").glob("clinical_note_soap_*.txt")).read_text()
     assert note_file.startswith("NOTE: written without 1 turn(s) that never arrived.")
 
+    # The lost turn turns up after all: the system's gap note is written again, complete.
+    late = next(t for t in visit_messages("gap-1", texts)[1] if t.seq == 3)
+    await publish_shuffled(redis, names, [], [late])
+    async with running_notes(settings, db, redis, gateway):
+        await wait_until(lambda: _is(db, "gap-1", READY))
+    notes = await _notes(db, "gap-1")
+    assert [(n.version, n.kind, n.status, n.missing_seqs) for n in notes] == [
+        (1, "generated", "needs_review", [3]),
+        (2, "regenerated", "draft", None),
+    ]
+    assert_grounded(notes[1].sections, texts)
+    async with db.session() as s:
+        enc = await repo.get_encounter(s, "gap-1")
+    assert enc is not None
+    assert enc.missing_seqs is None
+
 
 async def test_malformed_reply_retried_once_then_ok(
     db: Database,

@@ -15,11 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes.db.common import InvalidTransition, NotFound, missing_seqs
 from services.notes.db.models import (
+    NEEDS_REVIEW,
     NOTE_PENDING,
+    READY,
     RECORDING,
     SIGNED,
+    SYSTEM_ACTOR,
     TRANSCRIBING,
     Encounter,
+    Note,
     Turn,
     utcnow,
 )
@@ -179,9 +183,39 @@ async def request_note(session: AsyncSession, encounter_id: str) -> None:
         raise InvalidTransition("a signed note cannot be regenerated; add an addendum")
     if enc.status in (RECORDING, TRANSCRIBING):
         raise InvalidTransition("the encounter is still being transcribed")
+    if enc.status == NOTE_PENDING:
+        return  # already queued (maybe being written right now): never a second writer
     enc.status = NOTE_PENDING
     enc.note_lease_owner = enc.note_lease_until = enc.note_next_try_at = None
     enc.note_attempts = 0
     # The note is written from what is stored now: no second grace period.
     enc.transcribed_at = enc.transcribed_at or utcnow()
     enc.updated_at = utcnow()
+
+
+async def late_turn_arrived(session: AsyncSession, encounter_id: str) -> bool:
+    """A turn came after its encounter's note was written without it.
+
+    The encounter's recorded gap shrinks. When the gap is closed and the current note is
+    still the system's own unsigned draft written because of that gap, the note is queued
+    again (a new version; the old one stays in the history). True when queued.
+    """
+    enc = await session.get(Encounter, encounter_id, with_for_update=True)
+    if enc is None or not enc.missing_seqs or enc.status not in (NEEDS_REVIEW, READY):
+        return False
+    remaining = missing_seqs(enc.expected_turns, await _turn_seqs(session, encounter_id))
+    if remaining == enc.missing_seqs:
+        return False
+    enc.missing_seqs = remaining or None
+    enc.updated_at = utcnow()
+    if remaining:
+        return False
+    current = (
+        await session.scalars(
+            select(Note).where(Note.encounter_id == encounter_id).order_by(Note.version.desc())
+        )
+    ).first()
+    if current is None or current.author != SYSTEM_ACTOR or not current.missing_seqs:
+        return False  # a person has edited or signed it: their version stands
+    await request_note(session, encounter_id)
+    return True

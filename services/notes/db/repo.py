@@ -42,6 +42,7 @@ from services.notes.db.jobs import (
     claim_note_job,
     complete_note_job,
     defer_note_job,
+    late_turn_arrived,
     pending_note_jobs,
     renew_note_lease,
     request_note,
@@ -71,8 +72,8 @@ from shared.contracts import (
 __all__ = [  # the re-exported names (everything else here is defined in this module)
     "InvalidTransition", "NoteCandidate", "NotFound", "VersionConflict", "add_audit",
     "claim_note_job", "complete_note_job", "create_token", "defer_note_job",
-    "find_token_by_hash", "list_audit", "list_tokens", "missing_seqs", "pending_note_jobs",
-    "renew_note_lease", "request_note", "revoke_token", "touch_token",
+    "find_token_by_hash", "late_turn_arrived", "list_audit", "list_tokens", "missing_seqs",
+    "pending_note_jobs", "renew_note_lease", "request_note", "revoke_token", "touch_token",
 ]  # fmt: skip
 
 # Statuses after which an encounter has its note; control events never move it back.
