@@ -371,3 +371,21 @@ async def test_note_longer_than_max_tokens_is_written_in_parts(
     assert written.parts >= 2
     assert "cut off" not in (written.problem or "")
     assert_grounded(written.sections, [t.text for t in dialogue.turns])
+
+
+async def test_visit_without_speech_gets_an_empty_note_for_review_without_a_call(
+    db: Database,
+    redis: aioredis.Redis,
+    names: StreamNames,
+    tmp_path: Path,
+    llm_sim: LlmSimulator,
+    gateway: GatewayClient,
+) -> None:
+    control, _ = visit_messages("quiet-1", [], turn_count=0)
+    await publish_shuffled(redis, names, control, [])
+    async with running_notes(notes_settings(db, names, tmp_path), db, redis, gateway):
+        await wait_until(lambda: _is(db, "quiet-1", NEEDS_REVIEW))
+    notes = await _notes(db, "quiet-1")
+    assert [(n.problem, n.model) for n in notes] == [("no speech was transcribed", None)]
+    assert notes[0].text == "Subjective:\n\nObjective:\n\nAssessment:\n\nPlan:\n"
+    assert llm_sim.stats.tasks["soap"] == 0
