@@ -18,7 +18,15 @@ from services.notes import transcript
 from services.notes.config import NotesSettings
 from services.notes.db import repo
 from services.notes.db.engine import Database
-from services.notes.db.models import NEEDS_REVIEW, NOTE_DRAFT, NOTE_NEEDS_REVIEW, READY, utcnow
+from services.notes.db.models import (
+    NEEDS_REVIEW,
+    NOTE_DRAFT,
+    NOTE_NEEDS_REVIEW,
+    READY,
+    SYSTEM_ACTOR,
+    Note,
+    utcnow,
+)
 from services.notes.exporter import export_encounter
 from services.notes.metrics import NotesMetrics
 from services.notes.soap import ChatClient, SoapWriter, WrittenNote
@@ -187,26 +195,33 @@ class NoteScheduler:
             problems.append(f"written without {len(missing)} turn(s) that never arrived")
         problem = "; ".join(problems) or None
         status = NEEDS_REVIEW if problem else READY
-        try:
-            async with self.db.session() as s:
-                note = await repo.add_note_version(
-                    s,
-                    enc_id,
-                    kind="regenerated" if has_prior else "generated",
-                    status=NOTE_NEEDS_REVIEW if problem else NOTE_DRAFT,
-                    text=written.text,
-                    sections=written.sections,
-                    model=model if written.requests else None,
-                    author="system",
-                    problem=problem[:300] if problem else None,
-                    missing=missing,
-                )
-                if not await repo.complete_note_job(
-                    s, enc_id, self.owner, status=status, missing=missing
-                ):
-                    raise LeaseLost(enc_id)  # rolls the note back: the new owner writes it
-        except (LeaseLost, repo.VersionConflict):
-            log.warning("note_lease_lost", encounter_id=enc_id)
+        note: Note | None = None
+        for _ in range(3):  # a version number taken meanwhile (a person's edit): next one
+            try:
+                async with self.db.session() as s:
+                    if not await repo.complete_note_job(
+                        s, enc_id, self.owner, status=status, missing=missing
+                    ):
+                        raise LeaseLost(enc_id)  # another replica owns the job now
+                    note = await repo.add_note_version(
+                        s,
+                        enc_id,
+                        kind="regenerated" if has_prior else "generated",
+                        status=NOTE_NEEDS_REVIEW if problem else NOTE_DRAFT,
+                        text=written.text,
+                        sections=written.sections,
+                        model=model if written.requests else None,
+                        author=SYSTEM_ACTOR,
+                        problem=problem[:300] if problem else None,
+                        missing=missing,
+                    )
+                break
+            except repo.VersionConflict:
+                continue
+            except LeaseLost:
+                log.warning("note_lease_lost", encounter_id=enc_id)
+                return 0
+        if note is None:
             return 0
         self.metrics.notes.labels(status=note.status).inc()
         self._last_counts = 0.0  # refresh the status gauge on the next pass
