@@ -6,8 +6,9 @@ import typer
 
 from shared.cli_util import not_yet
 
-app = typer.Typer(help="Offline simulators of AssemblyAI Streaming v3 and the LLM Gateway.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Offline simulators of AssemblyAI Streaming v3 and the LLM Gateway.", no_args_is_help=True
+)
 
 
 @app.command("stt")

@@ -1,0 +1,256 @@
+"""The editor's run loop: N consumers of ``ms:turns`` in one group, one control reader,
+backlog metrics and the health endpoint, until ``stop`` is set."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from services.editor.config import EditorSettings
+from services.editor.dispatch import Dispatcher
+from services.editor.limiter import RateLimiter
+from services.editor.metrics import EditorMetrics
+from services.editor.state import EditorState
+from services.editor.worker import TurnEditor
+from shared.contracts import (
+    ControlMessage,
+    FinalTurn,
+    MalformedEntry,
+    StreamNames,
+    decode,
+    decode_control,
+)
+from shared.gateway import GatewayClient, GatewayError
+from shared.health import HealthServer
+from shared.logging import get_logger
+from shared.prompts import EDIT_PROMPT_VERSION
+from shared.streams import ConsumerGroupReader, RawFields, _id
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+BACKLOG_EVERY_S = 5.0
+
+
+class ConcurrentReader(ConsumerGroupReader[T]):
+    """A group reader that keeps up to ``batch`` entries in flight as separate tasks and
+    reads more as soon as one finishes, so one slow gateway call (retrying for a minute)
+    never holds back the turns behind it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight_ids: set[str] = set()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        try:
+            await super().run(stop)
+        except asyncio.CancelledError:
+            for task in self._tasks:
+                task.cancel()
+            raise
+        finally:
+            # Graceful stop: finish what was taken (cancellation cancels it instead).
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def poll_once(self) -> int:
+        self.stats.last_loop = time.monotonic()
+        handled = 0
+        if time.monotonic() - self._last_claim >= self.claim_every_s:
+            handled += await self._claim_pass()
+        free = self.batch - len(self._tasks)
+        if free <= 0:
+            await asyncio.wait(
+                self._tasks, timeout=self.block_ms / 1000, return_when=asyncio.FIRST_COMPLETED
+            )
+            return handled
+        reply: Any = await self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=free, block=self.block_ms
+        )
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                self._spawn(entry_id, fields, 1)
+                handled += 1
+        return handled
+
+    async def _claim_pass(self) -> int:
+        """One XAUTOCLAIM page per pass, bounded by free slots; the cursor carries on."""
+        self._last_claim = time.monotonic()
+        reply: Any = await self.redis.xautoclaim(
+            self.stream,
+            self.group,
+            self.consumer,
+            min_idle_time=self.claim_idle_ms,
+            start_id=self._claim_cursor,
+            count=max(1, self.batch - len(self._tasks)),
+        )
+        self._claim_cursor = _id(reply[0])
+        handled = 0
+        for entry_id, fields in reply[1]:
+            if fields is None:  # Redis 6.2: deleted entry still pending
+                await self.redis.xack(self.stream, self.group, entry_id)
+                continue
+            if _id(entry_id) in self._inflight_ids:
+                continue  # our own slow call, not a dead consumer's entry
+            self.stats.claimed += 1
+            self._spawn(entry_id, fields, await self._delivery_count(entry_id))
+            handled += 1
+        return handled
+
+    def _spawn(self, entry_id: bytes | str, fields: RawFields, deliveries: int) -> None:
+        eid = _id(entry_id)
+        self._inflight_ids.add(eid)
+        task = asyncio.create_task(self._process(eid, fields, deliveries))
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._finished(t, eid))
+
+    def _finished(self, task: asyncio.Task[None], entry_id: str) -> None:
+        self._tasks.discard(task)
+        self._inflight_ids.discard(entry_id)
+        if not task.cancelled() and task.exception() is not None:
+            # Redis trouble while handling: the entry stays pending and is reclaimed later.
+            log.warning(
+                "turn_handler_aborted",
+                stream=self.stream,
+                entry_id=entry_id,
+                error=type(task.exception()).__name__,
+            )
+
+
+def _decode_turn(fields: RawFields) -> FinalTurn:
+    return decode(fields, FinalTurn)
+
+
+def _decode_control_quietly(fields: RawFields) -> ControlMessage | None:
+    # Other groups own bad control entries; the editor only looks for EncounterStarted.
+    try:
+        return decode_control(fields)
+    except MalformedEntry:
+        return None
+
+
+async def _backlog_loop(
+    redis: aioredis.Redis,
+    names: StreamNames,
+    group: str,
+    dispatcher: Dispatcher,
+    metrics: EditorMetrics,
+    stop: asyncio.Event,
+) -> None:
+    while not stop.is_set():
+        metrics.backlog.labels("queued").set(dispatcher.queued())
+        try:
+            summary = await redis.xpending(names.turns, group)
+            metrics.backlog.labels("pending").set(int(summary.get("pending", 0)))
+            for info in await redis.xinfo_groups(names.turns):
+                if info.get("name") in (group, group.encode()) and info.get("lag") is not None:
+                    metrics.backlog.labels("unread").set(int(info["lag"]))  # Redis >= 7
+        except RedisError:
+            pass  # the readers report Redis trouble
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), BACKLOG_EVERY_S)
+
+
+async def _check_models(gateway: GatewayClient, settings: EditorSettings) -> None:
+    """Warn when a configured model is not offered (IDs churn and retire; protocol §9.5)."""
+    try:
+        offered = set(await asyncio.wait_for(gateway.list_models(), 15))
+    except (GatewayError, TimeoutError) as err:
+        log.warning("model_list_unavailable", error=type(err).__name__)
+        return
+    for model in (settings.default_model, *settings.fallback_models):
+        if model not in offered:
+            log.warning("model_not_offered", model=model)
+
+
+async def run(
+    settings: EditorSettings,
+    redis: aioredis.Redis,
+    gateway: GatewayClient,
+    stop: asyncio.Event,
+    *,
+    metrics: EditorMetrics | None = None,
+) -> None:
+    """Edit turns until ``stop`` is set. ``metrics`` may be given to read them afterwards."""
+    names = StreamNames(settings.stream_prefix)
+    metrics = metrics or EditorMetrics()
+    if gateway.observer is None:
+        gateway.observer = metrics.observe_attempt
+    if settings.claim_too_short():
+        log.warning("claim_idle_shorter_than_edit_deadline", limit=settings.claim_idle_ms)
+    state = EditorState(
+        redis,
+        names,
+        prompt_version=EDIT_PROMPT_VERSION,
+        result_ttl_s=settings.result_ttl_s,
+        mark_ttl_s=settings.mark_ttl_s,
+    )
+    limiter = RateLimiter(
+        redis,
+        names.key("editor", "rate", ""),
+        limit=settings.rpm_per_model or None,
+        window_s=settings.rate_window_s,
+        margin_s=settings.rate_margin_s,
+    )
+    dispatcher = Dispatcher(gateway, limiter, settings, metrics)
+    editor = TurnEditor(settings, state, dispatcher, metrics)
+    consumer = settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
+    readers: list[ConcurrentReader[FinalTurn]] = [
+        ConcurrentReader(
+            redis,
+            stream=names.turns,
+            group=settings.group,
+            consumer=f"{consumer}-{i}",
+            decoder=_decode_turn,
+            handler=editor.handle,
+            dead_stream=names.dead,
+            batch=settings.batch,
+            block_ms=settings.block_ms,
+            claim_idle_ms=settings.claim_idle_ms,
+            claim_every_s=settings.claim_every_s,
+            max_deliveries=settings.max_deliveries,
+        )
+        for i in range(settings.workers)
+    ]
+    control = ConsumerGroupReader[ControlMessage | None](
+        redis,
+        stream=names.control,
+        group=settings.group,
+        consumer=consumer,
+        decoder=_decode_control_quietly,
+        handler=editor.on_control,
+        dead_stream=names.dead,
+        block_ms=settings.block_ms,
+    )
+    stale_after = 2 * (settings.gateway_deadline_s + settings.queue_deadline_s) + 30
+
+    async def ready() -> bool:
+        fresh = all(time.monotonic() - r.stats.last_loop < stale_after for r in readers)
+        return fresh and bool(await redis.ping())
+
+    health = None
+    if settings.health_port:
+        health = await HealthServer(
+            settings.health_host, settings.health_port, ready=ready, registry=metrics.registry
+        ).start()
+    log.info("editor_started", consumer=consumer, workers=settings.workers, group=settings.group)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for reader in readers:
+                tg.create_task(reader.run(stop))
+            tg.create_task(control.run(stop))
+            tg.create_task(_check_models(gateway, settings))
+            tg.create_task(_backlog_loop(redis, names, settings.group, dispatcher, metrics, stop))
+    finally:
+        await dispatcher.aclose()
+        if health is not None:
+            await health.close()
+        log.info("editor_stopped", consumer=consumer)
