@@ -230,6 +230,10 @@ async def list_encounters(
     return rows, None
 
 
+async def all_encounter_ids(session: AsyncSession) -> list[str]:
+    return list((await session.scalars(select(Encounter.id).order_by(Encounter.id))).all())
+
+
 async def count_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(select(Encounter.status, func.count()).group_by(Encounter.status))
     return {status: int(n) for status, n in rows.all()}
