@@ -44,6 +44,7 @@ from services.notes.db.jobs import (
     defer_note_job,
     late_turn_arrived,
     pending_note_jobs,
+    release_note_job,
     renew_note_lease,
     request_note,
 )
@@ -73,7 +74,8 @@ __all__ = [  # the re-exported names (everything else here is defined in this mo
     "InvalidTransition", "NoteCandidate", "NotFound", "VersionConflict", "add_audit",
     "claim_note_job", "complete_note_job", "create_token", "defer_note_job",
     "find_token_by_hash", "late_turn_arrived", "list_audit", "list_tokens", "missing_seqs",
-    "pending_note_jobs", "renew_note_lease", "request_note", "revoke_token", "touch_token",
+    "pending_note_jobs", "release_note_job", "renew_note_lease", "request_note",
+    "revoke_token", "touch_token",
 ]  # fmt: skip
 
 # Statuses after which an encounter has its note; control events never move it back.
