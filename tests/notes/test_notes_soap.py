@@ -78,6 +78,7 @@ async def test_aci_dialogue_note_grounded_exported(
     ]
     assert_grounded(notes[0].sections, texts)
     assert llm_sim.stats.tasks["soap"] == 1
+    assert llm_sim.stats.count(model="gemini-2.5-flash", status=200) == 1  # the visit's model
     assert metrics.stop_to_note._sum.get() > 0  # type: ignore[attr-defined]
 
     async with db.session() as s:
