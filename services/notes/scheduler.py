@@ -297,8 +297,3 @@ class NoteScheduler:
         except Exception as err:  # noqa: BLE001 - the note is stored; files are a copy
             self.metrics.export_errors.inc()
             log.error("export_failed", encounter_id=encounter_id, error=type(err).__name__)
-
-
-async def run_scheduler(scheduler: NoteScheduler, stop: asyncio.Event, wake: asyncio.Event) -> None:
-    with contextlib.suppress(asyncio.CancelledError):
-        await scheduler.run(stop, wake)
