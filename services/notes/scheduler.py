@@ -100,6 +100,11 @@ class NoteScheduler:
         if free <= 0:
             return 0
         async with self.db.session() as s:
+            for enc_id in await repo.expire_transcriptions(
+                s, utcnow(), self.s.transcription_timeout_s
+            ):
+                log.warning("transcription_overdue", encounter_id=enc_id)
+        async with self.db.session() as s:
             due = await repo.pending_note_jobs(s, utcnow(), self.s.grace_period_s, limit=free * 2)
         started = 0
         for cand in due:
@@ -184,6 +189,7 @@ class NoteScheduler:
             model = enc.llm_model or self.s.default_llm_model
             has_prior = await repo.current_note(s, enc_id) is not None
             stopped_at = enc.stopped_at
+            unfinished = enc.failure_reason == repo.TRANSCRIPTION_TIMEOUT
         missing = repo.missing_seqs(enc.expected_turns, [t.seq for t in turns])
         lines = [line.prompt() for line in transcript.lines_of(enc, turns, roles, self.tz)]
         if not lines:
@@ -205,6 +211,9 @@ class NoteScheduler:
             except Exception as err:  # noqa: BLE001 - gateway down/rejected: retry later
                 await self._defer(enc_id, err)
                 return 0
+        if unfinished:
+            extra = "the transcription never finished; written from the turns received"
+            written.problem = f"{extra}; {written.problem}" if written.problem else extra
         return await self._store(enc_id, written, missing, model, has_prior, stopped_at)
 
     async def _count_and_renew(self, encounter_id: str) -> None:

@@ -28,6 +28,30 @@ from services.notes.db.models import (
     utcnow,
 )
 
+TRANSCRIPTION_TIMEOUT = "transcription_timeout"
+
+
+async def expire_transcriptions(
+    session: AsyncSession, now: datetime, timeout_s: float
+) -> list[str]:
+    """Encounters stopped longer ago than ``timeout_s`` that never got EncounterTranscribed
+    (the STT side is gone for good): queue their note from the turns received, flagged."""
+    stmt = (
+        select(Encounter)
+        .where(
+            Encounter.status == TRANSCRIBING,
+            Encounter.stopped_at < now - timedelta(seconds=timeout_s),
+        )
+        .with_for_update(skip_locked=True)
+    )
+    expired = list((await session.scalars(stmt)).all())
+    for enc in expired:
+        enc.status = NOTE_PENDING
+        enc.transcribed_at = now
+        enc.failure_stage, enc.failure_reason = "stt", TRANSCRIPTION_TIMEOUT
+        enc.updated_at = now
+    return [e.id for e in expired]
+
 
 async def _turn_seqs(session: AsyncSession, encounter_id: str) -> list[int]:
     stmt = select(Turn.seq).where(Turn.encounter_id == encounter_id).order_by(Turn.seq)

@@ -38,10 +38,12 @@ from services.notes.db.common import (
     missing_seqs,
 )
 from services.notes.db.jobs import (
+    TRANSCRIPTION_TIMEOUT,
     NoteCandidate,
     claim_note_job,
     complete_note_job,
     defer_note_job,
+    expire_transcriptions,
     late_turn_arrived,
     pending_note_jobs,
     release_note_job,
@@ -56,6 +58,7 @@ from services.notes.db.models import (
     READY,
     RECORDING,
     SIGNED,
+    SYSTEM_ACTOR,
     TRANSCRIBING,
     Encounter,
     Note,
@@ -71,11 +74,11 @@ from shared.contracts import (
 )
 
 __all__ = [  # the re-exported names (everything else here is defined in this module)
-    "InvalidTransition", "NoteCandidate", "NotFound", "VersionConflict", "add_audit",
-    "claim_note_job", "complete_note_job", "create_token", "defer_note_job",
-    "find_token_by_hash", "late_turn_arrived", "list_audit", "list_tokens", "missing_seqs",
-    "pending_note_jobs", "release_note_job", "renew_note_lease", "request_note",
-    "revoke_token", "touch_token",
+    "TRANSCRIPTION_TIMEOUT", "InvalidTransition", "NoteCandidate", "NotFound",
+    "VersionConflict", "add_audit", "claim_note_job", "complete_note_job", "create_token",
+    "defer_note_job", "expire_transcriptions", "find_token_by_hash", "late_turn_arrived",
+    "list_audit", "list_tokens", "missing_seqs", "pending_note_jobs", "release_note_job",
+    "renew_note_lease", "request_note", "revoke_token", "touch_token",
 ]  # fmt: skip
 
 # Statuses after which an encounter has its note; control events never move it back.
@@ -149,6 +152,14 @@ async def mark_transcribed(session: AsyncSession, msg: EncounterTranscribed) -> 
         enc.note_next_try_at = None
         enc.note_attempts = 0
     enc.updated_at = now
+    if enc.failure_reason == TRANSCRIPTION_TIMEOUT and enc.status in (READY, NEEDS_REVIEW):
+        # The note was written without knowing how many turns there were: now we know.
+        enc.failure_stage = enc.failure_reason = None
+        missing = missing_seqs(msg.turn_count, await turn_seqs(session, enc.id))
+        enc.missing_seqs = missing or None
+        current = await current_note(session, enc.id)
+        if not missing and current is not None and current.author == SYSTEM_ACTOR:
+            await request_note(session, enc.id)
 
 
 async def mark_failed(session: AsyncSession, msg: EncounterFailed) -> None:
