@@ -24,7 +24,6 @@ from services.notes.db.models import (
     NOTE_DRAFT,
     NOTE_NEEDS_REVIEW,
     READY,
-    SYSTEM_ACTOR,
     Note,
     utcnow,
 )
@@ -38,10 +37,6 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 SETTLE_S = 0.2
-
-
-class LeaseLost(RuntimeError):
-    phi_safe = True
 
 
 class NoteScheduler:
@@ -173,7 +168,7 @@ class NoteScheduler:
             if not await repo.renew_note_lease(
                 s, encounter_id, self.owner, utcnow(), self.s.note_lease_s
             ):
-                raise LeaseLost(encounter_id)
+                raise repo.LeaseLost(encounter_id)
 
     async def process(self, cand: repo.NoteCandidate) -> int:
         if not await self._claim(cand.encounter_id):
@@ -205,7 +200,7 @@ class NoteScheduler:
             )
             try:
                 written = await writer.write(model, lines, has_roles=bool(roles))
-            except LeaseLost:
+            except repo.LeaseLost:
                 log.warning("note_lease_lost", encounter_id=enc_id)
                 return 0
             except Exception as err:  # noqa: BLE001 - gateway down/rejected: retry later
@@ -259,26 +254,23 @@ class NoteScheduler:
         for _ in range(3):  # a version number taken meanwhile (a person's edit): next one
             try:
                 async with self.db.session() as s:
-                    if not await repo.complete_note_job(
-                        s, enc_id, self.owner, status=status, missing=missing
-                    ):
-                        raise LeaseLost(enc_id)  # another replica owns the job now
-                    note = await repo.add_note_version(
+                    note = await repo.finish_note_job(
                         s,
                         enc_id,
+                        self.owner,
+                        status=status,
+                        missing=missing,
                         kind="regenerated" if has_prior else "generated",
-                        status=NOTE_NEEDS_REVIEW if problem else NOTE_DRAFT,
+                        note_status=NOTE_NEEDS_REVIEW if problem else NOTE_DRAFT,
                         text=written.text,
                         sections=written.sections,
                         model=model if written.requests else None,
-                        author=SYSTEM_ACTOR,
-                        problem=problem[:300] if problem else None,
-                        missing=missing,
+                        problem=problem,
                     )
                 break
             except repo.VersionConflict:
                 continue
-            except LeaseLost:
+            except repo.LeaseLost:
                 log.warning("note_lease_lost", encounter_id=enc_id)
                 return 0
         if note is None:
