@@ -1,0 +1,255 @@
+"""Every read and write of the clinical record, for the consumer and the staff API.
+
+Functions take an ``AsyncSession`` inside a transaction (``Database.session()``); they
+never commit. Writes are idempotent on their natural keys (encounter id, ``(encounter_id,
+seq)``, ``(encounter_id, version)``) because stream delivery is at-least-once, and the
+control and turn entries of one encounter may arrive in any order: a row that does not
+exist yet is created as a placeholder, never is an entry dropped.
+
+Note jobs (``jobs.py``), encounter listing (``listing.py``) and the audit log and API
+tokens (``access.py``) live in their own modules and are re-exported here, so callers use
+``repo.<function>`` for everything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notes.db.access import (
+    add_audit,
+    create_token,
+    find_token_by_hash,
+    list_audit,
+    list_tokens,
+    revoke_token,
+    touch_token,
+)
+from services.notes.db.common import (
+    InvalidTransition,
+    LeaseLost,
+    NotFound,
+    VersionConflict,
+    dialect_insert,
+    missing_seqs,
+)
+from services.notes.db.jobs import (
+    TRANSCRIPTION_TIMEOUT,
+    NoteCandidate,
+    claim_note_job,
+    complete_note_job,
+    defer_note_job,
+    expire_transcriptions,
+    finish_note_job,
+    late_turn_arrived,
+    pending_note_jobs,
+    release_note_job,
+    renew_note_lease,
+    request_note,
+)
+from services.notes.db.listing import (
+    EncounterFilter,
+    all_encounter_ids,
+    count_by_status,
+    decode_cursor,
+    list_encounters,
+)
+from services.notes.db.models import (
+    FAILED,
+    NEEDS_REVIEW,
+    NOTE_PENDING,
+    READY,
+    RECORDING,
+    SIGNED,
+    SYSTEM_ACTOR,
+    TRANSCRIBING,
+    Encounter,
+    Turn,
+    utcnow,
+)
+from services.notes.db.versions import (
+    add_note_version,
+    current_note,
+    note_history,
+    sign_note,
+)
+from shared.contracts import (
+    EditedTurn,
+    EncounterFailed,
+    EncounterStarted,
+    EncounterStopped,
+    EncounterTranscribed,
+)
+
+__all__ = [  # the re-exported names (everything else here is defined in this module)
+    "add_note_version", "current_note", "note_history", "sign_note", "finish_note_job",
+    "LeaseLost",
+    "TRANSCRIPTION_TIMEOUT", "EncounterFilter", "InvalidTransition", "NoteCandidate",
+    "NotFound", "all_encounter_ids", "count_by_status", "decode_cursor", "list_encounters",
+    "VersionConflict", "add_audit", "claim_note_job", "complete_note_job", "create_token",
+    "defer_note_job", "expire_transcriptions", "find_token_by_hash", "late_turn_arrived",
+    "list_audit", "list_tokens", "missing_seqs", "pending_note_jobs", "release_note_job",
+    "renew_note_lease", "request_note", "revoke_token", "touch_token",
+]  # fmt: skip
+
+# Statuses after which an encounter has its note; control events never move it back.
+_HAS_NOTE = (READY, NEEDS_REVIEW, SIGNED)
+
+
+# --- encounters: control events ----------------------------------------------------------
+
+
+async def ensure_encounter(session: AsyncSession, encounter_id: str) -> None:
+    """Create a placeholder row if the encounter is not known yet (idempotent)."""
+    stmt = dialect_insert(session, Encounter).values(
+        id=encounter_id, status=RECORDING, started=False, started_at=utcnow(), updated_at=utcnow()
+    )
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+
+
+async def _locked(session: AsyncSession, encounter_id: str) -> Encounter:
+    await ensure_encounter(session, encounter_id)
+    row = await session.get(Encounter, encounter_id, with_for_update=True, populate_existing=True)
+    assert row is not None
+    return row
+
+
+async def upsert_encounter_started(session: AsyncSession, msg: EncounterStarted) -> None:
+    """Fill in room, clinician and models; a duplicate Started changes nothing."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "room": msg.room,
+        "clinician": msg.clinician,
+        "llm_model": msg.llm_model,
+        "speech_model": msg.stt.speech_model[:50],
+        "started": True,
+        "started_at": msg.started_at,
+        "updated_at": now,
+    }
+    stmt = dialect_insert(session, Encounter).values(
+        id=msg.encounter_id, status=RECORDING, **values
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"], set_=values, where=Encounter.started.is_(False)
+    )
+    await session.execute(stmt)
+
+
+async def mark_stopped(session: AsyncSession, msg: EncounterStopped) -> None:
+    enc = await _locked(session, msg.encounter_id)
+    if enc.stopped_at is None:
+        enc.stopped_at = msg.stopped_at
+    enc.last_frame_seq = msg.last_frame_seq
+    if enc.status == RECORDING:
+        enc.status = TRANSCRIBING
+    enc.updated_at = utcnow()
+
+
+async def mark_transcribed(session: AsyncSession, msg: EncounterTranscribed) -> None:
+    """Record the turn count and costs; the encounter now waits for its note."""
+    enc = await _locked(session, msg.encounter_id)
+    now = utcnow()
+    enc.expected_turns = msg.turn_count
+    enc.audio_ms = msg.audio_ms
+    if msg.stt_sessions:
+        enc.stt_audio_s = sum(s.audio_duration_s for s in msg.stt_sessions)
+        enc.stt_session_s = sum(s.session_duration_s for s in msg.stt_sessions)
+    if enc.transcribed_at is None:
+        enc.transcribed_at = now
+    if enc.stopped_at is None:
+        enc.stopped_at = now
+    if enc.status in (RECORDING, TRANSCRIBING, FAILED):  # FAILED: a later STT pass succeeded
+        enc.status = NOTE_PENDING
+        enc.note_next_try_at = None
+        enc.note_attempts = 0
+    enc.updated_at = now
+    if enc.failure_reason == TRANSCRIPTION_TIMEOUT and enc.status in (READY, NEEDS_REVIEW):
+        # The note was written without knowing how many turns there were: now we know.
+        enc.failure_stage = enc.failure_reason = None
+        missing = missing_seqs(msg.turn_count, await turn_seqs(session, enc.id))
+        enc.missing_seqs = missing or None
+        current = await current_note(session, enc.id)
+        if not missing and current is not None and current.author == SYSTEM_ACTOR:
+            await request_note(session, enc.id)
+
+
+async def mark_failed(session: AsyncSession, msg: EncounterFailed) -> None:
+    """Keep everything stored; show the stage and reason. A written note stays."""
+    enc = await _locked(session, msg.encounter_id)
+    enc.failure_stage = msg.stage
+    enc.failure_reason = msg.reason
+    if enc.status not in _HAS_NOTE:
+        enc.status = FAILED
+        enc.note_lease_owner = None
+        enc.note_lease_until = None
+    enc.updated_at = utcnow()
+
+
+async def get_encounter(session: AsyncSession, encounter_id: str) -> Encounter | None:
+    return await session.get(Encounter, encounter_id, populate_existing=True)
+
+
+async def set_speaker_roles(
+    session: AsyncSession, encounter_id: str, roles: dict[str, str]
+) -> None:
+    enc = await session.get(Encounter, encounter_id, with_for_update=True)
+    if enc is None:
+        raise NotFound(encounter_id)
+    enc.speaker_roles = dict(roles)
+    enc.updated_at = utcnow()
+
+
+# --- turns ---------------------------------------------------------------------------------
+
+
+def turn_quality(turn: EditedTurn) -> int:
+    """Formatted beats unformatted; an LLM edit beats the fallback (original text)."""
+    return (2 if turn.formatted else 0) + (0 if turn.edit_status == "fallback" else 1)
+
+
+async def upsert_turn(session: AsyncSession, turn: EditedTurn) -> bool:
+    """Store one turn; a later version of at least the same quality replaces it in place.
+
+    Returns False when the stored version was better (the entry changed nothing).
+    """
+    await ensure_encounter(session, turn.encounter_id)
+    now = utcnow()
+    values: dict[str, Any] = {
+        # Columns are bounded where the contract is not: clip rather than lose the turn.
+        "stt_session_id": turn.stt_session_id[:100],
+        "turn_order": turn.turn_order,
+        "original_text": turn.text,
+        "edited_text": turn.edited_text,
+        "edit_status": turn.edit_status,
+        "edit_reason": turn.edit_reason,
+        "llm_model": turn.llm_model[:100],
+        "flags": [f.model_dump() for f in turn.flags],
+        "speaker": turn.speaker[:20] if turn.speaker else None,
+        "start_ms": turn.start_ms,
+        "end_ms": turn.end_ms,
+        "formatted": turn.formatted,
+        "quality": turn_quality(turn),
+        "updated_at": now,
+    }
+    stmt = dialect_insert(session, Turn).values(
+        encounter_id=turn.encounter_id, seq=turn.seq, created_at=now, **values
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["encounter_id", "seq"],
+        set_=values,
+        where=Turn.quality <= stmt.excluded.quality,
+    )
+    result: Any = await session.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def list_turns(session: AsyncSession, encounter_id: str) -> list[Turn]:
+    stmt = select(Turn).where(Turn.encounter_id == encounter_id).order_by(Turn.seq)
+    return list((await session.scalars(stmt)).all())
+
+
+async def turn_seqs(session: AsyncSession, encounter_id: str) -> list[int]:
+    stmt = select(Turn.seq).where(Turn.encounter_id == encounter_id).order_by(Turn.seq)
+    return list((await session.scalars(stmt)).all())
