@@ -17,9 +17,13 @@ from shared.contracts import StreamNames
 from tests.api.seeding import add_role_tokens
 
 
-def make_settings(database_url: str, redis_url: str, names: StreamNames) -> NotesSettings:
+def make_settings(
+    database_url: str, redis_url: str, names: StreamNames, export_dir: Path
+) -> NotesSettings:
     return NotesSettings(
         database_url=database_url,
+        export_dir=export_dir,
+        timezone="UTC",
         redis_url=redis_url,
         stream_prefix=names.prefix,
         api_host="127.0.0.1",
@@ -55,8 +59,8 @@ async def db(sqlite_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def settings(sqlite_url: str, redis_url: str, names: StreamNames) -> NotesSettings:
-    return make_settings(sqlite_url, redis_url, names)
+def settings(sqlite_url: str, redis_url: str, names: StreamNames, tmp_path: Path) -> NotesSettings:
+    return make_settings(sqlite_url, redis_url, names, tmp_path / "exports")
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from services.notes.api.render import render_sections
 from services.notes.auth import hash_token, new_token
 from services.notes.db.engine import Database
 from services.notes.db.models import ApiToken, Encounter, Note, Turn
+from services.notes.soap_format import render
 
 BASE_TIME = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -110,7 +110,7 @@ async def add_encounter(
                     version=1,
                     kind="generated",
                     status="signed" if signed else "draft",
-                    text=render_sections(sections),
+                    text=render(sections),
                     sections=sections,
                     model="claude-sonnet-4-6",
                     author="system",

@@ -25,6 +25,7 @@ from services.notes.auth import (
     may_access,
 )
 from services.notes.config import NotesSettings
+from services.notes.db import repo
 from services.notes.db.engine import Database
 from shared.contracts import StreamNames
 from shared.logging import get_logger
@@ -77,7 +78,7 @@ async def authenticate(
     if credentials is None or not looks_like_token(credentials.credentials):
         raise unauthorized()
     async with ctx.db.session() as session:
-        token = await queries.find_active_token(session, hash_token(credentials.credentials))
+        token = await repo.find_token_by_hash(session, hash_token(credentials.credentials))
         if token is None:
             raise unauthorized()
         await queries.touch_token(session, token)
@@ -128,33 +129,28 @@ async def audited(
         async with ctx.db.session() as session:
             work = AuditedWork(session=session, encounter_id=encounter_id)
             yield work
-            queries.add_audit(
+            await repo.add_audit(
                 session,
-                queries.AuditRecord(
-                    actor=who.name,
-                    role=who.role.value,
-                    action=action.value,
-                    encounter_id=work.encounter_id,
-                    target=work.target,
-                    source_ip=ip,
-                    status=work.status,
-                ),
+                actor=who.name,
+                role=who.role.value,
+                action=action.value,
+                encounter_id=work.encounter_id,
+                target=work.target,
+                source_ip=ip,
+                status=work.status,
             )
         ctx.metrics.audit_rows.labels(action.value).inc()
     except (HTTPException, RequestValidationError) as err:
         status = err.status_code if isinstance(err, HTTPException) else 422
         async with ctx.db.session() as session:
-            queries.add_audit(
+            await repo.add_audit(
                 session,
-                queries.AuditRecord(
-                    actor=who.name,
-                    role=who.role.value,
-                    action=action.value,
-                    encounter_id=encounter_id,
-                    target=None,
-                    source_ip=ip,
-                    status=status,
-                ),
+                actor=who.name,
+                role=who.role.value,
+                action=action.value,
+                encounter_id=encounter_id,
+                source_ip=ip,
+                status=status,
             )
         ctx.metrics.audit_rows.labels(action.value).inc()
         raise

@@ -1,8 +1,10 @@
-"""Database queries of the staff API that the notes repository does not offer.
+"""Database queries of the staff API that the notes repository (``db/repo.py``) lacks.
 
-Filtered, cursor-paginated listings (encounters, audit log), the API-side note changes
-(edit, sign, request a regeneration) and token bookkeeping. All functions take the
-caller's ``AsyncSession`` so the audit row lands in the same transaction.
+Everything else goes through the repository. Added here: the encounter listing with a
+free-text search over the current note, the audit log listing with action/until filters
+and a next-page cursor, existence/ownership probes that load no patient data, and small
+token lookups. All functions take the caller's ``AsyncSession``, so the audit row lands
+in the same transaction as the read or change.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from services.notes.db import repo
 from services.notes.db.models import ApiToken, AuditEntry, Encounter, Note, Turn, utcnow
 
 # Touch a token's last_used_at at most this often (it is a write per request otherwise).
@@ -144,10 +147,6 @@ async def list_encounters(
     return rows, next_cursor
 
 
-async def get_encounter(session: AsyncSession, encounter_id: str) -> Encounter | None:
-    return await session.get(Encounter, encounter_id)
-
-
 async def encounter_clinician(session: AsyncSession, encounter_id: str) -> tuple[bool, str | None]:
     """(exists, clinician) without loading the row."""
     row = (
@@ -160,29 +159,12 @@ async def encounter_status(session: AsyncSession, encounter_id: str) -> str | No
     return await session.scalar(select(Encounter.status).where(Encounter.id == encounter_id))
 
 
-async def list_turns(session: AsyncSession, encounter_id: str) -> list[Turn]:
-    query = select(Turn).where(Turn.encounter_id == encounter_id).order_by(Turn.seq)
-    return list((await session.scalars(query)).all())
-
-
 async def count_turns(session: AsyncSession, encounter_id: str) -> int:
     query = select(func.count()).select_from(Turn).where(Turn.encounter_id == encounter_id)
     return int(await session.scalar(query) or 0)
 
 
 # --- notes --------------------------------------------------------------------------------
-
-
-async def current_note(session: AsyncSession, encounter_id: str) -> Note | None:
-    query = (
-        select(Note).where(Note.encounter_id == encounter_id).order_by(Note.version.desc()).limit(1)
-    )
-    return await session.scalar(query)
-
-
-async def note_history(session: AsyncSession, encounter_id: str) -> list[Note]:
-    query = select(Note).where(Note.encounter_id == encounter_id).order_by(Note.version)
-    return list((await session.scalars(query)).all())
 
 
 async def latest_signed_note(session: AsyncSession, encounter_id: str) -> Note | None:
@@ -195,58 +177,6 @@ async def latest_signed_note(session: AsyncSession, encounter_id: str) -> Note |
     return await session.scalar(query)
 
 
-async def add_edited_version(
-    session: AsyncSession,
-    base: Note,
-    *,
-    text: str,
-    sections: dict[str, list[str]],
-    author: str,
-) -> Note:
-    """A clinician's edit as version base+1 (an addendum when ``base`` is signed).
-
-    Two concurrent edits of the same base collide on UNIQUE(encounter_id, version); the
-    caller turns that IntegrityError into 412, so one of them wins and none is lost.
-    """
-    note = Note(
-        encounter_id=base.encounter_id,
-        version=base.version + 1,
-        kind="addendum" if base.signed_at is not None else "edited",
-        status="draft",
-        text=text,
-        sections=sections,
-        model=None,
-        author=author,
-        problem=None,
-        missing_seqs=base.missing_seqs,
-        created_at=utcnow(),
-    )
-    session.add(note)
-    await session.flush()
-    return note
-
-
-async def sign_note(session: AsyncSession, note: Note, signed_by: str) -> bool:
-    """Sign ``note`` if nobody did in between; the encounter becomes ``signed``."""
-    now = utcnow()
-    result = await session.execute(
-        update(Note)
-        .where(Note.id == note.id, Note.signed_at.is_(None))
-        .values(status="signed", signed_by=signed_by, signed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(result, "rowcount", 0) != 1:
-        return False
-    await session.execute(
-        update(Encounter)
-        .where(Encounter.id == note.encounter_id)
-        .values(status="signed", updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    await session.refresh(note)
-    return True
-
-
 async def set_encounter_status(session: AsyncSession, encounter_id: str, status: str) -> None:
     await session.execute(
         update(Encounter)
@@ -256,67 +186,17 @@ async def set_encounter_status(session: AsyncSession, encounter_id: str, status:
     )
 
 
-async def request_regeneration(session: AsyncSession, encounter: Encounter, model: str) -> None:
-    """Hand the encounter back to the notes scheduler (see docs/api.md, "Regenerate").
-
-    The scheduler writes a note for every ``note_pending`` encounter whose
-    ``note_next_try_at`` has come; because a version already exists it writes the next
-    version with kind ``regenerated``, using ``encounters.llm_model``.
-    """
-    encounter.status = "note_pending"
-    encounter.llm_model = model
-    encounter.note_attempts = 0
-    encounter.note_next_try_at = utcnow()
-    encounter.note_error = None
-    encounter.note_lease_owner = None
-    encounter.note_lease_until = None
-    encounter.updated_at = utcnow()
-    await session.flush()
-
-
 # --- tokens -------------------------------------------------------------------------------
 
 
-async def find_active_token(session: AsyncSession, token_hash: str) -> ApiToken | None:
-    query = select(ApiToken).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
-    return await session.scalar(query)
-
-
 async def touch_token(session: AsyncSession, token: ApiToken) -> None:
-    now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
-        await session.execute(
-            update(ApiToken)
-            .where(ApiToken.id == token.id)
-            .values(last_used_at=now)
-            .execution_options(synchronize_session=False)
-        )
-
-
-async def create_token(
-    session: AsyncSession, *, name: str, role: str, clinician_id: str | None, token_hash: str
-) -> ApiToken:
-    token = ApiToken(
-        name=name,
-        role=role,
-        clinician_id=clinician_id,
-        token_hash=token_hash,
-        created_at=utcnow(),
-    )
-    session.add(token)
-    await session.flush()
-    return token
+    """Record use, at most once a minute (otherwise every read would be a write)."""
+    if token.last_used_at is None or utcnow() - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
+        await repo.touch_token(session, token.id)
 
 
 async def token_name_taken(session: AsyncSession, name: str) -> bool:
     return (await session.scalar(select(ApiToken.id).where(ApiToken.name == name))) is not None
-
-
-async def list_tokens(session: AsyncSession, include_revoked: bool = True) -> list[ApiToken]:
-    query = select(ApiToken).order_by(ApiToken.id)
-    if not include_revoked:
-        query = query.where(ApiToken.revoked_at.is_(None))
-    return list((await session.scalars(query)).all())
 
 
 async def get_token(session: AsyncSession, token_id: int) -> ApiToken | None:
@@ -331,42 +211,7 @@ async def find_token(session: AsyncSession, name_or_id: str) -> ApiToken | None:
     return await session.scalar(select(ApiToken).where(ApiToken.name == name_or_id))
 
 
-async def revoke_token(session: AsyncSession, token: ApiToken) -> bool:
-    """Revoke once; False when it already was."""
-    if token.revoked_at is not None:
-        return False
-    token.revoked_at = utcnow()
-    await session.flush()
-    return True
-
-
 # --- audit log ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    actor: str
-    role: str | None
-    action: str
-    encounter_id: str | None
-    target: str | None
-    source_ip: str | None
-    status: int
-
-
-def add_audit(session: AsyncSession, record: AuditRecord) -> None:
-    session.add(
-        AuditEntry(
-            at=utcnow(),
-            actor=record.actor,
-            role=record.role,
-            action=record.action,
-            encounter_id=record.encounter_id,
-            target=record.target,
-            source_ip=record.source_ip,
-            status=record.status,
-        )
-    )
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes.api import queries
 from services.notes.auth import Action, check_token_spec, hash_token, new_token
+from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.models import ApiToken
 
@@ -55,16 +57,8 @@ def _info(token: ApiToken) -> TokenInfo:
     )
 
 
-def _audit(action: Action, target: str) -> queries.AuditRecord:
-    return queries.AuditRecord(
-        actor=CLI_ACTOR,
-        role=None,
-        action=action.value,
-        encounter_id=None,
-        target=target,
-        source_ip=None,
-        status=200,
-    )
+async def _audit(session: AsyncSession, action: Action, target: str) -> None:
+    await repo.add_audit(session, actor=CLI_ACTOR, action=action.value, target=target, status=200)
 
 
 async def create(
@@ -80,14 +74,17 @@ async def create(
     async with db.session() as session:
         if await queries.token_name_taken(session, name):
             raise TokenAdminError(f"a token named {name!r} exists (revoke it or pick another name)")
-        token = await queries.create_token(
-            session,
-            name=name,
-            role=parsed.value,
-            clinician_id=clinician,
-            token_hash=hash_token(secret),
-        )
-        queries.add_audit(session, _audit(Action.TOKEN_CREATE, f"token:{token.id}"))
+        try:
+            token = await repo.create_token(
+                session,
+                name=name,
+                role=parsed.value,
+                clinician_id=clinician,
+                token_hash=hash_token(secret),
+            )
+        except repo.VersionConflict:
+            raise TokenAdminError(f"a token named {name!r} exists") from None
+        await _audit(session, Action.TOKEN_CREATE, f"token:{token.id}")
         info = _info(token)
     return info, secret
 
@@ -95,7 +92,7 @@ async def create(
 async def list_all(db: Database) -> list[TokenInfo]:
     await _require_tables(db)
     async with db.session() as session:
-        return [_info(t) for t in await queries.list_tokens(session)]
+        return [_info(t) for t in await repo.list_tokens(session)]
 
 
 async def revoke(db: Database, name_or_id: str) -> TokenInfo:
@@ -104,7 +101,8 @@ async def revoke(db: Database, name_or_id: str) -> TokenInfo:
         token = await queries.find_token(session, name_or_id)
         if token is None:
             raise TokenAdminError(f"no token named or numbered {name_or_id!r}")
-        if not await queries.revoke_token(session, token):
+        if token.revoked_at is not None:
             raise TokenAdminError(f"token {token.name!r} is already revoked")
-        queries.add_audit(session, _audit(Action.TOKEN_REVOKE, f"token:{token.id}"))
+        await repo.revoke_token(session, token.name)
+        await _audit(session, Action.TOKEN_REVOKE, f"token:{token.id}")
         return _info(token)

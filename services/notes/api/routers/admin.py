@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from sqlalchemy.exc import IntegrityError
 
 from services.notes.api import queries
 from services.notes.api.deps import Caller, Ctx, audited, require
@@ -22,6 +21,7 @@ from services.notes.api.schemas import (
     TokenOut,
 )
 from services.notes.auth import Action, Role, hash_token, new_token
+from services.notes.db import repo
 
 router = APIRouter(prefix="/v1", tags=["audit and tokens"])
 
@@ -77,14 +77,14 @@ async def create_token(body: TokenCreate, request: Request, ctx: Ctx, who: Calle
             raise HTTPException(409, "a token with this name exists")
         secret = new_token()
         try:
-            token = await queries.create_token(
+            token = await repo.create_token(
                 work.session,
                 name=body.name,
                 role=body.role.value,
                 clinician_id=body.clinician_id,
                 token_hash=hash_token(secret),
             )
-        except IntegrityError:
+        except repo.VersionConflict:
             raise HTTPException(409, "a token with this name exists") from None
         work.status = 201
         work.target = f"token:{token.id}"
@@ -101,7 +101,7 @@ async def create_token(body: TokenCreate, request: Request, ctx: Ctx, who: Calle
 async def list_tokens(request: Request, ctx: Ctx, who: Caller) -> TokenList:
     async with audited(ctx, request, who, Action.TOKEN_LIST) as work:
         require(who, Action.TOKEN_LIST)
-        tokens = await queries.list_tokens(work.session)
+        tokens = await repo.list_tokens(work.session)
         return TokenList(items=[TokenOut.model_validate(t) for t in tokens])
 
 
@@ -119,7 +119,8 @@ async def revoke_token(
         token = await queries.get_token(work.session, token_id)
         if token is None:
             raise HTTPException(404, TOKEN_NOT_FOUND)
-        if not await queries.revoke_token(work.session, token):
+        if token.revoked_at is not None:
             raise HTTPException(409, "the token is already revoked")
+        token = await repo.revoke_token(work.session, token.name)
         work.target = f"token:{token.id}"
         return TokenOut.model_validate(token)

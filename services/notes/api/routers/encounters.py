@@ -11,7 +11,6 @@ from fastapi.responses import PlainTextResponse, Response
 from services.notes.api import queries
 from services.notes.api.deps import FORBIDDEN, Caller, Ctx, audited, check_encounter, require
 from services.notes.api.errors import error_responses
-from services.notes.api.render import format_transcript, turn_text
 from services.notes.api.schemas import (
     ENCOUNTER_ID_PATTERN,
     EncounterDetail,
@@ -24,8 +23,11 @@ from services.notes.api.schemas import (
     Transcript,
     TurnOut,
 )
+from services.notes.api.transcripts import transcript_view
 from services.notes.auth import Action, Role
+from services.notes.db import repo
 from services.notes.db.models import Encounter
+from services.notes.transcript import turn_text
 
 router = APIRouter(prefix="/v1/encounters", tags=["encounters"])
 
@@ -113,9 +115,9 @@ async def get_encounter(
 ) -> EncounterDetail:
     async with audited(ctx, request, who, Action.ENCOUNTER_READ, encounter_id) as work:
         await check_encounter(work.session, who, Action.ENCOUNTER_READ, encounter_id)
-        enc = await queries.get_encounter(work.session, encounter_id)
+        enc = await repo.get_encounter(work.session, encounter_id)
         assert enc is not None
-        note = await queries.current_note(work.session, encounter_id)
+        note = await repo.current_note(work.session, encounter_id)
         stored = await queries.count_turns(work.session, encounter_id)
         summary = EncounterSummary.model_validate(enc).model_dump()
         return EncounterDetail(
@@ -173,26 +175,23 @@ async def get_transcript(
     as_text = wants_text(request)
     async with audited(ctx, request, who, Action.TRANSCRIPT_READ, encounter_id) as work:
         await check_encounter(work.session, who, Action.TRANSCRIPT_READ, encounter_id)
-        enc = await queries.get_encounter(work.session, encounter_id)
+        enc = await repo.get_encounter(work.session, encounter_id)
         assert enc is not None
-        turns = await queries.list_turns(work.session, encounter_id)
+        turns = await repo.list_turns(work.session, encounter_id)
         work.target = "text" if as_text else "json"
-        roles = enc.speaker_roles or {}
+    view = transcript_view(ctx.settings, enc, turns)
     if as_text:
-        return PlainTextResponse(format_transcript(turns, roles))
-    stored = {t.seq for t in turns}
-    expected = enc.expected_turns
-    missing = [s for s in range(expected) if s not in stored] if expected else []
+        return PlainTextResponse(view.text)
     return Transcript(
         encounter_id=encounter_id,
         status=enc.status,
-        expected_turns=expected,
-        missing_seqs=missing,
+        expected_turns=enc.expected_turns,
+        missing_seqs=view.missing,
         turns=[
             TurnOut(
                 seq=t.seq,
                 speaker=t.speaker,
-                speaker_role=roles.get(t.speaker) if t.speaker else None,
+                speaker_role=view.roles.get(t.speaker) if t.speaker else None,
                 start_ms=t.start_ms,
                 end_ms=t.end_ms,
                 text=turn_text(t),

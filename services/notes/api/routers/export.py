@@ -21,9 +21,10 @@ from services.notes.api.live import (
     format_event,
     parse_last_event_id,
 )
-from services.notes.api.render import format_transcript
 from services.notes.api.routers.encounters import EncounterIdPath
+from services.notes.api.transcripts import transcript_view
 from services.notes.auth import Action
+from services.notes.db import repo
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -49,12 +50,12 @@ async def export_fhir(
 ) -> Response:
     async with audited(ctx, request, who, Action.EXPORT_FHIR, encounter_id) as work:
         await check_encounter(work.session, who, Action.EXPORT_FHIR, encounter_id)
-        enc = await queries.get_encounter(work.session, encounter_id)
+        enc = await repo.get_encounter(work.session, encounter_id)
         assert enc is not None
         note = await queries.latest_signed_note(work.session, encounter_id)
         if note is None or note.signed_at is None:
             raise HTTPException(409, "only a signed note can be exported")
-        turns = await queries.list_turns(work.session, encounter_id)
+        turns = await repo.list_turns(work.session, encounter_id)
         signed = SignedNote(
             encounter_id=encounter_id,
             version=note.version,
@@ -65,7 +66,7 @@ async def export_fhir(
             clinician=enc.clinician,
             started_at=enc.started_at,
             stopped_at=enc.stopped_at,
-            transcript_text=format_transcript(turns, enc.speaker_roles or {}),
+            transcript_text=transcript_view(ctx.settings, enc, turns).text,
         )
         try:
             body = export_document(signed)

@@ -6,12 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import IntegrityError
 
 from services.notes.api import queries
-from services.notes.api.deps import Caller, Ctx, audited, check_encounter
+from services.notes.api.deps import ApiContext, Caller, Ctx, audited, check_encounter
 from services.notes.api.errors import error_responses
-from services.notes.api.render import render_sections
 from services.notes.api.routers.encounters import EncounterIdPath
 from services.notes.api.schemas import (
     NoteOut,
@@ -22,11 +20,18 @@ from services.notes.api.schemas import (
     Sections,
 )
 from services.notes.auth import Action
+from services.notes.db import repo
 from services.notes.db.models import Note
+from services.notes.exporter import export_encounter
+from services.notes.soap_format import render
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 router = APIRouter(prefix="/v1/encounters/{encounter_id}/note", tags=["notes"])
 
 NO_NOTE = "this encounter has no note yet"
+CHANGED = "the note changed since you read it; get it again and reapply your edit"
 # Encounters whose note may be written again on request.
 REGENERATABLE = frozenset({"needs_review", "ready", "failed"})
 
@@ -47,6 +52,23 @@ def matches(if_match: str, note: Note) -> bool:
     """RFC 9110 strong comparison; ``*`` matches any current version."""
     current = etag(note)
     return any(tag.strip() in ("*", current) for tag in if_match.split(","))
+
+
+async def refresh_files(ctx: ApiContext, encounter_id: str) -> None:
+    """Rewrite the encounter's export files so they show the edited or signed note.
+
+    Best effort, after the commit: the database is the record, the files are a copy.
+    """
+    try:
+        await export_encounter(
+            ctx.db,
+            ctx.settings.export_dir,
+            encounter_id,
+            ctx.settings.tzinfo(),
+            ctx.settings.speaker_roles,
+        )
+    except Exception as err:  # noqa: BLE001 - never fail the request for the copy
+        log.warning("export_failed", encounter_id=encounter_id, error=type(err).__name__)
 
 
 def note_out(note: Note) -> NoteOut:
@@ -82,7 +104,7 @@ async def get_note(
 ) -> NoteOut:
     async with audited(ctx, request, who, Action.NOTE_READ, encounter_id) as work:
         await check_encounter(work.session, who, Action.NOTE_READ, encounter_id)
-        note = await queries.current_note(work.session, encounter_id)
+        note = await repo.current_note(work.session, encounter_id)
         if note is None:
             raise HTTPException(404, NO_NOTE)
         work.target = f"v{note.version}"
@@ -101,7 +123,7 @@ async def get_versions(
 ) -> NoteVersions:
     async with audited(ctx, request, who, Action.NOTE_HISTORY, encounter_id) as work:
         await check_encounter(work.session, who, Action.NOTE_HISTORY, encounter_id)
-        notes = await queries.note_history(work.session, encounter_id)
+        notes = await repo.note_history(work.session, encounter_id)
         work.target = f"count={len(notes)}"
     return NoteVersions(encounter_id=encounter_id, versions=[note_out(n) for n in notes])
 
@@ -130,30 +152,38 @@ async def put_note(
         await check_encounter(work.session, who, Action.NOTE_UPDATE, encounter_id)
         if if_match is None:
             raise HTTPException(428, "send If-Match with the ETag of the version you edited")
-        base = await queries.current_note(work.session, encounter_id)
+        base = await repo.current_note(work.session, encounter_id)
         if base is None:
             raise HTTPException(409, NO_NOTE)
         if not matches(if_match, base):
-            raise HTTPException(
-                412, "the note changed since you read it", headers={"ETag": etag(base)}
+            raise HTTPException(412, CHANGED, headers={"ETag": etag(base)})
+        sections = {k: [" ".join(item.split()) for item in v] for k, v in body.sections}
+        if not any(sections.values()):
+            raise RequestValidationError(
+                [{"loc": ("body", "sections"), "msg": "the note is empty", "type": "value_error"}]
             )
-        sections = body.sections.model_dump()
         try:
-            note = await queries.add_edited_version(
+            note = await repo.add_note_version(
                 work.session,
-                base,
-                text=render_sections(sections),
+                encounter_id,
+                # Version base+1 exactly: a concurrent edit of the same base conflicts.
+                version=base.version + 1,
+                kind="addendum" if base.signed_at is not None else "edited",
+                status="draft",
+                text=render(sections),
                 sections=sections,
+                model=None,
                 author=who.name,
+                missing=base.missing_seqs,
             )
-        except IntegrityError:
-            # Another edit of the same version committed first.
-            raise HTTPException(412, "the note changed since you read it") from None
-        enc = await queries.get_encounter(work.session, encounter_id)
+        except repo.VersionConflict:
+            raise HTTPException(412, CHANGED) from None
+        enc = await repo.get_encounter(work.session, encounter_id)
         if enc is not None and enc.status == "needs_review":
-            # The clinician has looked at it and corrected it.
+            # The clinician has read and corrected it.
             await queries.set_encounter_status(work.session, encounter_id, "ready")
         work.target = f"v{note.version}"
+    await refresh_files(ctx, encounter_id)
     response.headers["ETag"] = etag(note)
     return note_out(note)
 
@@ -175,18 +205,16 @@ async def sign_note(
     """Signs the version named by ``If-Match`` (recommended) or else the current one."""
     async with audited(ctx, request, who, Action.NOTE_SIGN, encounter_id) as work:
         await check_encounter(work.session, who, Action.NOTE_SIGN, encounter_id)
-        note = await queries.current_note(work.session, encounter_id)
+        note = await repo.current_note(work.session, encounter_id)
         if note is None:
             raise HTTPException(409, NO_NOTE)
         if if_match is not None and not matches(if_match, note):
-            raise HTTPException(
-                412, "the note changed since you read it", headers={"ETag": etag(note)}
-            )
+            raise HTTPException(412, CHANGED, headers={"ETag": etag(note)})
         if note.signed_at is not None:
             raise HTTPException(409, "already signed; edit the note to add an addendum")
-        if not await queries.sign_note(work.session, note, who.name):
-            raise HTTPException(409, "already signed; edit the note to add an addendum")
+        note = await repo.sign_note(work.session, encounter_id, note.version, who.name)
         work.target = f"v{note.version}"
+    await refresh_files(ctx, encounter_id)
     response.headers["ETag"] = etag(note)
     return note_out(note)
 
@@ -219,7 +247,7 @@ async def regenerate(
             raise RequestValidationError(
                 [{"loc": ("body", "model"), "msg": f"must be one of: {allowed}", "type": "enum"}]
             )
-        enc = await queries.get_encounter(work.session, encounter_id)
+        enc = await repo.get_encounter(work.session, encounter_id)
         assert enc is not None
         if enc.status == "signed":
             raise HTTPException(409, "the note is signed; edit it to add an addendum")
@@ -228,7 +256,12 @@ async def regenerate(
         if await queries.count_turns(work.session, encounter_id) == 0:
             raise HTTPException(409, "the encounter has no transcript to write a note from")
         chosen = model or enc.llm_model or ctx.settings.default_llm_model
-        await queries.request_regeneration(work.session, enc, chosen)
+        # The scheduler writes the next version (kind "regenerated") with llm_model.
+        enc.llm_model = chosen
+        try:
+            await repo.request_note(work.session, encounter_id)
+        except repo.InvalidTransition as err:
+            raise HTTPException(409, str(err)) from None
         work.status = 202
         work.target = chosen
     return RegenerateAccepted(
