@@ -52,6 +52,10 @@ async def _bad_query(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode; our routes never raise 400.
+        detail_list = [{"loc": ["body"], "msg": "body is not valid JSON", "type": "json_invalid"}]
+        return JSONResponse(status_code=422, content={"detail": detail_list})
     detail = exc.detail if isinstance(exc.detail, str) else "request failed"
     return JSONResponse(
         status_code=exc.status_code, content={"detail": detail}, headers=exc.headers
