@@ -52,7 +52,8 @@ async def test_invalid_note_edit_is_422_without_echo(
     )
     assert r.status_code == 422, r.text
     errors = r.json()["detail"]
-    assert errors[0]["loc"] == where and errors[0]["msg"]
+    assert errors[0]["loc"] == where
+    assert errors[0]["msg"]
     assert set(errors[0]) == {"loc", "msg", "type"}
     assert CANARY not in r.text  # the error names the problem, not the content
     assert await _note_versions(db, enc.encounter_id) == 1
@@ -173,7 +174,8 @@ async def test_bad_token_requests(client: httpx.AsyncClient, tokens: dict[str, s
         ({"name": "staff", "role": "staff"}, "a token with this name exists"),
     ):
         r = await client.post("/v1/tokens", json=body, headers=admin)
-        assert r.status_code == 409 and detail in r.json()["detail"]
+        assert r.status_code == 409
+        assert detail in r.json()["detail"]
     for token_id in ("0", "-1", "abc", str(2**70)):
         r = await client.delete(f"/v1/tokens/{token_id}", headers=admin)
         assert r.status_code == 422, token_id
@@ -193,4 +195,5 @@ async def test_audit_log_cannot_be_changed(
 
 async def test_unknown_route_is_404_json(client: httpx.AsyncClient) -> None:
     r = await client.get("/v2/nothing")
-    assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
+    assert r.status_code == 404
+    assert r.json() == {"detail": "Not Found"}

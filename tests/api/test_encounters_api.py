@@ -65,7 +65,8 @@ async def test_cursor_pagination_visits_every_encounter_once(
         if cursor is None:
             break
     assert pages == 3
-    assert sorted(seen) == sorted(expected) and len(seen) == len(set(seen))
+    assert sorted(seen) == sorted(expected)
+    assert len(seen) == len(set(seen))
     starts = [(await _detail(client, tokens["staff"], e))["started_at"] for e in seen]
     assert starts == sorted(starts, reverse=True)
 
@@ -125,10 +126,13 @@ async def test_detail_has_status_timings_and_note(
         "total_s": 729.0,
     }
     note = body["note"]
-    assert isinstance(note, dict) and note["version"] == 1 and note["status"] == "draft"
+    assert isinstance(note, dict)
+    assert note["version"] == 1
+    assert note["status"] == "draft"
     live = await add_encounter(db, status="recording", note=None, turns=1)
     body = await _detail(client, tokens["staff"], live.encounter_id)
-    assert body["note"] is None and body["timings"]["recording_s"] is None  # type: ignore[index]
+    assert body["note"] is None
+    assert body["timings"]["recording_s"] is None
 
 
 async def test_transcript_json_and_text(
@@ -137,15 +141,18 @@ async def test_transcript_json_and_text(
     enc = await add_encounter(db)
     path = f"/v1/encounters/{enc.encounter_id}/transcript"
     r = await client.get(path, headers=bearer(tokens["staff"]))
-    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
     turns = r.json()["turns"]
     assert [t["text"] for t in turns] == [t[1] for t in TURNS]
-    assert turns[0]["speaker_role"] == "clinician" and turns[1]["speaker_role"] == "patient"
+    assert turns[0]["speaker_role"] == "clinician"
+    assert turns[1]["speaker_role"] == "patient"
     assert turns[1]["flags"] == [{"kind": "symptom", "term": "cough"}]
     assert turns[1]["original_text"] == "i have had a dry cough for two weeks"
     assert r.json()["missing_seqs"] == []
     text = await client.get(path, headers={**bearer(tokens["staff"]), "Accept": "text/plain"})
-    assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
+    assert text.status_code == 200
+    assert text.headers["content-type"].startswith("text/plain")
     lines = text.text.splitlines()
     assert lines[0] == "Clinical Encounter Transcript"
     assert "[09:00:00] Clinician: What brings you in today?" in lines

@@ -67,7 +67,8 @@ async def test_read_note_with_etag_and_history(api: Api) -> None:
     assert r.status_code == 200
     assert r.headers["etag"] == '"v1"'
     body = r.json()
-    assert body["version"] == 1 and body["etag"] == '"v1"'
+    assert body["version"] == 1
+    assert body["etag"] == '"v1"'
     assert body["sections"] == SECTIONS
     assert body["text"].startswith("Subjective:\n- Dry cough")
     hist = await api.call("GET", f"/v1/encounters/{enc.encounter_id}/note/versions")
@@ -85,16 +86,19 @@ async def test_edit_requires_if_match_and_detects_conflicts(api: Api) -> None:
     ok = await api.call("PUT", path, json=EDIT, headers={"If-Match": '"v1"'})
     assert ok.status_code == 200, ok.text
     assert ok.headers["etag"] == '"v2"'
-    assert ok.json()["kind"] == "edited" and ok.json()["author"] == "clin-a"
+    assert ok.json()["kind"] == "edited"
+    assert ok.json()["author"] == "clin-a"
     assert ok.json()["sections"] == EDIT["sections"]
     # The same (now stale) ETag again: the second writer loses, nothing is overwritten.
     again = await api.call("PUT", path, json={"sections": SECTIONS}, headers={"If-Match": '"v1"'})
     assert again.status_code == 412
     current = await api.call("GET", path)
-    assert current.json()["version"] == 2 and current.json()["sections"] == EDIT["sections"]
+    assert current.json()["version"] == 2
+    assert current.json()["sections"] == EDIT["sections"]
     async with api.db.session() as s:
         enc_row = await s.get(Encounter, enc.encounter_id)
-        assert enc_row is not None and enc_row.status == "ready"  # reviewed by an edit
+        assert enc_row is not None
+        assert enc_row.status == "ready"
 
 
 async def test_concurrent_edits_of_one_version_one_wins(api: Api) -> None:
@@ -119,14 +123,16 @@ async def test_sign_locks_and_later_edits_are_addenda(api: Api) -> None:
     assert wrong.status_code == 412
     signed = await api.call("POST", base + "/sign", headers={"If-Match": '"v1"'})
     assert signed.status_code == 200, signed.text
-    assert signed.json()["status"] == "signed" and signed.json()["signed_by"] == "clin-a"
+    assert signed.json()["status"] == "signed"
+    assert signed.json()["signed_by"] == "clin-a"
     twice = await api.call("POST", base + "/sign")
     assert twice.status_code == 409
     detail = await api.call("GET", f"/v1/encounters/{enc.encounter_id}")
     assert detail.json()["status"] == "signed"
     addendum = await api.call("PUT", base, json=EDIT, headers={"If-Match": '"v1"'})
     assert addendum.status_code == 200
-    assert addendum.json()["kind"] == "addendum" and addendum.json()["status"] == "draft"
+    assert addendum.json()["kind"] == "addendum"
+    assert addendum.json()["status"] == "draft"
     versions = (await api.call("GET", base + "/versions")).json()["versions"]
     assert [(v["version"], v["status"]) for v in versions] == [(1, "signed"), (2, "draft")]
     assert versions[0]["sections"] == SECTIONS  # the signed text never changes
@@ -144,7 +150,8 @@ async def test_regenerate_hands_the_encounter_to_the_scheduler(api: Api) -> None
     assert "must be one of" in bad.json()["detail"][0]["msg"]
     r = await api.call("POST", path, json={"model": "gemini-2.5-flash"})
     assert r.status_code == 202, r.text
-    assert r.json()["status"] == "note_pending" and r.json()["model"] == "gemini-2.5-flash"
+    assert r.json()["status"] == "note_pending"
+    assert r.json()["model"] == "gemini-2.5-flash"
     async with api.db.session() as s:
         row = await s.get(Encounter, enc.encounter_id)
         assert row is not None
@@ -166,7 +173,8 @@ async def test_regenerate_refuses_unfinished_encounters(api: Api) -> None:
 async def test_note_absent_and_unknown_encounter(api: Api) -> None:
     rec = await add_encounter(api.db, clinician="dr-a", status="transcribing", note=None)
     r = await api.call("GET", f"/v1/encounters/{rec.encounter_id}/note")
-    assert r.status_code == 404 and r.json() == {"detail": "this encounter has no note yet"}
+    assert r.status_code == 404
+    assert r.json() == {"detail": "this encounter has no note yet"}
     put = await api.call(
         "PUT", f"/v1/encounters/{rec.encounter_id}/note", json=EDIT, headers={"If-Match": "*"}
     )
