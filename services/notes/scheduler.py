@@ -28,6 +28,8 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 
+SETTLE_S = 0.2
+
 
 class LeaseLost(RuntimeError):
     phi_safe = True
@@ -64,6 +66,9 @@ class NoteScheduler:
                 raise
             except Exception as err:  # noqa: BLE001 - DB blips must not end the service
                 log.warning("note_scheduler_failed", error=type(err).__name__, exc_info=True)
+            # A flood of turns sets ``wake`` continuously: look at most every SETTLE_S.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(SETTLE_S, self.s.scheduler_poll_s))
             waiter = asyncio.ensure_future(wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
             try:

@@ -388,16 +388,28 @@ async def pending_note_jobs(
             or_(Encounter.note_next_try_at.is_(None), Encounter.note_next_try_at <= now),
         )
         .order_by(Encounter.transcribed_at)
-        .limit(limit * 4)
     )
     out: list[NoteCandidate] = []
     for enc in (await session.scalars(stmt)).all():
-        missing = missing_seqs(enc.expected_turns, await turn_seqs(session, enc.id))
-        since = enc.transcribed_at or enc.updated_at
+        stats = await session.execute(
+            select(func.count(), func.max(Turn.updated_at)).where(
+                Turn.encounter_id == enc.id,
+                Turn.seq < (enc.expected_turns if enc.expected_turns is not None else 2**31 - 1),
+            )
+        )
+        have, last_turn = stats.one()
+        complete = enc.expected_turns is None or have >= enc.expected_turns
+        # Grace runs from the last sign of progress: turns still trickling in from a
+        # backlogged editor postpone a partial note.
+        start = enc.transcribed_at or enc.updated_at
+        since = max(start, last_turn) if last_turn is not None else start
         expired = since + timedelta(seconds=grace_s) <= now
-        cand = NoteCandidate(enc.id, enc.expected_turns, tuple(missing), not missing, expired)
-        if cand.due:
-            out.append(cand)
+        if not (complete or expired):
+            continue
+        missing = (
+            [] if complete else missing_seqs(enc.expected_turns, await turn_seqs(session, enc.id))
+        )
+        out.append(NoteCandidate(enc.id, enc.expected_turns, tuple(missing), not missing, expired))
         if len(out) >= limit:
             break
     return out
