@@ -149,18 +149,22 @@ PROTECTED = [ep for ep in ENDPOINTS if ep.name not in PUBLIC]
 
 
 @pytest.mark.parametrize("ep", PROTECTED, ids=[ep.name for ep in PROTECTED])
-@pytest.mark.parametrize("auth", ["none", "malformed", "unknown", "revoked", "basic"])
+@pytest.mark.parametrize(
+    "auth", ["none", "malformed", "unknown", "revoked", "basic", "unknown_role"]
+)
 async def test_unauthenticated_is_401(
     ep: Endpoint, auth: str, client: httpx.AsyncClient, db: Database
 ) -> None:
     seeded = await add_encounter(db, note=ep.note)
     revoked = await add_token(db, "old", "admin", revoked=True)
+    odd = await add_token(db, "odd", "superuser")  # a row edited by hand
     headers = {
         "none": {},
         "malformed": {"Authorization": "Bearer not-a-token"},
         "unknown": bearer("ms_" + "A" * 43),
         "revoked": bearer(revoked),
         "basic": {"Authorization": "Basic YWRtaW46YWRtaW4="},
+        "unknown_role": bearer(odd),
     }[auth]
     subs = {"id": seeded.encounter_id, "clinician": "dr-a", "token": "1", "new": "x"}
     response = await client.request(
