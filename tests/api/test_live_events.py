@@ -16,7 +16,7 @@ from sqlalchemy import update
 from services.notes.api.server import serve_api
 from services.notes.config import NotesSettings
 from services.notes.db.engine import Database
-from services.notes.db.models import Encounter
+from services.notes.db.models import ApiToken, Encounter, utcnow
 from shared.contracts import EditedTurn, Flag, PartialTurn, StreamNames
 from shared.streams import publish
 from tests.api.seeding import add_encounter, bearer
@@ -219,3 +219,56 @@ async def test_events_refused_before_streaming(
         assert r.status_code == 404
         health = await client.get(f"{base}/readyz")
         assert health.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
+async def test_browser_ticket_is_single_use_and_bound(
+    server: tuple[str, asyncio.Event], db: Database, tokens: dict[str, str]
+) -> None:
+    """EventSource cannot send headers: a one-time ticket in the URL instead."""
+    base, _ = server
+    enc = await add_encounter(db, clinician="dr-a", status="ready")
+    other = await add_encounter(db, clinician="dr-a", status="ready")
+    async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT) as client:
+        issued = await client.post(
+            f"/v1/encounters/{enc.encounter_id}/events/ticket", headers=bearer(tokens["clin-a"])
+        )
+        assert issued.status_code == 201
+        body = issued.json()
+        assert body["expires_in_s"] == 60
+        # Bound to its encounter: useless for another one (and then spent).
+        wrong = await client.get(
+            f"/v1/encounters/{other.encounter_id}/events?ticket={body['ticket']}"
+        )
+        assert wrong.status_code == 401
+        issued = await client.post(
+            f"/v1/encounters/{enc.encounter_id}/events/ticket", headers=bearer(tokens["clin-a"])
+        )
+        url = issued.json()["url"]
+        opened = await client.get(url)  # no Authorization header
+        assert opened.status_code == 200
+        assert "event: end" in opened.text  # a ready encounter: status, end
+        again = await client.get(url)
+        assert again.status_code == 401
+        refused = await client.post(
+            f"/v1/encounters/{enc.encounter_id}/events/ticket", headers=bearer(tokens["clin-b"])
+        )
+        assert refused.status_code == 403
+        forged = await client.get(f"/v1/encounters/{enc.encounter_id}/events?ticket=st_forged")
+        assert forged.status_code == 401
+
+
+async def test_ticket_of_a_revoked_token_is_refused(
+    server: tuple[str, asyncio.Event], db: Database, tokens: dict[str, str]
+) -> None:
+    base, _ = server
+    enc = await add_encounter(db, clinician="dr-a", status="ready")
+    async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT) as client:
+        issued = await client.post(
+            f"/v1/encounters/{enc.encounter_id}/events/ticket", headers=bearer(tokens["staff"])
+        )
+        async with db.session() as s:
+            await s.execute(
+                update(ApiToken).where(ApiToken.name == "staff").values(revoked_at=utcnow())
+            )
+        r = await client.get(issued.json()["url"])
+        assert r.status_code == 401

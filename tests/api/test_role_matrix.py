@@ -57,6 +57,7 @@ ENDPOINTS = [
     Endpoint("regenerate", "POST", E + "/note/regenerate", 202, "note.regenerate", body={}),
     Endpoint("fhir", "GET", E + "/fhir", action="export.fhir", note="signed"),
     Endpoint("events", "GET", E + "/events", action="live.follow"),
+    Endpoint("events_ticket", "POST", E + "/events/ticket", 201, "live.follow"),
     Endpoint("audit", "GET", "/v1/audit?encounter_id={id}", action="audit.read"),
     Endpoint("tokens_list", "GET", "/v1/tokens"),
     Endpoint(
@@ -72,7 +73,17 @@ ENDPOINTS = [
     Endpoint("metrics", "GET", "/metrics"),
 ]
 
-READS = {"list", "get", "transcript", "transcript_text", "note", "versions", "fhir", "events"}
+READS = {
+    "list",
+    "get",
+    "transcript",
+    "transcript_text",
+    "note",
+    "versions",
+    "fhir",
+    "events",
+    "events_ticket",
+}
 WRITES = {"edit", "sign", "regenerate"}
 AUDIT = {"audit"}
 TOKENS = {"tokens_list", "tokens_create", "tokens_revoke"}

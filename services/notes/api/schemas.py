@@ -247,6 +247,12 @@ class TokenList(Out):
     items: list[TokenOut]
 
 
+class StreamTicket(Out):
+    ticket: str
+    expires_in_s: int
+    url: str = Field(description="Open this with EventSource (relative to the API).")
+
+
 class Health(Out):
     status: Literal["ok"]
 
