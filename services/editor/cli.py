@@ -2,9 +2,81 @@
 
 from __future__ import annotations
 
-from shared.cli_util import not_yet
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+
+from shared.cli_util import settings_error
+from shared.settings import MissingSetting
 
 
-def editor() -> None:
-    """Run the editor service."""
-    not_yet("medscribe editor")
+def editor(
+    workers: int | None = typer.Option(None, help="Consumers in this process [2]."),
+    redis_url: str | None = typer.Option(None, help="Redis URL [MEDSCRIBE_REDIS_URL]."),
+    stream_prefix: str | None = typer.Option(None, help="Stream and key prefix [ms:]."),
+    gateway_url: str | None = typer.Option(
+        None, help="LLM Gateway base URL [MEDSCRIBE_LLM_GATEWAY_URL]."
+    ),
+    model: str | None = typer.Option(None, help="Model when the encounter names none."),
+    fallback_model: list[str] | None = typer.Option(
+        None, help="Gateway fallback model (repeatable)."
+    ),
+    rpm: int | None = typer.Option(None, help="Requests per minute per model, shared [30]."),
+    consumer: str | None = typer.Option(None, help="Consumer name prefix [host-pid]."),
+    claim_idle_ms: int | None = typer.Option(None, help="Reclaim turns idle this long."),
+    health_port: int | None = typer.Option(None, help="Port of /healthz, /readyz, /metrics."),
+) -> None:
+    """Clean each final turn with the LLM Gateway and publish it to the edited stream."""
+    from services.editor.config import EditorSettings
+
+    overrides: dict[str, Any] = {
+        "workers": workers,
+        "redis_url": redis_url,
+        "stream_prefix": stream_prefix,
+        "llm_gateway_url": gateway_url,
+        "default_model": model,
+        "fallback_models": tuple(fallback_model) if fallback_model else None,
+        "rpm_per_model": rpm,
+        "consumer": consumer,
+        "claim_idle_ms": claim_idle_ms,
+        "health_port": health_port,
+    }
+    try:
+        settings = EditorSettings(**{k: v for k, v in overrides.items() if v is not None})
+        key = settings.require_llm_key()
+    except (ValidationError, MissingSetting) as err:
+        settings_error(err)
+    asyncio.run(_main(settings, key))
+
+
+async def _main(settings: Any, key: Any) -> None:
+    from services.editor.service import run
+    from shared.gateway import GatewayClient
+    from shared.logging import configure_logging
+    from shared.streams import make_redis
+
+    configure_logging(settings.log_level, settings.log_format, "editor")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    redis = make_redis(settings.redis_url, block_ms=settings.block_ms)
+    gateway = GatewayClient(
+        settings.llm_gateway_url,
+        key,
+        timeout=settings.gateway_timeout_s,
+        max_attempts=settings.gateway_max_attempts,
+        deadline_s=settings.gateway_deadline_s,
+        backoff_base_s=settings.gateway_backoff_s,
+        max_connections=settings.max_inflight,
+    )
+    try:
+        await run(settings, redis, gateway, stop)
+    finally:
+        await gateway.aclose()
+        await redis.aclose()

@@ -1,0 +1,70 @@
+"""Settings of the editor service (env prefix ``MEDSCRIBE_``; the only module here that
+reads the environment)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.settings import AssemblyAISettings, CommonSettings
+
+
+class EditorSettings(CommonSettings, AssemblyAISettings):
+    workers: int = Field(2, ge=1, le=64, description="Consumers in this process.")
+    consumer: str | None = Field(
+        None, description="Consumer name prefix in the group (default: host-pid)."
+    )
+    group: str = Field("editor", description="Consumer group on the turns stream.")
+    batch: int = Field(16, ge=1, le=256, description="Turns each worker takes at once.")
+    max_inflight: int = Field(32, ge=1, description="Concurrent gateway requests per process.")
+
+    default_model: str = Field(
+        "claude-haiku-4-5-20251001",
+        description="Model when the encounter's choice is unknown.",
+    )
+    fallback_models: tuple[str, ...] = Field(
+        (), description="Gateway fallbacks, tried in order by the gateway."
+    )
+    temperature: float = Field(0.2, ge=0.0, le=2.0)
+    max_tokens: int = Field(600, ge=16)
+
+    rpm_per_model: int = Field(
+        30, ge=0, description="Requests per minute per model, all replicas together; 0 = off."
+    )
+    rate_window_s: float = Field(60.0, gt=0, description="Length of the rate window.")
+    rate_margin_s: float = Field(
+        0.5, ge=0, description="Safety margin added to the window (clock and transit skew)."
+    )
+    merge_threshold: int = Field(
+        3, ge=2, description="Queued turns of a model from which one encounter's turns merge."
+    )
+    merge_max_turns: int = Field(8, ge=1, le=50)
+    merge_max_chars: int = Field(6000, ge=200)
+    queue_deadline_s: float = Field(
+        120.0, gt=0, description="Longest a turn waits for quota before it is published as is."
+    )
+
+    gateway_timeout_s: float = Field(30.0, gt=0, description="Per HTTP attempt.")
+    gateway_max_attempts: int = Field(4, ge=1, description="Retry budget per request.")
+    gateway_deadline_s: float = Field(60.0, gt=0, description="Total budget per request.")
+    gateway_backoff_s: float = Field(0.75, gt=0, description="First backoff step.")
+    breaker_failures: int = Field(
+        5, ge=1, description="Consecutive unavailable requests that open the circuit."
+    )
+    breaker_cooldown_s: float = Field(15.0, gt=0)
+
+    context_turns: int = Field(2, ge=0, le=10, description="Earlier turns given as context.")
+    max_reply_ratio: float = Field(
+        1.6, gt=1.0, description="A reply longer than this times the turn is rejected."
+    )
+    result_ttl_s: int = Field(7 * 86400, ge=60, description="Result cache and publish marks.")
+
+    claim_idle_ms: int = Field(
+        180_000, ge=100, description="Reclaim turns idle this long from dead workers."
+    )
+    claim_every_s: float = Field(5.0, gt=0)
+    max_deliveries: int = Field(5, ge=1)
+    block_ms: int = Field(1000, ge=10)
+
+    def claim_too_short(self) -> bool:
+        """True when a turn still being edited could look dead and be reclaimed (paid twice)."""
+        return self.claim_idle_ms < (self.queue_deadline_s + self.gateway_deadline_s) * 1000

@@ -1,0 +1,295 @@
+"""Turn edits to gateway requests: quota, merging, circuit breaker, fallback.
+
+Handlers call :meth:`Dispatcher.edit` and always get an :class:`EditOutcome` back (a
+fallback keeping the original text when the gateway cannot help), so a turn is never
+dropped. One loop per model waits for quota from the shared Redis limiter *before*
+choosing what to send: while it waits, turns pile up, and once a model's queue holds
+``merge_threshold`` turns, consecutive turns of one encounter travel in one request and are
+split back. A busy clinic therefore spends its per-model quota on bigger requests instead
+of falling behind. After ``breaker_failures`` consecutive unavailable requests the circuit
+opens: turns are published unedited at once until a probe succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from redis.exceptions import RedisError
+
+from services.editor.config import EditorSettings
+from services.editor.limiter import RateLimiter
+from services.editor.metrics import EditorMetrics
+from services.editor.review import review_reply
+from services.editor.state import EditOutcome
+from shared.contracts import FinalTurn
+from shared.gateway import GatewayClient, GatewayRejected, GatewayUnavailable
+from shared.logging import get_logger
+from shared.prompts import build_edit_batch_messages, build_edit_messages, parse_edit_batch_reply
+
+log = get_logger(__name__)
+
+MAX_BATCH_TOKENS = 4000
+
+
+@dataclass(eq=False)
+class EditJob:
+    turn: FinalTurn
+    model: str
+    keyterms: tuple[str, ...]
+    context: tuple[str, ...]
+    future: asyncio.Future[EditOutcome]
+    enqueued: float = field(default_factory=time.monotonic)
+    single_only: bool = False
+
+
+class Breaker:
+    """Consecutive-failure circuit breaker with a single probe after the cool-down."""
+
+    def __init__(self, threshold: int, cooldown_s: float) -> None:
+        self.threshold = threshold
+        self.cooldown_s = cooldown_s
+        self.failures = 0
+        self.open_until = 0.0
+        self.probing = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.failures >= self.threshold
+
+    def allow(self) -> bool:
+        if self.failures < self.threshold:
+            return True
+        if time.monotonic() < self.open_until or self.probing:
+            return False
+        self.probing = True  # half-open: this request is the probe
+        return True
+
+    def success(self) -> None:
+        self.failures, self.probing = 0, False
+
+    def failure(self) -> None:
+        self.failures += 1
+        self.probing = False
+        if self.failures >= self.threshold:
+            self.open_until = time.monotonic() + self.cooldown_s
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        gateway: GatewayClient,
+        limiter: RateLimiter,
+        settings: EditorSettings,
+        metrics: EditorMetrics,
+    ) -> None:
+        self.gateway = gateway
+        self.limiter = limiter
+        self.s = settings
+        self.metrics = metrics
+        self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
+        self._queues: dict[str, list[EditJob]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._loops: dict[str, asyncio.Task[None]] = {}
+        self._calls: set[asyncio.Task[None]] = set()
+        self._inflight = asyncio.Semaphore(settings.max_inflight)
+
+    def queued(self) -> int:
+        return sum(len(q) for q in self._queues.values())
+
+    async def edit(
+        self,
+        turn: FinalTurn,
+        model: str,
+        keyterms: tuple[str, ...] = (),
+        context: tuple[str, ...] = (),
+    ) -> EditOutcome:
+        if not turn.text.strip():
+            return EditOutcome(turn.text, "unchanged", model)  # nothing to edit or pay for
+        job = EditJob(turn, model, keyterms, context, asyncio.get_running_loop().create_future())
+        self._enqueue(job)
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            with contextlib.suppress(ValueError):
+                self._queues[model].remove(job)
+            raise
+
+    async def aclose(self) -> None:
+        tasks = [*self._loops.values(), *self._calls]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _enqueue(self, job: EditJob, *, front: bool = False) -> None:
+        queue = self._queues.setdefault(job.model, [])
+        queue.insert(0, job) if front else queue.append(job)
+        if job.model not in self._loops:
+            self._wake[job.model] = asyncio.Event()
+            self._loops[job.model] = asyncio.create_task(self._model_loop(job.model))
+        self._wake[job.model].set()
+
+    @staticmethod
+    def _resolve(jobs: Sequence[EditJob], outcome_for: EditOutcome | None, reason: str) -> None:
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_result(
+                    outcome_for or EditOutcome(job.turn.text, "fallback", job.model, reason)
+                )
+
+    async def _model_loop(self, model: str) -> None:
+        queue, wake = self._queues[model], self._wake[model]
+        while True:
+            queue[:] = [j for j in queue if not j.future.done()]
+            if not queue:
+                wake.clear()
+                await wake.wait()
+                continue
+            if self.breaker.is_open and not self.breaker.allow():
+                self.metrics.circuit_open.set(1)
+                self._resolve(list(queue), None, "gateway_circuit_open")
+                queue.clear()
+                continue
+            await self._inflight.acquire()
+            try:
+                admitted = await self._await_quota(model, queue)
+            except BaseException:
+                self._inflight.release()
+                raise
+            if not admitted:
+                self._inflight.release()
+                continue
+            group = self._take_group(queue)
+            task = asyncio.create_task(self._call(model, group))
+            self._calls.add(task)
+            task.add_done_callback(self._call_done)
+
+    def _call_done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.release()
+        self._calls.discard(task)
+
+    async def _await_quota(self, model: str, queue: list[EditJob]) -> bool:
+        """Wait for the shared limiter; expire turns that waited past the queue deadline."""
+        started = time.monotonic()
+        while True:
+            try:
+                wait = await self.limiter.try_acquire(model)
+            except (RedisError, OSError) as err:
+                log.warning("limiter_unavailable", model=model, error=type(err).__name__)
+                wait = 1.0
+            if wait <= 0:
+                self.metrics.limiter_wait.observe(time.monotonic() - started)
+                return bool(queue)
+            now = time.monotonic()
+            expired = [j for j in queue if now - j.enqueued > self.s.queue_deadline_s]
+            if expired:
+                self._resolve(expired, None, "quota_wait_exceeded")
+                queue[:] = [j for j in queue if not j.future.done()]
+            if not queue:
+                return False
+            await asyncio.sleep(min(wait, 1.0))
+
+    def _take_group(self, queue: list[EditJob]) -> list[EditJob]:
+        first = queue[0]
+        if first.single_only or len(queue) < self.s.merge_threshold:
+            return [queue.pop(0)]
+        same = sorted(
+            (
+                j
+                for j in queue
+                if j.turn.encounter_id == first.turn.encounter_id and not j.single_only
+            ),
+            key=lambda j: j.turn.seq,
+        )
+        group: list[EditJob] = []
+        chars = 0
+        for job in same:
+            if group and (
+                len(group) >= self.s.merge_max_turns
+                or chars + len(job.turn.text) > self.s.merge_max_chars
+            ):
+                break
+            group.append(job)
+            chars += len(job.turn.text)
+        if first not in group:  # the oldest turn always goes now
+            group = [first]
+        for job in group:
+            queue.remove(job)
+        return group
+
+    async def _call(self, model: str, group: list[EditJob]) -> None:
+        try:
+            if len(group) == 1:
+                await self._edit_single(model, group[0])
+            else:
+                await self._edit_merged(model, group)
+        except GatewayUnavailable as err:
+            self.breaker.failure()
+            self.metrics.circuit_open.set(1 if self.breaker.is_open else 0)
+            self._resolve(group, None, f"gateway_unavailable:{err.reason}"[:200])
+            return
+        except GatewayRejected as err:
+            self._resolve(group, None, f"gateway_rejected:{err.status}")
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - never lose a turn to an editor bug
+            log.exception("edit_request_failed", model=model, turns=len(group))
+            self._resolve(group, None, "editor_error")
+        else:
+            self.breaker.success()
+            self.metrics.circuit_open.set(0)
+
+    async def _edit_single(self, model: str, job: EditJob) -> None:
+        self.metrics.requests.labels("single").inc()
+        messages = build_edit_messages(job.turn.text, context=job.context, keyterms=job.keyterms)
+        result = await self.gateway.chat(
+            model,
+            messages,
+            temperature=self.s.temperature,
+            max_tokens=self.s.max_tokens,
+            fallbacks=self.s.fallback_models,
+        )
+        review = review_reply(
+            job.turn.text,
+            result.text,
+            finish_reason=result.finish_reason,
+            max_ratio=self.s.max_reply_ratio,
+        )
+        outcome = EditOutcome(
+            review.text, review.status, result.model, review.reason, result.request_id,
+            result.latency_s,
+        )  # fmt: skip
+        self._resolve([job], outcome, "")
+
+    async def _edit_merged(self, model: str, group: list[EditJob]) -> None:
+        self.metrics.requests.labels("merged").inc()
+        self.metrics.merged_turns.inc(len(group))
+        keyterms = tuple(dict.fromkeys(k for j in group for k in j.keyterms))
+        messages = build_edit_batch_messages(
+            [j.turn.text for j in group], context=group[0].context, keyterms=keyterms
+        )
+        result = await self.gateway.chat(
+            model,
+            messages,
+            temperature=self.s.temperature,
+            max_tokens=min(self.s.max_tokens * len(group), MAX_BATCH_TOKENS),
+            fallbacks=self.s.fallback_models,
+        )
+        parts = parse_edit_batch_reply(result.text, len(group))
+        if parts is None:
+            # The reply did not split back cleanly: edit these turns one by one instead.
+            log.warning("merged_reply_unsplittable", model=model, turns=len(group))
+            for job in reversed(group):
+                job.single_only = True
+                self._enqueue(job, front=True)
+            return
+        share = result.latency_s / len(group)
+        for job, part in zip(group, parts, strict=True):
+            review = review_reply(job.turn.text, part, max_ratio=self.s.max_reply_ratio)
+            outcome = EditOutcome(
+                review.text, review.status, result.model, review.reason, result.request_id, share
+            )
+            self._resolve([job], outcome, "")

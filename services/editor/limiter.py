@@ -1,0 +1,57 @@
+"""One requests-per-window limiter per model, in Redis, shared by every worker and replica.
+
+A sliding-window log (sorted set of admission times, Redis server clock) checked and
+updated by one Lua script, so concurrent workers can never admit more than ``limit``
+requests in any window. The window is the gateway's plus a margin, so that transit time
+between our admission and the gateway's count cannot push a request over its quota.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import redis.asyncio as aioredis
+
+# KEYS[1] = zset; ARGV = limit, window_ms, member. Returns 0 (admitted) or ms to wait.
+_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window + 1000)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - now + 1)
+"""
+
+
+class RateLimiter:
+    """``try_acquire(model)`` -> 0.0 when a request may go now, else seconds to wait."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        key_prefix: str,
+        *,
+        limit: int | None,
+        window_s: float = 60.0,
+        margin_s: float = 0.5,
+    ) -> None:
+        self.redis = redis
+        self.key_prefix = key_prefix
+        self.limit = limit if limit else None
+        self.window_ms = int((window_s + margin_s) * 1000)
+        self._script = redis.register_script(_SCRIPT)
+
+    async def try_acquire(self, model: str) -> float:
+        if self.limit is None:
+            return 0.0
+        wait_ms = await self._script(
+            keys=[f"{self.key_prefix}{model}"],
+            args=[self.limit, self.window_ms, uuid.uuid4().hex],
+        )
+        return int(wait_ms) / 1000.0

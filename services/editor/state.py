@@ -1,0 +1,163 @@
+"""Editor state in Redis: publish-once marks, the result cache, context turns and what each
+encounter asked for (model, keyterms).
+
+Keys live under the stream prefix (``{prefix}editor:…``) and expire, so nothing here
+needs cleaning up by hand. Turn text stored for context expires after a few hours.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from shared.contracts import (
+    EditedTurn,
+    EditStatus,
+    EncounterStarted,
+    FinalTurn,
+    MalformedEntry,
+    StreamNames,
+    decode,
+    encode,
+)
+
+CONTEXT_TTL_S = 6 * 3600
+ENCOUNTER_TTL_S = 3 * 86400
+CONTROL_SCAN = 5000  # control entries searched backwards for a missed EncounterStarted
+
+# XADD + mark in one atomic step: a redelivered turn is never published twice.
+# KEYS = mark, stream; ARGV = ttl_s, then field/value pairs. Returns the entry id or false.
+_PUBLISH_ONCE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+redis.call('SET', KEYS[1], id, 'EX', tonumber(ARGV[1]))
+return id
+"""
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    """What the editor decided for one turn."""
+
+    edited_text: str
+    status: EditStatus
+    model: str
+    reason: str | None = None
+    request_id: str | None = None
+    gateway_s: float = 0.0  # this turn's share of gateway time
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class EncounterInfo:
+    model: str | None
+    keyterms: tuple[str, ...] = ()
+
+
+class EditorState:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        names: StreamNames,
+        *,
+        prompt_version: str,
+        result_ttl_s: int,
+    ) -> None:
+        self.redis = redis
+        self.names = names
+        self.prompt_version = prompt_version
+        self.result_ttl_s = result_ttl_s
+        self._publish = redis.register_script(_PUBLISH_ONCE)
+
+    # -- publish once -------------------------------------------------------------------
+    def _mark(self, turn: FinalTurn) -> str:
+        return self.names.key("editor", "published", turn.encounter_id, str(turn.seq))
+
+    async def already_published(self, turn: FinalTurn) -> bool:
+        return bool(await self.redis.exists(self._mark(turn)))
+
+    async def publish_once(self, edited: EditedTurn) -> str | None:
+        """XADD to the edited stream unless this (encounter, seq) was published before."""
+        fields = encode(edited)
+        args: list[Any] = [self.result_ttl_s]
+        for key, value in fields.items():
+            args += [key, value]
+        entry_id = await self._publish(keys=[self._mark(edited), self.names.edited], args=args)
+        if not entry_id:
+            return None
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    # -- result cache -------------------------------------------------------------------
+    def _result_key(self, turn: FinalTurn) -> str:
+        parts = ("editor", "result", self.prompt_version, turn.encounter_id, str(turn.seq))
+        return self.names.key(*parts)
+
+    async def cached_result(self, turn: FinalTurn) -> EditOutcome | None:
+        raw = await self.redis.get(self._result_key(turn))
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+            return EditOutcome(**{**data, "cached": True})
+        except (ValueError, TypeError):
+            return None  # unreadable cache entry: edit again
+
+    async def store_result(self, turn: FinalTurn, outcome: EditOutcome) -> None:
+        if outcome.status == "fallback":
+            return  # a later redelivery may still get a real edit
+        await self.redis.set(
+            self._result_key(turn), json.dumps(asdict(outcome)), ex=self.result_ttl_s
+        )
+
+    # -- context turns ------------------------------------------------------------------
+    def _context_key(self, encounter_id: str) -> str:
+        return self.names.key("editor", "ctx", encounter_id)
+
+    async def remember(self, turn: FinalTurn) -> None:
+        key = self._context_key(turn.encounter_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, str(turn.seq), turn.text)
+            pipe.expire(key, CONTEXT_TTL_S)
+            await pipe.execute()
+
+    async def context(self, encounter_id: str, first_seq: int, count: int) -> tuple[str, ...]:
+        """Text of up to ``count`` turns just before ``first_seq``, oldest first."""
+        seqs = [s for s in range(first_seq - count, first_seq) if s >= 0]
+        if not seqs:
+            return ()
+        values: list[Any] = await self.redis.hmget(
+            self._context_key(encounter_id), [str(s) for s in seqs]
+        )
+        return tuple(v.decode() for v in values if v is not None)
+
+    # -- encounter parameters -----------------------------------------------------------
+    def _encounter_key(self, encounter_id: str) -> str:
+        return self.names.key("editor", "enc", encounter_id)
+
+    async def record_encounter(self, started: EncounterStarted) -> None:
+        info = {"model": started.llm_model, "keyterms": list(started.stt.keyterms)}
+        await self.redis.set(
+            self._encounter_key(started.encounter_id), json.dumps(info), ex=ENCOUNTER_TTL_S
+        )
+
+    async def encounter(self, encounter_id: str) -> EncounterInfo:
+        """The encounter's model and keyterms; searches the control stream if not recorded."""
+        raw = await self.redis.get(self._encounter_key(encounter_id))
+        if raw is not None:
+            data = json.loads(raw)
+            return EncounterInfo(data.get("model"), tuple(data.get("keyterms", ())))
+        entries: Any = await self.redis.xrevrange(self.names.control, count=CONTROL_SCAN)
+        for _entry_id, fields in entries:
+            if fields.get(b"type") != b"EncounterStarted":
+                continue
+            try:
+                started = decode(fields, EncounterStarted)
+            except MalformedEntry:
+                continue
+            if started.encounter_id == encounter_id:
+                await self.record_encounter(started)
+                return EncounterInfo(started.llm_model, started.stt.keyterms)
+        return EncounterInfo(None)

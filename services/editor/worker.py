@@ -1,0 +1,138 @@
+"""Per-turn handling: dedupe, cache, edit, flags, in-order idempotent publish.
+
+Each final turn becomes exactly one ``EditedTurn`` per ``(encounter_id, seq)``:
+a turn already published is acked without work; a redelivered turn whose edit is cached
+does not pay for a second gateway call; the publish itself is an atomic "XADD unless
+marked" in Redis. Within a process, turns of one encounter are published in the order
+they were taken (normally ``seq`` order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from services.editor.config import EditorSettings
+from services.editor.dispatch import Dispatcher
+from services.editor.flags import flags_for
+from services.editor.metrics import EditorMetrics
+from services.editor.state import EditorState, EditOutcome
+from shared.contracts import ControlMessage, EditedTurn, EncounterStarted, FinalTurn
+from shared.logging import get_logger
+from shared.streams import Delivery
+
+log = get_logger(__name__)
+
+ORDER_WAIT_S = 30.0  # never hold a finished turn longer than this for an earlier one
+
+
+class _Slot:
+    def __init__(self, order: EncounterOrder, encounter_id: str, prev: asyncio.Future[None] | None):
+        self.order = order
+        self.encounter_id = encounter_id
+        self.prev = prev
+        self.mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def wait_turn(self) -> None:
+        if self.prev is not None and not self.prev.done():
+            await asyncio.wait({self.prev}, timeout=ORDER_WAIT_S)
+
+    def release(self) -> None:
+        if not self.mine.done():
+            self.mine.set_result(None)
+        if self.order.tails.get(self.encounter_id) is self.mine:
+            del self.order.tails[self.encounter_id]
+
+
+class EncounterOrder:
+    """A FIFO chain per encounter: each turn publishes after the one taken before it."""
+
+    def __init__(self) -> None:
+        self.tails: dict[str, asyncio.Future[None]] = {}
+
+    def reserve(self, encounter_id: str) -> _Slot:
+        slot = _Slot(self, encounter_id, self.tails.get(encounter_id))
+        self.tails[encounter_id] = slot.mine
+        return slot
+
+
+class TurnEditor:
+    def __init__(
+        self,
+        settings: EditorSettings,
+        state: EditorState,
+        dispatcher: Dispatcher,
+        metrics: EditorMetrics,
+    ) -> None:
+        self.s = settings
+        self.state = state
+        self.dispatcher = dispatcher
+        self.metrics = metrics
+        self.order = EncounterOrder()
+
+    async def on_control(self, delivery: Delivery[ControlMessage | None]) -> None:
+        if isinstance(delivery.message, EncounterStarted):
+            await self.state.record_encounter(delivery.message)
+
+    async def handle(self, delivery: Delivery[FinalTurn]) -> None:
+        turn = delivery.message
+        started = time.monotonic()
+        slot = self.order.reserve(turn.encounter_id)
+        try:
+            if await self.state.already_published(turn):
+                self.metrics.duplicates.inc()
+                log.info("turn_already_published", encounter_id=turn.encounter_id, seq=turn.seq)
+                return
+            outcome = await self._outcome(turn)
+            edited = EditedTurn(
+                **dict(turn),
+                edited_text=outcome.edited_text,
+                edit_status=outcome.status,
+                llm_model=outcome.model,
+                flags=flags_for(outcome.edited_text),
+                edit_reason=outcome.reason,
+            )
+            await slot.wait_turn()
+            entry_id = await self.state.publish_once(edited)
+        finally:
+            slot.release()
+        elapsed = time.monotonic() - started
+        if entry_id is None:
+            self.metrics.duplicates.inc()
+            return
+        self.metrics.edits.labels(outcome.status).inc()
+        if outcome.status == "fallback":
+            self.metrics.fallbacks.labels((outcome.reason or "unknown").split(":", 1)[0]).inc()
+        self.metrics.turn_seconds.observe(elapsed)
+        if not outcome.cached:
+            self.metrics.timings.append((elapsed, outcome.gateway_s))
+        log.info(
+            "turn_edited",
+            encounter_id=turn.encounter_id,
+            seq=turn.seq,
+            entry_id=entry_id,
+            edit_status=outcome.status,
+            reason=outcome.reason,
+            llm_model=outcome.model,
+            request_id=outcome.request_id,
+            duration_ms=round(elapsed * 1000),
+            latency_ms=round(outcome.gateway_s * 1000),
+            deliveries=delivery.deliveries,
+        )
+
+    async def _outcome(self, turn: FinalTurn) -> EditOutcome:
+        await self.state.remember(turn)
+        cached = await self.state.cached_result(turn)
+        if cached is not None:
+            self.metrics.cache_hits.inc()
+            return cached
+        info = await self.state.encounter(turn.encounter_id)
+        model = info.model or self.s.default_model
+        context: tuple[str, ...] = ()
+        if self.s.context_turns:
+            context = await self.state.context(turn.encounter_id, turn.seq, self.s.context_turns)
+        outcome = await self.dispatcher.edit(turn, model, info.keyterms, context)
+        with contextlib.suppress(Exception):  # the cache is an optimisation only
+            await self.state.store_result(turn, outcome)
+        return outcome

@@ -1,0 +1,373 @@
+"""Async client of AssemblyAI's LLM Gateway (any OpenAI-compatible chat endpoint).
+
+    client = GatewayClient(settings.llm_gateway_url, settings.require_llm_key())
+    result = await client.chat("claude-sonnet-4-6", messages, temperature=0.2, max_tokens=600)
+    await client.aclose()
+
+``POST {base}/v1/chat/completions`` with the raw key in ``Authorization`` (protocol §6).
+Retries 429, 500, 502, 503, 504, malformed replies and transport errors with exponential
+backoff and jitter, honouring ``Retry-After``, within ``max_attempts`` and a total
+``deadline_s``. Raises :class:`GatewayUnavailable` when that budget is spent and
+:class:`GatewayRejected` for other 4xx. Logs request ids, statuses and timings; never
+message content, and exception messages carry none either (the server's error text is
+not copied, as it may echo the input).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER_S = 120.0
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    text: str
+    request_id: str | None
+    model: str
+    usage: Usage
+    latency_s: float  # whole call, retries and waits included
+    attempts: int
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class AttemptEvent:
+    """One HTTP attempt, for metrics: ``outcome`` is ok, retry or fail."""
+
+    model: str
+    attempt: int
+    status: int | None  # None for a transport error or timeout
+    reason: str
+    outcome: str
+    latency_s: float
+    request_id: str | None
+
+
+class GatewayError(Exception):
+    """Base of gateway failures; the message holds codes and ids only, never content."""
+
+    phi_safe = True
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.reason = reason
+        self.status = status
+        self.request_id = request_id
+        self.attempts = attempts
+        super().__init__(
+            f"gateway {reason} (status {status}, request {request_id}, attempts {attempts})"
+        )
+
+
+class GatewayUnavailable(GatewayError):
+    """Retryable failures persisted past the attempt or time budget."""
+
+
+class GatewayRejected(GatewayError):
+    """The gateway refused the request (4xx other than 429): retrying will not help."""
+
+
+class GatewayAuthError(GatewayRejected):
+    """401/403: the key is wrong, or the account has no LLM Gateway access."""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), capped."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def error_request_id(body: Any) -> str | None:
+    """The request id of either error envelope (or the ``{"error": {...}}`` spec shape)."""
+    if not isinstance(body, dict):
+        return None
+    rid = body.get("request_id")
+    if rid is None and isinstance(body.get("error"), dict):
+        rid = body["error"].get("request_id")
+    return str(rid) if rid is not None else None
+
+
+def error_code(body: Any, status: int) -> int:
+    """Error code of either envelope: business ``code``, auth ``status``, spec ``error.code``."""
+    if isinstance(body, dict):
+        for candidate in (
+            body.get("code"),
+            body.get("status"),
+            body["error"].get("code") if isinstance(body.get("error"), dict) else None,
+        ):
+            if isinstance(candidate, int):
+                return candidate
+    return status
+
+
+def _content(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):  # content parts
+        parts = [p.get("text") for p in value if isinstance(p, dict)]
+        if all(isinstance(p, str) for p in parts):
+            return "".join(p for p in parts if p is not None)
+    return None
+
+
+def parse_completion(body: Any, requested_model: str) -> tuple[str, str, Usage, str | None]:
+    """(text, model, usage, finish_reason) of a completion body; ValueError if malformed."""
+    if not isinstance(body, dict):
+        raise ValueError("body is not an object")
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ValueError("no choices")
+    message = choices[0].get("message")
+    text = _content(message.get("content")) if isinstance(message, dict) else None
+    if text is None:
+        raise ValueError("choice has no text content")
+    raw_usage: dict[str, Any] = body["usage"] if isinstance(body.get("usage"), dict) else {}
+    inp = int(raw_usage.get("input_tokens", raw_usage.get("prompt_tokens", 0)) or 0)
+    out = int(raw_usage.get("output_tokens", raw_usage.get("completion_tokens", 0)) or 0)
+    usage = Usage(inp, out, int(raw_usage.get("total_tokens", inp + out) or 0))
+    model = body["model"] if isinstance(body.get("model"), str) else requested_model
+    finish = choices[0].get("finish_reason")
+    return text, model, usage, finish if isinstance(finish, str) else None
+
+
+class GatewayClient:
+    """One pooled HTTP client per process; safe to share between tasks."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: SecretStr,
+        *,
+        timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        max_attempts: int = 4,
+        deadline_s: float = 90.0,
+        backoff_base_s: float = 0.75,
+        backoff_max_s: float = 20.0,
+        max_connections: int = 64,
+        observer: Callable[[AttemptEvent], None] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if max_attempts < 1 or deadline_s <= 0 or timeout <= 0:
+            raise ValueError("max_attempts, deadline_s and timeout must be positive")
+        self.max_attempts = max_attempts
+        self.deadline_s = deadline_s
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.observer = observer
+        self._rng = random.Random()
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": api_key.get_secret_value()},
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> GatewayClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def list_models(self) -> list[str]:
+        """Model ids of ``GET /v1/models`` (raises GatewayError on failure)."""
+        try:
+            resp = await self._http.get("/v1/models")
+        except httpx.HTTPError as err:
+            raise GatewayUnavailable(type(err).__name__) from None
+        if resp.status_code != 200:
+            raise GatewayRejected("models_list_failed", status=resp.status_code)
+        try:
+            return [str(m["id"]) for m in resp.json()["data"]]
+        except (ValueError, KeyError, TypeError):
+            raise GatewayUnavailable("malformed_reply", status=200) from None
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
+        jittered = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        if retry_after is not None:
+            # At least what the server asked for; a little spread so workers don't stampede.
+            return retry_after + self._rng.uniform(0, min(1.0, 0.1 * retry_after + 0.05))
+        return jittered
+
+    async def chat(
+        self,
+        model: str,
+        messages: Sequence[dict[str, Any]],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        fallbacks: Sequence[str] = (),
+        response_format: dict[str, Any] | None = None,
+        deadline_s: float | None = None,
+    ) -> ChatResult:
+        body: dict[str, Any] = {"model": model, "messages": list(messages)}
+        if temperature is not None:
+            body["temperature"] = temperature
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        if fallbacks:
+            body["fallbacks"] = [{"model": m} for m in fallbacks]
+        if response_format is not None:
+            body["response_format"] = response_format
+        started = time.monotonic()
+        deadline = started + (deadline_s if deadline_s is not None else self.deadline_s)
+        last: GatewayError = GatewayUnavailable("deadline_exceeded", attempts=0)
+        for attempt in range(1, self.max_attempts + 1):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            t0 = time.monotonic()
+            status, rid, retry_after = None, None, None
+            try:
+                resp = await self._http.post(
+                    "/v1/chat/completions",
+                    json=body,
+                    timeout=httpx.Timeout(
+                        min(self.timeout, remaining), connect=min(self.connect_timeout, remaining)
+                    ),
+                )
+            except httpx.TimeoutException:
+                reason = "timeout"
+            except httpx.TransportError as err:
+                reason = f"transport_{type(err).__name__}"
+            else:
+                status = resp.status_code
+                try:
+                    payload: Any = resp.json()
+                except ValueError:
+                    payload = None
+                rid = resp.headers.get("x-request-id") or (
+                    payload.get("request_id") if isinstance(payload, dict) else None
+                )
+                rid = str(rid) if rid is not None else error_request_id(payload)
+                if status == 200:
+                    try:
+                        text, served, usage, finish = parse_completion(payload, model)
+                    except (ValueError, TypeError):
+                        reason = "malformed_reply"
+                    else:
+                        elapsed = time.monotonic() - t0
+                        self._observe(model, attempt, status, "ok", "ok", elapsed, rid)
+                        log.info(
+                            "gateway_call",
+                            model=served,
+                            request_id=rid,
+                            status_code=status,
+                            attempt=attempt,
+                            latency_ms=round(elapsed * 1000),
+                            duration_ms=round((time.monotonic() - started) * 1000),
+                        )
+                        return ChatResult(
+                            text, rid, served, usage, time.monotonic() - started, attempt, finish
+                        )
+                elif status in RETRY_STATUSES:
+                    reason = "rate_limited" if status == 429 else "server_error"
+                    retry_after = parse_retry_after(resp.headers.get("retry-after"))
+                else:
+                    code = error_code(payload, status)
+                    cls: type[GatewayError] = (
+                        GatewayAuthError if status in (401, 403) else GatewayRejected
+                    )
+                    reason = "unauthorized" if cls is GatewayAuthError else f"rejected_{code}"
+                    if status < 400 or status >= 500:
+                        cls, reason = GatewayUnavailable, f"unexpected_status_{status}"
+                    self._observe(
+                        model, attempt, status, reason, "fail", time.monotonic() - t0, rid
+                    )
+                    log.warning(
+                        "gateway_rejected",
+                        model=model,
+                        request_id=rid,
+                        status_code=status,
+                        code=code,
+                        attempt=attempt,
+                    )
+                    raise cls(reason, status=status, request_id=rid, attempts=attempt)
+            elapsed = time.monotonic() - t0
+            last = GatewayUnavailable(reason, status=status, request_id=rid, attempts=attempt)
+            delay = self._backoff(attempt, retry_after)
+            if attempt == self.max_attempts or time.monotonic() + delay >= deadline:
+                self._observe(model, attempt, status, reason, "fail", elapsed, rid)
+                break
+            self._observe(model, attempt, status, reason, "retry", elapsed, rid)
+            log.warning(
+                "gateway_retry",
+                model=model,
+                request_id=rid,
+                status_code=status,
+                reason=reason,
+                attempt=attempt,
+                latency_ms=round(elapsed * 1000),
+                retry_in_s=round(delay, 3),
+            )
+            await asyncio.sleep(delay)
+        log.warning(
+            "gateway_unavailable",
+            model=model,
+            request_id=last.request_id,
+            status_code=last.status,
+            reason=last.reason,
+            attempts=last.attempts,
+            duration_ms=round((time.monotonic() - started) * 1000),
+        )
+        raise last
+
+    def _observe(
+        self,
+        model: str,
+        attempt: int,
+        status: int | None,
+        reason: str,
+        outcome: str,
+        latency_s: float,
+        request_id: str | None,
+    ) -> None:
+        if self.observer is not None:
+            self.observer(
+                AttemptEvent(model, attempt, status, reason, outcome, latency_s, request_id)
+            )

@@ -1,0 +1,179 @@
+"""The clinical prompts sent to the LLM Gateway, and the builders of their message lists.
+
+One module so the editor, the notes service and the gateway simulator agree on the wire
+form. Each system prompt starts with a stable task marker (``[medscribe:…]``) that the
+simulator uses to recognise the task; real models simply read it as a heading. Bump a
+``*_PROMPT_VERSION`` whenever a prompt changes: the editor's result cache is keyed on it.
+
+User messages delimit transcript text with tags (``<turn>``, ``<context>``, ``<transcript>``)
+so that the model, and the simulator, can tell the text to work on from the instructions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+EDIT_MARKER = "[medscribe:turn-edit]"
+EDIT_BATCH_MARKER = "[medscribe:turn-edit-batch]"
+SOAP_MARKER = "[medscribe:soap-note]"
+
+EDIT_PROMPT_VERSION = "edit-v1"
+SOAP_PROMPT_VERSION = "soap-v1"
+
+# The clinical-edit prompt of the original real-time scribe guide, made stricter about
+# numbers and context turns.
+_EDIT_RULES = """\
+You are a clinical transcription editor. You receive one turn of a live doctor-patient
+conversation transcribed by speech recognition.
+Rules:
+- Keep the speaker's words and meaning. Do not summarise, reorder or drop content.
+- Fix misrecognised drug names, dosages and units, anatomy, and proper nouns.
+- Fix capitalisation and punctuation. Use U.S. clinical writing style.
+- Invent nothing: add no number, drug, dose, diagnosis or finding that was not said.
+- Text inside <context> is earlier conversation, given only to resolve references.
+  Never edit it and never copy it into your answer."""
+
+EDIT_SYSTEM_PROMPT = f"""{EDIT_MARKER}
+{_EDIT_RULES}
+- Reply with the corrected text of the turn inside <turn> only: no quotes, no tags,
+  no commentary. If nothing needs fixing, reply with the turn unchanged."""
+
+EDIT_BATCH_SYSTEM_PROMPT = f"""{EDIT_BATCH_MARKER}
+{_EDIT_RULES}
+- Several turns are given, each as <turn n="K">…</turn>. Edit each one on its own.
+- Reply with exactly the same turns, in the same order, each as <turn n="K">corrected
+  text</turn>, and nothing else."""
+
+SOAP_SYSTEM_PROMPT = f"""{SOAP_MARKER}
+You are a clinical documentation assistant. From the visit transcript inside
+<transcript>, write a SOAP note.
+Format, strictly, with nothing before or after:
+Subjective:
+- bullet
+Objective:
+- bullet
+Assessment:
+- bullet
+Plan:
+- bullet
+Rules:
+- Use only information stated in the transcript. Do NOT invent data: no number, drug,
+  dose, diagnosis, finding or instruction that was not said.
+- Every section has at least one bullet; if nothing was said for a section, write
+  "- Not discussed."
+- Use U.S. clinical style."""
+
+SOAP_SECTIONS = ("Subjective", "Objective", "Assessment", "Plan")
+NOT_DISCUSSED = "Not discussed."
+
+Message = dict[str, str]
+
+
+def build_edit_messages(
+    turn_text: str,
+    *,
+    context: Sequence[str] = (),
+    keyterms: Sequence[str] = (),
+) -> list[Message]:
+    """Messages for editing one turn; ``context`` are earlier turns (oldest first)."""
+    parts: list[str] = []
+    if keyterms:
+        parts.append(f"Keyterms: {json.dumps(list(keyterms))}")
+    if context:
+        parts.append("<context>\n" + "\n".join(context) + "\n</context>")
+    parts.append(f"<turn>\n{turn_text}\n</turn>")
+    return [
+        {"role": "system", "content": EDIT_SYSTEM_PROMPT},
+        {"role": "user", "content": "\n\n".join(parts)},
+    ]
+
+
+def build_edit_batch_messages(
+    turn_texts: Sequence[str],
+    *,
+    context: Sequence[str] = (),
+    keyterms: Sequence[str] = (),
+) -> list[Message]:
+    """Messages editing several consecutive turns of one encounter in one request."""
+    parts: list[str] = []
+    if keyterms:
+        parts.append(f"Keyterms: {json.dumps(list(keyterms))}")
+    if context:
+        parts.append("<context>\n" + "\n".join(context) + "\n</context>")
+    parts.append("\n".join(f'<turn n="{i}">{text}</turn>' for i, text in enumerate(turn_texts)))
+    return [
+        {"role": "system", "content": EDIT_BATCH_SYSTEM_PROMPT},
+        {"role": "user", "content": "\n\n".join(parts)},
+    ]
+
+
+_BATCH_TURN = re.compile(r'<turn n="(\d+)">(.*?)</turn>', re.DOTALL)
+
+
+def parse_edit_batch_reply(reply: str, expected: int) -> list[str] | None:
+    """Split a batch reply back into turns; None when it does not have exactly the turns."""
+    found = _BATCH_TURN.findall(reply)
+    if len(found) != expected:
+        return None
+    texts: list[str] = []
+    for i, (n, text) in enumerate(found):
+        if int(n) != i:
+            return None
+        texts.append(text.strip())
+    return texts
+
+
+def build_soap_messages(turns: Sequence[tuple[str | None, str]]) -> list[Message]:
+    """Messages for a SOAP note from ``(speaker, text)`` turns in conversation order."""
+    lines = [f"{speaker.capitalize()}: {text}" if speaker else text for speaker, text in turns]
+    body = "<transcript>\n" + "\n".join(lines) + "\n</transcript>"
+    return [
+        {"role": "system", "content": SOAP_SYSTEM_PROMPT},
+        {"role": "user", "content": body},
+    ]
+
+
+@dataclass(frozen=True)
+class SoapNote:
+    subjective: tuple[str, ...]
+    objective: tuple[str, ...]
+    assessment: tuple[str, ...]
+    plan: tuple[str, ...]
+
+
+class SoapFormatError(ValueError):
+    """A SOAP reply that is not in the strict four-section format (message names no text)."""
+
+    phi_safe = True
+
+
+def parse_soap(reply: str) -> SoapNote:
+    """Parse the strict format; raise :class:`SoapFormatError` naming what is wrong."""
+    sections: dict[str, list[str]] = {}
+    current: str | None = None
+    for raw in reply.strip().splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        heading = line.rstrip(":")
+        if line.endswith(":") and heading in SOAP_SECTIONS:
+            if heading in sections:
+                raise SoapFormatError(f"section {heading} appears twice")
+            expected = SOAP_SECTIONS[len(sections)]
+            if heading != expected:
+                raise SoapFormatError(f"section {heading} out of order (expected {expected})")
+            sections[heading] = []
+            current = heading
+        elif line.startswith("- ") and current is not None:
+            sections[current].append(line[2:].strip())
+        else:
+            raise SoapFormatError("line is neither a section heading nor a bullet")
+    for name in SOAP_SECTIONS:
+        if name not in sections:
+            raise SoapFormatError(f"section {name} is missing")
+        if not sections[name]:
+            raise SoapFormatError(f"section {name} has no bullet")
+    return SoapNote(*(tuple(sections[n]) for n in SOAP_SECTIONS))
