@@ -1,10 +1,225 @@
-"""`medscribe capture`: command-line entry point (flags -> Settings -> service.run)."""
+"""`medscribe capture`: command-line entry point (flags -> Settings -> service.run).
+
+Exit codes: 0 every frame is on the clinic server; 75 the visit ended but part of it waits
+in the local spool (sent on the next start); 1 the audio source failed; 2 bad
+configuration; 4 recording stopped because the spool's disk budget was full.
+"""
 
 from __future__ import annotations
 
-from shared.cli_util import not_yet
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import typer
+from pydantic import ValidationError
+
+from services.capture.config import CaptureSettings, KeytermError, load_settings, read_keyterms
+from services.capture.live_view import make_view
+from services.capture.menu import MenuCancelled, choose_model
+from services.capture.sources import AudioSource, SourceError, StdinSource, WavFileSource
+from shared.cli_util import fail, settings_error
+from shared.logging import configure_logging
+
+EXIT_SPOOLED = 75
+EXIT_SPOOL_FULL = 4
 
 
-def capture() -> None:
-    """Run the capture service."""
-    not_yet("medscribe capture")
+def _speed(value: str) -> float | None:
+    if value.strip().lower() == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        fail(f"--speed must be a number or 'max', not {value!r}")
+    if speed <= 0:
+        fail("--speed must be positive")
+    return speed
+
+
+def safe_url(url: str) -> str:
+    """A Redis URL for display: the password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def _make_source(file: Path | None, stdin: bool, device: str | None, speed: str) -> AudioSource:
+    if file is not None and stdin:
+        fail("choose one source: --file or --stdin (or neither for the microphone)")
+    if file is not None:
+        return WavFileSource(file, _speed(speed))
+    if stdin:
+        return StdinSource(speed=_speed(speed) if speed != "1" else None)
+    from services.capture.mic import MicSource
+
+    return MicSource(device)
+
+
+def _check_spool_dir(spool_dir: Path) -> None:
+    """Refuse to record when audio could not be kept during a network outage."""
+    try:
+        spool_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        fail(f"cannot create the spool directory {spool_dir}: {err.strerror}")
+    if not os.access(spool_dir, os.W_OK | os.X_OK):
+        fail(f"the spool directory {spool_dir} is not writable (MEDSCRIBE_SPOOL_DIR)")
+
+
+def _list_devices() -> None:
+    from services.capture.mic import list_devices
+
+    devices = list_devices()
+    if not devices:
+        typer.echo("no input devices found")
+    for dev in devices:
+        typer.echo(f"{dev.index:3d}  {dev.name}  ({dev.channels} ch, {dev.default_rate} Hz)")
+
+
+def capture(
+    file: Path | None = typer.Option(None, "--file", "-f", help="Record from a WAV file."),
+    stdin: bool = typer.Option(False, "--stdin", help="Raw PCM16LE 16 kHz mono on stdin."),
+    device: str | None = typer.Option(None, "--device", help="Microphone: index or name."),
+    list_devices: bool = typer.Option(False, "--list-devices", help="List microphones, exit."),
+    speed: str = typer.Option("1", "--speed", help="File playback speed: 1 = real time, N, max."),
+    room: str | None = typer.Option(None, "--room", help="Exam room name [MEDSCRIBE_ROOM]."),
+    clinician: str | None = typer.Option(None, "--clinician", help="Clinician id."),
+    llm_model: str | None = typer.Option(None, "--llm-model", help="LLM model; skips the menu."),
+    speech_model: str | None = typer.Option(None, "--speech-model", help="e.g. u3-rt-pro."),
+    keyterms_file: Path | None = typer.Option(
+        None, "--keyterms-file", help="One term per line; at most 100 terms of 50 characters."
+    ),
+    redis_url: str | None = typer.Option(None, "--redis-url", help="[MEDSCRIBE_REDIS_URL]"),
+    spool_dir: Path | None = typer.Option(None, "--spool-dir", help="[MEDSCRIBE_SPOOL_DIR]"),
+    config: Path | None = typer.Option(
+        None, "--config", help="KEY=value file (see docs); default ~/.config/medscribe/capture.env"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check audio source, Redis, spool."),
+    flush_only: bool = typer.Option(
+        False, "--flush-only", help="Only send audio left in the spool by earlier runs."
+    ),
+    show_text: bool = typer.Option(
+        False, "--show-text", help="Print transcript text even when stdout is not a terminal."
+    ),
+) -> None:
+    """Record one visit: Ctrl+C (or end of file) ends it; a second Ctrl+C exits at once."""
+    try:
+        settings = load_settings(
+            config,
+            room=room,
+            clinician=clinician,
+            llm_model=llm_model,
+            speech_model=speech_model,
+            keyterms_file=keyterms_file,
+            redis_url=redis_url,
+            spool_dir=spool_dir,
+        )
+    except ValidationError as err:
+        settings_error(err)
+    except FileNotFoundError as err:
+        fail(str(err))
+    level = settings.log_level
+    if sys.stdout.isatty() and sys.stderr.isatty() and level.upper() == "INFO":
+        level = "WARNING"  # the live view says it all; INFO lines would break its redraw
+    configure_logging(level, settings.log_format, service="capture")
+    try:
+        if list_devices:
+            _list_devices()
+            return
+        keyterms = read_keyterms(settings.keyterms_file) if settings.keyterms_file else ()
+        if flush_only:
+            code = asyncio.run(_flush_only(settings))
+            raise typer.Exit(code)
+        source = _make_source(file, stdin, device, speed)
+        if not dry_run:
+            _check_spool_dir(settings.spool_dir)
+        if dry_run:
+            from services.capture.checks import dry_run as run_checks
+
+            ok = asyncio.run(run_checks(settings, source, keyterms, safe_url(settings.redis_url)))
+            raise typer.Exit(0 if ok else 1)
+        interactive = sys.stdin.isatty() and sys.stdout.isatty() and not stdin
+        model, how = choose_model(settings.llm_models, settings.llm_model, interactive)
+    except (KeytermError, SourceError, MenuCancelled, ValueError) as err:
+        fail(str(err))
+    if how == "default" and not sys.stdout.isatty():
+        typer.echo(f"LLM model {model} (first configured; --llm-model to choose)")
+    code = asyncio.run(_record(settings, source, model, keyterms, show_text))
+    raise typer.Exit(code)
+
+
+async def _record(
+    settings: CaptureSettings,
+    source: AudioSource,
+    model: str,
+    keyterms: tuple[str, ...],
+    show_text: bool,
+) -> int:
+    from services.capture.service import StopSignals, run
+    from shared.streams import make_redis
+
+    signals = StopSignals.create()
+    view = make_view(sys.stdout, show_text=show_text)
+    _install_signals(signals, view)
+    redis = make_redis(settings.redis_url)
+    try:
+        result = await run(
+            settings,
+            source,
+            redis,
+            llm_model=model,
+            keyterms=keyterms,
+            view=view,
+            signals=signals,
+        )
+    finally:
+        await redis.aclose()
+    if result.stop_reason == "spool_full":
+        return EXIT_SPOOL_FULL
+    if result.stop_reason == "source_error":
+        return 1
+    return 0 if result.delivered else EXIT_SPOOLED
+
+
+def _install_signals(signals: Any, view: Any) -> None:
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if signals.stop.is_set():
+            signals.now.set()
+            return
+        signals.stop.set()
+        view.notice("stopping the visit (press Ctrl+C again to exit now; audio is kept)")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+
+
+async def _flush_only(settings: CaptureSettings) -> int:
+    from services.capture.recovery import leftover_spools, recover_spools
+    from shared.streams import make_redis
+
+    before = leftover_spools(settings.spool_dir)
+    if not before:
+        typer.echo(f"spool {settings.spool_dir} is empty")
+        return 0
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    typer.echo(f"sending {len(before)} spooled encounter(s) to {safe_url(settings.redis_url)} ...")
+    redis = make_redis(settings.redis_url)
+    try:
+        done = await recover_spools(redis, settings.spool_dir, stop)
+    finally:
+        await redis.aclose()
+    left = len(leftover_spools(settings.spool_dir))
+    typer.echo(f"{done} encounter(s) sent; {left} left in the spool")
+    return 0 if left == 0 else EXIT_SPOOLED

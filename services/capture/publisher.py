@@ -1,0 +1,325 @@
+"""Frame writer: every frame reaches Redis exactly once and in order, or waits on disk.
+
+Exactly-once, in order — how:
+- Each frame is XADDed with an explicit entry id ``<seq+1>-0``. Redis refuses an id that
+  is not greater than the stream's top ("equal or smaller than the target stream top
+  item"), so re-sending a frame whose XADD may or may not have landed (connection lost
+  before the reply) is harmless: the duplicate is refused and counted as written. The
+  same rule makes a reorder impossible, even if a half-dead old connection delivers a
+  late command. Frames are sent strictly in seq order by this single writer.
+- When Redis is unreachable, the unconfirmed frames and every later one are appended to
+  the encounter's spool file (fsync'd every ``fsync_frames``) and flushed, in order, when
+  Redis answers again, *before* any new frame is sent. The spool keeps its confirmed
+  offset on disk, so a later start of the agent finishes the flush.
+- After every reconnect the writer reads the stream's top id. If Redis lost frames it had
+  confirmed (a restart without persistence, or AOF ``everysec`` losing its last second),
+  the writer re-sends them from a ring of recently confirmed frames; what is older than the
+  ring is reported as lost (``audio_lost_in_redis``) rather than hidden.
+While Redis answers, frames go from memory straight to Redis (the spool file is written
+only during an outage): an agent killed at that moment loses only the frames of the
+batch in flight, normally under 100 ms of audio.
+Control messages (EncounterStarted/Stopped) travel in the same ordered queue, so Started
+precedes the first frame and Stopped follows the last. They use automatic ids on the
+shared control stream, so a control re-sent after an unknown outcome may appear twice;
+consumers are idempotent on the encounter id (ARCHITECTURE §3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from services.capture.spool import (
+    KIND_CONTROL,
+    KIND_FRAME,
+    EncounterSpool,
+    Record,
+    SpoolFull,
+    control_payload,
+)
+from shared.contracts import AudioFrame, encode_audio
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+CONTROL_PLAIN = 0
+CONTROL_STOP = 1
+
+
+def frame_entry_id(seq: int) -> str:
+    """Stream entry id of frame ``seq`` (ids must be > 0-0, hence the +1)."""
+    return f"{seq + 1}-0"
+
+
+def _is_duplicate(err: BaseException) -> bool:
+    return isinstance(err, ResponseError) and "equal or smaller" in str(err)
+
+
+@dataclass
+class WriterStatus:
+    online: bool = True
+    frames_confirmed: int = 0
+    last_confirmed_seq: int = -1
+    spool_bytes: int = 0
+    near_budget: bool = False
+    lost_in_redis: int = 0
+    last_error: str | None = None
+
+
+class FrameWriter:
+    """Ordered, idempotent writer of one encounter's frames and control messages."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        audio_stream: str,
+        spool: EncounterSpool,
+        *,
+        budget_bytes: int,
+        other_spool_bytes: int = 0,
+        warn_ratio: float = 0.8,
+        fsync_frames: int = 20,
+        recent_frames: int = 1200,
+        batch: int = 50,
+        start_spooling: bool = False,
+    ) -> None:
+        self.redis = redis
+        self.audio_stream = audio_stream
+        self.spool = spool
+        self.budget_bytes = budget_bytes
+        self.other_spool_bytes = other_spool_bytes
+        self.warn_ratio = warn_ratio
+        self.fsync_frames = fsync_frames
+        self.batch = batch
+        self.status = WriterStatus(online=not start_spooling, spool_bytes=spool.size)
+        self._queue: deque[Record] = deque()
+        self._recent: deque[tuple[int, bytes]] = deque(maxlen=max(recent_frames, 1))
+        self._keep_recent = recent_frames > 0
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._check_top = start_spooling
+        # Control records to re-send when Redis turns out to have lost this encounter's
+        # stream (restart without persistence): the EncounterStarted.
+        self.replay_on_loss: list[Record] = []
+
+    # -- producer side (capture loop) -----------------------------------------------
+    async def add_frame(self, seq: int, pcm: bytes) -> None:
+        await self._add(Record(KIND_FRAME, seq, pcm, 0))
+
+    async def add_control(
+        self, stream: str, fields: dict[str, str], stop: bool = False, replay: bool = False
+    ) -> None:
+        """Queue a control entry; ``replay`` ones are re-sent if Redis loses the encounter."""
+        kind_seq = CONTROL_STOP if stop else CONTROL_PLAIN
+        rec = Record(KIND_CONTROL, kind_seq, control_payload(stream, fields), 0)
+        if replay:
+            self.replay_on_loss.append(rec)
+        await self._add(rec)
+
+    async def _add(self, rec: Record) -> None:
+        if self.status.online:
+            self._queue.append(rec)
+            self._wake.set()
+            return
+        self._spool_append(rec, enforce_budget=True)
+        if self.spool.unsynced >= self.fsync_frames or rec.kind == KIND_CONTROL:
+            await self.spool.sync()
+        self._wake.set()
+
+    def _spool_append(self, rec: Record, enforce_budget: bool = False) -> None:
+        """Append to the spool. Only new frames are held to the budget: what was already
+        accepted (the in-memory queue, at most one Redis timeout's worth) and control
+        entries always go in, so the budget can never cut a hole into a visit."""
+        used = self.other_spool_bytes + self.spool.size
+        over = used + len(rec.payload) + 64 > self.budget_bytes
+        if enforce_budget and over and rec.kind == KIND_FRAME:
+            raise SpoolFull(
+                f"spool budget of {self.budget_bytes} bytes reached in {self.spool.dir.parent}"
+            )
+        try:
+            self.spool.append(rec.kind, rec.seq, rec.payload)
+        except OSError as err:  # disk full or failing: say so, never pretend it is kept
+            where = self.spool.dir.parent
+            raise SpoolFull(f"cannot write the spool in {where}: {err.strerror}") from None
+        if rec.kind == KIND_CONTROL and rec.seq == CONTROL_STOP:
+            self.spool.mark_stopped(-1)
+        self.status.spool_bytes = self.spool.size - self.spool.flushed
+        near = used >= self.warn_ratio * self.budget_bytes
+        if near and not self.status.near_budget:
+            log.warning("spool_near_budget", spool_bytes=used, budget_bytes=self.budget_bytes)
+        self.status.near_budget = near
+
+    # -- writer loop -------------------------------------------------------------------
+    async def run(self) -> None:
+        """Write until closed and drained. Never raises for Redis trouble: it spools."""
+        backoff = 0.2
+        while True:
+            if self.status.online:
+                if not self._queue:
+                    if self._closing:
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                batch = [self._queue[i] for i in range(min(self.batch, len(self._queue)))]
+                done, error = await self._send(batch)
+                for _ in range(done):
+                    self._queue.popleft()
+                if error is not None:
+                    self._go_offline(error)
+                    await self.spool.sync()
+                continue
+            try:
+                if self._check_top:
+                    await self._repair()
+                    self._check_top = False
+                recs = self.spool.read(self.batch)
+                if not recs:
+                    self.spool.reset()
+                    self.status.online = True
+                    self.status.last_error = None
+                    self.status.spool_bytes = 0
+                    self.status.near_budget = False
+                    log.info(
+                        "redis_back_spool_flushed", last_frame_seq=self.status.last_confirmed_seq
+                    )
+                    continue
+                done, error = await self._send(recs)
+                if done:
+                    durable = any(r.kind == KIND_CONTROL for r in recs[:done])
+                    self.spool.confirm(recs[done - 1].end, durable=durable)
+                    self.status.spool_bytes = self.spool.size - self.spool.flushed
+                if error is not None:
+                    raise error
+                backoff = 0.2
+            except (RedisError, OSError) as err:
+                self._check_top = True
+                self.status.last_error = type(err).__name__
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    def _go_offline(self, err: BaseException) -> None:
+        """Redis failed: everything not confirmed goes to disk, in order."""
+        self.status.online = False
+        self.status.last_error = type(err).__name__
+        self._check_top = True
+        log.warning(
+            "redis_unreachable_spooling",
+            error=type(err).__name__,
+            frames=len(self._queue),
+            last_frame_seq=self.status.last_confirmed_seq,
+        )
+        self._spool_queue()
+
+    def _spool_queue(self) -> None:
+        """Move the in-memory queue to disk, in order (on a Redis failure or at exit)."""
+        try:
+            while self._queue:
+                self._spool_append(self._queue[0])
+                self._queue.popleft()
+        except SpoolFull as err:
+            log.error("spool_write_failed_audio_lost", frames=len(self._queue), error=str(err))
+            self._queue.clear()
+
+    async def _send(self, recs: list[Record]) -> tuple[int, BaseException | None]:
+        """Pipeline the records; returns how many leading ones are confirmed, and the error
+        that stopped the rest (None when all are in Redis)."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for rec in recs:
+                    if rec.kind == KIND_FRAME:
+                        fields: Any = encode_audio(AudioFrame(seq=rec.seq, pcm=rec.payload))
+                        pipe.xadd(self.audio_stream, fields, id=frame_entry_id(rec.seq))
+                    else:
+                        stream, cfields = rec.control()
+                        pipe.xadd(stream, cfields)  # type: ignore[arg-type]
+                results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as err:
+            return 0, err
+        for done, (rec, result) in enumerate(zip(recs, results, strict=True)):
+            if isinstance(result, BaseException) and not _is_duplicate(result):
+                return done, result
+            if rec.kind == KIND_FRAME:
+                self._confirmed(rec.seq, rec.payload)
+            elif rec.seq == CONTROL_STOP:
+                self.spool.mark_stopped(self.status.last_confirmed_seq)
+        return len(recs), None
+
+    def _confirmed(self, seq: int, pcm: bytes) -> None:
+        if seq > self.status.last_confirmed_seq:
+            self.status.last_confirmed_seq = seq
+            self.status.frames_confirmed += 1
+            if self._keep_recent:
+                self._recent.append((seq, pcm))
+
+    async def _repair(self) -> None:
+        """After a reconnect: re-send confirmed frames that Redis no longer has."""
+        top = await stream_top_seq(self.redis, self.audio_stream)
+        expected = self.status.last_confirmed_seq
+        if top >= expected:
+            return
+        resend = [(s, p) for s, p in self._recent if s > top]
+        first_available = resend[0][0] if resend else expected + 1
+        lost = max(0, first_available - top - 1)
+        if lost:
+            self.status.lost_in_redis += lost
+            log.error("audio_lost_in_redis", frames=lost, frame_seq=top + 1)
+        if resend or top == -1:
+            log.warning("audio_resent_after_redis_loss", frames=len(resend))
+            recs = [Record(KIND_FRAME, s, p, 0) for s, p in resend]
+            if top == -1:  # the whole stream is gone, and the control entries with it
+                recs = self.replay_on_loss + recs
+            for i in range(0, len(recs), self.batch):
+                _done, error = await self._send(recs[i : i + self.batch])
+                if error is not None:
+                    raise error
+
+    # -- shutdown ----------------------------------------------------------------------
+    @property
+    def drained(self) -> bool:
+        return self.status.online and not self._queue and not self.spool.pending
+
+    async def close(
+        self, task: asyncio.Task[None], timeout: float, abort: asyncio.Event | None = None
+    ) -> bool:
+        """Finish writing within ``timeout`` s (or until ``abort``); the rest stays spooled.
+
+        Returns True when everything reached Redis.
+        """
+        self._closing = True
+        self._wake.set()
+        waiters: set[asyncio.Future[Any]] = {task}
+        aborter = asyncio.ensure_future(abort.wait()) if abort is not None else None
+        if aborter is not None:
+            waiters.add(aborter)
+        if timeout > 0 and not (abort is not None and abort.is_set()):
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if aborter is not None:
+            aborter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        elif not task.cancelled() and task.exception() is not None:
+            log.error("frame_writer_crashed", error=type(task.exception()).__name__)
+        if self._queue:  # unconfirmed in memory: keep them on disk for the next start
+            self.status.online = False
+            self._spool_queue()
+        await self.spool.sync()
+        return self.drained
+
+
+async def stream_top_seq(redis: aioredis.Redis, stream: str) -> int:
+    """Seq of the newest frame in an audio stream (-1 when the stream is empty or gone)."""
+    rows = await redis.xrevrange(stream, count=1)
+    if not rows:
+        return -1
+    entry_id = rows[0][0]
+    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return int(text.split("-", 1)[0]) - 1

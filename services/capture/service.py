@@ -1,0 +1,200 @@
+"""The capture run loop: one visit from an audio source into Redis (or the spool).
+
+``run`` takes settings and clients; the CLI owns signals, terminals and menus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+
+from services.capture.config import CaptureSettings
+from services.capture.live_view import LiveView, NullView
+from services.capture.publisher import FrameWriter, WriterStatus
+from services.capture.recovery import recover_spools
+from services.capture.sources import AudioSource
+from services.capture.spool import EncounterSpool, SpoolFull, spool_usage
+from services.capture.watcher import watch_encounter
+from shared.contracts import EncounterStarted, EncounterStopped, StreamNames, encode
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    encounter_id: str
+    last_frame_seq: int  # -1 when no audio was captured
+    delivered: bool  # everything is in Redis (False: the rest waits in the spool)
+    stop_reason: str  # "end_of_input", "stopped", "spool_full", "source_error"
+    status: WriterStatus
+
+
+def new_encounter_id(room: str, now: datetime | None = None) -> str:
+    """``<room>-<UTC time>-<random>``: unique, sortable, readable by clinic staff."""
+    now = now or datetime.now(UTC)
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", room).strip("-")[:24] or "room"
+    return f"{slug}-{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class StopSignals:
+    """Set by the CLI: ``stop`` on the first Ctrl+C/SIGTERM, ``now`` on the second."""
+
+    stop: asyncio.Event
+    now: asyncio.Event
+
+    @classmethod
+    def create(cls) -> StopSignals:
+        return cls(asyncio.Event(), asyncio.Event())
+
+
+async def run(
+    settings: CaptureSettings,
+    source: AudioSource,
+    redis: aioredis.Redis,
+    *,
+    llm_model: str,
+    keyterms: tuple[str, ...] = (),
+    view: LiveView | None = None,
+    signals: StopSignals | None = None,
+    encounter_id: str | None = None,
+    stop_timeout: float = 15.0,
+) -> CaptureResult:
+    """Record one encounter until end of input or a stop signal; return what happened."""
+    view = view or NullView()
+    signals = signals or StopSignals.create()
+    names = StreamNames(settings.stream_prefix)
+    encounter_id = encounter_id or new_encounter_id(settings.room)
+    started = EncounterStarted(
+        encounter_id=encounter_id,
+        room=settings.room,
+        stt=settings.stt_settings(keyterms),
+        llm_model=llm_model,
+        clinician=settings.clinician,
+    )
+    settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    others = spool_usage(settings.spool_dir)
+    spool = EncounterSpool.create(
+        settings.spool_dir,
+        encounter_id,
+        {"encounter_id": encounter_id, "stream_prefix": settings.stream_prefix},
+    )
+    writer = FrameWriter(
+        redis,
+        names.audio(encounter_id),
+        spool,
+        budget_bytes=settings.spool_budget_bytes,
+        other_spool_bytes=others,
+        warn_ratio=settings.spool_warn_ratio,
+        fsync_frames=settings.spool_fsync_frames,
+        recent_frames=settings.recent_frames,
+    )
+    await writer.add_control(names.control, encode(started), replay=True)
+    log.info(
+        "encounter_started",
+        encounter_id=encounter_id,
+        room=settings.room,
+        speech_model=started.stt.speech_model,
+        llm_model=llm_model,
+    )
+    view.started(started, source.description, writer.status)
+    write_task = asyncio.create_task(writer.run(), name="frame-writer")
+    helpers = [
+        asyncio.create_task(recover_spools(redis, settings.spool_dir, signals.stop)),
+        asyncio.create_task(watch_encounter(redis, names, encounter_id, view, signals.stop)),
+        asyncio.create_task(_refresh(view, writer.status, signals.stop)),
+    ]
+    seq = 0
+    reason = "end_of_input"
+
+    async def capture_frames() -> None:
+        nonlocal seq
+        async for pcm in source.frames():
+            await writer.add_frame(seq, pcm)
+            view.frame(pcm)
+            seq += 1
+
+    capture = asyncio.create_task(capture_frames(), name="capture-frames")
+    stopper = asyncio.create_task(signals.stop.wait())
+    try:
+        await asyncio.wait({capture, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not capture.done():
+            reason = "stopped"
+            source.close()
+            capture.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await capture
+    except SpoolFull as err:
+        reason = "spool_full"
+        view.error(f"recording stopped: {err}")
+        log.error("spool_full_recording_stopped", encounter_id=encounter_id, frames=seq)
+    except Exception as err:
+        reason = "source_error"
+        log.error("audio_source_failed", encounter_id=encounter_id, error=type(err).__name__)
+        view.error(str(err) if getattr(err, "phi_safe", False) else type(err).__name__)
+    finally:
+        stopper.cancel()
+        source.close()
+    last = seq - 1
+    stopped = EncounterStopped(encounter_id=encounter_id, last_frame_seq=last)
+    await writer.add_control(names.control, encode(stopped), stop=True)
+    view.stopping(last)
+    delivered = await writer.close(write_task, stop_timeout, abort=signals.now)
+    signals.stop.set()  # ends the helpers
+    for task in helpers:
+        task.cancel()
+    for task in helpers:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    if delivered:
+        spool.remove()
+    else:
+        spool.close()
+    log.info(
+        "encounter_stopped",
+        encounter_id=encounter_id,
+        last_frame_seq=last,
+        reason=reason,
+        ok=delivered,
+        spool_bytes=writer.status.spool_bytes,
+    )
+    result = CaptureResult(encounter_id, last, delivered, reason, writer.status)
+    view.finished(result_summary(settings, result))
+    return result
+
+
+@dataclass(frozen=True)
+class Summary:
+    encounter_id: str
+    last_frame_seq: int
+    delivered: bool
+    stop_reason: str
+    note_url: str
+    export_hint: str
+    spool_dir: str
+
+
+def result_summary(settings: CaptureSettings, result: CaptureResult) -> Summary:
+    return Summary(
+        encounter_id=result.encounter_id,
+        last_frame_seq=result.last_frame_seq,
+        delivered=result.delivered,
+        stop_reason=result.stop_reason,
+        note_url=f"{settings.notes_url.rstrip('/')}/v1/encounters/{result.encounter_id}",
+        export_hint=f"{settings.export_dir.rstrip('/')}/{result.encounter_id}/",
+        spool_dir=str(settings.spool_dir),
+    )
+
+
+async def _refresh(view: LiveView, status: WriterStatus, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        view.tick(status)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=view.refresh_s)

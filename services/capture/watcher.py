@@ -1,0 +1,71 @@
+"""Feeds the live view: partials and edited turns of the encounter being recorded.
+
+Read-only plain XREADs (no consumer group: the view must never take entries from the
+notes service). Redis trouble only pauses the view; capture is unaffected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from services.capture.live_view import LiveView
+from shared.contracts import EditedTurn, MalformedEntry, PartialTurn, StreamNames, decode
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+async def _edited_start(redis: aioredis.Redis, stream: str) -> str:
+    """Id after which this encounter's edited turns can appear: the stream's current top."""
+    try:
+        rows = await redis.xrevrange(stream, count=1)
+    except (RedisError, OSError):
+        rows = []
+    if rows:
+        entry_id = rows[0][0]
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    # Stream empty or Redis down: from a minute before now (clock skew allowance).
+    return f"{max(0, int(time.time() * 1000) - 60_000)}-0"
+
+
+async def watch_encounter(
+    redis: aioredis.Redis,
+    names: StreamNames,
+    encounter_id: str,
+    view: LiveView,
+    stop: asyncio.Event,
+    block_ms: int = 500,
+) -> None:
+    """Until ``stop``: show partials and edited turns of ``encounter_id``."""
+    partials = names.partials(encounter_id)
+    positions: dict[Any, Any] = {
+        partials: "0-0",
+        names.edited: await _edited_start(redis, names.edited),
+    }
+    while not stop.is_set():
+        try:
+            reply: Any = await redis.xread(positions, count=100, block=block_ms)
+        except (RedisError, OSError):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            continue
+        for stream_raw, entries in reply or []:
+            stream = stream_raw.decode() if isinstance(stream_raw, bytes) else stream_raw
+            for entry_id, fields in entries:
+                positions[stream] = entry_id
+                try:
+                    if stream == partials:
+                        view.partial(decode(fields, PartialTurn).text)
+                        continue
+                    turn = decode(fields, EditedTurn)
+                except MalformedEntry:
+                    log.warning("live_view_entry_skipped", stream=stream)
+                    continue
+                if turn.encounter_id == encounter_id:
+                    view.turn(turn)
