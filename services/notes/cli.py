@@ -2,14 +2,157 @@
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import importlib
+import signal
+from typing import TYPE_CHECKING
 
-from shared.cli_util import not_yet
+import typer
+from pydantic import ValidationError
+
+from services.notes.config import NotesSettings
+from shared.cli_util import fail, settings_error
+from shared.logging import configure_logging, get_logger
+
+if TYPE_CHECKING:
+    from services.notes.service import ExtraTask, NotesRuntime
+
+log = get_logger(__name__)
 
 app = typer.Typer(help="Notes service: encounters, SOAP notes, staff API.", no_args_is_help=True)
+migrate_app = typer.Typer(
+    help="Database schema (Alembic): `upgrade` (default), `down`, `status`.",
+    invoke_without_command=True,
+)
+app.add_typer(migrate_app, name="migrate")
+
+
+def load_settings() -> NotesSettings:
+    try:
+        return NotesSettings()
+    except ValidationError as err:
+        settings_error(err)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@migrate_app.callback()
+def migrate(
+    ctx: typer.Context,
+    revision: str = typer.Option("head", "--revision", "-r", help="Target revision."),
+) -> None:
+    """Upgrade the database to the code's schema (safe to run again)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from services.notes.db import migrate as mig
+    from services.notes.db.engine import DatabaseUrlError
+
+    s = load_settings()
+    try:
+        mig.upgrade(s.database_url, revision)
+        state = asyncio.run(mig.current_state(s.database_url))
+    except DatabaseUrlError as err:
+        fail(str(err))
+    except OSError as err:
+        fail(f"cannot reach the database {_safe_url(s.database_url)}: {type(err).__name__}")
+    typer.echo(f"database {_safe_url(s.database_url)} at revision {state.current}")
+
+
+@migrate_app.command("down")
+def migrate_down(
+    revision: str = typer.Argument(..., help="Revision to go down to (`base` = empty)."),
+    yes: bool = typer.Option(False, "--yes", help="Confirm: downgrading can drop data."),
+) -> None:
+    """Downgrade the schema (drops tables or columns: clinical data can be lost)."""
+    from services.notes.db import migrate as mig
+
+    if not yes:
+        fail("downgrading can delete clinical data; repeat with --yes to confirm")
+    s = load_settings()
+    mig.downgrade(s.database_url, revision)
+    state = asyncio.run(mig.current_state(s.database_url))
+    typer.echo(f"database {_safe_url(s.database_url)} at revision {state.current or 'base'}")
+
+
+@migrate_app.command("status")
+def migrate_status() -> None:
+    """Show the database's revision and the one this code needs."""
+    from services.notes.db import migrate as mig
+
+    s = load_settings()
+    state = asyncio.run(mig.current_state(s.database_url))
+    typer.echo(f"current {state.current or 'none'}  head {state.head}")
+    if not state.up_to_date:
+        raise typer.Exit(1)
+
+
+def _api_task() -> ExtraTask | None:
+    """The staff API (``services.notes.api``, built on its own branch) when present."""
+    try:
+        server = importlib.import_module("services.notes.api.server")
+    except ModuleNotFoundError:
+        return None
+    serve_api = server.serve_api
+
+    async def api(rt: NotesRuntime, stop: asyncio.Event) -> None:
+        await serve_api(rt.settings, rt.db, rt.redis, stop)
+
+    return api
+
+
+async def _main(s: NotesSettings, with_api: bool) -> None:
+    from services.notes.db.engine import Database
+    from services.notes.service import run as run_service
+    from shared.gateway import GatewayClient
+    from shared.streams import make_redis
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    db = Database(s.database_url)
+    redis = make_redis(s.redis_url)
+    gateway = GatewayClient(
+        s.llm_gateway_url,
+        s.require_llm_key(),
+        timeout=s.gateway_timeout_s,
+        max_attempts=s.gateway_max_attempts,
+        deadline_s=s.gateway_timeout_s * s.gateway_max_attempts + 30,
+    )
+    extra = [task] if with_api and (task := _api_task()) is not None else []
+    if with_api and not extra:
+        log.warning("api_unavailable", reason="services.notes.api not installed")
+    try:
+        await run_service(s, db, redis, gateway, stop, extra_tasks=extra)
+    finally:
+        await gateway.aclose()
+        await redis.aclose()
+        await db.dispose()
 
 
 @app.command("run")
-def run() -> None:
+def run(
+    api: bool = typer.Option(True, "--api/--no-api", help="Serve the staff API too."),
+    migrate_first: bool = typer.Option(
+        False, "--migrate", help="Upgrade the database schema before starting."
+    ),
+) -> None:
     """Consume edited turns and control events, write notes, serve the staff API."""
-    not_yet("medscribe notes run")
+    from services.notes.db import migrate as mig
+    from services.notes.db.engine import DatabaseUrlError
+
+    s = load_settings()
+    configure_logging(s.log_level, s.log_format, "notes")
+    s.require_llm_key()  # fail now, with the variable's name, not at the first note
+    try:
+        if migrate_first:
+            mig.upgrade(s.database_url)
+        asyncio.run(_main(s, api))
+    except (mig.MigrationNeeded, DatabaseUrlError) as err:
+        fail(str(err))
+    except OSError as err:
+        fail(f"cannot reach the database or Redis: {type(err).__name__}")

@@ -1,0 +1,106 @@
+"""Settings of the notes service (`medscribe notes ...`); the only module here that reads env."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, field_validator
+
+from shared.settings import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_LLM_MODELS,
+    AssemblyAISettings,
+    CommonSettings,
+)
+
+SPEAKER_ROLES = ("clinician", "patient", "other")
+
+
+def _default_consumer() -> str:
+    return f"notes-{socket.gethostname()}-{os.getpid()}"
+
+
+class NotesSettings(CommonSettings, AssemblyAISettings):
+    """Storage, note writing, exports and the staff API of the notes service."""
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("MEDSCRIBE_DATABASE_URL", "DATABASE_URL"),
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://…",
+    )
+    export_dir: Path = Field(
+        Path("./medscribe-data/exports"),
+        description="Folder for per-encounter transcript, SOAP note and JSON files.",
+    )
+    timezone: str | None = Field(
+        None,
+        description="IANA time zone of transcript times and file names (e.g. Europe/Berlin); "
+        "empty = the server's local time, as the original guide did.",
+    )
+    consumer_name: str = Field(
+        default_factory=_default_consumer,
+        description="Consumer name in the `notes` group; stable per replica.",
+    )
+    grace_period_s: float = Field(
+        120.0, gt=0, description="After EncounterTranscribed, how long to wait for missing turns."
+    )
+    note_retry_initial_s: float = Field(
+        2.0, gt=0, description="First delay before retrying a note while the gateway is down."
+    )
+    note_retry_max_s: float = Field(300.0, gt=0, description="Longest delay between note retries.")
+    note_lease_s: float = Field(
+        300.0,
+        gt=0,
+        description="One replica's lease on a note job; a crashed replica's job is retried after.",
+    )
+    scheduler_poll_s: float = Field(1.0, gt=0, description="How often the note scheduler looks.")
+    default_llm_model: str = Field(
+        DEFAULT_LLM_MODELS[0], description="SOAP model when the encounter did not name one."
+    )
+    gateway_timeout_s: float = Field(60.0, gt=0, description="Read timeout of one SOAP request.")
+    gateway_max_attempts: int = Field(
+        3, ge=1, le=10, description="Attempts per request before the note job is deferred."
+    )
+    soap_max_tokens: int = Field(1200, ge=100, description="max_tokens of the SOAP request.")
+    soap_temperature: float = Field(0.2, ge=0.0, le=2.0)
+    soap_budget_chars: int = Field(
+        60_000,
+        ge=2_000,
+        description="Largest transcript (characters) sent in one request; longer visits are "
+        "summarised in sections and merged.",
+    )
+    speaker_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description='Fixed STT speaker label → role, e.g. {"A": "clinician", "B": "patient"}; '
+        "empty = guess from the conversation (the clinician can correct it).",
+    )
+    api_host: str = Field("127.0.0.1", description="Bind address of the staff API.")
+    api_port: int = Field(8080, ge=0, le=65535, description="Port of the staff API.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, name: str | None) -> str | None:
+        if name:
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {name!r}") from None
+        return name or None
+
+    def tzinfo(self) -> tzinfo | None:
+        """The configured zone (None = local time of the server)."""
+        return ZoneInfo(self.timezone) if self.timezone else None
+
+    @field_validator("speaker_roles")
+    @classmethod
+    def _check_roles(cls, roles: dict[str, str]) -> dict[str, str]:
+        for label, role in roles.items():
+            if role not in SPEAKER_ROLES:
+                raise ValueError(
+                    f"speaker {label!r}: role must be one of {', '.join(SPEAKER_ROLES)}"
+                )
+        return roles

@@ -1,0 +1,1 @@
+"""Storage of the clinical record: models, engine, migrations and the repository."""

@@ -1,0 +1,114 @@
+"""The database handle: one async engine, sessions, SQLite pragmas.
+
+SQLite (the single-machine default) runs in WAL mode with foreign keys on and a busy
+timeout, and every transaction starts with ``BEGIN IMMEDIATE``: two notes replicas on one
+file then queue for the write lock instead of failing with "database is locked" when a
+read transaction tries to become a write transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from services.notes.db.models import Base
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+class DatabaseUrlError(ValueError):
+    """The configured database URL cannot be used (the message never shows a password)."""
+
+    phi_safe = True
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL (None for other databases and in-memory SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def check_url(url: str) -> str:
+    """Reject URLs with a sync driver or an unsupported database, with a clear message."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - sqlalchemy raises ArgumentError with the URL in it
+        raise DatabaseUrlError("DATABASE_URL is not a valid SQLAlchemy URL") from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    allowed = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+    if backend not in allowed:
+        raise DatabaseUrlError(
+            f"DATABASE_URL: database {backend!r} is not supported (SQLite or PostgreSQL)"
+        )
+    if driver != allowed[backend]:
+        raise DatabaseUrlError(
+            f"DATABASE_URL must use the async driver: {backend}+{allowed[backend]}://…"
+        )
+    return url
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" hook issue BEGIN itself (pysqlite's own is deferred).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """Owns the engine; ``session()`` yields an AsyncSession committed on success."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = check_url(url)
+        path = sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.dialect = make_url(url).get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "postgresql":
+            kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block ends, rolled back on an exception."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def create_all(self) -> None:
+        """Create the tables directly. Tests only: real databases go through Alembic."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,206 @@
+"""SQLAlchemy models of the clinical record (schema agreed in NOTES_SCHEMA.md).
+
+Changes here need an Alembic revision in ``services/notes/migrations/versions`` and must
+stay additive: the staff API codes against these names.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Encounter statuses, in the order an encounter normally moves through them.
+RECORDING = "recording"
+TRANSCRIBING = "transcribing"
+NOTE_PENDING = "note_pending"
+NEEDS_REVIEW = "needs_review"
+READY = "ready"
+SIGNED = "signed"
+FAILED = "failed"
+ENCOUNTER_STATUSES = (RECORDING, TRANSCRIBING, NOTE_PENDING, NEEDS_REVIEW, READY, SIGNED, FAILED)
+
+# Note statuses and kinds.
+NOTE_DRAFT = "draft"
+NOTE_NEEDS_REVIEW = "needs_review"
+NOTE_SIGNED = "signed"
+NOTE_KINDS = ("generated", "regenerated", "edited", "addendum")
+
+SYSTEM_ACTOR = "system"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on both databases.
+
+    PostgreSQL stores ``timestamptz``. SQLite has no time zones: values are stored as naive
+    UTC (so string comparison in SQL is time order) and come back tagged UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+# Stable constraint names, so migrations can address them on both databases.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+class Encounter(Base):
+    __tablename__ = "encounters"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    room: Mapped[str] = mapped_column(String(100), default="")
+    clinician: Mapped[str | None] = mapped_column(String(100), index=True)
+    llm_model: Mapped[str] = mapped_column(String(100), default="")
+    speech_model: Mapped[str] = mapped_column(String(50), default="")
+    status: Mapped[str] = mapped_column(String(20), default=RECORDING, index=True)
+    # False while the row is a placeholder created by a turn or event that overtook
+    # EncounterStarted; room, models and started_at are then not yet known.
+    started: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    transcribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    note_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    last_frame_seq: Mapped[int | None] = mapped_column(Integer)
+    expected_turns: Mapped[int | None] = mapped_column(Integer)
+    audio_ms: Mapped[int | None] = mapped_column(Integer)
+    stt_audio_s: Mapped[int | None] = mapped_column(Integer)
+    stt_session_s: Mapped[int | None] = mapped_column(Integer)
+    failure_stage: Mapped[str | None] = mapped_column(String(20))
+    failure_reason: Mapped[str | None] = mapped_column(String(500))
+    missing_seqs: Mapped[list[int] | None] = mapped_column(JSONType)
+    speaker_roles: Mapped[dict[str, str] | None] = mapped_column(JSONType)
+    # Note job bookkeeping (one generator at a time across replicas; retry while down).
+    note_lease_owner: Mapped[str | None] = mapped_column(String(120))
+    note_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    note_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    note_next_try_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    note_error: Mapped[str | None] = mapped_column(String(100))
+
+
+class Turn(Base):
+    __tablename__ = "turns"
+    __table_args__ = (UniqueConstraint("encounter_id", "seq", name="uq_turns_encounter_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    encounter_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("encounters.id", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    stt_session_id: Mapped[str] = mapped_column(String(100), default="")
+    turn_order: Mapped[int] = mapped_column(Integer, default=0)
+    original_text: Mapped[str] = mapped_column(Text)
+    edited_text: Mapped[str | None] = mapped_column(Text)
+    edit_status: Mapped[str | None] = mapped_column(String(20))
+    edit_reason: Mapped[str | None] = mapped_column(String(200))
+    llm_model: Mapped[str | None] = mapped_column(String(100))
+    flags: Mapped[list[dict[str, str]]] = mapped_column(JSONType, default=list)
+    speaker: Mapped[str | None] = mapped_column(String(20))
+    start_ms: Mapped[int] = mapped_column(Integer, default=0)
+    end_ms: Mapped[int] = mapped_column(Integer, default=0)
+    formatted: Mapped[bool] = mapped_column(Boolean, default=True)
+    # How final this version is (formatted, then LLM-edited beats fallback); a version
+    # of lower quality never replaces a better one, whatever order they arrive in.
+    quality: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Note(Base):
+    __tablename__ = "notes"
+    __table_args__ = (
+        UniqueConstraint("encounter_id", "version", name="uq_notes_encounter_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    encounter_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("encounters.id", ondelete="CASCADE")
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    sections: Mapped[dict[str, list[str]]] = mapped_column(JSONType)
+    model: Mapped[str | None] = mapped_column(String(100))
+    author: Mapped[str | None] = mapped_column(String(100))
+    problem: Mapped[str | None] = mapped_column(String(300))
+    missing_seqs: Mapped[list[int] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    signed_by: Mapped[str | None] = mapped_column(String(100))
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    clinician_id: Mapped[str | None] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """Append-only: the code never updates or deletes these rows."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_encounter_at", "encounter_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str | None] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(50))
+    encounter_id: Mapped[str | None] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(100))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)

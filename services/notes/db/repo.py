@@ -1,0 +1,596 @@
+"""Every read and write of the clinical record, for the consumer and the staff API.
+
+Functions take an ``AsyncSession`` inside a transaction (``Database.session()``); they
+never commit. Writes are idempotent on their natural keys (encounter id, ``(encounter_id,
+seq)``, ``(encounter_id, version)``) because stream delivery is at-least-once, and the
+control and turn entries of one encounter may arrive in any order: a row that does not
+exist yet is created as a placeholder, never is an entry dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notes.db.models import (
+    FAILED,
+    NEEDS_REVIEW,
+    NOTE_PENDING,
+    NOTE_SIGNED,
+    READY,
+    RECORDING,
+    SIGNED,
+    TRANSCRIBING,
+    ApiToken,
+    AuditEntry,
+    Encounter,
+    Note,
+    Turn,
+    utcnow,
+)
+from shared.contracts import (
+    EditedTurn,
+    EncounterFailed,
+    EncounterStarted,
+    EncounterStopped,
+    EncounterTranscribed,
+)
+
+# Statuses after which an encounter has its note; control events never move it back.
+_HAS_NOTE = (READY, NEEDS_REVIEW, SIGNED)
+
+
+class NotFound(LookupError):
+    phi_safe = True
+
+
+class VersionConflict(RuntimeError):
+    """Another writer stored this note version first."""
+
+    phi_safe = True
+
+
+class InvalidTransition(RuntimeError):
+    phi_safe = True
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    name = session.get_bind().dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+
+
+# --- encounters: control events ----------------------------------------------------------
+
+
+async def ensure_encounter(session: AsyncSession, encounter_id: str) -> None:
+    """Create a placeholder row if the encounter is not known yet (idempotent)."""
+    stmt = _insert(session, Encounter).values(
+        id=encounter_id, status=RECORDING, started=False, started_at=utcnow(), updated_at=utcnow()
+    )
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+
+
+async def _locked(session: AsyncSession, encounter_id: str) -> Encounter:
+    await ensure_encounter(session, encounter_id)
+    row = await session.get(Encounter, encounter_id, with_for_update=True, populate_existing=True)
+    assert row is not None
+    return row
+
+
+async def upsert_encounter_started(session: AsyncSession, msg: EncounterStarted) -> None:
+    """Fill in room, clinician and models; a duplicate Started changes nothing."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "room": msg.room,
+        "clinician": msg.clinician,
+        "llm_model": msg.llm_model,
+        "speech_model": msg.stt.speech_model[:50],
+        "started": True,
+        "started_at": msg.started_at,
+        "updated_at": now,
+    }
+    stmt = _insert(session, Encounter).values(id=msg.encounter_id, status=RECORDING, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"], set_=values, where=Encounter.started.is_(False)
+    )
+    await session.execute(stmt)
+
+
+async def mark_stopped(session: AsyncSession, msg: EncounterStopped) -> None:
+    enc = await _locked(session, msg.encounter_id)
+    if enc.stopped_at is None:
+        enc.stopped_at = msg.stopped_at
+    enc.last_frame_seq = msg.last_frame_seq
+    if enc.status == RECORDING:
+        enc.status = TRANSCRIBING
+    enc.updated_at = utcnow()
+
+
+async def mark_transcribed(session: AsyncSession, msg: EncounterTranscribed) -> None:
+    """Record the turn count and costs; the encounter now waits for its note."""
+    enc = await _locked(session, msg.encounter_id)
+    now = utcnow()
+    enc.expected_turns = msg.turn_count
+    enc.audio_ms = msg.audio_ms
+    if msg.stt_sessions:
+        enc.stt_audio_s = sum(s.audio_duration_s for s in msg.stt_sessions)
+        enc.stt_session_s = sum(s.session_duration_s for s in msg.stt_sessions)
+    if enc.transcribed_at is None:
+        enc.transcribed_at = now
+    if enc.stopped_at is None:
+        enc.stopped_at = now
+    if enc.status in (RECORDING, TRANSCRIBING, FAILED):  # FAILED: a later STT pass succeeded
+        enc.status = NOTE_PENDING
+        enc.note_next_try_at = None
+        enc.note_attempts = 0
+    enc.updated_at = now
+
+
+async def mark_failed(session: AsyncSession, msg: EncounterFailed) -> None:
+    """Keep everything stored; show the stage and reason. A written note stays."""
+    enc = await _locked(session, msg.encounter_id)
+    enc.failure_stage = msg.stage
+    enc.failure_reason = msg.reason
+    if enc.status not in _HAS_NOTE:
+        enc.status = FAILED
+        enc.note_lease_owner = None
+        enc.note_lease_until = None
+    enc.updated_at = utcnow()
+
+
+async def get_encounter(session: AsyncSession, encounter_id: str) -> Encounter | None:
+    return await session.get(Encounter, encounter_id, populate_existing=True)
+
+
+async def set_speaker_roles(
+    session: AsyncSession, encounter_id: str, roles: dict[str, str]
+) -> None:
+    enc = await session.get(Encounter, encounter_id, with_for_update=True)
+    if enc is None:
+        raise NotFound(encounter_id)
+    enc.speaker_roles = dict(roles)
+    enc.updated_at = utcnow()
+
+
+@dataclass(frozen=True)
+class EncounterFilter:
+    status: str | None = None
+    clinician: str | None = None
+    room: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _encode_cursor(enc: Encounter) -> str:
+    raw = f"{enc.started_at.astimezone(UTC).isoformat()}|{enc.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Raises ValueError for a cursor this module did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, enc_id = raw.split("|", 1)
+        return datetime.fromisoformat(at), enc_id
+    except Exception:  # noqa: BLE001 - any garbage is the same client error
+        raise ValueError("invalid cursor") from None
+
+
+async def list_encounters(
+    session: AsyncSession,
+    filters: EncounterFilter | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Encounter], str | None]:
+    """Newest first; returns the page and the cursor of the next page (None at the end)."""
+    f = filters or EncounterFilter()
+    stmt = select(Encounter)
+    if f.status:
+        stmt = stmt.where(Encounter.status == f.status)
+    if f.clinician:
+        stmt = stmt.where(Encounter.clinician == f.clinician)
+    if f.room:
+        stmt = stmt.where(Encounter.room == f.room)
+    if f.since:
+        stmt = stmt.where(Encounter.started_at >= f.since)
+    if f.until:
+        stmt = stmt.where(Encounter.started_at < f.until)
+    if cursor:
+        at, enc_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(Encounter.started_at < at, and_(Encounter.started_at == at, Encounter.id < enc_id))
+        )
+    stmt = stmt.order_by(Encounter.started_at.desc(), Encounter.id.desc()).limit(limit + 1)
+    rows = list((await session.scalars(stmt)).all())
+    if len(rows) > limit:
+        return rows[:limit], _encode_cursor(rows[limit - 1])
+    return rows, None
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Encounter.status, func.count()).group_by(Encounter.status))
+    return {status: int(n) for status, n in rows.all()}
+
+
+# --- turns ---------------------------------------------------------------------------------
+
+
+def turn_quality(turn: EditedTurn) -> int:
+    """Formatted beats unformatted; an LLM edit beats the fallback (original text)."""
+    return (2 if turn.formatted else 0) + (0 if turn.edit_status == "fallback" else 1)
+
+
+async def upsert_turn(session: AsyncSession, turn: EditedTurn) -> bool:
+    """Store one turn; a later version of at least the same quality replaces it in place.
+
+    Returns False when the stored version was better (the entry changed nothing).
+    """
+    await ensure_encounter(session, turn.encounter_id)
+    now = utcnow()
+    values: dict[str, Any] = {
+        # Columns are bounded where the contract is not: clip rather than lose the turn.
+        "stt_session_id": turn.stt_session_id[:100],
+        "turn_order": turn.turn_order,
+        "original_text": turn.text,
+        "edited_text": turn.edited_text,
+        "edit_status": turn.edit_status,
+        "edit_reason": turn.edit_reason,
+        "llm_model": turn.llm_model[:100],
+        "flags": [f.model_dump() for f in turn.flags],
+        "speaker": turn.speaker[:20] if turn.speaker else None,
+        "start_ms": turn.start_ms,
+        "end_ms": turn.end_ms,
+        "formatted": turn.formatted,
+        "quality": turn_quality(turn),
+        "updated_at": now,
+    }
+    stmt = _insert(session, Turn).values(
+        encounter_id=turn.encounter_id, seq=turn.seq, created_at=now, **values
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["encounter_id", "seq"],
+        set_=values,
+        where=Turn.quality <= stmt.excluded.quality,
+    )
+    result: Any = await session.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def list_turns(session: AsyncSession, encounter_id: str) -> list[Turn]:
+    stmt = select(Turn).where(Turn.encounter_id == encounter_id).order_by(Turn.seq)
+    return list((await session.scalars(stmt)).all())
+
+
+async def turn_seqs(session: AsyncSession, encounter_id: str) -> list[int]:
+    stmt = select(Turn.seq).where(Turn.encounter_id == encounter_id).order_by(Turn.seq)
+    return list((await session.scalars(stmt)).all())
+
+
+def missing_seqs(expected: int | None, present: Sequence[int]) -> list[int]:
+    if expected is None:
+        return []
+    have = set(present)
+    return [s for s in range(expected) if s not in have]
+
+
+# --- notes ---------------------------------------------------------------------------------
+
+
+async def current_note(session: AsyncSession, encounter_id: str) -> Note | None:
+    stmt = (
+        select(Note).where(Note.encounter_id == encounter_id).order_by(Note.version.desc()).limit(1)
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def note_history(session: AsyncSession, encounter_id: str) -> list[Note]:
+    stmt = select(Note).where(Note.encounter_id == encounter_id).order_by(Note.version)
+    return list((await session.scalars(stmt)).all())
+
+
+async def add_note_version(
+    session: AsyncSession,
+    encounter_id: str,
+    *,
+    kind: str,
+    status: str,
+    text: str,
+    sections: dict[str, list[str]],
+    model: str | None,
+    author: str | None,
+    problem: str | None = None,
+    missing: list[int] | None = None,
+    version: int | None = None,
+) -> Note:
+    """Insert the next version (or ``version``); VersionConflict if it already exists."""
+    if version is None:
+        top = await session.scalar(
+            select(func.max(Note.version)).where(Note.encounter_id == encounter_id)
+        )
+        version = (top or 0) + 1
+    note = Note(
+        encounter_id=encounter_id,
+        version=version,
+        kind=kind,
+        status=status,
+        text=text,
+        sections=sections,
+        model=model,
+        author=author,
+        problem=problem,
+        missing_seqs=missing or None,
+        created_at=utcnow(),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(note)
+            await session.flush()
+    except IntegrityError:
+        raise VersionConflict(f"{encounter_id} v{version}") from None
+    return note
+
+
+async def sign_note(session: AsyncSession, encounter_id: str, version: int, signer: str) -> Note:
+    """Sign one version (normally the current one); the encounter becomes ``signed``."""
+    note = await session.scalar(
+        select(Note)
+        .where(Note.encounter_id == encounter_id, Note.version == version)
+        .with_for_update()
+    )
+    if note is None:
+        raise NotFound(f"{encounter_id} v{version}")
+    if note.status == NOTE_SIGNED:
+        return note
+    now = utcnow()
+    note.status, note.signed_by, note.signed_at = NOTE_SIGNED, signer, now
+    enc = await session.get(Encounter, encounter_id, with_for_update=True)
+    assert enc is not None
+    enc.status, enc.updated_at = SIGNED, now
+    return note
+
+
+# --- note jobs (the scheduler; safe with several replicas) ---------------------------------
+
+
+@dataclass(frozen=True)
+class NoteCandidate:
+    encounter_id: str
+    expected_turns: int | None
+    missing: tuple[int, ...]
+    complete: bool
+    grace_expired: bool
+
+    @property
+    def due(self) -> bool:
+        return self.complete or self.grace_expired
+
+
+async def pending_note_jobs(
+    session: AsyncSession, now: datetime, grace_s: float, limit: int = 20
+) -> list[NoteCandidate]:
+    """Encounters waiting for a note whose turns are all in or whose grace period ended.
+
+    Derived from the database alone, so a restarted replica picks up where it left off.
+    """
+    stmt = (
+        select(Encounter)
+        .where(
+            Encounter.status == NOTE_PENDING,
+            or_(Encounter.note_lease_until.is_(None), Encounter.note_lease_until < now),
+            or_(Encounter.note_next_try_at.is_(None), Encounter.note_next_try_at <= now),
+        )
+        .order_by(Encounter.transcribed_at)
+        .limit(limit * 4)
+    )
+    out: list[NoteCandidate] = []
+    for enc in (await session.scalars(stmt)).all():
+        missing = missing_seqs(enc.expected_turns, await turn_seqs(session, enc.id))
+        since = enc.transcribed_at or enc.updated_at
+        expired = since + timedelta(seconds=grace_s) <= now
+        cand = NoteCandidate(enc.id, enc.expected_turns, tuple(missing), not missing, expired)
+        if cand.due:
+            out.append(cand)
+        if len(out) >= limit:
+            break
+    return out
+
+
+async def claim_note_job(
+    session: AsyncSession, encounter_id: str, owner: str, now: datetime, lease_s: float
+) -> bool:
+    """Compare-and-set lease: True for exactly one replica until the lease runs out."""
+    stmt = (
+        update(Encounter)
+        .where(
+            Encounter.id == encounter_id,
+            Encounter.status == NOTE_PENDING,
+            or_(Encounter.note_lease_until.is_(None), Encounter.note_lease_until < now),
+        )
+        .values(note_lease_owner=owner, note_lease_until=now + timedelta(seconds=lease_s))
+        .execution_options(synchronize_session=False)
+    )
+    result: Any = await session.execute(stmt)
+    return bool(result.rowcount == 1)
+
+
+async def renew_note_lease(
+    session: AsyncSession, encounter_id: str, owner: str, now: datetime, lease_s: float
+) -> bool:
+    stmt = (
+        update(Encounter)
+        .where(Encounter.id == encounter_id, Encounter.note_lease_owner == owner)
+        .values(note_lease_until=now + timedelta(seconds=lease_s))
+        .execution_options(synchronize_session=False)
+    )
+    result: Any = await session.execute(stmt)
+    return bool(result.rowcount == 1)
+
+
+async def defer_note_job(
+    session: AsyncSession, encounter_id: str, owner: str, retry_at: datetime, error: str
+) -> None:
+    """Give the job back (gateway down): retried by any replica from ``retry_at``."""
+    stmt = (
+        update(Encounter)
+        .where(Encounter.id == encounter_id, Encounter.note_lease_owner == owner)
+        .values(
+            note_lease_owner=None,
+            note_lease_until=None,
+            note_next_try_at=retry_at,
+            note_attempts=Encounter.note_attempts + 1,
+            note_error=error[:100],
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(stmt)
+
+
+async def complete_note_job(
+    session: AsyncSession,
+    encounter_id: str,
+    owner: str,
+    *,
+    status: str,
+    missing: list[int],
+) -> bool:
+    """Finish the job if this replica still holds the lease; False means another took over."""
+    now = utcnow()
+    stmt = (
+        update(Encounter)
+        .where(
+            Encounter.id == encounter_id,
+            Encounter.note_lease_owner == owner,
+            Encounter.status == NOTE_PENDING,
+        )
+        .values(
+            status=status,
+            note_at=now,
+            note_lease_owner=None,
+            note_lease_until=None,
+            note_next_try_at=None,
+            note_attempts=0,
+            note_error=None,
+            missing_seqs=missing or None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    result: Any = await session.execute(stmt)
+    return bool(result.rowcount == 1)
+
+
+async def request_note(session: AsyncSession, encounter_id: str) -> None:
+    """Ask for a (re)generated note; the scheduler writes it as the next version."""
+    enc = await session.get(Encounter, encounter_id, with_for_update=True)
+    if enc is None:
+        raise NotFound(encounter_id)
+    if enc.status == SIGNED:
+        raise InvalidTransition("a signed note cannot be regenerated; add an addendum")
+    if enc.status in (RECORDING, TRANSCRIBING):
+        raise InvalidTransition("the encounter is still being transcribed")
+    enc.status = NOTE_PENDING
+    enc.note_lease_owner = enc.note_lease_until = enc.note_next_try_at = None
+    enc.note_attempts = 0
+    # The note is written from what is stored now: no second grace period.
+    enc.transcribed_at = enc.transcribed_at or utcnow()
+    enc.updated_at = utcnow()
+
+
+# --- audit log (append-only) and API tokens ------------------------------------------------
+
+
+async def add_audit(
+    session: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    status: int,
+    role: str | None = None,
+    encounter_id: str | None = None,
+    target: str | None = None,
+    source_ip: str | None = None,
+) -> AuditEntry:
+    entry = AuditEntry(
+        at=utcnow(),
+        actor=actor,
+        role=role,
+        action=action,
+        encounter_id=encounter_id,
+        target=target,
+        source_ip=source_ip,
+        status=status,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def list_audit(
+    session: AsyncSession,
+    *,
+    encounter_id: str | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+) -> list[AuditEntry]:
+    stmt = select(AuditEntry)
+    if encounter_id:
+        stmt = stmt.where(AuditEntry.encounter_id == encounter_id)
+    if actor:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    if since:
+        stmt = stmt.where(AuditEntry.at >= since)
+    if before_id:
+        stmt = stmt.where(AuditEntry.id < before_id)
+    stmt = stmt.order_by(AuditEntry.id.desc()).limit(limit)
+    return list((await session.scalars(stmt)).all())
+
+
+async def create_token(
+    session: AsyncSession, *, name: str, role: str, token_hash: str, clinician_id: str | None
+) -> ApiToken:
+    token = ApiToken(
+        name=name, role=role, clinician_id=clinician_id, token_hash=token_hash, created_at=utcnow()
+    )
+    try:
+        async with session.begin_nested():
+            session.add(token)
+            await session.flush()
+    except IntegrityError:
+        raise VersionConflict(f"token name {name!r} exists") from None
+    return token
+
+
+async def find_token_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
+    """The live (not revoked) token with this hash."""
+    stmt = select(ApiToken).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+    return (await session.scalars(stmt)).first()
+
+
+async def touch_token(session: AsyncSession, token_id: int) -> None:
+    await session.execute(
+        update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow())
+    )
+
+
+async def revoke_token(session: AsyncSession, name: str) -> ApiToken:
+    token = (await session.scalars(select(ApiToken).where(ApiToken.name == name))).first()
+    if token is None:
+        raise NotFound(name)
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    return token
+
+
+async def list_tokens(session: AsyncSession) -> list[ApiToken]:
+    return list((await session.scalars(select(ApiToken).order_by(ApiToken.id))).all())

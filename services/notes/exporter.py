@@ -1,0 +1,173 @@
+"""Per-encounter files, as the original guide wrote them and clinics expect.
+
+``{export_dir}/{encounter}/encounter_transcript_{YYYYmmdd_HHMMSS}.txt`` (guide format),
+``clinical_note_soap_{…}.txt`` (the current note) and ``encounter.json`` (everything:
+encounter, turns, every note version). Each file is written to a temporary name in the
+same folder, flushed to disk and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from services.notes import transcript
+from services.notes.db import repo
+from services.notes.db.engine import Database
+from services.notes.db.models import Encounter, Note, Turn
+from services.notes.speakers import resolve_roles
+
+
+@dataclass(frozen=True)
+class ExportedFiles:
+    folder: Path
+    transcript: Path
+    note: Path | None
+    json: Path
+
+
+def safe_dirname(encounter_id: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", encounter_id)
+    return "_" + name if name.startswith(".") else name
+
+
+def write_atomic(path: Path, data: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o640)  # PHI: not world-readable
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def note_file_text(note: Note, missing: list[int]) -> str:
+    """The note as the guide saved it, with a header only when a reader must know more."""
+    head: list[str] = []
+    if missing:
+        head.append(f"NOTE: written without {len(missing)} turn(s) that never arrived.")
+    if note.problem:
+        head.append(f"NEEDS REVIEW: {note.problem}")
+    if note.status == "signed" and note.signed_by:
+        head.append(f"Signed by {note.signed_by} at {_iso(note.signed_at)}")
+    body = note.text if note.text.endswith("\n") else note.text + "\n"
+    return ("\n".join(head) + "\n\n" if head else "") + body
+
+
+def _turn_json(t: Turn, roles: dict[str, str]) -> dict[str, Any]:
+    return {
+        "seq": t.seq,
+        "speaker": t.speaker,
+        "role": roles.get(t.speaker or ""),
+        "start_ms": t.start_ms,
+        "end_ms": t.end_ms,
+        "original_text": t.original_text,
+        "edited_text": t.edited_text,
+        "edit_status": t.edit_status,
+        "llm_model": t.llm_model,
+        "flags": t.flags,
+        "stt_session_id": t.stt_session_id,
+        "turn_order": t.turn_order,
+        "formatted": t.formatted,
+    }
+
+
+def _note_json(n: Note) -> dict[str, Any]:
+    return {
+        "version": n.version,
+        "kind": n.kind,
+        "status": n.status,
+        "text": n.text,
+        "sections": n.sections,
+        "model": n.model,
+        "author": n.author,
+        "problem": n.problem,
+        "missing_seqs": n.missing_seqs,
+        "created_at": _iso(n.created_at),
+        "signed_by": n.signed_by,
+        "signed_at": _iso(n.signed_at),
+    }
+
+
+def encounter_json(
+    enc: Encounter, turns: list[Turn], notes: list[Note], roles: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "encounter": {
+            "id": enc.id,
+            "room": enc.room,
+            "clinician": enc.clinician,
+            "status": enc.status,
+            "llm_model": enc.llm_model,
+            "speech_model": enc.speech_model,
+            "started_at": _iso(enc.started_at),
+            "stopped_at": _iso(enc.stopped_at),
+            "transcribed_at": _iso(enc.transcribed_at),
+            "note_at": _iso(enc.note_at),
+            "expected_turns": enc.expected_turns,
+            "audio_ms": enc.audio_ms,
+            "stt_audio_s": enc.stt_audio_s,
+            "stt_session_s": enc.stt_session_s,
+            "missing_seqs": enc.missing_seqs,
+            "speaker_roles": roles,
+            "failure_stage": enc.failure_stage,
+            "failure_reason": enc.failure_reason,
+        },
+        "turns": [_turn_json(t, roles) for t in turns],
+        "notes": [_note_json(n) for n in notes],
+    }
+
+
+async def export_encounter(
+    db: Database,
+    export_dir: Path,
+    encounter_id: str,
+    tz: tzinfo | None = None,
+    configured_roles: dict[str, str] | None = None,
+) -> ExportedFiles:
+    """Write (or rewrite) the files of one encounter from what the database holds now."""
+    async with db.session() as s:
+        enc = await repo.get_encounter(s, encounter_id)
+        if enc is None:
+            raise repo.NotFound(encounter_id)
+        turns = await repo.list_turns(s, encounter_id)
+        notes = await repo.note_history(s, encounter_id)
+    roles = resolve_roles(transcript.spoken(turns), enc.speaker_roles, configured_roles or {})
+    missing = repo.missing_seqs(enc.expected_turns, [t.seq for t in turns])
+    lines = transcript.lines_of(enc, turns, roles, tz)
+    stamp = f"{enc.started_at.astimezone(tz):%Y%m%d_%H%M%S}"
+    folder = export_dir / safe_dirname(enc.id)
+    files = ExportedFiles(
+        folder=folder,
+        transcript=folder / f"encounter_transcript_{stamp}.txt",
+        note=folder / f"clinical_note_soap_{stamp}.txt" if notes else None,
+        json=folder / "encounter.json",
+    )
+    payload = json.dumps(encounter_json(enc, turns, notes, roles), indent=2, ensure_ascii=False)
+    transcript_text = transcript.render_file(enc, lines, missing, tz)
+    note_text = note_file_text(notes[-1], notes[-1].missing_seqs or []) if notes else None
+
+    def write_all() -> None:
+        write_atomic(files.transcript, transcript_text)
+        if files.note is not None and note_text is not None:
+            write_atomic(files.note, note_text)
+        write_atomic(files.json, payload + "\n")
+
+    await asyncio.to_thread(write_all)
+    return files

@@ -1,0 +1,75 @@
+"""Health, readiness and metrics endpoints of the notes service.
+
+``health_router`` is a FastAPI router the staff API mounts; ``serve_health`` runs it on
+its own port (``MEDSCRIBE_HEALTH_PORT``) for deployments that keep probes off the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from typing import Any
+
+import redis.asyncio as aioredis
+import uvicorn
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+
+from services.notes.db.engine import Database
+from services.notes.metrics import NotesMetrics
+
+PROBE_TIMEOUT_S = 2.0
+
+
+async def _probe(check: Any) -> str | None:
+    try:
+        await asyncio.wait_for(check, PROBE_TIMEOUT_S)
+        return None
+    except Exception as err:  # noqa: BLE001 - any failure means "not ready", named by class
+        return type(err).__name__
+
+
+def health_router(db: Database, redis: aioredis.Redis, metrics: NotesMetrics) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="The process is alive (no dependencies checked).")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="The database and Redis answer.")
+    async def readyz() -> JSONResponse:
+        db_err, redis_err = await asyncio.gather(_probe(db.ping()), _probe(redis.ping()))
+        body = {
+            "status": "ok" if not (db_err or redis_err) else "unavailable",
+            "database": db_err or "ok",
+            "redis": redis_err or "ok",
+        }
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics.")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return router
+
+
+async def serve_health(
+    app_router: APIRouter,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    sock: socket.socket | None = None,
+) -> None:
+    """Serve the router until ``stop`` (no access log: paths could carry identifiers)."""
+    app = FastAPI(title="medscribe notes health", docs_url=None, redoc_url=None)
+    app.include_router(app_router)
+    config = uvicorn.Config(
+        app, host=host, port=port, access_log=False, log_config=None, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock] if sock else None))
+    await stop.wait()
+    server.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

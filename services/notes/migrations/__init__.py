@@ -1,0 +1,1 @@
+"""Alembic migrations of the notes database (run by `medscribe notes migrate`)."""

@@ -1,0 +1,232 @@
+"""The note scheduler: finds encounters due for a note and writes each exactly once.
+
+Work is derived from the database (status ``note_pending``, all turns in or grace over,
+not leased, retry time reached), so a restarted or second replica picks it up. A job is
+taken with a compare-and-set lease; the note and the status change are committed in one
+transaction that succeeds only while the lease is still ours, and ``(encounter_id,
+version)`` is unique: two replicas never both call the gateway for, or store, one note.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from datetime import datetime, timedelta
+
+from services.notes import transcript
+from services.notes.config import NotesSettings
+from services.notes.db import repo
+from services.notes.db.engine import Database
+from services.notes.db.models import NEEDS_REVIEW, NOTE_DRAFT, NOTE_NEEDS_REVIEW, READY, utcnow
+from services.notes.exporter import export_encounter
+from services.notes.metrics import NotesMetrics
+from services.notes.soap import ChatClient, SoapWriter, WrittenNote
+from services.notes.soap_format import SECTIONS, render
+from services.notes.speakers import resolve_roles
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class LeaseLost(RuntimeError):
+    phi_safe = True
+
+
+class NoteScheduler:
+    def __init__(
+        self,
+        settings: NotesSettings,
+        db: Database,
+        client: ChatClient,
+        metrics: NotesMetrics,
+        owner: str,
+    ) -> None:
+        self.s = settings
+        self.db = db
+        self.client = client
+        self.metrics = metrics
+        self.owner = owner
+        self.tz = settings.tzinfo()
+        self._last_counts = 0.0
+
+    def backoff(self, attempts: int) -> float:
+        base = min(self.s.note_retry_initial_s * 2 ** min(attempts, 20), self.s.note_retry_max_s)
+        return base * random.uniform(0.8, 1.0)  # jitter: replicas do not retry in lockstep
+
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
+        while not stop.is_set():
+            wake.clear()
+            try:
+                await self.run_once()
+                await self._refresh_counts()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - DB blips must not end the service
+                log.warning("note_scheduler_failed", error=type(err).__name__, exc_info=True)
+            waiter = asyncio.ensure_future(wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait(
+                    {waiter, stopper},
+                    timeout=self.s.scheduler_poll_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                waiter.cancel()
+                stopper.cancel()
+
+    async def _refresh_counts(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._last_counts < 5.0:
+            return
+        self._last_counts = now
+        async with self.db.session() as s:
+            self.metrics.set_encounter_counts(await repo.count_by_status(s))
+
+    async def run_once(self) -> int:
+        """Process every job due now; returns how many notes were stored."""
+        async with self.db.session() as s:
+            due = await repo.pending_note_jobs(s, utcnow(), self.s.grace_period_s)
+        written = 0
+        for cand in due:
+            written += await self.process(cand)
+        return written
+
+    async def _claim(self, encounter_id: str) -> bool:
+        async with self.db.session() as s:
+            return await repo.claim_note_job(
+                s, encounter_id, self.owner, utcnow(), self.s.note_lease_s
+            )
+
+    async def _renew(self, encounter_id: str) -> None:
+        async with self.db.session() as s:
+            if not await repo.renew_note_lease(
+                s, encounter_id, self.owner, utcnow(), self.s.note_lease_s
+            ):
+                raise LeaseLost(encounter_id)
+
+    async def process(self, cand: repo.NoteCandidate) -> int:
+        if not await self._claim(cand.encounter_id):
+            return 0  # another replica has it
+        enc_id = cand.encounter_id
+        async with self.db.session() as s:
+            enc = await repo.get_encounter(s, enc_id)
+            turns = await repo.list_turns(s, enc_id)
+            assert enc is not None
+            roles = resolve_roles(transcript.spoken(turns), enc.speaker_roles, self.s.speaker_roles)
+            if roles and roles != (enc.speaker_roles or {}):
+                enc.speaker_roles = roles  # stored, so the clinician can correct it
+            model = enc.llm_model or self.s.default_llm_model
+            has_prior = await repo.current_note(s, enc_id) is not None
+            stopped_at = enc.stopped_at
+        missing = repo.missing_seqs(enc.expected_turns, [t.seq for t in turns])
+        lines = [line.prompt() for line in transcript.lines_of(enc, turns, roles, self.tz)]
+        if not lines:
+            empty: dict[str, list[str]] = {k: [] for k in SECTIONS}
+            written = WrittenNote(render(empty), empty, "no speech was transcribed", 0)
+        else:
+            writer = SoapWriter(
+                self.client,
+                max_tokens=self.s.soap_max_tokens,
+                temperature=self.s.soap_temperature,
+                budget_chars=self.s.soap_budget_chars,
+                on_request=lambda: self._count_and_renew(enc_id),
+            )
+            try:
+                written = await writer.write(model, lines, has_roles=bool(roles))
+            except LeaseLost:
+                log.warning("note_lease_lost", encounter_id=enc_id)
+                return 0
+            except Exception as err:  # noqa: BLE001 - gateway down/rejected: retry later
+                await self._defer(enc_id, err)
+                return 0
+        return await self._store(enc_id, written, missing, model, has_prior, stopped_at)
+
+    async def _count_and_renew(self, encounter_id: str) -> None:
+        self.metrics.soap_requests.inc()
+        await self._renew(encounter_id)
+
+    async def _defer(self, encounter_id: str, err: Exception) -> None:
+        async with self.db.session() as s:
+            enc = await repo.get_encounter(s, encounter_id)
+            attempts = enc.note_attempts if enc else 0
+            delay = self.backoff(attempts)
+            await repo.defer_note_job(
+                s,
+                encounter_id,
+                self.owner,
+                utcnow() + timedelta(seconds=delay),
+                type(err).__name__,
+            )
+        self.metrics.gateway_errors.labels(error=type(err).__name__).inc()
+        log.warning(
+            "note_deferred",
+            encounter_id=encounter_id,
+            error=type(err).__name__,
+            attempt=attempts + 1,
+            retry_in_s=round(delay, 1),
+        )
+
+    async def _store(
+        self,
+        enc_id: str,
+        written: WrittenNote,
+        missing: list[int],
+        model: str,
+        has_prior: bool,
+        stopped_at: datetime | None,
+    ) -> int:
+        problems = [p for p in (written.problem,) if p]
+        if missing:
+            problems.append(f"written without {len(missing)} turn(s) that never arrived")
+        problem = "; ".join(problems) or None
+        status = NEEDS_REVIEW if problem else READY
+        try:
+            async with self.db.session() as s:
+                note = await repo.add_note_version(
+                    s,
+                    enc_id,
+                    kind="regenerated" if has_prior else "generated",
+                    status=NOTE_NEEDS_REVIEW if problem else NOTE_DRAFT,
+                    text=written.text,
+                    sections=written.sections,
+                    model=model if written.requests else None,
+                    author="system",
+                    problem=problem[:300] if problem else None,
+                    missing=missing,
+                )
+                if not await repo.complete_note_job(
+                    s, enc_id, self.owner, status=status, missing=missing
+                ):
+                    raise LeaseLost(enc_id)  # rolls the note back: the new owner writes it
+        except (LeaseLost, repo.VersionConflict):
+            log.warning("note_lease_lost", encounter_id=enc_id)
+            return 0
+        self.metrics.notes.labels(status=note.status).inc()
+        if stopped_at is not None:
+            self.metrics.stop_to_note.observe(max(0.0, (utcnow() - stopped_at).total_seconds()))
+        log.info(
+            "note_stored",
+            encounter_id=enc_id,
+            note_version=note.version,
+            status=status,
+            missing=len(missing),
+            attempts=written.requests,
+        )
+        await self.export(enc_id)
+        return 1
+
+    async def export(self, encounter_id: str) -> None:
+        try:
+            await export_encounter(
+                self.db, self.s.export_dir, encounter_id, self.tz, self.s.speaker_roles
+            )
+        except Exception as err:  # noqa: BLE001 - the note is stored; files are a copy
+            self.metrics.export_errors.inc()
+            log.error("export_failed", encounter_id=encounter_id, error=type(err).__name__)
+
+
+async def run_scheduler(scheduler: NoteScheduler, stop: asyncio.Event, wake: asyncio.Event) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await scheduler.run(stop, wake)

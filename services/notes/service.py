@@ -1,0 +1,113 @@
+"""The notes service loop: stream consumers + note scheduler (+ whatever the CLI adds).
+
+``run`` takes settings and clients from the CLI. The staff API (``services.notes.api``)
+runs in the same process: the CLI passes it as one of ``extra_tasks``; each extra task
+gets the shared :class:`NotesRuntime` and the stop event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from services.notes.assembler import Assembler
+from services.notes.config import NotesSettings
+from services.notes.db.engine import Database
+from services.notes.db.migrate import check_current_async
+from services.notes.health import health_router, serve_health
+from services.notes.metrics import NotesMetrics
+from services.notes.scheduler import NoteScheduler
+from services.notes.soap import ChatClient
+from shared.contracts import EditedTurn, StreamNames, decode, decode_control
+from shared.logging import get_logger
+from shared.streams import ConsumerGroupReader, RawFields
+
+log = get_logger(__name__)
+
+GROUP = "notes"
+
+
+def _decode_edited(fields: RawFields) -> EditedTurn:
+    return decode(fields, EditedTurn)
+
+
+@dataclass
+class NotesRuntime:
+    """What the consumer, the scheduler and the API share inside one process."""
+
+    settings: NotesSettings
+    db: Database
+    redis: aioredis.Redis
+    gateway: ChatClient
+    metrics: NotesMetrics = field(default_factory=NotesMetrics)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def names(self) -> StreamNames:
+        return StreamNames(self.settings.stream_prefix)
+
+    def readers(self) -> list[ConsumerGroupReader[Any]]:
+        assembler = Assembler(self.db, self.metrics, self.wake)
+        control = ConsumerGroupReader(
+            self.redis,
+            stream=self.names.control,
+            group=GROUP,
+            consumer=self.settings.consumer_name,
+            decoder=decode_control,
+            handler=assembler.on_control,
+            dead_stream=self.names.dead,
+        )
+        edited = ConsumerGroupReader(
+            self.redis,
+            stream=self.names.edited,
+            group=GROUP,
+            consumer=self.settings.consumer_name,
+            decoder=_decode_edited,
+            handler=assembler.on_turn,
+            dead_stream=self.names.dead,
+            batch=64,
+        )
+        return [control, edited]
+
+    def scheduler(self) -> NoteScheduler:
+        return NoteScheduler(
+            self.settings, self.db, self.gateway, self.metrics, self.settings.consumer_name
+        )
+
+
+ExtraTask = Callable[[NotesRuntime, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+async def run(
+    settings: NotesSettings,
+    db: Database,
+    redis: aioredis.Redis,
+    gateway: ChatClient,
+    stop: asyncio.Event,
+    *,
+    extra_tasks: Sequence[ExtraTask] = (),
+    metrics: NotesMetrics | None = None,
+) -> None:
+    """Run until ``stop``: the schema is checked first (never migrated implicitly)."""
+    await check_current_async(settings.database_url)
+    rt = NotesRuntime(settings, db, redis, gateway, metrics or NotesMetrics())
+    log.info(
+        "notes_started",
+        consumer=settings.consumer_name,
+        dialect=db.dialect,
+        port=settings.health_port or None,
+    )
+    async with asyncio.TaskGroup() as tg:
+        for reader in rt.readers():
+            tg.create_task(reader.run(stop))
+        tg.create_task(rt.scheduler().run(stop, rt.wake))
+        if settings.health_port:
+            router = health_router(db, redis, rt.metrics)
+            tg.create_task(serve_health(router, settings.health_host, settings.health_port, stop))
+        for extra in extra_tasks:
+            tg.create_task(extra(rt, stop))
+    log.info("notes_stopped", consumer=settings.consumer_name)
