@@ -1,0 +1,1 @@
+"""The staff API of the notes service (FastAPI)."""

@@ -1,0 +1,72 @@
+"""The staff API application: ``create_app(settings, db, redis)``.
+
+Clients are injected (the notes service passes its own database and Redis), so the same
+factory serves production, ``medscribe notes run`` and the tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+import shared
+from services.notes.api import errors
+from services.notes.api.deps import ApiContext
+from services.notes.api.observe import ApiMetrics, RequestLogMiddleware
+from services.notes.api.routers import admin, encounters, export, health, notes
+from services.notes.config import NotesSettings
+from services.notes.db.engine import Database
+from shared.contracts import StreamNames
+from shared.settings import DEFAULT_LLM_MODELS
+
+# A full SOAP note is a few kB; 1 MiB leaves room and stops abuse.
+MAX_BODY_BYTES = 1024 * 1024
+
+DESCRIPTION = """
+The medscribe staff API: encounters, transcripts and SOAP notes.
+
+Authenticate with `Authorization: Bearer ms_…` (tokens come from
+`medscribe notes token create`). Roles: **clinician** (own encounters: read, edit, sign,
+regenerate), **staff** (read all), **admin** (everything, tokens, audit log),
+**auditor** (audit log only). Every read or change of patient data is audited.
+"""
+
+
+def create_app(
+    settings: NotesSettings,
+    db: Database,
+    redis: Any,
+    *,
+    sse_heartbeat_s: float = 15.0,
+    sse_poll_s: float = 1.0,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> FastAPI:
+    """Build the FastAPI app around the given database and Redis client."""
+    metrics = ApiMetrics()
+    app = FastAPI(
+        title="medscribe staff API",
+        version=shared.__version__,
+        description=DESCRIPTION,
+        max_body_size=max_body_bytes,
+    )
+    app.state.ctx = ApiContext(
+        settings=settings,
+        db=db,
+        redis=redis,
+        names=StreamNames(settings.stream_prefix),
+        metrics=metrics,
+        allowed_models=frozenset({*DEFAULT_LLM_MODELS, settings.default_llm_model}),
+        sse_heartbeat_s=sse_heartbeat_s,
+        sse_poll_s=sse_poll_s,
+    )
+    errors.install(app)
+    app.add_middleware(RequestLogMiddleware, metrics=metrics)
+    for module in (encounters, notes, export, admin, health):
+        app.include_router(module.router)
+    return app
+
+
+def context(app: FastAPI) -> ApiContext:
+    ctx: ApiContext = app.state.ctx
+    return ctx

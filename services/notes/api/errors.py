@@ -1,0 +1,108 @@
+"""Error answers: clear, consistent, never a 500 for client input, never patient data.
+
+- Validation errors are 422 ``{"detail": [{"loc", "msg", "type"}]}``: FastAPI's shape
+  without the ``input`` and ``ctx`` members, which would echo what was sent (a note text).
+- HTTP errors are ``{"detail": "<one sentence>"}``.
+- A database that is down or locked is 503 (try again), not 500.
+- Anything else is a 500 with a fixed sentence; the log gets the exception type and
+  location only (shared.logging never renders the message).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.notes.api.queries import BadQuery
+from services.notes.api.schemas import ErrorBody
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def _clean_errors(errors: Any) -> list[dict[str, Any]]:
+    cleaned = []
+    for e in list(errors)[:20]:
+        cleaned.append(
+            {
+                "loc": [p if isinstance(p, (str, int)) else str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "invalid value"))[:300],
+                "type": str(e.get("type", "value_error")),
+            }
+        )
+    return cleaned
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(status_code=422, content={"detail": _clean_errors(exc.errors())})
+
+
+async def _bad_query(_request: Request, exc: Exception) -> JSONResponse:
+    detail = [{"loc": ["query"], "msg": str(exc), "type": "value_error"}]
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode; our routes never raise 400.
+        detail_list = [{"loc": ["body"], "msg": "body is not valid JSON", "type": "json_invalid"}]
+        return JSONResponse(status_code=422, content={"detail": detail_list})
+    detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    return JSONResponse(
+        status_code=exc.status_code, content={"detail": detail}, headers=exc.headers
+    )
+
+
+async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("api_dependency_unavailable", error=type(exc).__name__)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "the database or Redis is unavailable; try again shortly"},
+        headers={"Retry-After": "2"},
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # Connection loss and lock timeouts are transient; anything else is our bug.
+    if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
+        return await _unavailable(request, exc)
+    return await _internal(request, exc)
+
+
+async def _internal(_request: Request, exc: Exception) -> JSONResponse:
+    log.error("api_internal_error", exc_info=exc)
+    return JSONResponse(status_code=500, content={"detail": "internal error"})
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(BadQuery, _bad_query)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(PoolTimeout, _unavailable)
+    app.add_exception_handler(RedisError, _unavailable)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _internal)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries for the error codes a route can answer."""
+    text = {
+        401: "No or an unknown API token.",
+        403: "The token's role may not do this, or the encounter is another clinician's.",
+        404: "No such encounter.",
+        409: "The encounter is not in a state that allows this.",
+        412: "If-Match does not name the current note version.",
+        413: "Request body too large.",
+        428: "If-Match header required.",
+        503: "Database or Redis unavailable.",
+    }
+    return {c: {"model": ErrorBody, "description": text.get(c, "Error.")} for c in (*codes, 503)}

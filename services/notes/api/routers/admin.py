@@ -1,0 +1,126 @@
+"""Audit log (read-only) and API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+
+from services.notes.api import queries
+from services.notes.api.deps import Caller, Ctx, audited, require
+from services.notes.api.errors import error_responses
+from services.notes.api.routers.encounters import PLAIN
+from services.notes.api.schemas import (
+    ENCOUNTER_ID_PATTERN,
+    AuditEntryOut,
+    AuditPage,
+    TokenCreate,
+    TokenCreated,
+    TokenList,
+    TokenOut,
+)
+from services.notes.auth import Action, Role, hash_token, new_token
+from services.notes.db import repo
+
+router = APIRouter(prefix="/v1", tags=["audit and tokens"])
+
+TOKEN_NOT_FOUND = "no such token"
+
+
+@router.get(
+    "/audit",
+    response_model=AuditPage,
+    summary="Query the audit log (auditor, admin)",
+    responses=error_responses(401, 403),
+)
+async def get_audit(
+    request: Request,
+    ctx: Ctx,
+    who: Caller,
+    actor: Annotated[str | None, Query(max_length=100, pattern=PLAIN)] = None,
+    action: Annotated[str | None, Query(max_length=50, pattern=r"^[a-z_.]+$")] = None,
+    encounter_id: Annotated[str | None, Query(pattern=ENCOUNTER_ID_PATTERN)] = None,
+    since: Annotated[datetime | None, Query(description="At or after (UTC if no zone).")] = None,
+    until: Annotated[datetime | None, Query(description="Before.")] = None,
+    cursor: Annotated[str | None, Query(max_length=300, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AuditPage:
+    """Newest first. This query is itself audited. The log has no write endpoints."""
+    async with audited(ctx, request, who, Action.AUDIT_READ, encounter_id) as work:
+        require(who, Action.AUDIT_READ)
+        filters = queries.AuditFilter(
+            actor=actor, action=action, encounter_id=encounter_id, since=since, until=until
+        )
+        rows, next_cursor = await queries.list_audit(work.session, filters, cursor, limit)
+        work.target = f"count={len(rows)}"
+        return AuditPage(
+            items=[AuditEntryOut.model_validate(r) for r in rows], next_cursor=next_cursor
+        )
+
+
+@router.post(
+    "/tokens",
+    response_model=TokenCreated,
+    status_code=201,
+    summary="Create an API token (admin); the secret is shown only here",
+    responses=error_responses(401, 403, 409),
+)
+async def create_token(body: TokenCreate, request: Request, ctx: Ctx, who: Caller) -> TokenCreated:
+    async with audited(ctx, request, who, Action.TOKEN_CREATE) as work:
+        require(who, Action.TOKEN_CREATE)
+        if body.role is Role.CLINICIAN and not body.clinician_id:
+            raise HTTPException(409, "a clinician token needs clinician_id")
+        if body.role is not Role.CLINICIAN and body.clinician_id:
+            raise HTTPException(409, "only clinician tokens carry a clinician_id")
+        if await queries.token_name_taken(work.session, body.name):
+            raise HTTPException(409, "a token with this name exists")
+        secret = new_token()
+        try:
+            token = await repo.create_token(
+                work.session,
+                name=body.name,
+                role=body.role.value,
+                clinician_id=body.clinician_id,
+                token_hash=hash_token(secret),
+            )
+        except repo.VersionConflict:
+            raise HTTPException(409, "a token with this name exists") from None
+        work.status = 201
+        work.target = f"token:{token.id}"
+        out = TokenOut.model_validate(token)
+    return TokenCreated(**out.model_dump(), token=secret)
+
+
+@router.get(
+    "/tokens",
+    response_model=TokenList,
+    summary="List API tokens (admin); never their secrets",
+    responses=error_responses(401, 403),
+)
+async def list_tokens(request: Request, ctx: Ctx, who: Caller) -> TokenList:
+    async with audited(ctx, request, who, Action.TOKEN_LIST) as work:
+        require(who, Action.TOKEN_LIST)
+        tokens = await repo.list_tokens(work.session)
+        return TokenList(items=[TokenOut.model_validate(t) for t in tokens])
+
+
+@router.delete(
+    "/tokens/{token_id}",
+    response_model=TokenOut,
+    summary="Revoke an API token (admin)",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**62)], request: Request, ctx: Ctx, who: Caller
+) -> TokenOut:
+    async with audited(ctx, request, who, Action.TOKEN_REVOKE) as work:
+        require(who, Action.TOKEN_REVOKE)
+        token = await queries.get_token(work.session, token_id)
+        if token is None:
+            raise HTTPException(404, TOKEN_NOT_FOUND)
+        if token.revoked_at is not None:
+            raise HTTPException(409, "the token is already revoked")
+        token = await repo.revoke_token(work.session, token.name)
+        work.target = f"token:{token.id}"
+        return TokenOut.model_validate(token)

@@ -1,0 +1,204 @@
+"""Encounters: list with filters and cursor, one with status and timings, its transcript."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from services.notes.api import queries
+from services.notes.api.deps import FORBIDDEN, Caller, Ctx, audited, check_encounter, require
+from services.notes.api.errors import error_responses
+from services.notes.api.schemas import (
+    ENCOUNTER_ID_PATTERN,
+    EncounterDetail,
+    EncounterPage,
+    EncounterStatus,
+    EncounterSummary,
+    FlagOut,
+    NoteRef,
+    Timings,
+    Transcript,
+    TurnOut,
+)
+from services.notes.api.transcripts import transcript_view
+from services.notes.auth import Action, Role
+from services.notes.db import repo
+from services.notes.db.models import Encounter
+from services.notes.transcript import turn_text
+
+router = APIRouter(prefix="/v1/encounters", tags=["encounters"])
+
+# Printable text only: a NUL or other control byte in a query is a 422, not a DB error.
+PLAIN = r"^[^\x00-\x1f\x7f]+$"
+EncounterIdPath = Annotated[
+    str, Path(pattern=ENCOUNTER_ID_PATTERN, description="The encounter id.", max_length=64)
+]
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 3)
+
+
+def timings(e: Encounter) -> Timings:
+    return Timings(
+        recording_s=_seconds(e.started_at, e.stopped_at),
+        transcription_lag_s=_seconds(e.stopped_at, e.transcribed_at),
+        note_lag_s=_seconds(e.transcribed_at, e.note_at),
+        total_s=_seconds(e.started_at, e.note_at),
+    )
+
+
+@router.get(
+    "",
+    response_model=EncounterPage,
+    summary="List encounters",
+    responses=error_responses(401, 403),
+)
+async def list_encounters(
+    request: Request,
+    ctx: Ctx,
+    who: Caller,
+    status: Annotated[EncounterStatus | None, Query()] = None,
+    room: Annotated[str | None, Query(max_length=100, pattern=PLAIN)] = None,
+    clinician: Annotated[str | None, Query(max_length=100, pattern=PLAIN)] = None,
+    started_after: Annotated[
+        datetime | None, Query(description="Started at or after (ISO 8601; UTC if no zone).")
+    ] = None,
+    started_before: Annotated[datetime | None, Query(description="Started before.")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            pattern=PLAIN,
+            description="Free text searched (case-insensitively) in the current note.",
+        ),
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=300, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> EncounterPage:
+    """Newest first. Clinicians see only their own encounters."""
+    async with audited(ctx, request, who, Action.ENCOUNTER_LIST) as work:
+        require(who, Action.ENCOUNTER_LIST)
+        if who.role is Role.CLINICIAN:
+            if clinician is not None and clinician != who.clinician_id:
+                raise HTTPException(403, FORBIDDEN)
+            clinician = who.clinician_id
+        filters = queries.EncounterFilter(
+            status=status,
+            room=room,
+            clinician=clinician,
+            started_after=started_after,
+            started_before=started_before,
+            text=q,
+        )
+        rows, next_cursor = await queries.list_encounters(work.session, filters, cursor, limit)
+        work.target = f"count={len(rows)}"
+        return EncounterPage(
+            items=[EncounterSummary.model_validate(r) for r in rows], next_cursor=next_cursor
+        )
+
+
+@router.get(
+    "/{encounter_id}",
+    response_model=EncounterDetail,
+    summary="One encounter with its status and timings",
+    responses=error_responses(401, 403, 404),
+)
+async def get_encounter(
+    encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
+) -> EncounterDetail:
+    async with audited(ctx, request, who, Action.ENCOUNTER_READ, encounter_id) as work:
+        await check_encounter(work.session, who, Action.ENCOUNTER_READ, encounter_id)
+        enc = await repo.get_encounter(work.session, encounter_id)
+        assert enc is not None
+        note = await repo.current_note(work.session, encounter_id)
+        stored = await queries.count_turns(work.session, encounter_id)
+        summary = EncounterSummary.model_validate(enc).model_dump()
+        return EncounterDetail(
+            **summary,
+            transcribed_at=enc.transcribed_at,
+            audio_ms=enc.audio_ms,
+            expected_turns=enc.expected_turns,
+            stored_turns=stored,
+            missing_seqs=enc.missing_seqs,
+            failure_stage=enc.failure_stage,
+            failure_reason=enc.failure_reason,
+            speaker_roles=enc.speaker_roles,
+            stt_audio_s=enc.stt_audio_s,
+            stt_session_s=enc.stt_session_s,
+            timings=timings(enc),
+            note=NoteRef.model_validate(note) if note is not None else None,
+        )
+
+
+def wants_text(request: Request) -> bool:
+    """Accept negotiation between JSON (default) and the text/plain export format."""
+    best, best_q = "application/json", -1.0
+    for part in request.headers.get("accept", "").split(","):
+        media, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        media = media.strip().lower()
+        if media in ("text/plain", "application/json") and q > best_q:
+            best, best_q = media, q
+    return best == "text/plain"
+
+
+@router.get(
+    "/{encounter_id}/transcript",
+    response_model=Transcript,
+    summary="The encounter's transcript (JSON turns, or text/plain export format)",
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "JSON turns, or `[HH:MM:SS] Speaker: text` lines with "
+            "`Accept: text/plain`.",
+        },
+        **error_responses(401, 403, 404),
+    },
+)
+async def get_transcript(
+    encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
+) -> Response | Transcript:
+    as_text = wants_text(request)
+    async with audited(ctx, request, who, Action.TRANSCRIPT_READ, encounter_id) as work:
+        await check_encounter(work.session, who, Action.TRANSCRIPT_READ, encounter_id)
+        enc = await repo.get_encounter(work.session, encounter_id)
+        assert enc is not None
+        turns = await repo.list_turns(work.session, encounter_id)
+        work.target = "text" if as_text else "json"
+    view = transcript_view(ctx.settings, enc, turns)
+    if as_text:
+        return PlainTextResponse(view.text)
+    return Transcript(
+        encounter_id=encounter_id,
+        status=enc.status,
+        expected_turns=enc.expected_turns,
+        missing_seqs=view.missing,
+        turns=[
+            TurnOut(
+                seq=t.seq,
+                speaker=t.speaker,
+                speaker_role=view.roles.get(t.speaker) if t.speaker else None,
+                start_ms=t.start_ms,
+                end_ms=t.end_ms,
+                text=turn_text(t),
+                original_text=t.original_text,
+                edit_status=t.edit_status,
+                flags=[FlagOut.model_validate(f) for f in (t.flags or []) if isinstance(f, dict)],
+            )
+            for t in turns
+        ],
+    )

@@ -1,0 +1,272 @@
+"""The note: current version, history, clinician edit (ETag/If-Match), regenerate, sign."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+
+from services.notes.api import queries
+from services.notes.api.deps import ApiContext, Caller, Ctx, audited, check_encounter
+from services.notes.api.errors import error_responses
+from services.notes.api.routers.encounters import EncounterIdPath
+from services.notes.api.schemas import (
+    NoteOut,
+    NoteUpdate,
+    NoteVersions,
+    RegenerateAccepted,
+    RegenerateRequest,
+    Sections,
+)
+from services.notes.auth import Action
+from services.notes.db import repo
+from services.notes.db.models import Note
+from services.notes.exporter import export_encounter
+from services.notes.soap_format import render
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+router = APIRouter(prefix="/v1/encounters/{encounter_id}/note", tags=["notes"])
+
+NO_NOTE = "this encounter has no note yet"
+CHANGED = "the note changed since you read it; get it again and reapply your edit"
+# Encounters whose note may be written again on request.
+REGENERATABLE = frozenset({"needs_review", "ready", "failed"})
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        description='The ETag of the version you are changing, e.g. "v3".',
+    ),
+]
+
+
+def etag(note: Note) -> str:
+    return f'"v{note.version}"'
+
+
+def matches(if_match: str, note: Note) -> bool:
+    """RFC 9110 strong comparison; ``*`` matches any current version."""
+    current = etag(note)
+    return any(tag.strip() in ("*", current) for tag in if_match.split(","))
+
+
+async def refresh_files(ctx: ApiContext, encounter_id: str) -> None:
+    """Rewrite the encounter's export files so they show the edited or signed note.
+
+    Best effort, after the commit: the database is the record, the files are a copy.
+    """
+    try:
+        await export_encounter(
+            ctx.db,
+            ctx.settings.export_dir,
+            encounter_id,
+            ctx.settings.tzinfo(),
+            ctx.settings.speaker_roles,
+        )
+    except Exception as err:  # noqa: BLE001 - never fail the request for the copy
+        log.warning("export_failed", encounter_id=encounter_id, error=type(err).__name__)
+
+
+def note_out(note: Note) -> NoteOut:
+    sections = note.sections if isinstance(note.sections, dict) else {}
+    return NoteOut(
+        encounter_id=note.encounter_id,
+        version=note.version,
+        kind=note.kind,
+        status=note.status,
+        text=note.text,
+        sections=Sections.model_validate(
+            {k: sections.get(k) or [] for k in ("subjective", "objective", "assessment", "plan")}
+        ),
+        model=note.model,
+        author=note.author,
+        problem=note.problem,
+        missing_seqs=note.missing_seqs,
+        created_at=note.created_at,
+        signed_by=note.signed_by,
+        signed_at=note.signed_at,
+        etag=etag(note),
+    )
+
+
+@router.get(
+    "",
+    response_model=NoteOut,
+    summary="The current note version",
+    responses=error_responses(401, 403, 404),
+)
+async def get_note(
+    encounter_id: EncounterIdPath, request: Request, response: Response, ctx: Ctx, who: Caller
+) -> NoteOut:
+    async with audited(ctx, request, who, Action.NOTE_READ, encounter_id) as work:
+        await check_encounter(work.session, who, Action.NOTE_READ, encounter_id)
+        note = await repo.current_note(work.session, encounter_id)
+        if note is None:
+            raise HTTPException(404, NO_NOTE)
+        work.target = f"v{note.version}"
+    response.headers["ETag"] = etag(note)
+    return note_out(note)
+
+
+@router.get(
+    "/versions",
+    response_model=NoteVersions,
+    summary="Every version of the note, oldest first",
+    responses=error_responses(401, 403, 404),
+)
+async def get_versions(
+    encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
+) -> NoteVersions:
+    async with audited(ctx, request, who, Action.NOTE_HISTORY, encounter_id) as work:
+        await check_encounter(work.session, who, Action.NOTE_HISTORY, encounter_id)
+        notes = await repo.note_history(work.session, encounter_id)
+        work.target = f"count={len(notes)}"
+    return NoteVersions(encounter_id=encounter_id, versions=[note_out(n) for n in notes])
+
+
+@router.put(
+    "",
+    response_model=NoteOut,
+    summary="Edit the note (a new version; an addendum once signed)",
+    responses=error_responses(401, 403, 404, 409, 412, 413, 428),
+)
+async def put_note(
+    encounter_id: EncounterIdPath,
+    body: NoteUpdate,
+    request: Request,
+    response: Response,
+    ctx: Ctx,
+    who: Caller,
+    if_match: IfMatch = None,
+) -> NoteOut:
+    """Optimistic concurrency: send the ETag of the version you edited in ``If-Match``.
+
+    Without it: 428. When someone changed the note in between: 412 (get it again, merge,
+    retry). Editing a signed note leaves it untouched and adds an ``addendum`` version.
+    """
+    async with audited(ctx, request, who, Action.NOTE_UPDATE, encounter_id) as work:
+        await check_encounter(work.session, who, Action.NOTE_UPDATE, encounter_id)
+        if if_match is None:
+            raise HTTPException(428, "send If-Match with the ETag of the version you edited")
+        base = await repo.current_note(work.session, encounter_id)
+        if base is None:
+            raise HTTPException(409, NO_NOTE)
+        if not matches(if_match, base):
+            raise HTTPException(412, CHANGED, headers={"ETag": etag(base)})
+        sections = {k: [" ".join(item.split()) for item in v] for k, v in body.sections}
+        if not any(sections.values()):
+            raise RequestValidationError(
+                [{"loc": ("body", "sections"), "msg": "the note is empty", "type": "value_error"}]
+            )
+        try:
+            note = await repo.add_note_version(
+                work.session,
+                encounter_id,
+                # Version base+1 exactly: a concurrent edit of the same base conflicts.
+                version=base.version + 1,
+                kind="addendum" if base.signed_at is not None else "edited",
+                status="draft",
+                text=render(sections),
+                sections=sections,
+                model=None,
+                author=who.name,
+                missing=base.missing_seqs,
+            )
+        except repo.VersionConflict:
+            raise HTTPException(412, CHANGED) from None
+        enc = await repo.get_encounter(work.session, encounter_id)
+        if enc is not None and enc.status == "needs_review":
+            # The clinician has read and corrected it.
+            await queries.set_encounter_status(work.session, encounter_id, "ready")
+        work.target = f"v{note.version}"
+    await refresh_files(ctx, encounter_id)
+    response.headers["ETag"] = etag(note)
+    return note_out(note)
+
+
+@router.post(
+    "/sign",
+    response_model=NoteOut,
+    summary="Sign the current note version (locks it)",
+    responses=error_responses(401, 403, 404, 409, 412),
+)
+async def sign_note(
+    encounter_id: EncounterIdPath,
+    request: Request,
+    response: Response,
+    ctx: Ctx,
+    who: Caller,
+    if_match: IfMatch = None,
+) -> NoteOut:
+    """Signs the version named by ``If-Match`` (recommended) or else the current one."""
+    async with audited(ctx, request, who, Action.NOTE_SIGN, encounter_id) as work:
+        await check_encounter(work.session, who, Action.NOTE_SIGN, encounter_id)
+        note = await repo.current_note(work.session, encounter_id)
+        if note is None:
+            raise HTTPException(409, NO_NOTE)
+        if if_match is not None and not matches(if_match, note):
+            raise HTTPException(412, CHANGED, headers={"ETag": etag(note)})
+        if note.signed_at is not None:
+            raise HTTPException(409, "already signed; edit the note to add an addendum")
+        note = await repo.sign_note(work.session, encounter_id, note.version, who.name)
+        work.target = f"v{note.version}"
+    await refresh_files(ctx, encounter_id)
+    response.headers["ETag"] = etag(note)
+    return note_out(note)
+
+
+@router.post(
+    "/regenerate",
+    response_model=RegenerateAccepted,
+    status_code=202,
+    summary="Write the note again (optionally with another model)",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def regenerate(
+    encounter_id: EncounterIdPath,
+    request: Request,
+    ctx: Ctx,
+    who: Caller,
+    body: RegenerateRequest | None = None,
+) -> RegenerateAccepted:
+    """Accepted (202): the notes service's scheduler writes the next version shortly.
+
+    Follow ``GET /v1/encounters/{id}`` (status ``note_pending`` → ``ready`` or
+    ``needs_review``) or the live events. Signed notes are not regenerated: edit them to
+    add an addendum.
+    """
+    model = body.model if body is not None else None
+    async with audited(ctx, request, who, Action.NOTE_REGENERATE, encounter_id) as work:
+        await check_encounter(work.session, who, Action.NOTE_REGENERATE, encounter_id)
+        if model is not None and model not in ctx.allowed_models:
+            allowed = ", ".join(sorted(ctx.allowed_models))
+            raise RequestValidationError(
+                [{"loc": ("body", "model"), "msg": f"must be one of: {allowed}", "type": "enum"}]
+            )
+        enc = await repo.get_encounter(work.session, encounter_id)
+        assert enc is not None
+        if enc.status == "signed":
+            raise HTTPException(409, "the note is signed; edit it to add an addendum")
+        if enc.status not in REGENERATABLE:
+            raise HTTPException(409, f"the encounter is {enc.status}; its note is not done yet")
+        if await queries.count_turns(work.session, encounter_id) == 0:
+            raise HTTPException(409, "the encounter has no transcript to write a note from")
+        chosen = model or enc.llm_model or ctx.settings.default_llm_model
+        # The scheduler writes the next version (kind "regenerated") with llm_model.
+        enc.llm_model = chosen
+        try:
+            await repo.request_note(work.session, encounter_id)
+        except repo.InvalidTransition as err:
+            raise HTTPException(409, str(err)) from None
+        work.status = 202
+        work.target = chosen
+    return RegenerateAccepted(
+        encounter_id=encounter_id,
+        status="note_pending",
+        model=chosen,
+        detail="the note will be written again; poll the encounter or follow its events",
+    )

@@ -1,0 +1,247 @@
+"""Request and response bodies of the staff API (the OpenAPI schema is generated from these).
+
+Request models forbid unknown fields and reject control characters (a NUL byte cannot be
+stored in PostgreSQL text and has no business in a clinical note), so bad input is a 422,
+never a database error.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from services.notes.auth import CLINICIAN_ID_RE, TOKEN_NAME_RE, Role
+
+ENCOUNTER_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+EncounterStatus = Literal[
+    "recording", "transcribing", "note_pending", "needs_review", "ready", "signed", "failed"
+]
+NoteStatus = Literal["draft", "needs_review", "signed"]
+NoteKind = Literal["generated", "regenerated", "edited", "addendum"]
+
+MAX_SECTION_ITEMS = 200
+MAX_ITEM_CHARS = 4000
+
+
+def _no_control_chars(value: str) -> str:
+    for ch in value:
+        if ord(ch) < 32 and ch not in "\t\n\r":
+            raise ValueError("must not contain control characters")
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            raise ValueError("must not contain unpaired surrogates")
+    return value
+
+
+CleanText = Annotated[str, AfterValidator(_no_control_chars)]
+SectionItem = Annotated[CleanText, Field(min_length=1, max_length=MAX_ITEM_CHARS)]
+SectionItems = Annotated[list[SectionItem], Field(max_length=MAX_SECTION_ITEMS)]
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(Out):
+    """Every 4xx/5xx except validation errors: one sentence, never patient data."""
+
+    detail: str
+
+
+class Sections(Out):
+    """The four SOAP sections, one list item per statement."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    subjective: SectionItems = Field(default_factory=list)
+    objective: SectionItems = Field(default_factory=list)
+    assessment: SectionItems = Field(default_factory=list)
+    plan: SectionItems = Field(default_factory=list)
+
+
+class EncounterSummary(Out):
+    id: str
+    room: str
+    clinician: str | None
+    status: str
+    started_at: datetime
+    stopped_at: datetime | None
+    note_at: datetime | None
+    updated_at: datetime
+    llm_model: str
+    speech_model: str
+
+
+class EncounterPage(Out):
+    items: list[EncounterSummary]
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+
+class Timings(Out):
+    """Durations (seconds) derived from the encounter's timestamps; null until known."""
+
+    recording_s: float | None = Field(None, description="started_at → stopped_at")
+    transcription_lag_s: float | None = Field(None, description="stopped_at → transcribed_at")
+    note_lag_s: float | None = Field(None, description="transcribed_at → note_at")
+    total_s: float | None = Field(None, description="started_at → note_at")
+
+
+class NoteRef(Out):
+    version: int
+    kind: str
+    status: str
+    created_at: datetime
+
+
+class EncounterDetail(EncounterSummary):
+    transcribed_at: datetime | None
+    audio_ms: int | None
+    expected_turns: int | None
+    stored_turns: int
+    missing_seqs: list[int] | None
+    failure_stage: str | None
+    failure_reason: str | None
+    speaker_roles: dict[str, str] | None
+    stt_audio_s: int | None
+    stt_session_s: int | None
+    timings: Timings
+    note: NoteRef | None = Field(None, description="The current (highest) note version.")
+
+
+class FlagOut(Out):
+    kind: str
+    term: str
+
+
+class TurnOut(Out):
+    seq: int
+    speaker: str | None
+    speaker_role: str | None = Field(None, description="clinician, patient or other, if known")
+    start_ms: int
+    end_ms: int
+    text: str = Field(description="The edited text, or the original when there is no edit.")
+    original_text: str
+    edit_status: str | None
+    flags: list[FlagOut]
+
+
+class Transcript(Out):
+    encounter_id: str
+    status: str
+    expected_turns: int | None
+    missing_seqs: list[int] = Field(
+        description="Sequence numbers below the expected count that are not stored."
+    )
+    turns: list[TurnOut]
+
+
+class NoteOut(Out):
+    encounter_id: str
+    version: int
+    kind: str
+    status: str
+    text: str
+    sections: Sections
+    model: str | None
+    author: str | None
+    problem: str | None
+    missing_seqs: list[int] | None
+    created_at: datetime
+    signed_by: str | None
+    signed_at: datetime | None
+    etag: str = Field(description="Send back in If-Match to edit or sign this version.")
+
+
+class NoteVersions(Out):
+    encounter_id: str
+    versions: list[NoteOut] = Field(description="Oldest first.")
+
+
+class NoteUpdate(In):
+    """A clinician's edit: the full new content of the four sections."""
+
+    sections: Sections
+
+
+class RegenerateRequest(In):
+    model: str | None = Field(
+        None, max_length=100, description="LLM model to write the note with; default: as before."
+    )
+
+
+class RegenerateAccepted(Out):
+    encounter_id: str
+    status: str
+    model: str
+    detail: str
+
+
+class AuditEntryOut(Out):
+    id: int
+    at: datetime
+    actor: str
+    role: str | None
+    action: str
+    encounter_id: str | None
+    target: str | None
+    source_ip: str | None
+    status: int
+
+
+class AuditPage(Out):
+    items: list[AuditEntryOut]
+    next_cursor: str | None
+
+
+def _token_name(value: str) -> str:
+    if not TOKEN_NAME_RE.match(value):
+        raise ValueError("letters, digits and _ . @ - only; must start with a letter or digit")
+    return value
+
+
+def _clinician_id(value: str | None) -> str | None:
+    if value is not None and not CLINICIAN_ID_RE.match(value):
+        raise ValueError("letters, digits and _ . @ : - only; must start with a letter or digit")
+    return value
+
+
+class TokenCreate(In):
+    name: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_token_name)]
+    role: Role
+    clinician_id: Annotated[
+        str | None, Field(None, max_length=100), AfterValidator(_clinician_id)
+    ] = None
+
+
+class TokenOut(Out):
+    id: int
+    name: str
+    role: str
+    clinician_id: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The secret. Shown only in this response; store it now.")
+
+
+class TokenList(Out):
+    items: list[TokenOut]
+
+
+class Health(Out):
+    status: Literal["ok"]
+
+
+class Readiness(Out):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str]

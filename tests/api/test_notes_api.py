@@ -1,0 +1,209 @@
+"""Note reads and writes: ETag/If-Match, addenda after signing, regeneration requests.
+
+The core paths run on SQLite and on PostgreSQL (skipped when it is not reachable), over a
+database migrated with Alembic, as `medscribe notes migrate` leaves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from services.notes.api.app import create_app
+from services.notes.db import repo
+from services.notes.db.engine import Database
+from services.notes.db.migrate import upgrade_async
+from services.notes.db.models import AuditEntry, Encounter
+from shared.contracts import StreamNames
+from tests.api.conftest import make_settings
+from tests.api.seeding import SECTIONS, add_encounter, add_role_tokens, bearer
+
+EDIT = {
+    "sections": {
+        "subjective": ["Dry cough for two weeks, worse at night."],
+        "objective": ["Scattered expiratory wheezes."],
+        "assessment": ["Reactive airway disease."],
+        "plan": ["Albuterol as needed.", "Return in two weeks."],
+    }
+}
+
+
+class Api:
+    """A client on the real app over a migrated database (SQLite or PostgreSQL)."""
+
+    def __init__(self, db: Database, client: httpx.AsyncClient, tokens: dict[str, str]) -> None:
+        self.db, self.client, self.tokens = db, client, tokens
+
+    async def call(self, method: str, path: str, who: str = "clin-a", **kw: Any) -> httpx.Response:
+        headers = {**bearer(self.tokens[who]), **kw.pop("headers", {})}
+        return await self.client.request(method, path, headers=headers, **kw)
+
+
+@pytest.fixture
+async def api(
+    any_db_url: str, redis_url: str, names: StreamNames, redis: Any, tmp_path: Path
+) -> AsyncIterator[Api]:
+    await upgrade_async(any_db_url)
+    db = Database(any_db_url)
+    app: FastAPI = create_app(
+        make_settings(any_db_url, redis_url, names, tmp_path / "exports"), db, redis
+    )
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        yield Api(db, client, await add_role_tokens(db))
+    await db.dispose()
+
+
+async def test_read_note_with_etag_and_history(api: Api) -> None:
+    enc = await add_encounter(api.db, clinician="dr-a")
+    r = await api.call("GET", f"/v1/encounters/{enc.encounter_id}/note")
+    assert r.status_code == 200
+    assert r.headers["etag"] == '"v1"'
+    body = r.json()
+    assert body["version"] == 1
+    assert body["etag"] == '"v1"'
+    assert body["sections"] == SECTIONS
+    assert body["text"].startswith("Subjective:\n- Dry cough")
+    hist = await api.call("GET", f"/v1/encounters/{enc.encounter_id}/note/versions")
+    assert [v["version"] for v in hist.json()["versions"]] == [1]
+
+
+async def test_edit_requires_if_match_and_detects_conflicts(api: Api) -> None:
+    enc = await add_encounter(api.db, clinician="dr-a", status="needs_review")
+    path = f"/v1/encounters/{enc.encounter_id}/note"
+    missing = await api.call("PUT", path, json=EDIT)
+    assert missing.status_code == 428
+    stale = await api.call("PUT", path, json=EDIT, headers={"If-Match": '"v7"'})
+    assert stale.status_code == 412
+    assert stale.headers["etag"] == '"v1"'
+    ok = await api.call("PUT", path, json=EDIT, headers={"If-Match": '"v1"'})
+    assert ok.status_code == 200, ok.text
+    assert ok.headers["etag"] == '"v2"'
+    assert ok.json()["kind"] == "edited"
+    assert ok.json()["author"] == "clin-a"
+    assert ok.json()["sections"] == EDIT["sections"]
+    # The same (now stale) ETag again: the second writer loses, nothing is overwritten.
+    again = await api.call("PUT", path, json={"sections": SECTIONS}, headers={"If-Match": '"v1"'})
+    assert again.status_code == 412
+    current = await api.call("GET", path)
+    assert current.json()["version"] == 2
+    assert current.json()["sections"] == EDIT["sections"]
+    async with api.db.session() as s:
+        enc_row = await s.get(Encounter, enc.encounter_id)
+        assert enc_row is not None
+        assert enc_row.status == "ready"
+
+
+async def test_concurrent_edits_of_one_version_one_wins(api: Api) -> None:
+    enc = await add_encounter(api.db, clinician="dr-a")
+    path = f"/v1/encounters/{enc.encounter_id}/note"
+    variants = [
+        {"sections": {**EDIT["sections"], "plan": [f"Plan variant {i}."]}} for i in range(4)
+    ]
+    results = await asyncio.gather(
+        *(api.call("PUT", path, json=v, headers={"If-Match": '"v1"'}) for v in variants)
+    )
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200, 412, 412, 412], [r.text for r in results]
+    versions = (await api.call("GET", path + "/versions")).json()["versions"]
+    assert [v["version"] for v in versions] == [1, 2]
+
+
+async def test_sign_locks_and_later_edits_are_addenda(api: Api) -> None:
+    enc = await add_encounter(api.db, clinician="dr-a")
+    base = f"/v1/encounters/{enc.encounter_id}/note"
+    wrong = await api.call("POST", base + "/sign", headers={"If-Match": '"v2"'})
+    assert wrong.status_code == 412
+    signed = await api.call("POST", base + "/sign", headers={"If-Match": '"v1"'})
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["status"] == "signed"
+    assert signed.json()["signed_by"] == "clin-a"
+    twice = await api.call("POST", base + "/sign")
+    assert twice.status_code == 409
+    detail = await api.call("GET", f"/v1/encounters/{enc.encounter_id}")
+    assert detail.json()["status"] == "signed"
+    addendum = await api.call("PUT", base, json=EDIT, headers={"If-Match": '"v1"'})
+    assert addendum.status_code == 200
+    assert addendum.json()["kind"] == "addendum"
+    assert addendum.json()["status"] == "draft"
+    versions = (await api.call("GET", base + "/versions")).json()["versions"]
+    assert [(v["version"], v["status"]) for v in versions] == [(1, "signed"), (2, "draft")]
+    assert versions[0]["sections"] == SECTIONS  # the signed text never changes
+    sign_addendum = await api.call("POST", base + "/sign", headers={"If-Match": '"v2"'})
+    assert sign_addendum.status_code == 200
+    regen = await api.call("POST", base + "/regenerate", json={})
+    assert regen.status_code == 409
+
+
+async def test_regenerate_hands_the_encounter_to_the_scheduler(api: Api) -> None:
+    enc = await add_encounter(api.db, clinician="dr-a", status="needs_review")
+    path = f"/v1/encounters/{enc.encounter_id}/note/regenerate"
+    bad = await api.call("POST", path, json={"model": "gpt-4o"})
+    assert bad.status_code == 422
+    assert "must be one of" in bad.json()["detail"][0]["msg"]
+    r = await api.call("POST", path, json={"model": "gemini-2.5-flash"})
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "note_pending"
+    assert r.json()["model"] == "gemini-2.5-flash"
+    async with api.db.session() as s:
+        row = await s.get(Encounter, enc.encounter_id)
+        assert row is not None
+        assert (row.status, row.llm_model) == ("note_pending", "gemini-2.5-flash")
+        # The notes scheduler's own query now finds it as a due job.
+        jobs = await repo.pending_note_jobs(s, repo.utcnow(), grace_s=120)
+        assert enc.encounter_id in {j.encounter_id for j in jobs}
+    twice = await api.call("POST", path, json={})
+    assert twice.status_code == 409  # already pending
+
+
+async def test_regenerate_refuses_unfinished_encounters(api: Api) -> None:
+    rec = await add_encounter(api.db, clinician="dr-a", status="recording", note=None)
+    r = await api.call("POST", f"/v1/encounters/{rec.encounter_id}/note/regenerate")
+    assert r.status_code == 409
+    assert r.json() == {"detail": "the encounter is recording; its note is not done yet"}
+
+
+async def test_note_absent_and_unknown_encounter(api: Api) -> None:
+    rec = await add_encounter(api.db, clinician="dr-a", status="transcribing", note=None)
+    r = await api.call("GET", f"/v1/encounters/{rec.encounter_id}/note")
+    assert r.status_code == 404
+    assert r.json() == {"detail": "this encounter has no note yet"}
+    put = await api.call(
+        "PUT", f"/v1/encounters/{rec.encounter_id}/note", json=EDIT, headers={"If-Match": "*"}
+    )
+    assert put.status_code == 409
+    for path in ("", "/note", "/transcript", "/note/versions", "/fhir"):
+        r = await api.call("GET", f"/v1/encounters/no-such-visit{path}", who="admin")
+        assert r.status_code == 404, path
+        assert r.json() == {"detail": "no such encounter"}
+
+
+async def test_every_read_and_change_is_audited(api: Api) -> None:
+    enc = await add_encounter(api.db, clinician="dr-a")
+    eid = enc.encounter_id
+    await api.call("GET", f"/v1/encounters/{eid}")
+    await api.call("GET", f"/v1/encounters/{eid}/transcript")
+    await api.call("GET", f"/v1/encounters/{eid}/note")
+    await api.call("PUT", f"/v1/encounters/{eid}/note", json=EDIT, headers={"If-Match": '"v1"'})
+    await api.call("GET", f"/v1/encounters/{eid}/note", who="clin-b")  # refused
+    async with api.db.session() as s:
+        rows = (
+            await s.scalars(
+                select(AuditEntry).where(AuditEntry.encounter_id == eid).order_by(AuditEntry.id)
+            )
+        ).all()
+    assert [(r.actor, r.role, r.action, r.target, r.status, r.source_ip) for r in rows] == [
+        ("clin-a", "clinician", "encounter.read", None, 200, "10.0.0.7"),
+        ("clin-a", "clinician", "transcript.read", "json", 200, "10.0.0.7"),
+        ("clin-a", "clinician", "note.read", "v1", 200, "10.0.0.7"),
+        ("clin-a", "clinician", "note.update", "v2", 200, "10.0.0.7"),
+        ("clin-b", "clinician", "note.read", None, 403, "10.0.0.7"),
+    ]
+    assert all(r.at is not None for r in rows)
