@@ -2,9 +2,56 @@
 
 from __future__ import annotations
 
-from shared.cli_util import not_yet
+import asyncio
+import signal
+
+import typer
+from pydantic import ValidationError
+
+from shared.cli_util import settings_error
+from shared.logging import configure_logging
+from shared.settings import MissingSetting
 
 
-def stt_bridge() -> None:
-    """Run the stt bridge service."""
-    not_yet("medscribe stt-bridge")
+def stt_bridge(
+    consumer: str | None = typer.Option(
+        None, help="Replica name (default bridge-<host>-<pid>); MEDSCRIBE_CONSUMER."
+    ),
+    health_port: int | None = typer.Option(
+        None, help="Port of /healthz, /readyz, /metrics (0 = off); MEDSCRIBE_HEALTH_PORT."
+    ),
+) -> None:
+    """Stream encounter audio to AssemblyAI Streaming v3 and publish final turns.
+
+    Settings come from MEDSCRIBE_* variables (ASSEMBLYAI_API_KEY, MEDSCRIBE_REDIS_URL,
+    MEDSCRIBE_STREAMING_URL, MEDSCRIBE_LEASE_MS, ...). SIGTERM hands encounters back to the
+    other replicas.
+    """
+    from services.stt_bridge.config import BridgeSettings
+    from services.stt_bridge.service import run
+    from shared.streams import make_redis
+
+    overrides: dict[str, object] = {}
+    if consumer:
+        overrides["consumer"] = consumer
+    if health_port is not None:
+        overrides["health_port"] = health_port
+    try:
+        settings = BridgeSettings(**overrides)  # type: ignore[arg-type]
+        settings.require_streaming_key()
+    except (ValidationError, MissingSetting) as err:
+        settings_error(err)
+    configure_logging(settings.log_level, settings.log_format, service="stt-bridge")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        redis = make_redis(settings.redis_url)
+        try:
+            await run(settings, redis, stop)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(main())

@@ -1,0 +1,115 @@
+"""Reading an encounter's audio frames from ``ms:audio:{id}`` with plain XREAD from a
+stored position, seeking to an exact byte position of the encounter's audio.
+
+Positions are encounter audio bytes (all frames, in seq order, concatenated). The reader
+remembers, for each frame it read, the stream id just before it, its start position and
+the previous seq: a checkpoint from which a later seek (possibly by another replica) reads
+again. Duplicate frames (same or lower seq, e.g. a capture agent re-sending its spool) are
+skipped; gaps are logged.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from shared.contracts import MalformedEntry, decode_audio
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+Checkpoint = tuple[str, int, int]  # (stream id to read after, start position, seq before)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    seq: int
+    pcm: bytes  # only the part at or after the seek position
+    end_pos: int  # encounter byte position just after this frame
+    added_ms: int  # when capture XADDed it (from the entry id)
+
+
+def _id_ms(entry_id: str) -> int:
+    return int(entry_id.split("-", 1)[0])
+
+
+class AudioReader:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        stream: str,
+        *,
+        encounter_id: str,
+        count: int = 100,
+    ) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.encounter_id = encounter_id
+        self.count = count
+        self.last_id = "0-0"
+        self.pos = 0  # encounter byte position after the last frame read
+        self.last_seq = -1
+        self.skip_until = 0
+        self.frames_read = 0
+        self._index: deque[Checkpoint] = deque()
+
+    def seek(self, ckpt: Checkpoint, resume_pos: int) -> None:
+        """Read again from checkpoint ``ckpt``, delivering audio from ``resume_pos`` on."""
+        self.last_id, self.pos, self.last_seq = ckpt
+        self.skip_until = max(resume_pos, self.pos)
+        self._index.clear()
+
+    async def read(self, block_ms: int | None) -> list[Frame]:
+        """The next frames (empty after ``block_ms`` without any; None = don't block)."""
+        reply: Any = await self.redis.xread(
+            {self.stream: self.last_id}, count=self.count, block=block_ms
+        )
+        out: list[Frame] = []
+        for _stream, entries in reply or []:
+            for raw_id, fields in entries:
+                entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+                frame = self._accept(entry_id, fields)
+                self.last_id = entry_id
+                if frame is not None:
+                    out.append(frame)
+        return out
+
+    def _accept(self, entry_id: str, fields: dict[bytes, bytes]) -> Frame | None:
+        try:
+            audio = decode_audio(fields)
+        except MalformedEntry as err:
+            log.warning(
+                "audio_frame_malformed", encounter_id=self.encounter_id, entry_id=entry_id,
+                error=str(err),
+            )  # fmt: skip
+            return None
+        if audio.seq <= self.last_seq:
+            log.info("audio_frame_duplicate", encounter_id=self.encounter_id, frame_seq=audio.seq)
+            return None
+        if audio.seq > self.last_seq + 1 and self.last_seq >= 0:
+            log.warning(
+                "audio_frames_missing", encounter_id=self.encounter_id, frame_seq=audio.seq,
+                missing=audio.seq - self.last_seq - 1,
+            )  # fmt: skip
+        self._index.append((self.last_id, self.pos, self.last_seq))
+        start = self.pos
+        self.pos += len(audio.pcm)
+        self.last_seq = audio.seq
+        self.frames_read += 1
+        pcm = audio.pcm
+        if self.pos <= self.skip_until:
+            return None  # entirely before the resume position
+        if start < self.skip_until:
+            pcm = pcm[self.skip_until - start :]
+        return Frame(audio.seq, pcm, self.pos, _id_ms(entry_id))
+
+    def checkpoint_for(self, pos: int, fallback: Checkpoint) -> Checkpoint:
+        """The latest checkpoint whose frame starts at or before ``pos``; drops older ones."""
+        while len(self._index) > 1 and self._index[1][1] <= pos:
+            self._index.popleft()  # positions only grow: older checkpoints are never needed
+        if self._index and self._index[0][1] <= pos:
+            return self._index[0]
+        return fallback

@@ -1,0 +1,74 @@
+"""Settings of the STT bridge (env prefix ``MEDSCRIBE_``); the only module here that reads
+the environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field, model_validator
+
+from shared.settings import AssemblyAISettings, CommonSettings
+
+
+def _default_consumer() -> str:
+    return f"bridge-{socket.gethostname()}-{os.getpid()}"
+
+
+class BridgeSettings(CommonSettings, AssemblyAISettings):
+    consumer: str = Field(
+        default_factory=_default_consumer,
+        description="Consumer name in the `bridge` group and lease owner prefix.",
+    )
+    lease_ms: int = Field(
+        15_000, ge=500, description="Encounter lease; another replica resumes after it expires."
+    )
+    scan_every_s: float = Field(
+        2.0, gt=0, description="How often to look for encounters whose owner died."
+    )
+    max_encounters: int = Field(500, ge=1, description="Encounters one replica holds at most.")
+    pace_factor: float = Field(
+        1.0,
+        gt=0,
+        description="Audio is sent this many times faster than real time (1.0 in production; "
+        "tests match the simulator's time_scale).",
+    )
+    max_catchup_factor: float = Field(
+        2.0, ge=1.0, description="Speed-up (x real time) while draining a backlog."
+    )
+    max_lead_s: float = Field(
+        20.0, ge=1.0, description="Audio seconds a session may run ahead of its wall clock."
+    )
+    chunk_ms: int = Field(100, ge=50, le=1000, description="Target audio per WebSocket message.")
+    resume_guard_ms: int = Field(
+        100, ge=0, le=400, description="Resume this far after the last final's last word."
+    )
+    connect_timeout_s: float = Field(10.0, gt=0, description="WebSocket handshake timeout.")
+    begin_timeout_s: float = Field(10.0, gt=0, description="Wait for `Begin` after connect.")
+    terminate_timeout_s: float = Field(5.0, gt=0, description="Wait for `Termination`.")
+    format_wait_s: float = Field(
+        2.0, gt=0, description="Universal-Streaming: wait for the formatted final this long."
+    )
+    backoff_initial_s: float = Field(0.5, gt=0, description="First reconnect delay.")
+    backoff_max_s: float = Field(30.0, gt=0, description="Longest reconnect delay.")
+    rate_limit_backoff_s: float = Field(
+        5.0, gt=0, description="First delay after a new-session rate limit (1008/3009)."
+    )
+    session_rotate_before_s: float = Field(
+        300.0,
+        ge=0,
+        description="Rotate to a new session at a turn boundary this long before the "
+        "session's expires_at (0 = only on 3008).",
+    )
+    stop_wait_s: float = Field(
+        30.0, gt=0, description="After EncounterStopped, wait this long for missing frames."
+    )
+    state_ttl_s: int = Field(
+        7 * 86400, ge=60, description="Keep a finished encounter's bridge state this long."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> BridgeSettings:
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must be >= backoff_initial_s")
+        return self

@@ -1,0 +1,246 @@
+"""One encounter's task on this replica: sessions one after another until the encounter is
+transcribed, failed, handed back or lost; reconnect policy (assemblyai-protocol.md §9.4).
+
+Between sessions nothing is kept in memory that Redis does not also hold: each session
+starts from the stored resume position, so a session on another replica (after a crash)
+starts exactly where one here would have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from services.stt_bridge.audio import AudioReader, Checkpoint, Frame
+from services.stt_bridge.chunker import Rechunker, bytes_to_ms
+from services.stt_bridge.closes import Next, fatal_reason
+from services.stt_bridge.config import BridgeSettings
+from services.stt_bridge.lease import Leases
+from services.stt_bridge.metrics import BridgeMetrics
+from services.stt_bridge.session import run_session
+from services.stt_bridge.state import EncounterStore, LeaseLost
+from shared.contracts import (
+    EncounterFailed,
+    EncounterStarted,
+    EncounterTranscribed,
+    StreamNames,
+    SttSessionUsage,
+)
+from shared.logging import get_logger
+
+if TYPE_CHECKING:
+    from services.stt_bridge.session import _Session
+
+log = get_logger(__name__)
+
+
+@dataclass
+class BridgeContext:
+    settings: BridgeSettings
+    redis: aioredis.Redis
+    names: StreamNames
+    store: EncounterStore
+    leases: Leases
+    metrics: BridgeMetrics
+    api_key: str
+    latency_samples: list[float] | None = None  # benchmarks collect forward latencies
+
+
+def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with equal jitter: half fixed, half random."""
+    d = min(cap, initial * 2**attempt)
+    return d / 2 + rng.uniform(0, d / 2)
+
+
+class EncounterRunner:
+    def __init__(self, ctx: BridgeContext, started: EncounterStarted) -> None:
+        self.ctx = ctx
+        self.eid = started.encounter_id
+        self.stt = started.stt
+        self.bytes_per_s = self.stt.sample_rate * 2
+        s = ctx.settings
+        guard = s.resume_guard_ms
+        if self.stt.min_turn_silence:
+            guard = min(guard, self.stt.min_turn_silence // 2)
+        self.resume_guard_ms = guard
+        self.reader = AudioReader(ctx.redis, ctx.names.audio(self.eid), encounter_id=self.eid)
+        self.chunker = Rechunker(self.stt.sample_rate, s.chunk_ms)
+        self.next_seq = 0
+        self.resume_pos = 0
+        self.ckpt: Checkpoint = ("0-0", 0, -1)
+        self.stop_seq: int | None = None
+        self.sent_pos = 0  # encounter bytes sent in the current session (incl. its offset)
+        self.interrupted: str | None = None  # "handback" or "lost"
+        self.current_session: _Session | None = None
+        self._fed: deque[tuple[int, int]] = deque()  # (frame end position, added ms)
+        self._last_frame_at = time.monotonic()
+        self._stop_checked = 0.0
+        self._rng = random.Random()
+        self._wake = asyncio.Event()
+
+    def ms(self, nbytes: int) -> float:
+        return bytes_to_ms(nbytes, self.stt.sample_rate)
+
+    def interrupt(self, why: str) -> None:
+        """Stop this encounter here (handback on SIGTERM, or the lease was lost)."""
+        self.interrupted = self.interrupted or why
+        self._wake.set()
+        if self.current_session is not None:
+            self.current_session.stop_sending()
+
+    # -- audio bookkeeping (used by the session's sender) ------------------------------
+
+    def feed(self, frames: list[Frame]) -> None:
+        for f in frames:
+            self.chunker.feed(f.pcm)
+            self._fed.append((f.end_pos, f.added_ms))
+        self._last_frame_at = time.monotonic()
+
+    def sent(self, nbytes: int) -> None:
+        self.sent_pos += nbytes
+        now_ms = time.time() * 1000
+        latest = None
+        while self._fed and self._fed[0][0] <= self.sent_pos:
+            _, added = self._fed.popleft()
+            latency = max(0.0, (now_ms - added) / 1000)
+            self.ctx.metrics.forward_latency.observe(latency)
+            if self.ctx.latency_samples is not None:
+                self.ctx.latency_samples.append(latency)
+            latest = latency
+        if latest is not None:
+            self.ctx.metrics.audio_lag.labels(self.eid).set(latest)
+
+    async def at_end(self) -> bool:
+        """True once the last frame of a stopped encounter has been read."""
+        now = time.monotonic()
+        if self.stop_seq is None and now - self._stop_checked >= 0.2:
+            self._stop_checked = now
+            self.stop_seq = await self.ctx.store.stop_seq(self.eid)
+        if self.stop_seq is None:
+            return False
+        if self.reader.last_seq >= self.stop_seq:
+            return True
+        waited = now - self._last_frame_at
+        if waited >= self.ctx.settings.stop_wait_s:
+            log.warning(
+                "audio_frames_missing_at_stop", encounter_id=self.eid,
+                last_frame_seq=self.stop_seq, frame_seq=self.reader.last_seq,
+            )  # fmt: skip
+            return True
+        return False
+
+    async def record_usage(self, usage: SttSessionUsage) -> None:
+        with contextlib.suppress(LeaseLost):
+            await self.ctx.store.record_session(self.eid, self.ctx.leases.token, usage)
+
+    # -- the encounter loop --------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Returns the outcome: transcribed, failed, handback or lost."""
+        ctx = self.ctx
+        st = await ctx.store.load(self.eid)
+        self.next_seq, self.resume_pos = st.next_seq, st.resume_pos
+        self.ckpt, self.stop_seq = (st.ckpt_id, st.ckpt_pos, st.ckpt_seq), st.stop_seq
+        if st.sess_id:  # the previous owner died with a session open: account for it
+            lease_s = ctx.settings.lease_ms / 1000
+            dur = max(0.0, time.time() - lease_s - st.sess_started_ms / 1000)
+            await self.record_usage(
+                SttSessionUsage(session_id=st.sess_id, audio_duration_s=0,
+                                session_duration_s=round(dur * ctx.settings.pace_factor))
+            )  # fmt: skip
+        log.info(
+            "encounter_taken", encounter_id=self.eid, seq=self.next_seq,
+            offset_ms=int(self.ms(self.resume_pos)),
+        )  # fmt: skip
+        attempt = 0
+        bug_retry_used = False
+        while True:
+            if self.interrupted:
+                return self.interrupted
+            self.reader.seek(self.ckpt, self.resume_pos)
+            self.chunker.clear()
+            self._fed.clear()
+            self.sent_pos = self.resume_pos
+            self._last_frame_at = time.monotonic()
+            try:
+                res = await run_session(self)
+            except LeaseLost:
+                self.interrupted = self.interrupted or "lost"
+                return self.interrupted
+            except (RedisConnectionError, RedisTimeoutError) as err:
+                log.warning("redis_unavailable", encounter_id=self.eid, error=type(err).__name__)
+                res = None
+            if res is None:
+                next_step, code, text = Next.TRANSIENT, None, "redis"
+            else:
+                next_step, code, text = res.next, res.code, res.error
+                if res.published:
+                    attempt, bug_retry_used = 0, False
+            if next_step is Next.FINISHED:
+                return await self._transcribed()
+            if next_step is Next.STOPPED or self.interrupted:
+                return self.interrupted or "handback"
+            ctx.metrics.reconnects.labels(str(code if code is not None else "none")).inc()
+            log.info(
+                "stt_session_ended", encounter_id=self.eid, close_code=code,
+                action=next_step.value,
+            )  # fmt: skip
+            if next_step is Next.FATAL:
+                return await self._failed(fatal_reason(code, text))
+            if next_step is Next.ROTATE:
+                continue
+            s = ctx.settings
+            if next_step is Next.BUG:
+                log.error("stt_protocol_bug", encounter_id=self.eid, close_code=code)
+                if bug_retry_used:
+                    return await self._failed(
+                        f"stt_protocol_error: AssemblyAI closed the session with code {code} "
+                        "twice (message size or rate, or an invalid message); audio is kept."
+                    )
+                bug_retry_used = True
+            delay = backoff_delay(attempt, s.backoff_initial_s, s.backoff_max_s, self._rng)
+            if next_step is Next.RATE_LIMIT:
+                delay = max(delay, backoff_delay(attempt, s.rate_limit_backoff_s, s.backoff_max_s,
+                                                 self._rng))  # fmt: skip
+            attempt += 1
+            log.info("stt_reconnect_scheduled", encounter_id=self.eid, retry_in_s=round(delay, 3))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _transcribed(self) -> str:
+        ctx = self.ctx
+        sessions = await ctx.store.sessions(self.eid)
+        msg = EncounterTranscribed(
+            encounter_id=self.eid,
+            turn_count=self.next_seq,
+            audio_ms=round(self.ms(self.reader.pos)),
+            stt_sessions=tuple(sessions),
+        )
+        try:
+            await ctx.store.finish(self.eid, ctx.leases.token, msg)
+        except LeaseLost:
+            return "lost"
+        log.info(
+            "encounter_transcribed", encounter_id=self.eid, turn_count=self.next_seq,
+            audio_ms=msg.audio_ms, count=len(sessions),
+        )  # fmt: skip
+        return "transcribed"
+
+    async def _failed(self, reason: str) -> str:
+        ctx = self.ctx
+        msg = EncounterFailed(encounter_id=self.eid, stage="stt", reason=reason)
+        try:
+            await ctx.store.finish(self.eid, ctx.leases.token, msg)
+        except LeaseLost:
+            return "lost"
+        log.error("encounter_failed", encounter_id=self.eid, reason=reason)
+        return "failed"

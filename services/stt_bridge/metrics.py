@@ -1,0 +1,54 @@
+"""Prometheus metrics of one bridge process (own registry: several bridges may share a test
+process). Labels are codes and encounter ids only, never text."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class BridgeMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.active = Gauge(
+            "medscribe_bridge_active_encounters", "Encounters this replica streams.", registry=r
+        )
+        self.reconnects = Counter(
+            "medscribe_bridge_reconnects_total",
+            "Sessions ended by the server or network, by close code.",
+            ["close_code"],
+            registry=r,
+        )
+        self.audio_lag = Gauge(
+            "medscribe_bridge_audio_lag_seconds",
+            "Age of the newest audio sent to the STT service, per encounter.",
+            ["encounter_id"],
+            registry=r,
+        )
+        self.turns = Counter(
+            "medscribe_bridge_turns_published_total", "Final turns published.", registry=r
+        )
+        self.partials = Counter(
+            "medscribe_bridge_partials_published_total", "Partial turns published.", registry=r
+        )
+        self.sessions = Counter(
+            "medscribe_bridge_stt_sessions_total", "STT sessions opened.", registry=r
+        )
+        self.encounters = Counter(
+            "medscribe_bridge_encounters_total",
+            "Encounters ended by this replica, by outcome.",
+            ["outcome"],
+            registry=r,
+        )
+        self.unknown_messages = Counter(
+            "medscribe_bridge_unknown_messages_total",
+            "Server messages of unknown or malformed type (ignored).",
+            ["type"],
+            registry=r,
+        )
+        self.forward_latency = Histogram(
+            "medscribe_bridge_forward_latency_seconds",
+            "From capture's XADD of a frame to the WebSocket send of its audio.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30),
+            registry=r,
+        )

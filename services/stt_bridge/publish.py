@@ -1,0 +1,109 @@
+"""Publishing one session's turns: partials to ``ms:partials:{id}`` (trimmed, UI only) and
+finals to ``ms:turns`` with the encounter ``seq``, mapped to encounter time.
+
+A final is published in one fenced Lua call together with the new resume position (just
+after the final's last word, plus a small guard inside the following silence) and an audio
+checkpoint, so a resumed session never re-sends a published turn's audio and never skips
+unpublished audio.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.stt_bridge.chunker import BYTES_PER_SAMPLE, ms_to_bytes
+from services.stt_bridge.messages import TurnMessage
+from shared.contracts import PARTIALS_MAXLEN, FinalTurn, PartialTurn, Word
+from shared.logging import get_logger
+from shared.streams import publish
+
+if TYPE_CHECKING:
+    from services.stt_bridge.encounter import EncounterRunner
+
+log = get_logger(__name__)
+
+
+def _speaker(label: str | None) -> str | None:
+    return None if label in (None, "", "UNKNOWN") else label
+
+
+class TurnPublisher:
+    def __init__(self, r: EncounterRunner, session_id: str, offset: int) -> None:
+        self.r = r
+        self.session_id = session_id
+        self.offset = offset  # encounter audio bytes where this session's audio starts
+        self.offset_ms = r.ms(offset)
+        self.labels = r.stt.speaker_labels
+        self.published = 0
+
+    async def partial(self, msg: TurnMessage) -> None:
+        text = msg.transcript.strip()
+        if not text:
+            return
+        at = self.offset_ms + (msg.words[-1].end if msg.words else 0)
+        partial = PartialTurn(encounter_id=self.r.eid, text=text, at_ms=max(0, round(at)))
+        ctx = self.r.ctx
+        await publish(ctx.redis, ctx.names.partials(self.r.eid), partial, maxlen=PARTIALS_MAXLEN)
+        ctx.metrics.partials.inc()
+
+    async def final(self, msg: TurnMessage, formatted: bool, sent_pos: int) -> None:
+        r = self.r
+        text = msg.transcript.strip()
+        if not text:
+            return
+        words = tuple(
+            Word(
+                text=w.text,
+                start_ms=max(0, round(self.offset_ms + w.start)),
+                end_ms=max(0, round(self.offset_ms + w.end)),
+                confidence=min(1.0, max(0.0, float(w.confidence))),
+                speaker=_speaker(w.speaker) if self.labels else None,
+            )
+            for w in msg.words
+        )
+        start_ms = words[0].start_ms if words else round(r.ms(sent_pos))
+        end_ms = max(start_ms, words[-1].end_ms if words else round(r.ms(sent_pos)))
+        turn = FinalTurn(
+            encounter_id=r.eid,
+            seq=r.next_seq,
+            stt_session_id=self.session_id,
+            turn_order=msg.turn_order,
+            text=text,
+            words=words,
+            speaker=_speaker(msg.speaker_label) if self.labels else None,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            formatted=formatted,
+        )
+        resume = self._resume_after(msg, sent_pos)
+        ckpt = r.reader.checkpoint_for(resume, r.ckpt)
+        fresh = await r.ctx.store.publish_turn(
+            r.ctx.leases.token, turn, resume_pos=resume, ckpt=ckpt
+        )
+        if not fresh:
+            log.info(
+                "turn_duplicate_skipped", encounter_id=r.eid, stt_session_id=self.session_id,
+                turn_order=msg.turn_order,
+            )  # fmt: skip
+            return
+        r.next_seq += 1
+        r.resume_pos, r.ckpt = resume, ckpt
+        self.published += 1
+        r.ctx.metrics.turns.inc()
+        log.info(
+            "turn_published", encounter_id=r.eid, seq=turn.seq, stt_session_id=self.session_id,
+            turn_order=msg.turn_order, words=len(words),
+        )  # fmt: skip
+
+    def _resume_after(self, msg: TurnMessage, sent_pos: int) -> int:
+        """Encounter byte position just after this final (never beyond what was sent)."""
+        r = self.r
+        if msg.words:
+            guard = r.resume_guard_ms
+            pos = self.offset + ms_to_bytes(msg.words[-1].end + guard, r.stt.sample_rate)
+        else:
+            log.warning("final_without_words", encounter_id=r.eid, turn_order=msg.turn_order)
+            pos = sent_pos
+        pos = min(pos, sent_pos)
+        pos -= pos % BYTES_PER_SAMPLE
+        return max(pos, r.resume_pos)

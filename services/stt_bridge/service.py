@@ -1,0 +1,230 @@
+"""The bridge process: control reader, lease keeper, orphan scanner, encounter tasks, health.
+
+    await run(settings, redis, stop)
+
+* ``ms:control`` (group ``bridge``): ``EncounterStarted`` is recorded in Redis (state hash,
+  active set) before it is acked, then taken here if this replica has room;
+  ``EncounterStopped`` is stored in the encounter's state, where its owner (on any replica)
+  reads it. Other control types are ignored.
+* Ownership is the lease, not the control entry: a keeper renews every local lease each
+  ``lease_ms / 3``; a lost lease stops that encounter here at once.
+* A scanner takes active encounters without a lease (owner died, or nobody had room).
+* ``stop``: stop taking work, hand every encounter back (Terminate, release the lease) so
+  another replica resumes it right away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from services.stt_bridge.config import BridgeSettings
+from services.stt_bridge.encounter import BridgeContext, EncounterRunner
+from services.stt_bridge.lease import Leases
+from services.stt_bridge.metrics import BridgeMetrics
+from services.stt_bridge.state import EncounterStore
+from shared.contracts import (
+    ControlMessage,
+    EncounterStarted,
+    EncounterStopped,
+    StreamNames,
+    decode_control,
+)
+from shared.health import HealthServer
+from shared.logging import get_logger
+from shared.streams import ConsumerGroupReader, Delivery
+
+log = get_logger(__name__)
+GROUP = "bridge"
+_RETRY_AFTER_CRASH_S = 30.0
+
+
+class Bridge:
+    def __init__(
+        self,
+        settings: BridgeSettings,
+        redis: aioredis.Redis,
+        *,
+        metrics: BridgeMetrics | None = None,
+        latency_samples: list[float] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        names = StreamNames(settings.stream_prefix)
+        self.names = names
+        self.metrics = metrics or BridgeMetrics()
+        self.store = EncounterStore(redis, names, settings.state_ttl_s)
+        self.leases = Leases(redis, names, settings.consumer, settings.lease_ms)
+        self.ctx = BridgeContext(
+            settings=settings, redis=redis, names=names, store=self.store, leases=self.leases,
+            metrics=self.metrics,
+            api_key=settings.require_streaming_key().get_secret_value(),
+            latency_samples=latency_samples,
+        )  # fmt: skip
+        self.tasks: dict[str, tuple[EncounterRunner, asyncio.Task[str]]] = {}
+        self._crashed: dict[str, float] = {}
+        self._accepting = True
+        self.reader: ConsumerGroupReader[ControlMessage] = ConsumerGroupReader(
+            redis, stream=names.control, group=GROUP, consumer=settings.consumer,
+            decoder=decode_control, handler=self._on_control, dead_stream=names.dead,
+        )  # fmt: skip
+        self.outcomes: dict[str, str] = {}
+
+    # -- control stream ------------------------------------------------------------------
+
+    async def _on_control(self, delivery: Delivery[ControlMessage]) -> None:
+        msg = delivery.message
+        if isinstance(msg, EncounterStarted):
+            if await self.store.register(msg):
+                await self.take(msg.encounter_id)
+        elif isinstance(msg, EncounterStopped):
+            await self.store.record_stop(msg.encounter_id, msg.last_frame_seq)
+            local = self.tasks.get(msg.encounter_id)
+            if local is not None:
+                local[0].stop_seq = msg.last_frame_seq
+            log.info(
+                "encounter_stop_recorded", encounter_id=msg.encounter_id,
+                last_frame_seq=msg.last_frame_seq,
+            )  # fmt: skip
+
+    async def take(self, encounter_id: str) -> bool:
+        """Take an encounter if there is room and its lease is free."""
+        if not self._accepting or encounter_id in self.tasks:
+            return False
+        if len(self.tasks) >= self.settings.max_encounters:
+            return False
+        if time.monotonic() - self._crashed.get(encounter_id, -1e9) < _RETRY_AFTER_CRASH_S:
+            return False
+        if not await self.leases.acquire(encounter_id):
+            return False
+        state = await self.store.load(encounter_id)
+        if state.started is None or state.status != "active":
+            await self.leases.release(encounter_id)
+            with contextlib.suppress(RedisError):
+                if state.status != "active":
+                    await self.redis.srem(self.store.active_key, encounter_id)
+            return False
+        runner = EncounterRunner(self.ctx, state.started)
+        task = asyncio.create_task(self._run_encounter(runner), name=f"enc-{encounter_id}")
+        self.tasks[encounter_id] = (runner, task)
+        self.metrics.active.set(len(self.tasks))
+        return True
+
+    async def _run_encounter(self, runner: EncounterRunner) -> str:
+        eid = runner.eid
+        outcome = "crashed"
+        try:
+            outcome = await runner.run()
+            return outcome
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception:
+            log.exception("encounter_task_crashed", encounter_id=eid)
+            self._crashed[eid] = time.monotonic()
+            return outcome
+        finally:
+            self.tasks.pop(eid, None)
+            self.outcomes[eid] = outcome
+            self.metrics.active.set(len(self.tasks))
+            self.metrics.encounters.labels(outcome).inc()
+            with contextlib.suppress(Exception):
+                self.metrics.audio_lag.remove(eid)
+            if outcome in ("handback", "crashed", "cancelled"):
+                with contextlib.suppress(RedisError, OSError):
+                    await self.leases.release(eid)
+            log.info("encounter_released", encounter_id=eid, action=outcome)
+
+    # -- background loops ----------------------------------------------------------------
+
+    async def _keep_leases(self, stop: asyncio.Event) -> None:
+        every = self.settings.lease_ms / 3000
+        last_ok = time.monotonic()
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            ids = list(self.tasks)
+            try:
+                held = await self.leases.renew_many(ids)
+                last_ok = time.monotonic()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+                log.warning("lease_renew_failed", error=type(err).__name__, count=len(ids))
+                if (time.monotonic() - last_ok) * 1000 < self.settings.lease_ms * 0.8:
+                    continue
+                held = dict.fromkeys(ids, False)  # cannot prove ownership: stop streaming
+            for eid, ok in held.items():
+                if not ok and eid in self.tasks:
+                    log.warning("lease_lost", encounter_id=eid)
+                    self.tasks[eid][0].interrupt("lost")
+
+    async def _scan(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                for eid in await self.store.active_ids():
+                    if stop.is_set() or len(self.tasks) >= self.settings.max_encounters:
+                        break
+                    if eid in self.tasks or await self.redis.exists(self.leases.key(eid)):
+                        continue
+                    if await self.take(eid):
+                        log.info("encounter_resumed", encounter_id=eid)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+                log.warning("scan_failed", error=type(err).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.scan_every_s)
+
+    async def ready(self) -> bool:
+        await self.redis.ping()
+        return self._accepting
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        health = None
+        if s.health_port:
+            health = await HealthServer(
+                s.health_host, s.health_port, ready=self.ready, registry=self.metrics.registry
+            ).start()
+        log.info("bridge_started", consumer=s.consumer, lease_ms=s.lease_ms)
+        loops_stop = asyncio.Event()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.reader.run(loops_stop))
+                tg.create_task(self._keep_leases(loops_stop))
+                tg.create_task(self._scan(loops_stop))
+                await stop.wait()
+                self._accepting = False
+                await self.hand_back()
+                loops_stop.set()
+        finally:
+            for _, task in list(self.tasks.values()):
+                task.cancel()
+            if health is not None:
+                await health.close()
+            log.info("bridge_stopped", consumer=s.consumer)
+
+    async def hand_back(self) -> None:
+        """Interrupt every local encounter and wait (bounded) for them to let go."""
+        entries = list(self.tasks.values())
+        log.info("bridge_handing_back", count=len(entries))
+        for runner, _ in entries:
+            runner.interrupt("handback")
+        tasks = [t for _, t in entries]
+        if tasks:
+            bound = self.settings.terminate_timeout_s + 5.0
+            _, pending = await asyncio.wait(tasks, timeout=bound)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2.0)
+
+
+async def run(settings: BridgeSettings, redis: aioredis.Redis, stop: asyncio.Event) -> None:
+    """Run one bridge replica until ``stop`` is set."""
+    await Bridge(settings, redis).run(stop)

@@ -1,0 +1,325 @@
+"""One streaming v3 WebSocket session of an encounter: connect, Begin, a paced sender task,
+the receive loop (partials, finals, errors), and the closing handshake.
+
+The session starts at the encounter's resume position (just after the last published
+final) and maps the server's session-relative word times back to encounter time by that
+offset. Whatever ends it, the socket is closed on the way out (billing runs while it is
+open); the caller decides what the end means (``SessionResult.next``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from services.stt_bridge.closes import Next, classify_close, classify_handshake
+from services.stt_bridge.finals import FinalSelector
+from services.stt_bridge.messages import (
+    TERMINATE,
+    BeginMessage,
+    ErrorMessage,
+    ServerMessage,
+    TerminationMessage,
+    TurnMessage,
+    UnknownMessage,
+    parse_server_message,
+)
+from services.stt_bridge.pacer import Pacer
+from services.stt_bridge.publish import TurnPublisher
+from services.stt_bridge.url import build_streaming_url, formats_turns
+from shared.contracts import SttSessionUsage
+from shared.logging import get_logger
+
+if TYPE_CHECKING:
+    from services.stt_bridge.encounter import EncounterRunner
+
+log = get_logger(__name__)
+
+
+@dataclass
+class SessionResult:
+    next: Next
+    code: int | None = None
+    error: str = ""
+    published: int = 0
+
+
+async def run_session(r: EncounterRunner) -> SessionResult:
+    s = r.ctx.settings
+    url = build_streaming_url(s.streaming_url, r.stt)
+    try:
+        ws = await asyncio.wait_for(
+            connect(
+                url,
+                additional_headers={"Authorization": r.ctx.api_key},
+                open_timeout=None,
+                max_size=2**22,
+                compression=None,
+            ),
+            s.connect_timeout_s,
+        )
+    except InvalidStatus as err:
+        status = err.response.status_code
+        log.warning("stt_handshake_rejected", encounter_id=r.eid, status_code=status)
+        return SessionResult(classify_handshake(status), status, f"HTTP {status}")
+    except InvalidURI:
+        return SessionResult(Next.FATAL, None, "invalid streaming URL")
+    except (OSError, TimeoutError, InvalidHandshake) as err:
+        log.warning("stt_connect_failed", encounter_id=r.eid, error=type(err).__name__)
+        return SessionResult(Next.TRANSIENT, 1006, type(err).__name__)
+    try:
+        return await _Session(r, ws).run()
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(), 2.0)
+
+
+class _Session:
+    def __init__(self, r: EncounterRunner, ws: ClientConnection) -> None:
+        self.r = r
+        self.ws = ws
+        self.s = r.ctx.settings
+        self.sid = ""
+        self.expires_at: float | None = None
+        self.offset = r.resume_pos
+        self.pacer = Pacer(
+            r.bytes_per_s, pace_factor=self.s.pace_factor, catchup=self.s.max_catchup_factor,
+            max_lead_s=self.s.max_lead_s,
+        )  # fmt: skip
+        self.halt = asyncio.Event()  # stop sending: rotation, handback, lost lease
+        self.discard = False  # publish nothing more from this session
+        self.rotating = False
+        self.end_reached = False
+        self.terminate_at: float | None = None
+        self.error = ErrorMessage()
+        self.started = time.monotonic()
+        self.usage_recorded = False
+        stt = r.stt
+        self.selector = FinalSelector(
+            universal_streaming=stt.universal_streaming, format_turns=formats_turns(stt),
+            wait_s=self.s.format_wait_s / self.s.pace_factor,
+        )  # fmt: skip
+        self.publisher: TurnPublisher | None = None
+
+    def stop_sending(self, rotating: bool = False) -> None:
+        self.discard = True
+        self.rotating = self.rotating or rotating
+        self.halt.set()
+
+    async def run(self) -> SessionResult:
+        r = self.r
+        begin = await self._wait_begin()
+        if not isinstance(begin, BeginMessage):
+            return begin
+        self.sid, self.expires_at = begin.id, begin.expires_at
+        r.ctx.metrics.sessions.inc()
+        await r.ctx.store.begin_session(r.eid, r.ctx.leases.token, self.sid, self.offset)
+        log.info(
+            "stt_session_started", encounter_id=r.eid, session_id=self.sid,
+            offset_ms=int(r.ms(self.offset)), speech_model=r.stt.speech_model,
+        )  # fmt: skip
+        self.publisher = TurnPublisher(r, self.sid, self.offset)
+        r.current_session = self
+        if r.interrupted:
+            self.stop_sending()
+        sender = asyncio.create_task(self._send_loop(), name=f"send-{r.eid}")
+        try:
+            result = await self._receive_loop(sender)
+        finally:
+            r.current_session = None
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await sender
+        if not self.usage_recorded:
+            await self._record_usage(None)
+        assert self.publisher is not None
+        result.published = self.publisher.published
+        return result
+
+    async def _wait_begin(self) -> BeginMessage | SessionResult:
+        deadline = time.monotonic() + self.s.begin_timeout_s
+        while True:
+            try:
+                raw = await asyncio.wait_for(self.ws.recv(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                log.warning("stt_begin_timeout", encounter_id=self.r.eid)
+                return SessionResult(Next.TRANSIENT, None, "begin_timeout")
+            except ConnectionClosed:
+                return self._closed_result()
+            msg = parse_server_message(raw)
+            if isinstance(msg, BeginMessage):
+                return msg
+            if isinstance(msg, ErrorMessage):
+                self.error = msg
+            else:
+                self._other(msg)
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        r = self.r
+        block_ms = max(5, int(self.s.chunk_ms / self.s.pace_factor))
+        while not self.halt.is_set():
+            chunk = r.chunker.take()
+            if chunk is None:
+                if await r.at_end():
+                    for tail in r.chunker.take_final():
+                        await self._send(tail)
+                    self.end_reached = True
+                    break
+                frames = await r.reader.read(block_ms)
+                if frames:
+                    r.feed(frames)
+                    continue
+                idle = r.chunker.take_idle()
+                if idle is not None:
+                    await self._send(idle)
+                continue
+            await self._send(chunk)
+        await self.ws.send(TERMINATE)
+        self.terminate_at = time.monotonic()
+
+    async def _send(self, chunk: bytes) -> None:
+        delay = self.pacer.delay()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.halt.wait(), delay)
+            if self.halt.is_set():
+                return
+        await self.ws.send(chunk)
+        self.pacer.sent(len(chunk))
+        self.r.sent(len(chunk))
+
+    # -- receiving -----------------------------------------------------------------------
+
+    async def _receive_loop(self, sender: asyncio.Task[None]) -> SessionResult:
+        while True:
+            timeout = self._next_timeout()
+            try:
+                raw = await asyncio.wait_for(self.ws.recv(), timeout)
+            except TimeoutError:
+                if self.terminate_at is not None and (
+                    time.monotonic() - self.terminate_at >= self.s.terminate_timeout_s
+                ):
+                    log.warning("stt_termination_timeout", encounter_id=self.r.eid)
+                    return self._after_termination()
+                await self._publish(self.selector.expired(time.monotonic()))
+                self._maybe_rotate(after_final=False)
+                if sender.done() and not sender.cancelled() and sender.exception() is not None:
+                    raise _failure(sender) from None
+                continue
+            except ConnectionClosed:
+                failed = sender.done() and not sender.cancelled() and sender.exception()
+                if failed and not isinstance(failed, ConnectionClosed):
+                    raise _failure(sender) from None
+                return self._closed_result()
+            msg = parse_server_message(raw)
+            if isinstance(msg, TurnMessage):
+                await self._turn(msg)
+            elif isinstance(msg, TerminationMessage):
+                if not self.discard:
+                    await self._publish(self.selector.flush())
+                await self._record_usage(msg)
+                return self._after_termination()
+            elif isinstance(msg, ErrorMessage):
+                self.error = msg
+                log.warning(
+                    "stt_error_message", encounter_id=self.r.eid, session_id=self.sid,
+                    code=msg.error_code, error=msg.error[:120],
+                )  # fmt: skip
+            else:
+                self._other(msg)
+
+    def _next_timeout(self) -> float:
+        now = time.monotonic()
+        t = 1.0
+        if self.terminate_at is not None:
+            t = min(t, self.terminate_at + self.s.terminate_timeout_s - now)
+        if (d := self.selector.deadline) is not None:
+            t = min(t, d - now)
+        return max(0.001, t)
+
+    async def _turn(self, msg: TurnMessage) -> None:
+        if self.discard:
+            return
+        assert self.publisher is not None
+        if not msg.end_of_turn:
+            await self.publisher.partial(msg)
+        selected = self.selector.feed(msg, time.monotonic())
+        await self._publish(selected)
+        if selected:
+            self._maybe_rotate(after_final=True)
+
+    async def _publish(self, selected: list[tuple[TurnMessage, bool]]) -> None:
+        assert self.publisher is not None
+        for msg, formatted in selected:
+            if self.discard:
+                return
+            await self.publisher.final(msg, formatted, self.r.sent_pos)
+
+    def _maybe_rotate(self, *, after_final: bool) -> None:
+        before = self.s.session_rotate_before_s
+        if before <= 0 or self.expires_at is None or self.discard:
+            return
+        left = (self.expires_at - time.time()) * self.s.pace_factor
+        if left <= before if after_final else left <= before / 2:
+            log.info("stt_session_rotating", encounter_id=self.r.eid, session_id=self.sid)
+            self.stop_sending(rotating=True)
+
+    def _other(self, msg: ServerMessage) -> None:
+        kind = msg.type if isinstance(msg, UnknownMessage) else "<malformed>"
+        if kind not in ("SpeechStarted",):
+            log.info("stt_message_ignored", encounter_id=self.r.eid, kind=kind)
+        self.r.ctx.metrics.unknown_messages.labels(kind).inc()
+
+    # -- ending --------------------------------------------------------------------------
+
+    def _after_termination(self) -> SessionResult:
+        if self.rotating:
+            return SessionResult(Next.ROTATE, 1000)
+        if self.discard:
+            return SessionResult(Next.STOPPED, 1000)
+        if self.end_reached:
+            return SessionResult(Next.FINISHED, 1000)
+        return SessionResult(Next.TRANSIENT, 1000, "termination_before_end")
+
+    def _closed_result(self) -> SessionResult:
+        code = self.ws.close_code
+        if self.error.error_code is not None:
+            code = self.error.error_code
+        if code is None:
+            code = 1006
+        if self.discard:
+            return SessionResult(Next.ROTATE if self.rotating else Next.STOPPED, code)
+        if self.end_reached and self.terminate_at is not None and code == 1000:
+            return SessionResult(Next.FINISHED, code)
+        text = self.error.error or (self.ws.close_reason or "")
+        return SessionResult(classify_close(code, text), code, text[:200])
+
+    async def _record_usage(self, term: TerminationMessage | None) -> None:
+        if not self.sid:
+            return
+        self.usage_recorded = True
+        if term is not None:
+            audio_s, session_s = term.audio_duration_seconds, term.session_duration_seconds
+        else:  # no Termination (drop, error): our own measurement
+            audio_s = self.pacer.sent_s
+            session_s = (time.monotonic() - self.started) * self.s.pace_factor
+        usage = SttSessionUsage(
+            session_id=self.sid,
+            audio_duration_s=round(audio_s),
+            session_duration_s=round(session_s),
+        )
+        await self.r.record_usage(usage)
+
+
+def _failure(task: asyncio.Task[None]) -> BaseException:
+    exc = task.exception()
+    assert exc is not None
+    return exc

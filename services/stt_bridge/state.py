@@ -1,0 +1,255 @@
+"""Encounter state in Redis, so that any replica can resume an encounter exactly.
+
+One hash per encounter (``{prefix}bridge:enc:{id}``) holds: the EncounterStarted message,
+the next encounter ``seq``, the resume position (encounter audio bytes just after the last
+published final) with a stream checkpoint at or before it, the last published
+``(session id, turn_order)``, the current STT session and its audio offset, and the stop
+frame once any replica has read ``EncounterStopped``. A set lists the active encounters so
+a replica that starts later finds encounters whose owner died.
+
+Every write an owner makes is fenced by its lease token inside a Lua script, and a final
+turn is XADDed in the same script that advances ``seq`` and the resume position: a turn is
+published exactly when the state says it was.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from shared.contracts import (
+    EncounterFailed,
+    EncounterStarted,
+    EncounterTranscribed,
+    FinalTurn,
+    StreamNames,
+    SttSessionUsage,
+    encode,
+)
+
+ACTIVE, DONE, FAILED = "active", "done", "failed"
+
+_FENCE = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end\n"
+_PUBLISH_TURN = (
+    _FENCE
+    + """
+local seq = tonumber(redis.call('HGET', KEYS[2], 'next_seq') or '0')
+if seq ~= tonumber(ARGV[2]) then return -2 end
+if redis.call('HGET', KEYS[2], 'last_sid') == ARGV[3]
+   and tonumber(redis.call('HGET', KEYS[2], 'last_to') or '-1') >= tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('XADD', KEYS[3], '*', 'v', ARGV[5], 'type', ARGV[6], 'data', ARGV[7])
+redis.call('HSET', KEYS[2], 'next_seq', seq + 1, 'last_sid', ARGV[3], 'last_to', ARGV[4],
+  'resume_pos', ARGV[8], 'ckpt_id', ARGV[9], 'ckpt_pos', ARGV[10], 'ckpt_seq', ARGV[11])
+return 1
+"""
+)
+_SET = (
+    _FENCE
+    + """
+redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+return 1
+"""
+)
+_SESSION_USAGE = (
+    _FENCE
+    + """
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[3], 'sess_id')
+return 1
+"""
+)
+_FINISH = (
+    _FENCE
+    + """
+redis.call('XADD', KEYS[3], '*', 'v', ARGV[2], 'type', ARGV[3], 'data', ARGV[4])
+redis.call('HSET', KEYS[2], 'status', ARGV[5])
+redis.call('SREM', KEYS[4], ARGV[6])
+redis.call('DEL', KEYS[1])
+redis.call('EXPIRE', KEYS[2], ARGV[7])
+redis.call('EXPIRE', KEYS[5], ARGV[7])
+return 1
+"""
+)
+
+
+class LeaseLost(Exception):
+    """This replica no longer owns the encounter; stop touching it."""
+
+    phi_safe = True
+
+
+@dataclass
+class EncounterState:
+    encounter_id: str
+    started: EncounterStarted | None
+    status: str = ACTIVE
+    next_seq: int = 0
+    resume_pos: int = 0  # encounter audio bytes: resume streaming here
+    ckpt_id: str = "0-0"  # read the audio stream after this id ...
+    ckpt_pos: int = 0  # ... whose next frame starts at this encounter byte position
+    ckpt_seq: int = -1  # frame seq just before the checkpoint
+    last_sid: str | None = None
+    last_to: int = -1
+    sess_id: str | None = None
+    sess_offset: int = 0
+    sess_started_ms: int = 0
+    sess_seen_ms: int = 0
+    stop_seq: int | None = None  # EncounterStopped.last_frame_seq, once seen
+
+
+def _s(raw: dict[bytes, bytes], name: str) -> str | None:
+    v = raw.get(name.encode())
+    return v.decode() if v is not None else None
+
+
+def _i(raw: dict[bytes, bytes], name: str, default: int) -> int:
+    v = _s(raw, name)
+    return int(v) if v not in (None, "") else default
+
+
+class EncounterStore:
+    def __init__(self, redis: aioredis.Redis, names: StreamNames, state_ttl_s: int) -> None:
+        self.redis = redis
+        self.names = names
+        self.state_ttl_s = state_ttl_s
+        self.active_key = names.key("bridge", "active")
+
+    def state_key(self, encounter_id: str) -> str:
+        return self.names.key("bridge", "enc", encounter_id)
+
+    def sessions_key(self, encounter_id: str) -> str:
+        return self.names.key("bridge", "sessions", encounter_id)
+
+    def lease_key(self, encounter_id: str) -> str:
+        return self.names.key("bridge", "lease", encounter_id)
+
+    # -- control events (any replica) --------------------------------------------------
+
+    async def register(self, msg: EncounterStarted) -> bool:
+        """Record a started encounter (idempotent); False if it already finished."""
+        key = self.state_key(msg.encounter_id)
+        status: Any = await self.redis.hget(key, "status")
+        if status is not None and status.decode() in (DONE, FAILED):
+            return False
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, "started", msg.model_dump_json())
+            pipe.hsetnx(key, "status", ACTIVE)
+            pipe.hsetnx(key, "next_seq", 0)
+            pipe.persist(key)
+            pipe.sadd(self.active_key, msg.encounter_id)
+            await pipe.execute()
+        return True
+
+    async def record_stop(self, encounter_id: str, last_frame_seq: int) -> None:
+        key = self.state_key(encounter_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, "stop_seq", last_frame_seq)
+            pipe.hexists(key, "started")
+            _, known = await pipe.execute()
+        if not known:  # a stop without a start (yet): don't keep it forever
+            await self.redis.expire(key, self.state_ttl_s)
+
+    async def active_ids(self) -> list[str]:
+        members: Any = await self.redis.smembers(self.active_key)
+        return sorted(m.decode() for m in members)
+
+    async def load(self, encounter_id: str) -> EncounterState:
+        raw: Any = await self.redis.hgetall(self.state_key(encounter_id))
+        started_json = _s(raw, "started")
+        stop = _s(raw, "stop_seq")
+        return EncounterState(
+            encounter_id=encounter_id,
+            started=EncounterStarted.model_validate_json(started_json) if started_json else None,
+            status=_s(raw, "status") or ACTIVE,
+            next_seq=_i(raw, "next_seq", 0),
+            resume_pos=_i(raw, "resume_pos", 0),
+            ckpt_id=_s(raw, "ckpt_id") or "0-0",
+            ckpt_pos=_i(raw, "ckpt_pos", 0),
+            ckpt_seq=_i(raw, "ckpt_seq", -1),
+            last_sid=_s(raw, "last_sid"),
+            last_to=_i(raw, "last_to", -1),
+            sess_id=_s(raw, "sess_id") or None,
+            sess_offset=_i(raw, "sess_offset", 0),
+            sess_started_ms=_i(raw, "sess_started_ms", 0),
+            sess_seen_ms=_i(raw, "sess_seen_ms", 0),
+            stop_seq=int(stop) if stop not in (None, "") else None,
+        )
+
+    async def stop_seq(self, encounter_id: str) -> int | None:
+        raw = await self.redis.hget(self.state_key(encounter_id), "stop_seq")
+        return int(raw) if raw not in (None, b"") else None
+
+    # -- owner writes (fenced by the lease token) ----------------------------------------
+
+    async def set_fields(self, encounter_id: str, token: str, **fields: Any) -> None:
+        flat: list[Any] = []
+        for k, v in fields.items():
+            flat += [k, v]
+        r = await self.redis.eval(
+            _SET, 2, self.lease_key(encounter_id), self.state_key(encounter_id), token, *flat
+        )
+        if r == -1:
+            raise LeaseLost(encounter_id)
+
+    async def begin_session(self, encounter_id: str, token: str, sid: str, offset: int) -> None:
+        now = int(time.time() * 1000)
+        await self.set_fields(
+            encounter_id, token, sess_id=sid, sess_offset=offset, sess_started_ms=now,
+            sess_seen_ms=now,
+        )  # fmt: skip
+
+    async def record_session(self, encounter_id: str, token: str, usage: SttSessionUsage) -> None:
+        r = await self.redis.eval(
+            _SESSION_USAGE, 3, self.lease_key(encounter_id), self.sessions_key(encounter_id),
+            self.state_key(encounter_id), token, usage.model_dump_json(),
+        )  # fmt: skip
+        if r == -1:
+            raise LeaseLost(encounter_id)
+
+    async def sessions(self, encounter_id: str) -> list[SttSessionUsage]:
+        rows = await self.redis.lrange(self.sessions_key(encounter_id), 0, -1)
+        return [SttSessionUsage.model_validate_json(r) for r in rows]
+
+    async def publish_turn(
+        self,
+        token: str,
+        turn: FinalTurn,
+        *,
+        resume_pos: int,
+        ckpt: tuple[str, int, int],
+    ) -> bool:
+        """XADD the turn and advance the state atomically; False for a duplicate."""
+        fields = encode(turn)
+        r = await self.redis.eval(
+            _PUBLISH_TURN, 3, self.lease_key(turn.encounter_id),
+            self.state_key(turn.encounter_id), self.names.turns,
+            token, turn.seq, turn.stt_session_id, turn.turn_order,
+            fields["v"], fields["type"], fields["data"],
+            resume_pos, ckpt[0], ckpt[1], ckpt[2],
+        )  # fmt: skip
+        if r == -1:
+            raise LeaseLost(turn.encounter_id)
+        if r == -2:
+            # Our counter disagrees with Redis: another owner wrote in between.
+            raise LeaseLost(turn.encounter_id)
+        return bool(r == 1)
+
+    async def finish(
+        self, encounter_id: str, token: str, msg: EncounterTranscribed | EncounterFailed
+    ) -> None:
+        """Publish the outcome on ms:control, mark the encounter, drop lease and activity."""
+        fields = encode(msg)
+        status = DONE if isinstance(msg, EncounterTranscribed) else FAILED
+        r = await self.redis.eval(
+            _FINISH, 5, self.lease_key(encounter_id), self.state_key(encounter_id),
+            self.names.control, self.active_key, self.sessions_key(encounter_id),
+            token, fields["v"], fields["type"], fields["data"], status, encounter_id,
+            self.state_ttl_s,
+        )  # fmt: skip
+        if r == -1:
+            raise LeaseLost(encounter_id)
