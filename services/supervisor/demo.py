@@ -180,7 +180,8 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
             *medscribe_argv("capture", "--file", str(wav), "--speed", f"{scale:g}",
                             "--room", ROOM, "--clinician", CLINICIAN, "--llm-model",
                             DEMO_LLM_MODEL, "--show-text"),
-            env=env, stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
+            env=env if opts.verbose else {**env, "MEDSCRIBE_LOG_LEVEL": "WARNING"},
+            stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         sig.capture = cap
         try:
@@ -199,7 +200,8 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
         _report(say, result, api, token, time.monotonic() - started, opts.file is None)
         if opts.serve:
             say("\nThe staff API stays up: press Ctrl+C to stop the demo.")
-            await step(asyncio.Event().wait())
+            with contextlib.suppress(Interrupted):
+                await step(asyncio.Event().wait())
         return 0
     except Interrupted:
         say("\ninterrupted: stopping every service ...")
