@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import redis as redis_sync
 
 from simulators.codec import load_script
@@ -135,7 +134,8 @@ def test_demo_with_private_redis_serves_the_note_and_stops_clean(tmp_path: Path)
         assert any("redis" in ln and expected_redis in ln for ln in lines), lines[:5]
         transcript, note = Path(field(lines, "transcript")), Path(field(lines, "SOAP note"))
         api, token = field(lines, "staff API"), field(lines, "API token")
-        assert transcript.is_relative_to(demo_dir) and note.is_relative_to(demo_dir)
+        assert transcript.is_relative_to(demo_dir)
+        assert note.is_relative_to(demo_dir)
         check_files(transcript, note)
         enc = json.loads((transcript.parent / "encounter.json").read_text())
         encounter_id = enc.get("encounter_id") or enc.get("id") or transcript.parent.name
@@ -172,7 +172,7 @@ def test_demo_on_an_existing_redis_exits_by_itself_and_cleans_its_keys(
 ) -> None:
     demo_dir = tmp_path / "demo"
     client = redis_sync.Redis.from_url(redis_url)
-    before = {k for k in client.scan_iter(match="demo-*")}
+    before = set(client.scan_iter(match="demo-*"))
     done = subprocess.run(
         [*medscribe_cmd(), "demo", "--dir", str(demo_dir)],
         env=demo_env(tmp_path, redis_url), cwd=REPO_ROOT, capture_output=True, text=True,
@@ -182,7 +182,7 @@ def test_demo_on_an_existing_redis_exits_by_itself_and_cleans_its_keys(
     lines = done.stdout.splitlines()
     assert any("the Redis at MEDSCRIBE_REDIS_URL" in ln for ln in lines)
     check_files(Path(field(lines, "transcript")), Path(field(lines, "SOAP note")))
-    assert {k for k in client.scan_iter(match="demo-*")} == before  # its streams are gone
+    assert set(client.scan_iter(match="demo-*")) == before  # its streams are gone
     assert processes_of(str(demo_dir / "exports")) == []
     client.close()
 

@@ -69,7 +69,8 @@ async def test_crashed_service_is_restarted_with_backoff(tmp_path: Path) -> None
         "p.write_text(p.read_text() + 'x' if p.exists() else 'x'); raise SystemExit(3)"
     )
     sup = Supervisor(ListSink(), Backoff(initial_s=0.05, max_s=0.2, reset_after_s=60))
-    svc = await sup.start(ServiceSpec("crashy", py(code), child_env(dict(os.environ)), restart=True))
+    spec = ServiceSpec("crashy", py(code), child_env(dict(os.environ)), restart=True)
+    svc = await sup.start(spec)
     await wait_for(lambda: counter.exists() and len(counter.read_text()) >= 4)
     await sup.stop()
     assert svc.restarts >= 3
