@@ -96,10 +96,12 @@ def test_every_container_runs_as_non_root() -> None:
         if "build" in svc:
             dockerfile = REPO_ROOT / svc["build"]["dockerfile"]
             users = re.findall(r"^USER\s+(\S+)", dockerfile.read_text(), re.M)
-            assert users and users[-1] not in ("root", "0", "0:0"), name
+            assert users, name
+            assert users[-1] not in ("root", "0", "0:0"), name
         user = str(svc.get("user", ""))
         if not svc.get("build"):
-            assert user and user not in ("root", "0"), f"{name} must set a non-root user"
+            assert user, f"{name} must set a non-root user"
+            assert user not in ("root", "0"), f"{name} must set a non-root user"
 
 
 def test_every_service_has_a_health_check_or_is_one_shot() -> None:
@@ -118,7 +120,8 @@ def test_every_variable_is_documented_in_env_example() -> None:
     lines = ENV_EXAMPLE.read_text().splitlines()
     for i, line in enumerate(lines):
         if line and not line.startswith("#"):
-            assert lines[i - 1].startswith("#"), f".env.example: {line.split('=')[0]} has no comment"
+            name = line.split("=")[0]
+            assert lines[i - 1].startswith("#"), f".env.example: {name} has no comment"
 
 
 def test_acl_template_and_renderer_name_the_same_passwords() -> None:
