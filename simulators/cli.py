@@ -59,6 +59,7 @@ def stt(
         help="Universal-Streaming with format_turns: send the pre-2026-03 double final "
         "(unformatted, then formatted, same turn_order).",
     ),  # fmt: skip
+    seed: int | None = typer.Option(None, help="Reproducible session ids and tokens."),
     log_level: str = typer.Option("INFO", help="Log level."),
 ) -> None:
     """Run the streaming v3 simulator at ws://HOST:PORT/v3/ws (plus GET /v3/token).
@@ -71,20 +72,24 @@ def stt(
 
     configure_logging(log_level, "auto", service="sim-stt")
     log = get_logger("simulators.cli")
-    config = SttSimConfig(
-        api_keys=tuple(api_key),
-        time_scale=time_scale,
-        lookahead_s=lookahead_s,
-        max_session_s=max_session_s,
-        drop_every_s=drop_every_s,
-        error_after_s=error_after_s,
-        error_code=error_code,
-        new_sessions_per_min=new_sessions_per_min,
-        rate_limit_code=rate_limit_code,
-        max_concurrent_sessions=max_concurrent_sessions,
-        begin_delay_s=begin_delay_s,
-        legacy_double_final=legacy_double_final,
-    )
+    try:
+        config = SttSimConfig(
+            api_keys=tuple(api_key),
+            time_scale=time_scale,
+            lookahead_s=lookahead_s,
+            max_session_s=max_session_s,
+            drop_every_s=drop_every_s,
+            error_after_s=error_after_s,
+            error_code=error_code,
+            new_sessions_per_min=new_sessions_per_min,
+            rate_limit_code=rate_limit_code,
+            max_concurrent_sessions=max_concurrent_sessions,
+            begin_delay_s=begin_delay_s,
+            legacy_double_final=legacy_double_final,
+            seed=seed,
+        )
+    except ValueError as err:
+        fail(str(err))
 
     async def run() -> None:
         sim = SttSimulator(config)

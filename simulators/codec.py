@@ -125,41 +125,45 @@ def encode(script: Sequence[ScriptTurn], sample_rate: int = 16000) -> bytes:
 
 
 def decode(pcm: bytes, sample_rate: int = 16000) -> list[ScriptTurn]:
-    """Offline decode of a whole recording into turns (speech spans become `[speech N.N s]`)."""
-    dec = StreamDecoder(sample_rate)
-    events = dec.feed(pcm) + dec.flush()
-    turns: list[ScriptTurn] = []
-    speaker, text, open_turn, last_end = "?", "", False, 0
+    """Offline decode of a whole recording into turns; `pause_ms` is the silence after each.
 
-    def close(at_ms: int) -> None:
+    Audio that is not tone-coded becomes turns of speaker `?` with text `[speech N.NN s]`
+    (spans less than 300 ms apart count as one)."""
+    dec = StreamDecoder(sample_rate)
+    turns: list[ScriptTurn] = []
+    speaker, text, open_turn = "?", "", False
+    speech_ms, last_end = 0, -(10**9)  # voiced ms of the last speech turn; end of last sound
+
+    def close() -> None:
         nonlocal open_turn, text
         if open_turn:
             turns.append(ScriptTurn(speaker, text, 0))
             open_turn, text = False, ""
 
-    for ev in events:
+    for ev in dec.feed(pcm) + dec.flush():
+        if isinstance(ev, SilenceEvent):
+            if turns and not open_turn:
+                last = turns[-1]
+                turns[-1] = ScriptTurn(
+                    last.speaker, last.text, last.pause_ms + ev.end_ms - ev.start_ms
+                )
+            continue
         if isinstance(ev, SpeakerEvent):
-            close(ev.start_ms)
+            close()
             speaker, open_turn = ev.name, True
         elif isinstance(ev, CharEvent):
-            text += ev.char
-            open_turn = True
+            text, open_turn = text + ev.char, True
         elif isinstance(ev, EndMarkEvent):
-            close(ev.end_ms)
-        elif isinstance(ev, SpeechEvent):
-            if turns and turns[-1].speaker == "?" and ev.start_ms - last_end < 300:
-                prev = turns.pop()
-                secs = float(prev.text.split()[1]) + (ev.end_ms - ev.start_ms) / 1000
-            else:
-                close(ev.start_ms)
-                secs = (ev.end_ms - ev.start_ms) / 1000
-            turns.append(ScriptTurn("?", f"[speech {secs:.2f} s]", 0))
-        if not isinstance(ev, SilenceEvent):
-            last_end = ev.end_ms
-        elif turns and not open_turn:
-            last = turns[-1]
-            turns[-1] = ScriptTurn(last.speaker, last.text, last.pause_ms + ev.end_ms - ev.start_ms)
-    close(last_end)
+            close()
+        else:  # SpeechEvent
+            close()
+            joined = bool(turns) and turns[-1].speaker == "?" and ev.start_ms - last_end < 300
+            speech_ms = (speech_ms if joined else 0) + ev.end_ms - ev.start_ms
+            if joined:
+                turns.pop()
+            turns.append(ScriptTurn("?", f"[speech {speech_ms / 1000:.2f} s]", 0))
+        last_end = ev.end_ms
+    close()
     return turns
 
 

@@ -90,6 +90,7 @@ class StreamDecoder:
         self._silence_from = 0
         self._name: list[str] | None = None  # collecting a speaker header
         self._name_start = 0
+        self._bad = 0  # consecutive unclean symbols in a coded segment
         self._held: list[CharEvent] | None = None  # headerless segment: maybe a name tail
         self._held_start = 0
 
@@ -175,6 +176,11 @@ class StreamDecoder:
         if sym[0] == SYM_SPK_START:
             self._mode = _Mode.CODED
             return True
+        if self._pos >= n:
+            # After a silence every coded turn starts with its header; only a stream that
+            # begins mid-turn (a reconnect) needs the symbol grid searched.
+            self._mode = _Mode.SPEECH
+            return True
         need = n * (_ALIGN_FRAMES + 1)
         if self._buf.size < need and not final:
             return False
@@ -229,6 +235,17 @@ class StreamDecoder:
         return True
 
     def _symbol(self, s: int, start_ms: int, end_ms: int, out: list[DecodedEvent]) -> None:
+        in_header = self._name is not None
+        if s < 0 or (s == SYM_SPK_START and in_header):
+            # Not a clean symbol. In a header, or several in a row, this is not coded audio
+            # (a hum or a whistle that looked like a tone): report it as speech from here on.
+            self._bad += 1
+            if in_header or self._bad >= 3:
+                self._to_speech(self._name_start if in_header else start_ms, end_ms, out)
+            else:
+                self._text_char("?", start_ms, end_ms, out)  # a noise burst hit one symbol
+            return
+        self._bad = 0
         if s == SYM_SPK_START:
             self._release_held(out)
             self._name, self._name_start = [], start_ms
@@ -241,17 +258,31 @@ class StreamDecoder:
             self._release_held(out)
             self._name = None
             out.append(EndMarkEvent(start_ms, end_ms))
-        else:
-            ch = chr(32 + s - FIRST_CHAR) if s >= FIRST_CHAR else "?"
-            if self._name is not None:
-                if len(self._name) < MAX_NAME_LEN:
-                    self._name.append(ch)
-            elif self._held is not None:
-                self._held.append(CharEvent(ch, start_ms, end_ms))
-                if len(self._held) > MAX_NAME_LEN:
-                    self._release_held(out)
+        elif self._name is not None:
+            if len(self._name) >= MAX_NAME_LEN:
+                self._to_speech(self._name_start, end_ms, out)
             else:
-                out.append(CharEvent(ch, start_ms, end_ms))
+                self._name.append(chr(32 + s - FIRST_CHAR))
+        else:
+            self._text_char(chr(32 + s - FIRST_CHAR), start_ms, end_ms, out)
+
+    def _text_char(self, ch: str, start_ms: int, end_ms: int, out: list[DecodedEvent]) -> None:
+        if self._held is not None:
+            held = self._held
+            held.append(CharEvent(ch, start_ms, end_ms))
+            if len(held) >= 5 and len({c.char for c in held[-5:]}) == 1:
+                # A steady tone, not text: joining mid-turn must not turn a beep into words.
+                self._to_speech(held[0].start_ms, end_ms, out)
+            elif len(held) > MAX_NAME_LEN:
+                self._release_held(out)
+        else:
+            out.append(CharEvent(ch, start_ms, end_ms))
+
+    def _to_speech(self, start_ms: int, end_ms: int, out: list[DecodedEvent]) -> None:
+        self._mode = _Mode.SPEECH
+        self._name = self._held = None
+        self._bad = 0
+        out.append(SpeechEvent(start_ms, end_ms))
 
     def _release_held(self, out: list[DecodedEvent]) -> None:
         if self._held:
@@ -261,3 +292,4 @@ class StreamDecoder:
     def _end_segment(self, out: list[DecodedEvent]) -> None:
         self._release_held(out)
         self._name = None
+        self._bad = 0

@@ -48,7 +48,6 @@ class SessionParams:
     keyterms_prompt: list[str] = field(default_factory=list)
     prompt: str | None = None
     domain: str | None = None
-    token: str | None = None
 
     @property
     def family(self) -> Literal["u3", "us"]:
@@ -120,7 +119,6 @@ def parse_query(query: str, defaults: SessionParams | None = None) -> SessionPar
     if "inactivity_timeout" in one:
         p.inactivity_timeout = _num("inactivity_timeout", one["inactivity_timeout"], int, 5, 3600)
     p.domain = one.get("domain", p.domain)
-    p.token = one.get("token")
     return p
 
 

@@ -29,9 +29,13 @@ from websockets.http11 import Request, Response
 
 from shared.logging import get_logger
 from simulators.stt_params import ParamError, parse_query
-from simulators.stt_session import SttSession, reject
+from simulators.stt_session import SessionRecord, SttSession, reject
 
 log = get_logger(__name__)
+__all__ = [
+    "SessionRecord", "SttSimConfig", "SttSimStats", "SttSimulator", "run_stt_simulator_in_thread",
+    "start_stt_simulator", "start_stt_simulator_thread",
+]  # fmt: skip
 TOO_MANY = "Unauthorized Connection: Too many concurrent sessions"
 
 
@@ -52,6 +56,21 @@ class SttSimConfig:
     legacy_double_final: bool = False  # Universal-Streaming format_turns: two finals per turn
     max_concurrent_sessions: int | None = None
     seed: int | None = None  # reproducible session ids and tokens (else random)
+
+    def __post_init__(self) -> None:
+        if self.time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        if not self.api_keys:
+            raise ValueError("at least one API key is needed")
+        if self.lookahead_s < 0 or self.max_session_s <= 0 or self.begin_delay_s < 0:
+            raise ValueError("lookahead_s, max_session_s and begin_delay_s must be positive")
+        for name in ("error_code", "rate_limit_code"):
+            if not _valid_close_code(getattr(self, name)):
+                raise ValueError(f"{name} must be 1006, 1008-1014 or 3000-4999")
+
+
+def _valid_close_code(code: int) -> bool:
+    return code == 1006 or 1008 <= code <= 1014 or 3000 <= code <= 4999
 
 
 @dataclass
@@ -80,6 +99,7 @@ class SttSimulator:
     def __init__(self, config: SttSimConfig) -> None:
         self.config = config
         self.stats = SttSimStats()
+        self.sessions: deque[SessionRecord] = deque(maxlen=1000)  # newest last
         self._server: Server | None = None
         self._tokens: dict[str, tuple[float, float]] = {}  # token -> (expires, max_session_s)
         self._session_starts: deque[float] = deque()
@@ -206,6 +226,7 @@ class SttSimulator:
         log.info("stt_sim_session_closed", close_code=code)
 
     async def _open(self, ws: ServerConnection, query: str) -> int:
+        opened_at = time.monotonic()
         max_s = self._authorize(ws, query)
         if max_s is None:
             missing = ws.request is not None and "Authorization" not in ws.request.headers
@@ -219,7 +240,8 @@ class SttSimulator:
             return await reject(self, ws, 3006, str(err))
         if self.config.begin_delay_s > 0:
             await asyncio.sleep(self.config.begin_delay_s)
-        session = SttSession(self, ws, params, max_s)
+        session = SttSession(self, ws, params, max_s, query, opened_at)
+        self.sessions.append(session.record)
         self.stats.sessions_opened += 1
         self.stats.sessions_active += 1
         log.info("stt_sim_session_opened", session_id=session.id, speech_model=params.speech_model)

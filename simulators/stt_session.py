@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
@@ -39,9 +40,27 @@ class SessionEnd(Exception):
         self.message = message
 
 
+@dataclass
+class SessionRecord:
+    """What a client asked for and how it ended, kept in memory for tests (e.g. that a
+    bridge sent `domain=medical-v1`); never logged."""
+
+    id: str
+    query: str
+    params: SessionParams
+    close_code: int | None = None
+    audio_seconds: float = 0.0
+
+
 class SttSession:
     def __init__(
-        self, sim: SttSimulator, ws: ServerConnection, params: SessionParams, max_session_s: float
+        self,
+        sim: SttSimulator,
+        ws: ServerConnection,
+        params: SessionParams,
+        max_session_s: float,
+        query: str = "",
+        opened_at: float | None = None,
     ) -> None:
         self.sim = sim
         self.ws = ws
@@ -51,25 +70,32 @@ class SttSession:
         self.decoder = StreamDecoder(params.sample_rate)
         self.turns = TurnTracker(params, sim.config.legacy_double_final)
         self.audio_s = 0.0
-        self.started = time.monotonic()
+        # The session clock starts when the connection opened (as billing does), so audio a
+        # client queued while Begin was delayed does not count as running ahead.
+        self.started = time.monotonic() if opened_at is None else opened_at
         self.last_activity = self.started
+        self.record = SessionRecord(self.id, _without_token(query), params)
+
+    def wall_elapsed(self) -> float:
+        return time.monotonic() - self.started
 
     def scaled_elapsed(self) -> float:
-        return (time.monotonic() - self.started) * self.sim.config.time_scale
+        return self.wall_elapsed() * self.sim.config.time_scale
 
     async def run(self) -> int:
         """Serve the session; returns the close code it ended with."""
         cfg = self.sim.config
+        expires = time.time() - self.wall_elapsed() + self.max_session_s / cfg.time_scale
         begin = {
             "type": "Begin",
             "id": self.id,
-            "expires_at": int(time.time() + self.max_session_s / cfg.time_scale),
+            "expires_at": int(expires),
             "configuration": {"model": self.params.speech_model, "mode": "balanced",
                               "api_version": "2025-05-12"},
         }  # fmt: skip
         try:
             await self._send(begin)
-            self.started = self.last_activity = time.monotonic()
+            self.last_activity = time.monotonic()
             while True:
                 timeout, fault = self._next_deadline()
                 try:
@@ -87,7 +113,7 @@ class SttSession:
             return await self._end(end)
         except ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd else 1006
-            self.sim.stats.closed_by_code[code] += 1  # the client went away first
+            self._closed(code)  # the client went away first
             return code
 
     # -- timers ----------------------------------------------------------------------
@@ -195,20 +221,25 @@ class SttSession:
                 "session_duration_seconds": round(self.scaled_elapsed()),
             }
         )
-        self.sim.stats.closed_by_code[1000] += 1  # before the close frame: observers see it
+        self._closed(1000)  # before the close frame, so observers see it
         await self.ws.close(1000)
+
+    def _closed(self, code: int) -> None:
+        self.record.close_code = code
+        self.record.audio_seconds = self.audio_s
+        self.sim.stats.closed_by_code[code] += 1
 
     async def _end(self, end: SessionEnd) -> int:
         try:
             if end.code == 1006:
-                self.sim.stats.closed_by_code[1006] += 1
+                self._closed(1006)
                 self.ws.transport.abort()  # no closing handshake: the client sees 1006
                 return 1006
             if end.code == 1000:
                 await self._finish()
                 return 1000
             await self._send({"type": "Error", "error_code": end.code, "error": end.message})
-            self.sim.stats.closed_by_code[end.code] += 1
+            self._closed(end.code)
             reason = end.message if len(end.message) <= 123 else "See Error message for details"
             await self.ws.close(end.code, reason)
         except ConnectionClosed:
@@ -226,3 +257,8 @@ async def reject(sim: SttSimulator, ws: ServerConnection, code: int, message: st
     except ConnectionClosed:
         pass
     return code
+
+
+def _without_token(query: str) -> str:
+    """The query as sent, minus a temporary token (a credential)."""
+    return "&".join(p for p in query.split("&") if not p.startswith("token="))

@@ -70,6 +70,9 @@ def test_bad_inputs_fail_with_one_clear_line(tmp_path: Path) -> None:
     assert "cannot read" in out.stderr
     out = run("encode", "-o", str(tmp_path / "y.wav"))
     assert out.returncode == 2
+    out = run("stt", "--port", "0", "--error-code", "99")
+    assert out.returncode == 2
+    assert "error_code must be" in out.stderr
 
 
 @pytest.fixture

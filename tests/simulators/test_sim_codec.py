@@ -147,6 +147,24 @@ def test_real_speech_like_audio_is_detected_as_speech_not_text() -> None:
     assert decode(pcm)[0].text.startswith("[speech ")
 
 
+def _tone(hz: float, seconds: float, amplitude: float = 12000) -> np.ndarray:
+    t = np.arange(int(16000 * seconds)) / 16000
+    return amplitude * np.cos(2 * np.pi * hz * t)
+
+
+@pytest.mark.parametrize("lead_silence_s", [0.0, 0.5])
+@pytest.mark.parametrize("hz", [400.0, 1000.0, 1234.0])
+def test_steady_tones_and_hums_are_speech_never_text(lead_silence_s: float, hz: float) -> None:
+    # A beep at the speaker-header frequency, at a character frequency, off the grid; and a
+    # hum with harmonics: none may come back as words, at a stream's start or later.
+    hum = _tone(200, 1.0, 3000) + _tone(400, 1.0, 8000) + _tone(600, 1.0, 2000)
+    for sound in (_tone(hz, 1.0), hum):
+        x = np.concatenate([np.zeros(int(16000 * lead_silence_s)), sound, np.zeros(8000)])
+        events = feed_chunked(x.astype("<i2").tobytes(), [1600])
+        assert not any(isinstance(e, CharEvent | SpeakerEvent | EndMarkEvent) for e in events)
+        assert sum(e.end_ms - e.start_ms for e in events if isinstance(e, SpeechEvent)) >= 900
+
+
 def _mulaw_encode(pcm: bytes) -> bytes:
     x = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
     sign = np.where(x < 0, 0x80, 0)

@@ -98,6 +98,7 @@ async def test_temporary_token_in_query_or_header_is_single_use(sim: SttSimulato
     ws = await open_session(sim, f"{U3}&token={tokens[0]}", key=None)
     await begin(ws)
     await terminate(ws)
+    assert tokens[0] not in sim.sessions[-1].query  # credentials are not kept
     ws = await open_session(sim, U3, key=tokens[1])  # the Python SDK's way: header
     await begin(ws)
     await terminate(ws)
@@ -235,10 +236,10 @@ async def test_update_configuration_changes_turn_silences(sim: SttSimulator) -> 
 
 
 async def test_keepalive_holds_inactivity_timeout_then_session_ends(sim: SttSimulator) -> None:
-    sim.config.time_scale = 5.0  # inactivity_timeout=5 s -> 1 s of wall time
+    sim.config.time_scale = 2.5  # inactivity_timeout=5 s -> 2 s of wall time
     ws = await open_session(sim, f"{U3}&inactivity_timeout=5")
     await begin(ws)
-    t_end = time.monotonic() + 1.5
+    t_end = time.monotonic() + 3.0
     while time.monotonic() < t_end:
         await ws.send(json.dumps({"type": "KeepAlive"}))
         await asyncio.sleep(0.1)
@@ -422,6 +423,10 @@ async def test_stats_count_sessions_audio_and_turns(sim: SttSimulator) -> None:
     assert s.closed_by_code[1000] == 1
     assert s.turns_emitted == 3
     assert s.audio_seconds == pytest.approx(len(encode(SCRIPT)) / 32000, abs=0.2)
+    record = sim.sessions[-1]
+    assert record.params.min_turn_silence == 800
+    assert record.close_code == 1000
+    assert record.audio_seconds == pytest.approx(s.audio_seconds)
 
 
 async def test_http_routes_other_than_ws_and_token(sim: SttSimulator) -> None:

@@ -66,6 +66,11 @@ class Recorder:
         return [t for t in self.turns if t.end_of_turn]
 
 
+def options(host: str, key: str = "k1") -> StreamingClientOptions:
+    # generous connect timeout: the default 1 s is tight on a busy shared machine
+    return StreamingClientOptions(api_key=key, api_host=host, connect_timeout=10)
+
+
 def paced_chunks(pcm: bytes, scale: float, chunk_ms: int = CHUNK_MS) -> Iterator[bytes]:
     """50-1000 ms chunks at `scale`x real time (the SDK does not pace by itself)."""
     size = 32 * chunk_ms
@@ -79,7 +84,7 @@ def paced_chunks(pcm: bytes, scale: float, chunk_ms: int = CHUNK_MS) -> Iterator
 
 def run_session(url: str, pcm: bytes, params: StreamingParameters) -> Recorder:
     host = url.removesuffix("/v3/ws")
-    client = StreamingClient(StreamingClientOptions(api_key="k1", api_host=host))
+    client = StreamingClient(options(host, "k1"))
     rec = Recorder()
     rec.attach(client)
     client.connect(params)
@@ -138,7 +143,7 @@ def test_sdk_universal_streaming_partials_and_finals(sim_url: str) -> None:
 
 def test_sdk_reports_server_errors_with_their_codes(sim_url: str) -> None:
     host = sim_url.removesuffix("/v3/ws")
-    bad = StreamingClient(StreamingClientOptions(api_key="wrong", api_host=host))
+    bad = StreamingClient(options(host, "wrong"))
     rec = Recorder()
     rec.attach(bad)
     bad.connect(StreamingParameters(sample_rate=16000, speech_model=SpeechModel.u3_rt_pro))
@@ -148,7 +153,7 @@ def test_sdk_reports_server_errors_with_their_codes(sim_url: str) -> None:
     bad.disconnect()
     assert [e.code for e in rec.errors] == [1008]
 
-    client = StreamingClient(StreamingClientOptions(api_key="k1", api_host=host))
+    client = StreamingClient(options(host, "k1"))
     rec = Recorder()
     rec.attach(client)
     client.connect(StreamingParameters(sample_rate=16000, speech_model=SpeechModel.u3_rt_pro))
@@ -163,7 +168,7 @@ def test_sdk_reports_server_errors_with_their_codes(sim_url: str) -> None:
 
 def test_sdk_controls_force_endpoint_and_set_params(sim_url: str) -> None:
     host = sim_url.removesuffix("/v3/ws")
-    client = StreamingClient(StreamingClientOptions(api_key="k1", api_host=host))
+    client = StreamingClient(options(host, "k1"))
     rec = Recorder()
     rec.attach(client)
     client.connect(
@@ -196,7 +201,7 @@ async def test_async_sdk_client_completes_a_session() -> None:
     async with await start_stt_simulator(SttSimConfig(time_scale=SCALE, api_keys=("k1",))) as sim:
         finals: list[str] = []
         done = asyncio.Event()
-        client = AsyncStreamingClient(StreamingClientOptions(api_key="k1", api_host=sim.base_url))
+        client = AsyncStreamingClient(options(sim.base_url, "k1"))
         client.on(StreamingEvents.Turn, lambda _c, e: finals.append(e.transcript)
                   if e.end_of_turn else None)  # fmt: skip
         client.on(StreamingEvents.Termination, lambda _c, _e: done.set())
