@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
-from shared.prompts import NOT_DISCUSSED, SOAP_SECTIONS
+from shared.prompts import (
+    EDIT_BATCH_MARKER,
+    EDIT_MARKER,
+    NOT_DISCUSSED,
+    SOAP_MARKER,
+    SOAP_SECTIONS,
+)
 
 # Misheard drug names (lower case, as speech recognition writes them) -> correct name.
 DRUG_CORRECTIONS: dict[str, str] = {
@@ -138,3 +145,37 @@ def soap_note(lines: Sequence[str], *, drop_section: str | None = None) -> str:
         out.append(f"{section}:")
         out.extend(f"- {s}" for s in chosen[section] or [NOT_DISCUSSED])
     return "\n".join(out)
+
+
+_TURN = re.compile(r"<turn>\n?(.*?)\n?</turn>", re.DOTALL)
+_BATCH_TURN = re.compile(r'<turn n="(\d+)">(.*?)</turn>', re.DOTALL)
+_TRANSCRIPT = re.compile(r"<transcript>\n?(.*?)\n?</transcript>", re.DOTALL)
+
+
+def text_of(content: Any) -> str:
+    """Text of a message's content: a string or a list of ``{type: text, text}`` parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def answer(
+    system: str, user: str, *, fabricate: bool = False, drop_soap_section: str | None = None
+) -> tuple[str, str]:
+    """(task, reply) for a request, the task recognised by the system prompt's marker."""
+    extra = f" {FABRICATION}" if fabricate else ""
+    if EDIT_BATCH_MARKER in system:
+        turns = _BATCH_TURN.findall(user)
+        return "edit_batch", "\n".join(
+            f'<turn n="{n}">{edit_turn(t)}{extra}</turn>' for n, t in turns
+        )
+    if EDIT_MARKER in system:
+        m = _TURN.search(user)
+        return "edit", edit_turn(m.group(1) if m else user) + extra
+    if SOAP_MARKER in system:
+        m = _TRANSCRIPT.search(user)
+        lines = (m.group(1) if m else user).splitlines()
+        return "soap", soap_note(lines, drop_section=drop_soap_section)
+    return "other", "This is a simulated reply."

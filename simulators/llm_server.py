@@ -19,12 +19,10 @@ import asyncio
 import json
 import math
 import random
-import re
 import time
 import uuid
-from collections import Counter, defaultdict, deque
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections import defaultdict, deque
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,69 +30,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from shared.health import AsgiServer
-from shared.prompts import (
-    EDIT_BATCH_MARKER,
-    EDIT_MARKER,
-    SOAP_MARKER,
-)
-from shared.settings import DEFAULT_LLM_MODELS
-from simulators.llm_behaviour import FABRICATION, edit_turn, soap_note
+from shared.prompts import SOAP_MARKER
+from simulators.llm_behaviour import answer, text_of
 from simulators.llm_catalog import model_entry
+from simulators.llm_config import SIM_EXTRA_MODELS, LlmSimConfig, LlmSimStats
 
-SIM_EXTRA_MODELS = ("claude-opus-4-6", "gemini-2.5-flash-lite", "gpt-5-mini")
-
-
-@dataclass
-class LlmSimConfig:
-    """Behaviour of the simulator; every field may be changed while it runs."""
-
-    api_keys: tuple[str, ...] = ("sim-key",)
-    rpm_per_model: int | None = None  # None = unlimited
-    rpm_window_s: float = 60.0  # tests shrink the window to run faster than real time
-    latency_s: float = 0.0
-    latency_jitter_s: float = 0.0
-    latency_dist: Literal["uniform", "exponential"] = "uniform"
-    error_rate: float = 0.0  # share of requests answered with error_status
-    error_status: int = 503
-    timeout_rate: float = 0.0  # share of requests that hang for hang_s
-    hang_s: float = 120.0
-    malformed_rate: float = 0.0  # share of 200 replies whose body is not JSON
-    down: bool = False  # every request 503
-    throttle_next: int = 0  # the next N requests get 429 regardless of the window
-    fabricate: bool = False  # edit replies add a number and a drug nobody said
-    soap_malformed: int = 0  # the first N SOAP replies lack the Plan section
-    seed: int | None = None
-    models: tuple[str, ...] = DEFAULT_LLM_MODELS + SIM_EXTRA_MODELS
-
-
-@dataclass
-class LlmSimStats:
-    """What the simulator saw: (model, status) counts, tasks, accepted request times."""
-
-    counts: Counter[tuple[str, int]] = field(default_factory=Counter)
-    tasks: Counter[str] = field(default_factory=Counter)
-    accepted_at: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    # Bodies of the most recent accepted requests, for tests that check what was sent.
-    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200))
-    in_flight: int = 0
-    max_in_flight: int = 0
-
-    def count(self, *, model: str | None = None, status: int | None = None) -> int:
-        return sum(
-            n
-            for (m, s), n in self.counts.items()
-            if (model is None or m == model) and (status is None or s == status)
-        )
-
-    def max_in_window(self, model: str, window_s: float) -> int:
-        """Most accepted requests of ``model`` within any window of ``window_s`` seconds."""
-        times = sorted(self.accepted_at.get(model, []))
-        best, lo = 0, 0
-        for hi, t in enumerate(times):
-            while t - times[lo] >= window_s:
-                lo += 1
-            best = max(best, hi - lo + 1)
-        return best
+__all__ = [
+    "SIM_EXTRA_MODELS",
+    "LlmSimConfig",
+    "LlmSimStats",
+    "LlmSimulator",
+    "build_app",
+    "start_llm_simulator",
+]
 
 
 class _Failure(Exception):
@@ -118,19 +66,6 @@ def _business_error(
         "metadata": {"errors": errors or []},
     }
     return JSONResponse(body, status_code=status, headers=headers or None)
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
-
-
-_TURN = re.compile(r"<turn>\n?(.*?)\n?</turn>", re.DOTALL)
-_BATCH_TURN = re.compile(r'<turn n="(\d+)">(.*?)</turn>', re.DOTALL)
-_TRANSCRIPT = re.compile(r"<transcript>\n?(.*?)\n?</transcript>", re.DOTALL)
 
 
 class _Gateway:
@@ -273,30 +208,13 @@ class _Gateway:
         return cfg.latency_s + self.rng.uniform(0.0, cfg.latency_jitter_s)
 
     def _reply(self, messages: list[dict[str, Any]]) -> tuple[str, str]:
-        system = "\n".join(
-            _text_of(m.get("content")) for m in messages if m.get("role") == "system"
-        )
-        user = _text_of(messages[-1].get("content")) if messages else ""
-        if EDIT_BATCH_MARKER in system:
-            turns = _BATCH_TURN.findall(user)
-            edited = [
-                edit_turn(t) + (" " + FABRICATION if self.config.fabricate else "")
-                for _, t in turns
-            ]
-            return "edit_batch", "\n".join(
-                f'<turn n="{n}">{e}</turn>' for (n, _), e in zip(turns, edited, strict=True)
-            )
-        if EDIT_MARKER in system:
-            m = _TURN.search(user)
-            text = edit_turn(m.group(1) if m else user)
-            return "edit", f"{text} {FABRICATION}" if self.config.fabricate else text
+        system = "\n".join(text_of(m.get("content")) for m in messages if m.get("role") == "system")
+        user = text_of(messages[-1].get("content")) if messages else ""
+        drop = None
         if SOAP_MARKER in system:
-            m = _TRANSCRIPT.search(user)
-            lines = (m.group(1) if m else user).splitlines()
             self.soap_served += 1
             drop = "Plan" if self.soap_served <= self.config.soap_malformed else None
-            return "soap", soap_note(lines, drop_section=drop)
-        return "other", "This is a simulated reply."
+        return answer(system, user, fabricate=self.config.fabricate, drop_soap_section=drop)
 
     def _completion(
         self, body: dict[str, Any], model: str, messages: list[dict[str, Any]], rid: str
@@ -308,7 +226,7 @@ class _Gateway:
         finish = "stop"
         if math.ceil(len(text) / 4) > max_tokens:
             text, finish = text[: max_tokens * 4], "length"
-        prompt_tokens = math.ceil(sum(len(_text_of(m.get("content"))) for m in messages) / 4)
+        prompt_tokens = math.ceil(sum(len(text_of(m.get("content"))) for m in messages) / 4)
         completion_tokens = math.ceil(len(text) / 4)
         usage = {
             "input_tokens": prompt_tokens,

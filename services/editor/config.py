@@ -56,7 +56,12 @@ class EditorSettings(CommonSettings, AssemblyAISettings):
     max_reply_ratio: float = Field(
         1.6, gt=1.0, description="A reply longer than this times the turn is rejected."
     )
-    result_ttl_s: int = Field(7 * 86400, ge=60, description="Result cache and publish marks.")
+    result_ttl_s: int = Field(
+        6 * 3600, ge=60, description="Edited text kept for redeliveries (PHI: keep it short)."
+    )
+    mark_ttl_s: int = Field(
+        7 * 86400, ge=60, description="How long a turn is remembered as published (no text)."
+    )
 
     claim_idle_ms: int = Field(
         180_000, ge=100, description="Reclaim turns idle this long from dead workers."

@@ -194,7 +194,8 @@ class Dispatcher:
 
     def _take_group(self, queue: list[EditJob]) -> list[EditJob]:
         first = queue[0]
-        if first.single_only or len(queue) < self.s.merge_threshold:
+        quota_bound = self.limiter.limit is not None  # merging only pays under a quota
+        if first.single_only or not quota_bound or len(queue) < self.s.merge_threshold:
             return [queue.pop(0)]
         same = sorted(
             (

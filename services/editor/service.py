@@ -27,7 +27,7 @@ from shared.contracts import (
     decode,
     decode_control,
 )
-from shared.gateway import GatewayClient
+from shared.gateway import GatewayClient, GatewayError
 from shared.health import HealthServer
 from shared.logging import get_logger
 from shared.prompts import EDIT_PROMPT_VERSION
@@ -40,55 +40,89 @@ BACKLOG_EVERY_S = 5.0
 
 
 class ConcurrentReader(ConsumerGroupReader[T]):
-    """A group reader that handles each batch of entries concurrently, so one worker keeps
-    ``batch`` gateway requests in flight instead of one."""
+    """A group reader that keeps up to ``batch`` entries in flight as separate tasks and
+    reads more as soon as one finishes, so one slow gateway call (retrying for a minute)
+    never holds back the turns behind it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight_ids: set[str] = set()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        try:
+            await super().run(stop)
+        except asyncio.CancelledError:
+            for task in self._tasks:
+                task.cancel()
+            raise
+        finally:
+            # Graceful stop: finish what was taken (cancellation cancels it instead).
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def poll_once(self) -> int:
         self.stats.last_loop = time.monotonic()
         handled = 0
         if time.monotonic() - self._last_claim >= self.claim_every_s:
             handled += await self._claim_pass()
+        free = self.batch - len(self._tasks)
+        if free <= 0:
+            await asyncio.wait(
+                self._tasks, timeout=self.block_ms / 1000, return_when=asyncio.FIRST_COMPLETED
+            )
+            return handled
         reply: Any = await self.redis.xreadgroup(
-            self.group, self.consumer, {self.stream: ">"}, count=self.batch, block=self.block_ms
+            self.group, self.consumer, {self.stream: ">"}, count=free, block=self.block_ms
         )
-        entries: list[Any] = [(eid, fields) for _s, batch in reply or [] for eid, fields in batch]
-        await self._gather([self._process(eid, fields, deliveries=1) for eid, fields in entries])
-        return handled + len(entries)
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                self._spawn(entry_id, fields, 1)
+                handled += 1
+        return handled
 
     async def _claim_pass(self) -> int:
+        """One XAUTOCLAIM page per pass, bounded by free slots; the cursor carries on."""
         self._last_claim = time.monotonic()
+        reply: Any = await self.redis.xautoclaim(
+            self.stream,
+            self.group,
+            self.consumer,
+            min_idle_time=self.claim_idle_ms,
+            start_id=self._claim_cursor,
+            count=max(1, self.batch - len(self._tasks)),
+        )
+        self._claim_cursor = _id(reply[0])
         handled = 0
-        while True:
-            cursor, entries = (
-                await self.redis.xautoclaim(
-                    self.stream,
-                    self.group,
-                    self.consumer,
-                    min_idle_time=self.claim_idle_ms,
-                    start_id=self._claim_cursor,
-                    count=self.batch,
-                )
-            )[:2]
-            self._claim_cursor = _id(cursor)
-            live = [(eid, f) for eid, f in entries if f is not None]
-            for eid, fields in entries:
-                if fields is None:  # Redis 6.2: deleted entry still pending
-                    await self.redis.xack(self.stream, self.group, eid)
-            counts = [await self._delivery_count(eid) for eid, _ in live]
-            self.stats.claimed += len(live)
-            await self._gather(
-                [self._process(eid, f, n) for (eid, f), n in zip(live, counts, strict=True)]
-            )
-            handled += len(live)
-            if self._claim_cursor == "0-0" or not entries:
-                return handled
+        for entry_id, fields in reply[1]:
+            if fields is None:  # Redis 6.2: deleted entry still pending
+                await self.redis.xack(self.stream, self.group, entry_id)
+                continue
+            if _id(entry_id) in self._inflight_ids:
+                continue  # our own slow call, not a dead consumer's entry
+            self.stats.claimed += 1
+            self._spawn(entry_id, fields, await self._delivery_count(entry_id))
+            handled += 1
+        return handled
 
-    @staticmethod
-    async def _gather(calls: list[Any]) -> None:
-        results = await asyncio.gather(*calls, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result  # Redis trouble or cancellation: the loop decides
+    def _spawn(self, entry_id: bytes | str, fields: RawFields, deliveries: int) -> None:
+        eid = _id(entry_id)
+        self._inflight_ids.add(eid)
+        task = asyncio.create_task(self._process(eid, fields, deliveries))
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._finished(t, eid))
+
+    def _finished(self, task: asyncio.Task[None], entry_id: str) -> None:
+        self._tasks.discard(task)
+        self._inflight_ids.discard(entry_id)
+        if not task.cancelled() and task.exception() is not None:
+            # Redis trouble while handling: the entry stays pending and is reclaimed later.
+            log.warning(
+                "turn_handler_aborted",
+                stream=self.stream,
+                entry_id=entry_id,
+                error=type(task.exception()).__name__,
+            )
 
 
 def _decode_turn(fields: RawFields) -> FinalTurn:
@@ -125,6 +159,18 @@ async def _backlog_loop(
             await asyncio.wait_for(stop.wait(), BACKLOG_EVERY_S)
 
 
+async def _check_models(gateway: GatewayClient, settings: EditorSettings) -> None:
+    """Warn when a configured model is not offered (IDs churn and retire; protocol §9.5)."""
+    try:
+        offered = set(await asyncio.wait_for(gateway.list_models(), 15))
+    except (GatewayError, TimeoutError) as err:
+        log.warning("model_list_unavailable", error=type(err).__name__)
+        return
+    for model in (settings.default_model, *settings.fallback_models):
+        if model not in offered:
+            log.warning("model_not_offered", model=model)
+
+
 async def run(
     settings: EditorSettings,
     redis: aioredis.Redis,
@@ -141,7 +187,11 @@ async def run(
     if settings.claim_too_short():
         log.warning("claim_idle_shorter_than_edit_deadline", limit=settings.claim_idle_ms)
     state = EditorState(
-        redis, names, prompt_version=EDIT_PROMPT_VERSION, result_ttl_s=settings.result_ttl_s
+        redis,
+        names,
+        prompt_version=EDIT_PROMPT_VERSION,
+        result_ttl_s=settings.result_ttl_s,
+        mark_ttl_s=settings.mark_ttl_s,
     )
     limiter = RateLimiter(
         redis,
@@ -197,6 +247,7 @@ async def run(
             for reader in readers:
                 tg.create_task(reader.run(stop))
             tg.create_task(control.run(stop))
+            tg.create_task(_check_models(gateway, settings))
             tg.create_task(_backlog_loop(redis, names, settings.group, dispatcher, metrics, stop))
     finally:
         await dispatcher.aclose()

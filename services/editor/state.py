@@ -8,6 +8,7 @@ needs cleaning up by hand. Turn text stored for context expires after a few hour
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from shared.contracts import (
 CONTEXT_TTL_S = 6 * 3600
 ENCOUNTER_TTL_S = 3 * 86400
 CONTROL_SCAN = 5000  # control entries searched backwards for a missed EncounterStarted
+MISS_MEMORY_S = 30.0  # an encounter not found is not searched for again this soon
 
 # XADD + mark in one atomic step: a redelivered turn is never published twice.
 # KEYS = mark, stream; ARGV = ttl_s, then field/value pairs. Returns the entry id or false.
@@ -65,12 +67,15 @@ class EditorState:
         *,
         prompt_version: str,
         result_ttl_s: int,
+        mark_ttl_s: int = 7 * 86400,
     ) -> None:
         self.redis = redis
         self.names = names
         self.prompt_version = prompt_version
         self.result_ttl_s = result_ttl_s
+        self.mark_ttl_s = mark_ttl_s
         self._publish = redis.register_script(_PUBLISH_ONCE)
+        self._misses: dict[str, float] = {}
 
     # -- publish once -------------------------------------------------------------------
     def _mark(self, turn: FinalTurn) -> str:
@@ -82,7 +87,7 @@ class EditorState:
     async def publish_once(self, edited: EditedTurn) -> str | None:
         """XADD to the edited stream unless this (encounter, seq) was published before."""
         fields = encode(edited)
-        args: list[Any] = [self.result_ttl_s]
+        args: list[Any] = [self.mark_ttl_s]
         for key, value in fields.items():
             args += [key, value]
         entry_id = await self._publish(keys=[self._mark(edited), self.names.edited], args=args)
@@ -149,6 +154,9 @@ class EditorState:
         if raw is not None:
             data = json.loads(raw)
             return EncounterInfo(data.get("model"), tuple(data.get("keyterms", ())))
+        now = time.monotonic()
+        if self._misses.get(encounter_id, 0.0) > now:
+            return EncounterInfo(None)
         entries: Any = await self.redis.xrevrange(self.names.control, count=CONTROL_SCAN)
         for _entry_id, fields in entries:
             if fields.get(b"type") != b"EncounterStarted":
@@ -160,4 +168,7 @@ class EditorState:
             if started.encounter_id == encounter_id:
                 await self.record_encounter(started)
                 return EncounterInfo(started.llm_model, started.stt.keyterms)
+        if len(self._misses) > 10_000:
+            self._misses = {k: t for k, t in self._misses.items() if t > now}
+        self._misses[encounter_id] = now + MISS_MEMORY_S
         return EncounterInfo(None)

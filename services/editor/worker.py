@@ -70,6 +70,8 @@ class TurnEditor:
         self.dispatcher = dispatcher
         self.metrics = metrics
         self.order = EncounterOrder()
+        # Edits in progress by (encounter, seq): a duplicate entry waits for the same call.
+        self._inflight: dict[tuple[str, int], asyncio.Future[EditOutcome | None]] = {}
 
     async def on_control(self, delivery: Delivery[ControlMessage | None]) -> None:
         if isinstance(delivery.message, EncounterStarted):
@@ -84,7 +86,7 @@ class TurnEditor:
                 self.metrics.duplicates.inc()
                 log.info("turn_already_published", encounter_id=turn.encounter_id, seq=turn.seq)
                 return
-            outcome = await self._outcome(turn)
+            outcome = await self._outcome(turn, delivery.deliveries)
             edited = EditedTurn(
                 **dict(turn),
                 edited_text=outcome.edited_text,
@@ -121,12 +123,35 @@ class TurnEditor:
             deliveries=delivery.deliveries,
         )
 
-    async def _outcome(self, turn: FinalTurn) -> EditOutcome:
+    async def _outcome(self, turn: FinalTurn, deliveries: int) -> EditOutcome:
+        if deliveries >= self.s.max_deliveries > 1:
+            # Earlier attempts died with this turn (worker crashes): publish it as spoken
+            # rather than let it be dead-lettered and missing from the note.
+            return EditOutcome(turn.text, "fallback", self.s.default_model, "last_delivery")
         await self.state.remember(turn)
         cached = await self.state.cached_result(turn)
         if cached is not None:
             self.metrics.cache_hits.inc()
             return cached
+        key = (turn.encounter_id, turn.seq)
+        if key in self._inflight:  # a duplicate entry of a turn being edited right now
+            shared = await asyncio.shield(self._inflight[key])
+            if shared is not None:
+                self.metrics.cache_hits.inc()
+                return shared
+        future: asyncio.Future[EditOutcome | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        outcome: EditOutcome | None = None
+        try:
+            outcome = await self._edit(turn)
+            return outcome
+        finally:
+            # None tells a waiting duplicate to edit on its own (this attempt failed).
+            future.set_result(outcome)
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+
+    async def _edit(self, turn: FinalTurn) -> EditOutcome:
         info = await self.state.encounter(turn.encounter_id)
         model = info.model or self.s.default_model
         context: tuple[str, ...] = ()

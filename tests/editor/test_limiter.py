@@ -1,0 +1,36 @@
+"""The shared Redis rate limiter: concurrent callers never exceed the limit per window."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+
+from services.editor.limiter import RateLimiter
+from shared.contracts import StreamNames
+from shared.streams import make_redis
+
+
+async def test_concurrent_limiters_share_one_quota(redis_url: str, names: StreamNames) -> None:
+    clients = [make_redis(redis_url) for _ in range(3)]
+    try:
+        limiters = [
+            RateLimiter(c, names.key("rate", ""), limit=5, window_s=0.4, margin_s=0.1)
+            for c in clients
+        ]
+        waits = await asyncio.gather(*(lim.try_acquire("m") for lim in limiters for _ in range(6)))
+        assert sum(1 for w in waits if w == 0) == 5
+        assert all(0 < w <= 0.51 for w in waits if w)
+        # Another model has its own quota.
+        assert await limiters[0].try_acquire("other") == 0
+        await asyncio.sleep(max(waits) + 0.05)
+        assert await limiters[1].try_acquire("m") == 0  # the window moved on
+    finally:
+        for c in clients:
+            await c.aclose()
+
+
+async def test_unlimited_never_touches_redis(redis: aioredis.Redis, names: StreamNames) -> None:
+    limiter = RateLimiter(redis, names.key("rate", ""), limit=None)
+    assert [await limiter.try_acquire("m") for _ in range(100)] == [0.0] * 100
+    assert await redis.exists(names.key("rate", "m")) == 0

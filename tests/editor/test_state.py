@@ -1,0 +1,51 @@
+"""Editor state in Redis: publish-once, encounter lookup, context turns."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from services.editor.state import EditorState
+from shared.contracts import EditedTurn, EncounterStarted, StreamNames, SttSettings
+from shared.streams import publish
+from tests.editor.support import make_turn
+
+
+def state_for(redis: aioredis.Redis, names: StreamNames) -> EditorState:
+    return EditorState(redis, names, prompt_version="t1", result_ttl_s=600)
+
+
+async def test_publish_once_is_atomic_and_idempotent(
+    redis: aioredis.Redis, names: StreamNames
+) -> None:
+    state = state_for(redis, names)
+    turn = make_turn("enc-1", 4)
+    edited = EditedTurn(**dict(turn), edited_text="x", edit_status="edited", llm_model="m")
+    assert not await state.already_published(turn)
+    first = await state.publish_once(edited)
+    assert first is not None
+    assert await state.publish_once(edited) is None
+    assert await state.already_published(turn)
+    assert await redis.xlen(names.edited) == 1
+
+
+async def test_encounter_found_by_scanning_control_when_not_recorded(
+    redis: aioredis.Redis, names: StreamNames
+) -> None:
+    state = state_for(redis, names)
+    started = EncounterStarted(
+        encounter_id="enc-s", room="r", llm_model="gemini-2.5-pro", stt=SttSettings(keyterms=("x",))
+    )
+    await publish(redis, names.control, started)
+    info = await state.encounter("enc-s")
+    assert (info.model, info.keyterms) == ("gemini-2.5-pro", ("x",))
+    assert await redis.exists(names.key("editor", "enc", "enc-s"))  # recorded for next time
+    assert (await state.encounter("enc-unknown")).model is None
+
+
+async def test_context_is_the_turns_just_before(redis: aioredis.Redis, names: StreamNames) -> None:
+    state = state_for(redis, names)
+    for seq in (0, 1, 3):
+        await state.remember(make_turn("enc-c", seq, f"turn {seq}"))
+    assert await state.context("enc-c", 3, 2) == ("turn 1",)  # seq 2 never arrived
+    assert await state.context("enc-c", 2, 2) == ("turn 0", "turn 1")
+    assert await state.context("enc-c", 0, 2) == ()
