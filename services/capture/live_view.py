@@ -123,7 +123,7 @@ class TerminalView(LiveView):
         super().__init__()
         self.out = out or sys.stdout
         self._partial = ""
-        self._status_line = ""
+        self._status: WriterStatus | None = None
         self._drawn = False
         self._stopping = False
 
@@ -139,7 +139,7 @@ class TerminalView(LiveView):
         self._clear()
         width = self._width()
         partial = self._partial[-(width - 4) :] if self._partial else ""
-        self.out.write(self._status_line[:width] + "\n" + ("  > " + partial)[:width])
+        self.out.write(self._status_line(width) + "\n" + ("  > " + partial)[:width])
         self._drawn = True
         self.out.flush()
 
@@ -158,13 +158,15 @@ class TerminalView(LiveView):
         )
         self.tick(status)
 
-    def tick(self, status: WriterStatus) -> None:
+    def _status_line(self, width: int) -> str:
         state = "STOPPING" if self._stopping else "REC"
+        status = self._status or WriterStatus()
         warn = "  ! spool near its disk budget" if status.near_budget else ""
-        self._status_line = (
-            f"\x1b[1m{state}\x1b[0m {clock(self.seconds)}  {link_state(status)}  "
-            f"level [{meter(self.level)}]{warn}"
-        )
+        plain = f" {clock(self.seconds)}  {link_state(status)}  level [{meter(self.level)}]{warn}"
+        return f"\x1b[1m{state}\x1b[0m" + plain[: max(0, width - len(state))]
+
+    def tick(self, status: WriterStatus) -> None:
+        self._status = status
         self._draw()
 
     def partial(self, text: str) -> None:

@@ -106,8 +106,11 @@ async def run(
     )
     view.started(started, source.description, writer.status)
     write_task = asyncio.create_task(writer.run(), name="frame-writer")
+    # Visits an earlier run left in the spool are sent alongside this one.
+    recovery_stop = asyncio.Event()
+    recovery = asyncio.create_task(recover_spools(redis, settings.spool_dir, recovery_stop))
     helpers = [
-        asyncio.create_task(recover_spools(redis, settings.spool_dir, signals.stop)),
+        recovery,
         asyncio.create_task(watch_encounter(redis, names, encounter_id, view, signals.stop)),
         asyncio.create_task(_refresh(view, writer.status, signals.stop)),
     ]
@@ -147,6 +150,15 @@ async def run(
     await writer.add_control(names.control, encode(stopped), stop=True)
     view.stopping(last)
     delivered = await writer.close(write_task, stop_timeout, abort=signals.now)
+    if delivered and not recovery.done() and not signals.now.is_set():
+        # Redis answers: give an earlier visit's spool the same grace to finish sending.
+        view.notice("sending audio of an earlier visit that was kept in the spool ...")
+        now = asyncio.create_task(signals.now.wait())
+        await asyncio.wait(
+            {recovery, now}, timeout=stop_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        now.cancel()
+    recovery_stop.set()
     signals.stop.set()  # ends the helpers
     for task in helpers:
         task.cancel()

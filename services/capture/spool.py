@@ -94,7 +94,11 @@ class EncounterSpool:
     def create(cls, spool_dir: Path, encounter_id: str, meta: dict[str, Any]) -> EncounterSpool:
         directory = spool_dir / encounter_id
         directory.mkdir(parents=True, exist_ok=False)
-        (directory / "meta.json").write_text(json.dumps(meta))
+        # Durable before any audio: without it a later run could not tell where to send it.
+        with open(directory / "meta.json", "w") as fh:
+            fh.write(json.dumps(meta))
+            fh.flush()
+            os.fsync(fh.fileno())
         spool = cls(directory)
         if not spool.try_lock():
             raise RuntimeError("fresh spool directory is locked")

@@ -113,3 +113,36 @@ async def test_redis_down_at_the_end_keeps_the_visit_in_the_spool(
     finally:
         await redis.aclose()
         server.stop()
+
+
+async def test_next_visit_sends_the_previous_visits_spool(
+    tmp_path: Path,
+    names: StreamNames,
+    make_wav: Callable[..., tuple[Path, bytes]],
+    settings_for: Callable[..., CaptureSettings],
+) -> None:
+    server = RedisServer(tmp_path / "redis", appendonly=True)
+    server.start()
+    server.stop()
+    redis = make_redis(server.url)
+    try:
+        first_wav, first_pcm = make_wav(seconds=2.0, seed=1, name="first.wav")
+        settings = settings_for(server.url)
+        first = await run(
+            settings, WavFileSource(first_wav, speed=None), redis, llm_model="m", stop_timeout=0.2
+        )
+        assert not first.delivered
+        server.start()
+        second_wav, _ = make_wav(seconds=0.5, seed=2, name="second.wav")
+        second = await run(settings, WavFileSource(second_wav, speed=None), redis, llm_model="m")
+        assert second.delivered
+        frames = await read_frames(redis, names.audio(first.encounter_id))
+        assert b"".join(f.pcm for _id, f in frames) == first_pcm
+        control = [decode_control(f) for _id, f in await redis.xrange(names.control)]
+        stops = {c.encounter_id: c for c in control if isinstance(c, EncounterStopped)}
+        assert stops[first.encounter_id].last_frame_seq == 39
+        assert stops[second.encounter_id].last_frame_seq == 9
+        assert list(settings.spool_dir.iterdir()) == []
+    finally:
+        await redis.aclose()
+        server.stop()

@@ -12,7 +12,7 @@ from pathlib import Path
 import redis as sync_redis
 
 from services.capture.recovery import recover_spools
-from shared.contracts import EncounterStopped, StreamNames, decode_control
+from shared.contracts import EncounterStopped, StreamNames, decode_audio, decode_control
 from shared.streams import make_redis
 from tests.helpers.procs import free_port, medscribe_cmd, subprocess_env
 
@@ -73,3 +73,40 @@ def test_second_ctrl_c_exits_now_and_keeps_the_stop(
     finally:
         client.close()
     assert [type(c).__name__ for c in control] == ["EncounterStarted", "EncounterStopped"]
+
+
+def test_sigterm_ends_the_visit_cleanly(
+    tmp_path: Path,
+    redis_url: str,
+    names: StreamNames,
+    stream_prefix: str,
+    make_wav: Callable[..., tuple[Path, bytes]],
+) -> None:
+    wav, pcm = make_wav(seconds=60.0)
+    agent = subprocess.Popen(
+        [*medscribe_cmd(), "capture", "--file", str(wav), "--llm-model", "m", "--speed", "4"]
+        + ["--spool-dir", str(tmp_path / "spool"), "--redis-url", redis_url],
+        env=subprocess_env(MEDSCRIBE_STREAM_PREFIX=stream_prefix),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = sync_redis.Redis.from_url(redis_url)
+    try:
+        _wait(lambda: client.xlen(names.control) >= 1)
+        started = decode_control(client.xrange(names.control)[0][1])
+        _wait(lambda: client.xlen(names.audio(started.encounter_id)) >= 20)
+        agent.send_signal(signal.SIGTERM)  # what systemd or docker stop sends
+        assert agent.wait(30) == 0
+        stop = decode_control(client.xrange(names.control)[-1][1])
+        frames = [decode_audio(f) for _id, f in client.xrange(names.audio(started.encounter_id))]
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+        client.close()
+    assert isinstance(stop, EncounterStopped)
+    assert stop.last_frame_seq == len(frames) - 1
+    assert len(frames) < 1200
+    assert b"".join(f.pcm for f in frames) == pcm[: len(frames) * 1600]
+    assert list((tmp_path / "spool").iterdir()) == []

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from services.capture.config import CaptureSettings
 from services.capture.publisher import FrameWriter
@@ -110,3 +114,26 @@ async def test_full_spool_stops_recording_and_keeps_the_stop(
     assert [f.seq for _id, f in frames] == list(range(result.last_frame_seq + 1))
     assert b"".join(f.pcm for _id, f in frames) == pcm[: len(frames) * 1600]
     assert len(control) == 2
+
+
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=3200), min_size=1, max_size=30),
+    cut=st.integers(min_value=0, max_value=10**6),
+)
+@hypothesis_settings(max_examples=40, deadline=None)
+def test_any_truncation_yields_an_exact_prefix(sizes: list[int], cut: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        spool = _spool(Path(tmp))
+        payloads = [bytes([i % 256]) * n for i, n in enumerate(sizes)]
+        for seq, payload in enumerate(payloads):
+            spool.append(KIND_FRAME, seq, payload)
+        size = spool.size
+        spool.close()
+        with open(spool.path, "r+b") as fh:  # a power cut anywhere in the file
+            fh.truncate(cut % (size + 1))
+        again = EncounterSpool(spool.dir)
+        again.open_existing()
+        got = again.read(1000)
+        assert [r.payload for r in got] == payloads[: len(got)]
+        assert [r.seq for r in got] == list(range(len(got)))
+        again.close()
