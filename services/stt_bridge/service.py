@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 
 import redis.asyncio as aioredis
@@ -70,6 +71,7 @@ class Bridge:
         self.tasks: dict[str, tuple[EncounterRunner, asyncio.Task[str]]] = {}
         self._crashed: dict[str, float] = {}
         self._accepting = True
+        self._replicas = 1
         self.reader: ConsumerGroupReader[ControlMessage] = ConsumerGroupReader(
             redis, stream=names.control, group=GROUP, consumer=settings.consumer,
             decoder=decode_control, handler=self._on_control, dead_stream=names.dead,
@@ -97,7 +99,7 @@ class Bridge:
         """Take an encounter if there is room and its lease is free."""
         if not self._accepting or encounter_id in self.tasks:
             return False
-        if len(self.tasks) >= self.settings.max_encounters:
+        if len(self.tasks) >= await self._room():
             return False
         if time.monotonic() - self._crashed.get(encounter_id, -1e9) < _RETRY_AFTER_CRASH_S:
             return False
@@ -143,6 +145,24 @@ class Bridge:
 
     # -- background loops ----------------------------------------------------------------
 
+    async def _room(self) -> int:
+        """How many encounters this replica should hold: its fair share of the active ones
+        among the live replicas (plus one), capped by ``max_encounters``."""
+        active = int(await self.redis.scard(self.store.active_key))
+        share = math.ceil(active / max(1, self._replicas)) + 1
+        return min(self.settings.max_encounters, share)
+
+    async def _heartbeat(self) -> None:
+        """Announce this replica and count the live ones (for the fair share)."""
+        key = self.names.key("bridge", "replicas")
+        now = time.time() * 1000
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {self.leases.token: now})
+            pipe.zremrangebyscore(key, 0, now - 3 * self.settings.lease_ms)
+            pipe.zcard(key)
+            *_, count = await pipe.execute()
+        self._replicas = max(1, int(count))
+
     async def _keep_leases(self, stop: asyncio.Event) -> None:
         every = self.settings.lease_ms / 3000
         last_ok = time.monotonic()
@@ -151,6 +171,7 @@ class Bridge:
                 await asyncio.wait_for(stop.wait(), every)
             ids = list(self.tasks)
             try:
+                await self._heartbeat()
                 held = await self.leases.renew_many(ids)
                 last_ok = time.monotonic()
             except (RedisConnectionError, RedisTimeoutError, OSError) as err:
@@ -167,7 +188,7 @@ class Bridge:
         while not stop.is_set():
             try:
                 for eid in await self.store.active_ids():
-                    if stop.is_set() or len(self.tasks) >= self.settings.max_encounters:
+                    if stop.is_set() or len(self.tasks) >= await self._room():
                         break
                     if eid in self.tasks or await self.redis.exists(self.leases.key(eid)):
                         continue
@@ -191,6 +212,7 @@ class Bridge:
             health = await HealthServer(
                 s.health_host, s.health_port, ready=self.ready, registry=self.metrics.registry
             ).start()
+        await self._heartbeat()
         log.info("bridge_started", consumer=s.consumer, lease_ms=s.lease_ms)
         loops_stop = asyncio.Event()
         try:
@@ -213,6 +235,8 @@ class Bridge:
         """Interrupt every local encounter and wait (bounded) for them to let go."""
         entries = list(self.tasks.values())
         log.info("bridge_handing_back", count=len(entries))
+        with contextlib.suppress(RedisError, OSError):  # others' fair share grows at once
+            await self.redis.zrem(self.names.key("bridge", "replicas"), self.leases.token)
         for runner, _ in entries:
             runner.interrupt("handback")
         tasks = [t for _, t in entries]

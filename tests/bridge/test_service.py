@@ -1,0 +1,78 @@
+"""The bridge process as operators see it: health, readiness, metrics, control edge cases,
+the CLI's configuration errors."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import httpx
+
+from shared.contracts import EncounterTranscribed, StreamNames, SttSettings
+from simulators.stt_server import SttSimulator
+from tests.bridge.helpers import (
+    bridge_settings,
+    play_encounter,
+    running_bridge,
+    script_audio,
+    script_turns,
+    start_encounter,
+    stop_encounter,
+    wait_for_outcome,
+)
+from tests.helpers.procs import free_port, medscribe_cmd, subprocess_env
+
+
+async def test_health_readiness_and_metrics(
+    redis: Any, redis_url: str, names: StreamNames, sim: SttSimulator
+) -> None:
+    port = free_port()
+    sim.config.drop_every_s = 2.5
+    settings = bridge_settings(redis_url, names, sim.url, health_port=port)
+    script = script_turns([("doctor", "How is the cough?"), ("patient", "Better, thanks.")])
+    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}")
+    async with running_bridge(settings), http:
+        assert (await http.get("/healthz")).status_code == 200
+        assert (await http.get("/readyz")).json() == {"status": "ready"}
+        await play_encounter(redis, names, "met-1", script_audio(script))
+        await wait_for_outcome(redis, names, ["met-1"])
+        text = (await http.get("/metrics")).text
+    assert "medscribe_bridge_turns_published_total 2.0" in text
+    assert 'medscribe_bridge_reconnects_total{close_code="1006"}' in text
+    assert "medscribe_bridge_active_encounters 0.0" in text
+    assert "medscribe_bridge_forward_latency_seconds_count" in text
+    assert "cough" not in text.lower()
+
+
+async def test_visit_without_audio_and_bad_control_entries(
+    redis: Any, redis_url: str, names: StreamNames, sim: SttSimulator
+) -> None:
+    await redis.xadd(names.control, {"v": "1", "type": "EncounterStarted", "data": "{bad"})
+    await redis.xadd(names.control, {"v": "1", "type": "Nonsense", "data": "{}"})
+    async with running_bridge(bridge_settings(redis_url, names, sim.url)):
+        await start_encounter(redis, names, "empty-1", SttSettings())
+        await stop_encounter(redis, names, "empty-1", -1)
+        out = await wait_for_outcome(redis, names, ["empty-1"])
+    done = out["empty-1"]
+    assert isinstance(done, EncounterTranscribed)
+    assert done.turn_count == 0
+    assert done.audio_ms == 0
+    assert await redis.xlen(names.dead) == 2  # bad entries dead-lettered, not blocking
+
+
+def test_cli_without_key_fails_clearly(names: StreamNames) -> None:
+    env = subprocess_env(MEDSCRIBE_STREAM_PREFIX=names.prefix)
+    env.pop("ASSEMBLYAI_API_KEY", None)
+    env.pop("MEDSCRIBE_ASSEMBLYAI_API_KEY", None)
+    proc = subprocess.run(
+        [*medscribe_cmd(), "stt-bridge"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert "ASSEMBLYAI_API_KEY is not set" in proc.stderr
+    bad = subprocess.run(
+        [*medscribe_cmd(), "stt-bridge"],
+        env={**env, "ASSEMBLYAI_API_KEY": "k", "MEDSCRIBE_CHUNK_MS": "20"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "CHUNK_MS" in bad.stderr
