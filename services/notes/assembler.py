@@ -53,6 +53,9 @@ class Assembler:
         turn = delivery.message
         async with self.db.session() as s:
             changed = await repo.upsert_turn(s, turn)
+            reopened = changed and await repo.late_turn_arrived(s, turn.encounter_id)
+        if reopened:
+            log.info("note_requeued_gap_closed", encounter_id=turn.encounter_id, seq=turn.seq)
         if changed:
             self.metrics.turns.inc()
             self.wake.set()

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from services.notes.config import NotesSettings
 from shared.cli_util import fail, settings_error
 from shared.logging import configure_logging, get_logger
+from shared.settings import MissingSetting
 
 if TYPE_CHECKING:
     from services.notes.service import ExtraTask, NotesRuntime
@@ -52,6 +53,7 @@ def migrate(
     from services.notes.db.engine import DatabaseUrlError
 
     s = load_settings()
+    configure_logging(s.log_level, s.log_format, "notes")
     try:
         mig.upgrade(s.database_url, revision)
         state = asyncio.run(mig.current_state(s.database_url))
@@ -73,6 +75,7 @@ def migrate_down(
     if not yes:
         fail("downgrading can delete clinical data; repeat with --yes to confirm")
     s = load_settings()
+    configure_logging(s.log_level, s.log_format, "notes")
     mig.downgrade(s.database_url, revision)
     state = asyncio.run(mig.current_state(s.database_url))
     typer.echo(f"database {_safe_url(s.database_url)} at revision {state.current or 'base'}")
@@ -147,7 +150,10 @@ def run(
 
     s = load_settings()
     configure_logging(s.log_level, s.log_format, "notes")
-    s.require_llm_key()  # fail now, with the variable's name, not at the first note
+    try:
+        s.require_llm_key()  # fail now, with the variable's name, not at the first note
+    except MissingSetting as err:
+        settings_error(err)
     try:
         if migrate_first:
             mig.upgrade(s.database_url)

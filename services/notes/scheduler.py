@@ -28,6 +28,8 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 
+SETTLE_S = 0.2
+
 
 class LeaseLost(RuntimeError):
     phi_safe = True
@@ -64,6 +66,9 @@ class NoteScheduler:
                 raise
             except Exception as err:  # noqa: BLE001 - DB blips must not end the service
                 log.warning("note_scheduler_failed", error=type(err).__name__, exc_info=True)
+            # A flood of turns sets ``wake`` continuously: look at most every SETTLE_S.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(SETTLE_S, self.s.scheduler_poll_s))
             waiter = asyncio.ensure_future(wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
             try:
@@ -78,7 +83,7 @@ class NoteScheduler:
 
     async def _refresh_counts(self) -> None:
         now = asyncio.get_running_loop().time()
-        if now - self._last_counts < 5.0:
+        if self._last_counts and now - self._last_counts < 5.0:
             return
         self._last_counts = now
         async with self.db.session() as s:
@@ -204,6 +209,7 @@ class NoteScheduler:
             log.warning("note_lease_lost", encounter_id=enc_id)
             return 0
         self.metrics.notes.labels(status=note.status).inc()
+        self._last_counts = 0.0  # refresh the status gauge on the next pass
         if stopped_at is not None:
             self.metrics.stop_to_note.observe(max(0.0, (utcnow() - stopped_at).total_seconds()))
         log.info(

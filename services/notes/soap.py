@@ -10,8 +10,8 @@ truncated. Gateway errors propagate: the scheduler retries the whole job later.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from services.notes import soap_prompt
 from services.notes.soap_format import (
@@ -24,6 +24,8 @@ from services.notes.soap_format import (
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class ChatReply(Protocol):
@@ -57,7 +59,12 @@ class _Attempt:
     note: SoapNote | None
     problem: str | None
     requests: int = 0
-    notes: list[str] = field(default_factory=list)
+    raw: str = ""
+    cut: bool = False  # the last reply stopped at max_tokens
+
+
+CUT = "the reply was cut off at the token limit"
+MAX_SPLIT_DEPTH = 4
 
 
 def split_lines(lines: Sequence[str], budget: int) -> list[list[str]]:
@@ -75,6 +82,11 @@ def split_lines(lines: Sequence[str], budget: int) -> list[list[str]]:
     return [c for c in chunks if c]
 
 
+def _halves(items: Sequence[T]) -> tuple[list[T], list[T]]:
+    mid = len(items) // 2
+    return list(items[:mid]), list(items[mid:])
+
+
 class SoapWriter:
     def __init__(
         self,
@@ -90,94 +102,129 @@ class SoapWriter:
         self.temperature = temperature
         self.budget = budget_chars
         self.on_request = on_request
+        self.requests = 0
 
-    async def _chat(self, model: str, messages: list[dict[str, str]]) -> str:
+    async def _chat(self, model: str, messages: list[dict[str, str]]) -> tuple[str, bool]:
+        """The reply text, and whether it was cut off at ``max_tokens``."""
         if self.on_request is not None:
             await self.on_request()  # e.g. renew the job's lease between long calls
+        self.requests += 1
         reply = await self.client.chat(
             model, messages, temperature=self.temperature, max_tokens=self.max_tokens
         )
-        return str(reply.text)
+        return str(reply.text), getattr(reply, "finish_reason", None) == "length"
 
-    async def _ask(self, model: str, messages: list[dict[str, str]]) -> _Attempt:
-        """One request, and one retry naming the problem if the reply is malformed."""
-        reply = await self._chat(model, messages)
-        try:
-            return _Attempt(parse_soap(reply), None, 1)
-        except SoapFormatError as err:
-            log.warning("soap_reply_malformed", attempt=1, error=str(err))
-            retry = soap_prompt.retry_messages(messages, str(err))
-        reply = await self._chat(model, retry)
-        try:
-            return _Attempt(parse_soap(reply), None, 2)
-        except SoapFormatError as err:
-            log.warning("soap_reply_malformed", attempt=2, error=str(err))
-            return _Attempt(None, str(err), 2, [reply])
+    async def _ask(
+        self, model: str, messages: list[dict[str, str]], *, retry_cut: bool = True
+    ) -> _Attempt:
+        """One request; one retry naming the problem if the reply is malformed (or cut off,
+        unless the caller would rather split the work than retry)."""
+        problem = ""
+        for attempt in (1, 2):
+            ask = messages if attempt == 1 else soap_prompt.retry_messages(messages, problem)
+            reply, cut = await self._chat(model, ask)
+            try:
+                note = parse_soap(reply)
+            except SoapFormatError as err:
+                problem = CUT if cut else str(err)
+            else:
+                if not cut:
+                    return _Attempt(note, None, attempt, reply)
+                problem = CUT
+            log.warning("soap_reply_malformed", attempt=attempt, error=problem)
+            if cut and not retry_cut:
+                return _Attempt(None, problem, attempt, reply, cut=True)
+        return _Attempt(None, problem, 2, reply, cut=problem == CUT)
 
     async def write(self, model: str, lines: Sequence[str], *, has_roles: bool) -> WrittenNote:
+        self.requests = 0
         transcript = "\n".join(lines)
         if len(transcript) <= self.budget:
-            got = await self._ask(model, soap_prompt.soap_messages(transcript, has_roles=has_roles))
+            msgs = soap_prompt.soap_messages(transcript, has_roles=has_roles)
+            got = await self._ask(model, msgs)
             if got.note is not None:
-                return WrittenNote.of(got.note, None, got.requests)
-            # Keep the last reply as it came, for the reviewer to correct; no sections.
-            raw = got.notes[-1].strip() if got.notes else ""
-            problem = f"the model's note was malformed twice: {got.problem}"
-            return WrittenNote(raw, {s: [] for s in SECTIONS}, problem, got.requests)
-        return await self._write_long(model, lines, has_roles=has_roles)
+                return WrittenNote.of(got.note, None, self.requests)
+            if not got.cut or len(lines) < 2:
+                # Keep the last reply as it came, for the reviewer to correct; no sections.
+                problem = f"the model's note was malformed twice: {got.problem}"
+                return WrittenNote(got.raw.strip(), {s: [] for s in SECTIONS}, problem, 2)
+            # The note of the whole visit does not fit in max_tokens: write it in parts.
+            return await self._write_long(model, lines, len(transcript) // 2 + 1, has_roles)
+        return await self._write_long(model, lines, self.budget, has_roles)
 
     async def _write_long(
-        self, model: str, lines: Sequence[str], *, has_roles: bool
+        self, model: str, lines: Sequence[str], budget: int, has_roles: bool
     ) -> WrittenNote:
-        chunks = split_lines(lines, self.budget)
+        chunks = split_lines(lines, budget)
         parts: list[SoapNote] = []
         problems: list[str] = []
-        requests = 0
         for i, chunk in enumerate(chunks, 1):
-            msgs = soap_prompt.part_messages("\n".join(chunk), i, len(chunks), has_roles=has_roles)
-            got = await self._ask(model, msgs)
-            requests += got.requests
-            if got.note is None:
-                problems.append(f"part {i} of {len(chunks)} could not be summarised")
-            else:
-                parts.append(got.note)
-        log.info("soap_long_visit", count=len(chunks), chars=sum(map(len, lines)))
-        merged, merge_requests, merge_problem = await self._merge(model, parts)
-        requests += merge_requests
+            await self._part(model, chunk, i, len(chunks), has_roles, parts, problems, 0)
+        log.info("soap_long_visit", count=len(chunks), turns=len(lines), chars=sum(map(len, lines)))
+        merged, merge_problem = await self._merge(model, parts)
         if merge_problem:
             problems.append(merge_problem)
-        return WrittenNote.of(merged, "; ".join(problems) or None, requests, len(chunks))
+        return WrittenNote.of(merged, "; ".join(problems) or None, self.requests, len(parts))
 
-    async def _merge(self, model: str, notes: list[SoapNote]) -> tuple[SoapNote, int, str | None]:
-        """Merge partial notes through the model, in groups that fit the budget."""
-        requests = 0
+    async def _part(
+        self,
+        model: str,
+        chunk: list[str],
+        i: int,
+        n: int,
+        has_roles: bool,
+        out: list[SoapNote],
+        problems: list[str],
+        depth: int,
+    ) -> None:
+        """Summarise one part; a part whose note overflows max_tokens is halved."""
+        msgs = soap_prompt.part_messages("\n".join(chunk), i, n, has_roles=has_roles)
+        can_split = len(chunk) > 1 and depth < MAX_SPLIT_DEPTH
+        got = await self._ask(model, msgs, retry_cut=not can_split)
+        if got.note is not None:
+            out.append(got.note)
+        elif got.cut and can_split:
+            for half in _halves(chunk):
+                await self._part(model, half, i, n, has_roles, out, problems, depth + 1)
+        else:
+            problems.append(f"part {i} of {n} could not be summarised ({got.problem})")
+
+    async def _merge(self, model: str, notes: list[SoapNote]) -> tuple[SoapNote, str | None]:
+        """Merge partial notes through the model, in groups that fit the budget and whose
+        merged note fits max_tokens; pairs the model cannot merge are merged mechanically."""
         problem: str | None = None
+        max_group = len(notes)
         while len(notes) > 1:
             groups: list[list[SoapNote]] = [[]]
             size = 0
             for note in notes:
                 n = len(note.text) + 40
-                if groups[-1] and size + n > self.budget:
+                if groups[-1] and (size + n > self.budget or len(groups[-1]) >= max_group):
                     groups.append([])
                     size = 0
                 groups[-1].append(note)
                 size += n
-            if len(groups) == len(notes):  # every note alone exceeds the budget: stop here
-                return merge_mechanically(notes), requests, "parts too long to merge by model"
             merged: list[SoapNote] = []
+            shrink = False
             for group in groups:
                 if len(group) == 1:
                     merged.append(group[0])
                     continue
                 msgs = soap_prompt.merge_messages([n.sections for n in group])
-                got = await self._ask(model, msgs)
-                requests += got.requests
-                if got.note is None:
+                got = await self._ask(model, msgs, retry_cut=len(group) <= 2)
+                if got.note is not None:
+                    merged.append(got.note)
+                elif got.cut and len(group) > 2:
+                    shrink = True  # merge fewer notes at a time
+                    merged.extend(group)
+                else:
                     problem = "the model could not merge the parts; all their bullets are listed"
                     merged.append(merge_mechanically(group))
-                else:
-                    merged.append(got.note)
+            if shrink:
+                max_group = max(2, max_group // 2)
+            elif len(merged) == len(notes):  # every note alone exceeds the budget
+                return merge_mechanically(notes), "parts too long to merge by the model"
             notes = merged
         if not notes:
-            return merge_mechanically([]), requests, "no part could be summarised"
-        return notes[0], requests, problem
+            return merge_mechanically([]), "no part could be summarised"
+        return notes[0], problem

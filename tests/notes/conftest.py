@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from pydantic import SecretStr
 
+from services.notes.config import NotesSettings
+from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.migrate import upgrade_async
+from services.notes.metrics import NotesMetrics
+from services.notes.service import run
+from services.notes.soap import ChatClient
 from shared.contracts import (
     EditedTurn,
     EncounterStarted,
@@ -20,7 +29,9 @@ from shared.contracts import (
     Message,
     StreamNames,
 )
+from shared.gateway import GatewayClient
 from shared.streams import publish
+from simulators.llm_server import LlmSimConfig, LlmSimulator, start_llm_simulator
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -101,3 +112,68 @@ async def publish_shuffled(
         await publish(redis, names.control, msg)
     for turn in doubled:
         await publish(redis, names.edited, turn)
+
+
+@pytest.fixture
+async def llm_sim() -> AsyncIterator[LlmSimulator]:
+    async with await start_llm_simulator(LlmSimConfig(seed=1)) as sim:
+        yield sim
+
+
+@pytest.fixture
+async def gateway(llm_sim: LlmSimulator) -> AsyncIterator[GatewayClient]:
+    client = GatewayClient(
+        llm_sim.base_url,
+        SecretStr("sim-key"),
+        timeout=10.0,
+        max_attempts=2,
+        backoff_base_s=0.05,
+        backoff_max_s=0.1,
+    )
+    yield client
+    await client.aclose()
+
+
+def notes_settings(db: Database, names: StreamNames, export_dir: Path, **kw: Any) -> NotesSettings:
+    base: dict[str, Any] = {
+        "stream_prefix": names.prefix,
+        "database_url": db.url,
+        "export_dir": export_dir,
+        "consumer_name": "notes-test-1",
+        "grace_period_s": 30.0,
+        "scheduler_poll_s": 0.1,
+        "note_retry_initial_s": 0.2,
+        "note_retry_max_s": 0.5,
+        "note_lease_s": 30.0,
+        "timezone": "UTC",
+    }
+    base.update(kw)
+    return NotesSettings(_env_file=None, **base)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def running_notes(
+    settings: NotesSettings, db: Database, redis: aioredis.Redis, client: ChatClient
+) -> AsyncIterator[NotesMetrics]:
+    """The notes service (consumers + scheduler) running in this event loop."""
+    metrics = NotesMetrics()
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(settings, db, redis, client, stop, metrics=metrics))
+    try:
+        yield metrics
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
+    """Poll ``predicate`` until true; the timeout only bounds a hang."""
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(0.05)
+
+
+async def encounter_status(db: Database, encounter_id: str) -> str | None:
+    async with db.session() as s:
+        enc = await repo.get_encounter(s, encounter_id)
+    return enc.status if enc else None

@@ -253,3 +253,44 @@ async def test_audit_and_tokens(db: Database) -> None:
         rows = await repo.list_audit(s, encounter_id="x")
         assert [(r.actor, r.action, r.status) for r in rows] == [("front-desk", "note.read", 200)]
         assert rows[0].at.tzinfo is not None
+
+
+async def test_late_turn_never_replaces_a_clinicians_version(db: Database) -> None:
+    now = datetime.now(UTC)
+    async with db.session() as s:
+        await repo.upsert_turn(s, edited("late-1", 0))
+        await repo.mark_transcribed(
+            s, EncounterTranscribed(encounter_id="late-1", turn_count=2, audio_ms=1)
+        )
+    async with db.session() as s:
+        assert await repo.claim_note_job(s, "late-1", "w", now, 30)
+        await repo.add_note_version(
+            s,
+            "late-1",
+            kind="generated",
+            status="needs_review",
+            text="t",
+            sections={},
+            model="m",
+            author="system",
+            missing=[1],
+        )
+        assert await repo.complete_note_job(s, "late-1", "w", status="needs_review", missing=[1])
+        await repo.add_note_version(
+            s,
+            "late-1",
+            kind="edited",
+            status="draft",
+            text="t2",
+            sections={},
+            model=None,
+            author="dr-a",
+        )
+    async with db.session() as s:
+        await repo.upsert_turn(s, edited("late-1", 1))
+        assert not await repo.late_turn_arrived(s, "late-1")
+    async with db.session() as s:
+        enc = await repo.get_encounter(s, "late-1")
+    assert enc is not None
+    assert enc.status == "needs_review"  # the clinician's edit stands
+    assert enc.missing_seqs is None  # but the gap is no longer shown as open

@@ -5,21 +5,48 @@ never commit. Writes are idempotent on their natural keys (encounter id, ``(enco
 seq)``, ``(encounter_id, version)``) because stream delivery is at-least-once, and the
 control and turn entries of one encounter may arrive in any order: a row that does not
 exist yet is created as a placeholder, never is an entry dropped.
+
+Note jobs (``jobs.py``) and the audit log and API tokens (``access.py``) live in their own
+modules and are re-exported here, so callers use ``repo.<function>`` for everything.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.notes.db.access import (
+    add_audit,
+    create_token,
+    find_token_by_hash,
+    list_audit,
+    list_tokens,
+    revoke_token,
+    touch_token,
+)
+from services.notes.db.common import (
+    InvalidTransition,
+    NotFound,
+    VersionConflict,
+    dialect_insert,
+    missing_seqs,
+)
+from services.notes.db.jobs import (
+    NoteCandidate,
+    claim_note_job,
+    complete_note_job,
+    defer_note_job,
+    late_turn_arrived,
+    pending_note_jobs,
+    renew_note_lease,
+    request_note,
+)
 from services.notes.db.models import (
     FAILED,
     NEEDS_REVIEW,
@@ -29,8 +56,6 @@ from services.notes.db.models import (
     RECORDING,
     SIGNED,
     TRANSCRIBING,
-    ApiToken,
-    AuditEntry,
     Encounter,
     Note,
     Turn,
@@ -44,27 +69,15 @@ from shared.contracts import (
     EncounterTranscribed,
 )
 
+__all__ = [  # the re-exported names (everything else here is defined in this module)
+    "InvalidTransition", "NoteCandidate", "NotFound", "VersionConflict", "add_audit",
+    "claim_note_job", "complete_note_job", "create_token", "defer_note_job",
+    "find_token_by_hash", "late_turn_arrived", "list_audit", "list_tokens", "missing_seqs",
+    "pending_note_jobs", "renew_note_lease", "request_note", "revoke_token", "touch_token",
+]  # fmt: skip
+
 # Statuses after which an encounter has its note; control events never move it back.
 _HAS_NOTE = (READY, NEEDS_REVIEW, SIGNED)
-
-
-class NotFound(LookupError):
-    phi_safe = True
-
-
-class VersionConflict(RuntimeError):
-    """Another writer stored this note version first."""
-
-    phi_safe = True
-
-
-class InvalidTransition(RuntimeError):
-    phi_safe = True
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    name = session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
 
 
 # --- encounters: control events ----------------------------------------------------------
@@ -72,7 +85,7 @@ def _insert(session: AsyncSession, table: Any) -> Any:
 
 async def ensure_encounter(session: AsyncSession, encounter_id: str) -> None:
     """Create a placeholder row if the encounter is not known yet (idempotent)."""
-    stmt = _insert(session, Encounter).values(
+    stmt = dialect_insert(session, Encounter).values(
         id=encounter_id, status=RECORDING, started=False, started_at=utcnow(), updated_at=utcnow()
     )
     await session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
@@ -97,7 +110,9 @@ async def upsert_encounter_started(session: AsyncSession, msg: EncounterStarted)
         "started_at": msg.started_at,
         "updated_at": now,
     }
-    stmt = _insert(session, Encounter).values(id=msg.encounter_id, status=RECORDING, **values)
+    stmt = dialect_insert(session, Encounter).values(
+        id=msg.encounter_id, status=RECORDING, **values
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=["id"], set_=values, where=Encounter.started.is_(False)
     )
@@ -252,7 +267,7 @@ async def upsert_turn(session: AsyncSession, turn: EditedTurn) -> bool:
         "quality": turn_quality(turn),
         "updated_at": now,
     }
-    stmt = _insert(session, Turn).values(
+    stmt = dialect_insert(session, Turn).values(
         encounter_id=turn.encounter_id, seq=turn.seq, created_at=now, **values
     )
     stmt = stmt.on_conflict_do_update(
@@ -272,13 +287,6 @@ async def list_turns(session: AsyncSession, encounter_id: str) -> list[Turn]:
 async def turn_seqs(session: AsyncSession, encounter_id: str) -> list[int]:
     stmt = select(Turn.seq).where(Turn.encounter_id == encounter_id).order_by(Turn.seq)
     return list((await session.scalars(stmt)).all())
-
-
-def missing_seqs(expected: int | None, present: Sequence[int]) -> list[int]:
-    if expected is None:
-        return []
-    have = set(present)
-    return [s for s in range(expected) if s not in have]
 
 
 # --- notes ---------------------------------------------------------------------------------
@@ -355,242 +363,3 @@ async def sign_note(session: AsyncSession, encounter_id: str, version: int, sign
     assert enc is not None
     enc.status, enc.updated_at = SIGNED, now
     return note
-
-
-# --- note jobs (the scheduler; safe with several replicas) ---------------------------------
-
-
-@dataclass(frozen=True)
-class NoteCandidate:
-    encounter_id: str
-    expected_turns: int | None
-    missing: tuple[int, ...]
-    complete: bool
-    grace_expired: bool
-
-    @property
-    def due(self) -> bool:
-        return self.complete or self.grace_expired
-
-
-async def pending_note_jobs(
-    session: AsyncSession, now: datetime, grace_s: float, limit: int = 20
-) -> list[NoteCandidate]:
-    """Encounters waiting for a note whose turns are all in or whose grace period ended.
-
-    Derived from the database alone, so a restarted replica picks up where it left off.
-    """
-    stmt = (
-        select(Encounter)
-        .where(
-            Encounter.status == NOTE_PENDING,
-            or_(Encounter.note_lease_until.is_(None), Encounter.note_lease_until < now),
-            or_(Encounter.note_next_try_at.is_(None), Encounter.note_next_try_at <= now),
-        )
-        .order_by(Encounter.transcribed_at)
-        .limit(limit * 4)
-    )
-    out: list[NoteCandidate] = []
-    for enc in (await session.scalars(stmt)).all():
-        missing = missing_seqs(enc.expected_turns, await turn_seqs(session, enc.id))
-        since = enc.transcribed_at or enc.updated_at
-        expired = since + timedelta(seconds=grace_s) <= now
-        cand = NoteCandidate(enc.id, enc.expected_turns, tuple(missing), not missing, expired)
-        if cand.due:
-            out.append(cand)
-        if len(out) >= limit:
-            break
-    return out
-
-
-async def claim_note_job(
-    session: AsyncSession, encounter_id: str, owner: str, now: datetime, lease_s: float
-) -> bool:
-    """Compare-and-set lease: True for exactly one replica until the lease runs out."""
-    stmt = (
-        update(Encounter)
-        .where(
-            Encounter.id == encounter_id,
-            Encounter.status == NOTE_PENDING,
-            or_(Encounter.note_lease_until.is_(None), Encounter.note_lease_until < now),
-        )
-        .values(note_lease_owner=owner, note_lease_until=now + timedelta(seconds=lease_s))
-        .execution_options(synchronize_session=False)
-    )
-    result: Any = await session.execute(stmt)
-    return bool(result.rowcount == 1)
-
-
-async def renew_note_lease(
-    session: AsyncSession, encounter_id: str, owner: str, now: datetime, lease_s: float
-) -> bool:
-    stmt = (
-        update(Encounter)
-        .where(Encounter.id == encounter_id, Encounter.note_lease_owner == owner)
-        .values(note_lease_until=now + timedelta(seconds=lease_s))
-        .execution_options(synchronize_session=False)
-    )
-    result: Any = await session.execute(stmt)
-    return bool(result.rowcount == 1)
-
-
-async def defer_note_job(
-    session: AsyncSession, encounter_id: str, owner: str, retry_at: datetime, error: str
-) -> None:
-    """Give the job back (gateway down): retried by any replica from ``retry_at``."""
-    stmt = (
-        update(Encounter)
-        .where(Encounter.id == encounter_id, Encounter.note_lease_owner == owner)
-        .values(
-            note_lease_owner=None,
-            note_lease_until=None,
-            note_next_try_at=retry_at,
-            note_attempts=Encounter.note_attempts + 1,
-            note_error=error[:100],
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(stmt)
-
-
-async def complete_note_job(
-    session: AsyncSession,
-    encounter_id: str,
-    owner: str,
-    *,
-    status: str,
-    missing: list[int],
-) -> bool:
-    """Finish the job if this replica still holds the lease; False means another took over."""
-    now = utcnow()
-    stmt = (
-        update(Encounter)
-        .where(
-            Encounter.id == encounter_id,
-            Encounter.note_lease_owner == owner,
-            Encounter.status == NOTE_PENDING,
-        )
-        .values(
-            status=status,
-            note_at=now,
-            note_lease_owner=None,
-            note_lease_until=None,
-            note_next_try_at=None,
-            note_attempts=0,
-            note_error=None,
-            missing_seqs=missing or None,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    result: Any = await session.execute(stmt)
-    return bool(result.rowcount == 1)
-
-
-async def request_note(session: AsyncSession, encounter_id: str) -> None:
-    """Ask for a (re)generated note; the scheduler writes it as the next version."""
-    enc = await session.get(Encounter, encounter_id, with_for_update=True)
-    if enc is None:
-        raise NotFound(encounter_id)
-    if enc.status == SIGNED:
-        raise InvalidTransition("a signed note cannot be regenerated; add an addendum")
-    if enc.status in (RECORDING, TRANSCRIBING):
-        raise InvalidTransition("the encounter is still being transcribed")
-    enc.status = NOTE_PENDING
-    enc.note_lease_owner = enc.note_lease_until = enc.note_next_try_at = None
-    enc.note_attempts = 0
-    # The note is written from what is stored now: no second grace period.
-    enc.transcribed_at = enc.transcribed_at or utcnow()
-    enc.updated_at = utcnow()
-
-
-# --- audit log (append-only) and API tokens ------------------------------------------------
-
-
-async def add_audit(
-    session: AsyncSession,
-    *,
-    actor: str,
-    action: str,
-    status: int,
-    role: str | None = None,
-    encounter_id: str | None = None,
-    target: str | None = None,
-    source_ip: str | None = None,
-) -> AuditEntry:
-    entry = AuditEntry(
-        at=utcnow(),
-        actor=actor,
-        role=role,
-        action=action,
-        encounter_id=encounter_id,
-        target=target,
-        source_ip=source_ip,
-        status=status,
-    )
-    session.add(entry)
-    await session.flush()
-    return entry
-
-
-async def list_audit(
-    session: AsyncSession,
-    *,
-    encounter_id: str | None = None,
-    actor: str | None = None,
-    since: datetime | None = None,
-    limit: int = 100,
-    before_id: int | None = None,
-) -> list[AuditEntry]:
-    stmt = select(AuditEntry)
-    if encounter_id:
-        stmt = stmt.where(AuditEntry.encounter_id == encounter_id)
-    if actor:
-        stmt = stmt.where(AuditEntry.actor == actor)
-    if since:
-        stmt = stmt.where(AuditEntry.at >= since)
-    if before_id:
-        stmt = stmt.where(AuditEntry.id < before_id)
-    stmt = stmt.order_by(AuditEntry.id.desc()).limit(limit)
-    return list((await session.scalars(stmt)).all())
-
-
-async def create_token(
-    session: AsyncSession, *, name: str, role: str, token_hash: str, clinician_id: str | None
-) -> ApiToken:
-    token = ApiToken(
-        name=name, role=role, clinician_id=clinician_id, token_hash=token_hash, created_at=utcnow()
-    )
-    try:
-        async with session.begin_nested():
-            session.add(token)
-            await session.flush()
-    except IntegrityError:
-        raise VersionConflict(f"token name {name!r} exists") from None
-    return token
-
-
-async def find_token_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
-    """The live (not revoked) token with this hash."""
-    stmt = select(ApiToken).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
-    return (await session.scalars(stmt)).first()
-
-
-async def touch_token(session: AsyncSession, token_id: int) -> None:
-    await session.execute(
-        update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow())
-    )
-
-
-async def revoke_token(session: AsyncSession, name: str) -> ApiToken:
-    token = (await session.scalars(select(ApiToken).where(ApiToken.name == name))).first()
-    if token is None:
-        raise NotFound(name)
-    if token.revoked_at is None:
-        token.revoked_at = utcnow()
-    return token
-
-
-async def list_tokens(session: AsyncSession) -> list[ApiToken]:
-    return list((await session.scalars(select(ApiToken).order_by(ApiToken.id))).all())

@@ -1,0 +1,100 @@
+"""The audit log (append-only: nothing here updates or deletes it) and API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notes.db.common import NotFound, VersionConflict
+from services.notes.db.models import ApiToken, AuditEntry, utcnow
+
+
+async def add_audit(
+    session: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    status: int,
+    role: str | None = None,
+    encounter_id: str | None = None,
+    target: str | None = None,
+    source_ip: str | None = None,
+) -> AuditEntry:
+    entry = AuditEntry(
+        at=utcnow(),
+        actor=actor,
+        role=role,
+        action=action,
+        encounter_id=encounter_id,
+        target=target,
+        source_ip=source_ip,
+        status=status,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def list_audit(
+    session: AsyncSession,
+    *,
+    encounter_id: str | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+) -> list[AuditEntry]:
+    stmt = select(AuditEntry)
+    if encounter_id:
+        stmt = stmt.where(AuditEntry.encounter_id == encounter_id)
+    if actor:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    if since:
+        stmt = stmt.where(AuditEntry.at >= since)
+    if before_id:
+        stmt = stmt.where(AuditEntry.id < before_id)
+    stmt = stmt.order_by(AuditEntry.id.desc()).limit(limit)
+    return list((await session.scalars(stmt)).all())
+
+
+async def create_token(
+    session: AsyncSession, *, name: str, role: str, token_hash: str, clinician_id: str | None
+) -> ApiToken:
+    token = ApiToken(
+        name=name, role=role, clinician_id=clinician_id, token_hash=token_hash, created_at=utcnow()
+    )
+    try:
+        async with session.begin_nested():
+            session.add(token)
+            await session.flush()
+    except IntegrityError:
+        raise VersionConflict(f"token name {name!r} exists") from None
+    return token
+
+
+async def find_token_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
+    """The live (not revoked) token with this hash."""
+    stmt = select(ApiToken).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+    return (await session.scalars(stmt)).first()
+
+
+async def touch_token(session: AsyncSession, token_id: int) -> None:
+    await session.execute(
+        update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow())
+    )
+
+
+async def revoke_token(session: AsyncSession, name: str) -> ApiToken:
+    token = (await session.scalars(select(ApiToken).where(ApiToken.name == name))).first()
+    if token is None:
+        raise NotFound(name)
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    return token
+
+
+async def list_tokens(session: AsyncSession) -> list[ApiToken]:
+    return list((await session.scalars(select(ApiToken).order_by(ApiToken.id))).all())

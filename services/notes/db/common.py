@@ -1,0 +1,36 @@
+"""What the repository modules share: errors, the dialect's upsert, gap arithmetic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class NotFound(LookupError):
+    phi_safe = True
+
+
+class VersionConflict(RuntimeError):
+    """Another writer stored this row (note version, token name) first."""
+
+    phi_safe = True
+
+
+class InvalidTransition(RuntimeError):
+    phi_safe = True
+
+
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """INSERT with ``on_conflict_do_*`` for the session's database (SQLite or PostgreSQL)."""
+    name = session.get_bind().dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+
+
+def missing_seqs(expected: int | None, present: Sequence[int]) -> list[int]:
+    if expected is None:
+        return []
+    have = set(present)
+    return [s for s in range(expected) if s not in have]

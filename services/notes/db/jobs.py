@@ -1,0 +1,221 @@
+"""Note jobs: which encounters are due for a note, and who writes each (several replicas).
+
+A job is taken with a compare-and-set lease on the encounter row (a single UPDATE, atomic
+on SQLite and PostgreSQL); the note is committed only while the lease is still held.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notes.db.common import InvalidTransition, NotFound, missing_seqs
+from services.notes.db.models import (
+    NEEDS_REVIEW,
+    NOTE_PENDING,
+    READY,
+    RECORDING,
+    SIGNED,
+    SYSTEM_ACTOR,
+    TRANSCRIBING,
+    Encounter,
+    Note,
+    Turn,
+    utcnow,
+)
+
+
+async def _turn_seqs(session: AsyncSession, encounter_id: str) -> list[int]:
+    stmt = select(Turn.seq).where(Turn.encounter_id == encounter_id).order_by(Turn.seq)
+    return list((await session.scalars(stmt)).all())
+
+
+@dataclass(frozen=True)
+class NoteCandidate:
+    encounter_id: str
+    expected_turns: int | None
+    missing: tuple[int, ...]
+    complete: bool
+    grace_expired: bool
+
+    @property
+    def due(self) -> bool:
+        return self.complete or self.grace_expired
+
+
+async def pending_note_jobs(
+    session: AsyncSession, now: datetime, grace_s: float, limit: int = 20
+) -> list[NoteCandidate]:
+    """Encounters waiting for a note whose turns are all in or whose grace period ended.
+
+    Derived from the database alone, so a restarted replica picks up where it left off.
+    """
+    stmt = (
+        select(Encounter)
+        .where(
+            Encounter.status == NOTE_PENDING,
+            or_(Encounter.note_lease_until.is_(None), Encounter.note_lease_until < now),
+            or_(Encounter.note_next_try_at.is_(None), Encounter.note_next_try_at <= now),
+        )
+        .order_by(Encounter.transcribed_at)
+    )
+    out: list[NoteCandidate] = []
+    for enc in (await session.scalars(stmt)).all():
+        stats = await session.execute(
+            select(func.count(), func.max(Turn.updated_at)).where(
+                Turn.encounter_id == enc.id,
+                Turn.seq < (enc.expected_turns if enc.expected_turns is not None else 2**31 - 1),
+            )
+        )
+        have, last_turn = stats.one()
+        complete = enc.expected_turns is None or have >= enc.expected_turns
+        # Grace runs from the last sign of progress: turns still trickling in from a
+        # backlogged editor postpone a partial note.
+        start = enc.transcribed_at or enc.updated_at
+        since = max(start, last_turn) if last_turn is not None else start
+        expired = since + timedelta(seconds=grace_s) <= now
+        if not (complete or expired):
+            continue
+        missing = (
+            [] if complete else missing_seqs(enc.expected_turns, await _turn_seqs(session, enc.id))
+        )
+        out.append(NoteCandidate(enc.id, enc.expected_turns, tuple(missing), not missing, expired))
+        if len(out) >= limit:
+            break
+    return out
+
+
+async def claim_note_job(
+    session: AsyncSession, encounter_id: str, owner: str, now: datetime, lease_s: float
+) -> bool:
+    """Compare-and-set lease: True for exactly one replica until the lease runs out."""
+    stmt = (
+        update(Encounter)
+        .where(
+            Encounter.id == encounter_id,
+            Encounter.status == NOTE_PENDING,
+            or_(Encounter.note_lease_until.is_(None), Encounter.note_lease_until < now),
+        )
+        .values(note_lease_owner=owner, note_lease_until=now + timedelta(seconds=lease_s))
+        .execution_options(synchronize_session=False)
+    )
+    result: Any = await session.execute(stmt)
+    return bool(result.rowcount == 1)
+
+
+async def renew_note_lease(
+    session: AsyncSession, encounter_id: str, owner: str, now: datetime, lease_s: float
+) -> bool:
+    stmt = (
+        update(Encounter)
+        .where(Encounter.id == encounter_id, Encounter.note_lease_owner == owner)
+        .values(note_lease_until=now + timedelta(seconds=lease_s))
+        .execution_options(synchronize_session=False)
+    )
+    result: Any = await session.execute(stmt)
+    return bool(result.rowcount == 1)
+
+
+async def defer_note_job(
+    session: AsyncSession, encounter_id: str, owner: str, retry_at: datetime, error: str
+) -> None:
+    """Give the job back (gateway down): retried by any replica from ``retry_at``."""
+    stmt = (
+        update(Encounter)
+        .where(Encounter.id == encounter_id, Encounter.note_lease_owner == owner)
+        .values(
+            note_lease_owner=None,
+            note_lease_until=None,
+            note_next_try_at=retry_at,
+            note_attempts=Encounter.note_attempts + 1,
+            note_error=error[:100],
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(stmt)
+
+
+async def complete_note_job(
+    session: AsyncSession,
+    encounter_id: str,
+    owner: str,
+    *,
+    status: str,
+    missing: list[int],
+) -> bool:
+    """Finish the job if this replica still holds the lease; False means another took over."""
+    now = utcnow()
+    stmt = (
+        update(Encounter)
+        .where(
+            Encounter.id == encounter_id,
+            Encounter.note_lease_owner == owner,
+            Encounter.status == NOTE_PENDING,
+        )
+        .values(
+            status=status,
+            note_at=now,
+            note_lease_owner=None,
+            note_lease_until=None,
+            note_next_try_at=None,
+            note_attempts=0,
+            note_error=None,
+            missing_seqs=missing or None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    result: Any = await session.execute(stmt)
+    return bool(result.rowcount == 1)
+
+
+async def request_note(session: AsyncSession, encounter_id: str) -> None:
+    """Ask for a (re)generated note; the scheduler writes it as the next version."""
+    enc = await session.get(Encounter, encounter_id, with_for_update=True)
+    if enc is None:
+        raise NotFound(encounter_id)
+    if enc.status == SIGNED:
+        raise InvalidTransition("a signed note cannot be regenerated; add an addendum")
+    if enc.status in (RECORDING, TRANSCRIBING):
+        raise InvalidTransition("the encounter is still being transcribed")
+    if enc.status == NOTE_PENDING:
+        return  # already queued (maybe being written right now): never a second writer
+    enc.status = NOTE_PENDING
+    enc.note_lease_owner = enc.note_lease_until = enc.note_next_try_at = None
+    enc.note_attempts = 0
+    # The note is written from what is stored now: no second grace period.
+    enc.transcribed_at = enc.transcribed_at or utcnow()
+    enc.updated_at = utcnow()
+
+
+async def late_turn_arrived(session: AsyncSession, encounter_id: str) -> bool:
+    """A turn came after its encounter's note was written without it.
+
+    The encounter's recorded gap shrinks. When the gap is closed and the current note is
+    still the system's own unsigned draft written because of that gap, the note is queued
+    again (a new version; the old one stays in the history). True when queued.
+    """
+    enc = await session.get(Encounter, encounter_id, with_for_update=True)
+    if enc is None or not enc.missing_seqs or enc.status not in (NEEDS_REVIEW, READY):
+        return False
+    remaining = missing_seqs(enc.expected_turns, await _turn_seqs(session, encounter_id))
+    if remaining == enc.missing_seqs:
+        return False
+    enc.missing_seqs = remaining or None
+    enc.updated_at = utcnow()
+    if remaining:
+        return False
+    current = (
+        await session.scalars(
+            select(Note).where(Note.encounter_id == encounter_id).order_by(Note.version.desc())
+        )
+    ).first()
+    if current is None or current.author != SYSTEM_ACTOR or not current.missing_seqs:
+        return False  # a person has edited or signed it: their version stands
+    await request_note(session, encounter_id)
+    return True
