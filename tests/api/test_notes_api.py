@@ -207,3 +207,27 @@ async def test_every_read_and_change_is_audited(api: Api) -> None:
         ("clin-b", "clinician", "note.read", None, 403, "10.0.0.7"),
     ]
     assert all(r.at is not None for r in rows)
+
+
+async def test_stored_notes_are_served_whatever_their_shape(api: Api) -> None:
+    """Input limits apply to edits, not to what the note writer stored."""
+    enc = await add_encounter(api.db, clinician="dr-a")
+    long_bullet = "Long statement. " * 400
+    async with api.db.session() as s:
+        await repo.add_note_version(
+            s,
+            enc.encounter_id,
+            kind="regenerated",
+            status="needs_review",
+            text="Plan:\n- " + long_bullet,
+            sections={"plan": [long_bullet, "tab\there"], "subjective": []},
+            model="claude-sonnet-4-6",
+            author="system",
+            problem="section missing",
+        )
+    r = await api.call("GET", f"/v1/encounters/{enc.encounter_id}/note")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["sections"]["plan"] == [long_bullet, "tab\there"]
+    assert body["sections"]["objective"] == []
+    assert body["problem"] == "section missing"

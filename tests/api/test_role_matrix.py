@@ -57,6 +57,7 @@ ENDPOINTS = [
     Endpoint("regenerate", "POST", E + "/note/regenerate", 202, "note.regenerate", body={}),
     Endpoint("fhir", "GET", E + "/fhir", action="export.fhir", note="signed"),
     Endpoint("events", "GET", E + "/events", action="live.follow"),
+    Endpoint("events_ticket", "POST", E + "/events/ticket", 201, "live.follow"),
     Endpoint("audit", "GET", "/v1/audit?encounter_id={id}", action="audit.read"),
     Endpoint("tokens_list", "GET", "/v1/tokens"),
     Endpoint(
@@ -72,7 +73,17 @@ ENDPOINTS = [
     Endpoint("metrics", "GET", "/metrics"),
 ]
 
-READS = {"list", "get", "transcript", "transcript_text", "note", "versions", "fhir", "events"}
+READS = {
+    "list",
+    "get",
+    "transcript",
+    "transcript_text",
+    "note",
+    "versions",
+    "fhir",
+    "events",
+    "events_ticket",
+}
 WRITES = {"edit", "sign", "regenerate"}
 AUDIT = {"audit"}
 TOKENS = {"tokens_list", "tokens_create", "tokens_revoke"}
@@ -149,18 +160,22 @@ PROTECTED = [ep for ep in ENDPOINTS if ep.name not in PUBLIC]
 
 
 @pytest.mark.parametrize("ep", PROTECTED, ids=[ep.name for ep in PROTECTED])
-@pytest.mark.parametrize("auth", ["none", "malformed", "unknown", "revoked", "basic"])
+@pytest.mark.parametrize(
+    "auth", ["none", "malformed", "unknown", "revoked", "basic", "unknown_role"]
+)
 async def test_unauthenticated_is_401(
     ep: Endpoint, auth: str, client: httpx.AsyncClient, db: Database
 ) -> None:
     seeded = await add_encounter(db, note=ep.note)
     revoked = await add_token(db, "old", "admin", revoked=True)
+    odd = await add_token(db, "odd", "superuser")  # a row edited by hand
     headers = {
         "none": {},
         "malformed": {"Authorization": "Bearer not-a-token"},
         "unknown": bearer("ms_" + "A" * 43),
         "revoked": bearer(revoked),
         "basic": {"Authorization": "Basic YWRtaW46YWRtaW4="},
+        "unknown_role": bearer(odd),
     }[auth]
     subs = {"id": seeded.encounter_id, "clinician": "dr-a", "token": "1", "new": "x"}
     response = await client.request(

@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notes.api import queries
+from services.notes.api import queries, tickets
 from services.notes.api.observe import ApiMetrics
 from services.notes.auth import (
     Action,
@@ -27,6 +27,7 @@ from services.notes.auth import (
 from services.notes.config import NotesSettings
 from services.notes.db import repo
 from services.notes.db.engine import Database
+from services.notes.db.models import ApiToken
 from shared.contracts import StreamNames
 from shared.logging import get_logger
 
@@ -70,6 +71,16 @@ def unauthorized() -> HTTPException:
     return HTTPException(401, NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
 
 
+def _principal(token: ApiToken) -> Principal:
+    try:
+        role = Role(token.role)
+    except ValueError:
+        # A row edited by hand with a role this code does not know: no access.
+        log.warning("api_token_bad_role", token_id=token.id)
+        raise unauthorized() from None
+    return Principal(token_id=token.id, name=token.name, role=role, clinician_id=token.clinician_id)
+
+
 async def authenticate(
     ctx: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -81,16 +92,41 @@ async def authenticate(
         token = await repo.find_token_by_hash(session, hash_token(credentials.credentials))
         if token is None:
             raise unauthorized()
+        who = _principal(token)
         await queries.touch_token(session, token)
-        return Principal(
-            token_id=token.id,
-            name=token.name,
-            role=Role(token.role),
-            clinician_id=token.clinician_id,
-        )
+        return who
+
+
+async def bearer_or_ticket(
+    request: Request,
+    ctx: Ctx,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ticket: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            description="One-time ticket from POST …/events/ticket (for EventSource, which "
+            "cannot send headers).",
+        ),
+    ] = None,
+) -> Principal:
+    """Bearer token, or a one-time ticket bound to this encounter (live follow only)."""
+    if credentials is not None or ticket is None:
+        return await authenticate(ctx, credentials)
+    encounter_id = str(request.path_params.get("encounter_id", ""))
+    token_id = await tickets.redeem(ctx.redis, ctx.names, ticket, encounter_id)
+    if token_id is None:
+        raise unauthorized()
+    async with ctx.db.session() as session:
+        token = await session.get(ApiToken, token_id)
+        if token is None or token.revoked_at is not None:
+            raise unauthorized()
+        return _principal(token)
 
 
 Caller = Annotated[Principal, Depends(authenticate)]
+StreamCaller = Annotated[Principal, Depends(bearer_or_ticket)]
 
 
 def source_ip(request: Request) -> str | None:

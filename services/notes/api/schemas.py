@@ -64,6 +64,15 @@ class Sections(Out):
     plan: SectionItems = Field(default_factory=list)
 
 
+class SectionsOut(Out):
+    """The four SOAP sections as stored (not re-validated: a stored note is always served)."""
+
+    subjective: list[str]
+    objective: list[str]
+    assessment: list[str]
+    plan: list[str]
+
+
 class EncounterSummary(Out):
     id: str
     room: str
@@ -148,7 +157,7 @@ class NoteOut(Out):
     kind: str
     status: str
     text: str
-    sections: Sections
+    sections: SectionsOut
     model: str | None
     author: str | None
     problem: str | None
@@ -236,6 +245,12 @@ class TokenCreated(TokenOut):
 
 class TokenList(Out):
     items: list[TokenOut]
+
+
+class StreamTicket(Out):
+    ticket: str
+    expires_in_s: int
+    url: str = Field(description="Open this with EventSource (relative to the API).")
 
 
 class Health(Out):

@@ -197,7 +197,11 @@ async def get_transcript(
                 text=turn_text(t),
                 original_text=t.original_text,
                 edit_status=t.edit_status,
-                flags=[FlagOut.model_validate(f) for f in (t.flags or []) if isinstance(f, dict)],
+                flags=[
+                    FlagOut(kind=str(f.get("kind", "")), term=str(f.get("term", "")))
+                    for f in (t.flags or [])
+                    if isinstance(f, dict)
+                ],
             )
             for t in turns
         ],

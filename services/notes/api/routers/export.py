@@ -10,8 +10,15 @@ from fastapi.responses import Response, StreamingResponse
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from services.notes.api import queries
-from services.notes.api.deps import ApiContext, Caller, Ctx, audited, check_encounter
+from services.notes.api import queries, tickets
+from services.notes.api.deps import (
+    ApiContext,
+    Caller,
+    Ctx,
+    StreamCaller,
+    audited,
+    check_encounter,
+)
 from services.notes.api.errors import error_responses
 from services.notes.api.fhir import FHIR_MEDIA_TYPE, FhirExportError, SignedNote, export_document
 from services.notes.api.live import (
@@ -22,6 +29,7 @@ from services.notes.api.live import (
     parse_last_event_id,
 )
 from services.notes.api.routers.encounters import EncounterIdPath
+from services.notes.api.schemas import StreamTicket
 from services.notes.api.transcripts import transcript_view
 from services.notes.auth import Action
 from services.notes.db import repo
@@ -94,7 +102,7 @@ async def live_events(
     encounter_id: EncounterIdPath,
     request: Request,
     ctx: Ctx,
-    who: Caller,
+    who: StreamCaller,
     last_event_id: Annotated[str | None, Header(max_length=200)] = None,
 ) -> StreamingResponse:
     async with audited(ctx, request, who, Action.LIVE_FOLLOW, encounter_id) as work:
@@ -107,6 +115,29 @@ async def live_events(
         _stream(ctx, encounter_id, start),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post(
+    "/events/ticket",
+    response_model=StreamTicket,
+    status_code=201,
+    summary="A one-time ticket to open the live stream from a browser's EventSource",
+    responses=error_responses(401, 403, 404),
+)
+async def live_ticket(
+    encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
+) -> StreamTicket:
+    """EventSource cannot send ``Authorization``: open ``url`` within 60 s instead (once)."""
+    async with audited(ctx, request, who, Action.LIVE_FOLLOW, encounter_id) as work:
+        await check_encounter(work.session, who, Action.LIVE_FOLLOW, encounter_id)
+        ticket = await tickets.issue(ctx.redis, ctx.names, who.token_id, encounter_id)
+        work.status = 201
+        work.target = "ticket"
+    return StreamTicket(
+        ticket=ticket,
+        expires_in_s=tickets.TICKET_TTL_S,
+        url=f"/v1/encounters/{encounter_id}/events?ticket={ticket}",
     )
 
 

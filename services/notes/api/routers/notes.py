@@ -17,7 +17,7 @@ from services.notes.api.schemas import (
     NoteVersions,
     RegenerateAccepted,
     RegenerateRequest,
-    Sections,
+    SectionsOut,
 )
 from services.notes.auth import Action
 from services.notes.db import repo
@@ -79,8 +79,11 @@ def note_out(note: Note) -> NoteOut:
         kind=note.kind,
         status=note.status,
         text=note.text,
-        sections=Sections.model_validate(
-            {k: sections.get(k) or [] for k in ("subjective", "objective", "assessment", "plan")}
+        sections=SectionsOut(
+            **{
+                k: [str(item) for item in sections.get(k) or []]
+                for k in ("subjective", "objective", "assessment", "plan")
+            }
         ),
         model=note.model,
         author=note.author,
