@@ -162,6 +162,7 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
             MEDSCRIBE_GRACE_PERIOD_S="15",
             MEDSCRIBE_SCHEDULER_POLL_S="0.2",
             MEDSCRIBE_SPOOL_DIR=str(demo_dir / "spool"),
+            MEDSCRIBE_SPEAKER_LABELS="true",
             MEDSCRIBE_NOTES_URL=f"http://127.0.0.1:{api_port}",
             MEDSCRIBE_CONFIG=str(demo_dir / "no-capture-config.env"),
         )

@@ -93,11 +93,11 @@ def field(lines: list[str], label: str) -> str:
 def check_files(transcript: Path, note: Path) -> None:
     """The transcript holds the sample visit turn for turn; the note has SOAP sections."""
     text = transcript.read_text(encoding="utf-8")
-    pos = 0
-    for turn in load_script(SAMPLE_VISIT):
-        found = text.find(turn.text, pos)
-        assert found >= 0, f"turn missing or out of order: {turn.text[:30]!r}"
-        pos = found + len(turn.text)
+    lines = [ln for ln in text.splitlines() if ln.startswith("[")]
+    turns = load_script(SAMPLE_VISIT)
+    assert len(lines) == len(turns), text  # one transcript line per spoken turn
+    for line, turn in zip(lines, turns, strict=True):
+        assert line.endswith(turn.text), (line, turn.text)
     soap = note.read_text(encoding="utf-8")
     for section in ("Subjective", "Objective", "Assessment", "Plan"):
         assert section in soap

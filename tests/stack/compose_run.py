@@ -61,7 +61,7 @@ class HealthPump:
         self._thread.join(10)
 
     def _loop(self) -> None:
-        while not self._stop.wait(1.0):
+        while not self._stop.wait(2.0):
             done = subprocess.run(
                 ["podman", "ps", "--filter", "health=starting", "--filter",
                  f"name={self.project}_", "--format", "{{.Names}}"],
@@ -109,6 +109,27 @@ class Compose:
         )  # fmt: skip
         parts = done.stdout.split()
         return (parts[0], int(parts[1])) if len(parts) == 2 else ("missing", -1)
+
+    def diagnose(self) -> str:
+        """State, health log and last lines of every container of the project."""
+        ps = subprocess.run(
+            ["podman", "ps", "-a", "--filter", f"name={self.project}_",
+             "--format", "{{.Names}}"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        out = []
+        for name in ps.stdout.split():
+            health = subprocess.run(
+                ["podman", "inspect", "--format",
+                 "{{.State.Status}} {{.State.ExitCode}} {{json .State.Health}}", name],
+                capture_output=True, text=True, timeout=30, check=False,
+            )  # fmt: skip
+            logs = subprocess.run(
+                ["podman", "logs", "--tail", "15", name],
+                capture_output=True, text=True, timeout=30, check=False,
+            )  # fmt: skip
+            out.append(f"== {name}: {health.stdout.strip()[:1500]}\n{logs.stdout}{logs.stderr}")
+        return "\n".join(out)
 
     def logs(self, service: str, tail: int = 40) -> str:
         done = subprocess.run(

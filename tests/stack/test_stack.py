@@ -79,7 +79,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Compose, d
     try:
         up = compose("up", "--build", "-d")
         if up.returncode != 0:
-            pytest.fail(f"docker-compose up failed:\n{up.stderr[-3000:]}")
+            pytest.fail(
+                f"docker-compose up failed:\n{up.stderr[-1500:]}\n{compose.diagnose()[-12000:]}"
+            )
         yield compose, {**env, "api": f"http://127.0.0.1:{api_port}"}
     finally:
         pump.stop()
