@@ -11,5 +11,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="compose stack test: run it with `pytest -m stack tests/stack`")
     for item in items:
-        if "stack" in item.keywords:
+        if item.get_closest_marker("stack") is not None:
             item.add_marker(skip)
