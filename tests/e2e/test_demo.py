@@ -180,7 +180,7 @@ def test_demo_on_an_existing_redis_exits_by_itself_and_cleans_its_keys(
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert any("the Redis at MEDSCRIBE_REDIS_URL" in ln for ln in lines)
+    assert any("answered; this run's streams are removed" in ln for ln in lines)
     check_files(Path(field(lines, "transcript")), Path(field(lines, "SOAP note")))
     assert set(client.scan_iter(match="demo-*")) == before  # its streams are gone
     assert processes_of(str(demo_dir / "exports")) == []
@@ -195,3 +195,53 @@ def test_demo_with_a_missing_file_fails_clearly(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "nope.wav does not exist" in done.stderr
     assert not (tmp_path / "demo-data").exists()  # nothing started, nothing written
+
+
+def _start_demo(tmp_path: Path) -> tuple[subprocess.Popen[str], LineReader, Path]:
+    demo_dir = tmp_path / "demo"
+    env = demo_env(tmp_path, f"redis://127.0.0.1:{free_port()}/0")
+    proc = subprocess.Popen(
+        [*medscribe_cmd(), "demo", "--dir", str(demo_dir), "--time-scale", "2"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    reader = LineReader(proc)
+    reader.until(r"recording encounter=", DEMO_TIMEOUT_S)
+    return proc, reader, demo_dir
+
+
+def test_ctrl_c_during_the_visit_ends_it_and_still_writes_the_note(tmp_path: Path) -> None:
+    proc, reader, demo_dir = _start_demo(tmp_path)
+    try:
+        time.sleep(3)  # a few turns into the visit (played at 2x)
+        proc.send_signal(signal.SIGINT)
+        lines = reader.until(r"^\s+SOAP note\s", DEMO_TIMEOUT_S)
+        note = Path(field(lines, "SOAP note"))
+        assert "Subjective" in note.read_text()
+        proc.wait(60)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    transcript = Path(field(reader.seen, "transcript")).read_text()
+    spoken = [ln for ln in transcript.splitlines() if ln.startswith("[")]
+    assert 0 < len(spoken) < len(load_script(SAMPLE_VISIT))  # the visit ended early
+    time.sleep(0.5)
+    assert processes_of(str(demo_dir / "exports")) == []
+
+
+def test_second_ctrl_c_stops_everything_at_once(tmp_path: Path) -> None:
+    proc, reader, demo_dir = _start_demo(tmp_path)
+    try:
+        proc.send_signal(signal.SIGINT)  # ends the visit
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)  # stops the demo
+        proc.wait(60)
+        assert proc.returncode == 130
+        assert "interrupted" in reader.rest(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    time.sleep(0.5)
+    assert processes_of(str(demo_dir / "exports")) == []
