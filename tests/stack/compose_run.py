@@ -90,8 +90,8 @@ class Compose:
             check=False,
         )  # fmt: skip
 
-    def container(self, service: str) -> str:
-        return f"{self.project}_{service}_1"
+    def container(self, service: str, index: int = 1) -> str:
+        return f"{self.project}_{service}_{index}"
 
     def exec(
         self, service: str, *cmd: str, timeout: float = 60
@@ -101,10 +101,10 @@ class Compose:
             capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
 
-    def state(self, service: str) -> tuple[str, int]:
+    def state(self, service: str, index: int = 1) -> tuple[str, int]:
         done = subprocess.run(
             ["podman", "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}",
-             self.container(service)],
+             self.container(service, index)],
             capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip
         parts = done.stdout.split()

@@ -24,10 +24,7 @@ ALL_SETTINGS = (
 def test_configuration_table_lists_every_variable() -> None:
     text = README.read_text(encoding="utf-8")
     missing = sorted(
-        name
-        for cls in ALL_SETTINGS
-        for name in env_names(cls)
-        if f"`{name}`" not in text
+        name for cls in ALL_SETTINGS for name in env_names(cls) if f"`{name}`" not in text
     )
     assert not missing, f"README configuration table lacks {missing}"
 

@@ -22,7 +22,8 @@ from tests.helpers.procs import free_port
 from tests.stack import standins
 from tests.stack.compose_run import Compose, HealthPump, PodmanService
 
-pytestmark = [pytest.mark.stack, pytest.mark.timeout(1500)]
+# Cold (debootstrap + every image built): about 4 min here; cached: about 1 min.
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(720)]
 
 NOTE_TIMEOUT_S = 240
 APP_SERVICES = ("stt-bridge", "editor", "notes", "sim-stt", "sim-llm")
@@ -155,3 +156,16 @@ def test_containers_run_as_non_root(stack: tuple[Compose, dict[str, str]]) -> No
         done = compose.exec(service, "id", "-u")
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() != "0", service
+
+
+def test_editor_scales_out(stack: tuple[Compose, dict[str, str]]) -> None:
+    compose, _ = stack
+    scaled = compose("up", "-d", "--no-build", "--no-recreate", "--scale", "editor=2", "editor")
+    assert scaled.returncode == 0, scaled.stderr[-2000:]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if compose.state("editor", index=2)[0] == "running":
+            break
+        time.sleep(2)
+    assert compose.state("editor", index=2)[0] == "running", compose.diagnose()[-4000:]
+    assert compose.state("editor", index=1)[0] == "running"
