@@ -35,6 +35,7 @@ from shared.contracts import (
     decode_control,
     encode_audio,
 )
+from shared.logging import configure_logging
 from shared.streams import make_redis, publish
 from simulators.codec import ScriptTurn, encode
 
@@ -178,6 +179,7 @@ def main() -> None:
     if args.writer:
         asyncio.run(write_rooms(args.redis, args.prefix, int(args.rooms), args.seconds))
         return
+    configure_logging("WARNING", "console", service="bridge-bench")
     print(f"cpus: {os.cpu_count()}; audio per visit: {args.seconds:.0f} s; 50 ms frames")
     print("rooms  done  exact  fwd p50 ms  fwd p99 ms  fwd max ms  bridge CPU  CPU/enc")
     for rooms in (int(r) for r in args.rooms.split(",")):

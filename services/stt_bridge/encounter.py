@@ -26,7 +26,7 @@ from services.stt_bridge.closes import Next, fatal_reason
 from services.stt_bridge.config import BridgeSettings
 from services.stt_bridge.lease import Leases
 from services.stt_bridge.metrics import BridgeMetrics
-from services.stt_bridge.session import run_session
+from services.stt_bridge.session import TERMINATION_TIMEOUT, run_session
 from services.stt_bridge.state import EncounterStore, LeaseLost
 from shared.contracts import (
     EncounterFailed,
@@ -163,6 +163,7 @@ class EncounterRunner:
         )  # fmt: skip
         attempt = 0
         bug_retry_used = False
+        termination_timeouts = 0
         while True:
             if self.interrupted:
                 return self.interrupted
@@ -187,6 +188,10 @@ class EncounterRunner:
                     attempt, bug_retry_used = 0, False
             if next_step is Next.FINISHED:
                 return await self._transcribed()
+            if text == TERMINATION_TIMEOUT:
+                termination_timeouts += 1
+                if termination_timeouts >= 2:  # retried once from the last final: done
+                    return await self._transcribed()
             if next_step is Next.STOPPED or self.interrupted:
                 return self.interrupted or "handback"
             ctx.metrics.reconnects.labels(str(code if code is not None else "none")).inc()

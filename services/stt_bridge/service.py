@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import math
 import time
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -57,6 +58,10 @@ class Bridge:
     ) -> None:
         self.settings = settings
         self.redis = redis
+        # Every encounter's audio read is a blocking XREAD holding one pooled connection
+        # (redis-py's default pool has 100): size the pool for the encounters we may hold.
+        pool: Any = redis.connection_pool
+        pool.max_connections = max(pool.max_connections, settings.max_encounters + 32)
         names = StreamNames(settings.stream_prefix)
         self.names = names
         self.metrics = metrics or BridgeMetrics()

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
+TERMINATION_TIMEOUT = "termination_timeout"
+
+
 @dataclass
 class SessionResult:
     next: Next
@@ -208,6 +211,10 @@ class _Session:
                     time.monotonic() - self.terminate_at >= self.s.terminate_timeout_s
                 ):
                     log.warning("stt_termination_timeout", encounter_id=self.r.eid)
+                    if self.end_reached and not self.discard:
+                        # The last turn may not have been flushed: the caller re-sends the
+                        # audio after the last published final in a new session.
+                        return SessionResult(Next.TRANSIENT, None, TERMINATION_TIMEOUT)
                     return self._after_termination()
                 await self._publish(self.selector.expired(time.monotonic()))
                 self._maybe_rotate(after_final=False)

@@ -149,8 +149,10 @@ async def test_two_bridges_share_20_encounters_one_killed(
 
     await _until(both_up)
     players = []
-    for eid, d in visits.items():
-        await start_encounter(redis, names, eid, LABELS)
+    us = SttSettings(speech_model="universal-streaming-english", format_turns=True,
+                     speaker_labels=True)  # fmt: skip
+    for n, (eid, d) in enumerate(visits.items()):  # both model families, interleaved
+        await start_encounter(redis, names, eid, us if n % 2 else LABELS)
         frames = frames_of(script_audio(script_from_dialogue(d)))
         players.append(asyncio.create_task(play_frames(redis, names, eid, frames, pace_factor=5)))
 

@@ -268,3 +268,40 @@ async def test_logs_carry_no_transcript_text(
     assert "turn_published" in logs
     assert "sim-key" not in logs
     assert "canary" not in logs.lower()
+
+
+async def test_missing_termination_resends_the_unflushed_last_turn(
+    redis: Any,
+    redis_url: str,
+    names: StreamNames,
+    sim: SttSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The last turn ends with the audio (no trailing silence): only the flush after
+    Terminate yields its final. The first Terminate goes unanswered (fault injected into
+    the simulator): the bridge must not lose that turn."""
+    import asyncio
+
+    from simulators import stt_session
+
+    original = stt_session.SttSession._finish
+    calls = 0
+
+    async def slow_first_finish(self: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(1.5)  # no Termination within the bridge's timeout
+        await original(self)
+
+    monkeypatch.setattr(stt_session.SttSession, "_finish", slow_first_finish)
+    script = script_turns([("doctor", "Take it twice a day."), ("patient", "Okay, thanks.")])
+    script[-1] = type(script[-1])("patient", "Okay, thanks.", 0)
+    settings = bridge_settings(redis_url, names, sim.url, terminate_timeout_s=0.5)
+    async with running_bridge(settings):
+        await play_encounter(redis, names, "term-2", script_audio(script))
+        out = await wait_for_outcome(redis, names, ["term-2"])
+    assert isinstance(out["term-2"], EncounterTranscribed)
+    turns = await turns_of(redis, names, "term-2")
+    assert [t.text for t in turns] == ["Take it twice a day.", "Okay, thanks."]
+    assert calls >= 2

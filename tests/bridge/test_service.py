@@ -41,6 +41,7 @@ async def test_health_readiness_and_metrics(
     assert 'medscribe_bridge_reconnects_total{close_code="1006"}' in text
     assert "medscribe_bridge_active_encounters 0.0" in text
     assert "medscribe_bridge_forward_latency_seconds_count" in text
+    assert 'medscribe_bridge_unknown_messages_total{type="SpeechStarted"}' in text  # ignored
     assert "cough" not in text.lower()
 
 
