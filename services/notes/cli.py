@@ -93,6 +93,40 @@ def migrate_status() -> None:
         raise typer.Exit(1)
 
 
+@app.command("export")
+def export(
+    encounter_ids: list[str] = typer.Argument(None, help="Encounters to export (default: all)."),
+) -> None:
+    """Write (again) the transcript, SOAP note and JSON files of encounters."""
+    from services.notes.db import repo
+    from services.notes.db.engine import Database
+    from services.notes.exporter import export_encounter
+
+    s = load_settings()
+
+    async def go() -> int:
+        db = Database(s.database_url)
+        try:
+            ids = list(encounter_ids or [])
+            if not ids:
+                async with db.session() as session:
+                    ids = await repo.all_encounter_ids(session)
+            for enc_id in ids:
+                files = await export_encounter(
+                    db, s.export_dir, enc_id, s.tzinfo(), s.speaker_roles
+                )
+                typer.echo(f"{enc_id}: {files.folder}")
+            return len(ids)
+        finally:
+            await db.dispose()
+
+    try:
+        count = asyncio.run(go())
+    except LookupError as err:
+        fail(f"no encounter {err}")
+    typer.echo(f"exported {count} encounter(s) to {s.export_dir}")
+
+
 def _api_task() -> ExtraTask | None:
     """The staff API (``services.notes.api``, built on its own branch) when present."""
     try:

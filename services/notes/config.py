@@ -57,6 +57,9 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
         gt=0,
         description="One replica's lease on a note job; a crashed replica's job is retried after.",
     )
+    note_concurrency: int = Field(
+        4, ge=1, le=64, description="Notes this replica writes at the same time."
+    )
     scheduler_poll_s: float = Field(1.0, gt=0, description="How often the note scheduler looks.")
     default_llm_model: str = Field(
         DEFAULT_LLM_MODELS[0], description="SOAP model when the encounter did not name one."

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 from datetime import datetime, timedelta
 
@@ -18,7 +19,15 @@ from services.notes import transcript
 from services.notes.config import NotesSettings
 from services.notes.db import repo
 from services.notes.db.engine import Database
-from services.notes.db.models import NEEDS_REVIEW, NOTE_DRAFT, NOTE_NEEDS_REVIEW, READY, utcnow
+from services.notes.db.models import (
+    NEEDS_REVIEW,
+    NOTE_DRAFT,
+    NOTE_NEEDS_REVIEW,
+    READY,
+    SYSTEM_ACTOR,
+    Note,
+    utcnow,
+)
 from services.notes.exporter import export_encounter
 from services.notes.metrics import NotesMetrics
 from services.notes.soap import ChatClient, SoapWriter, WrittenNote
@@ -51,35 +60,94 @@ class NoteScheduler:
         self.owner = owner
         self.tz = settings.tzinfo()
         self._last_counts = 0.0
+        self._jobs: dict[str, asyncio.Task[None]] = {}
 
     def backoff(self, attempts: int) -> float:
         base = min(self.s.note_retry_initial_s * 2 ** min(attempts, 20), self.s.note_retry_max_s)
         return base * random.uniform(0.8, 1.0)  # jitter: replicas do not retry in lockstep
 
     async def run(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
-        while not stop.is_set():
-            wake.clear()
-            try:
-                await self.run_once()
-                await self._refresh_counts()
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # noqa: BLE001 - DB blips must not end the service
-                log.warning("note_scheduler_failed", error=type(err).__name__, exc_info=True)
-            # A flood of turns sets ``wake`` continuously: look at most every SETTLE_S.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), min(SETTLE_S, self.s.scheduler_poll_s))
-            waiter = asyncio.ensure_future(wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait(
-                    {waiter, stopper},
-                    timeout=self.s.scheduler_poll_s,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-            finally:
-                waiter.cancel()
-                stopper.cancel()
+        try:
+            while not stop.is_set():
+                wake.clear()
+                try:
+                    await self.start_due()
+                    await self._refresh_counts()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - DB blips must not end the service
+                    log.warning("note_scheduler_failed", error=type(err).__name__, exc_info=True)
+                # A flood of turns sets ``wake`` continuously: look at most every SETTLE_S.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), min(SETTLE_S, self.s.scheduler_poll_s))
+                waiter = asyncio.ensure_future(wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                try:
+                    await asyncio.wait(
+                        {waiter, stopper},
+                        timeout=self.s.scheduler_poll_s,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    waiter.cancel()
+                    stopper.cancel()
+        finally:
+            await self.shutdown()
+
+    async def start_due(self) -> int:
+        """Start a job for each due encounter (up to ``note_concurrency`` at a time)."""
+        free = self.s.note_concurrency - len(self._jobs)
+        if free <= 0:
+            return 0
+        async with self.db.session() as s:
+            due = await repo.pending_note_jobs(s, utcnow(), self.s.grace_period_s, limit=free * 2)
+        started = 0
+        for cand in due:
+            if cand.encounter_id in self._jobs or len(self._jobs) >= self.s.note_concurrency:
+                continue
+            task = asyncio.create_task(self._guarded(cand))
+            self._jobs[cand.encounter_id] = task
+            task.add_done_callback(functools.partial(self._forget, cand.encounter_id))
+            started += 1
+        return started
+
+    def _forget(self, encounter_id: str, _task: asyncio.Task[None]) -> None:
+        self._jobs.pop(encounter_id, None)
+
+    async def _guarded(self, cand: repo.NoteCandidate) -> None:
+        try:
+            await self.process(cand)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # noqa: BLE001 - the lease runs out and the job is retried
+            log.warning(
+                "note_job_failed",
+                encounter_id=cand.encounter_id,
+                error=type(err).__name__,
+                exc_info=True,
+            )
+
+    async def shutdown(self) -> None:
+        """Stop running jobs and hand their leases back, so another replica (or this one
+        after a restart) takes them at once instead of after the lease time."""
+        jobs = dict(self._jobs)
+        for task in jobs.values():
+            task.cancel()
+        await asyncio.gather(*jobs.values(), return_exceptions=True)
+        for enc_id in jobs:
+            with contextlib.suppress(Exception):
+                async with self.db.session() as s:
+                    await repo.release_note_job(s, enc_id, self.owner)
+                log.info("note_job_released", encounter_id=enc_id)
+
+    async def run_once(self) -> int:
+        """Process every job due now, one after the other; returns notes stored."""
+        async with self.db.session() as s:
+            due = await repo.pending_note_jobs(s, utcnow(), self.s.grace_period_s)
+        written = 0
+        for cand in due:
+            written += await self.process(cand)
+        return written
 
     async def _refresh_counts(self) -> None:
         now = asyncio.get_running_loop().time()
@@ -88,15 +156,6 @@ class NoteScheduler:
         self._last_counts = now
         async with self.db.session() as s:
             self.metrics.set_encounter_counts(await repo.count_by_status(s))
-
-    async def run_once(self) -> int:
-        """Process every job due now; returns how many notes were stored."""
-        async with self.db.session() as s:
-            due = await repo.pending_note_jobs(s, utcnow(), self.s.grace_period_s)
-        written = 0
-        for cand in due:
-            written += await self.process(cand)
-        return written
 
     async def _claim(self, encounter_id: str) -> bool:
         async with self.db.session() as s:
@@ -187,26 +246,33 @@ class NoteScheduler:
             problems.append(f"written without {len(missing)} turn(s) that never arrived")
         problem = "; ".join(problems) or None
         status = NEEDS_REVIEW if problem else READY
-        try:
-            async with self.db.session() as s:
-                note = await repo.add_note_version(
-                    s,
-                    enc_id,
-                    kind="regenerated" if has_prior else "generated",
-                    status=NOTE_NEEDS_REVIEW if problem else NOTE_DRAFT,
-                    text=written.text,
-                    sections=written.sections,
-                    model=model if written.requests else None,
-                    author="system",
-                    problem=problem[:300] if problem else None,
-                    missing=missing,
-                )
-                if not await repo.complete_note_job(
-                    s, enc_id, self.owner, status=status, missing=missing
-                ):
-                    raise LeaseLost(enc_id)  # rolls the note back: the new owner writes it
-        except (LeaseLost, repo.VersionConflict):
-            log.warning("note_lease_lost", encounter_id=enc_id)
+        note: Note | None = None
+        for _ in range(3):  # a version number taken meanwhile (a person's edit): next one
+            try:
+                async with self.db.session() as s:
+                    if not await repo.complete_note_job(
+                        s, enc_id, self.owner, status=status, missing=missing
+                    ):
+                        raise LeaseLost(enc_id)  # another replica owns the job now
+                    note = await repo.add_note_version(
+                        s,
+                        enc_id,
+                        kind="regenerated" if has_prior else "generated",
+                        status=NOTE_NEEDS_REVIEW if problem else NOTE_DRAFT,
+                        text=written.text,
+                        sections=written.sections,
+                        model=model if written.requests else None,
+                        author=SYSTEM_ACTOR,
+                        problem=problem[:300] if problem else None,
+                        missing=missing,
+                    )
+                break
+            except repo.VersionConflict:
+                continue
+            except LeaseLost:
+                log.warning("note_lease_lost", encounter_id=enc_id)
+                return 0
+        if note is None:
             return 0
         self.metrics.notes.labels(status=note.status).inc()
         self._last_counts = 0.0  # refresh the status gauge on the next pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 
@@ -9,7 +10,10 @@ import pytest
 from pydantic import ValidationError
 
 from services.notes.config import NotesSettings
+from services.notes.db import repo
+from services.notes.db.engine import Database
 from tests.helpers.procs import medscribe_cmd, subprocess_env
+from tests.notes.conftest import visit_messages
 
 
 def notes(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -100,3 +104,26 @@ def test_run_without_llm_key_names_the_variable(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "ASSEMBLYAI_API_KEY is not set" in result.stderr
+
+
+async def test_export_command_rewrites_files(db: Database, tmp_path: Path) -> None:
+    control, turns = visit_messages("exp-1", ["Any chest pain today?", "No, none at all."])
+    async with db.session() as s:
+        await repo.upsert_encounter_started(s, control[0])
+        for turn in turns:
+            await repo.upsert_turn(s, turn)
+    env = {
+        "DATABASE_URL": db.url,
+        "MEDSCRIBE_EXPORT_DIR": str(tmp_path / "out"),
+        "MEDSCRIBE_TIMEZONE": "UTC",
+    }
+    result = await asyncio.to_thread(notes, "export", **env)
+    assert result.returncode == 0, result.stderr
+    assert "exported 1 encounter(s)" in result.stdout
+    text = (tmp_path / "out" / "exp-1" / "encounter_transcript_20261129_090000.txt").read_text()
+    assert text.endswith(
+        "[09:00:00] Speaker: Any chest pain today?\n[09:00:04] Speaker: No, none at all.\n"
+    )
+    missing = await asyncio.to_thread(notes, "export", "nope", **env)
+    assert missing.returncode == 2
+    assert "no encounter" in missing.stderr

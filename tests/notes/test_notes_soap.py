@@ -78,6 +78,7 @@ async def test_aci_dialogue_note_grounded_exported(
     ]
     assert_grounded(notes[0].sections, texts)
     assert llm_sim.stats.tasks["soap"] == 1
+    assert llm_sim.stats.count(model="gemini-2.5-flash", status=200) == 1  # the visit's model
     assert metrics.stop_to_note._sum.get() > 0  # type: ignore[attr-defined]
 
     async with db.session() as s:
@@ -389,3 +390,33 @@ async def test_visit_without_speech_gets_an_empty_note_for_review_without_a_call
     assert [(n.problem, n.model) for n in notes] == [("no speech was transcribed", None)]
     assert notes[0].text == "Subjective:\n\nObjective:\n\nAssessment:\n\nPlan:\n"
     assert llm_sim.stats.tasks["soap"] == 0
+
+
+async def test_stopping_mid_note_hands_the_job_back(
+    db: Database,
+    redis: aioredis.Redis,
+    names: StreamNames,
+    tmp_path: Path,
+    llm_sim: LlmSimulator,
+    gateway: GatewayClient,
+    aci_dialogues: list[Dialogue],
+) -> None:
+    llm_sim.config.latency_s = 30.0  # the request is still running when we stop
+    control, turns, _ = dialogue_visit(aci_dialogues[5], "stop-1")
+    await publish_shuffled(redis, names, control, turns)
+    settings = notes_settings(db, names, tmp_path)
+    async with running_notes(settings, db, redis, gateway):
+
+        async def calling() -> bool:
+            return llm_sim.stats.in_flight >= 1
+
+        await wait_until(calling)
+    async with db.session() as s:
+        enc = await repo.get_encounter(s, "stop-1")
+    assert enc is not None
+    assert enc.status == NOTE_PENDING
+    assert enc.note_lease_owner is None  # released: no waiting for the lease to run out
+    llm_sim.config.latency_s = 0.0
+    async with running_notes(settings, db, redis, gateway):
+        await wait_until(lambda: _is(db, "stop-1", READY))
+    assert len(await _notes(db, "stop-1")) == 1

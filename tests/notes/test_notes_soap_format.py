@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.notes import soap_prompt
 from services.notes.db.models import Encounter, Turn
 from services.notes.soap import split_lines
 from services.notes.soap_format import (
@@ -17,6 +18,7 @@ from services.notes.soap_format import (
 )
 from services.notes.speakers import SpokenTurn, display_name, guess_roles, resolve_roles
 from services.notes.transcript import lines_of, render_body, render_file
+from shared.prompts import SOAP_MARKER
 
 GOOD = """Subjective:
 - Cough for two weeks.
@@ -148,3 +150,20 @@ def test_transcript_lines_in_the_guides_format_with_gap_marker() -> None:
     text = render_file(enc, lines, [1, 3], UTC)
     assert text.startswith("Clinical Encounter Transcript\nDate: 2026-05-04 09:30:00\n")
     assert "=" * 80 in text
+
+
+def test_prompt_is_the_guides_with_roles_and_a_named_retry() -> None:
+    msgs = soap_prompt.soap_messages(
+        "Clinician: Take metformin 500 mg twice daily.", has_roles=True
+    )
+    system, user = msgs[0]["content"], msgs[1]["content"]
+    assert system.startswith(SOAP_MARKER)
+    assert soap_prompt.GUIDE_CLINICIAN_PROMPT in system
+    assert "Include medications with dosage and frequency if mentioned." in system
+    assert "Subjective:\n- ...\n\nObjective:" in system
+    assert "Clinician or Patient" in user
+    assert "<transcript>\nClinician: Take metformin" in user
+    retry = soap_prompt.retry_messages(msgs, "missing section(s): Plan")
+    assert retry[:-1] == msgs[:-1]
+    assert retry[-1]["content"].startswith(user)
+    assert "missing section(s): Plan" in retry[-1]["content"]

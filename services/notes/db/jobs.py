@@ -140,6 +140,16 @@ async def defer_note_job(
     await session.execute(stmt)
 
 
+async def release_note_job(session: AsyncSession, encounter_id: str, owner: str) -> None:
+    """Hand a job back untouched (shutdown): any replica may take it right away."""
+    await session.execute(
+        update(Encounter)
+        .where(Encounter.id == encounter_id, Encounter.note_lease_owner == owner)
+        .values(note_lease_owner=None, note_lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def complete_note_job(
     session: AsyncSession,
     encounter_id: str,

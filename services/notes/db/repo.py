@@ -44,6 +44,7 @@ from services.notes.db.jobs import (
     defer_note_job,
     late_turn_arrived,
     pending_note_jobs,
+    release_note_job,
     renew_note_lease,
     request_note,
 )
@@ -73,7 +74,8 @@ __all__ = [  # the re-exported names (everything else here is defined in this mo
     "InvalidTransition", "NoteCandidate", "NotFound", "VersionConflict", "add_audit",
     "claim_note_job", "complete_note_job", "create_token", "defer_note_job",
     "find_token_by_hash", "late_turn_arrived", "list_audit", "list_tokens", "missing_seqs",
-    "pending_note_jobs", "renew_note_lease", "request_note", "revoke_token", "touch_token",
+    "pending_note_jobs", "release_note_job", "renew_note_lease", "request_note",
+    "revoke_token", "touch_token",
 ]  # fmt: skip
 
 # Statuses after which an encounter has its note; control events never move it back.
@@ -228,6 +230,10 @@ async def list_encounters(
     if len(rows) > limit:
         return rows[:limit], _encode_cursor(rows[limit - 1])
     return rows, None
+
+
+async def all_encounter_ids(session: AsyncSession) -> list[str]:
+    return list((await session.scalars(select(Encounter.id).order_by(Encounter.id))).all())
 
 
 async def count_by_status(session: AsyncSession) -> dict[str, int]:
