@@ -26,7 +26,7 @@ def test_configuration_table_lists_every_variable() -> None:
     missing = sorted(
         name for cls in ALL_SETTINGS for name in env_names(cls) if f"`{name}`" not in text
     )
-    assert not missing, f"README configuration table lacks {missing}"
+    assert not missing, f"README lacks {missing}: python -m tests.stack.readme_table"
 
 
 def test_readme_names_every_compose_service() -> None:
