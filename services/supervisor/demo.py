@@ -17,7 +17,13 @@ from typing import TextIO, TypeVar
 from services.supervisor import stack
 from services.supervisor.config import SupervisorSettings, inherited_env
 from services.supervisor.demo_visit import DemoResult, encounter_of_run, prepare_audio, wait_note
-from services.supervisor.readiness import free_port, port_is_free, wait_http_ok, wait_tcp
+from services.supervisor.readiness import (
+    NotReady,
+    free_port,
+    port_is_free,
+    wait_http_ok,
+    wait_tcp,
+)
 from services.supervisor.supervisor import (
     ConsoleSink,
     FileSink,
@@ -208,7 +214,7 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
     except Interrupted:
         say("\ninterrupted: stopping every service ...")
         return 130
-    except stack.StackError as err:
+    except (stack.StackError, NotReady) as err:
         say(f"\nmedscribe demo failed: {err}")
         bad = sup.failed_service
         if bad is not None:

@@ -9,7 +9,7 @@ from typing import TextIO
 
 from services.supervisor import redis_provider, stack
 from services.supervisor.config import SupervisorSettings, inherited_env, redis_url_was_given
-from services.supervisor.readiness import wait_http_ok
+from services.supervisor.readiness import NotReady, port_is_free, wait_http_ok
 from services.supervisor.supervisor import Backoff, ConsoleSink, Supervisor, child_env
 from shared.settings import DEFAULT_DATABASE_URL
 
@@ -35,6 +35,10 @@ async def run_up(settings: SupervisorSettings, out: TextIO) -> int:
         out.flush()
 
     try:
+        if not port_is_free(settings.api_host, settings.api_port):
+            raise stack.StackError(
+                f"port {settings.api_port} is in use: stop what holds it or set MEDSCRIBE_API_PORT"
+            )
         choice = await stack.provide_redis(
             sup, settings.redis_url, data / "redis", persistent=True,
             port=redis_provider.url_port(settings.redis_url), bind=settings.redis_bind,
@@ -66,7 +70,7 @@ async def run_up(settings: SupervisorSettings, out: TextIO) -> int:
         say("record a visit: medscribe capture (here, or on a room machine); Ctrl+C stops all")
         await stop.wait()
         return 0
-    except stack.StackError as err:
+    except (stack.StackError, NotReady) as err:
         say(f"cannot start: {err}")
         return 1
     finally:
