@@ -88,7 +88,7 @@ async def _race(aw: Awaitable[T], sig: _Signals, sup: Supervisor) -> T:
     finally:
         stop.cancel()
         failed.cancel()
-    if step.done():
+    if step.done() and not sig.stop.is_set():  # Ctrl+C wins a tie: the user said stop
         return step.result()
     step.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):

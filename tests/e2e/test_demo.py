@@ -237,8 +237,9 @@ def test_second_ctrl_c_stops_everything_at_once(tmp_path: Path) -> None:
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)  # stops the demo
         proc.wait(60)
-        assert proc.returncode == 130
-        assert "interrupted" in reader.rest(10)
+        rest = reader.rest(10)
+        assert proc.returncode == 130, "\n".join(reader.seen) + rest
+        assert "interrupted" in rest
     finally:
         if proc.poll() is None:
             proc.kill()
