@@ -146,32 +146,7 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
         api_port = settings.api_port
         if not port_is_free("127.0.0.1", api_port):
             api_port = free_port()
-        db_file = demo_dir / "medscribe.db"
-        env = child_env(
-            inherited_env(),
-            MEDSCRIBE_REDIS_URL=redis_url,
-            MEDSCRIBE_STREAM_PREFIX=prefix,
-            MEDSCRIBE_LOG_FORMAT="json",
-            ASSEMBLYAI_API_KEY=SIM_KEY,
-            MEDSCRIBE_ASSEMBLYAI_API_KEY=SIM_KEY,
-            MEDSCRIBE_STREAMING_URL=f"ws://127.0.0.1:{stt_port}/v3/ws",
-            MEDSCRIBE_LLM_GATEWAY_URL=f"http://127.0.0.1:{llm_port}",
-            MEDSCRIBE_DATABASE_URL=f"sqlite+aiosqlite:///{db_file}",
-            DATABASE_URL=f"sqlite+aiosqlite:///{db_file}",
-            MEDSCRIBE_EXPORT_DIR=str(demo_dir / "exports"),
-            MEDSCRIBE_API_HOST="127.0.0.1",
-            MEDSCRIBE_API_PORT=str(api_port),
-            MEDSCRIBE_HEALTH_PORT="0",
-            MEDSCRIBE_PACE_FACTOR=f"{scale:g}",
-            MEDSCRIBE_TIME_SCALE=f"{scale:g}",
-            MEDSCRIBE_RPM_PER_MODEL="0",
-            MEDSCRIBE_GRACE_PERIOD_S="15",
-            MEDSCRIBE_SCHEDULER_POLL_S="0.2",
-            MEDSCRIBE_SPOOL_DIR=str(demo_dir / "spool"),
-            MEDSCRIBE_SPEAKER_LABELS="true",
-            MEDSCRIBE_NOTES_URL=f"http://127.0.0.1:{api_port}",
-            MEDSCRIBE_CONFIG=str(demo_dir / "no-capture-config.env"),
-        )
+        env = _services_env(demo_dir, redis_url, prefix, stt_port, llm_port, api_port, scale)
         (demo_dir / "no-capture-config.env").write_text("# the demo's capture needs none\n")
         await step(stack.migrate(sup, env))
         token = await step(stack.create_token(sup, env, f"demo-{run_id}", "admin"))
@@ -228,6 +203,40 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
             await _forget_streams(redis_url, prefix)
         logs.close()
         say("demo stopped; no medscribe process is left running.")
+
+
+def _services_env(
+    demo_dir: Path, redis_url: str, prefix: str, stt_port: int, llm_port: int, api_port: int,
+    scale: float,
+) -> dict[str, str]:  # fmt: skip
+    """Environment of every demo process: simulators instead of AssemblyAI, one time scale
+    for the simulators, the bridge's pacing and the capture's playback, SQLite in the demo
+    folder, and this run's own stream prefix."""
+    db_url = f"sqlite+aiosqlite:///{demo_dir / 'medscribe.db'}"
+    return child_env(
+        inherited_env(),
+        MEDSCRIBE_REDIS_URL=redis_url,
+        MEDSCRIBE_STREAM_PREFIX=prefix,
+        MEDSCRIBE_LOG_FORMAT="json",
+        ASSEMBLYAI_API_KEY=SIM_KEY,
+        MEDSCRIBE_ASSEMBLYAI_API_KEY=SIM_KEY,
+        MEDSCRIBE_STREAMING_URL=f"ws://127.0.0.1:{stt_port}/v3/ws",
+        MEDSCRIBE_LLM_GATEWAY_URL=f"http://127.0.0.1:{llm_port}",
+        MEDSCRIBE_DATABASE_URL=db_url,
+        DATABASE_URL=db_url,
+        MEDSCRIBE_EXPORT_DIR=str(demo_dir / "exports"),
+        MEDSCRIBE_API_HOST="127.0.0.1",
+        MEDSCRIBE_API_PORT=str(api_port),
+        MEDSCRIBE_HEALTH_PORT="0",
+        MEDSCRIBE_PACE_FACTOR=f"{scale:g}",
+        MEDSCRIBE_RPM_PER_MODEL="0",
+        MEDSCRIBE_GRACE_PERIOD_S="15",
+        MEDSCRIBE_SCHEDULER_POLL_S="0.2",
+        MEDSCRIBE_SPOOL_DIR=str(demo_dir / "spool"),
+        MEDSCRIBE_SPEAKER_LABELS="true",
+        MEDSCRIBE_NOTES_URL=f"http://127.0.0.1:{api_port}",
+        MEDSCRIBE_CONFIG=str(demo_dir / "no-capture-config.env"),  # ignore the room's file
+    )
 
 
 def _redis_label(choice: stack.RedisChoice, url: str) -> str:
