@@ -246,3 +246,29 @@ def test_second_ctrl_c_stops_everything_at_once(tmp_path: Path) -> None:
             proc.wait()
     time.sleep(0.5)
     assert processes_of(str(demo_dir / "exports")) == []
+
+
+def test_demo_plays_another_recording_with_file(tmp_path: Path, redis_url: str) -> None:
+    from simulators.codec import ScriptTurn, encode, write_wav
+
+    script = [
+        ScriptTurn("doctor", "How is the rash on your arm since last week?", 1200),
+        ScriptTurn("patient", "It is better, the cream helped a lot.", 1200),
+        ScriptTurn("doctor", "Keep using hydrocortisone twice daily for one more week.", 1200),
+    ]
+    wav = tmp_path / "visit.wav"
+    write_wav(wav, encode(script))
+    done = subprocess.run(
+        [*medscribe_cmd(), "demo", "--dir", str(tmp_path / "demo"), "--file", str(wav)],
+        env=demo_env(tmp_path, redis_url), cwd=tmp_path, capture_output=True, text=True,
+        timeout=DEMO_TIMEOUT_S,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert any(str(wav) in ln for ln in lines)
+    text = Path(field(lines, "transcript")).read_text(encoding="utf-8")
+    spoken = [ln for ln in text.splitlines() if ln.startswith("[")]
+    assert len(spoken) == len(script)
+    for line, turn in zip(spoken, script, strict=True):
+        assert line.endswith(turn.text)
+    assert "losartan" not in done.stdout  # not the built-in sample
