@@ -60,6 +60,8 @@ def script(seconds: float, seed: int) -> list[ScriptTurn]:
 
 async def write_rooms(redis_url: str, prefix: str, rooms: int, seconds: float) -> None:
     redis = make_redis(redis_url)
+    pool: Any = redis.connection_pool
+    pool.max_connections = rooms + 16  # one in-flight XADD per room at most
     names = StreamNames(prefix)
 
     async def room(i: int) -> None:

@@ -77,6 +77,7 @@ class Bridge:
         self._crashed: dict[str, float] = {}
         self._accepting = True
         self._replicas = 1
+        self._taking: set[str] = set()
         self.reader: ConsumerGroupReader[ControlMessage] = ConsumerGroupReader(
             redis, stream=names.control, group=GROUP, consumer=settings.consumer,
             decoder=decode_control, handler=self._on_control, dead_stream=names.dead,
@@ -102,16 +103,25 @@ class Bridge:
 
     async def take(self, encounter_id: str) -> bool:
         """Take an encounter if there is room and its lease is free."""
-        if not self._accepting or encounter_id in self.tasks:
+        if not self._accepting or encounter_id in self.tasks or encounter_id in self._taking:
             return False
-        if len(self.tasks) >= await self._room():
+        # Reserved before the first await: the control handler and the scanner may try to
+        # take the same encounter at once, and our own lease is re-takeable by design.
+        self._taking.add(encounter_id)
+        try:
+            return await self._take(encounter_id)
+        finally:
+            self._taking.discard(encounter_id)
+
+    async def _take(self, encounter_id: str) -> bool:
+        if len(self.tasks) + len(self._taking) - 1 >= await self._room():
             return False
         if time.monotonic() - self._crashed.get(encounter_id, -1e9) < _RETRY_AFTER_CRASH_S:
             return False
         if not await self.leases.acquire(encounter_id):
             return False
         state = await self.store.load(encounter_id)
-        if state.started is None or state.status != "active":
+        if state.started is None or state.status != "active" or not self._accepting:
             await self.leases.release(encounter_id)
             with contextlib.suppress(RedisError):
                 if state.status != "active":
@@ -137,7 +147,8 @@ class Bridge:
             self._crashed[eid] = time.monotonic()
             return outcome
         finally:
-            self.tasks.pop(eid, None)
+            if self.tasks.get(eid, (None,))[0] is runner:
+                del self.tasks[eid]
             self.outcomes[eid] = outcome
             self.metrics.active.set(len(self.tasks))
             self.metrics.encounters.labels(outcome).inc()

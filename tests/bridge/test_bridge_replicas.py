@@ -205,3 +205,43 @@ async def test_sigterm_hands_encounters_back(
         out = await wait_for_outcome(redis, names, ["term-1"], timeout=60)
     assert isinstance(out["term-1"], EncounterTranscribed)
     _texts_ok(await turns_of(redis, names, "term-1"), d)
+
+
+async def test_replica_that_loses_its_lease_stops_at_once(
+    redis: Any,
+    redis_url: str,
+    names: StreamNames,
+    sim: SttSimulator,
+    aci_dialogues: list[Dialogue],
+) -> None:
+    """A paused or partitioned replica whose lease was taken over must stop streaming and
+    publish nothing more; the new owner finishes the visit exactly."""
+    d = aci_dialogues[1]
+    d = Dialogue(d.encounter_id, d.turns[:16], "")
+    frames = frames_of(script_audio(script_from_dialogue(d)))
+    lease_key = names.key("bridge", "lease", "lost-1")
+    settings = bridge_settings(redis_url, names, sim.url, lease_ms=1500, consumer="one")
+    async with running_bridge(settings) as one:
+        await start_encounter(redis, names, "lost-1", LABELS)
+        player = asyncio.create_task(play_frames(redis, names, "lost-1", frames))
+
+        async def some_turns() -> bool:
+            return len(await turns_of(redis, names, "lost-1")) >= 3
+
+        await _until(some_turns)
+        await redis.set(lease_key, "intruder:1", px=60_000)  # someone else owns it now
+
+        async def released() -> bool:
+            return "lost-1" not in one.tasks
+
+        await _until(released, timeout=10)
+        assert one.outcomes["lost-1"] == "lost"
+        frozen = len(await turns_of(redis, names, "lost-1"))
+        await asyncio.sleep(0.5)
+        assert len(await turns_of(redis, names, "lost-1")) == frozen  # fenced: no writes
+        await redis.delete(lease_key)  # the intruder goes away; the visit is resumed
+        last = await player
+        await stop_encounter(redis, names, "lost-1", last)
+        out = await wait_for_outcome(redis, names, ["lost-1"], timeout=60)
+    assert isinstance(out["lost-1"], EncounterTranscribed)
+    _texts_ok(await turns_of(redis, names, "lost-1"), d)

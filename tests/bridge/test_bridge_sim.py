@@ -159,11 +159,17 @@ async def test_bad_key_fails_encounter_and_keeps_audio(
     assert sim.stats.sessions_rejected == 1  # no retry loop against a bad key
 
 
+@pytest.mark.parametrize("code", [1008, 3009])
 async def test_new_session_rate_limit_backs_off(
-    redis: Any, redis_url: str, names: StreamNames, sim: SttSimulator, short_dialogue: Dialogue
+    redis: Any,
+    redis_url: str,
+    names: StreamNames,
+    sim: SttSimulator,
+    short_dialogue: Dialogue,
+    code: int,
 ) -> None:
     sim.config.drop_every_s = 10.0
-    sim.config.new_sessions_per_min, sim.config.rate_limit_code = 2, 3009
+    sim.config.new_sessions_per_min, sim.config.rate_limit_code = 2, code
     pcm = script_audio(script_from_dialogue(short_dialogue))
     async with running_bridge(bridge_settings(redis_url, names, sim.url)):
         await play_encounter(redis, names, "rl-1", pcm, stt=LABELS)

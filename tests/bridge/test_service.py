@@ -3,6 +3,7 @@ the CLI's configuration errors."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from typing import Any
 
@@ -77,3 +78,24 @@ def test_cli_without_key_fails_clearly(names: StreamNames) -> None:
     )  # fmt: skip
     assert bad.returncode == 2
     assert "CHUNK_MS" in bad.stderr
+
+
+async def test_an_encounter_offered_twice_at_once_is_taken_once(
+    redis: Any, redis_url: str, names: StreamNames, sim: SttSimulator
+) -> None:
+    """The control handler and the orphan scanner may offer the same encounter at the same
+    moment; a replica may re-take its own lease, so only the in-process guard prevents a
+    second task (the fencing would stop it, but it would open a second session)."""
+    from services.stt_bridge.service import Bridge
+    from shared.contracts import EncounterStarted
+    from shared.streams import make_redis
+
+    client = make_redis(redis_url)
+    bridge = Bridge(bridge_settings(redis_url, names, sim.url), client)
+    started = EncounterStarted(encounter_id="twice-1", room="r", llm_model="m")
+    await bridge.store.register(started)
+    taken = await asyncio.gather(*(bridge.take("twice-1") for _ in range(5)))
+    assert sum(taken) == 1
+    assert list(bridge.tasks) == ["twice-1"]
+    await bridge.hand_back()
+    await client.aclose()
