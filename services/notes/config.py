@@ -48,6 +48,12 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
     grace_period_s: float = Field(
         120.0, gt=0, description="After EncounterTranscribed, how long to wait for missing turns."
     )
+    transcription_timeout_s: float = Field(
+        1800.0,
+        gt=0,
+        description="After EncounterStopped, how long to wait for EncounterTranscribed before "
+        "writing the note from the turns received (flagged for review).",
+    )
     note_retry_initial_s: float = Field(
         2.0, gt=0, description="First delay before retrying a note while the gateway is down."
     )

@@ -24,7 +24,6 @@ from services.notes.db.models import (
     NOTE_DRAFT,
     NOTE_NEEDS_REVIEW,
     READY,
-    SYSTEM_ACTOR,
     Note,
     utcnow,
 )
@@ -38,10 +37,6 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 SETTLE_S = 0.2
-
-
-class LeaseLost(RuntimeError):
-    phi_safe = True
 
 
 class NoteScheduler:
@@ -99,6 +94,11 @@ class NoteScheduler:
         free = self.s.note_concurrency - len(self._jobs)
         if free <= 0:
             return 0
+        async with self.db.session() as s:
+            for enc_id in await repo.expire_transcriptions(
+                s, utcnow(), self.s.transcription_timeout_s
+            ):
+                log.warning("transcription_overdue", encounter_id=enc_id)
         async with self.db.session() as s:
             due = await repo.pending_note_jobs(s, utcnow(), self.s.grace_period_s, limit=free * 2)
         started = 0
@@ -168,7 +168,7 @@ class NoteScheduler:
             if not await repo.renew_note_lease(
                 s, encounter_id, self.owner, utcnow(), self.s.note_lease_s
             ):
-                raise LeaseLost(encounter_id)
+                raise repo.LeaseLost(encounter_id)
 
     async def process(self, cand: repo.NoteCandidate) -> int:
         if not await self._claim(cand.encounter_id):
@@ -184,6 +184,7 @@ class NoteScheduler:
             model = enc.llm_model or self.s.default_llm_model
             has_prior = await repo.current_note(s, enc_id) is not None
             stopped_at = enc.stopped_at
+            unfinished = enc.failure_reason == repo.TRANSCRIPTION_TIMEOUT
         missing = repo.missing_seqs(enc.expected_turns, [t.seq for t in turns])
         lines = [line.prompt() for line in transcript.lines_of(enc, turns, roles, self.tz)]
         if not lines:
@@ -199,12 +200,15 @@ class NoteScheduler:
             )
             try:
                 written = await writer.write(model, lines, has_roles=bool(roles))
-            except LeaseLost:
+            except repo.LeaseLost:
                 log.warning("note_lease_lost", encounter_id=enc_id)
                 return 0
             except Exception as err:  # noqa: BLE001 - gateway down/rejected: retry later
                 await self._defer(enc_id, err)
                 return 0
+        if unfinished:
+            extra = "the transcription never finished; written from the turns received"
+            written.problem = f"{extra}; {written.problem}" if written.problem else extra
         return await self._store(enc_id, written, missing, model, has_prior, stopped_at)
 
     async def _count_and_renew(self, encounter_id: str) -> None:
@@ -250,26 +254,23 @@ class NoteScheduler:
         for _ in range(3):  # a version number taken meanwhile (a person's edit): next one
             try:
                 async with self.db.session() as s:
-                    if not await repo.complete_note_job(
-                        s, enc_id, self.owner, status=status, missing=missing
-                    ):
-                        raise LeaseLost(enc_id)  # another replica owns the job now
-                    note = await repo.add_note_version(
+                    note = await repo.finish_note_job(
                         s,
                         enc_id,
+                        self.owner,
+                        status=status,
+                        missing=missing,
                         kind="regenerated" if has_prior else "generated",
-                        status=NOTE_NEEDS_REVIEW if problem else NOTE_DRAFT,
+                        note_status=NOTE_NEEDS_REVIEW if problem else NOTE_DRAFT,
                         text=written.text,
                         sections=written.sections,
                         model=model if written.requests else None,
-                        author=SYSTEM_ACTOR,
-                        problem=problem[:300] if problem else None,
-                        missing=missing,
+                        problem=problem,
                     )
                 break
             except repo.VersionConflict:
                 continue
-            except LeaseLost:
+            except repo.LeaseLost:
                 log.warning("note_lease_lost", encounter_id=enc_id)
                 return 0
         if note is None:
@@ -297,8 +298,3 @@ class NoteScheduler:
         except Exception as err:  # noqa: BLE001 - the note is stored; files are a copy
             self.metrics.export_errors.inc()
             log.error("export_failed", encounter_id=encounter_id, error=type(err).__name__)
-
-
-async def run_scheduler(scheduler: NoteScheduler, stop: asyncio.Event, wake: asyncio.Event) -> None:
-    with contextlib.suppress(asyncio.CancelledError):
-        await scheduler.run(stop, wake)

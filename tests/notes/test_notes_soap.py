@@ -420,3 +420,33 @@ async def test_stopping_mid_note_hands_the_job_back(
     async with running_notes(settings, db, redis, gateway):
         await wait_until(lambda: _is(db, "stop-1", READY))
     assert len(await _notes(db, "stop-1")) == 1
+
+
+async def test_transcription_that_never_finishes_still_gets_a_note(
+    db: Database,
+    redis: aioredis.Redis,
+    names: StreamNames,
+    tmp_path: Path,
+    gateway: GatewayClient,
+    aci_dialogues: list[Dialogue],
+) -> None:
+    control, turns, texts = dialogue_visit(aci_dialogues[6], "lost-1")
+    started, stopped, transcribed = control
+    await publish_shuffled(redis, names, [started, stopped], turns)  # no Transcribed
+    settings = notes_settings(db, names, tmp_path, transcription_timeout_s=1.0)
+    async with running_notes(settings, db, redis, gateway):
+        await wait_until(lambda: _is(db, "lost-1", NEEDS_REVIEW))
+        notes = await _notes(db, "lost-1")
+        assert notes[0].problem == (
+            "the transcription never finished; written from the turns received"
+        )
+        assert_grounded(notes[0].sections, texts)
+        # The STT side comes back and reports the count: all turns were there after all.
+        await publish_shuffled(redis, names, [transcribed], [])
+        await wait_until(lambda: _is(db, "lost-1", READY))
+    notes = await _notes(db, "lost-1")
+    assert [(n.version, n.kind, n.problem) for n in notes[1:]] == [(2, "regenerated", None)]
+    async with db.session() as s:
+        enc = await repo.get_encounter(s, "lost-1")
+    assert enc is not None
+    assert (enc.failure_reason, enc.expected_turns) == (None, len(texts))

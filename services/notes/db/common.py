@@ -23,6 +23,12 @@ class InvalidTransition(RuntimeError):
     phi_safe = True
 
 
+class LeaseLost(RuntimeError):
+    """This replica no longer holds the note job (its lease ran out and another took it)."""
+
+    phi_safe = True
+
+
 def dialect_insert(session: AsyncSession, table: Any) -> Any:
     """INSERT with ``on_conflict_do_*`` for the session's database (SQLite or PostgreSQL)."""
     name = session.get_bind().dialect.name

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notes.db.common import InvalidTransition, NotFound, missing_seqs
+from services.notes.db.common import InvalidTransition, LeaseLost, NotFound, missing_seqs
 from services.notes.db.models import (
     NEEDS_REVIEW,
     NOTE_PENDING,
@@ -27,6 +27,31 @@ from services.notes.db.models import (
     Turn,
     utcnow,
 )
+from services.notes.db.versions import add_note_version
+
+TRANSCRIPTION_TIMEOUT = "transcription_timeout"
+
+
+async def expire_transcriptions(
+    session: AsyncSession, now: datetime, timeout_s: float
+) -> list[str]:
+    """Encounters stopped longer ago than ``timeout_s`` that never got EncounterTranscribed
+    (the STT side is gone for good): queue their note from the turns received, flagged."""
+    stmt = (
+        select(Encounter)
+        .where(
+            Encounter.status == TRANSCRIBING,
+            Encounter.stopped_at < now - timedelta(seconds=timeout_s),
+        )
+        .with_for_update(skip_locked=True)
+    )
+    expired = list((await session.scalars(stmt)).all())
+    for enc in expired:
+        enc.status = NOTE_PENDING
+        enc.transcribed_at = now
+        enc.failure_stage, enc.failure_reason = "stt", TRANSCRIPTION_TIMEOUT
+        enc.updated_at = now
+    return [e.id for e in expired]
 
 
 async def _turn_seqs(session: AsyncSession, encounter_id: str) -> list[int]:
@@ -182,6 +207,41 @@ async def complete_note_job(
     )
     result: Any = await session.execute(stmt)
     return bool(result.rowcount == 1)
+
+
+async def finish_note_job(
+    session: AsyncSession,
+    encounter_id: str,
+    owner: str,
+    *,
+    status: str,
+    missing: list[int],
+    kind: str,
+    note_status: str,
+    text: str,
+    sections: dict[str, list[str]],
+    model: str | None,
+    problem: str | None,
+) -> Note:
+    """Store the written note and close the job, in the caller's transaction.
+
+    Raises LeaseLost (nothing stored) when another replica took the job meanwhile, and
+    VersionConflict when a person stored a version at the same moment (try again).
+    """
+    if not await complete_note_job(session, encounter_id, owner, status=status, missing=missing):
+        raise LeaseLost(encounter_id)
+    return await add_note_version(
+        session,
+        encounter_id,
+        kind=kind,
+        status=note_status,
+        text=text,
+        sections=sections,
+        model=model,
+        author=SYSTEM_ACTOR,
+        problem=problem[:300] if problem else None,
+        missing=missing,
+    )
 
 
 async def request_note(session: AsyncSession, encounter_id: str) -> None:

@@ -6,19 +6,16 @@ seq)``, ``(encounter_id, version)``) because stream delivery is at-least-once, a
 control and turn entries of one encounter may arrive in any order: a row that does not
 exist yet is created as a placeholder, never is an entry dropped.
 
-Note jobs (``jobs.py``) and the audit log and API tokens (``access.py``) live in their own
-modules and are re-exported here, so callers use ``repo.<function>`` for everything.
+Note jobs (``jobs.py``), encounter listing (``listing.py``) and the audit log and API
+tokens (``access.py``) live in their own modules and are re-exported here, so callers use
+``repo.<function>`` for everything.
 """
 
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes.db.access import (
@@ -32,35 +29,51 @@ from services.notes.db.access import (
 )
 from services.notes.db.common import (
     InvalidTransition,
+    LeaseLost,
     NotFound,
     VersionConflict,
     dialect_insert,
     missing_seqs,
 )
 from services.notes.db.jobs import (
+    TRANSCRIPTION_TIMEOUT,
     NoteCandidate,
     claim_note_job,
     complete_note_job,
     defer_note_job,
+    expire_transcriptions,
+    finish_note_job,
     late_turn_arrived,
     pending_note_jobs,
     release_note_job,
     renew_note_lease,
     request_note,
 )
+from services.notes.db.listing import (
+    EncounterFilter,
+    all_encounter_ids,
+    count_by_status,
+    decode_cursor,
+    list_encounters,
+)
 from services.notes.db.models import (
     FAILED,
     NEEDS_REVIEW,
     NOTE_PENDING,
-    NOTE_SIGNED,
     READY,
     RECORDING,
     SIGNED,
+    SYSTEM_ACTOR,
     TRANSCRIBING,
     Encounter,
-    Note,
     Turn,
     utcnow,
+)
+from services.notes.db.versions import (
+    add_note_version,
+    current_note,
+    note_history,
+    sign_note,
 )
 from shared.contracts import (
     EditedTurn,
@@ -71,11 +84,14 @@ from shared.contracts import (
 )
 
 __all__ = [  # the re-exported names (everything else here is defined in this module)
-    "InvalidTransition", "NoteCandidate", "NotFound", "VersionConflict", "add_audit",
-    "claim_note_job", "complete_note_job", "create_token", "defer_note_job",
-    "find_token_by_hash", "late_turn_arrived", "list_audit", "list_tokens", "missing_seqs",
-    "pending_note_jobs", "release_note_job", "renew_note_lease", "request_note",
-    "revoke_token", "touch_token",
+    "add_note_version", "current_note", "note_history", "sign_note", "finish_note_job",
+    "LeaseLost",
+    "TRANSCRIPTION_TIMEOUT", "EncounterFilter", "InvalidTransition", "NoteCandidate",
+    "NotFound", "all_encounter_ids", "count_by_status", "decode_cursor", "list_encounters",
+    "VersionConflict", "add_audit", "claim_note_job", "complete_note_job", "create_token",
+    "defer_note_job", "expire_transcriptions", "find_token_by_hash", "late_turn_arrived",
+    "list_audit", "list_tokens", "missing_seqs", "pending_note_jobs", "release_note_job",
+    "renew_note_lease", "request_note", "revoke_token", "touch_token",
 ]  # fmt: skip
 
 # Statuses after which an encounter has its note; control events never move it back.
@@ -149,6 +165,14 @@ async def mark_transcribed(session: AsyncSession, msg: EncounterTranscribed) -> 
         enc.note_next_try_at = None
         enc.note_attempts = 0
     enc.updated_at = now
+    if enc.failure_reason == TRANSCRIPTION_TIMEOUT and enc.status in (READY, NEEDS_REVIEW):
+        # The note was written without knowing how many turns there were: now we know.
+        enc.failure_stage = enc.failure_reason = None
+        missing = missing_seqs(msg.turn_count, await turn_seqs(session, enc.id))
+        enc.missing_seqs = missing or None
+        current = await current_note(session, enc.id)
+        if not missing and current is not None and current.author == SYSTEM_ACTOR:
+            await request_note(session, enc.id)
 
 
 async def mark_failed(session: AsyncSession, msg: EncounterFailed) -> None:
@@ -175,70 +199,6 @@ async def set_speaker_roles(
         raise NotFound(encounter_id)
     enc.speaker_roles = dict(roles)
     enc.updated_at = utcnow()
-
-
-@dataclass(frozen=True)
-class EncounterFilter:
-    status: str | None = None
-    clinician: str | None = None
-    room: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-def _encode_cursor(enc: Encounter) -> str:
-    raw = f"{enc.started_at.astimezone(UTC).isoformat()}|{enc.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """Raises ValueError for a cursor this module did not make."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, enc_id = raw.split("|", 1)
-        return datetime.fromisoformat(at), enc_id
-    except Exception:  # noqa: BLE001 - any garbage is the same client error
-        raise ValueError("invalid cursor") from None
-
-
-async def list_encounters(
-    session: AsyncSession,
-    filters: EncounterFilter | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
-) -> tuple[list[Encounter], str | None]:
-    """Newest first; returns the page and the cursor of the next page (None at the end)."""
-    f = filters or EncounterFilter()
-    stmt = select(Encounter)
-    if f.status:
-        stmt = stmt.where(Encounter.status == f.status)
-    if f.clinician:
-        stmt = stmt.where(Encounter.clinician == f.clinician)
-    if f.room:
-        stmt = stmt.where(Encounter.room == f.room)
-    if f.since:
-        stmt = stmt.where(Encounter.started_at >= f.since)
-    if f.until:
-        stmt = stmt.where(Encounter.started_at < f.until)
-    if cursor:
-        at, enc_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(Encounter.started_at < at, and_(Encounter.started_at == at, Encounter.id < enc_id))
-        )
-    stmt = stmt.order_by(Encounter.started_at.desc(), Encounter.id.desc()).limit(limit + 1)
-    rows = list((await session.scalars(stmt)).all())
-    if len(rows) > limit:
-        return rows[:limit], _encode_cursor(rows[limit - 1])
-    return rows, None
-
-
-async def all_encounter_ids(session: AsyncSession) -> list[str]:
-    return list((await session.scalars(select(Encounter.id).order_by(Encounter.id))).all())
-
-
-async def count_by_status(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(select(Encounter.status, func.count()).group_by(Encounter.status))
-    return {status: int(n) for status, n in rows.all()}
 
 
 # --- turns ---------------------------------------------------------------------------------
@@ -293,79 +253,3 @@ async def list_turns(session: AsyncSession, encounter_id: str) -> list[Turn]:
 async def turn_seqs(session: AsyncSession, encounter_id: str) -> list[int]:
     stmt = select(Turn.seq).where(Turn.encounter_id == encounter_id).order_by(Turn.seq)
     return list((await session.scalars(stmt)).all())
-
-
-# --- notes ---------------------------------------------------------------------------------
-
-
-async def current_note(session: AsyncSession, encounter_id: str) -> Note | None:
-    stmt = (
-        select(Note).where(Note.encounter_id == encounter_id).order_by(Note.version.desc()).limit(1)
-    )
-    return (await session.scalars(stmt)).first()
-
-
-async def note_history(session: AsyncSession, encounter_id: str) -> list[Note]:
-    stmt = select(Note).where(Note.encounter_id == encounter_id).order_by(Note.version)
-    return list((await session.scalars(stmt)).all())
-
-
-async def add_note_version(
-    session: AsyncSession,
-    encounter_id: str,
-    *,
-    kind: str,
-    status: str,
-    text: str,
-    sections: dict[str, list[str]],
-    model: str | None,
-    author: str | None,
-    problem: str | None = None,
-    missing: list[int] | None = None,
-    version: int | None = None,
-) -> Note:
-    """Insert the next version (or ``version``); VersionConflict if it already exists."""
-    if version is None:
-        top = await session.scalar(
-            select(func.max(Note.version)).where(Note.encounter_id == encounter_id)
-        )
-        version = (top or 0) + 1
-    note = Note(
-        encounter_id=encounter_id,
-        version=version,
-        kind=kind,
-        status=status,
-        text=text,
-        sections=sections,
-        model=model,
-        author=author,
-        problem=problem,
-        missing_seqs=missing or None,
-        created_at=utcnow(),
-    )
-    try:
-        async with session.begin_nested():
-            session.add(note)
-            await session.flush()
-    except IntegrityError:
-        raise VersionConflict(f"{encounter_id} v{version}") from None
-    return note
-
-
-async def sign_note(session: AsyncSession, encounter_id: str, version: int, signer: str) -> Note:
-    """Sign one version (normally the current one); the encounter becomes ``signed``."""
-    note = await session.scalar(
-        select(Note)
-        .where(Note.encounter_id == encounter_id, Note.version == version)
-        .with_for_update()
-    )
-    if note is None:
-        raise NotFound(f"{encounter_id} v{version}")
-    if note.status == NOTE_SIGNED:
-        return note
-    now = utcnow()
-    note.status, note.signed_by, note.signed_at = NOTE_SIGNED, signer, now
-    enc = await session.get(Encounter, encounter_id, with_for_update=True)
-    assert enc is not None
-    enc.status, enc.updated_at = SIGNED, now
-    return note

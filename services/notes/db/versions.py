@@ -1,0 +1,83 @@
+"""Note versions: the current note, its history, new versions, signing."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notes.db.common import NotFound, VersionConflict
+from services.notes.db.models import NOTE_SIGNED, SIGNED, Encounter, Note, utcnow
+
+
+async def current_note(session: AsyncSession, encounter_id: str) -> Note | None:
+    stmt = (
+        select(Note).where(Note.encounter_id == encounter_id).order_by(Note.version.desc()).limit(1)
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def note_history(session: AsyncSession, encounter_id: str) -> list[Note]:
+    stmt = select(Note).where(Note.encounter_id == encounter_id).order_by(Note.version)
+    return list((await session.scalars(stmt)).all())
+
+
+async def add_note_version(
+    session: AsyncSession,
+    encounter_id: str,
+    *,
+    kind: str,
+    status: str,
+    text: str,
+    sections: dict[str, list[str]],
+    model: str | None,
+    author: str | None,
+    problem: str | None = None,
+    missing: list[int] | None = None,
+    version: int | None = None,
+) -> Note:
+    """Insert the next version (or ``version``); VersionConflict if it already exists."""
+    if version is None:
+        top = await session.scalar(
+            select(func.max(Note.version)).where(Note.encounter_id == encounter_id)
+        )
+        version = (top or 0) + 1
+    note = Note(
+        encounter_id=encounter_id,
+        version=version,
+        kind=kind,
+        status=status,
+        text=text,
+        sections=sections,
+        model=model,
+        author=author,
+        problem=problem,
+        missing_seqs=missing or None,
+        created_at=utcnow(),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(note)
+            await session.flush()
+    except IntegrityError:
+        raise VersionConflict(f"{encounter_id} v{version}") from None
+    return note
+
+
+async def sign_note(session: AsyncSession, encounter_id: str, version: int, signer: str) -> Note:
+    """Sign one version (normally the current one); the encounter becomes ``signed``."""
+    note = await session.scalar(
+        select(Note)
+        .where(Note.encounter_id == encounter_id, Note.version == version)
+        .with_for_update()
+    )
+    if note is None:
+        raise NotFound(f"{encounter_id} v{version}")
+    if note.status == NOTE_SIGNED:
+        return note
+    now = utcnow()
+    note.status, note.signed_by, note.signed_at = NOTE_SIGNED, signer, now
+    enc = await session.get(Encounter, encounter_id, with_for_update=True)
+    assert enc is not None
+    enc.status, enc.updated_at = SIGNED, now
+    return note
