@@ -1,0 +1,203 @@
+"""End to end with real processes: simulators, stt-bridge, editor and notes (SQLite, then
+PostgreSQL), three capture agents streaming three ACI-Bench dialogues at once, tone-coded,
+at a high time scale. Each must become a complete encounter whose transcript matches its
+dialogue turn for turn, with a SOAP note the API gives a staff token and the owning
+clinician, and refuses to another clinician."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.supervisor import stack
+from services.supervisor.readiness import wait_http_ok, wait_tcp
+from services.supervisor.supervisor import FileSink, ServiceSpec, Supervisor, child_env
+from shared.acibench import Dialogue
+from shared.contracts import EncounterStarted, StreamNames, decode_control
+from shared.streams import make_redis
+from simulators.codec import encode, normalize_text, script_from_dialogue, write_wav
+from tests.helpers.procs import free_port, medscribe_cmd, subprocess_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+SCALE = 30  # simulators' clocks, capture playback and bridge pacing all run 30x
+PAUSE_MS = 1200  # above the default min_turn_silence (800 ms): one turn per line
+PICK = ("D2N072", "D2N069", "D2N083")  # short dialogues with many turns
+NOTE_TIMEOUT_S = 120
+CLINICIAN = "dr-aci"
+
+
+def pick(dialogues: list[Dialogue]) -> list[Dialogue]:
+    by_id = {d.encounter_id: d for d in dialogues}
+    missing = [p for p in PICK if p not in by_id]
+    if missing:
+        pytest.skip(f"ACI-Bench file lacks {missing}")
+    return [by_id[p] for p in PICK]
+
+
+async def encounters_by_room(redis_url: str, names: StreamNames) -> dict[str, str]:
+    client = make_redis(redis_url)
+    try:
+        rows = await client.xrange(names.control) or []
+    finally:
+        await client.aclose()
+    out = {}
+    for _id, fields in rows:
+        msg = decode_control(fields)
+        if isinstance(msg, EncounterStarted):
+            out[msg.room] = msg.encounter_id
+    return out
+
+
+async def wait_notes(api: str, token: str, ids: list[str]) -> None:
+    deadline = time.monotonic() + NOTE_TIMEOUT_S
+    pending = set(ids)
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        while pending and time.monotonic() < deadline:
+            for eid in list(pending):
+                r = await client.get(f"/v1/encounters/{eid}", headers=auth(token))
+                if r.status_code == 200 and r.json().get("note"):
+                    pending.discard(eid)
+            await asyncio.sleep(0.5)
+    assert not pending, f"no note for {sorted(pending)} after {NOTE_TIMEOUT_S} s"
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}"
+    pg = request.getfixturevalue("postgres_url")
+    return pg.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+async def test_three_concurrent_visits_become_complete_notes(
+    tmp_path: Path,
+    redis_url: str,
+    names: StreamNames,
+    database_url: str,
+    aci_dialogues: list[Dialogue],
+) -> None:
+    dialogues = pick(aci_dialogues)
+    logs = FileSink(tmp_path / "logs")
+    sup = Supervisor(logs, stop_timeout_s=10)
+    stt_port, llm_port, api_port = free_port(), free_port(), free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    env = child_env(
+        subprocess_env(),
+        MEDSCRIBE_REDIS_URL=redis_url,
+        MEDSCRIBE_STREAM_PREFIX=names.prefix,
+        ASSEMBLYAI_API_KEY="sim-key",
+        MEDSCRIBE_STREAMING_URL=f"ws://127.0.0.1:{stt_port}/v3/ws",
+        MEDSCRIBE_LLM_GATEWAY_URL=f"http://127.0.0.1:{llm_port}",
+        MEDSCRIBE_DATABASE_URL=database_url,
+        DATABASE_URL=database_url,
+        MEDSCRIBE_EXPORT_DIR=str(tmp_path / "exports"),
+        MEDSCRIBE_API_PORT=str(api_port),
+        MEDSCRIBE_PACE_FACTOR=str(SCALE),
+        MEDSCRIBE_RPM_PER_MODEL="0",
+        MEDSCRIBE_GRACE_PERIOD_S="30",
+        MEDSCRIBE_SCHEDULER_POLL_S="0.2",
+        MEDSCRIBE_CONFIG=str(tmp_path / "capture.env"),
+    )
+    (tmp_path / "capture.env").write_text("# none\n")
+    sims = [
+        ServiceSpec("sim-stt", [*medscribe_cmd(), "sim", "stt", "--port", str(stt_port),
+                                "--time-scale", str(SCALE)], env),
+        ServiceSpec("sim-llm", [*medscribe_cmd(), "sim", "llm", "--port", str(llm_port)], env),
+    ]  # fmt: skip
+    try:
+        for spec in sims:
+            await sup.start(spec)
+        await wait_tcp("sim-stt", "127.0.0.1", stt_port, 30, sup.get("sim-stt").proc)
+        await wait_tcp("sim-llm", "127.0.0.1", llm_port, 30, sup.get("sim-llm").proc)
+        await stack.migrate(sup, env)
+        staff = await stack.create_token(sup, env, "e2e-staff", "staff")
+        mine = await _clinician_token(sup, env, "e2e-owner", CLINICIAN)
+        other = await _clinician_token(sup, env, "e2e-other", "dr-someone-else")
+        for spec in stack.service_specs(env, restart=False):
+            await sup.start(spec)
+        await wait_http_ok("notes", f"{api}/healthz", 60, sup.get("notes").proc)
+
+        captures = []
+        for i, d in enumerate(dialogues):
+            wav = tmp_path / f"{d.encounter_id}.wav"
+            write_wav(wav, encode(script_from_dialogue(d, PAUSE_MS)))
+            captures.append(
+                await asyncio.create_subprocess_exec(
+                    *medscribe_cmd(),
+                    "capture",
+                    "--file",
+                    str(wav),
+                    "--speed",
+                    str(SCALE),
+                    "--room",
+                    f"room-{i}",
+                    "--clinician",
+                    CLINICIAN,
+                    "--llm-model",
+                    "claude-haiku-4-5-20251001",
+                    "--spool-dir",
+                    str(tmp_path / f"spool-{i}"),
+                    env=env,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE,
+                )  # fmt: skip
+            )
+        for cap in captures:
+            _, err = await asyncio.wait_for(cap.communicate(), 120)
+            assert cap.returncode == 0, err.decode()[-2000:]
+        assert not sup.failed.is_set(), sup.failed_service
+
+        rooms = await encounters_by_room(redis_url, names)
+        ids = [rooms[f"room-{i}"] for i in range(len(dialogues))]
+        await wait_notes(api, staff, ids)
+
+        async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+            for eid, d in zip(ids, dialogues, strict=True):
+                r = await client.get(f"/v1/encounters/{eid}/transcript", headers=auth(staff))
+                assert r.status_code == 200, r.text
+                tr = r.json()
+                want = [normalize_text(t.text) for t in d.turns]
+                assert [t["seq"] for t in tr["turns"]] == list(range(len(want)))
+                assert [t["original_text"] for t in tr["turns"]] == want
+                assert tr["missing_seqs"] == []
+                assert tr["expected_turns"] == len(want)
+                # one STT speaker label per dialogue speaker, consistently
+                labels: dict[str, str] = {}
+                for got, turn in zip(tr["turns"], d.turns, strict=True):
+                    assert labels.setdefault(turn.speaker, got["speaker"]) == got["speaker"]
+
+                note = await client.get(f"/v1/encounters/{eid}/note", headers=auth(staff))
+                assert note.status_code == 200, note.text
+                body = str(note.json())
+                for section in ("subjective", "objective", "assessment", "plan"):
+                    assert section in body.lower()
+                assert (await client.get(f"/v1/encounters/{eid}/note",
+                                         headers=auth(mine))).status_code == 200  # fmt: skip
+                refused = await client.get(f"/v1/encounters/{eid}/note", headers=auth(other))
+                assert refused.status_code in (403, 404), refused.text
+                assert "subjective" not in refused.text.lower()
+    finally:
+        await sup.stop()
+        logs.close()
+    for name in ("stt-bridge", "editor", "notes"):
+        text = (tmp_path / "logs" / f"{name}.log").read_text()
+        for d in dialogues:  # PHI never reaches a log
+            longest = max((t.text for t in d.turns), key=len)
+            assert longest not in text, f"{name} logged transcript text"
+
+
+async def _clinician_token(sup: Supervisor, env: dict[str, str], name: str, who: str) -> str:
+    argv = [*medscribe_cmd(), "notes", "token", "create", "--name", name, "--role",
+            "clinician", "--clinician", who]  # fmt: skip
+    code, out = await sup.run_once(ServiceSpec("token", argv, env))
+    assert code == 0
+    return out.strip().splitlines()[0]
