@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,10 +23,10 @@ class CheckResult:
     elapsed_ms: int
 
 
-async def _timed(name: str, probe: asyncio.Future[str] | object) -> CheckResult:
+async def _timed(name: str, probe: Awaitable[str]) -> CheckResult:
     start = time.perf_counter()
     try:
-        detail = await asyncio.wait_for(probe, 5.0)  # type: ignore[arg-type]
+        detail: Any = await asyncio.wait_for(probe, 5.0)
         ok = True
     except Exception as err:  # noqa: BLE001 - every failure is a result to report
         detail, ok = f"{type(err).__name__}", False

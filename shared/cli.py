@@ -35,9 +35,7 @@ app = typer.Typer(
 app.command("demo", help="Run the whole pipeline on a sample visit: simulators, no keys.")(demo)
 app.command("up", help="Run every clinic-server service (real AssemblyAI).")(up)
 app.command("capture", help="Room agent: record a visit from mic, WAV or stdin.")(capture)
-app.command("stt-bridge", help="Stream encounter audio to AssemblyAI; publish turns.")(
-    stt_bridge
-)
+app.command("stt-bridge", help="Stream encounter audio to AssemblyAI; publish turns.")(stt_bridge)
 app.command("editor", help="Clean each final turn with the LLM Gateway.")(editor)
 app.add_typer(notes_app, name="notes", help="Notes service, migrations, API tokens.")
 app.add_typer(sim_app, name="sim", help="Offline AssemblyAI and LLM Gateway simulators.")
@@ -103,7 +101,9 @@ def dlq_list(limit: int = typer.Option(50, help="How many of the newest entries.
 
 
 @dlq_app.command("replay")
-def dlq_replay(dead_id: str = typer.Argument(..., help="Id shown by `medscribe dlq list`.")) -> None:
+def dlq_replay(
+    dead_id: str = typer.Argument(..., help="Id shown by `medscribe dlq list`."),
+) -> None:
     """Put a dead-lettered entry back on its stream (after fixing the cause)."""
     from shared.dlq import replay
     from shared.streams import make_redis
@@ -125,10 +125,13 @@ def dlq_replay(dead_id: str = typer.Argument(..., help="Id shown by `medscribe d
 
 
 def main() -> None:
+    import sys
+
     try:
         app()
-    except MissingSetting as err:
-        settings_error(err)
+    except MissingSetting as err:  # raised outside a command's own handling
+        typer.echo(f"medscribe: {err}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

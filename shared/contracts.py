@@ -198,7 +198,7 @@ def _field(fields: Fields, name: str) -> bytes | str | None:
     value = raw.get(name.encode())
     if value is None:
         value = raw.get(name)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _text(value: bytes | str) -> str:

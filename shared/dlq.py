@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -23,7 +24,7 @@ def _s(fields: dict[bytes, bytes], key: bytes) -> str:
 
 
 async def list_dead(redis: aioredis.Redis, dead_stream: str, limit: int = 50) -> list[DeadEntry]:
-    rows = await redis.xrevrange(dead_stream, count=limit)
+    rows: Any = await redis.xrevrange(dead_stream, count=limit)
     out = []
     for dead_id, fields in rows:
         size = sum(len(v) for k, v in fields.items() if k.startswith(b"f:"))
@@ -43,14 +44,14 @@ async def list_dead(redis: aioredis.Redis, dead_stream: str, limit: int = 50) ->
 
 async def replay(redis: aioredis.Redis, dead_stream: str, dead_id: str) -> str:
     """Put a dead entry's original fields back on its stream; remove it from the DLQ."""
-    rows = await redis.xrange(dead_stream, min=dead_id, max=dead_id)
+    rows: Any = await redis.xrange(dead_stream, min=dead_id, max=dead_id)
     if not rows:
         raise KeyError(dead_id)
     _id, fields = rows[0]
     stream = _s(fields, b"dead:stream")
     original = {k[2:]: v for k, v in fields.items() if k.startswith(b"f:")}
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.xadd(stream, original)  # type: ignore[arg-type]
+        pipe.xadd(stream, original)
         pipe.xdel(dead_stream, dead_id)
         new_id, _ = await pipe.execute()
     return str(new_id.decode())

@@ -62,11 +62,12 @@ async def publish(
 ) -> bytes:
     """XADD one contract message; ``maxlen`` (approximate) only where the stream allows it."""
     fields: Any = encode(message)
+    entry_id: Any
     if maxlen is None:
-        entry_id: bytes = await redis.xadd(stream, fields)
+        entry_id = await redis.xadd(stream, fields)
     else:
         entry_id = await redis.xadd(stream, fields, maxlen=maxlen, approximate=True)
-    return entry_id
+    return bytes(entry_id) if not isinstance(entry_id, str) else entry_id.encode()
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ class ConsumerGroupReader(Generic[T]):
         handled = 0
         if time.monotonic() - self._last_claim >= self.claim_every_s:
             handled += await self._claim_pass()
-        reply = await self.redis.xreadgroup(
+        reply: Any = await self.redis.xreadgroup(
             self.group, self.consumer, {self.stream: ">"}, count=self.batch, block=self.block_ms
         )
         for _stream, entries in reply or []:
@@ -187,7 +188,7 @@ class ConsumerGroupReader(Generic[T]):
         """Re-read entries this consumer took before a crash or restart."""
         last = "0"
         while not stop.is_set():
-            reply = await self.redis.xreadgroup(
+            reply: Any = await self.redis.xreadgroup(
                 self.group, self.consumer, {self.stream: last}, count=self.batch
             )
             entries = reply[0][1] if reply else []
@@ -204,7 +205,7 @@ class ConsumerGroupReader(Generic[T]):
         self._last_claim = time.monotonic()
         handled = 0
         while True:
-            reply = await self.redis.xautoclaim(
+            reply: Any = await self.redis.xautoclaim(
                 self.stream,
                 self.group,
                 self.consumer,
@@ -225,7 +226,7 @@ class ConsumerGroupReader(Generic[T]):
                 return handled
 
     async def _delivery_count(self, entry_id: bytes | str) -> int:
-        rows = await self.redis.xpending_range(
+        rows: Any = await self.redis.xpending_range(
             self.stream, self.group, min=entry_id, max=entry_id, count=1
         )
         if not rows:

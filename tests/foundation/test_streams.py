@@ -51,7 +51,9 @@ async def _until(cond, timeout: float = 20.0) -> None:  # type: ignore[no-untype
         await asyncio.sleep(0.02)
 
 
-async def _run(reader: ConsumerGroupReader[EncounterStopped]) -> tuple[asyncio.Event, asyncio.Task[None]]:
+async def _run(
+    reader: ConsumerGroupReader[EncounterStopped],
+) -> tuple[asyncio.Event, asyncio.Task[None]]:
     stop = asyncio.Event()
     return stop, asyncio.create_task(reader.run(stop))
 
@@ -118,9 +120,7 @@ async def test_own_pending_entries_are_handled_first_after_restart(redis, names)
     assert order == [0, 1, 2, 3]
 
 
-async def test_unparseable_entry_goes_to_dead_letter_and_stream_keeps_flowing(
-    redis, names
-) -> None:
+async def test_unparseable_entry_goes_to_dead_letter_and_stream_keeps_flowing(redis, names) -> None:
     await publish(redis, names.control, _msg(1))
     await redis.xadd(names.control, {"v": "1", "type": "EncounterStopped", "data": "{not json"})
     await redis.xadd(names.control, {"garbage": "x"})
