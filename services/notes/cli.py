@@ -177,12 +177,25 @@ def run(
     migrate_first: bool = typer.Option(
         False, "--migrate", help="Upgrade the database schema before starting."
     ),
+    host: str | None = typer.Option(
+        None, "--host", help="Bind address of the staff API (MEDSCRIBE_API_HOST, 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(
+        None, "--port", help="Port of the staff API (MEDSCRIBE_API_PORT, 8080).", min=0, max=65535
+    ),
 ) -> None:
     """Consume edited turns and control events, write notes, serve the staff API."""
     from services.notes.db import migrate as mig
     from services.notes.db.engine import DatabaseUrlError
 
     s = load_settings()
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["api_host"] = host
+    if port is not None:
+        overrides["api_port"] = port
+    if overrides:
+        s = s.model_copy(update=overrides)
     configure_logging(s.log_level, s.log_format, "notes")
     try:
         s.require_llm_key()  # fail now, with the variable's name, not at the first note

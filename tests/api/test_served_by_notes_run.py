@@ -57,13 +57,16 @@ async def test_regenerate_through_the_running_service(
         MEDSCRIBE_STREAM_PREFIX=names.prefix,
         MEDSCRIBE_LLM_GATEWAY_URL=llm_sim.base_url,
         MEDSCRIBE_ASSEMBLYAI_API_KEY="sim-key",
-        MEDSCRIBE_API_PORT=str(port),
+        MEDSCRIBE_API_PORT="1",  # the --port flag below must win over the environment
         MEDSCRIBE_EXPORT_DIR=str(tmp_path / "exports"),
         MEDSCRIBE_SCHEDULER_POLL_S="0.2",
     )
     log = (tmp_path / "run.log").open("wb")
     proc = subprocess.Popen(
-        [*medscribe_cmd(), "notes", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
+        [*medscribe_cmd(), "notes", "run", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         base = f"http://127.0.0.1:{port}"
