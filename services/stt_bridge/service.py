@@ -74,6 +74,8 @@ class Bridge:
             latency_samples=latency_samples,
         )  # fmt: skip
         self.tasks: dict[str, tuple[EncounterRunner, asyncio.Task[str]]] = {}
+        self._lost_since: dict[str, float] = {}  # encounter -> when its lease was first seen lost
+        self._hard_stop_after_s = max(2.0, self.settings.lease_ms / 1000)
         self._crashed: dict[str, float] = {}
         self._accepting = True
         self._replicas = 1
@@ -195,10 +197,20 @@ class Bridge:
                 if (time.monotonic() - last_ok) * 1000 < self.settings.lease_ms * 0.8:
                     continue
                 held = dict.fromkeys(ids, False)  # cannot prove ownership: stop streaming
+            now = time.monotonic()
             for eid, ok in held.items():
                 if not ok and eid in self.tasks:
+                    runner, task = self.tasks[eid]
+                    first = self._lost_since.setdefault(eid, now)
                     log.warning("lease_lost", encounter_id=eid)
-                    self.tasks[eid][0].interrupt("lost")
+                    runner.interrupt("lost")
+                    # Another replica owns it: if the graceful stop (Terminate, wait for
+                    # Termination) is stuck, e.g. in a slow handshake, stop it hard.
+                    if now - first > self._hard_stop_after_s:
+                        task.cancel()
+            for eid in list(self._lost_since):
+                if eid not in self.tasks:
+                    del self._lost_since[eid]
 
     async def _scan(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
