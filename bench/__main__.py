@@ -30,6 +30,10 @@ def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 
 
+def _tag(csv: str) -> str:
+    return csv.replace(",", "-").replace(".", "_")
+
+
 def _rooms_per_core(rooms: int, cpu_core: float) -> float:
     return rooms / cpu_core if cpu_core > 0 else float("nan")
 
@@ -115,9 +119,9 @@ def main() -> None:
     if a.mode in ("pipeline", "all"):
         print(f"results: {save('pipeline', asyncio.run(pipeline(a)))}")
     if a.mode in ("baseline", "all"):
-        print(f"results: {save('baseline', asyncio.run(baseline(a)))}")
+        print(f"results: {save('baseline-' + _tag(a.latencies), asyncio.run(baseline(a)))}")
     if a.mode in ("scale", "all"):
-        print(f"results: {save('scale', asyncio.run(scale(a)))}")
+        print(f"results: {save('scale-' + _tag(a.levels), asyncio.run(scale(a)))}")
 
 
 if __name__ == "__main__":

@@ -133,6 +133,16 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
     shown_busy = partial_delays(emits, arrivals.partials, sessions, in_flight_s=cfg.latency_s)
     stopped = json.loads((work / "stopped.json").read_text())
     note = [notes[e] - stopped[e] - cfg.latency_s for e in eids if e in notes and e in stopped]
+    # The last turn is only final once the stop flushed it, and its edit is a gateway call
+    # too: the notes service's own share starts when both the stop and that edit are in.
+    last_edit: dict[str, float] = {}
+    for eid, _, _, t in arrivals.edited:
+        last_edit[eid] = max(t, last_edit.get(eid, 0.0))
+    note_own = [
+        notes[e] - max(stopped[e], last_edit.get(e, 0.0)) - cfg.latency_s
+        for e in eids
+        if e in notes and e in stopped
+    ]
     lag = json.loads((work / "lag.json").read_text()) if (work / "lag.json").exists() else []
     return {
         "rooms": cfg.rooms, "seconds": cfg.seconds, "gateway_latency_s": cfg.latency_s,
@@ -142,5 +152,6 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
         "partial_delay_edit_in_flight": summary(shown_busy),
         "turn_to_edited": summary([d + cfg.latency_s for d in overhead]),
         "frame_lag": summary(lag), "note_overhead": summary(note),
+        "note_overhead_after_last_edit": summary(note_own),
         "processes": usage, "workdir": str(work),
     }  # fmt: skip

@@ -68,6 +68,7 @@ def print_pipeline(r: dict[str, Any]) -> None:
     for label, s in (
         ("turn overhead (edited on screen - gw)", t),
         ("note overhead (stop -> stored - gw)", n),
+        ("  same, from last edit (stop+edit in)", r["note_overhead_after_last_edit"]),
         ("partial delay (sim -> screen)", p),
         ("frame lag (capture XADD -> WS send)", r["frame_lag"]),
     ):
