@@ -4,6 +4,7 @@
     python -m bench scale    [--levels 10,50,100] [--seconds 60] [--latency 1.0]
     python -m bench baseline [--rooms 5] [--seconds 60] [--latencies 0.2,1.5]
     python -m bench all
+    python -m bench summary      (markdown tables of the latest results)
 
 Everything runs on this machine: the STT simulator at time scale 1 (real time), the LLM
 Gateway simulator with a fixed latency, stt-bridge / editor / notes as subprocesses on a
@@ -22,6 +23,7 @@ from typing import Any
 from bench.baseline import run_baseline
 from bench.pipeline import PipelineConfig, run_pipeline
 from bench.report import print_compare, print_pipeline, print_scale, save
+from bench.summary import markdown
 
 LAG_LIMIT_MS = 100.0
 
@@ -97,7 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=raw
     )
-    parser.add_argument("mode", choices=("pipeline", "scale", "baseline", "all"))
+    parser.add_argument("mode", choices=("pipeline", "scale", "baseline", "all", "summary"))
     parser.add_argument("--rooms", type=int, default=10, help="Rooms (pipeline, baseline).")
     parser.add_argument("--levels", default="10,50,100", help="Room counts of the scale sweep.")
     parser.add_argument("--seconds", type=float, default=60.0, help="Audio per visit (s).")
@@ -116,6 +118,9 @@ def main() -> None:
     )
     parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     a = parser.parse_args()
+    if a.mode == "summary":
+        print(markdown())
+        return
     if a.mode in ("pipeline", "all"):
         print(f"results: {save('pipeline', asyncio.run(pipeline(a)))}")
     if a.mode in ("baseline", "all"):
