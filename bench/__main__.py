@@ -32,6 +32,11 @@ def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 
 
+def _prof(a: argparse.Namespace) -> str:
+    """Profiled runs are slower: kept apart from the figures."""
+    return "-profiled" if a.profile else ""
+
+
 def _tag(csv: str) -> str:
     return csv.replace(",", "-").replace(".", "_")
 
@@ -122,11 +127,11 @@ def main() -> None:
         print(markdown())
         return
     if a.mode in ("pipeline", "all"):
-        print(f"results: {save('pipeline', asyncio.run(pipeline(a)))}")
+        print(f"results: {save('pipeline' + _prof(a), asyncio.run(pipeline(a)))}")
     if a.mode in ("baseline", "all"):
         print(f"results: {save('baseline-' + _tag(a.latencies), asyncio.run(baseline(a)))}")
     if a.mode in ("scale", "all"):
-        print(f"results: {save('scale-' + _tag(a.levels), asyncio.run(scale(a)))}")
+        print(f"results: {save('scale-' + _tag(a.levels) + _prof(a), asyncio.run(scale(a)))}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ def _load(pattern: str) -> list[dict[str, Any]]:
 def _scale_rows() -> list[dict[str, Any]]:
     levels: dict[int, dict[str, Any]] = {}
     for run in _load("latest-scale-*.json"):
+        if run["kind"].endswith("-profiled"):
+            continue
         for lv in run["levels"]:
             levels[lv["rooms"]] = lv | {"_at": run["at"]}
     return [levels[k] for k in sorted(levels)]
