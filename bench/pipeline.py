@@ -102,6 +102,7 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
                     str(work / "stopped.json")),
             env=env,
         )  # fmt: skip
+        watch.pids["feeder"] = feeder.pid  # the load generator's cost, for the record
         watch.start()
         while feeder.returncode is None:
             watch.sample()
