@@ -18,6 +18,7 @@ import signal
 import time
 from typing import IO, Any
 
+from shared.logging import configure_logging
 from simulators import stt_session
 from simulators.stt_server import SttSimConfig, start_stt_simulator
 
@@ -40,6 +41,8 @@ def _instrument(out: IO[str]) -> None:
 
 
 async def main(out_path: str, time_scale: float) -> None:
+    # Quiet: an unread stdout pipe that fills up would stall the simulator's event loop.
+    configure_logging("WARNING", "console", service="sim-stt")
     with open(out_path, "w", buffering=1 << 16) as out:  # noqa: ASYNC230 - opened once
         _instrument(out)
         sim = await start_stt_simulator(SttSimConfig(time_scale=time_scale, api_keys=("bench",)))

@@ -68,14 +68,18 @@ class Procs:
         return proc
 
     def start_stt_probe(self, emits: Path, env: dict[str, str]) -> str:
-        proc = subprocess.Popen(module("bench.probe_sim", "--out", str(emits)), env=env,
-                                stdout=subprocess.PIPE, cwd=REPO_ROOT)  # fmt: skip
-        self.procs["sim-stt"] = proc
-        assert proc.stdout is not None
-        for _ in range(20):  # a log line may come first
-            m = re.search(rb"(ws://\S+)", proc.stdout.readline())
+        """The instrumented STT simulator; its output goes to a file, never to an unread
+        pipe (a full pipe blocks the simulator's writes and with them its event loop)."""
+        log_path = self.workdir / "sim-stt.log"
+        self.start("sim-stt", module("bench.probe_sim", "--out", str(emits)), env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            m = re.search(r"(ws://\S+)", log_path.read_text(errors="replace"))
             if m:
-                return m.group(1).decode()
+                return m.group(1)
+            if self.procs["sim-stt"].poll() is not None:
+                break
+            time.sleep(0.05)
         raise RuntimeError("the STT simulator did not start")
 
     def start_llm_sim(self, latency_s: float, env: dict[str, str]) -> str:
