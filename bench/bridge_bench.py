@@ -132,7 +132,7 @@ async def run_level(redis_url: str, sim_url: str, rooms: int, seconds: float) ->
     stop.set()
     await task
     exact = 0
-    rows = await redis.xrange(names.turns)
+    rows: Any = await redis.xrange(names.turns)
     by_enc: dict[str, list[str]] = {}
     for _, f in rows:
         t = decode(f, FinalTurn)

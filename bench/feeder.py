@@ -1,0 +1,119 @@
+"""Exam rooms in real time: N capture agents' worth of audio written into Redis.
+
+Run as a subprocess by the benchmark (`python -m bench.feeder ...`) so the writer's CPU is
+not charged to the services. Each room plays the first `seconds` of an ACI-Bench dialogue
+(room i -> dialogue i mod 20), tone-coded for the simulator, as 50 ms frames at wall-clock
+pace, as `medscribe capture` would; it writes the wall time of each EncounterStopped to
+`--out` (JSON) so the benchmark can time stop -> note stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from shared.acibench import default_path, load_dialogues
+from shared.contracts import (
+    AudioFrame,
+    EncounterStarted,
+    EncounterStopped,
+    StreamNames,
+    SttSettings,
+    encode_audio,
+)
+from shared.streams import make_redis, publish
+from simulators.codec import ScriptTurn, encode, script_from_dialogue
+
+FRAME_BYTES = 1600  # 50 ms of 16 kHz PCM16
+LEAD_IN = b"\0" * 16000  # 0.5 s of silence, as a room mic picks up before anyone talks
+MODEL = "claude-haiku-4-5-20251001"
+# Universal-Streaming sends a growing partial per word (U3 sends at most one per pause), so
+# it is the model that shows whether partials wait behind an edit.
+SPEECH_MODEL = "universal-streaming-english"
+
+
+def aci_path() -> Path:
+    """MEDSCRIBE_ACI_BENCH, else `../shared/aci-bench/valid.csv` beside the main checkout
+    (a worktree under /work/wt has it two levels further up)."""
+    if os.environ.get("MEDSCRIBE_ACI_BENCH"):
+        return Path(os.environ["MEDSCRIBE_ACI_BENCH"])
+    for candidate in (
+        default_path(),
+        Path(__file__).resolve().parents[3] / "shared/aci-bench/valid.csv",
+    ):
+        if candidate.exists():
+            return candidate
+    raise SystemExit("ACI-Bench dialogues not found: set MEDSCRIBE_ACI_BENCH to valid.csv")
+
+
+@cache
+def room_script(room: int, seconds: float, pause_ms: int = 1200) -> tuple[ScriptTurn, ...]:
+    """The leading turns of dialogue `room % 20` that fit in `seconds` of audio."""
+    dialogues = load_dialogues(aci_path())
+    turns = script_from_dialogue(dialogues[room % len(dialogues)], pause_ms)
+    chosen: list[ScriptTurn] = []
+    for t in turns:
+        if len(LEAD_IN) + len(encode([*chosen, t])) > seconds * 32000 and chosen:
+            break
+        chosen.append(t)
+    return tuple(chosen)
+
+
+def room_pcm(room: int, seconds: float) -> bytes:
+    return LEAD_IN + encode(list(room_script(room, seconds)))
+
+
+def encounter_id(room: int) -> str:
+    return f"bench-{room:04d}"
+
+
+async def play_rooms(
+    redis_url: str, prefix: str, rooms: int, seconds: float, speech_model: str = SPEECH_MODEL
+) -> dict[str, float]:
+    redis = make_redis(redis_url)
+    pool: Any = redis.connection_pool
+    pool.max_connections = rooms + 16  # one in-flight XADD per room at most
+    names = StreamNames(prefix)
+    stopped: dict[str, float] = {}
+    audio = {i: room_pcm(i, seconds) for i in range(rooms)}  # encoded before the clock starts
+
+    async def room(i: int) -> None:
+        await asyncio.sleep(i * 2.0 / rooms)  # rooms start over ~2 s, as visits do
+        eid, pcm = encounter_id(i), audio[i]
+        stt = SttSettings(speech_model=speech_model)
+        start = EncounterStarted(encounter_id=eid, room=f"room-{i}", llm_model=MODEL, stt=stt)
+        await publish(redis, names.control, start)
+        t0 = time.monotonic()
+        seq = -1
+        for seq, at in enumerate(range(0, len(pcm), FRAME_BYTES)):
+            delay = t0 + seq * 0.05 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            fields: Any = encode_audio(AudioFrame(seq=seq, pcm=pcm[at : at + FRAME_BYTES]))
+            await redis.xadd(names.audio(eid), fields)
+        await publish(redis, names.control, EncounterStopped(encounter_id=eid, last_frame_seq=seq))
+        stopped[eid] = time.time()
+
+    await asyncio.gather(*(room(i) for i in range(rooms)))
+    await redis.aclose()
+    return stopped
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--redis", required=True)
+    parser.add_argument("--prefix", required=True)
+    parser.add_argument("--rooms", type=int, required=True)
+    parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--speech-model", default=SPEECH_MODEL)
+    a = parser.parse_args()
+    result = asyncio.run(play_rooms(a.redis, a.prefix, a.rooms, a.seconds, a.speech_model))
+    with open(a.out, "w") as f:
+        json.dump(result, f)
