@@ -63,6 +63,12 @@ class CaptureSettings(CommonSettings):
     format_turns: bool = Field(True, description="Universal-Streaming / whisper-rt only.")
     speaker_labels: bool = Field(False, description="Ask for clinician/patient diarization.")
     keyterms_file: Path | None = Field(None, description="One keyterm per line (<=100, <=50 ch).")
+    max_visit_s: int = Field(
+        4 * 3600,
+        ge=1,
+        le=24 * 3600,
+        description="Stop recording after this much audio (a visit left running by mistake).",
+    )
     spool_dir: Path = Field(
         Path.home() / ".local" / "share" / "medscribe" / "spool",
         description="Where audio waits while Redis is unreachable (survives restarts).",

@@ -112,6 +112,8 @@ def _finish_lines(summary: Summary) -> list[str]:
         )
     if summary.stop_reason == "spool_full":
         lines.append("Recording STOPPED early: the spool disk budget is full.")
+    if summary.stop_reason == "max_duration":
+        lines.append("Recording STOPPED at the longest visit allowed (MEDSCRIBE_MAX_VISIT_S).")
     lines.append(f"Note: {summary.note_url}  (files: {summary.export_hint})")
     return lines
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -92,13 +93,28 @@ class MicSource:
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(self.queue_frames)
         self._queue = queue
 
+        # Blocks handed to the loop but not yet queued. A device that delivers faster than
+        # real time (a stalled or broken driver) must not flood the event loop with
+        # callbacks: past one queue's worth the block is counted as lost right here, so
+        # the loop stays responsive (Ctrl-C still stops the visit).
+        in_flight = [0]
+        lock = threading.Lock()
+
         def deliver(data: bytes | None) -> None:
+            with lock:
+                in_flight[0] -= 1
             try:
                 queue.put_nowait(data)
             except asyncio.QueueFull:
-                self.overflows += 1
+                with lock:
+                    self.overflows += 1
 
         def callback(in_data: bytes, _count: int, _time: Any, _status: int) -> tuple[None, int]:
+            with lock:
+                if in_flight[0] >= self.queue_frames:
+                    self.overflows += 1
+                    return None, self._pa_mod.paContinue
+                in_flight[0] += 1
             loop.call_soon_threadsafe(deliver, in_data)
             return None, self._pa_mod.paContinue
 

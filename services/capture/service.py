@@ -18,7 +18,7 @@ from services.capture.config import CaptureSettings
 from services.capture.live_view import LiveView, NullView
 from services.capture.publisher import FrameWriter, WriterStatus
 from services.capture.recovery import recover_spools
-from services.capture.sources import AudioSource
+from services.capture.sources import FRAME_SECONDS, AudioSource
 from services.capture.spool import EncounterSpool, SpoolFull, spool_usage
 from services.capture.watcher import watch_encounter
 from shared.contracts import EncounterStarted, EncounterStopped, StreamNames, encode
@@ -32,7 +32,7 @@ class CaptureResult:
     encounter_id: str
     last_frame_seq: int  # -1 when no audio was captured
     delivered: bool  # everything is in Redis (False: the rest waits in the spool)
-    stop_reason: str  # "end_of_input", "stopped", "spool_full", "source_error"
+    stop_reason: str  # "end_of_input", "stopped", "max_duration", "spool_full", "source_error"
     status: WriterStatus
 
 
@@ -117,12 +117,20 @@ async def run(
     seq = 0
     reason = "end_of_input"
 
+    max_frames = round(settings.max_visit_s / FRAME_SECONDS)
+
     async def capture_frames() -> None:
-        nonlocal seq
+        nonlocal seq, reason
         async for pcm in source.frames():
             await writer.add_frame(seq, pcm)
             view.frame(pcm)
             seq += 1
+            if seq >= max_frames:
+                # A visit left running all night must not become one endless encounter.
+                reason = "max_duration"
+                log.warning("max_visit_length_reached", encounter_id=encounter_id, frames=seq)
+                view.notice(f"recording stopped: the visit reached {settings.max_visit_s} s")
+                return
 
     capture = asyncio.create_task(capture_frames(), name="capture-frames")
     stopper = asyncio.create_task(signals.stop.wait())

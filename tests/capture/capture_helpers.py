@@ -22,6 +22,7 @@ class RecordingView(LiveView):
         self.partials: list[str] = []
         self.turns: list[EditedTurn] = []
         self.errors: list[str] = []
+        self.notices: list[str] = []
         self.ready = asyncio.Event()
 
     def started(self, msg: EncounterStarted, source: str, status: WriterStatus) -> None:
@@ -37,6 +38,9 @@ class RecordingView(LiveView):
 
     def error(self, message: str) -> None:
         self.errors.append(message)
+
+    def notice(self, message: str) -> None:
+        self.notices.append(message)
 
 
 async def read_frames(redis: aioredis.Redis, stream: str) -> list[tuple[str, AudioFrame]]:

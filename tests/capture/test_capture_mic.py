@@ -81,6 +81,10 @@ def test_mic_frames_reach_redis_unchanged(
         HOME=str(_alsa_home(tmp_path, pcm)),
         MEDSCRIBE_STREAM_PREFIX=stream_prefix,
         MEDSCRIBE_REDIS_URL=redis_url,
+        # The ALSA file device is not paced: past its input it yields silence as fast as the
+        # CPU allows. The visit cap bounds what the agent must deliver after Ctrl-C (without
+        # it a loaded machine piles up hours of "audio" before the signal lands).
+        MEDSCRIBE_MAX_VISIT_S="10",
     )
     listing = subprocess.run(
         [*medscribe_cmd(), "capture", "--list-devices"], env=env, capture_output=True, timeout=60

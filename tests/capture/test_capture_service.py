@@ -156,3 +156,27 @@ async def test_empty_file_stops_with_minus_one(
     assert isinstance(stopped, EncounterStopped)
     assert stopped.last_frame_seq == -1
     assert await redis.xlen(names.audio(result.encounter_id)) == 0
+
+
+async def test_visit_left_running_stops_at_the_length_cap(
+    redis: aioredis.Redis,
+    redis_url: str,
+    names: StreamNames,
+    make_wav: Callable[..., tuple[Path, bytes]],
+    settings_for: Callable[..., CaptureSettings],
+) -> None:
+    path, pcm = make_wav(seconds=3.0)
+    settings = settings_for(redis_url).model_copy(update={"max_visit_s": 1})
+    view = RecordingView()
+    result = await run(settings, WavFileSource(path, speed=None), redis, llm_model="m", view=view)
+
+    assert result.stop_reason == "max_duration"
+    assert result.delivered
+    frames = await read_frames(redis, names.audio(result.encounter_id))
+    # Exactly one second (20 frames of 50 ms) was kept, byte for byte, and the stop says so.
+    assert [f.seq for _id, f in frames] == list(range(20))
+    assert b"".join(f.pcm for _id, f in frames) == pcm[: 20 * FRAME_BYTES]
+    stopped = (await _control(redis, names))[-1]
+    assert isinstance(stopped, EncounterStopped)
+    assert stopped.last_frame_seq == 19
+    assert any("reached 1 s" in n for n in view.notices)
