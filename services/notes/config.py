@@ -100,9 +100,6 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
         description="Web console: mark the session cookie Secure. Empty = when the request "
         "came over https (plain http on 127.0.0.1 must keep working).",
     )
-    console_login_link_ttl_s: float = Field(
-        600.0, gt=0, le=86_400, description="How long a one-time sign-in link stays valid."
-    )
 
     @field_validator("timezone")
     @classmethod

@@ -290,3 +290,38 @@ async def test_token_ids_of_sessions_cascade(db: Database, tokens: dict[str, str
         await s.execute(ApiToken.__table__.delete().where(ApiToken.id == tid))
     async with db.session() as s:
         assert await s.scalar(select(func.count()).select_from(ConsoleSession)) == 0
+
+
+async def test_search_by_post_keeps_words_out_of_urls_and_keeps_the_rules(
+    client: httpx.AsyncClient, db: Database, tokens: dict[str, str]
+) -> None:
+    hit = await add_encounter(db, clinician="dr-a", note_text_extra="Start montelukast.")
+    await add_encounter(db, clinician="dr-a")
+    other = await add_encounter(db, clinician="dr-b", note_text_extra="Start montelukast.")
+    found = await client.post(
+        "/v1/encounters/search", json={"q": "MONTELUKAST"}, headers=bearer(tokens["staff"])
+    )
+    assert found.status_code == 200
+    assert {e["id"] for e in found.json()["items"]} == {hit.encounter_id, other.encounter_id}
+    mine = await client.post(
+        "/v1/encounters/search", json={"q": "montelukast"}, headers=bearer(tokens["clin-a"])
+    )
+    assert [e["id"] for e in mine.json()["items"]] == [hit.encounter_id]
+    theirs = await client.post(
+        "/v1/encounters/search", json={"clinician": "dr-b"}, headers=bearer(tokens["clin-a"])
+    )
+    assert theirs.status_code == 403
+    for bad in ({"q": ""}, {"limit": 0}, {"status": "done"}, {"q": "a\x00b"}, {"x": 1}):
+        resp = await client.post("/v1/encounters/search", json=bad, headers=bearer(tokens["staff"]))
+        assert resp.status_code == 422, bad
+        assert "montelukast" not in resp.text
+    assert (await client.post("/v1/encounters/search", json={})).status_code == 401
+    page = await client.post(
+        "/v1/encounters/search", json={"limit": 1}, headers=bearer(tokens["staff"])
+    )
+    nxt = await client.post(
+        "/v1/encounters/search",
+        json={"limit": 1, "cursor": page.json()["next_cursor"]},
+        headers=bearer(tokens["staff"]),
+    )
+    assert nxt.json()["items"][0]["id"] != page.json()["items"][0]["id"]

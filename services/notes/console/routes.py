@@ -169,9 +169,7 @@ async def signin_page(request: Request) -> Response:
 
 async def form_fields(request: Request) -> dict[str, str]:
     """A small urlencoded form (the console's two forms), without python-multipart."""
-    if not request.headers.get("content-type", "").startswith(
-        "application/x-www-form-urlencoded"
-    ):
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return {}
     raw = await request.body()
     if len(raw) > MAX_FORM_BYTES:

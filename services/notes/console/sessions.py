@@ -94,9 +94,7 @@ async def create(
     return session_id
 
 
-async def resolve(
-    session: AsyncSession, session_id: str, lifetimes: Lifetimes
-) -> ApiToken | None:
+async def resolve(session: AsyncSession, session_id: str, lifetimes: Lifetimes) -> ApiToken | None:
     """The live (unexpired, not idle, token not revoked) session's token, or None."""
     if not looks_like_session(session_id):
         return None

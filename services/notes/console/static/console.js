@@ -156,17 +156,18 @@
     let extraPages = false;
     let timer = null;
 
+    // The filters go in a POST body: search words never appear in a URL.
     function query(withCursor) {
-      const params = new URLSearchParams({ limit: "50" });
+      const search = { limit: 50 };
       const data = new FormData(form);
       for (const key of ["q", "status", "room", "clinician"]) {
         const value = (data.get(key) || "").toString().trim();
-        if (value) params.set(key, value);
+        if (value) search[key] = value;
       }
       const since = dayStart((data.get("since") || "").toString());
-      if (since) params.set("started_after", since);
-      if (withCursor && cursor) params.set("cursor", cursor);
-      return `/v1/encounters?${params}`;
+      if (since) search.started_after = since;
+      if (withCursor && cursor) search.cursor = cursor;
+      return search;
     }
 
     function item(enc) {
@@ -184,7 +185,7 @@
     async function load(append = false) {
       let resp;
       try {
-        resp = await api("GET", query(append));
+        resp = await api("POST", "/v1/encounters/search", { json: query(append) });
       } catch (err) {
         state.textContent = "Connection lost; retrying…";
         return;
@@ -240,7 +241,9 @@
       ];
       if (t.note_lag_s !== null && t.note_lag_s !== undefined) facts.push(["Note after", fmtDuration(t.note_lag_s)]);
       if (enc.failure_stage) facts.push(["Failed at", `${enc.failure_stage}: ${enc.failure_reason || ""}`]);
-      $("#facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+      $("#facts").replaceChildren(...facts.map(([k, v]) => el("div", {}, el("dt", { text: k }), el("dd", { text: v }))));
+      const model = $("#regen-model");
+      if (model && !S.modelChosen && [...model.options].some((o) => o.value === enc.llm_model)) model.value = enc.llm_model;
     }
 
     // -- transcript
@@ -281,7 +284,11 @@
 
     // -- note, evidence
     function fillForm(note) {
-      for (const k of SECTIONS) $(`#sec-${k}`).value = (note.sections[k] || []).join("\n");
+      for (const k of SECTIONS) {
+        const box = $(`#sec-${k}`);
+        box.value = (note.sections[k] || []).join("\n");
+        box.rows = Math.min(14, Math.max(3, (note.sections[k] || []).length + 1));
+      }
       S.dirty = false;
     }
     function formSections() {
@@ -505,6 +512,7 @@
 
     // -- regenerate
     const regen = $("#regen-form");
+    if (regen) $("#regen-model").addEventListener("change", () => { S.modelChosen = true; });
     if (regen) regen.addEventListener("submit", async (e) => {
       e.preventDefault();
       const model = $("#regen-model").value;
