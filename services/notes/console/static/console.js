@@ -374,13 +374,25 @@
     }
 
     async function loadAll() {
-      const resp = await api("GET", base);
-      if (!resp.ok) { toast(await detail(resp), "error"); return; }
-      const enc = await resp.json();
-      S.roles = enc.speaker_roles || {};
-      renderFacts(enc);
-      await Promise.all([loadTranscript(), loadNote(), loadVersions()]);
+      let enc;
+      try {
+        const resp = await api("GET", base);
+        if (!resp.ok) { toast(await detail(resp), "error"); return; }
+        enc = await resp.json();
+        S.roles = enc.speaker_roles || {};
+        renderFacts(enc);
+        await Promise.all([loadTranscript(), loadNote(), loadVersions()]);
+      } catch (err) {
+        if (err.message === "signed out") return;
+        // The network is down (or the server restarts): try again, a little later each time.
+        S.failures = Math.min((S.failures || 0) + 1, 6);
+        liveState("connection lost; retrying…");
+        setTimeout(loadAll, 500 * 2 ** S.failures);
+        return;
+      }
+      S.failures = 0;
       if (LIVE_STATUSES.has(enc.status)) follow();
+      else if (!S.source) liveState("");
     }
 
     // -- live follow (Server-Sent Events with the session cookie)
