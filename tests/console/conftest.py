@@ -48,7 +48,9 @@ def find_chromium() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running while it is open, and
+# the asyncio tests of other modules need it closed.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = find_chromium()
     if executable is None:
@@ -61,7 +63,7 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     configured = os.environ.get("MEDSCRIBE_SCREENSHOTS")
     folder = (REPO_ROOT / configured) if configured else tmp_path_factory.mktemp("shots")

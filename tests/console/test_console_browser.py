@@ -129,7 +129,9 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     # -- the live encounter: turns arrive while it records
     page.locator(f'li.enc[data-id="{encounter_id}"] a').click()
     page.wait_for_url(re.compile(rf"/encounters/{re.escape(encounter_id)}$"))
-    live_seen = first_status == "recording"
+    assert first_status == "recording"
+    page.wait_for_function("() => document.getElementById('status-badge').textContent !== '…'")
+    live_seen = False
     if page.locator("#status-badge").inner_text() == "recording":
         page.wait_for_function(
             "() => document.getElementById('live-state').textContent.includes('live')"

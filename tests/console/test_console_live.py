@@ -8,6 +8,7 @@ import asyncio
 import re
 import threading
 from collections.abc import Awaitable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -128,7 +129,12 @@ def test_live_view_partials_turns_in_place_and_end(
 ) -> None:
     assert api.db is not None
     db = api.db
-    enc = api.run(add_encounter(db, clinician="dr-a", status="recording", note=None, turns=1))
+    started = datetime.now(UTC) - timedelta(seconds=40)
+    enc = api.run(
+        add_encounter(
+            db, clinician="dr-a", status="recording", note=None, turns=1, started_at=started
+        )
+    )
     eid = enc.encounter_id
     secret = api.run(add_token(db, "clin-a", "clinician", "dr-a"))
     base = f"http://127.0.0.1:{api.port}"

@@ -79,6 +79,7 @@
   function fmtDuration(seconds) {
     if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "–";
     const s = Math.max(0, Math.round(seconds));
+    if (s >= 3600) return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;
     return s >= 60 ? `${Math.floor(s / 60)} min ${pad(s % 60)} s` : `${s} s`;
   }
   function durationOf(enc) {
