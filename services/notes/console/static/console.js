@@ -249,6 +249,8 @@
 
     // -- transcript
     function speakerLabel(turn) {
+      // Live turns carry no role: use what the stored turns said about the same speaker.
+      if (turn.speaker_role && turn.speaker && !S.roles[turn.speaker]) S.roles[turn.speaker] = turn.speaker_role;
       const role = turn.speaker_role || S.roles[turn.speaker];
       const who = role ? role[0].toUpperCase() + role.slice(1) : "Speaker";
       return turn.speaker ? `${who} (${turn.speaker})` : who;
@@ -256,9 +258,10 @@
     function turnItem(turn) {
       const edited = turn.original_text && turn.text !== turn.original_text;
       const at = Math.floor((turn.start_ms || 0) / 1000);
+      const label = speakerLabel(turn);
       return el("li", { class: `turn speaker-${(turn.speaker_role || S.roles[turn.speaker] || "other")}`, "data-seq": turn.seq, id: `turn-${turn.seq}` },
         el("div", { class: "turn-head" },
-          el("span", { class: "speaker", text: speakerLabel(turn) }),
+          el("span", { class: "speaker", text: label }),
           el("span", { class: "time", text: `${pad(Math.floor(at / 60))}:${pad(at % 60)}` }),
           edited ? el("span", { class: "label edited", text: "edited" }) : null,
           ...(turn.flags || []).map((f) => el("span", { class: `label flag kind-${f.kind}`, title: f.kind, text: `${f.kind}: ${f.term}` }))),
@@ -334,8 +337,10 @@
     }
     async function loadNote() {
       const resp = await api("GET", `${base}/note`);
+      const regen = $("#regen-form");
       if (resp.status === 404) {
         S.note = null;
+        if (regen) regen.hidden = true;
         $("#note-empty").hidden = false;
         form.hidden = true;
         $("#note-meta").textContent = "";
@@ -345,6 +350,7 @@
       const note = await resp.json();
       const changed = !S.note || S.note.etag !== note.etag;
       S.note = note;
+      if (regen) regen.hidden = Boolean(note.signed_at);  // a signed note gets an addendum instead
       $("#note-empty").hidden = true;
       form.hidden = false;
       $("#note-meta").textContent = `v${note.version} · ${note.kind}${note.author ? ` by ${note.author}` : ""}${note.signed_at ? ` · signed by ${note.signed_by}` : ""}`;
