@@ -150,7 +150,7 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     )
     page.locator("#note-form").wait_for(state="visible", timeout=WAIT_MS)
     # Every turn of the sample visit is there.
-    assert page.locator("li.turn").count() == 11
+    page.wait_for_function("() => document.querySelectorAll('li.turn').length === 11")
     assert page.locator("#partial").is_hidden()
     assert page.locator("li.turn .label.flag").count() > 0  # keyword flags as labels
     assert "Clinician (A)" in page.locator("li.turn").first.inner_text()
@@ -158,6 +158,16 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     page.screenshot(path=str(shots / "encounter.png"), full_page=True)
     check_layout(page, shots, "encounter-360.png")
     page.get_by_label("Show original text").uncheck()
+
+    # -- the note written again with another model (the notes service's scheduler does it)
+    page.get_by_label("Write again with").select_option("gemini-2.5-flash")
+    page.get_by_role("button", name="Regenerate").click()
+    page.wait_for_function(
+        "() => document.getElementById('note-meta').textContent.startsWith('v2 · regenerated')",
+        timeout=WAIT_MS,
+    )
+    note = page.request.get(f"{api}/v1/encounters/{encounter_id}/note").json()
+    assert (note["version"], note["model"]) == (2, "gemini-2.5-flash")
 
     # -- admin: tokens for a clinician (made in the page), another clinician and an auditor
     page.get_by_role("link", name="Tokens").click()
@@ -214,11 +224,11 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     plan.fill(plan.input_value() + "\nRecheck potassium in two weeks.")
     page.get_by_role("button", name="Save").click()
     page.wait_for_function(
-        "() => document.getElementById('note-meta').textContent.startsWith('v2')"
+        "() => document.getElementById('note-meta').textContent.startsWith('v3')"
     )
     assert "edited by dr-demo-ui" in page.locator("#note-meta").inner_text()
 
-    # Someone else saves v3 (the API with the same clinician's token) while we edit v2.
+    # Someone else saves v4 (the API with the same clinician's token) while we edit v3.
     with httpx.Client(base_url=api, headers={"Authorization": f"Bearer {secret}"}) as client:
         theirs = client.get(f"/v1/encounters/{encounter_id}/note").json()
         sections = theirs["sections"]
@@ -234,13 +244,13 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     page.get_by_role("button", name="Save").click()
     conflict = page.locator("#conflict")
     conflict.wait_for(state="visible")
-    assert "v3" in conflict.inner_text()
+    assert "v4" in conflict.inner_text()
     assert "Bring a home blood pressure log." in page.locator("#conflict-diff").inner_text()
     page.screenshot(path=str(shots / "conflict.png"), full_page=True)
     page.get_by_role("button", name="Keep my edit on top of theirs").click()
     page.get_by_role("button", name="Save").click()
     page.wait_for_function(
-        "() => document.getElementById('note-meta').textContent.startsWith('v4')"
+        "() => document.getElementById('note-meta').textContent.startsWith('v5')"
     )
     assert "Blood pressure controlled." in page.get_by_label("Assessment").input_value()
 
@@ -261,6 +271,7 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     note_url = f"{api}/v1/encounters/{encounter_id}/note"
     page.route(note_url, with_evidence)
     page.reload()
+    page.wait_for_function("() => document.querySelectorAll('li.turn').length === 11")
     statement = page.locator('button.statement[data-statement="plan-0"]')
     statement.focus()
     page.keyboard.press("Enter")  # select by keyboard: its turns are highlighted
@@ -271,7 +282,7 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     page.get_by_role("button", name="Sign…").click()
     dialog = page.locator("#sign-dialog")
     dialog.wait_for(state="visible")
-    assert "v4" in dialog.inner_text()
+    assert "v5" in dialog.inner_text()
     assert "dose not said" in dialog.inner_text()
     confirm = dialog.get_by_role("button", name="Sign", exact=True)
     assert confirm.is_disabled()  # not before the explicit acknowledgement
@@ -280,15 +291,15 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     with page.expect_request(f"{note_url}/sign") as sent:
         confirm.click()
     assert sent.value.post_data_json == {"acknowledge_flags": True}
-    assert sent.value.headers["if-match"] == '"v4"'
+    assert sent.value.headers["if-match"] == '"v5"'
     page.wait_for_function("() => document.getElementById('status-badge').textContent === 'signed'")
     page.wait_for_function(
         "() => document.getElementById('note-meta').textContent.includes('signed by dr-demo-ui')"
     )
     page.unroute(note_url)
 
-    # History and diff: v2 against v1 shows the added plan line.
-    page.locator("#versions button").nth(1).click()
+    # History and diff: v3 against v2 shows the added plan line.
+    page.locator("#versions button").nth(2).click()
     diff = page.locator("#diff").inner_text()
     assert "Recheck potassium in two weeks." in diff
     assert page.locator("#diff .diff-line.add").count() >= 1

@@ -53,7 +53,7 @@
     const resp = await fetch(path, opts);
     if (resp.status === 401) {
       window.location.assign("/signin?expired=1");
-      throw new Error("signed out");
+      return new Promise(() => {});  // the page is going away; its callers need not go on
     }
     return resp;
   }
@@ -280,6 +280,7 @@
       if (!resp.ok) { toast(await detail(resp), "error"); return; }
       const t = await resp.json();
       turnsBox.replaceChildren(...t.turns.map(turnItem));
+      if (S.selected) highlight(S.selected);  // keep the selected statement's turns marked
       const missing = $("#missing");
       missing.hidden = !t.missing_seqs.length;
       missing.textContent = t.missing_seqs.length ? `Turns that never arrived: ${t.missing_seqs.join(", ")}` : "";
@@ -328,7 +329,8 @@
             onclick: (e) => {
               $$("button.statement[aria-pressed=true]", box).forEach((b) => b.setAttribute("aria-pressed", "false"));
               e.currentTarget.setAttribute("aria-pressed", "true");
-              const n = highlight(s.seqs || []);
+              S.selected = s.seqs || [];
+              const n = highlight(S.selected);
               toast(n ? `Statement rests on ${n} turn(s), highlighted.` : "No turn is linked to this statement.");
             },
           }, el("span", { text: s.text }),
@@ -390,7 +392,6 @@
         renderFacts(enc);
         await Promise.all([loadTranscript(), loadNote(), loadVersions()]);
       } catch (err) {
-        if (err.message === "signed out") return;
         // The network is down (or the server restarts): try again, a little later each time.
         S.failures = Math.min((S.failures || 0) + 1, 6);
         liveState("connection lost; retrying…");
@@ -639,6 +640,12 @@
     more.addEventListener("click", () => load(true));
     load(false);
   }
+
+  // A call that failed on the network (server restarting, connection down): say so.
+  window.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    toast("The server did not answer. Check the connection and try again.", "error");
+  });
 
   document.addEventListener("DOMContentLoaded", () => {
     const enc = $("#encounter");
