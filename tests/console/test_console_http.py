@@ -325,3 +325,56 @@ async def test_search_by_post_keeps_words_out_of_urls_and_keeps_the_rules(
         headers=bearer(tokens["staff"]),
     )
     assert nxt.json()["items"][0]["id"] != page.json()["items"][0]["id"]
+
+
+async def test_bearer_wins_over_the_cookie_and_sign_in_never_reuses_a_session(
+    client: httpx.AsyncClient, db: Database, tokens: dict[str, str]
+) -> None:
+    await sign_in(client, tokens["admin"])
+    first = client.cookies[sessions.COOKIE]
+    who = await client.get("/v1/tokens", headers=bearer(tokens["clin-a"]))
+    assert who.status_code == 403  # the clinician's Bearer token, not the admin's cookie
+    signed_in_form = await client.get("/signin")
+    assert signed_in_form.status_code == 303  # already signed in: on to the start page
+    client.cookies.clear()
+    await sign_in(client, tokens["admin"])  # signing in again: always a new session id
+    assert client.cookies[sessions.COOKIE] != first
+    async with db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(ConsoleSession)) == 2
+    # Signing out without a session just shows the sign-in page.
+    client.cookies.clear()
+    out = await client.post("/signout", data={"csrf_token": "x"})
+    assert out.status_code == 303
+    assert out.headers["location"] == "/signin"
+
+
+async def test_a_revoked_tokens_link_does_not_sign_in(
+    client: httpx.AsyncClient, db: Database, redis: Any, names: StreamNames,
+    tokens: dict[str, str],
+) -> None:  # fmt: skip
+    from services.notes.db import repo
+
+    ticket = await sessions.issue_link(redis, names, hash_token(tokens["staff"]), ttl_s=60)
+    async with db.session() as s:
+        await repo.revoke_token(s, "staff")
+    resp = await client.get(f"/signin/link?ticket={ticket}")
+    assert resp.status_code == 401
+    assert sessions.COOKIE not in client.cookies
+
+
+async def test_read_only_roles_get_no_edit_controls(
+    client: httpx.AsyncClient, db: Database, tokens: dict[str, str]
+) -> None:
+    enc = await add_encounter(db, clinician="dr-a")
+    await sign_in(client, tokens["staff"])
+    page = await client.get(f"/encounters/{enc.encounter_id}")
+    assert page.status_code == 200
+    assert 'id="save"' not in page.text
+    assert 'id="regen-form"' not in page.text
+    assert page.text.count("readonly") == 4
+    assert 'data-may-write="false"' in page.text
+    client.cookies.clear()
+    await sign_in(client, tokens["clin-a"])
+    page = await client.get(f"/encounters/{enc.encounter_id}")
+    assert 'id="save"' in page.text
+    assert "readonly" not in page.text
