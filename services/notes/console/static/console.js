@@ -353,6 +353,9 @@
       const changed = !S.note || S.note.etag !== note.etag;
       S.note = note;
       if (regen) regen.hidden = Boolean(note.signed_at);  // a signed note gets an addendum instead
+      const problem = $("#note-problem");
+      problem.hidden = !note.problem;
+      problem.textContent = note.problem ? `Review needed: ${note.problem}` : "";
       $("#note-empty").hidden = true;
       form.hidden = false;
       $("#note-meta").textContent = `v${note.version} · ${note.kind}${note.author ? ` by ${note.author}` : ""}${note.signed_at ? ` · signed by ${note.signed_by}` : ""}`;
