@@ -54,6 +54,9 @@ class Action(StrEnum):
     TOKEN_CREATE = "token.create"
     TOKEN_LIST = "token.list"
     TOKEN_REVOKE = "token.revoke"
+    # The web console's sessions (who signed in and out, and when).
+    CONSOLE_SIGNIN = "console.signin"
+    CONSOLE_SIGNOUT = "console.signout"
 
 
 # Actions on one encounter's patient data (subject to the clinician ownership rule).

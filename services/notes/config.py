@@ -89,6 +89,17 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
     )
     api_host: str = Field("127.0.0.1", description="Bind address of the staff API.")
     api_port: int = Field(8080, ge=0, le=65535, description="Port of the staff API.")
+    console_session_lifetime_s: float = Field(
+        12 * 3600.0, gt=0, description="Web console: a session ends this long after sign-in."
+    )
+    console_idle_timeout_s: float = Field(
+        30 * 60.0, gt=0, description="Web console: a session ends after this long unused."
+    )
+    console_secure_cookie: bool | None = Field(
+        None,
+        description="Web console: mark the session cookie Secure. Empty = when the request "
+        "came over https (plain http on 127.0.0.1 must keep working).",
+    )
 
     @field_validator("timezone")
     @classmethod

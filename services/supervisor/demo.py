@@ -156,6 +156,11 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
         await step(wait_http_ok("notes", f"{api}/healthz", START_TIMEOUT_S,
                                 sup.get("notes").proc))  # fmt: skip
         say(f"  services    stt-bridge, editor, notes (staff API {api})")
+        link = await step(_signin_link(redis_url, prefix, token, api,
+                                       settings.demo_signin_link_ttl_s))  # fmt: skip
+        say(f"  console     {link}")
+        say(f"              (one-time sign-in link, valid {settings.demo_signin_link_ttl_s / 60:g} "
+            "min: open it to watch the visit live)")  # fmt: skip
 
         wav, label = await step(asyncio.to_thread(prepare_audio, opts.file, demo_dir))
         say(f"  visit       {label}, played at x{scale:g}\n")
@@ -255,11 +260,27 @@ def _report(say: object, r: DemoResult, api: str, token: str, took: float, sampl
     say(f"  transcript  {r.transcript}")
     say(f"  SOAP note   {r.note}")
     say(f"  staff API   {api}   (interactive docs: {api}/docs)")
+    say(f"  web console {api}/   (sign in with the token below)")
     say(f"  API token   {token}   (role admin, stored hashed in the demo database)")
     say(f'  try         curl -H "Authorization: Bearer {token}" {api}/v1/encounters/'
         f"{r.encounter_id}/note")  # fmt: skip
     if sample and r.note is not None:
         say("\n" + r.note.read_text(encoding="utf-8").rstrip())
+
+
+async def _signin_link(redis_url: str, prefix: str, token: str, api: str, ttl_s: float) -> str:
+    """A one-time web console link that signs in as the demo's admin token."""
+    from services.notes.auth import hash_token
+    from services.notes.console.sessions import issue_link
+    from shared.contracts import StreamNames
+    from shared.streams import make_redis
+
+    client = make_redis(redis_url)
+    try:
+        ticket = await issue_link(client, StreamNames(prefix), hash_token(token), ttl_s)
+    finally:
+        await client.aclose()
+    return f"{api}/signin/link?ticket={ticket}"
 
 
 async def _forget_streams(url: str, prefix: str) -> None:

@@ -44,11 +44,11 @@ def test_migrate_up_status_down_and_run_refuses_an_old_schema(
 
     up = notes("migrate", **env)
     assert up.returncode == 0, up.stderr
-    assert "at revision 0001" in up.stdout
+    assert "at revision 0002" in up.stdout
     assert "s3cr3t-pw" not in up.stdout + up.stderr
     status = notes("migrate", "status", **env)
     assert status.returncode == 0
-    assert status.stdout.strip() == "current 0001  head 0001"
+    assert status.stdout.strip() == "current 0002  head 0002"
 
     refused = notes("migrate", "down", "base", **env)
     assert refused.returncode == 2

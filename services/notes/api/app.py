@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 import shared
 from services.notes.api import errors
@@ -16,6 +17,7 @@ from services.notes.api.deps import ApiContext
 from services.notes.api.observe import ApiMetrics, RequestLogMiddleware
 from services.notes.api.routers import admin, encounters, export, health, notes
 from services.notes.config import NotesSettings
+from services.notes.console import routes as console
 from services.notes.db.engine import Database
 from shared.contracts import StreamNames
 from shared.settings import DEFAULT_LLM_MODELS
@@ -64,6 +66,9 @@ def create_app(
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
     for module in (encounters, notes, export, admin, health):
         app.include_router(module.router)
+    # The web console: same process, same port, same rules (it calls /v1 itself).
+    app.include_router(console.router)
+    app.mount("/static", StaticFiles(directory=console.STATIC_DIR), name="static")
     return app
 
 

@@ -25,6 +25,7 @@ from services.notes.auth import (
     may_access,
 )
 from services.notes.config import NotesSettings
+from services.notes.console import sessions as console_sessions
 from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.models import ApiToken
@@ -36,6 +37,9 @@ log = get_logger(__name__)
 NOT_AUTHENTICATED = "missing or invalid API token"
 FORBIDDEN = "this token may not do that"
 NOT_FOUND = "no such encounter"
+CSRF_FAILED = "missing or invalid CSRF token"
+# Requests that change data; with the console's session cookie they must carry the CSRF token.
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass
@@ -82,10 +86,20 @@ def _principal(token: ApiToken) -> Principal:
 
 
 async def authenticate(
+    request: Request,
     ctx: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The caller behind ``Authorization: Bearer ms_…``, or 401."""
+    """The caller behind ``Authorization: Bearer ms_…`` or the console's session cookie.
+
+    No or a bad credential: 401. The cookie carries the same token identity and role
+    rules; a data-changing request made with it also needs the session's CSRF token
+    (``X-CSRF-Token``), else 403. Bearer requests never look at cookies.
+    """
+    if credentials is None:
+        session_id = request.cookies.get(console_sessions.COOKIE)
+        if session_id:
+            return await session_principal(request, ctx, session_id)
     if credentials is None or not looks_like_token(credentials.credentials):
         raise unauthorized()
     async with ctx.db.session() as session:
@@ -95,6 +109,25 @@ async def authenticate(
         who = _principal(token)
         await queries.touch_token(session, token)
         return who
+
+
+async def session_principal(request: Request, ctx: ApiContext, session_id: str) -> Principal:
+    """The principal of a console session (401 when it ended); CSRF-checked when unsafe."""
+    async with ctx.db.session() as session:
+        token = await console_sessions.resolve(
+            session, session_id, console_sessions.Lifetimes.of(ctx.settings)
+        )
+        if token is not None:
+            await queries.touch_token(session, token)
+    # Raised outside the block, so that removing an ended session is committed.
+    if token is None:
+        raise unauthorized()
+    who = _principal(token)
+    if request.method in UNSAFE_METHODS and not console_sessions.csrf_ok(
+        session_id, request.headers.get(console_sessions.CSRF_HEADER)
+    ):
+        raise HTTPException(403, CSRF_FAILED)
+    return who
 
 
 async def bearer_or_ticket(
@@ -113,7 +146,7 @@ async def bearer_or_ticket(
 ) -> Principal:
     """Bearer token, or a one-time ticket bound to this encounter (live follow only)."""
     if credentials is not None or ticket is None:
-        return await authenticate(ctx, credentials)
+        return await authenticate(request, ctx, credentials)
     encounter_id = str(request.path_params.get("encounter_id", ""))
     token_id = await tickets.redeem(ctx.redis, ctx.names, ticket, encounter_id)
     if token_id is None:

@@ -86,6 +86,24 @@ class EncounterSummary(Out):
     speech_model: str
 
 
+SearchText = Annotated[CleanText, Field(min_length=1, max_length=200)]
+FilterText = Annotated[CleanText, Field(min_length=1, max_length=100)]
+
+
+class EncounterSearch(In):
+    """The list filters as a body: the console searches this way, so that words of a note
+    never travel in a URL (URLs end up in proxy logs and browser history)."""
+
+    status: EncounterStatus | None = None
+    room: FilterText | None = None
+    clinician: FilterText | None = None
+    started_after: datetime | None = Field(None, description="UTC if no zone.")
+    started_before: datetime | None = None
+    q: SearchText | None = Field(None, description="Free text searched in the current note.")
+    cursor: Annotated[str, Field(max_length=300, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    limit: int = Field(50, ge=1, le=200)
+
+
 class EncounterPage(Out):
     items: list[EncounterSummary]
     next_cursor: str | None = Field(

@@ -204,3 +204,23 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(String(100))
     source_ip: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[int] = mapped_column(Integer)
+
+
+class ConsoleSession(Base):
+    """A signed-in web console session (issue 13).
+
+    Only the SHA-256 of the session id is stored (the id lives in the browser's HttpOnly
+    cookie), so a copy of the database cannot be replayed as a session. A session acts with
+    its API token's identity and role; revoking the token ends it.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -9,12 +9,21 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from services.notes.api import queries
-from services.notes.api.deps import FORBIDDEN, Caller, Ctx, audited, check_encounter, require
+from services.notes.api.deps import (
+    FORBIDDEN,
+    ApiContext,
+    Caller,
+    Ctx,
+    audited,
+    check_encounter,
+    require,
+)
 from services.notes.api.errors import error_responses
 from services.notes.api.schemas import (
     ENCOUNTER_ID_PATTERN,
     EncounterDetail,
     EncounterPage,
+    EncounterSearch,
     EncounterStatus,
     EncounterSummary,
     FlagOut,
@@ -24,7 +33,7 @@ from services.notes.api.schemas import (
     TurnOut,
 )
 from services.notes.api.transcripts import transcript_view
-from services.notes.auth import Action, Role
+from services.notes.auth import Action, Principal, Role
 from services.notes.db import repo
 from services.notes.db.models import Encounter
 from services.notes.transcript import turn_text
@@ -83,6 +92,30 @@ async def list_encounters(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> EncounterPage:
     """Newest first. Clinicians see only their own encounters."""
+    search = EncounterSearch.model_construct(
+        status=status, room=room, clinician=clinician, started_after=started_after,
+        started_before=started_before, q=q, cursor=cursor, limit=limit,
+    )  # fmt: skip
+    return await _list(request, ctx, who, search)
+
+
+@router.post(
+    "/search",
+    response_model=EncounterPage,
+    summary="List encounters, filters in the body (keeps search words out of URLs)",
+    responses=error_responses(401, 403),
+)
+async def search_encounters(
+    body: EncounterSearch, request: Request, ctx: Ctx, who: Caller
+) -> EncounterPage:
+    """The same as ``GET /v1/encounters`` with the filters as JSON; audited as a list."""
+    return await _list(request, ctx, who, body)
+
+
+async def _list(
+    request: Request, ctx: ApiContext, who: Principal, search: EncounterSearch
+) -> EncounterPage:
+    clinician = search.clinician
     async with audited(ctx, request, who, Action.ENCOUNTER_LIST) as work:
         require(who, Action.ENCOUNTER_LIST)
         if who.role is Role.CLINICIAN:
@@ -90,14 +123,16 @@ async def list_encounters(
                 raise HTTPException(403, FORBIDDEN)
             clinician = who.clinician_id
         filters = queries.EncounterFilter(
-            status=status,
-            room=room,
+            status=search.status,
+            room=search.room,
             clinician=clinician,
-            started_after=started_after,
-            started_before=started_before,
-            text=q,
+            started_after=search.started_after,
+            started_before=search.started_before,
+            text=search.q,
         )
-        rows, next_cursor = await queries.list_encounters(work.session, filters, cursor, limit)
+        rows, next_cursor = await queries.list_encounters(
+            work.session, filters, search.cursor, search.limit
+        )
         work.target = f"count={len(rows)}"
         return EncounterPage(
             items=[EncounterSummary.model_validate(r) for r in rows], next_cursor=next_cursor

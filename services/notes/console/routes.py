@@ -1,0 +1,294 @@
+"""Pages of the web console, sign-in and sign-out.
+
+Pages are shells rendered on the server (who is signed in, what they may do, the
+encounter id); the patient data in them is fetched by console.js from the ``/v1`` API with
+the session cookie, so every read goes through the API's role rules and audit log. Nothing
+of a patient's record is ever put into a URL by these routes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from services.notes.api.deps import ApiContext, check_encounter, get_ctx, source_ip
+from services.notes.api.routers.encounters import EncounterIdPath
+from services.notes.auth import Action, Principal, Role, allowed, hash_token, looks_like_token
+from services.notes.console import sessions
+from services.notes.db import repo
+from services.notes.db.models import ApiToken
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+router = APIRouter(include_in_schema=False)
+
+# No inline script or style, no framing, nothing from elsewhere, no referrer to leak ids.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+STATUSES = (
+    "recording", "transcribing", "note_pending", "needs_review", "ready", "signed", "failed"
+)  # fmt: skip
+MAX_FORM_BYTES = 4096
+ROLES = frozenset(r.value for r in Role)
+BAD_TOKEN = "That token is not valid (unknown, revoked or mistyped)."
+LINK_USED = "This sign-in link was already used or has expired. Sign in with a token."
+FORM_EXPIRED = "The sign-in form expired. Please try again."
+
+
+def _secure(request: Request, ctx: ApiContext) -> bool:
+    configured = ctx.settings.console_secure_cookie
+    return request.url.scheme == "https" if configured is None else configured
+
+
+def render(
+    name: str, status: int = 200, headers: dict[str, str] | None = None, **data: Any
+) -> HTMLResponse:
+    html = templates.get_template(name).render(statuses=STATUSES, **data)
+    return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
+
+
+def redirect(to: str) -> RedirectResponse:
+    return RedirectResponse(to, status_code=303, headers=SECURITY_HEADERS)
+
+
+class Signed:
+    """The signed-in user of a page: principal, and the session's CSRF token."""
+
+    def __init__(self, who: Principal, session_id: str) -> None:
+        self.who = who
+        self.csrf = sessions.csrf_token(session_id)
+
+    @property
+    def may_write(self) -> bool:
+        return allowed(self.who, Action.NOTE_UPDATE)
+
+    @property
+    def sees_encounters(self) -> bool:
+        return allowed(self.who, Action.ENCOUNTER_LIST)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.who.role is Role.ADMIN
+
+    @property
+    def sees_audit(self) -> bool:
+        return allowed(self.who, Action.AUDIT_READ)
+
+
+async def signed_in(request: Request, ctx: ApiContext) -> Signed | None:
+    session_id = request.cookies.get(sessions.COOKIE)
+    if not session_id:
+        return None
+    async with ctx.db.session() as session:
+        token = await sessions.resolve(session, session_id, sessions.Lifetimes.of(ctx.settings))
+        if token is None or token.role not in ROLES:
+            return None
+        who = Principal(
+            token_id=token.id, name=token.name, role=Role(token.role),
+            clinician_id=token.clinician_id,
+        )  # fmt: skip
+    return Signed(who, session_id)
+
+
+def _home(me: Signed) -> str:
+    return "/encounters" if me.sees_encounters else "/audit"
+
+
+def _signin_form(message: str | None, status: int = 200) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(24)
+    response = render("signin.html", status=status, message=message, form_nonce=nonce)
+    response.set_cookie(
+        sessions.SIGNIN_COOKIE, nonce, max_age=1800, httponly=True, samesite="strict",
+        path="/signin",
+    )  # fmt: skip
+    return response
+
+
+async def _start_session(request: Request, ctx: ApiContext, token: ApiToken) -> Response:
+    lifetimes = sessions.Lifetimes.of(ctx.settings)
+    async with ctx.db.session() as session:
+        session_id = await sessions.create(session, token.id, lifetimes)
+        await repo.add_audit(
+            session, actor=token.name, role=token.role, action=Action.CONSOLE_SIGNIN.value,
+            source_ip=source_ip(request), status=200,
+        )  # fmt: skip
+    ctx.metrics.audit_rows.labels(Action.CONSOLE_SIGNIN.value).inc()
+    me = Signed(
+        Principal(token_id=token.id, name=token.name, role=Role(token.role),
+                  clinician_id=token.clinician_id),
+        session_id,
+    )  # fmt: skip
+    response = redirect(_home(me))
+    response.set_cookie(
+        sessions.COOKIE, session_id, max_age=int(lifetimes.lifetime.total_seconds()),
+        httponly=True, samesite="strict", secure=_secure(request, ctx), path="/",
+    )  # fmt: skip
+    response.delete_cookie(sessions.SIGNIN_COOKIE, path="/signin")
+    return response
+
+
+async def _live_token(ctx: ApiContext, token_hash: str) -> ApiToken | None:
+    async with ctx.db.session() as session:
+        token = await repo.find_token_by_hash(session, token_hash)
+    if token is None or token.role not in ROLES:
+        return None
+    return token
+
+
+@router.get("/signin")
+async def signin_page(request: Request) -> Response:
+    ctx = get_ctx(request)
+    me = await signed_in(request, ctx)
+    if me is not None:
+        return redirect(_home(me))
+    expired = request.query_params.get("expired") == "1"
+    return _signin_form("Your session ended. Please sign in again." if expired else None)
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """A small urlencoded form (the console's two forms), without python-multipart."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return {}
+    raw = await request.body()
+    if len(raw) > MAX_FORM_BYTES:
+        return {}
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=10)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return dict(pairs)
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    ctx = get_ctx(request)
+    fields = await form_fields(request)
+    token, form_nonce = fields.get("token", ""), fields.get("form_nonce", "")
+    expected = request.cookies.get(sessions.SIGNIN_COOKIE, "")
+    if not expected or not secrets.compare_digest(expected, form_nonce):
+        return _signin_form(FORM_EXPIRED, status=403)
+    secret = token.strip()
+    found = await _live_token(ctx, hash_token(secret)) if looks_like_token(secret) else None
+    if found is None:
+        return _signin_form(BAD_TOKEN, status=401)
+    return await _start_session(request, ctx, found)
+
+
+@router.get("/signin/link")
+async def signin_link(request: Request) -> Response:
+    """A one-time link from `medscribe demo`: the ticket is consumed on first use."""
+    ctx = get_ctx(request)
+    ticket = request.query_params.get("ticket", "")
+    token_hash = await sessions.redeem_link(ctx.redis, ctx.names, ticket) if ticket else None
+    found = await _live_token(ctx, token_hash) if token_hash else None
+    if found is None:
+        return _signin_form(LINK_USED, status=401)
+    return await _start_session(request, ctx, found)
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    ctx = get_ctx(request)
+    csrf_token = (await form_fields(request)).get(sessions.CSRF_FIELD, "")
+    session_id = request.cookies.get(sessions.COOKIE, "")
+    me = await signed_in(request, ctx)
+    if me is not None:
+        if not sessions.csrf_ok(session_id, csrf_token):
+            raise HTTPException(403, "missing or invalid CSRF token")
+        async with ctx.db.session() as session:
+            await sessions.end(session, session_id)
+            await repo.add_audit(
+                session, actor=me.who.name, role=me.who.role.value,
+                action=Action.CONSOLE_SIGNOUT.value, source_ip=source_ip(request), status=200,
+            )  # fmt: skip
+        ctx.metrics.audit_rows.labels(Action.CONSOLE_SIGNOUT.value).inc()
+    response = redirect("/signin")
+    response.delete_cookie(sessions.COOKIE, path="/")
+    return response
+
+
+def _page_or_signin(request: Request) -> str:
+    return "/signin?expired=1" if request.cookies.get(sessions.COOKIE) else "/signin"
+
+
+def _forbidden(me: Signed, message: str, status: int = 403) -> HTMLResponse:
+    return render("error.html", status=status, me=me, message=message)
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    me = await signed_in(request, get_ctx(request))
+    return redirect(_page_or_signin(request) if me is None else _home(me))
+
+
+@router.get("/encounters")
+async def encounters_page(request: Request) -> Response:
+    me = await signed_in(request, get_ctx(request))
+    if me is None:
+        return redirect(_page_or_signin(request))
+    if not me.sees_encounters:
+        return _forbidden(me, "Your role may not see encounters.")
+    return render("encounters.html", me=me, page="encounters")
+
+
+@router.get("/encounters/{encounter_id}")
+async def encounter_page(encounter_id: EncounterIdPath, request: Request) -> Response:
+    ctx = get_ctx(request)
+    me = await signed_in(request, ctx)
+    if me is None:
+        return redirect(_page_or_signin(request))
+    try:
+        async with ctx.db.session() as session:
+            await check_encounter(session, me.who, Action.ENCOUNTER_READ, encounter_id)
+    except HTTPException as err:
+        text = "No such encounter." if err.status_code == 404 else (
+            "This encounter is not yours to open." if me.sees_encounters
+            else "Your role may not see encounters."
+        )  # fmt: skip
+        return _forbidden(me, text, err.status_code)
+    return render(
+        "encounter.html", me=me, page="encounters", encounter_id=encounter_id,
+        models=sorted(ctx.allowed_models), default_model=ctx.settings.default_llm_model,
+    )  # fmt: skip
+
+
+@router.get("/admin/tokens")
+async def tokens_page(request: Request) -> Response:
+    me = await signed_in(request, get_ctx(request))
+    if me is None:
+        return redirect(_page_or_signin(request))
+    if not me.is_admin:
+        return _forbidden(me, "Only admins manage tokens.")
+    return render("tokens.html", me=me, page="tokens", roles=[r.value for r in Role])
+
+
+@router.get("/audit")
+async def audit_page(request: Request) -> Response:
+    me = await signed_in(request, get_ctx(request))
+    if me is None:
+        return redirect(_page_or_signin(request))
+    if not me.sees_audit:
+        return _forbidden(me, "Only auditors and admins read the audit log.")
+    return render("audit.html", me=me, page="audit")
