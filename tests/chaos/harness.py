@@ -44,6 +44,7 @@ SCALE = 10.0  # simulator clocks, capture playback and bridge pacing all run 10x
 PAUSE_MS = 1200  # above min_turn_silence (800 ms): one turn per dialogue line
 MODEL = "claude-haiku-4-5-20251001"
 PHI_MIN_CHARS = 24  # turn texts at least this long are searched for in the logs
+SPEECH = re.compile(r"\[speech [0-9.]+ s\]")
 
 # Short timeouts so faults resolve within seconds; each is a documented setting.
 FAST_ENV = {
@@ -260,9 +261,9 @@ class ChaosStack:
 
     async def kill_capture(self, v: Visit) -> None:
         assert v.proc is not None
+        v.cut_short = True
         v.proc.send_signal(signal.SIGKILL)
         await v.proc.wait()
-        v.cut_short = True
 
     async def flush_capture(self, v: Visit, redis_url: str | None = None) -> int:
         """The agent's next start (`--flush-only`): sends what the spool kept, closes the visit."""
@@ -378,7 +379,9 @@ class ChaosStack:
         assert [f.seq for f in frames] == list(range(len(frames))), "audio lost or doubled"
         pcm = b"".join(f.pcm for f in frames)
         assert pcm == v.pcm[: len(pcm)], "audio in Redis differs from what was recorded"
-        return [normalize_text(t.text) for t in decode(pcm)]
+        # A kill mid-symbol leaves a scrap of tone the codec calls "[speech 0.16 s]"; the
+        # STT simulator's placeholder for the same audio is "[speech]".
+        return [SPEECH.sub("[speech]", normalize_text(t.text)) for t in decode(pcm)]
 
     async def check(self, row: Row, outcomes: dict[str, dict[str, Any]]) -> None:
         """Every visit: a note, transcript == dialogue word for word (none lost, doubled or
