@@ -62,8 +62,8 @@ async def test_soak(
         chaos = asyncio.create_task(monkey())
         try:
             for w in range(WAVES):
-                wave = [s.visit(d, f"room-{w}-{i}")
-                        for i, d in enumerate(dialogues[w * PER_WAVE:(w + 1) * PER_WAVE])]  # fmt: skip
+                batch = dialogues[w * PER_WAVE : (w + 1) * PER_WAVE]
+                wave = [s.visit(d, f"room-{w}-{i}") for i, d in enumerate(batch)]
                 for v in wave:
                     await s.play(v)
                     await asyncio.sleep(rng.uniform(0.0, 0.5))
