@@ -94,6 +94,7 @@ class Visit:
     proc: asyncio.subprocess.Process | None = None
     encounter_id: str | None = None
     cut_short: bool = False  # the capture agent was killed: expect what reached Redis
+    never_started: bool = False  # killed before it created its spool: nothing was recorded
 
     @property
     def want(self) -> list[str]:
@@ -135,6 +136,7 @@ class ChaosStack:
         self.env: dict[str, str] = {}
         self.visits: list[Visit] = []
         self._redis: aioredis.Redis | None = None
+        self._probes: list[asyncio.Task[None]] = []
 
     # -- life cycle -------------------------------------------------------------------
     async def __aenter__(self) -> ChaosStack:
@@ -199,6 +201,7 @@ class ChaosStack:
         return time.monotonic() - t0
 
     async def close(self) -> None:
+        await self.settle_probes()
         for v in self.visits:
             if v.proc is not None and v.proc.returncode is None:
                 v.proc.kill()
@@ -231,6 +234,10 @@ class ChaosStack:
         return [e for e in self.exits if not e.expected]
 
     # -- visits -----------------------------------------------------------------------
+    @property
+    def recorded(self) -> list[Visit]:
+        return [v for v in self.visits if not v.never_started]
+
     def visit(self, d: Dialogue, room: str) -> Visit:
         wav = self.tmp / f"{room}.wav"
         pcm = encode(script_from_dialogue(d, PAUSE_MS))
@@ -264,6 +271,8 @@ class ChaosStack:
         v.cut_short = True
         v.proc.send_signal(signal.SIGKILL)
         await v.proc.wait()
+        # The agent creates the visit's spool folder before it writes anything to Redis.
+        v.never_started = not (v.spool.is_dir() and any(v.spool.iterdir()))
 
     async def flush_capture(self, v: Visit, redis_url: str | None = None) -> int:
         """The agent's next start (`--flush-only`): sends what the spool kept, closes the visit."""
@@ -294,7 +303,7 @@ class ChaosStack:
                     by_room.setdefault(msg.room, msg.encounter_id)
             for v in self.visits:
                 v.encounter_id = v.encounter_id or by_room.get(v.room)
-            if all(v.encounter_id for v in self.visits):
+            if all(v.encounter_id for v in self.recorded):
                 return
             assert time.monotonic() < deadline, "a capture agent never started its encounter"
             await asyncio.sleep(0.1)
@@ -341,7 +350,15 @@ class ChaosStack:
             if took is not None:
                 row.recovery_s.append(took)
 
-        return asyncio.create_task(run())
+        task = asyncio.create_task(run())
+        self._probes.append(task)
+        return task
+
+    async def settle_probes(self) -> None:
+        """End probes still waiting (their stream may have had nothing left to carry)."""
+        for task in self._probes:
+            task.cancel()
+        await asyncio.gather(*self._probes, return_exceptions=True)
 
     # -- outcome checks -----------------------------------------------------------------
     def auth(self) -> dict[str, str]:
@@ -350,7 +367,7 @@ class ChaosStack:
     async def wait_outcomes(self, timeout: float = 90) -> dict[str, dict[str, Any]]:
         """Each visit's encounter once it has a note or a failed state (else fails)."""
         await self.encounter_ids()
-        pending = {v.encounter_id for v in self.visits if v.encounter_id}
+        pending = {v.encounter_id for v in self.recorded if v.encounter_id}
         done: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(base_url=self.api, timeout=10) as client:
@@ -387,9 +404,9 @@ class ChaosStack:
         """Every visit: a note, transcript == dialogue word for word (none lost, doubled or
         out of order); fills the summary row before asserting, so failures show too."""
         problems: list[str] = []
-        row.encounters = len(self.visits)
+        row.encounters = len(self.recorded)
         async with httpx.AsyncClient(base_url=self.api, timeout=10) as client:
-            for v in self.visits:
+            for v in self.recorded:
                 assert v.encounter_id is not None
                 want = await self.audio_turns(v) if v.cut_short else v.want
                 r = await client.get(f"/v1/encounters/{v.encounter_id}/transcript",

@@ -145,16 +145,18 @@ class DeadIndex:
 
     def __init__(self, client: sync_redis.Redis, dead: str) -> None:
         self.client, self.dead, self.last = client, dead, "0-0"
-        self.seen: set[tuple[str, str, str]] = set()
+        self.seen: set[tuple[str, str, str]] = set()  # (stream, group, entry id)
 
     def refresh(self) -> None:
         rows: Any = self.client.xread({self.dead: self.last}, count=1000)
         for _s, items in rows or []:
             for rid, f in items:
                 self.last = rid.decode()
-                key = (f.get(b"dead:stream", b""), f.get(b"dead:group", b""),
-                       f.get(b"dead:entry_id", b""))  # fmt: skip
-                self.seen.add(tuple(x.decode(errors="replace") for x in key))  # type: ignore[arg-type]
+                stream, group, entry = (
+                    f.get(k, b"").decode(errors="replace")
+                    for k in (b"dead:stream", b"dead:group", b"dead:entry_id")
+                )
+                self.seen.add((stream, group, entry))
 
     def wait(self, want: set[tuple[str, str, str]], timeout: float = DEAD_WAIT_S) -> set[Any]:
         deadline = time.monotonic() + timeout

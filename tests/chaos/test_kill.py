@@ -16,7 +16,7 @@ from tests.chaos.report import Row
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-TURNS = 12
+TURNS = 16
 SEED = 11
 
 
@@ -33,23 +33,22 @@ async def test_kill_each_service(
         for v in visits:
             await s.play(v)
         await s.encounter_ids()
-        probes = []
         await asyncio.sleep(rng.uniform(0.5, 1.5))
         await s.kill_capture(visits[0])
         assert await s.flush_capture(visits[0]) == 0  # the agent's next start
         await asyncio.sleep(rng.uniform(0.2, 0.8))
         s.kill("bridge-1")
-        probes.append(s.measure(row, s.growth_after(names.turns)))
+        s.measure(row, s.growth_after(names.turns))
         await asyncio.sleep(rng.uniform(0.2, 0.8))
         s.kill("editor-1")
-        probes.append(s.measure(row, s.growth_after(names.edited)))
+        s.measure(row, s.growth_after(names.edited))
         await asyncio.sleep(rng.uniform(0.2, 0.8))
         s.kill("notes")
-        probes.append(s.measure(row, s.wait_api()))
+        s.measure(row, s.wait_api())
         for v in visits[1:]:
             assert await s.finish(v) == 0
         outcomes = await s.wait_outcomes()
-        await asyncio.gather(*probes)
+        await s.settle_probes()
         await s.check(row, outcomes)
         assert not s.unexpected_exits(), s.unexpected_exits()
         assert len(s.exits) == 3  # the three kills, each restarted

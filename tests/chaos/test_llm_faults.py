@@ -21,8 +21,8 @@ from tests.chaos.report import Row
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-TURNS = 16
-PHASE_S = 1.0
+TURNS = 24
+PHASE_S = 0.6  # each fault; all of them end well before the visits do
 OUTAGE_S = 6.0  # longer than the editor's whole retry budget (MEDSCRIBE_GATEWAY_DEADLINE_S=4)
 
 

@@ -9,7 +9,7 @@ import random
 import time
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from shared.acibench import Dialogue

@@ -21,7 +21,7 @@ from tests.chaos.report import Row
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-TURNS = 24
+TURNS = 36
 PHASE_MAX_S = 5.0  # a fault stays on until it has bitten (at most this long)
 
 
