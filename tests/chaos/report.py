@@ -57,23 +57,47 @@ def table(rows: list[Row]) -> list[str]:
     ]
 
 
+def _rows_in(block: str) -> dict[str, tuple[str, ...]]:
+    """Rows of an earlier summary table in the doc, by scenario (header and rule skipped)."""
+    out = {}
+    for line in block.splitlines():
+        cells = tuple(c.strip() for c in line.strip().strip("|").split("|"))
+        rule = set(cells[0]) <= {"-"}
+        if line.startswith("|") and len(cells) == len(HEADER) + 1 and cells[0] != HEADER[0]:
+            out.update({} if rule else {cells[0]: cells})
+    return out
+
+
 def write_doc(rows: list[Row], soak: bool, doc: Path = DOC) -> None:
-    """Replace the summary between the markers of ``doc`` (left alone if they are missing)."""
+    """Update the summary between the markers of ``doc``: this session's scenarios replace
+    their earlier rows, the others stay (left alone if the markers are missing)."""
     try:
         text = doc.read_text(encoding="utf-8")
     except OSError:
         return
     if START not in text or END not in text:
         return
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    head, rest = text.split(START, 1)
+    block, tail = rest.split(END, 1)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    merged = _rows_in(block)
+    for r in rows:
+        merged[r.scenario] = (*r.cells(), stamp + (" soak" if soak else ""))
+    header = (*HEADER, "run (UTC)")
+    cells = [header, *merged.values()]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
+
+    def line(c: tuple[str, ...]) -> str:
+        return "| " + " | ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)) + " |"
+
     body = [
         START,
-        f"Latest run: {stamp}, {'soak' if soak else 'default'} variant "
-        f"(written by tests/chaos/conftest.py).",
+        "Written by tests/chaos/conftest.py after each session that ran chaos scenarios; a",
+        "scenario's row is its latest run.",
         "",
-        *table(rows),
+        line(header),
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+        *(line(c) for c in cells[1:]),
         END,
     ]
-    head, rest = text.split(START, 1)
-    tail = rest.split(END, 1)[1]
     doc.write_text(head + "\n".join(body) + tail, encoding="utf-8")

@@ -47,7 +47,17 @@ def test_summary_replaces_only_the_marked_block(tmp_path: Path) -> None:
     assert text.startswith("intro\n")
     assert text.endswith("\noutro\n")
     assert "old" not in text
-    line = next(x for x in text.splitlines() if x.startswith("| kill"))
-    assert [c.strip() for c in line.strip("|").split("|")] == [
-        "kill", "2", "10", "9", "1", "2", "1.2", "failed",
-    ]  # fmt: skip
+    assert _cells(text, "kill")[:8] == ["kill", "2", "10", "9", "1", "2", "1.2", "failed"]
+
+    # A later session with another scenario keeps this row and adds its own.
+    report.write_doc([report.Row("redis", "m", 1, 5, 5, 0, 1, [], "passed")], True, doc)
+    text = doc.read_text()
+    assert _cells(text, "kill")[7] == "failed"
+    assert _cells(text, "redis")[:8] == ["redis", "1", "5", "5", "0", "1", "-", "passed"]
+    assert _cells(text, "redis")[8].endswith("soak")
+    assert len([x for x in text.splitlines() if x.startswith("| scenario")]) == 1
+
+
+def _cells(text: str, scenario: str) -> list[str]:
+    line = next(x for x in text.splitlines() if x.startswith(f"| {scenario} "))
+    return [c.strip() for c in line.strip().strip("|").split("|")]
