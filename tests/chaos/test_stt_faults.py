@@ -78,7 +78,7 @@ def clear(cfg: SttSimConfig) -> None:
     cfg.begin_delay_s = 0.0
 
 
-async def test_stt_faults(
+async def test_stt_faults_then_revoked_key(
     tmp_path: Path, redis_url: str, names: StreamNames, aci_dialogues: list[Dialogue], row: Row
 ) -> None:
     cfg = SttSimConfig(time_scale=SCALE)
@@ -112,4 +112,20 @@ async def test_stt_faults(
         outcomes = await s.wait_outcomes()
         await s.check(row, outcomes)
         assert not s.unexpected_exits(), s.unexpected_exits()
+
+        # A permanent fault: the key is revoked. The next visit must end in a visible
+        # failed state, with its audio kept for a later pass.
+        cfg.api_keys = ("a-key-the-bridge-does-not-have",)
+        (d,) = pick_dialogues(aci_dialogues, 1, 4, offset=7)
+        lost = s.visit(d, "room-revoked")
+        await s.play(lost)
+        assert await s.finish(lost) == 0
+        detail = (await s.wait_outcomes())[lost.encounter_id or ""]
+        assert detail["status"] == "failed", detail["status"]
+        assert detail["failure_stage"] == "stt"
+        assert detail["failure_reason"]
+        assert not detail.get("note")
+        assert await s.audio_turns(lost) == lost.want  # every frame kept, in order
+        row.encounters += 1
+        row.turns_expected += len(lost.want)
     s.assert_no_phi_in_logs()
