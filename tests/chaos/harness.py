@@ -342,6 +342,14 @@ class ChaosStack:
                 await asyncio.sleep(0.05)
         return None
 
+    async def wait_turns(self, count: int, timeout: float = 60) -> None:
+        """Until ``ms:turns`` holds ``count`` turns: faults keyed to the pipeline's progress,
+        not to the wall clock, land mid-visit however loaded the machine is."""
+        deadline = time.monotonic() + timeout
+        while await self.xlen(self.names.turns) < count:
+            assert time.monotonic() < deadline, f"fewer than {count} turns in {timeout} s"
+            await asyncio.sleep(0.02)
+
     def measure(self, row: Row, coro: Any) -> asyncio.Task[None]:
         """Run a recovery probe in the background; its figure goes to ``row``."""
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 from pathlib import Path
 
@@ -33,16 +32,19 @@ async def test_kill_each_service(
         for v in visits:
             await s.play(v)
         await s.encounter_ids()
-        await asyncio.sleep(rng.uniform(0.5, 1.5))
+        # Each kill when the pipeline has carried a random share of the 4 x 16 turns (the
+        # capture agent's early, so that its visit is surely still recording).
+        at = [rng.randint(2, 8), *sorted(rng.sample(range(10, 2 * TURNS), 3))]
+        await s.wait_turns(at[0])
         await s.kill_capture(visits[0])
         assert await s.flush_capture(visits[0]) == 0  # the agent's next start
-        await asyncio.sleep(rng.uniform(0.2, 0.8))
+        await s.wait_turns(at[1])
         s.kill("bridge-1")
         s.measure(row, s.growth_after(names.turns))
-        await asyncio.sleep(rng.uniform(0.2, 0.8))
+        await s.wait_turns(at[2])
         s.kill("editor-1")
         s.measure(row, s.growth_after(names.edited))
-        await asyncio.sleep(rng.uniform(0.2, 0.8))
+        await s.wait_turns(at[3])
         s.kill("notes")
         s.measure(row, s.wait_api())
         for v in visits[1:]:

@@ -11,7 +11,7 @@ import pytest
 
 from shared.acibench import Dialogue
 from shared.contracts import StreamNames
-from tests.chaos.harness import ChaosStack, pick_dialogues
+from tests.chaos.harness import ChaosStack, pick_dialogues, short
 from tests.chaos.netproxy import CuttableProxy
 from tests.chaos.report import Row
 from tests.helpers.procs import RedisServer, redis_server_binary
@@ -22,7 +22,7 @@ pytestmark = [
     pytest.mark.skipif(redis_server_binary() is None, reason="needs redis-server"),
 ]
 
-TURNS = 12
+TURNS = 16
 PARTITION_S = 30.0  # the issue's "Redis unreachable from the capture agent for 30 s"
 REDIS_DOWN_S = 1.0
 
@@ -40,15 +40,15 @@ async def test_redis_restart_and_room_partition(
         async with s:
             dialogues = pick_dialogues(aci_dialogues, 4, TURNS, offset=12)
             direct = [s.visit(d, f"room-{i}") for i, d in enumerate(dialogues[:3])]
-            far = s.visit(dialogues[3], "room-far")
+            # 8 turns in real time: it ends during the cut and waits for the path to return.
+            far = s.visit(short(dialogues[3], 8), "room-far")
             # The far room records in real time, so it keeps recording through the cut.
             await s.play(far, speed=1.0, redis_url=proxy.url())
             for v in direct:
                 await s.play(v)
             await s.encounter_ids()
-            await asyncio.sleep(0.5)
             proxy.cut()
-            await asyncio.sleep(0.5)
+            await s.wait_turns(TURNS)  # about a third of the direct visits' turns are out
             server.kill()
             await asyncio.sleep(REDIS_DOWN_S)
             server.start()
