@@ -348,10 +348,13 @@ async def stream_top_seq(redis: aioredis.Redis, stream: str) -> int:
     """Seq of the newest frame in an audio stream (-1 when the stream is empty or gone)."""
     # The frame's own seq field, not its id: entries written by anything else (a bug, a
     # foreign writer) may sit on top with ids that mean nothing.
-    rows: Any = await redis.xrevrange(stream, count=TOP_SCAN)
-    for _entry_id, fields in rows or []:
-        try:
-            return decode_audio(fields).seq
-        except MalformedEntry:
-            continue
+    for count in (1, TOP_SCAN):  # the newest entry is nearly always a frame: read just it
+        rows: Any = await redis.xrevrange(stream, count=count)
+        for _entry_id, fields in rows or []:
+            try:
+                return decode_audio(fields).seq
+            except MalformedEntry:
+                continue
+        if len(rows or []) < count:
+            break  # the whole stream was read
     return -1
