@@ -165,3 +165,11 @@ def aci_dialogues() -> list[Dialogue]:
     if not path.exists():
         pytest.skip(f"ACI-Bench data not found at {path}")
     return load_dialogues(path)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/chaos/conftest.py: options must be known before collection.
+    parser.addoption(
+        "--soak", action="store_true", default=False,
+        help="also run the chaos suite's long soak variant (marker `soak`)",
+    )  # fmt: skip

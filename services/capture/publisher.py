@@ -43,13 +43,16 @@ from services.capture.spool import (
     SpoolFull,
     control_payload,
 )
-from shared.contracts import AudioFrame, encode_audio
+from shared.contracts import AudioFrame, MalformedEntry, decode_audio, encode_audio
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 CONTROL_PLAIN = 0
 CONTROL_STOP = 1
+
+
+TOP_SCAN = 200  # entries searched back for the newest real frame
 
 
 def frame_entry_id(seq: int) -> str:
@@ -101,6 +104,7 @@ class FrameWriter:
         self._queue: deque[Record] = deque()
         self._recent: deque[tuple[int, bytes]] = deque(maxlen=max(recent_frames, 1))
         self._keep_recent = recent_frames > 0
+        self._auto_ids = False  # set once a foreign entry blocks our frame ids
         self._wake = asyncio.Event()
         self._closing = False
         self._check_top = start_spooling
@@ -235,7 +239,7 @@ class FrameWriter:
                 for rec in recs:
                     if rec.kind == KIND_FRAME:
                         fields: Any = encode_audio(AudioFrame(seq=rec.seq, pcm=rec.payload))
-                        pipe.xadd(self.audio_stream, fields, id=frame_entry_id(rec.seq))
+                        pipe.xadd(self.audio_stream, fields, id=self._frame_id(rec.seq))
                     else:
                         stream, cfields = rec.control()
                         pipe.xadd(stream, cfields)  # type: ignore[arg-type]
@@ -243,13 +247,38 @@ class FrameWriter:
         except (RedisError, OSError) as err:
             return 0, err
         for done, (rec, result) in enumerate(zip(recs, results, strict=True)):
-            if isinstance(result, BaseException) and not _is_duplicate(result):
+            if isinstance(result, BaseException) and _is_duplicate(result):
+                if rec.kind == KIND_FRAME:
+                    try:
+                        await self._add_behind_foreign(rec)
+                    except (RedisError, OSError) as err:
+                        return done, err
+            elif isinstance(result, BaseException):
                 return done, result
             if rec.kind == KIND_FRAME:
                 self._confirmed(rec.seq, rec.payload)
             elif rec.seq == CONTROL_STOP:
                 self.spool.mark_stopped(self.status.last_confirmed_seq)
         return len(recs), None
+
+    def _frame_id(self, seq: int) -> str:
+        return "*" if self._auto_ids else frame_entry_id(seq)
+
+    async def _add_behind_foreign(self, rec: Record) -> None:
+        """An "id too small" reply is a true duplicate only if our entry is there. If not,
+        something else wrote to this audio stream with a newer id, and every frame id we
+        would use is now refused: add the frame with an automatic id instead (readers go
+        by the frame's ``seq`` field and skip repeats), and keep doing so."""
+        fid = frame_entry_id(rec.seq)
+        if not self._auto_ids and await self.redis.xrevrange(
+            self.audio_stream, max=fid, min=fid, count=1
+        ):
+            return  # really there: a re-send after an unconfirmed write
+        if not self._auto_ids:
+            log.warning("audio_stream_foreign_entries", frame_seq=rec.seq)
+            self._auto_ids = True
+        fields: Any = encode_audio(AudioFrame(seq=rec.seq, pcm=rec.payload))
+        await self.redis.xadd(self.audio_stream, fields)
 
     def _confirmed(self, seq: int, pcm: bytes) -> None:
         if seq > self.status.last_confirmed_seq:
@@ -317,9 +346,15 @@ class FrameWriter:
 
 async def stream_top_seq(redis: aioredis.Redis, stream: str) -> int:
     """Seq of the newest frame in an audio stream (-1 when the stream is empty or gone)."""
-    rows = await redis.xrevrange(stream, count=1)
-    if not rows:
-        return -1
-    entry_id = rows[0][0]
-    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-    return int(text.split("-", 1)[0]) - 1
+    # The frame's own seq field, not its id: entries written by anything else (a bug, a
+    # foreign writer) may sit on top with ids that mean nothing.
+    for count in (1, TOP_SCAN):  # the newest entry is nearly always a frame: read just it
+        rows: Any = await redis.xrevrange(stream, count=count)
+        for _entry_id, fields in rows or []:
+            try:
+                return decode_audio(fields).seq
+            except MalformedEntry:
+                continue
+        if len(rows or []) < count:
+            break  # the whole stream was read
+    return -1
