@@ -81,7 +81,9 @@ def flip_side(text: str, transcript: str) -> str | None:
 
 
 def add_drug(text: str, words: set[str], rng: random.Random) -> str:
-    fresh = [d for d in ADDED_DRUGS if d not in words and BRAND_GENERIC.get(d, d) not in words]
+    # Neither the drug nor any of its brand names may have been said.
+    said = words | {BRAND_GENERIC[w] for w in words if w in BRAND_GENERIC}
+    fresh = [d for d in ADDED_DRUGS if d not in said]
     drug = rng.choice(fresh or list(ADDED_DRUGS))
     return f"{text.rstrip(' .')}, and takes {drug}."
 

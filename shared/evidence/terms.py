@@ -29,8 +29,11 @@ from shared.evidence.lexicon import (
 
 Kind = Literal["dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital"]
 
-_TOKEN = re.compile(r"(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)|(?P<w>[a-z]+(?:'[a-z]+)?)|(?P<s>/)")
-_SIMILAR = 0.72
+# Punctuation is kept as a token (p) so a spoken number never runs across a sentence.
+_TOKEN = re.compile(
+    r"(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)|(?P<w>[a-z]+(?:'[a-z]+)?)|(?P<s>/)|(?P<p>[.,;:!?])"
+)
+_SIMILAR = 0.8  # "metforman" ~ "metformin" (0.89); "strained" !~ "sertraline" (0.78)
 _VITAL_REACH = 4  # a number this many tokens after "heart rate" is a heart rate
 
 
@@ -71,7 +74,7 @@ class _Num:
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
-    """(kind, token) with kind n (digits), w (word) or s (slash); punctuation dropped."""
+    """(kind, token) with kind n (digits), w (word), s (slash) or p (punctuation)."""
     out: list[tuple[str, str]] = []
     for m in _TOKEN.finditer(text.lower()):
         kind = m.lastgroup or "w"
@@ -176,6 +179,8 @@ class Support:
         toks = _tokens(low)
         nums = _numbers(toks)
         s = cls(numbers=num.said_numbers(low))
+        for n in nums:
+            s.numbers |= n.generous
         by_start = {n.start: n for n in nums}
         for n in nums:
             nxt = toks[n.end][1] if n.end < len(toks) else ""
@@ -198,7 +203,10 @@ class Support:
         """A drug not said is a correction when a word said (or two joined, "lisa nopril")
         is spelled close to it (speech recognition mishears drug names)."""
         candidates = self.words + [a + b for a, b in pairwise(self.words)]
+        slack = max(2, len(drug) // 4)  # "strain" is not a mishearing of "sertraline"
         for w in candidates:
+            if abs(len(w) - len(drug)) > slack:
+                continue
             m = SequenceMatcher(None, drug, w)
             if (
                 m.real_quick_ratio() >= _SIMILAR
