@@ -119,7 +119,7 @@ def fabricate(
                 options.append(("dose", dose))
             if side is not None:
                 options.append(("laterality", side))
-            if not options or rng.random() < 0.5:
+            if not options or rng.random() < 0.2:  # dose and side changes where possible
                 options = [
                     ("drug", add_drug(text, words, rng)),
                     ("vital", add_vital(text, said, rng)),

@@ -225,6 +225,7 @@ class _Gateway:
         drop = "Plan" if self.soap_served <= self.config.soap_malformed else None
         fmt = body.get("response_format")
         structured = isinstance(fmt, dict) and fmt.get("type") == "json_schema"
+        structured = structured and not self.config.soap_ignore_schema
         # The same request fabricates the same statements (seeded by its transcript).
         digest = hashlib.sha256(f"{self.config.seed}:{user}".encode()).hexdigest()
         text, made = soap_answer(

@@ -30,6 +30,9 @@ def aci_bench(
     ),
     out: Path = typer.Option(Path("eval/results"), help="Directory of the JSON and Markdown."),
     seed: int = typer.Option(14, help="Seed of the simulator's fabrications."),
+    text_replies: bool = typer.Option(
+        False, help="The simulator ignores the JSON schema: measures computed links."
+    ),
     edit_model: str = typer.Option(Models.edit, help="Model of the turn edits."),
     note_model: str = typer.Option(Models.note, help="Model of the SOAP note."),
 ) -> None:
@@ -53,6 +56,7 @@ def aci_bench(
         fabricate=fabricate,
         out=out,
         seed=seed,
+        ignore_schema=text_replies,
         models=Models(edit=edit_model, note=note_model),
     )
     try:

@@ -36,6 +36,7 @@ class EvalOptions:
     fabricate: float = 0.0
     out: Path = Path("eval/results")
     seed: int | None = 14
+    ignore_schema: bool = False  # the simulator answers in text: every link is computed
     models: Models = field(default_factory=Models)
 
 
@@ -63,7 +64,11 @@ async def endpoint(settings: EvalSettings, opts: EvalOptions) -> AsyncIterator[E
         return
     from simulators.llm_server import LlmSimConfig, start_llm_simulator
 
-    config = LlmSimConfig(soap_fabricate_share=opts.fabricate, seed=opts.seed)
+    config = LlmSimConfig(
+        soap_fabricate_share=opts.fabricate,
+        seed=opts.seed,
+        soap_ignore_schema=opts.ignore_schema,
+    )
     sim = await start_llm_simulator(config)
     sim_key = SecretStr(config.api_keys[0])
     try:
@@ -122,6 +127,7 @@ async def evaluate(settings: EvalSettings, opts: EvalOptions) -> tuple[dict[str,
         seed=opts.seed,
         seconds=round(time.monotonic() - started, 1),
     )
+    mode += "-text-replies" if opts.ignore_schema else ""
     name = f"aci-bench-{mode}" + (
         f"-fabricate{round(opts.fabricate * 100)}" if opts.fabricate else ""
     )

@@ -1,7 +1,8 @@
 """Statement <-> turn alignment, for statements the model gave no (valid) turns for.
 
 Score of a turn = share of the statement's content words (lightly stemmed) found in the
-turn, plus a bonus per shared clinical term (number, drug, dose). The best turn is linked
+turn, plus a bonus per clinical term of the statement the turn supports (read as the
+checker reads it: "BP 120/80" rests on "one twenty over eighty"). The best turn is linked
 when it clears a floor; close runners-up too (a statement may sum up several turns).
 """
 
@@ -11,7 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.evidence.terms import claims
+from shared.evidence.check import supported
+from shared.evidence.terms import Support, claims
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 STOPWORDS = frozenset(
@@ -27,6 +29,7 @@ STOPWORDS = frozenset(
 MIN_SCORE = 0.3
 RUNNER_UP = 0.75  # a turn within this share of the best score is linked too
 MAX_LINKS = 3
+TERM_BONUS = 0.35
 
 
 def stem(word: str) -> str:
@@ -44,27 +47,23 @@ def content(text: str) -> set[str]:
 class TurnWords:
     seq: int
     words: set[str]
-    terms: set[str]
-
-
-def _term_keys(text: str) -> set[str]:
-    return {f"{t.kind}:{t.key or ','.join(sorted(t.values))}" for t in claims(text)}
+    support: Support
 
 
 def index_turns(turns: Sequence[tuple[int, str]]) -> list[TurnWords]:
-    return [TurnWords(seq, content(text), _term_keys(text)) for seq, text in turns]
+    return [TurnWords(seq, content(text), Support.of(text)) for seq, text in turns]
 
 
 def align(statement: str, turns: Sequence[TurnWords]) -> list[int]:
     """Seqs of the turns ``statement`` rests on (best first); [] when none is close."""
     words = content(statement)
-    terms = _term_keys(statement)
+    terms = [t for t in claims(statement) if t.kind != "problem"]
     if not words and not terms:
         return []
     scored: list[tuple[float, int]] = []
     for turn in turns:
         overlap = len(words & turn.words) / max(len(words), 1)
-        bonus = 0.15 * len(terms & turn.terms)
+        bonus = TERM_BONUS * sum(supported(t, turn.support) for t in terms)
         score = overlap + bonus
         if score > 0:
             scored.append((score, turn.seq))
