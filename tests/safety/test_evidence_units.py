@@ -61,9 +61,7 @@ def test_restatements_are_not_flagged(said: str, written: str) -> None:
         ("i have a cough", "Cough; asthma.", ("problem", "medium")),
     ],
 )
-def test_unsupported_claims_are_flagged(
-    said: str, written: str, expected: tuple[str, str]
-) -> None:
+def test_unsupported_claims_are_flagged(said: str, written: str, expected: tuple[str, str]) -> None:
     assert expected in flags(said, written)
 
 
