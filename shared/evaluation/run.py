@@ -54,11 +54,6 @@ async def endpoint(settings: EvalSettings, opts: EvalOptions) -> AsyncIterator[E
     """The configured LLM endpoint, or the built-in simulator when no key is set."""
     key = settings.llm_key()
     if key is not None:
-        if opts.fabricate > 0:
-            raise EvalError(
-                "--fabricate needs the built-in LLM simulator: unset ASSEMBLYAI_API_KEY and "
-                "MEDSCRIBE_LLM_API_KEY for this run"
-            )
         async with GatewayClient(settings.llm_gateway_url, key) as client:
             yield Endpoint(client, settings.llm_gateway_url, list, settings.llm_gateway_url, key)
         return
@@ -104,6 +99,11 @@ def load(opts: EvalOptions) -> list[Dialogue]:
 
 async def evaluate(settings: EvalSettings, opts: EvalOptions) -> tuple[dict[str, Any], str]:
     """The report and its file name stem."""
+    if opts.fabricate > 0 and settings.llm_key() is not None:
+        raise EvalError(
+            "--fabricate needs the built-in LLM simulator: unset ASSEMBLYAI_API_KEY and "
+            "MEDSCRIBE_LLM_API_KEY for this run"
+        )
     dialogues = load(opts)
     started = time.monotonic()
     mode = "through-pipeline" if opts.through_pipeline else "direct"
