@@ -24,6 +24,7 @@ from shared.prompts import (
     SOAP_SECTIONS,
 )
 from simulators.llm_fabricate import Fabrication, fabricate
+from simulators.llm_paraphrase import paraphrase
 
 # Misheard drug names (lower case, as speech recognition writes them) -> correct name.
 DRUG_CORRECTIONS: dict[str, str] = {
@@ -189,11 +190,17 @@ def soap_answer(
     drop_section: str | None = None,
     fabricate_share: float = 0.0,
     rng: random.Random | None = None,
+    restate: bool = False,
 ) -> tuple[str, list[Fabrication]]:
     """The SOAP reply to a request, and the fabrications inserted (fault mode)."""
     m = _TRANSCRIPT.search(user)
     lines = (m.group(1) if m else user).splitlines()
     statements = soap_statements(lines)
+    if restate:
+        statements = {
+            s: [(paraphrase(t) if t != NOT_DISCUSSED else t, q) for t, q in items]
+            for s, items in statements.items()
+        }
     made: list[Fabrication] = []
     if fabricate_share > 0:
         texts = {s.lower(): [t for t, _ in items] for s, items in statements.items()}

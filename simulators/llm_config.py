@@ -34,6 +34,7 @@ class LlmSimConfig:
     # Share of SOAP statements given a fabricated fact (changed dose, added drug, wrong
     # side, invented vital sign); each is recorded in stats and in fabrication_log.
     soap_fabricate_share: float = 0.0
+    soap_paraphrase: bool = False  # SOAP statements restated (abbreviations, digits)
     soap_ignore_schema: bool = False  # answer structured SOAP requests in text, as some models do
     fabrication_log: Path | None = None
     seed: int | None = None

@@ -234,6 +234,7 @@ class _Gateway:
             drop_section=drop,
             fabricate_share=self.config.soap_fabricate_share,
             rng=random.Random(digest),
+            restate=self.config.soap_paraphrase,
         )
         if made:
             records = [{"request_id": rid, **f.record()} for f in made]

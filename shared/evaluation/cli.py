@@ -30,6 +30,9 @@ def aci_bench(
     ),
     out: Path = typer.Option(Path("eval/results"), help="Directory of the JSON and Markdown."),
     seed: int = typer.Option(14, help="Seed of the simulator's fabrications."),
+    paraphrase: bool = typer.Option(
+        False, help="The simulator restates statements as clinicians abbreviate them."
+    ),
     text_replies: bool = typer.Option(
         False, help="The simulator ignores the JSON schema: measures computed links."
     ),
@@ -57,6 +60,7 @@ def aci_bench(
         out=out,
         seed=seed,
         ignore_schema=text_replies,
+        paraphrase=paraphrase,
         models=Models(edit=edit_model, note=note_model),
     )
     try:

@@ -36,6 +36,7 @@ class EvalOptions:
     fabricate: float = 0.0
     out: Path = Path("eval/results")
     seed: int | None = 14
+    paraphrase: bool = False  # the simulator restates statements (abbreviations, digits)
     ignore_schema: bool = False  # the simulator answers in text: every link is computed
     models: Models = field(default_factory=Models)
 
@@ -63,6 +64,7 @@ async def endpoint(settings: EvalSettings, opts: EvalOptions) -> AsyncIterator[E
         soap_fabricate_share=opts.fabricate,
         seed=opts.seed,
         soap_ignore_schema=opts.ignore_schema,
+        soap_paraphrase=opts.paraphrase,
     )
     sim = await start_llm_simulator(config)
     sim_key = SecretStr(config.api_keys[0])
@@ -128,6 +130,7 @@ async def evaluate(settings: EvalSettings, opts: EvalOptions) -> tuple[dict[str,
         seconds=round(time.monotonic() - started, 1),
     )
     mode += "-text-replies" if opts.ignore_schema else ""
+    mode += "-paraphrased" if opts.paraphrase else ""
     name = f"aci-bench-{mode}" + (
         f"-fabricate{round(opts.fabricate * 100)}" if opts.fabricate else ""
     )
