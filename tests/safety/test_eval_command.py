@@ -77,3 +77,21 @@ def test_bad_input_is_refused_with_one_line(tmp_path: Path) -> None:
     assert keyed.returncode == 2
     assert "--fabricate needs the built-in LLM simulator" in keyed.stderr
     assert not list(tmp_path.glob("*.json"))  # nothing written for a refused run
+
+
+def test_one_dialogue_through_the_pipeline(tmp_path: Path, aci_path: Path) -> None:
+    # The whole stack as subprocesses (tone-coded audio, STT simulator, bridge, editor,
+    # notes); statements and flags come back through the staff API.
+    out = tmp_path / "results"
+    done = run_eval("--data", str(aci_path), "--limit", "1", "--through-pipeline",
+                    "--fabricate", "0.3", "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((out / "aci-bench-through-pipeline-fabricate30.json").read_text())
+    (enc,) = report["encounters"]
+    assert enc["encounter_id"] == "D2N068"
+    assert enc["turns"] == 73  # every dialogue line became a turn
+    assert enc["evidence_share"] == 1.0
+    assert enc["links"] == {"model": enc["statements"]}
+    assert enc["fabricated"] > 0
+    assert enc["caught"] == enc["fabricated"]
+    assert enc["false_alarms"] == 0

@@ -144,3 +144,40 @@ def test_build_evidence_keeps_model_links_and_computes_the_rest() -> None:
     }
     assert open_high_flags(st) == 1
     assert all(not s["flags"] for i, s in enumerate(st) if i != 3)
+
+
+@pytest.mark.parametrize(
+    ("source", "candidate", "reasons"),
+    [
+        ("pain in my right knee", "Pain in my left knee.", ["added_side"]),
+        ("take metforman twice a day", "Take metformin twice a day.", []),
+        ("my pressure was one twenty over eighty", "My pressure was 120/80.", []),
+        ("my pressure was one twenty over eighty", "My pressure was 150/80.", ["added_number"]),
+        ("ten milligrams", "10 mg of lisinopril.", ["added_drug"]),
+    ],
+)
+def test_the_editor_guard_is_the_same_check(
+    source: str, candidate: str, reasons: list[str]
+) -> None:
+    from shared.guard import unsupported_additions
+
+    assert unsupported_additions(source, candidate) == reasons
+
+
+@pytest.mark.parametrize(
+    ("said", "restated"),
+    [
+        ("um, your blood pressure was one twenty over eighty today .",
+         "Your BP was 120/80 today."),
+        ("take five hundred milligrams twice a day , you know , with food",
+         "Take 500 mg BID, with food"),
+        ("i take tylenol as needed", "I take acetaminophen PRN"),
+        ("heart rate is seventy two and i am forty three", "HR is 72 and i am 43"),
+        ("i had one and a half tablets", "I had 1.5 tablets"),
+    ],
+)  # fmt: skip
+def test_simulator_paraphrase_restates_without_new_facts(said: str, restated: str) -> None:
+    from simulators.llm_paraphrase import paraphrase
+
+    assert paraphrase(said) == restated
+    assert flags(said, restated) == []  # the checker agrees: nothing was added
