@@ -24,6 +24,11 @@ ABSENT_SEVERITY: dict[Kind, Severity] = {
 }  # fmt: skip
 SEVERITY_RANK: dict[Severity, int] = {"high": 3, "medium": 2, "low": 1}
 
+# Messages start with what the term is ("dose not said in ..."): shown to clinicians.
+NOUN: dict[Kind, str] = {
+    "dose": "dose", "drug": "drug", "vital": "vital sign", "laterality": "side",
+    "number": "number", "frequency": "frequency", "problem": "problem", "unit": "unit",
+}  # fmt: skip
 NOT_SAID = "not said in the linked turns or the transcript"
 NOT_SAID_ANYWHERE = "not said in the transcript"
 CONTRADICTS = "contradicts the linked turns"
@@ -36,7 +41,11 @@ class Finding:
     kind: Kind
     severity: Severity
     term: str
-    message: str
+    rule: str
+
+    @property
+    def message(self) -> str:
+        return self.rule if self.kind == "unit" else f"{NOUN[self.kind]} {self.rule}"
 
 
 def supported(term: Term, s: Support) -> bool:

@@ -140,7 +140,7 @@ def test_build_evidence_keeps_model_links_and_computes_the_rest() -> None:
         "kind": "dose",
         "severity": "high",
         "term": "600 mg",
-        "message": "contradicts the linked turns",
+        "message": "dose contradicts the linked turns",
     }
     assert open_high_flags(st) == 1
     assert all(not s["flags"] for i, s in enumerate(st) if i != 3)

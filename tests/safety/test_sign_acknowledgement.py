@@ -99,7 +99,7 @@ async def test_high_flags_need_an_audited_acknowledgement(api: Api) -> None:
     flagged = [s for s in note["statements"] if s["flags"]]
     # Nothing said resembles it: no turn to link, checked against the whole transcript.
     assert [(s["id"], s["links"], s["seqs"]) for s in flagged] == [("plan-0", "none", [])]
-    assert flagged[0]["flags"][0]["message"] == "not said in the transcript"
+    assert flagged[0]["flags"][0]["message"] == "drug not said in the transcript"
     assert flagged[0]["flags"][0]["kind"] == "drug"
     assert flagged[0]["flags"][0]["severity"] == "high"
     assert flagged[0]["flags"][0]["id"] == "plan-0:0"
