@@ -81,9 +81,8 @@ async def check_gateway(base_url: str) -> str:
     async with httpx.AsyncClient(timeout=5.0) as client:
         resp = await client.get(base_url.rstrip("/") + "/v1/models")
         if resp.status_code >= 500:
-            raise httpx.HTTPStatusError(
-                f"HTTP {resp.status_code}", request=resp.request, response=resp
-            )
+            raise httpx.HTTPStatusError(f"HTTP {resp.status_code}", request=resp.request,
+                                        response=resp)
         return f"HTTP {resp.status_code}"
 
 

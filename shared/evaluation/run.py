@@ -101,6 +101,10 @@ def load(opts: EvalOptions) -> list[Dialogue]:
 
 async def evaluate(settings: EvalSettings, opts: EvalOptions) -> tuple[dict[str, Any], str]:
     """The report and its file name stem."""
+    try:
+        import rouge_score  # noqa: F401 - the `eval` extra
+    except ImportError:
+        raise EvalError("ROUGE needs the eval extra: pip install 'medscribe[eval]'") from None
     if opts.fabricate > 0 and settings.llm_key() is not None:
         raise EvalError(
             "--fabricate needs the built-in LLM simulator: unset ASSEMBLYAI_API_KEY and "
