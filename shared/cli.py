@@ -16,6 +16,7 @@ from services.supervisor.cli import demo, up
 from shared.cli_util import fail, settings_error
 from shared.config import ToolSettings
 from shared.contracts import StreamNames
+from shared.evaluation.cli import app as eval_app
 from shared.settings import MissingSetting
 from simulators.cli import app as sim_app
 
@@ -39,6 +40,7 @@ app.command("stt-bridge", help="Stream encounter audio to AssemblyAI; publish tu
 app.command("editor", help="Clean each final turn with the LLM Gateway.")(editor)
 app.add_typer(notes_app, name="notes", help="Notes service, migrations, API tokens.")
 app.add_typer(sim_app, name="sim", help="Offline AssemblyAI and LLM Gateway simulators.")
+app.add_typer(eval_app, name="eval", help="Measure note quality on ACI-Bench.")
 
 dlq_app = typer.Typer(help="Inspect and replay the dead-letter stream.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")

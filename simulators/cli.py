@@ -178,6 +178,12 @@ def llm(
     timeout_rate: float = typer.Option(0.0, help="Share of requests that hang."),
     malformed_rate: float = typer.Option(0.0, help="Share of replies with a broken body."),
     seed: int | None = typer.Option(None, help="Seed of the fault injection."),
+    fabricate: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Share of SOAP statements given a fabricated fact."
+    ),
+    fabrication_log: Path | None = typer.Option(
+        None, help="Append each fabrication to this JSON-lines file (for evaluations)."
+    ),
 ) -> None:
     """Run the LLM Gateway simulator (OpenAI-compatible, deterministic edits and SOAP)."""
     import asyncio
@@ -195,6 +201,8 @@ def llm(
         timeout_rate=timeout_rate,
         malformed_rate=malformed_rate,
         seed=seed,
+        soap_fabricate_share=fabricate,
+        fabrication_log=fabrication_log,
     )
 
     async def serve() -> None:

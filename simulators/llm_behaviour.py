@@ -3,11 +3,15 @@
 The edit applies a small documented set of corrections and never adds a fact. The SOAP
 writer is extractive: every bullet is a sentence copied verbatim from the transcript,
 chosen by keyword rules per section, so tests can check that a note says nothing that
-was not said.
+was not said. Asked for structured output (``response_format`` json_schema), it replies
+with the same statements as JSON, each with the turn number (``[seq]`` line prefix) it
+was copied from. The fault mode ``llm_fabricate`` changes a known share of statements.
 """
 
 from __future__ import annotations
 
+import json
+import random
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +23,8 @@ from shared.prompts import (
     SOAP_MARKER,
     SOAP_SECTIONS,
 )
+from simulators.llm_fabricate import Fabrication, fabricate
+from simulators.llm_paraphrase import paraphrase
 
 # Misheard drug names (lower case, as speech recognition writes them) -> correct name.
 DRUG_CORRECTIONS: dict[str, str] = {
@@ -83,6 +89,7 @@ def edit_turn(text: str) -> str:
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _SPEAKER = re.compile(r"^[A-Za-z][A-Za-z _-]{0,24}:\s+")
+_SEQ = re.compile(r"^\[(\d+)\]\s+")  # the turn number of a structured request's line
 
 # Keyword rules, checked Plan -> Assessment -> Objective -> Subjective (first match wins).
 SECTION_KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -110,13 +117,22 @@ MAX_BULLETS = 8
 MIN_WORDS = 4
 
 
+def numbered_sentences(lines: Sequence[str]) -> list[tuple[int | None, str]]:
+    """(turn number or None, sentence) of the transcript, verbatim, without the turn
+    number and speaker prefix of each line."""
+    sentences: list[tuple[int | None, str]] = []
+    for raw in lines:
+        line = raw.strip()
+        m = _SEQ.match(line)
+        seq = int(m.group(1)) if m else None
+        line = _SPEAKER.sub("", line[m.end() :] if m else line, count=1)
+        sentences.extend((seq, s.strip()) for s in _SENTENCE_END.split(line) if s.strip())
+    return sentences
+
+
 def transcript_sentences(lines: Sequence[str]) -> list[str]:
     """Sentences of the transcript, verbatim, without the speaker prefix of each line."""
-    sentences: list[str] = []
-    for raw in lines:
-        line = _SPEAKER.sub("", raw.strip(), count=1)
-        sentences.extend(s.strip() for s in _SENTENCE_END.split(line) if s.strip())
-    return sentences
+    return [s for _, s in numbered_sentences(lines)]
 
 
 def classify(sentence: str) -> str | None:
@@ -127,24 +143,74 @@ def classify(sentence: str) -> str | None:
     return None
 
 
-def soap_note(lines: Sequence[str], *, drop_section: str | None = None) -> str:
-    """The strict four-section note, extractive; ``drop_section`` omits one (fault mode)."""
-    chosen: dict[str, list[str]] = {s: [] for s in SOAP_SECTIONS}
+Statements = dict[str, list[tuple[str, list[int]]]]  # section -> (text, seqs)
+
+
+def soap_statements(lines: Sequence[str]) -> Statements:
+    """Each section's statements (sentences copied from the transcript) and their turns."""
+    chosen: Statements = {s: [] for s in SOAP_SECTIONS}
     seen: set[str] = set()
-    for sentence in transcript_sentences(lines):
+    for seq, sentence in numbered_sentences(lines):
         if len(sentence.split()) < MIN_WORDS or sentence in seen:
             continue
         section = classify(sentence)
         if section is not None and len(chosen[section]) < MAX_BULLETS:
-            chosen[section].append(sentence)
+            chosen[section].append((sentence, [seq] if seq is not None else []))
             seen.add(sentence)
-    out: list[str] = []
     for section in SOAP_SECTIONS:
-        if section == drop_section:
-            continue
+        chosen[section] = chosen[section] or [(NOT_DISCUSSED, [])]
+    return chosen
+
+
+def render_statements(
+    statements: Statements, *, structured: bool = False, drop_section: str | None = None
+) -> str:
+    """The strict four-section text, or the JSON of the structured request;
+    ``drop_section`` omits one (fault mode)."""
+    kept = [s for s in SOAP_SECTIONS if s != drop_section]
+    if structured:
+        body = {s.lower(): [{"text": t, "seqs": seqs} for t, seqs in statements[s]] for s in kept}
+        return json.dumps({"sections": body}, ensure_ascii=False)
+    out: list[str] = []
+    for section in kept:
         out.append(f"{section}:")
-        out.extend(f"- {s}" for s in chosen[section] or [NOT_DISCUSSED])
+        out.extend(f"- {t}" for t, _ in statements[section])
     return "\n".join(out)
+
+
+def soap_note(lines: Sequence[str], *, drop_section: str | None = None) -> str:
+    """The strict four-section note, extractive; ``drop_section`` omits one (fault mode)."""
+    return render_statements(soap_statements(lines), drop_section=drop_section)
+
+
+def soap_answer(
+    user: str,
+    *,
+    structured: bool = False,
+    drop_section: str | None = None,
+    fabricate_share: float = 0.0,
+    rng: random.Random | None = None,
+    restate: bool = False,
+) -> tuple[str, list[Fabrication]]:
+    """The SOAP reply to a request, and the fabrications inserted (fault mode)."""
+    m = _TRANSCRIPT.search(user)
+    lines = (m.group(1) if m else user).splitlines()
+    statements = soap_statements(lines)
+    if restate:
+        statements = {
+            s: [(paraphrase(t) if t != NOT_DISCUSSED else t, q) for t, q in items]
+            for s, items in statements.items()
+        }
+    made: list[Fabrication] = []
+    if fabricate_share > 0:
+        texts = {s.lower(): [t for t, _ in items] for s, items in statements.items()}
+        spoken = " ".join(t for _, t in numbered_sentences(lines))
+        made = fabricate(texts, spoken, fabricate_share, rng or random.Random(0))
+        for section, items in statements.items():
+            new = texts[section.lower()]
+            statements[section] = [(new[i], seqs) for i, (_, seqs) in enumerate(items)]
+    text = render_statements(statements, structured=structured, drop_section=drop_section)
+    return text, made
 
 
 _TURN = re.compile(r"<turn>\n?(.*?)\n?</turn>", re.DOTALL)
@@ -175,7 +241,5 @@ def answer(
         m = _TURN.search(user)
         return "edit", edit_turn(m.group(1) if m else user) + extra
     if SOAP_MARKER in system:
-        m = _TRANSCRIPT.search(user)
-        lines = (m.group(1) if m else user).splitlines()
-        return "soap", soap_note(lines, drop_section=drop_soap_section)
+        return "soap", soap_answer(user, drop_section=drop_soap_section)[0]
     return "other", "This is a simulated reply."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from shared.settings import DEFAULT_LLM_MODELS
@@ -30,6 +31,12 @@ class LlmSimConfig:
     throttle_next: int = 0  # the next N requests get 429 regardless of the window
     fabricate: bool = False  # edit replies add a number and a drug nobody said
     soap_malformed: int = 0  # the first N SOAP replies lack the Plan section
+    # Share of SOAP statements given a fabricated fact (changed dose, added drug, wrong
+    # side, invented vital sign); each is recorded in stats and in fabrication_log.
+    soap_fabricate_share: float = 0.0
+    soap_paraphrase: bool = False  # SOAP statements restated (abbreviations, digits)
+    soap_ignore_schema: bool = False  # answer structured SOAP requests in text, as some models do
+    fabrication_log: Path | None = None
     seed: int | None = None
     models: tuple[str, ...] = DEFAULT_LLM_MODELS + SIM_EXTRA_MODELS
 
@@ -45,6 +52,8 @@ class LlmSimStats:
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200))
     in_flight: int = 0
     max_in_flight: int = 0
+    # Fault mode: {request_id, section, index, kind, text, original} per fabrication.
+    fabrications: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, *, model: str | None = None, status: int | None = None) -> int:
         return sum(

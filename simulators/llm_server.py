@@ -10,12 +10,17 @@ Errors use the gateway's two envelopes (assemblyai-protocol.md §6.4): auth fail
 Faults are injected from :class:`LlmSimConfig`, which tests may change while the server
 runs: per-model requests-per-window limit (429 + ``Retry-After``), latency, 5xx rate,
 hangs past the client's timeout, malformed bodies, a "down" switch, fabricated edits and
-SOAP notes missing a section. Replies are deterministic (see ``llm_behaviour``).
+SOAP notes missing a section, and fabricated facts in a share of SOAP statements (each
+recorded in ``stats.fabrications``, in the JSON-lines ``fabrication_log`` if set, and
+counted in the ``x-medscribe-fabrications`` response header). Replies are deterministic
+(see ``llm_behaviour``); SOAP requests with a ``json_schema`` ``response_format`` get
+structured statements with their turn numbers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 import random
@@ -31,7 +36,7 @@ from starlette.routing import Route
 
 from shared.health import AsgiServer
 from shared.prompts import SOAP_MARKER
-from simulators.llm_behaviour import answer, text_of
+from simulators.llm_behaviour import answer, soap_answer, text_of
 from simulators.llm_catalog import model_entry
 from simulators.llm_config import SIM_EXTRA_MODELS, LlmSimConfig, LlmSimStats
 
@@ -207,19 +212,42 @@ class _Gateway:
             return cfg.latency_s + self.rng.expovariate(1.0 / cfg.latency_jitter_s)
         return cfg.latency_s + self.rng.uniform(0.0, cfg.latency_jitter_s)
 
-    def _reply(self, messages: list[dict[str, Any]]) -> tuple[str, str]:
+    def _reply(
+        self, body: dict[str, Any], messages: list[dict[str, Any]], rid: str
+    ) -> tuple[str, str, int]:
+        """(task, reply, number of fabricated statements)."""
         system = "\n".join(text_of(m.get("content")) for m in messages if m.get("role") == "system")
         user = text_of(messages[-1].get("content")) if messages else ""
-        drop = None
-        if SOAP_MARKER in system:
-            self.soap_served += 1
-            drop = "Plan" if self.soap_served <= self.config.soap_malformed else None
-        return answer(system, user, fabricate=self.config.fabricate, drop_soap_section=drop)
+        if SOAP_MARKER not in system:
+            task, text = answer(system, user, fabricate=self.config.fabricate)
+            return task, text, 0
+        self.soap_served += 1
+        drop = "Plan" if self.soap_served <= self.config.soap_malformed else None
+        fmt = body.get("response_format")
+        structured = isinstance(fmt, dict) and fmt.get("type") == "json_schema"
+        structured = structured and not self.config.soap_ignore_schema
+        # The same request fabricates the same statements (seeded by its transcript).
+        digest = hashlib.sha256(f"{self.config.seed}:{user}".encode()).hexdigest()
+        text, made = soap_answer(
+            user,
+            structured=structured,
+            drop_section=drop,
+            fabricate_share=self.config.soap_fabricate_share,
+            rng=random.Random(digest),
+            restate=self.config.soap_paraphrase,
+        )
+        if made:
+            records = [{"request_id": rid, **f.record()} for f in made]
+            self.stats.fabrications.extend(records)
+            if self.config.fabrication_log is not None:
+                with self.config.fabrication_log.open("a", encoding="utf-8") as fh:
+                    fh.writelines(json.dumps(r) + "\n" for r in records)
+        return "soap", text, len(made)
 
     def _completion(
         self, body: dict[str, Any], model: str, messages: list[dict[str, Any]], rid: str
     ) -> JSONResponse:
-        task, text = self._reply(messages)
+        task, text, fabricated = self._reply(body, messages, rid)
         self.stats.tasks[task] += 1
         self.stats.recent.append(body)
         max_tokens = int(body.get("max_tokens", 1000))
@@ -255,7 +283,8 @@ class _Gateway:
                 "http_status_code": 200,
                 "response_time": 0,
                 "llm_status_code": 200,
-            }
+            },
+            headers={"x-medscribe-fabrications": str(fabricated)} if fabricated else None,
         )
 
 

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.notes import transcript
 from services.notes.config import NotesSettings
@@ -27,6 +28,7 @@ from services.notes.db.models import (
     Note,
     utcnow,
 )
+from services.notes.evidence import note_evidence
 from services.notes.exporter import export_encounter
 from services.notes.metrics import NotesMetrics
 from services.notes.soap import ChatClient, SoapWriter, WrittenNote
@@ -186,7 +188,8 @@ class NoteScheduler:
             stopped_at = enc.stopped_at
             unfinished = enc.failure_reason == repo.TRANSCRIPTION_TIMEOUT
         missing = repo.missing_seqs(enc.expected_turns, [t.seq for t in turns])
-        lines = [line.prompt() for line in transcript.lines_of(enc, turns, roles, self.tz)]
+        visit = transcript.lines_of(enc, turns, roles, self.tz)
+        lines = [line.prompt() for line in visit]
         if not lines:
             empty: dict[str, list[str]] = {k: [] for k in SECTIONS}
             written = WrittenNote(render(empty), empty, "no speech was transcribed", 0)
@@ -199,7 +202,9 @@ class NoteScheduler:
                 on_request=lambda: self._count_and_renew(enc_id),
             )
             try:
-                written = await writer.write(model, lines, has_roles=bool(roles))
+                written = await writer.write(
+                    model, lines, has_roles=bool(roles), seqs=[line.seq for line in visit]
+                )
             except repo.LeaseLost:
                 log.warning("note_lease_lost", encounter_id=enc_id)
                 return 0
@@ -209,7 +214,8 @@ class NoteScheduler:
         if unfinished:
             extra = "the transcription never finished; written from the turns received"
             written.problem = f"{extra}; {written.problem}" if written.problem else extra
-        return await self._store(enc_id, written, missing, model, has_prior, stopped_at)
+        evidence = note_evidence(written.sections, turns, written.links)
+        return await self._store(enc_id, written, missing, model, has_prior, stopped_at, evidence)
 
     async def _count_and_renew(self, encounter_id: str) -> None:
         self.metrics.soap_requests.inc()
@@ -244,6 +250,7 @@ class NoteScheduler:
         model: str,
         has_prior: bool,
         stopped_at: datetime | None,
+        evidence: list[dict[str, Any]] | None = None,
     ) -> int:
         problems = [p for p in (written.problem,) if p]
         if missing:
@@ -266,6 +273,7 @@ class NoteScheduler:
                         sections=written.sections,
                         model=model if written.requests else None,
                         problem=problem,
+                        evidence=evidence,
                     )
                 break
             except repo.VersionConflict:

@@ -5,6 +5,11 @@ problem named, then kept as ``needs_review``. Transcripts longer than the budget
 at turn boundaries into parts, each summarised as a partial SOAP note, and the parts are
 merged (hierarchically if even they exceed the budget), so an hour-long visit is never
 truncated. Gateway errors propagate: the scheduler retries the whole job later.
+
+Given the turns' numbers, a visit that fits one request is asked for as structured output
+(JSON schema: sections -> statements -> seqs); a text reply is accepted too. The parts
+and merge of long visits stay in text form: their statements' links are computed later
+(``shared.evidence``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from services.notes.soap_format import (
     merge_mechanically,
     parse_soap,
 )
+from services.notes.soap_structured import Links, parse_structured, readable
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -37,7 +43,13 @@ class ChatClient(Protocol):
     """What the writer needs of ``shared.gateway.GatewayClient``."""
 
     async def chat(
-        self, model: str, messages: list[dict[str, str]], *, temperature: float, max_tokens: int
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        response_format: dict[str, Any] | None = None,
     ) -> Any: ...
 
 
@@ -48,10 +60,18 @@ class WrittenNote:
     problem: str | None = None  # set → the note needs review
     requests: int = 0
     parts: int = 1
+    links: Links | None = None  # the model's seqs per statement (structured replies only)
 
     @classmethod
-    def of(cls, note: SoapNote, problem: str | None, requests: int, parts: int = 1) -> WrittenNote:
-        return cls(note.text, note.sections, problem, requests, parts)
+    def of(
+        cls,
+        note: SoapNote,
+        problem: str | None,
+        requests: int,
+        parts: int = 1,
+        links: Links | None = None,
+    ) -> WrittenNote:
+        return cls(note.text, note.sections, problem, requests, parts, links)
 
 
 @dataclass
@@ -61,6 +81,7 @@ class _Attempt:
     requests: int = 0
     raw: str = ""
     cut: bool = False  # the last reply stopped at max_tokens
+    links: Links | None = None
 
 
 CUT = "the reply was cut off at the token limit"
@@ -104,50 +125,79 @@ class SoapWriter:
         self.on_request = on_request
         self.requests = 0
 
-    async def _chat(self, model: str, messages: list[dict[str, str]]) -> tuple[str, bool]:
+    async def _chat(
+        self, model: str, messages: list[dict[str, str]], structured: bool = False
+    ) -> tuple[str, bool]:
         """The reply text, and whether it was cut off at ``max_tokens``."""
         if self.on_request is not None:
             await self.on_request()  # e.g. renew the job's lease between long calls
         self.requests += 1
+        extra: dict[str, Any] = (
+            {"response_format": soap_prompt.RESPONSE_FORMAT} if structured else {}
+        )
         reply = await self.client.chat(
-            model, messages, temperature=self.temperature, max_tokens=self.max_tokens
+            model, messages, temperature=self.temperature, max_tokens=self.max_tokens, **extra
         )
         return str(reply.text), getattr(reply, "finish_reason", None) == "length"
 
     async def _ask(
-        self, model: str, messages: list[dict[str, str]], *, retry_cut: bool = True
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        retry_cut: bool = True,
+        structured: bool = False,
     ) -> _Attempt:
         """One request; one retry naming the problem if the reply is malformed (or cut off,
         unless the caller would rather split the work than retry)."""
         problem = ""
+        retry = soap_prompt.structured_retry_messages if structured else soap_prompt.retry_messages
         for attempt in (1, 2):
-            ask = messages if attempt == 1 else soap_prompt.retry_messages(messages, problem)
-            reply, cut = await self._chat(model, ask)
+            ask = messages if attempt == 1 else retry(messages, problem)
+            reply, cut = await self._chat(model, ask, structured)
             try:
-                note = parse_soap(reply)
+                if structured:
+                    got = parse_structured(reply)
+                    note, links = got.note, got.links
+                else:
+                    note, links = parse_soap(reply), None
             except SoapFormatError as err:
                 problem = CUT if cut else str(err)
             else:
                 if not cut:
-                    return _Attempt(note, None, attempt, reply)
+                    return _Attempt(note, None, attempt, reply, links=links)
                 problem = CUT
             log.warning("soap_reply_malformed", attempt=attempt, error=problem)
             if cut and not retry_cut:
                 return _Attempt(None, problem, attempt, reply, cut=True)
         return _Attempt(None, problem, 2, reply, cut=problem == CUT)
 
-    async def write(self, model: str, lines: Sequence[str], *, has_roles: bool) -> WrittenNote:
+    async def write(
+        self,
+        model: str,
+        lines: Sequence[str],
+        *,
+        has_roles: bool,
+        seqs: Sequence[int] | None = None,
+    ) -> WrittenNote:
+        """The note of ``lines``; with ``seqs`` (each line's turn number) it is asked for
+        as structured output whose statements cite their turns."""
         self.requests = 0
-        transcript = "\n".join(lines)
+        structured = seqs is not None
+        body = soap_prompt.numbered(lines, seqs) if seqs is not None else list(lines)
+        transcript = "\n".join(body)
         if len(transcript) <= self.budget:
-            msgs = soap_prompt.soap_messages(transcript, has_roles=has_roles)
-            got = await self._ask(model, msgs)
+            if structured:
+                msgs = soap_prompt.structured_messages(transcript, has_roles=has_roles)
+            else:
+                msgs = soap_prompt.soap_messages(transcript, has_roles=has_roles)
+            got = await self._ask(model, msgs, structured=structured)
             if got.note is not None:
-                return WrittenNote.of(got.note, None, self.requests)
+                return WrittenNote.of(got.note, None, self.requests, links=got.links)
             if not got.cut or len(lines) < 2:
                 # Keep the last reply as it came, for the reviewer to correct; no sections.
                 problem = f"the model's note was malformed twice: {got.problem}"
-                return WrittenNote(got.raw.strip(), {s: [] for s in SECTIONS}, problem, 2)
+                return WrittenNote(readable(got.raw), {s: [] for s in SECTIONS}, problem, 2)
             # The note of the whole visit does not fit in max_tokens: write it in parts.
             return await self._write_long(model, lines, len(transcript) // 2 + 1, has_roles)
         return await self._write_long(model, lines, self.budget, has_roles)

@@ -112,3 +112,76 @@ def retry_messages(original: Sequence[Message], problem: str) -> list[Message]:
             "by its bullet points.",
         },
     ]
+
+
+# --- structured output (issue 14): statements with the turns they rest on -----------------
+
+STATEMENTS_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "properties": {
+        "sections": {
+            "type": "object",
+            "properties": {
+                name: {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "text": {"type": "string"},
+                            "seqs": {"type": "array", "items": {"type": "integer"}},
+                        },
+                        "required": ["text", "seqs"],
+                        "additionalProperties": False,
+                    },
+                }
+                for name in SECTIONS
+            },
+            "required": list(SECTIONS),
+            "additionalProperties": False,
+        }
+    },
+    "required": ["sections"],
+    "additionalProperties": False,
+}
+RESPONSE_FORMAT: dict[str, object] = {
+    "type": "json_schema",
+    "json_schema": {"name": "soap_note", "schema": STATEMENTS_SCHEMA, "strict": True},
+}
+STRUCTURED_HINT = (
+    "Each transcript line starts with its turn number in brackets, e.g. [12]. Reply with "
+    'a JSON object {"sections": {"subjective": [...], "objective": [...], "assessment": '
+    '[...], "plan": [...]}} where each item is {"text": one bullet, "seqs": the turn '
+    "numbers the bullet rests on}. "
+    f'For a section where nothing was said, give one item "{NOT_DISCUSSED}" with no seqs.\n\n'
+)
+
+
+def numbered(lines: Sequence[str], seqs: Sequence[int]) -> list[str]:
+    """Transcript lines with their turn numbers, so the model can cite them."""
+    return [f"[{seq}] {line}" for seq, line in zip(seqs, lines, strict=True)]
+
+
+def structured_messages(transcript: str, *, has_roles: bool = False) -> list[Message]:
+    """The one-request note as structured output: statements with their turn numbers."""
+    return [
+        {"role": "system", "content": SOAP_SYSTEM_PROMPT},
+        {
+            "role": "user",
+            "content": "Create a SOAP note from this clinical encounter transcript.\n\n"
+            + STRUCTURED_HINT
+            + _roles_hint(has_roles)
+            + _transcript(transcript),
+        },
+    ]
+
+
+def structured_retry_messages(original: Sequence[Message], problem: str) -> list[Message]:
+    *head, last = original
+    return [
+        *head,
+        {
+            "role": "user",
+            "content": f"{last['content']}\n\nA previous reply was not usable: {problem}. "
+            "Reply with only the JSON object described above, all four sections present.",
+        },
+    ]

@@ -136,7 +136,11 @@ async def test_sign_locks_and_later_edits_are_addenda(api: Api) -> None:
     versions = (await api.call("GET", base + "/versions")).json()["versions"]
     assert [(v["version"], v["status"]) for v in versions] == [(1, "signed"), (2, "draft")]
     assert versions[0]["sections"] == SECTIONS  # the signed text never changes
-    sign_addendum = await api.call("POST", base + "/sign", headers={"If-Match": '"v2"'})
+    # The edit adds a drug nobody said (albuterol): signing needs the acknowledgement.
+    assert versions[1]["open_high_flags"] == 1
+    sign_addendum = await api.call(
+        "POST", base + "/sign", headers={"If-Match": '"v2"'}, json={"acknowledge_flags": True}
+    )
     assert sign_addendum.status_code == 200
     regen = await api.call("POST", base + "/regenerate", json={})
     assert regen.status_code == 409

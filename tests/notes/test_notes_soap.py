@@ -16,6 +16,7 @@ from services.notes.db.models import NEEDS_REVIEW, NOTE_PENDING, READY
 from services.notes.soap import SoapWriter
 from shared.acibench import Dialogue
 from shared.contracts import StreamNames
+from shared.evidence import open_high_flags
 from shared.gateway import GatewayClient
 from shared.logging import configure_logging
 from shared.prompts import NOT_DISCUSSED
@@ -78,6 +79,15 @@ async def test_aci_dialogue_note_grounded_exported(
     ]
     assert_grounded(notes[0].sections, texts)
     assert llm_sim.stats.tasks["soap"] == 1
+    # Structured output: every statement stored with the turn the model cited, unflagged.
+    assert llm_sim.stats.recent[-1]["response_format"]["type"] == "json_schema"
+    evidence = notes[0].evidence or []
+    said = [s for s in evidence if s["text"] != NOT_DISCUSSED]
+    assert len(evidence) == sum(len(v) for v in notes[0].sections.values())
+    assert said
+    assert all(s["links"] == "model" and len(s["seqs"]) == 1 for s in said)
+    assert all(s["text"] in " ".join(texts[s["seqs"][0]].split()) for s in said)
+    assert open_high_flags(evidence) == 0
     assert llm_sim.stats.count(model="gemini-2.5-flash", status=200) == 1  # the visit's model
     assert metrics.stop_to_note._sum.get() > 0  # type: ignore[attr-defined]
 

@@ -169,6 +169,35 @@ class Transcript(Out):
     turns: list[TurnOut]
 
 
+FlagKindOut = Literal[
+    "dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital"
+]
+
+
+class StatementFlagOut(Out):
+    """A term of the statement that the transcript does not support."""
+
+    id: str = Field(description='"<statement id>:<n>"')
+    kind: FlagKindOut
+    severity: Literal["high", "medium", "low"]
+    term: str = Field(description="The term as the statement wrote it.")
+    message: str
+
+
+class StatementOut(Out):
+    """One bullet of the note with the turns it rests on and its flags."""
+
+    id: str = Field(description='"<section>-<index>"')
+    section: Literal["subjective", "objective", "assessment", "plan"]
+    index: int = Field(description="Position in the section's list.")
+    text: str
+    seqs: list[int] = Field(description="Turn numbers (TurnOut.seq) the statement rests on.")
+    links: Literal["model", "computed", "none"] = Field(
+        description="Who linked the turns: the model, the alignment, or nobody."
+    )
+    flags: list[StatementFlagOut]
+
+
 class NoteOut(Out):
     encounter_id: str
     version: int
@@ -184,6 +213,10 @@ class NoteOut(Out):
     signed_by: str | None
     signed_at: datetime | None
     etag: str = Field(description="Send back in If-Match to edit or sign this version.")
+    statements: list[StatementOut] = Field(
+        default_factory=list, description="Empty for versions written without evidence."
+    )
+    open_high_flags: int = Field(0, description="Number of severity=high flags in this version.")
 
 
 class NoteVersions(Out):
@@ -195,6 +228,13 @@ class NoteUpdate(In):
     """A clinician's edit: the full new content of the four sections."""
 
     sections: Sections
+
+
+class SignRequest(In):
+    acknowledge_flags: bool = Field(
+        False,
+        description="Sign although the note has high-severity flags (recorded in the audit).",
+    )
 
 
 class RegenerateRequest(In):

@@ -222,6 +222,7 @@ async def finish_note_job(
     sections: dict[str, list[str]],
     model: str | None,
     problem: str | None,
+    evidence: list[dict[str, Any]] | None = None,
 ) -> Note:
     """Store the written note and close the job, in the caller's transaction.
 
@@ -241,6 +242,7 @@ async def finish_note_job(
         author=SYSTEM_ACTOR,
         problem=problem[:300] if problem else None,
         missing=missing,
+        evidence=evidence,
     )
 
 

@@ -171,6 +171,9 @@ class Note(Base):
     author: Mapped[str | None] = mapped_column(String(100))
     problem: Mapped[str | None] = mapped_column(String(300))
     missing_seqs: Mapped[list[int] | None] = mapped_column(JSONType)
+    # The statements of this version with their turns and flags (shared.evidence); None
+    # for versions written before evidence existed (revision 0003).
+    evidence: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     signed_by: Mapped[str | None] = mapped_column(String(100))
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +37,7 @@ async def add_note_version(
     problem: str | None = None,
     missing: list[int] | None = None,
     version: int | None = None,
+    evidence: list[dict[str, Any]] | None = None,
 ) -> Note:
     """Insert the next version (or ``version``); VersionConflict if it already exists."""
     if version is None:
@@ -53,6 +56,7 @@ async def add_note_version(
         author=author,
         problem=problem,
         missing_seqs=missing or None,
+        evidence=evidence,
         created_at=utcnow(),
     )
     try:

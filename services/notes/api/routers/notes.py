@@ -18,12 +18,16 @@ from services.notes.api.schemas import (
     RegenerateAccepted,
     RegenerateRequest,
     SectionsOut,
+    SignRequest,
+    StatementOut,
 )
 from services.notes.auth import Action
 from services.notes.db import repo
 from services.notes.db.models import Note
+from services.notes.evidence import note_evidence
 from services.notes.exporter import export_encounter
 from services.notes.soap_format import render
+from shared.evidence import open_high_flags
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -32,6 +36,9 @@ router = APIRouter(prefix="/v1/encounters/{encounter_id}/note", tags=["notes"])
 
 NO_NOTE = "this encounter has no note yet"
 CHANGED = "the note changed since you read it; get it again and reapply your edit"
+UNACKNOWLEDGED = (
+    "the note has unsupported high-severity statements; review them or sign with acknowledge_flags"
+)
 # Encounters whose note may be written again on request.
 REGENERATABLE = frozenset({"needs_review", "ready", "failed"})
 
@@ -71,8 +78,20 @@ async def refresh_files(ctx: ApiContext, encounter_id: str) -> None:
         log.warning("export_failed", encounter_id=encounter_id, error=type(err).__name__)
 
 
+def statements_out(note: Note) -> list[StatementOut]:
+    """The stored evidence; a row that does not fit the shape is left out, not a 500."""
+    out: list[StatementOut] = []
+    for item in note.evidence if isinstance(note.evidence, list) else []:
+        try:
+            out.append(StatementOut.model_validate(item))
+        except ValueError:
+            log.warning("evidence_row_invalid", encounter_id=note.encounter_id)
+    return out
+
+
 def note_out(note: Note) -> NoteOut:
     sections = note.sections if isinstance(note.sections, dict) else {}
+    statements = statements_out(note)
     return NoteOut(
         encounter_id=note.encounter_id,
         version=note.version,
@@ -93,6 +112,8 @@ def note_out(note: Note) -> NoteOut:
         signed_by=note.signed_by,
         signed_at=note.signed_at,
         etag=etag(note),
+        statements=statements,
+        open_high_flags=sum(f.severity == "high" for st in statements for f in st.flags),
     )
 
 
@@ -165,6 +186,8 @@ async def put_note(
             raise RequestValidationError(
                 [{"loc": ("body", "sections"), "msg": "the note is empty", "type": "value_error"}]
             )
+        # The clinician's text is checked like the model's (links computed).
+        turns = await repo.list_turns(work.session, encounter_id)
         try:
             note = await repo.add_note_version(
                 work.session,
@@ -178,6 +201,7 @@ async def put_note(
                 model=None,
                 author=who.name,
                 missing=base.missing_seqs,
+                evidence=note_evidence(sections, turns),
             )
         except repo.VersionConflict:
             raise HTTPException(412, CHANGED) from None
@@ -204,8 +228,14 @@ async def sign_note(
     ctx: Ctx,
     who: Caller,
     if_match: IfMatch = None,
+    body: SignRequest | None = None,
 ) -> NoteOut:
-    """Signs the version named by ``If-Match`` (recommended) or else the current one."""
+    """Signs the version named by ``If-Match`` (recommended) or else the current one.
+
+    A version with open high-severity flags (``open_high_flags > 0``) is signed only with
+    ``{"acknowledge_flags": true}``; otherwise 409. The acknowledgement is audited.
+    """
+    acknowledged = body is not None and body.acknowledge_flags
     async with audited(ctx, request, who, Action.NOTE_SIGN, encounter_id) as work:
         await check_encounter(work.session, who, Action.NOTE_SIGN, encounter_id)
         note = await repo.current_note(work.session, encounter_id)
@@ -215,8 +245,13 @@ async def sign_note(
             raise HTTPException(412, CHANGED, headers={"ETag": etag(note)})
         if note.signed_at is not None:
             raise HTTPException(409, "already signed; edit the note to add an addendum")
+        high = open_high_flags(note.evidence if isinstance(note.evidence, list) else None)
+        if high and not acknowledged:
+            raise HTTPException(409, UNACKNOWLEDGED)
         note = await repo.sign_note(work.session, encounter_id, note.version, who.name)
         work.target = f"v{note.version}"
+        if high:
+            work.target = f"v{note.version} acknowledged {high} high flags"
     await refresh_files(ctx, encounter_id)
     response.headers["ETag"] = etag(note)
     return note_out(note)

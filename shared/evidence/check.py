@@ -1,0 +1,109 @@
+"""The unsupported-claim check: is each term of a statement supported by what was said?
+
+A term is checked against the turns the statement is linked to, then against the whole
+visit. Supported by the linked turns: fine. Contradicted by them (the same unit with
+another dose, the same body part on the other side): high, whatever else was said.
+Said elsewhere in the visit only: low (the link may be off). Said nowhere: severity by
+kind (a dose, drug, vital sign or side nobody said is high). Messages name the rule,
+never the patient's words (flags are stored and shown, not logged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from shared.evidence.terms import Kind, Support, Term, _mg, claims
+
+Severity = Literal["high", "medium", "low"]
+
+ABSENT_SEVERITY: dict[Kind, Severity] = {
+    "dose": "high", "drug": "high", "vital": "high", "laterality": "high",
+    "number": "medium", "frequency": "medium", "problem": "medium", "unit": "low",
+}  # fmt: skip
+SEVERITY_RANK: dict[Severity, int] = {"high": 3, "medium": 2, "low": 1}
+
+# Messages start with what the term is ("dose not said in ..."): shown to clinicians.
+NOUN: dict[Kind, str] = {
+    "dose": "dose", "drug": "drug", "vital": "vital sign", "laterality": "side",
+    "number": "number", "frequency": "frequency", "problem": "problem", "unit": "unit",
+}  # fmt: skip
+NOT_SAID = "not said in the linked turns or the transcript"
+NOT_SAID_ANYWHERE = "not said in the transcript"
+CONTRADICTS = "contradicts the linked turns"
+ELSEWHERE = "said in the visit, but not in the linked turns"
+UNIT_NOT_SAID = "the number was said, but not with this unit"
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: Kind
+    severity: Severity
+    term: str
+    rule: str
+
+    @property
+    def message(self) -> str:
+        return self.rule if self.kind == "unit" else f"{NOUN[self.kind]} {self.rule}"
+
+
+def supported(term: Term, s: Support) -> bool:
+    if term.kind == "dose":
+        return any(_mg(term.unit, v) in s.doses for v in term.values)
+    if term.kind == "vital":
+        if "/" in next(iter(term.values), ""):
+            return bool(term.values & s.bps)
+        return bool(term.values & s.numbers)
+    if term.kind == "number":
+        return bool(term.values & s.numbers)
+    if term.kind == "drug":
+        keys = set(term.key.split("|"))
+        return bool(keys & s.drugs) or any(s.sounds_like(k) for k in keys)
+    if term.kind == "frequency":
+        return term.key in s.frequencies
+    if term.kind == "problem":
+        return bool(set(term.key.split("|")) & s.problems)
+    if term.kind == "laterality":
+        side, part = term.key.split(" ", 1)
+        return (side, part) in s.sides
+    return True
+
+
+def contradicted(term: Term, s: Support) -> bool:
+    """The linked turns say the same kind of thing with another value."""
+    if term.kind == "dose":
+        unit = _mg(term.unit, "0")[0]
+        return any(u == unit for u, _ in s.doses)
+    if term.kind == "laterality":
+        side, part = term.key.split(" ", 1)
+        return any(p == part and sd != side for sd, p in s.sides)
+    return False
+
+
+def judge(term: Term, linked: Support | None, whole: Support) -> Finding | None:
+    if linked is not None:
+        if supported(term, linked):
+            return None
+        if contradicted(term, linked):
+            return Finding(term.kind, "high", term.text, CONTRADICTS)
+    if supported(term, whole):
+        return None if linked is None else Finding(term.kind, "low", term.text, ELSEWHERE)
+    if term.kind == "dose" and term.values & whole.numbers:
+        return Finding("unit", "low", term.text, UNIT_NOT_SAID)
+    message = NOT_SAID if linked is not None else NOT_SAID_ANYWHERE
+    return Finding(term.kind, ABSENT_SEVERITY[term.kind], term.text, message)
+
+
+def check_statement(text: str, linked: Support | None, whole: Support) -> list[Finding]:
+    """Findings for one statement, most severe first (each term text once)."""
+    findings: dict[tuple[str, str], Finding] = {}
+    for term in claims(text):
+        found = judge(term, linked, whole)
+        if found is not None and (found.kind, found.term) not in findings:
+            findings[(found.kind, found.term)] = found
+    return sorted(findings.values(), key=lambda f: -SEVERITY_RANK[f.severity])
+
+
+def at_least(findings: Iterable[Finding], severity: Severity) -> list[Finding]:
+    return [f for f in findings if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[severity]]

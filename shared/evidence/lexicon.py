@@ -1,0 +1,153 @@
+"""Word lists of the clinical checks: drugs, brand names, problems, body parts, units.
+
+Lower case. Deliberately short lists of what primary-care visits say; a word that is not
+listed is simply not checked (the checker errs towards silence, the reviewer reads).
+"""
+
+from __future__ import annotations
+
+
+def _lexicon(block: str) -> frozenset[str]:
+    return frozenset(block.split())
+
+
+# Generic and brand names common in primary care. The editor's medication flags extend it.
+DRUG_NAMES: frozenset[str] = _lexicon(
+    """
+    acetaminophen tylenol ibuprofen advil motrin naproxen aleve aspirin celecoxib meloxicam
+    metformin glipizide glyburide sitagliptin januvia empagliflozin jardiance dapagliflozin
+    farxiga semaglutide ozempic wegovy liraglutide victoza insulin glargine lantus lispro
+    humalog lisinopril enalapril ramipril losartan valsartan olmesartan amlodipine nifedipine
+    diltiazem verapamil metoprolol atenolol carvedilol propranolol hydrochlorothiazide
+    chlorthalidone furosemide lasix bumetanide spironolactone atorvastatin lipitor
+    simvastatin rosuvastatin crestor pravastatin ezetimibe warfarin coumadin apixaban eliquis
+    rivaroxaban xarelto clopidogrel plavix heparin enoxaparin digoxin amiodarone
+    nitroglycerin levothyroxine synthroid methimazole prednisone prednisolone
+    methylprednisolone dexamethasone hydrocortisone albuterol ventolin fluticasone
+    budesonide montelukast singulair tiotropium amoxicillin augmentin azithromycin
+    zithromax doxycycline cephalexin keflex ciprofloxacin levofloxacin nitrofurantoin
+    sulfamethoxazole trimethoprim bactrim clindamycin metronidazole penicillin vancomycin
+    omeprazole prilosec pantoprazole esomeprazole nexium famotidine pepcid ondansetron
+    zofran metoclopramide loperamide docusate sertraline zoloft fluoxetine prozac
+    citalopram escitalopram lexapro paroxetine venlafaxine duloxetine cymbalta bupropion
+    wellbutrin trazodone mirtazapine amitriptyline nortriptyline buspirone alprazolam
+    xanax lorazepam ativan clonazepam diazepam zolpidem ambien quetiapine seroquel
+    aripiprazole risperidone olanzapine lithium lamotrigine levetiracetam keppra
+    topiramate valproate gabapentin neurontin pregabalin lyrica cyclobenzaprine
+    methocarbamol tramadol oxycodone hydrocodone morphine codeine fentanyl naloxone
+    buprenorphine methadone sumatriptan allopurinol colchicine tamsulosin finasteride
+    sildenafil tadalafil oxybutynin estradiol progesterone medroxyprogesterone
+    alendronate vitamin cetirizine zyrtec loratadine claritin diphenhydramine benadryl
+    hydroxyzine epinephrine epipen methotrexate hydroxychloroquine adalimumab humira
+    """
+)
+
+# Brand -> generic, so "Tylenol" in the note is supported by "acetaminophen" said (and back).
+BRAND_GENERIC: dict[str, str] = {
+    "tylenol": "acetaminophen", "advil": "ibuprofen", "motrin": "ibuprofen",
+    "aleve": "naproxen", "januvia": "sitagliptin", "jardiance": "empagliflozin",
+    "farxiga": "dapagliflozin", "ozempic": "semaglutide", "wegovy": "semaglutide",
+    "victoza": "liraglutide", "lantus": "glargine", "humalog": "lispro", "lasix": "furosemide",
+    "lipitor": "atorvastatin", "crestor": "rosuvastatin", "coumadin": "warfarin",
+    "eliquis": "apixaban", "xarelto": "rivaroxaban", "plavix": "clopidogrel",
+    "synthroid": "levothyroxine", "ventolin": "albuterol", "singulair": "montelukast",
+    "augmentin": "amoxicillin", "zithromax": "azithromycin", "keflex": "cephalexin",
+    "bactrim": "sulfamethoxazole", "prilosec": "omeprazole", "nexium": "esomeprazole",
+    "pepcid": "famotidine", "zofran": "ondansetron", "zoloft": "sertraline",
+    "prozac": "fluoxetine", "lexapro": "escitalopram", "cymbalta": "duloxetine",
+    "wellbutrin": "bupropion", "xanax": "alprazolam", "ativan": "lorazepam",
+    "ambien": "zolpidem", "seroquel": "quetiapine", "keppra": "levetiracetam",
+    "neurontin": "gabapentin", "lyrica": "pregabalin", "zyrtec": "cetirizine",
+    "claritin": "loratadine", "benadryl": "diphenhydramine", "epipen": "epinephrine",
+    "humira": "adalimumab",
+}  # fmt: skip
+
+# Problem names: each group is one problem, first name canonical. Generous on purpose: a
+# note says "hypertension" where the patient said "my blood pressure".
+PROBLEM_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("hypertension", "high blood pressure", "htn", "blood pressure"),
+    ("diabetes", "type 2 diabetes", "type two diabetes", "diabetic", "dm", "blood sugar",
+     "sugars", "sugar", "a1c", "diabetes mellitus"),
+    ("prediabetes", "pre-diabetes", "prediabetic", "borderline diabetes"),
+    ("hyperlipidemia", "high cholesterol", "cholesterol", "dyslipidemia", "lipids"),
+    ("asthma",), ("copd", "emphysema", "chronic obstructive pulmonary disease"),
+    ("pneumonia",), ("bronchitis",), ("sinusitis", "sinus infection"),
+    ("influenza", "flu"), ("covid", "covid-19", "coronavirus"),
+    ("urinary tract infection", "uti", "bladder infection"),
+    ("depression", "depressed", "depressive"), ("anxiety", "anxious"),
+    ("hypothyroidism", "underactive thyroid", "thyroid"),
+    ("hyperthyroidism", "overactive thyroid", "thyroid"),
+    ("atrial fibrillation", "afib", "a-fib", "a fib"),
+    ("heart failure", "chf", "congestive heart failure", "hfref", "hfpef"),
+    ("coronary artery disease", "cad", "blockage", "blockages"),
+    ("angina",), ("myocardial infarction", "heart attack", "mi", "stemi", "nstemi"),
+    ("stroke", "cva"), ("migraine", "migraines"), ("osteoarthritis", "arthritis"),
+    ("rheumatoid arthritis", "ra"), ("gout",), ("osteoporosis",),
+    ("gerd", "reflux", "acid reflux", "heartburn"),
+    ("chronic kidney disease", "ckd", "kidney disease", "kidney function"),
+    ("anemia", "anemic"), ("obesity", "obese", "weight"), ("sleep apnea", "apnea", "cpap"),
+    ("cancer",), ("dementia",), ("cellulitis",), ("fracture", "broken", "break"),
+    ("sprain", "sprained", "strain"), ("concussion",),
+    ("allergic rhinitis", "allergies", "seasonal allergies"), ("eczema",), ("psoriasis",),
+    ("neuropathy",), ("kidney stone", "kidney stones", "nephrolithiasis", "stone"),
+    ("appendicitis",),
+)  # fmt: skip
+
+BODY_PARTS: frozenset[str] = _lexicon(
+    """
+    knee knees hip hips shoulder shoulders arm arms forearm leg legs foot feet ankle ankles
+    hand hands wrist wrists elbow elbows eye eyes ear ears side flank lung lungs kidney
+    breast thumb finger fingers toe toes heel calf thigh shin chest buttock groin
+    extremity extremities ovary testicle temple jaw cheek neck back quadrant lobe
+    meniscus ventricle atrium carotid hamstring quad quadriceps rotator achilles
+    """
+)
+SIDES = {"left": "left", "right": "right", "bilateral": "bilateral", "both": "bilateral"}
+
+# Written and spoken unit names -> canonical unit.
+DOSE_UNITS: dict[str, str] = {
+    "mg": "mg", "milligram": "mg", "milligrams": "mg", "mgs": "mg",
+    "mcg": "mcg", "microgram": "mcg", "micrograms": "mcg", "ug": "mcg",
+    "g": "g", "gram": "g", "grams": "g", "gm": "g",
+    "ml": "ml", "milliliter": "ml", "milliliters": "ml", "cc": "ml", "ccs": "ml",
+    "unit": "units", "units": "units", "iu": "units",
+    "tablet": "tablets", "tablets": "tablets", "tab": "tablets", "tabs": "tablets",
+    "pill": "tablets", "pills": "tablets", "capsule": "tablets", "capsules": "tablets",
+    "puff": "puffs", "puffs": "puffs",
+}  # fmt: skip
+# Mass units compared in milligrams: "1 g" is "1000 mg".
+TO_MG = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
+
+VITAL_WORDS: dict[str, str] = {
+    "blood pressure": "blood pressure", "bp": "blood pressure",
+    "heart rate": "heart rate", "pulse": "heart rate", "hr": "heart rate",
+    "temperature": "temperature", "temp": "temperature", "fever of": "temperature",
+    "oxygen saturation": "oxygen saturation", "o2 sat": "oxygen saturation",
+    "sat": "oxygen saturation", "saturation": "oxygen saturation",
+    "pulse ox": "oxygen saturation", "spo2": "oxygen saturation", "oxygen": "oxygen saturation",
+    "respiratory rate": "respiratory rate", "respirations": "respiratory rate",
+    "weight": "weight", "weighs": "weight", "bmi": "bmi",
+}  # fmt: skip
+
+# Frequencies: phrase -> canonical (longest phrases are matched first).
+FREQUENCIES: dict[str, str] = {
+    "once a day": "daily", "once daily": "daily", "once per day": "daily", "daily": "daily",
+    "every day": "daily", "each day": "daily", "a day": "daily", "per day": "daily",
+    "qd": "daily", "q.d.": "daily", "every morning": "daily", "in the morning": "daily",
+    "twice a day": "bid", "twice daily": "bid", "two times a day": "bid", "bid": "bid",
+    "b.i.d.": "bid", "twice per day": "bid", "every twelve hours": "bid",
+    "every 12 hours": "bid",
+    "three times a day": "tid", "three times daily": "tid", "tid": "tid", "t.i.d.": "tid",
+    "every eight hours": "tid", "every 8 hours": "tid",
+    "four times a day": "qid", "four times daily": "qid", "qid": "qid", "q.i.d.": "qid",
+    "every six hours": "qid", "every 6 hours": "qid",
+    "every four hours": "q4h", "every 4 hours": "q4h",
+    "at bedtime": "nightly", "at night": "nightly", "nightly": "nightly", "qhs": "nightly",
+    "every night": "nightly", "before bed": "nightly", "at nighttime": "nightly",
+    "once a week": "weekly", "weekly": "weekly", "every week": "weekly", "a week": "weekly",
+    "per week": "weekly",
+    "once a month": "monthly", "monthly": "monthly", "every month": "monthly",
+    "a month": "monthly",
+    "as needed": "prn", "prn": "prn", "when needed": "prn", "as necessary": "prn",
+    "if needed": "prn", "when you need": "prn",
+}  # fmt: skip

@@ -1,0 +1,99 @@
+"""Numbers as written and as spoken: "500", "1,000", "five hundred", "one fifty", "a half".
+
+Moved here from ``shared.guard`` so the per-turn guard and the note checker read numbers
+the same way. A spoken run may mean several values ("one fifty" is 150 or 1 and 50), so
+readings are sets; the source side is read generously, the claim side strictly.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import pairwise
+
+NUMBER_WORDS = {
+    "zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+    "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
+    "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+    "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+}  # fmt: skip
+SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+DIGITS = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
+# "a half", "one and a half": fractions spoken as words count as the value 0.5.
+_HALF = re.compile(r"\bhalf\b")
+_AND_A_HALF = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r") and a half\b")
+
+
+def norm(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def digits_value(token: str) -> str:
+    """ "1,000" -> "1000", "2.50" -> "2.5"."""
+    return norm(float(token.replace(",", "")))
+
+
+def is_number_word(word: str) -> bool:
+    return word in NUMBER_WORDS or word in SCALES
+
+
+def number_runs(text: str) -> list[list[str]]:
+    """Runs of consecutive number words ("five hundred and twenty")."""
+    runs: list[list[str]] = []
+    run: list[str] = []
+    for word in [*WORD.findall(text.lower()), ""]:
+        if is_number_word(word) or (word == "and" and run):
+            run.append(word)
+            continue
+        while run and run[-1] == "and":
+            run.pop()
+        if run:
+            runs.append(run)
+        run = []
+    return runs
+
+
+def run_readings(run: list[str]) -> set[str]:
+    """What a run of number words can mean as a whole: its value ("five hundred" -> 500)
+    or a digit-by-digit reading ("one fifty" -> 150, "two thirty" -> 230)."""
+    total, current = 0, 0
+    for word in run:
+        if word in NUMBER_WORDS:
+            current += NUMBER_WORDS[word]
+        elif word in SCALES:
+            current = max(current, 1) * SCALES[word]
+            if SCALES[word] >= 1000:
+                total, current = total + current, 0
+    readings = {str(total + current)}
+    digits = [str(NUMBER_WORDS[w]) for w in run if w in NUMBER_WORDS]
+    if len(digits) > 1 and not any(w in SCALES for w in run):
+        readings.add("".join(digits))
+    return readings
+
+
+def spoken_numbers(text: str) -> set[str]:
+    """Every value the number words of ``text`` may stand for: each word alone, each
+    adjacent pair read digit by digit, and each whole run."""
+    values: set[str] = set()
+    for run in number_runs(text):
+        values |= run_readings(run)
+        digits = [str(NUMBER_WORDS[w]) for w in run if w in NUMBER_WORDS]
+        values.update(digits)
+        values.update(a + b for a, b in pairwise(digits))
+    low = text.lower()
+    if _HALF.search(low):
+        values.add("0.5")
+    for m in _AND_A_HALF.finditer(low):
+        values.add(norm(NUMBER_WORDS[m.group(1)] + 0.5))
+    return values
+
+
+def numbers_in(text: str) -> set[str]:
+    """Numbers written with digits, normalised ("1,000" -> "1000", "2.50" -> "2.5")."""
+    return {digits_value(m) for m in DIGITS.findall(text)}
+
+
+def said_numbers(text: str) -> set[str]:
+    """Every value ``text`` may have said, in digits or in words (the generous reading)."""
+    return numbers_in(text) | spoken_numbers(text)

@@ -1,0 +1,262 @@
+"""Clinical terms of a text: doses, vital signs, numbers, frequencies, sides, drugs, problems.
+
+``claims(text)`` reads a note statement strictly (what exactly does it assert?);
+``Support.of(text)`` reads what was said generously (every value the words may mean), so
+a restatement in other words ("five hundred milligrams" -> "500 mg", "one twenty over
+eighty" -> "120/80", "twice a day" -> "BID", "Tylenol" -> "acetaminophen") is supported.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from itertools import pairwise
+from typing import Literal
+
+from shared.evidence import numbers as num
+from shared.evidence.lexicon import (
+    BODY_PARTS,
+    BRAND_GENERIC,
+    DOSE_UNITS,
+    DRUG_NAMES,
+    FREQUENCIES,
+    PROBLEM_GROUPS,
+    SIDES,
+    TO_MG,
+    VITAL_WORDS,
+)
+
+Kind = Literal["dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital"]
+
+# Punctuation is kept as a token (p) so a spoken number never runs across a sentence.
+_TOKEN = re.compile(
+    r"(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)|(?P<w>[a-z]+(?:'[a-z]+)?)|(?P<s>/)|(?P<p>[.,;:!?])"
+)
+_SIMILAR = 0.8  # "metforman" ~ "metformin" (0.89); "strained" !~ "sertraline" (0.78)
+_VITAL_REACH = 4  # a number this many tokens after "heart rate" is a heart rate
+
+
+def _phrase_pattern(phrases: list[str]) -> re.Pattern[str]:
+    ordered = sorted(phrases, key=lambda p: (-len(p), p))  # longest first
+    return re.compile(r"(?<![\w-])(" + "|".join(re.escape(p) for p in ordered) + r")(?![\w-])")
+
+
+_FREQ = _phrase_pattern(list(FREQUENCIES))
+_PROBLEM_CANON: dict[str, set[str]] = {}
+for _group in PROBLEM_GROUPS:
+    for _name in _group:
+        _PROBLEM_CANON.setdefault(_name, set()).add(_group[0])
+_PROBLEM = _phrase_pattern(list(_PROBLEM_CANON))
+_VITAL = _phrase_pattern(list(VITAL_WORDS))
+_PART_SINGULAR = {w: w[:-1] for w in BODY_PARTS if w.endswith("s") and w[:-1] in BODY_PARTS}
+_PART_SINGULAR["feet"] = "foot"
+
+
+@dataclass(frozen=True)
+class Term:
+    """One checkable claim of a statement; ``text`` is how the statement wrote it."""
+
+    kind: Kind
+    text: str
+    values: frozenset[str] = frozenset()  # numbers: the strict readings
+    unit: str = ""  # doses: canonical unit
+    key: str = ""  # drug, frequency, problem, side+part: canonical name(s), "|"-joined
+
+
+@dataclass
+class _Num:
+    start: int  # token index of the first word
+    end: int  # token index after the last
+    strict: set[str]
+    generous: set[str]
+    text: str
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """(kind, token) with kind n (digits), w (word), s (slash) or p (punctuation)."""
+    out: list[tuple[str, str]] = []
+    for m in _TOKEN.finditer(text.lower()):
+        kind = m.lastgroup or "w"
+        out.append((kind, m.group(0)))
+    return out
+
+
+def _number_word_at(toks: list[tuple[str, str]], i: int) -> bool:
+    return i < len(toks) and num.is_number_word(toks[i][1])
+
+
+def _numbers(toks: list[tuple[str, str]]) -> list[_Num]:
+    found: list[_Num] = []
+    i = 0
+    while i < len(toks):
+        kind, tok = toks[i]
+        if kind == "n":
+            value = num.digits_value(tok)
+            found.append(_Num(i, i + 1, {value}, {value}, tok))
+            i += 1
+            continue
+        if kind == "w" and num.is_number_word(tok) and tok != "oh":
+            j = i
+            while (
+                j < len(toks)
+                and toks[j][0] == "w"
+                and (
+                    num.is_number_word(toks[j][1])
+                    or (toks[j][1] == "and" and _number_word_at(toks, j + 1))
+                )
+            ):
+                j += 1
+            run = [t for _, t in toks[i:j]]
+            strict = num.run_readings(run)
+            # "one and a half", "two and a half"
+            if [t for _, t in toks[j : j + 3]] == ["and", "a", "half"]:
+                strict = {num.norm(float(v) + 0.5) for v in strict}
+                j += 3
+            digits = [str(num.NUMBER_WORDS[w]) for w in run if w in num.NUMBER_WORDS]
+            generous = strict | set(digits) | {a + b for a, b in pairwise(digits)}
+            found.append(_Num(i, j, strict, generous, " ".join(t for _, t in toks[i:j])))
+            i = j
+            continue
+        i += 1
+    return found
+
+
+def _mg(unit: str, value: str) -> tuple[str, str]:
+    """Mass doses compared in mg ("1 g" == "1000 mg"); other units as they are."""
+    if unit in TO_MG:
+        return "mg", num.norm(float(value) * TO_MG[unit])
+    return unit, value
+
+
+def _bp(a: _Num, b: _Num, *, strict: bool) -> set[str]:
+    xs, ys = (a.strict, b.strict) if strict else (a.generous, b.generous)
+    return {f"{x}/{y}" for x in xs for y in ys}
+
+
+def _plausible_bp(a: _Num, b: _Num) -> bool:
+    def fits(values: set[str], lo: float, hi: float) -> bool:
+        return any(lo <= float(v) <= hi for v in values)
+
+    return fits(a.strict, 60, 260) and fits(b.strict, 30, 160)
+
+
+def _side_parts(toks: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(side, body part, text) for "left knee", "right lower extremity", "both knees"."""
+    out: list[tuple[str, str, str]] = []
+    for i, (kind, tok) in enumerate(toks):
+        if kind != "w" or tok not in SIDES:
+            continue
+        for j in range(i + 1, min(i + 4, len(toks))):
+            word = toks[j][1]
+            if word in BODY_PARTS:
+                part = _PART_SINGULAR.get(word, word)
+                out.append((SIDES[tok], part, " ".join(t for _, t in toks[i : j + 1])))
+                break
+    return out
+
+
+def _drug_keys(word: str) -> set[str]:
+    return {word, BRAND_GENERIC.get(word, word)}
+
+
+@dataclass
+class Support:
+    """What a text (linked turns, or the whole visit) said, read generously."""
+
+    numbers: set[str] = field(default_factory=set)
+    doses: set[tuple[str, str]] = field(default_factory=set)  # (unit, value)
+    bps: set[str] = field(default_factory=set)
+    drugs: set[str] = field(default_factory=set)
+    words: list[str] = field(default_factory=list)
+    problems: set[str] = field(default_factory=set)
+    frequencies: set[str] = field(default_factory=set)
+    sides: set[tuple[str, str]] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, text: str) -> Support:
+        low = text.lower()
+        toks = _tokens(low)
+        nums = _numbers(toks)
+        s = cls(numbers=num.said_numbers(low))
+        for n in nums:
+            s.numbers |= n.generous
+        by_start = {n.start: n for n in nums}
+        for n in nums:
+            nxt = toks[n.end][1] if n.end < len(toks) else ""
+            if nxt in DOSE_UNITS:
+                s.doses |= {_mg(DOSE_UNITS[nxt], v) for v in n.generous}
+            if nxt in ("/", "over") and n.end + 1 in by_start:
+                s.bps |= _bp(n, by_start[n.end + 1], strict=False)
+        s.words = [t for k, t in toks if k == "w"]
+        for w in s.words:
+            if w in DRUG_NAMES:
+                s.drugs |= _drug_keys(w)
+        s.drugs |= {BRAND_GENERIC[w] for w in s.words if w in BRAND_GENERIC}
+        for m in _PROBLEM.finditer(low):
+            s.problems |= _PROBLEM_CANON[m.group(1)]
+        s.frequencies = {FREQUENCIES[m.group(1)] for m in _FREQ.finditer(low)}
+        s.sides = {(side, part) for side, part, _ in _side_parts(toks)}
+        return s
+
+    def sounds_like(self, drug: str) -> bool:
+        """A drug not said is a correction when a word said (or two joined, "lisa nopril")
+        is spelled close to it (speech recognition mishears drug names)."""
+        candidates = self.words + [a + b for a, b in pairwise(self.words)]
+        slack = max(2, len(drug) // 4)  # "strain" is not a mishearing of "sertraline"
+        for w in candidates:
+            if abs(len(w) - len(drug)) > slack:
+                continue
+            m = SequenceMatcher(None, drug, w)
+            if (
+                m.real_quick_ratio() >= _SIMILAR
+                and m.quick_ratio() >= _SIMILAR
+                and m.ratio() >= _SIMILAR
+            ):
+                return True
+        return False
+
+
+def claims(text: str) -> list[Term]:
+    """The checkable terms of a statement, in reading order, read strictly."""
+    low = text.lower()
+    toks = _tokens(low)
+    nums = _numbers(toks)
+    by_start = {n.start: n for n in nums}
+    used: set[int] = set()  # start tokens of numbers already part of a dose or vital
+    terms: list[Term] = []
+    for n in nums:
+        if n.start in used:
+            continue
+        nxt = toks[n.end][1] if n.end < len(toks) else ""
+        if nxt in ("/", "over") and n.end + 1 in by_start:
+            other = by_start[n.end + 1]
+            if _plausible_bp(n, other):
+                used |= {n.start, other.start}
+                terms.append(
+                    Term("vital", f"{n.text}/{other.text}", frozenset(_bp(n, other, strict=True)))
+                )
+                continue
+        if nxt in DOSE_UNITS:
+            used.add(n.start)
+            unit = DOSE_UNITS[nxt]
+            terms.append(Term("dose", f"{n.text} {nxt}", frozenset(n.strict), unit=unit))
+            continue
+        before = " ".join(t for _, t in toks[max(0, n.start - _VITAL_REACH) : n.start])
+        vital = _VITAL.search(before)
+        used.add(n.start)
+        if vital:
+            name = VITAL_WORDS[vital.group(1)]
+            terms.append(Term("vital", f"{name} {n.text}", frozenset(n.strict), key=name))
+        else:
+            terms.append(Term("number", n.text, frozenset(n.strict)))
+    words = [t for k, t in toks if k == "w"]
+    for w in dict.fromkeys(w for w in words if w in DRUG_NAMES):
+        terms.append(Term("drug", w, key="|".join(sorted(_drug_keys(w)))))
+    for m in _FREQ.finditer(low):
+        terms.append(Term("frequency", m.group(1), key=FREQUENCIES[m.group(1)]))
+    for side, part, shown in _side_parts(toks):
+        terms.append(Term("laterality", shown, key=f"{side} {part}"))
+    for m in _PROBLEM.finditer(low):
+        terms.append(Term("problem", m.group(1), key="|".join(sorted(_PROBLEM_CANON[m.group(1)]))))
+    return terms

@@ -1,0 +1,183 @@
+"""The claim checker and the alignment on hand-made cases: restatements in other words
+are supported; a changed digit, a drug, a side or a vital sign nobody said is flagged."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.evidence import Support, build_evidence, check_statement, claims, open_high_flags
+from shared.evidence.align import align, index_turns
+from shared.evidence.check import at_least
+
+
+def flags(source: str, statement: str, whole: str | None = None) -> list[tuple[str, str]]:
+    linked = Support.of(source)
+    found = check_statement(statement, linked, Support.of(whole) if whole else linked)
+    return [(f.kind, f.severity) for f in found]
+
+
+@pytest.mark.parametrize(
+    ("said", "written"),
+    [
+        ("my blood pressure was one twenty over eighty", "Blood pressure 120/80."),
+        ("blood pressure one fifty over ninety", "BP 150/90 mmHg."),
+        ("take lisinopril ten milligrams twice a day", "Lisinopril 10 mg BID."),
+        ("metformin five hundred milligrams two times a day", "Metformin 500 mg b.i.d."),
+        ("one thousand milligrams of metformin", "Metformin 1 g."),
+        ("i take tylenol if needed", "Takes acetaminophen as needed."),
+        ("i take tylenol as needed", "Tylenol PRN."),
+        ("increase your lasix to 80 mg once a day", "Increase furosemide to 80 mg daily."),
+        ("the pain is in my right knee", "Right knee pain."),
+        ("both of my knees ache", "Bilateral knee pain."),
+        ("my blood pressure has been high for years", "History of hypertension."),
+        ("my sugars have been running high", "Diabetes, poorly controlled."),
+        ("i'm on lisa nopril", "On lisinopril."),  # a misheard drug name, corrected
+        ("he is a forty three year old man", "43-year-old male."),
+        ("heart rate is seventy two", "Heart rate 72."),
+        ("oxygen is ninety eight percent", "Oxygen saturation 98%."),
+        ("one and a half tablets at bedtime", "1.5 tablets nightly."),
+        ("take it every night before bed", "Take at bedtime."),
+        ("no numbers here at all", "No numbers here at all."),
+    ],
+)
+def test_restatements_are_not_flagged(said: str, written: str) -> None:
+    assert flags(said, written) == []
+
+
+@pytest.mark.parametrize(
+    ("said", "written", "expected"),
+    [
+        # One digit changed in a dose: contradicts the linked turn.
+        ("lisinopril ten milligrams daily", "Lisinopril 19 mg daily.", ("dose", "high")),
+        ("increase your lasix to 80 mg once a day", "Lasix 60 mg daily.", ("dose", "high")),
+        ("metformin 500 mg", "Metformin 600 mg.", ("dose", "high")),
+        ("metformin 500 mg", "Metformin 5000 mg.", ("dose", "high")),
+        ("i take tylenol", "Takes acetaminophen and warfarin.", ("drug", "high")),
+        ("pain in my right knee", "Left knee pain.", ("laterality", "high")),
+        ("my heart rate was seventy two", "Heart rate 112.", ("vital", "high")),
+        ("blood pressure one twenty over eighty", "BP 150/95.", ("vital", "high")),
+        ("take it twice a day", "Take it three times a day.", ("frequency", "medium")),
+        ("i have a cough", "Cough for 3 weeks.", ("number", "medium")),
+        ("i have a cough", "Cough; asthma.", ("problem", "medium")),
+    ],
+)
+def test_unsupported_claims_are_flagged(said: str, written: str, expected: tuple[str, str]) -> None:
+    assert expected in flags(said, written)
+
+
+def test_said_elsewhere_is_low_and_contradiction_stays_high() -> None:
+    turn = "your blood pressure looks good today"
+    visit = f"i take warfarin every day. my right knee hurts. {turn}"
+    assert flags(turn, "On warfarin daily.", visit) == [("drug", "low"), ("frequency", "low")]
+    # The linked turn names the knee on the other side: high, even though "left" and
+    # "knee" occur elsewhere.
+    linked = "the x-ray of your right knee is normal"
+    got = flags(linked, "X-ray of the left knee is normal.", f"{linked}. my left knee was fine")
+    assert ("laterality", "high") in got
+
+
+def test_numbers_do_not_run_across_sentences() -> None:
+    said = "it was ninety ninety seven. two weeks ago"
+    assert flags(said, "It was ninety ninety seven.") == []
+
+
+def test_claims_read_terms_strictly() -> None:
+    kinds = [(t.kind, t.text) for t in claims("Start lisinopril 10 mg BID for the left knee.")]
+    assert kinds == [
+        ("dose", "10 mg"),
+        ("drug", "lisinopril"),
+        ("frequency", "bid"),
+        ("laterality", "left knee"),
+    ]
+    assert [t.kind for t in claims("All right, that's right here.")] == []  # not a side
+
+
+def test_at_least_filters_by_severity() -> None:
+    linked = Support.of("hello")
+    found = check_statement("Take 40 mg of warfarin daily.", linked, linked)
+    assert {f.severity for f in at_least(found, "high")} == {"high"}
+    assert len(at_least(found, "low")) == len(found) == 3
+
+
+TURNS = [
+    (0, "What brings you in today?"),
+    (1, "My right knee has hurt for two weeks since I fell."),
+    (2, "Your blood pressure is one twenty over eighty."),
+    (3, "Let's start ibuprofen 400 mg three times a day."),
+]
+
+
+def test_alignment_links_the_turn_a_paraphrase_rests_on() -> None:
+    indexed = index_turns(TURNS)
+    assert align("Right knee pain for 2 weeks after a fall.", indexed) == [1]
+    assert align("BP 120/80.", indexed) == [2]
+    assert align("Ibuprofen 400 mg TID.", indexed) == [3]
+    assert align("Completely unrelated words.", indexed) == []
+
+
+def test_build_evidence_keeps_model_links_and_computes_the_rest() -> None:
+    sections = {
+        "subjective": ["Right knee pain for two weeks after a fall."],
+        "objective": ["BP 120/80."],
+        "assessment": ["Not discussed."],
+        "plan": ["Ibuprofen 600 mg TID.", "Ibuprofen 400 mg TID."],
+    }
+    links = {"subjective": [[1]], "objective": [[99]], "plan": [None, [3]]}
+    st = build_evidence(sections, TURNS, links)
+    assert [s["id"] for s in st] == [
+        "subjective-0", "objective-0", "assessment-0", "plan-0", "plan-1"
+    ]  # fmt: skip
+    assert [(s["seqs"], s["links"]) for s in st] == [
+        ([1], "model"),
+        ([2], "computed"),  # the model named a turn that does not exist
+        ([], "none"),
+        ([3], "computed"),
+        ([3], "model"),
+    ]
+    assert [f["severity"] for f in st[3]["flags"]] == ["high"]
+    assert st[3]["flags"][0] == {
+        "id": "plan-0:0",
+        "kind": "dose",
+        "severity": "high",
+        "term": "600 mg",
+        "message": "dose contradicts the linked turns",
+    }
+    assert open_high_flags(st) == 1
+    assert all(not s["flags"] for i, s in enumerate(st) if i != 3)
+
+
+@pytest.mark.parametrize(
+    ("source", "candidate", "reasons"),
+    [
+        ("pain in my right knee", "Pain in my left knee.", ["added_side"]),
+        ("take metforman twice a day", "Take metformin twice a day.", []),
+        ("my pressure was one twenty over eighty", "My pressure was 120/80.", []),
+        ("my pressure was one twenty over eighty", "My pressure was 150/80.", ["added_number"]),
+        ("ten milligrams", "10 mg of lisinopril.", ["added_drug"]),
+    ],
+)
+def test_the_editor_guard_is_the_same_check(
+    source: str, candidate: str, reasons: list[str]
+) -> None:
+    from shared.guard import unsupported_additions
+
+    assert unsupported_additions(source, candidate) == reasons
+
+
+@pytest.mark.parametrize(
+    ("said", "restated"),
+    [
+        ("um, your blood pressure was one twenty over eighty today .",
+         "Your BP was 120/80 today."),
+        ("take five hundred milligrams twice a day , you know , with food",
+         "Take 500 mg BID, with food"),
+        ("i take tylenol as needed", "I take acetaminophen PRN"),
+        ("heart rate is seventy two and i am forty three", "HR is 72 and i am 43"),
+        ("i had one and a half tablets", "I had 1.5 tablets"),
+    ],
+)  # fmt: skip
+def test_simulator_paraphrase_restates_without_new_facts(said: str, restated: str) -> None:
+    from simulators.llm_paraphrase import paraphrase
+
+    assert paraphrase(said) == restated
+    assert flags(said, restated) == []  # the checker agrees: nothing was added
