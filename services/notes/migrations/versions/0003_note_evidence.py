@@ -4,7 +4,7 @@ Nullable JSON (JSONB on PostgreSQL): versions written before this revision have 
 are served with an empty statement list.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-29
 """
 
