@@ -221,7 +221,8 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     page.wait_for_url(re.compile(rf"/encounters/{re.escape(encounter_id)}$"))
     page.locator("#note-form").wait_for(state="visible")
     plan = page.get_by_label("Plan")
-    plan.fill(plan.input_value() + "\nRecheck potassium in two weeks.")
+    added = "\nRecheck potassium in two weeks.\nStart warfarin 5 mg daily."  # nobody said it
+    plan.fill(plan.input_value() + added)
     page.get_by_role("button", name="Save").click()
     page.wait_for_function(
         "() => document.getElementById('note-meta').textContent.startsWith('v3')"
@@ -254,36 +255,31 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     )
     assert "Blood pressure controlled." in page.get_by_label("Assessment").input_value()
 
-    # Note evidence (CONTRACT_EVIDENCE.md; the safety branch serves it): the note as this
-    # API serves it, plus statements and flags in the agreed shape.
-    def with_evidence(route: Any) -> None:
-        resp = route.fetch()
-        note = resp.json()
-        note["statements"] = [{
-            "id": "plan-0", "section": "plan", "index": 0, "text": note["sections"]["plan"][0],
-            "seqs": [7, 8], "links": "model",
-            "flags": [{"id": "plan-0:0", "kind": "dose", "severity": "high", "term": "50 mg",
-                       "message": "dose not said in the linked turns or the transcript"}],
-        }]  # fmt: skip
-        note["open_high_flags"] = 1
-        route.fulfill(response=resp, json=note)
-
+    # Note evidence, as the notes service computed it: statements linked to the turns they
+    # rest on, and a high flag on the drug and dose the clinician typed that nobody said.
     note_url = f"{api}/v1/encounters/{encounter_id}/note"
-    page.route(note_url, with_evidence)
+    served = page.request.get(note_url).json()
+    assert served["version"] == 5
+    assert served["open_high_flags"] >= 1
+    linked = next(st for st in served["statements"] if st["seqs"] and not st["flags"])
+    typed = next(st for st in served["statements"] if "warfarin" in st["text"])
+    assert {f["severity"] for f in typed["flags"]} == {"high"}
     page.reload()
     page.wait_for_function("() => document.querySelectorAll('li.turn').length === 11")
-    statement = page.locator('button.statement[data-statement="plan-0"]')
+    statement = page.locator(f'button.statement[data-statement="{linked["id"]}"]')
     statement.focus()
     page.keyboard.press("Enter")  # select by keyboard: its turns are highlighted
     assert statement.get_attribute("aria-pressed") == "true"
-    assert [t.get_attribute("data-seq") for t in page.locator("li.turn.hl").all()] == ["7", "8"]
-    assert "high · dose: 50 mg" in statement.inner_text()
+    highlighted = [t.get_attribute("data-seq") for t in page.locator("li.turn.hl").all()]
+    assert highlighted == [str(seq) for seq in linked["seqs"]]
+    flagged = page.locator(f'button.statement[data-statement="{typed["id"]}"]')
+    assert "high · drug: warfarin" in flagged.inner_text()
 
     page.get_by_role("button", name="Sign…").click()
     dialog = page.locator("#sign-dialog")
     dialog.wait_for(state="visible")
     assert "v5" in dialog.inner_text()
-    assert "dose not said" in dialog.inner_text()
+    assert "warfarin" in dialog.inner_text()
     confirm = dialog.get_by_role("button", name="Sign", exact=True)
     assert confirm.is_disabled()  # not before the explicit acknowledgement
     dialog.get_by_label("I have reviewed these statements and sign anyway").check()
@@ -296,7 +292,6 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     page.wait_for_function(
         "() => document.getElementById('note-meta').textContent.includes('signed by dr-demo-ui')"
     )
-    page.unroute(note_url)
 
     # History and diff: v3 against v2 shows the added plan line.
     page.locator("#versions button").nth(2).click()
