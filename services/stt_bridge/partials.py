@@ -1,0 +1,88 @@
+"""Partial turns published off the WebSocket receive loops, coalesced and pipelined.
+
+Universal-Streaming sends a partial per word; an awaited XADD for each held up reading the
+socket (16 % of the bridge at 100 rooms). A receive loop now only ``offer``s its partial;
+one task per replica XADDs every pending partial in one pipelined round trip. While a
+round trip is in flight, a newer partial of the same encounter replaces the pending one
+(the live view only ever shows the latest), so nothing waits on a timer and a slow Redis
+reply costs the UI staleness, never the STT session. Partials are UI-only and trimmed: one
+that fails to publish is dropped (logged), and finals never pass through here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from services.stt_bridge.metrics import BridgeMetrics
+from shared.contracts import PARTIALS_MAXLEN, PartialTurn, encode
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class PartialSink:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        metrics: BridgeMetrics,
+        *,
+        maxlen: int = PARTIALS_MAXLEN,
+        retry_s: float = 0.5,
+    ) -> None:
+        self.redis = redis
+        self.metrics = metrics
+        self.maxlen = maxlen
+        self.retry_s = retry_s
+        self.round_trips = 0
+        self._pending: dict[str, PartialTurn] = {}  # stream -> latest partial
+        self._wake = asyncio.Event()
+
+    def offer(self, stream: str, partial: PartialTurn) -> None:
+        """Queue ``partial`` for ``stream``, replacing one not yet sent."""
+        if stream in self._pending:
+            self.metrics.partials_coalesced.inc()
+        self._pending[stream] = partial
+        self._wake.set()
+
+    def discard(self, stream: str) -> None:
+        """Drop a pending partial (its turn became final, or the session ended)."""
+        self._pending.pop(stream, None)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until ``stop`` is set and nothing is pending."""
+        while True:
+            if not self._pending:
+                if stop.is_set():
+                    return
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.5):
+                        await self._wake.wait()
+                continue
+            batch, self._pending = self._pending, {}
+            try:
+                await self._publish(batch)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+                log.warning("partials_publish_failed", error=type(err).__name__, count=len(batch))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.retry_s):
+                        await stop.wait()
+
+    async def _publish(self, batch: dict[str, PartialTurn]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, partial in batch.items():
+                fields: Any = encode(partial)
+                pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=True)
+            await pipe.execute()
+        self.round_trips += 1
+        self.metrics.partials.inc(len(batch))
