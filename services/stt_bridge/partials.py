@@ -2,17 +2,18 @@
 
 Universal-Streaming sends a partial per word; an awaited XADD for each held up reading the
 socket (16 % of the bridge at 100 rooms). A receive loop now only ``offer``s its partial;
-one task per replica XADDs every pending partial in one pipelined round trip. While a
-round trip is in flight, a newer partial of the same encounter replaces the pending one
-(the live view only ever shows the latest), so nothing waits on a timer and a slow Redis
-reply costs the UI staleness, never the STT session. Partials are UI-only and trimmed: one
-that fails to publish is dropped (logged), and finals never pass through here.
+one task per replica XADDs every pending partial in one pipelined round trip, at most one
+per ``interval_s``. Until then, a newer partial of the same encounter replaces the pending
+one (the live view only ever shows the latest); a slow Redis reply costs the UI staleness,
+never the STT session. Partials are UI-only and trimmed: one that fails to publish is
+dropped (logged). Finals never pass through here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -34,11 +35,15 @@ class PartialSink:
         *,
         maxlen: int = PARTIALS_MAXLEN,
         retry_s: float = 0.5,
+        interval_s: float = 0.0,
     ) -> None:
         self.redis = redis
         self.metrics = metrics
         self.maxlen = maxlen
         self.retry_s = retry_s
+        # At most one round trip per interval: under load, a pipeline carries the partials
+        # of many rooms (each Redis write costs a syscall and a wakeup of redis-server).
+        self.interval_s = interval_s
         self.round_trips = 0
         self._pending: dict[str, PartialTurn] = {}  # stream -> latest partial
         self._wake = asyncio.Event()
@@ -70,6 +75,7 @@ class PartialSink:
                         await self._wake.wait()
                 continue
             batch, self._pending = self._pending, {}
+            started = time.monotonic()
             try:
                 await self._publish(batch)
             except (RedisConnectionError, RedisTimeoutError, OSError) as err:
@@ -77,6 +83,10 @@ class PartialSink:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.retry_s):
                         await stop.wait()
+                continue
+            pause = self.interval_s - (time.monotonic() - started)
+            if pause > 0 and not stop.is_set():
+                await asyncio.sleep(pause)
 
     async def _publish(self, batch: dict[str, PartialTurn]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -69,13 +69,15 @@ class Bridge:
         self.audio = AudioHub(
             redis,
             block_ms=max(5, int(settings.chunk_ms / settings.pace_factor)),
-            interval_s=settings.audio_read_interval_ms / 1000 / settings.pace_factor,
+            interval_s=settings.redis_batch_ms / 1000 / settings.pace_factor,
         )
         self.names = names
         self.metrics = metrics or BridgeMetrics()
         self.store = EncounterStore(redis, names, settings.state_ttl_s)
         self.leases = Leases(redis, names, settings.consumer, settings.lease_ms)
-        self.partials = PartialSink(redis, self.metrics)
+        self.partials = PartialSink(
+            redis, self.metrics, interval_s=settings.redis_batch_ms / 1000 / settings.pace_factor
+        )
         self.ctx = BridgeContext(
             settings=settings, redis=redis, names=names, store=self.store, leases=self.leases,
             metrics=self.metrics,
