@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import tempfile
 import time
@@ -104,6 +105,7 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
         )  # fmt: skip
         watch.pids["feeder"] = feeder.pid  # the load generator's cost, for the record
         watch.start()
+        load = [os.getloadavg()[0]]  # other work on the machine shares its cores
         while feeder.returncode is None:
             watch.sample()
             try:
@@ -119,6 +121,7 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
                 break
             await asyncio.sleep(0.25)
         usage = watch.stop()
+        load.append(os.getloadavg()[0])
         stop_obs.set()
         await obs
         procs.stop(*SERVICES)
@@ -157,5 +160,5 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
         "frame_lag": summary(lag), "bridge_loop_lag": summary(loop_lag),
         "note_overhead": summary(note),
         "note_overhead_after_last_edit": summary(note_own),
-        "processes": usage, "workdir": str(work),
+        "processes": usage, "loadavg_1m": load, "workdir": str(work),
     }  # fmt: skip

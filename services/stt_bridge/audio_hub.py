@@ -69,15 +69,17 @@ class AudioHub:
         self._changed = asyncio.Event()
 
     def subscribe(self, stream: str, after: str) -> Subscription:
-        """Read ``stream`` after ``after`` from now on (a new encounter, or a seek)."""
-        sub = self._subs.get(stream)
-        if sub is None:
-            sub = self._subs[stream] = Subscription(stream, after)
-        sub.after = after
-        sub.gen += 1  # a read in flight was issued at the old position: drop its entries
-        sub.entries.clear()
-        sub.error = None
-        sub.ready.clear()
+        """Read ``stream`` after ``after`` from now on (a new encounter, or a seek).
+
+        A new subscription replaces any earlier one of the stream: a read in flight was
+        issued at the old position and its entries go nowhere, and the old holder's
+        ``unsubscribe`` cannot remove the new one."""
+        old = self._subs.get(stream)
+        sub = Subscription(stream, after)
+        if old is not None:
+            old.gen += 1
+            sub.gen = old.gen + 1
+        self._subs[stream] = sub
         self._changed.set()
         return sub
 

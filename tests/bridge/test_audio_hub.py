@@ -177,3 +177,18 @@ async def test_partials_survive_a_redis_failure_without_raising(names: StreamNam
         await asyncio.wait_for(task, 5)
         await dead.aclose()
     assert sink.round_trips == 0
+
+
+async def test_a_new_subscription_replaces_the_old_one(redis: Any, names: StreamNames) -> None:
+    stream = names.audio("h-twice")
+    for i in range(3):
+        await _add(redis, stream, i, bytes([i]) * 32)
+    hub = AudioHub(redis, block_ms=20, interval_s=0.0)
+    old = AudioReader(redis, stream, encounter_id="h-twice", hub=hub)
+    old.seek(("0-0", 0, -1), 0)
+    new = AudioReader(redis, stream, encounter_id="h-twice", hub=hub)
+    new.seek(("0-0", 0, -1), 0)
+    old.close()  # the previous holder lets go late: the new one keeps reading
+    async with _running(hub):
+        got = await _read_until(new, 3)
+    assert [f.seq for f in got] == [0, 1, 2]
