@@ -45,19 +45,24 @@ class PartialSink:
         # of many rooms (each Redis write costs a syscall and a wakeup of redis-server).
         self.interval_s = interval_s
         self.round_trips = 0
-        self._pending: dict[str, PartialTurn] = {}  # stream -> latest partial
+        # stream -> (turn order, latest partial of that stream)
+        self._pending: dict[str, tuple[int, PartialTurn]] = {}
         self._wake = asyncio.Event()
 
-    def offer(self, stream: str, partial: PartialTurn) -> None:
-        """Queue ``partial`` for ``stream``, replacing one not yet sent."""
+    def offer(self, stream: str, partial: PartialTurn, turn_order: int = 0) -> None:
+        """Queue ``partial`` (of turn ``turn_order``) for ``stream``, replacing one not
+        yet sent."""
         if stream in self._pending:
             self.metrics.partials_coalesced.inc()
-        self._pending[stream] = partial
+        self._pending[stream] = (turn_order, partial)
         self._wake.set()
 
-    def discard(self, stream: str) -> None:
-        """Drop a pending partial (its turn became final, or the session ended)."""
-        self._pending.pop(stream, None)
+    def discard(self, stream: str, up_to_turn: int) -> None:
+        """Drop the pending partial if its turn is ``up_to_turn`` or earlier (that turn
+        became final: its partial is stale; a later turn's partial stays)."""
+        pending = self._pending.get(stream)
+        if pending is not None and pending[0] <= up_to_turn:
+            del self._pending[stream]
 
     @property
     def pending(self) -> int:
@@ -88,9 +93,9 @@ class PartialSink:
             if pause > 0 and not stop.is_set():
                 await asyncio.sleep(pause)
 
-    async def _publish(self, batch: dict[str, PartialTurn]) -> None:
+    async def _publish(self, batch: dict[str, tuple[int, PartialTurn]]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            for stream, partial in batch.items():
+            for stream, (_, partial) in batch.items():
                 fields: Any = encode(partial)
                 pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=True)
             await pipe.execute()

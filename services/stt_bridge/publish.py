@@ -45,7 +45,7 @@ class TurnPublisher:
         partial = PartialTurn(encounter_id=self.r.eid, text=text, at_ms=max(0, round(at)))
         ctx = self.r.ctx
         if ctx.partials is not None:  # published off the receive loop, latest wins
-            ctx.partials.offer(self.partials_stream, partial)
+            ctx.partials.offer(self.partials_stream, partial, msg.turn_order)
             return
         await publish(ctx.redis, self.partials_stream, partial, maxlen=PARTIALS_MAXLEN)
         ctx.metrics.partials.inc()
@@ -80,7 +80,7 @@ class TurnPublisher:
             formatted=formatted,
         )
         if r.ctx.partials is not None:  # a partial of this turn, still queued, is stale now
-            r.ctx.partials.discard(self.partials_stream)
+            r.ctx.partials.discard(self.partials_stream, msg.turn_order)
         resume = self._resume_after(msg, sent_pos)
         ckpt = r.reader.checkpoint_for(resume, r.ckpt)
         fresh = await r.ctx.store.publish_turn(

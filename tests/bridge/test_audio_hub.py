@@ -140,8 +140,11 @@ async def test_partials_are_coalesced_per_encounter_and_pipelined(
     for i in range(10):  # ten words of one turn while nothing was sent yet
         sink.offer(a, PartialTurn(encounter_id="pa", text=f"word {i}", at_ms=i))
     sink.offer(b, PartialTurn(encounter_id="pb", text="other room", at_ms=5))
-    sink.offer(c, PartialTurn(encounter_id="pc", text="turned final", at_ms=5))
-    sink.discard(c)  # its turn became final first: the stale partial is never shown
+    sink.offer(c, PartialTurn(encounter_id="pc", text="turned final", at_ms=5), turn_order=3)
+    sink.discard(c, 3)  # its turn became final first: the stale partial is never shown
+    d = names.partials("pd")
+    sink.offer(d, PartialTurn(encounter_id="pd", text="next turn", at_ms=9), turn_order=5)
+    sink.discard(d, 4)  # the final of an earlier turn: the next turn's partial stays
     stop = asyncio.Event()
     task = asyncio.create_task(sink.run(stop))
     try:
@@ -155,8 +158,9 @@ async def test_partials_are_coalesced_per_encounter_and_pipelined(
     assert [p.text for p in got_a] == ["word 9"]  # the latest wins
     assert [decode(f, PartialTurn).text for _, f in await redis.xrange(b)] == ["other room"]
     assert await redis.xlen(c) == 0
-    assert sink.round_trips == 1  # both rooms in one pipelined round trip
-    assert metrics.partials._value.get() == 2  # type: ignore[attr-defined]
+    assert [decode(f, PartialTurn).text for _, f in await redis.xrange(d)] == ["next turn"]
+    assert sink.round_trips == 1  # all rooms in one pipelined round trip
+    assert metrics.partials._value.get() == 3  # type: ignore[attr-defined]
     assert metrics.partials_coalesced._value.get() == 9  # type: ignore[attr-defined]
 
 
