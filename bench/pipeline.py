@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import tempfile
 import time
@@ -104,6 +105,7 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
         )  # fmt: skip
         watch.pids["feeder"] = feeder.pid  # the load generator's cost, for the record
         watch.start()
+        load = [os.getloadavg()[0]]  # other work on the machine shares its cores
         while feeder.returncode is None:
             watch.sample()
             try:
@@ -119,6 +121,7 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
                 break
             await asyncio.sleep(0.25)
         usage = watch.stop()
+        load.append(os.getloadavg()[0])
         stop_obs.set()
         await obs
         procs.stop(*SERVICES)
@@ -145,6 +148,8 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
         if e in notes and e in stopped
     ]
     lag = json.loads((work / "lag.json").read_text()) if (work / "lag.json").exists() else []
+    loop_file = work / "lag.json.loop"
+    loop_lag = json.loads(loop_file.read_text()) if loop_file.exists() else []
     return {
         "rooms": cfg.rooms, "seconds": cfg.seconds, "gateway_latency_s": cfg.latency_s,
         "turns_expected": expected, "turns_edited": len({(s, o) for s, o, _ in edited}),
@@ -152,7 +157,8 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
         "turn_overhead": summary(overhead), "partial_delay": summary(shown),
         "partial_delay_edit_in_flight": summary(shown_busy),
         "turn_to_edited": summary([d + cfg.latency_s for d in overhead]),
-        "frame_lag": summary(lag), "note_overhead": summary(note),
+        "frame_lag": summary(lag), "bridge_loop_lag": summary(loop_lag),
+        "note_overhead": summary(note),
         "note_overhead_after_last_edit": summary(note_own),
-        "processes": usage, "workdir": str(work),
+        "processes": usage, "loadavg_1m": load, "workdir": str(work),
     }  # fmt: skip

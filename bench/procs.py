@@ -62,8 +62,12 @@ class Procs:
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop_all
         self._logs.append(log)
+        # Its own session: with the kernel's autogroup scheduling (on by default) each
+        # session shares the CPU fairly with every other one, as each service's own
+        # systemd unit or container would on a server; in one session, the services and
+        # the load generators (which a server does not run) split a single share.
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                cwd=REPO_ROOT)  # fmt: skip
+                                cwd=REPO_ROOT, start_new_session=True)  # fmt: skip
         self.procs[name] = proc
         return proc
 

@@ -77,6 +77,7 @@ class ProcWatch:
             cpu = self.cpu_last.get(n, self.cpu0.get(n, 0.0)) - self.cpu0.get(n, 0.0)
             self.result[n] = {
                 "cpu_core": cpu / wall if wall > 0 else float("nan"),
+                "cpu_s": cpu,  # total CPU seconds (per room and audio second: the cost)
                 "rss_mb": self.peak_mb.get(n, float("nan")),
             }
         return self.result

@@ -30,16 +30,21 @@ def markdown() -> str:
     out: list[str] = []
     rows = _scale_rows()
     if rows:
-        out += ["| rooms | frame lag p50 / p99 ms | turn overhead p50 / p99 ms | bridge CPU, RSS "
+        out += ["| rooms | frame lag p50 / p99 ms | turn overhead p50 / p99 ms "
+                "| bridge loop lag p99 ms | bridge CPU ms per room-s | bridge CPU, RSS "
                 "| editor CPU, RSS | notes CPU, RSS | STT sim CPU | turns edited |",
-                "|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
         for r in rows:
             pr = r["processes"]
             cell = {n: f"{100 * pr[n]['cpu_core']:.0f} %, {pr[n]['rss_mb']:.0f} MB"
                     for n in ("stt-bridge", "editor", "notes")}  # fmt: skip
+            loop = r.get("bridge_loop_lag", {}).get("p99_ms")
+            cpu_s = pr["stt-bridge"].get("cpu_s")
+            per_room = f(1000 * cpu_s / (r["rooms"] * r["seconds"])) if cpu_s else "-"
             out.append(
                 f"| {r['rooms']} | {f(r['frame_lag']['p50_ms'])} / {f(r['frame_lag']['p99_ms'])} "
                 f"| {f(r['turn_overhead']['p50_ms'])} / {f(r['turn_overhead']['p99_ms'])} "
+                f"| {f(loop) if loop is not None else '-'} | {per_room} "
                 f"| {cell['stt-bridge']} | {cell['editor']} | {cell['notes']} "
                 f"| {100 * pr['sim-stt']['cpu_core']:.0f} % "
                 f"| {r['turns_edited']}/{r['turns_expected']} |"

@@ -16,6 +16,7 @@ not copied, as it may echo the input).
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +43,7 @@ from shared.gateway_types import (
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+_POOL = 16  # connections per httpx pool (see GatewayClient)
 
 __all__ = [
     "AttemptEvent",
@@ -89,18 +91,37 @@ class GatewayClient:
         self.backoff_max_s = backoff_max_s
         self.observer = observer
         self._rng = random.Random()
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": api_key.get_secret_value()},
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
-        )
+        # httpcore's pool looks at every connection on each request event, so one pool of
+        # 128 connections cost the editor most of a core at 200 rooms (issue 12): several
+        # small pools, each request on the least busy one. A given transport is one pool.
+        shards = 1 if transport is not None else max(1, math.ceil(max_connections / _POOL))
+        per = math.ceil(max_connections / shards)
+        self._pools = [
+            httpx.AsyncClient(
+                base_url=base_url.rstrip("/"),
+                headers={"Authorization": api_key.get_secret_value()},
+                timeout=httpx.Timeout(timeout, connect=connect_timeout),
+                limits=httpx.Limits(max_connections=per, max_keepalive_connections=per),
+                transport=transport,
+            )
+            for _ in range(shards)
+        ]
+        self._busy = [0] * shards
+        self._http = self._pools[0]
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for pool in self._pools:
+            await pool.aclose()
+
+    async def _post(
+        self, path: str, body: dict[str, Any], timeout: httpx.Timeout
+    ) -> httpx.Response:
+        i = min(range(len(self._pools)), key=self._busy.__getitem__)
+        self._busy[i] += 1
+        try:
+            return await self._pools[i].post(path, json=body, timeout=timeout)
+        finally:
+            self._busy[i] -= 1
 
     async def __aenter__(self) -> GatewayClient:
         return self
@@ -159,10 +180,10 @@ class GatewayClient:
             t0 = time.monotonic()
             status, rid, retry_after = None, None, None
             try:
-                resp = await self._http.post(
+                resp = await self._post(
                     "/v1/chat/completions",
-                    json=body,
-                    timeout=httpx.Timeout(
+                    body,
+                    httpx.Timeout(
                         min(self.timeout, remaining), connect=min(self.connect_timeout, remaining)
                     ),
                 )

@@ -14,8 +14,10 @@ class EditorSettings(CommonSettings, AssemblyAISettings):
         None, description="Consumer name prefix in the group (default: host-pid)."
     )
     group: str = Field("editor", description="Consumer group on the turns stream.")
-    batch: int = Field(16, ge=1, le=256, description="Turns each worker takes at once.")
-    max_inflight: int = Field(32, ge=1, description="Concurrent gateway requests per process.")
+    # In flight = turns/s x gateway latency: 100 rooms make ~30 turns/s, so at 1-2 s per
+    # edit 32 slots queued turns behind each other (issue 12); quota is the limiter's job.
+    batch: int = Field(64, ge=1, le=256, description="Turns each worker takes at once.")
+    max_inflight: int = Field(128, ge=1, description="Concurrent gateway requests per process.")
 
     default_model: str = Field(
         "claude-haiku-4-5-20251001",

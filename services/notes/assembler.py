@@ -27,10 +27,19 @@ log = get_logger(__name__)
 
 
 class Assembler:
-    def __init__(self, db: Database, metrics: NotesMetrics, wake: asyncio.Event) -> None:
+    def __init__(
+        self,
+        db: Database,
+        metrics: NotesMetrics,
+        wake: asyncio.Event,
+        due: asyncio.Event | None = None,
+    ) -> None:
         self.db = db
         self.metrics = metrics
-        self.wake = wake  # tells the note scheduler to look now rather than at its next poll
+        self.wake = wake  # tells the note scheduler to look soon rather than at its next poll
+        # An encounter may just have become due (its count of turns is known and all are
+        # in): the scheduler looks at once, without the settle that damps a flood of turns.
+        self.due = due or wake
 
     async def on_control(self, delivery: Delivery[ControlMessage]) -> None:
         msg = delivery.message
@@ -47,16 +56,17 @@ class Assembler:
         self.metrics.control.labels(type=kind).inc()
         log.info("control_applied", encounter_id=msg.encounter_id, kind=kind)
         if isinstance(msg, EncounterTranscribed):
-            self.wake.set()
+            self.due.set()
 
     async def on_turn(self, delivery: Delivery[EditedTurn]) -> None:
         turn = delivery.message
         async with self.db.session() as s:
             changed = await repo.upsert_turn(s, turn)
             reopened = changed and await repo.late_turn_arrived(s, turn.encounter_id)
+            completes = changed and await repo.completes_pending(s, turn.encounter_id)
         if reopened:
             log.info("note_requeued_gap_closed", encounter_id=turn.encounter_id, seq=turn.seq)
         if changed:
             self.metrics.turns.inc()
-            self.wake.set()
+            (self.due if reopened or completes else self.wake).set()
         log.debug("turn_stored", encounter_id=turn.encounter_id, seq=turn.seq, state=changed)

@@ -41,6 +41,18 @@ log = get_logger(__name__)
 SETTLE_S = 0.2
 
 
+async def _first(*events: asyncio.Event, timeout: float) -> None:
+    """Until one of ``events`` is set, at most ``timeout`` seconds."""
+    if any(e.is_set() for e in events):
+        return
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
 class NoteScheduler:
     def __init__(
         self,
@@ -63,10 +75,17 @@ class NoteScheduler:
         base = min(self.s.note_retry_initial_s * 2 ** min(attempts, 20), self.s.note_retry_max_s)
         return base * random.uniform(0.8, 1.0)  # jitter: replicas do not retry in lockstep
 
-    async def run(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
+    async def run(
+        self, stop: asyncio.Event, wake: asyncio.Event, due: asyncio.Event | None = None
+    ) -> None:
+        """Look for due notes every ``scheduler_poll_s``; sooner after ``wake`` (a turn was
+        stored: at most every SETTLE_S, a flood of turns sets it continuously), at once
+        after ``due`` (an encounter's last expected turn or its turn count arrived)."""
+        due = due or asyncio.Event()
         try:
             while not stop.is_set():
                 wake.clear()
+                due.clear()
                 try:
                     await self.start_due()
                     await self._refresh_counts()
@@ -74,20 +93,9 @@ class NoteScheduler:
                     raise
                 except Exception as err:  # noqa: BLE001 - DB blips must not end the service
                     log.warning("note_scheduler_failed", error=type(err).__name__, exc_info=True)
-                # A flood of turns sets ``wake`` continuously: look at most every SETTLE_S.
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), min(SETTLE_S, self.s.scheduler_poll_s))
-                waiter = asyncio.ensure_future(wake.wait())
-                stopper = asyncio.ensure_future(stop.wait())
-                try:
-                    await asyncio.wait(
-                        {waiter, stopper},
-                        timeout=self.s.scheduler_poll_s,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                finally:
-                    waiter.cancel()
-                    stopper.cancel()
+                await _first(stop, due, timeout=min(SETTLE_S, self.s.scheduler_poll_s))
+                if not due.is_set():
+                    await _first(stop, due, wake, timeout=self.s.scheduler_poll_s)
         finally:
             await self.shutdown()
 

@@ -45,13 +45,14 @@ class NotesRuntime:
     gateway: ChatClient
     metrics: NotesMetrics = field(default_factory=NotesMetrics)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    due: asyncio.Event = field(default_factory=asyncio.Event)  # a note may be due now
 
     @property
     def names(self) -> StreamNames:
         return StreamNames(self.settings.stream_prefix)
 
     def readers(self) -> list[ConsumerGroupReader[Any]]:
-        assembler = Assembler(self.db, self.metrics, self.wake)
+        assembler = Assembler(self.db, self.metrics, self.wake, self.due)
         control = ConsumerGroupReader(
             self.redis,
             stream=self.names.control,
@@ -104,7 +105,7 @@ async def run(
     async with asyncio.TaskGroup() as tg:
         for reader in rt.readers():
             tg.create_task(reader.run(stop))
-        tg.create_task(rt.scheduler().run(stop, rt.wake))
+        tg.create_task(rt.scheduler().run(stop, rt.wake, rt.due))
         if settings.health_port:
             router = health_router(db, redis, rt.metrics)
             tg.create_task(serve_health(router, settings.health_host, settings.health_port, stop))

@@ -6,6 +6,9 @@ remembers, for each frame it read, the stream id just before it, its start posit
 the previous seq: a checkpoint from which a later seek (possibly by another replica) reads
 again. Duplicate frames (same or lower seq, e.g. a capture agent re-sending its spool) are
 skipped; gaps are logged.
+
+With an :class:`~services.stt_bridge.audio_hub.AudioHub` the entries come from the
+replica's one shared XREAD instead of this reader's own; everything else is the same.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from services.stt_bridge.audio_hub import AudioHub, RawEntry, Subscription
 from shared.contracts import MalformedEntry, decode_audio
 from shared.logging import get_logger
 
@@ -44,8 +48,11 @@ class AudioReader:
         *,
         encounter_id: str,
         count: int = 100,
+        hub: AudioHub | None = None,
     ) -> None:
         self.redis = redis
+        self.hub = hub
+        self._sub: Subscription | None = None
         self.stream = stream
         self.encounter_id = encounter_id
         self.count = count
@@ -61,20 +68,39 @@ class AudioReader:
         self.last_id, self.pos, self.last_seq = ckpt
         self.skip_until = max(resume_pos, self.pos)
         self._index.clear()
+        if self.hub is not None:
+            self._sub = self.hub.subscribe(self.stream, self.last_id)
+
+    def close(self) -> None:
+        """Stop reading (the encounter left this replica)."""
+        if self.hub is not None and self._sub is not None:
+            self.hub.unsubscribe(self._sub)
+            self._sub = None
 
     async def read(self, block_ms: int | None) -> list[Frame]:
         """The next frames (empty after ``block_ms`` without any; None = don't block)."""
+        if self.hub is not None:
+            if self._sub is None:
+                self._sub = self.hub.subscribe(self.stream, self.last_id)
+            if block_ms:
+                await self.hub.wait(self._sub, block_ms / 1000)
+            return self._frames(self.hub.take(self._sub))
         reply: Any = await self.redis.xread(
             {self.stream: self.last_id}, count=self.count, block=block_ms
         )
         out: list[Frame] = []
         for _stream, entries in reply or []:
-            for raw_id, fields in entries:
-                entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-                frame = self._accept(entry_id, fields)
-                self.last_id = entry_id
-                if frame is not None:
-                    out.append(frame)
+            out.extend(self._frames(entries))
+        return out
+
+    def _frames(self, entries: list[RawEntry]) -> list[Frame]:
+        out: list[Frame] = []
+        for raw_id, fields in entries:
+            entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+            frame = self._accept(entry_id, fields)
+            self.last_id = entry_id
+            if frame is not None:
+                out.append(frame)
         return out
 
     def _accept(self, entry_id: str, fields: dict[bytes, bytes]) -> Frame | None:

@@ -40,6 +40,11 @@ class BridgeSettings(CommonSettings, AssemblyAISettings):
         20.0, ge=1.0, description="Audio seconds a session may run ahead of its wall clock."
     )
     chunk_ms: int = Field(100, ge=50, le=1000, description="Target audio per WebSocket message.")
+    redis_batch_ms: int = Field(
+        20, ge=0, le=200,
+        description="The shared audio XREAD and the partials' pipelined XADD each run at "
+        "most this often (one round trip carries every encounter's frames or partials).",
+    )  # fmt: skip
     resume_guard_ms: int = Field(
         100, ge=0, le=400, description="Resume this far after the last final's last word."
     )

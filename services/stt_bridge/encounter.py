@@ -17,15 +17,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
+from prometheus_client import Gauge
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.stt_bridge.audio import AudioReader, Checkpoint, Frame
+from services.stt_bridge.audio_hub import AudioHub
 from services.stt_bridge.chunker import Rechunker, bytes_to_ms
 from services.stt_bridge.closes import Next, fatal_reason
 from services.stt_bridge.config import BridgeSettings
 from services.stt_bridge.lease import Leases
 from services.stt_bridge.metrics import BridgeMetrics
+from services.stt_bridge.partials import PartialSink
 from services.stt_bridge.session import TERMINATION_TIMEOUT, run_session
 from services.stt_bridge.state import EncounterStore, LeaseLost
 from shared.contracts import (
@@ -53,6 +56,8 @@ class BridgeContext:
     metrics: BridgeMetrics
     api_key: str
     latency_samples: list[float] | None = None  # benchmarks collect forward latencies
+    audio: AudioHub | None = None  # the replica's shared audio reader (None: one XREAD each)
+    partials: PartialSink | None = None  # the replica's partial publisher (None: awaited XADD)
 
 
 def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
@@ -72,7 +77,9 @@ class EncounterRunner:
         if self.stt.min_turn_silence:
             guard = min(guard, self.stt.min_turn_silence // 2)
         self.resume_guard_ms = guard
-        self.reader = AudioReader(ctx.redis, ctx.names.audio(self.eid), encounter_id=self.eid)
+        self.reader = AudioReader(
+            ctx.redis, ctx.names.audio(self.eid), encounter_id=self.eid, hub=ctx.audio
+        )
         self.chunker = Rechunker(self.stt.sample_rate, s.chunk_ms)
         self.next_seq = 0
         self.resume_pos = 0
@@ -83,9 +90,9 @@ class EncounterRunner:
         self.current_session: _Session | None = None
         self._fed: deque[tuple[int, int]] = deque()  # (frame end position, added ms)
         self._last_frame_at = time.monotonic()
-        self._stop_checked = 0.0
         self._rng = random.Random()
         self._wake = asyncio.Event()
+        self._lag_gauge: Gauge | None = None
 
     def ms(self, nbytes: int) -> float:
         return bytes_to_ms(nbytes, self.stt.sample_rate)
@@ -117,16 +124,19 @@ class EncounterRunner:
                 self.ctx.latency_samples.append(latency)
             latest = latency
         if latest is not None:
-            self.ctx.metrics.audio_lag.labels(self.eid).set(latest)
+            if self._lag_gauge is None:  # a labels() lookup per chunk adds up over rooms
+                self._lag_gauge = self.ctx.metrics.audio_lag.labels(self.eid)
+            self._lag_gauge.set(latest)
 
-    async def at_end(self) -> bool:
-        """True once the last frame of a stopped encounter has been read."""
-        now = time.monotonic()
-        if self.stop_seq is None and now - self._stop_checked >= 0.2:
-            self._stop_checked = now
-            self.stop_seq = await self.ctx.store.stop_seq(self.eid)
+    def at_end(self) -> bool:
+        """True once the last frame of a stopped encounter has been read.
+
+        ``stop_seq`` is set by the replica: at once when it reads ``EncounterStopped``
+        itself, else by its batched poll of the stored stops (``Bridge._watch_stops``).
+        """
         if self.stop_seq is None:
             return False
+        now = time.monotonic()
         if self.reader.last_seq >= self.stop_seq:
             return True
         waited = now - self._last_frame_at
@@ -146,6 +156,12 @@ class EncounterRunner:
 
     async def run(self) -> str:
         """Returns the outcome: transcribed, failed, handback or lost."""
+        try:
+            return await self._run()
+        finally:
+            self.reader.close()
+
+    async def _run(self) -> str:
         ctx = self.ctx
         st = await ctx.store.load(self.eid)
         self.next_seq, self.resume_pos = st.next_seq, st.resume_pos

@@ -31,6 +31,11 @@ class BridgeMetrics:
         self.partials = Counter(
             "medscribe_bridge_partials_published_total", "Partial turns published.", registry=r
         )
+        self.partials_coalesced = Counter(
+            "medscribe_bridge_partials_coalesced_total",
+            "Partial turns replaced by a newer one of the same encounter before publication.",
+            registry=r,
+        )
         self.sessions = Counter(
             "medscribe_bridge_stt_sessions_total", "STT sessions opened.", registry=r
         )

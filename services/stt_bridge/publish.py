@@ -35,6 +35,7 @@ class TurnPublisher:
         self.offset_ms = r.ms(offset)
         self.labels = r.stt.speaker_labels
         self.published = 0
+        self.partials_stream = r.ctx.names.partials(r.eid)
 
     async def partial(self, msg: TurnMessage) -> None:
         text = msg.transcript.strip()
@@ -43,7 +44,10 @@ class TurnPublisher:
         at = self.offset_ms + (msg.words[-1].end if msg.words else 0)
         partial = PartialTurn(encounter_id=self.r.eid, text=text, at_ms=max(0, round(at)))
         ctx = self.r.ctx
-        await publish(ctx.redis, ctx.names.partials(self.r.eid), partial, maxlen=PARTIALS_MAXLEN)
+        if ctx.partials is not None:  # published off the receive loop, latest wins
+            ctx.partials.offer(self.partials_stream, partial, msg.turn_order)
+            return
+        await publish(ctx.redis, self.partials_stream, partial, maxlen=PARTIALS_MAXLEN)
         ctx.metrics.partials.inc()
 
     async def final(self, msg: TurnMessage, formatted: bool, sent_pos: int) -> None:
@@ -75,6 +79,8 @@ class TurnPublisher:
             end_ms=end_ms,
             formatted=formatted,
         )
+        if r.ctx.partials is not None:  # a partial of this turn, still queued, is stale now
+            r.ctx.partials.discard(self.partials_stream, msg.turn_order)
         resume = self._resume_after(msg, sent_pos)
         ckpt = r.reader.checkpoint_for(resume, r.ckpt)
         fresh = await r.ctx.store.publish_turn(

@@ -26,10 +26,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from services.stt_bridge.audio_hub import AudioHub
 from services.stt_bridge.config import BridgeSettings
 from services.stt_bridge.encounter import BridgeContext, EncounterRunner
 from services.stt_bridge.lease import Leases
 from services.stt_bridge.metrics import BridgeMetrics
+from services.stt_bridge.partials import PartialSink
 from services.stt_bridge.state import EncounterStore
 from shared.contracts import (
     ControlMessage,
@@ -45,6 +47,7 @@ from shared.streams import ConsumerGroupReader, Delivery
 log = get_logger(__name__)
 GROUP = "bridge"
 _RETRY_AFTER_CRASH_S = 30.0
+_STOP_POLL_S = 0.5
 
 
 class Bridge:
@@ -58,20 +61,28 @@ class Bridge:
     ) -> None:
         self.settings = settings
         self.redis = redis
-        # Every encounter's audio read is a blocking XREAD holding one pooled connection
-        # (redis-py's default pool has 100): size the pool for the encounters we may hold.
+        # Audio is read by one shared XREAD, but finals, partials and state writes of many
+        # encounters may be in flight at once: never let the pool be the limit.
         pool: Any = redis.connection_pool
         pool.max_connections = max(pool.max_connections, settings.max_encounters + 32)
         names = StreamNames(settings.stream_prefix)
+        self.audio = AudioHub(
+            redis,
+            block_ms=max(5, int(settings.chunk_ms / settings.pace_factor)),
+            interval_s=settings.redis_batch_ms / 1000 / settings.pace_factor,
+        )
         self.names = names
         self.metrics = metrics or BridgeMetrics()
         self.store = EncounterStore(redis, names, settings.state_ttl_s)
         self.leases = Leases(redis, names, settings.consumer, settings.lease_ms)
+        self.partials = PartialSink(
+            redis, self.metrics, interval_s=settings.redis_batch_ms / 1000 / settings.pace_factor
+        )
         self.ctx = BridgeContext(
             settings=settings, redis=redis, names=names, store=self.store, leases=self.leases,
             metrics=self.metrics,
             api_key=settings.require_streaming_key().get_secret_value(),
-            latency_samples=latency_samples,
+            latency_samples=latency_samples, audio=self.audio, partials=self.partials,
         )  # fmt: skip
         self.tasks: dict[str, tuple[EncounterRunner, asyncio.Task[str]]] = {}
         self._lost_since: dict[str, float] = {}  # encounter -> when its lease was first seen lost
@@ -212,6 +223,24 @@ class Bridge:
                 if eid not in self.tasks:
                     del self._lost_since[eid]
 
+    async def _watch_stops(self, stop: asyncio.Event) -> None:
+        """Learn the stops another replica read from ``ms:control`` (a local one is set by
+        ``_on_control`` at once): one pipelined read for all local encounters, instead of
+        each encounter polling its own."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), _STOP_POLL_S / self.settings.pace_factor)
+            waiting = [eid for eid, (r, _) in self.tasks.items() if r.stop_seq is None]
+            try:
+                seqs = await self.store.stop_seqs(waiting)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+                log.warning("stop_poll_failed", error=type(err).__name__, count=len(waiting))
+                continue
+            for eid, seq in seqs.items():
+                local = self.tasks.get(eid)
+                if seq is not None and local is not None and local[0].stop_seq is None:
+                    local[0].stop_seq = seq
+
     async def _scan(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
@@ -245,9 +274,12 @@ class Bridge:
         loops_stop = asyncio.Event()
         try:
             async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.audio.run(loops_stop))
+                tg.create_task(self.partials.run(loops_stop))
                 tg.create_task(self.reader.run(loops_stop))
                 tg.create_task(self._keep_leases(loops_stop))
                 tg.create_task(self._scan(loops_stop))
+                tg.create_task(self._watch_stops(loops_stop))
                 await stop.wait()
                 self._accepting = False
                 await self.hand_back()

@@ -171,7 +171,7 @@ class _Session:
         while not self.halt.is_set():
             chunk = r.chunker.take()
             if chunk is None:
-                if await r.at_end():
+                if r.at_end():
                     for tail in r.chunker.take_final():
                         await self._send(tail)
                     self.end_reached = True
@@ -205,7 +205,8 @@ class _Session:
         while True:
             timeout = self._next_timeout()
             try:
-                raw = await asyncio.wait_for(self.ws.recv(), timeout)
+                async with asyncio.timeout(timeout):  # no task per message, unlike wait_for
+                    raw = await self.ws.recv()
             except TimeoutError:
                 if self.terminate_at is not None and (
                     time.monotonic() - self.terminate_at >= self.s.terminate_timeout_s

@@ -184,6 +184,19 @@ class EncounterStore:
         raw = await self.redis.hget(self.state_key(encounter_id), "stop_seq")
         return int(raw) if raw not in (None, b"") else None
 
+    async def stop_seqs(self, encounter_ids: list[str]) -> dict[str, int | None]:
+        """``stop_seq`` of many encounters in one round trip."""
+        if not encounter_ids:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for eid in encounter_ids:
+                pipe.hget(self.state_key(eid), "stop_seq")
+            raws: list[Any] = await pipe.execute()
+        return {
+            eid: int(raw) if raw not in (None, b"") else None
+            for eid, raw in zip(encounter_ids, raws, strict=True)
+        }
+
     # -- owner writes (fenced by the lease token) ----------------------------------------
 
     async def set_fields(self, encounter_id: str, token: str, **fields: Any) -> None:

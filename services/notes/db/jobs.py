@@ -265,6 +265,18 @@ async def request_note(session: AsyncSession, encounter_id: str) -> None:
     enc.updated_at = utcnow()
 
 
+async def completes_pending(session: AsyncSession, encounter_id: str) -> bool:
+    """True when the encounter waits for its note and every expected turn is stored (the
+    turn just stored may have been the last one it waited for)."""
+    enc = await session.get(Encounter, encounter_id)
+    if enc is None or enc.status != NOTE_PENDING or enc.expected_turns is None:
+        return False
+    have = await session.scalar(
+        select(func.count()).where(Turn.encounter_id == encounter_id, Turn.seq < enc.expected_turns)
+    )
+    return (have or 0) >= enc.expected_turns
+
+
 async def late_turn_arrived(session: AsyncSession, encounter_id: str) -> bool:
     """A turn came after its encounter's note was written without it.
 

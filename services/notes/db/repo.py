@@ -40,6 +40,7 @@ from services.notes.db.jobs import (
     NoteCandidate,
     claim_note_job,
     complete_note_job,
+    completes_pending,
     defer_note_job,
     expire_transcriptions,
     finish_note_job,
@@ -90,6 +91,7 @@ __all__ = [  # the re-exported names (everything else here is defined in this mo
     "NotFound", "all_encounter_ids", "count_by_status", "decode_cursor", "list_encounters",
     "VersionConflict", "add_audit", "claim_note_job", "complete_note_job", "create_token",
     "defer_note_job", "expire_transcriptions", "find_token_by_hash", "late_turn_arrived",
+    "completes_pending",
     "list_audit", "list_tokens", "missing_seqs", "pending_note_jobs", "release_note_job",
     "renew_note_lease", "request_note", "revoke_token", "touch_token",
 ]  # fmt: skip
