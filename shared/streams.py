@@ -270,17 +270,7 @@ class ConsumerGroupReader(Generic[T]):
         self, entry_id: str, fields: Mapping[bytes, bytes], reason: str, deliveries: int
     ) -> None:
         """Copy the entry to the dead-letter stream with why, then ack it (atomically)."""
-        dead: dict[Any, Any] = {
-            b"dead:stream": self.stream.encode(),
-            b"dead:group": self.group.encode(),
-            b"dead:entry_id": entry_id.encode(),
-            b"dead:reason": reason[:500].encode(),
-            b"dead:deliveries": str(deliveries).encode(),
-            b"dead:at": str(int(time.time() * 1000)).encode(),
-        }
-        for key, value in fields.items():
-            k = key if isinstance(key, bytes) else str(key).encode()
-            dead[b"f:" + k] = value
+        dead = dead_entry(self.stream, self.group, entry_id, fields, reason, deliveries)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.dead_stream, dead)
             pipe.xack(self.stream, self.group, entry_id)
@@ -294,6 +284,30 @@ class ConsumerGroupReader(Generic[T]):
             reason=reason.split(":", 1)[0],
             deliveries=deliveries,
         )
+
+
+def dead_entry(
+    stream: str,
+    group: str,
+    entry_id: str,
+    fields: Mapping[bytes, bytes],
+    reason: str,
+    deliveries: int,
+) -> dict[Any, Any]:
+    """The dead-letter stream's entry for ``fields``: why and where from, then the original
+    fields under ``f:`` (what ``medscribe dlq replay`` puts back)."""
+    dead: dict[Any, Any] = {
+        b"dead:stream": stream.encode(),
+        b"dead:group": group.encode(),
+        b"dead:entry_id": entry_id.encode(),
+        b"dead:reason": reason[:500].encode(),
+        b"dead:deliveries": str(deliveries).encode(),
+        b"dead:at": str(int(time.time() * 1000)).encode(),
+    }
+    for key, value in fields.items():
+        k = key if isinstance(key, bytes) else str(key).encode()
+        dead[b"f:" + k] = value
+    return dead
 
 
 def _id(value: bytes | str) -> str:

@@ -22,10 +22,13 @@ import redis.asyncio as aioredis
 from services.stt_bridge.audio_hub import AudioHub, RawEntry, Subscription
 from shared.contracts import MalformedEntry, decode_audio
 from shared.logging import get_logger
+from shared.streams import dead_entry
 
 log = get_logger(__name__)
 
 Checkpoint = tuple[str, int, int]  # (stream id to read after, start position, seq before)
+DEAD_GROUP = "stt-bridge"  # the audio stream has no consumer group; named for `dlq list`
+DEAD_MARK_TTL_S = 7 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,8 @@ class AudioReader:
         encounter_id: str,
         count: int = 100,
         hub: AudioHub | None = None,
+        dead_stream: str | None = None,
+        dead_mark_prefix: str = "",
     ) -> None:
         self.redis = redis
         self.hub = hub
@@ -62,6 +67,9 @@ class AudioReader:
         self.skip_until = 0
         self.frames_read = 0
         self._index: deque[Checkpoint] = deque()
+        self.dead_stream = dead_stream
+        self.dead_mark_prefix = dead_mark_prefix  # a key space the bridge's ACL may write
+        self._malformed: list[tuple[str, dict[bytes, bytes], str]] = []
 
     def seek(self, ckpt: Checkpoint, resume_pos: int) -> None:
         """Read again from checkpoint ``ckpt``, delivering audio from ``resume_pos`` on."""
@@ -84,14 +92,34 @@ class AudioReader:
                 self._sub = self.hub.subscribe(self.stream, self.last_id)
             if block_ms:
                 await self.hub.wait(self._sub, block_ms / 1000)
-            return self._frames(self.hub.take(self._sub))
-        reply: Any = await self.redis.xread(
-            {self.stream: self.last_id}, count=self.count, block=block_ms
-        )
-        out: list[Frame] = []
-        for _stream, entries in reply or []:
-            out.extend(self._frames(entries))
+            out = self._frames(self.hub.take(self._sub))
+        else:
+            reply: Any = await self.redis.xread(
+                {self.stream: self.last_id}, count=self.count, block=block_ms
+            )
+            out = []
+            for _stream, entries in reply or []:
+                out.extend(self._frames(entries))
+        if self._malformed:
+            await self._dead_letter()
         return out
+
+    async def _dead_letter(self) -> None:
+        """Copy malformed entries to the dead-letter stream, once each: a seek or another
+        replica reads them again, so a marker key says which were already copied."""
+        pending, self._malformed = self._malformed, []
+        if self.dead_stream is None:
+            return
+        for entry_id, fields, reason in pending:
+            mark = f"{self.dead_mark_prefix}{self.encounter_id}:{entry_id}"
+            if not await self.redis.set(mark, b"1", nx=True, ex=DEAD_MARK_TTL_S):
+                continue
+            dead = dead_entry(self.stream, DEAD_GROUP, entry_id, fields, reason, 1)
+            await self.redis.xadd(self.dead_stream, dead)
+            log.warning(
+                "stream_entry_dead_lettered", stream=self.stream, group=DEAD_GROUP,
+                entry_id=entry_id, reason="malformed", deliveries=1,
+            )  # fmt: skip
 
     def _frames(self, entries: list[RawEntry]) -> list[Frame]:
         out: list[Frame] = []
@@ -111,6 +139,7 @@ class AudioReader:
                 "audio_frame_malformed", encounter_id=self.encounter_id, entry_id=entry_id,
                 error=str(err),
             )  # fmt: skip
+            self._malformed.append((entry_id, dict(fields), f"malformed: {err}"))
             return None
         if audio.seq <= self.last_seq:
             log.info("audio_frame_duplicate", encounter_id=self.encounter_id, frame_seq=audio.seq)

@@ -78,7 +78,12 @@ class EncounterRunner:
             guard = min(guard, self.stt.min_turn_silence // 2)
         self.resume_guard_ms = guard
         self.reader = AudioReader(
-            ctx.redis, ctx.names.audio(self.eid), encounter_id=self.eid, hub=ctx.audio
+            ctx.redis,
+            ctx.names.audio(self.eid),
+            encounter_id=self.eid,
+            hub=ctx.audio,
+            dead_stream=ctx.names.dead,
+            dead_mark_prefix=ctx.names.key("bridge", "dead", ""),
         )
         self.chunker = Rechunker(self.stt.sample_rate, s.chunk_ms)
         self.next_seq = 0

@@ -20,6 +20,7 @@ from shared.contracts import (
     decode_control,
     encode_audio,
 )
+from shared.dlq import list_dead
 
 
 def _turn(eid: str, seq: int, sid: str = "s1", order: int = 0) -> FinalTurn:
@@ -133,3 +134,33 @@ async def test_audio_reader_skips_whole_frames_before_the_resume_point(
     frames = await r.read(None)
     assert [f.seq for f in frames] == [2, 3, 4]
     assert frames[0].pcm == b"\x02" * 1600
+
+
+async def test_malformed_audio_entry_is_dead_lettered_once(redis: Any, names: StreamNames) -> None:
+    stream = names.audio("e9")
+    frames = [bytes([i]) * 160 for i in range(6)]
+    for i, pcm in enumerate(frames[:3]):
+        await _add(redis, stream, i, pcm)
+    bad_id = (await redis.xadd(stream, {"seq": "x", "pcm": b"ab"})).decode()
+    for i, pcm in enumerate(frames[3:], start=3):
+        await _add(redis, stream, i, pcm)
+    mark = names.key("bridge", "dead", "")
+
+    def reader() -> AudioReader:
+        return AudioReader(
+            redis, stream, encounter_id="e9", dead_stream=names.dead, dead_mark_prefix=mark
+        )
+
+    first = reader()
+    assert b"".join(f.pcm for f in await first.read(None)) == b"".join(frames)
+    # Another replica (or a reconnect's seek) reads the same entries again.
+    again = reader()
+    again.seek(("0-0", 0, -1), 0)
+    assert b"".join(f.pcm for f in await again.read(None)) == b"".join(frames)
+
+    dead = await list_dead(redis, names.dead)
+    assert [(d.stream, d.entry_id, d.group) for d in dead] == [(stream, bad_id, "stt-bridge")]
+    assert dead[0].reason.startswith("malformed")
+    # `medscribe dlq replay` puts back exactly what was written.
+    row = (await redis.xrange(names.dead))[0][1]
+    assert (row[b"f:seq"], row[b"f:pcm"]) == (b"x", b"ab")
