@@ -233,8 +233,12 @@ def test_ctrl_c_during_the_visit_ends_it_and_still_writes_the_note(tmp_path: Pat
 def test_second_ctrl_c_stops_everything_at_once(tmp_path: Path) -> None:
     proc, reader, demo_dir = _start_demo(tmp_path)
     try:
+        # A few turns in, so the note has work left (an empty visit's note is written at
+        # once and the demo would end before the second Ctrl-C); the second one comes while
+        # the visit is still ending.
+        time.sleep(2)
         proc.send_signal(signal.SIGINT)  # ends the visit
-        time.sleep(0.3)
+        time.sleep(0.05)
         proc.send_signal(signal.SIGINT)  # stops the demo
         proc.wait(60)
         rest = reader.rest(10)
