@@ -173,3 +173,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--soak", action="store_true", default=False,
         help="also run the chaos suite's long soak variant (marker `soak`)",
     )  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With pytest-xdist (`-n 2 --dist loadgroup` in pyproject), keep each module's tests on
+    one worker (module fixtures such as a running demo start once), and the whole chaos
+    suite and the compose stack test on one worker each: two fault-injected stacks at once
+    would only fight over the two cores."""
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        parts = path.parts
+        if "chaos" in parts:
+            group = "chaos"
+        elif "stack" in parts:
+            group = "stack"
+        else:
+            group = str(path)
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -3,7 +3,9 @@ kept in docs/reliability.md (between markers, so the prose around it stays)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import os
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,6 +39,19 @@ class Row:
 
 
 ROWS: list[Row] = []
+ROWS_DIR_ENV = "MEDSCRIBE_CHAOS_ROWS_DIR"
+
+
+def save_rows(rows: list[Row], folder: Path) -> None:
+    """A worker's rows for the controller's table (pytest-xdist runs)."""
+    (folder / f"rows-{os.getpid()}.json").write_text(json.dumps([asdict(r) for r in rows]))
+
+
+def load_rows(folder: Path) -> list[Row]:
+    out: list[Row] = []
+    for path in sorted(folder.glob("rows-*.json")):
+        out.extend(Row(**fields) for fields in json.loads(path.read_text()))
+    return out
 
 
 def new_row(scenario: str, nodeid: str) -> Row:

@@ -23,6 +23,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 TURNS = 24
 PHASE_S = 0.6  # each fault; all of them end well before the visits do
+PHASE_MAX_S = 30.0
+FIRED_BY = {"429": 429, "503": 503, "500": 500}  # the status each error phase answers with
 OUTAGE_S = 6.0  # longer than the editor's whole retry budget (MEDSCRIBE_GATEWAY_DEADLINE_S=4)
 
 
@@ -65,9 +67,17 @@ async def test_llm_faults(
         for i, d in enumerate(pick_dialogues(aci_dialogues, 3, TURNS, offset=8)):
             await s.play(s.visit(d, f"room-{i}"))
         await s.encounter_ids()
-        for _name, apply in phases(cfg):
+        for name, apply in phases(cfg):
+            fired = FIRED_BY.get(name)
+            before = stats.count(status=fired) if fired else 0
             apply()
             await asyncio.sleep(PHASE_S)
+            # Keyed to progress, not the clock: on a slow start no request may have come in
+            # PHASE_S, so an error phase stays on until the gateway has answered with it.
+            deadline = time.monotonic() + PHASE_MAX_S
+            while fired and stats.count(status=fired) == before:
+                assert time.monotonic() < deadline, f"no request met the {name} fault"
+                await asyncio.sleep(0.05)
             clear(cfg)
         cfg.down = True  # the outage: visits end and notes fall due while it lasts
         for v in s.visits:
