@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,11 +19,13 @@ from urllib.parse import urlsplit
 import pytest
 import redis as sync_redis
 import redis.asyncio as aioredis
+from _pytest.terminal import TerminalReporter
 from hypothesis import settings as hypothesis_settings
 
 from shared.acibench import Dialogue, default_path, load_dialogues
 from shared.contracts import StreamNames
 from shared.streams import make_redis
+from tests.chaos import report as chaos_report
 from tests.helpers.procs import RedisServer, redis_server_binary
 
 hypothesis_settings.register_profile("ci", max_examples=50, deadline=None, derandomize=True)
@@ -175,6 +178,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )  # fmt: skip
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker turns the marker into a node id suffix
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With pytest-xdist (`-n 2 --dist loadgroup` in pyproject), keep each module's tests on
     one worker (module fixtures such as a running demo start once), and the whole chaos
@@ -190,3 +194,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         else:
             group = str(path)
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+# The chaos suite's summary table (tests/chaos/report.py). Under pytest-xdist the scenarios
+# run in a worker and the table is printed by the controller, which collects nothing (so
+# these hooks live here, not in tests/chaos/conftest.py): the worker leaves its rows in a
+# folder the controller made before starting the workers (they inherit the environment).
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        os.environ[chaos_report.ROWS_DIR_ENV] = tempfile.mkdtemp(prefix="medscribe-chaos-")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not chaos_report.ROWS:
+        return
+    chaos_report.write_doc(chaos_report.ROWS, soak=bool(session.config.getoption("--soak")))
+    folder = os.environ.get(chaos_report.ROWS_DIR_ENV)
+    if hasattr(session.config, "workerinput") and folder:
+        chaos_report.save_rows(chaos_report.ROWS, Path(folder))
+
+
+def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
+    folder = os.environ.get(chaos_report.ROWS_DIR_ENV)
+    rows = chaos_report.ROWS or (chaos_report.load_rows(Path(folder)) if folder else [])
+    if not rows:
+        return
+    terminalreporter.section("chaos summary")
+    for line in chaos_report.table(rows):
+        terminalreporter.write_line(line)

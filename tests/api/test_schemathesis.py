@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -150,18 +150,30 @@ def _seeded(case: Any) -> None:
         params["token_id"] = 1
 
 
-@schema.parametrize()
-@settings(
-    max_examples=20,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-)
-def test_api_conforms_to_its_schema(case: Any, api_server: ServerThread) -> None:
-    _seeded(case)
-    case.call_and_validate(
-        base_url=f"http://127.0.0.1:{api_server.port}",
-        headers={"Authorization": f"Bearer {api_server.token}"},
-        checks=CHECKS,
-        timeout=30,
+# One pytest item per operation with its own node id (schemathesis' own parametrize gives
+# them all one node id, and pytest-xdist runs one item per node id).
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
+
+
+@pytest.mark.parametrize("label", [op.label for op in OPERATIONS])
+def test_api_conforms_to_its_schema(label: str, api_server: ServerThread) -> None:
+    operation = next(op for op in OPERATIONS if op.label == label)
+
+    @settings(
+        max_examples=20,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
     )
+    @given(case=operation.as_strategy())
+    def conforms(case: Any) -> None:
+        _seeded(case)
+        case.call_and_validate(
+            base_url=f"http://127.0.0.1:{api_server.port}",
+            headers={"Authorization": f"Bearer {api_server.token}"},
+            checks=CHECKS,
+            timeout=30,
+        )
+
+    conforms()

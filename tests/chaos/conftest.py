@@ -1,14 +1,9 @@
-"""Chaos suite: the soak switch, and the summary table printed at the end of the session
-(also written to docs/reliability.md)."""
+"""Chaos suite: the soak switch and each scenario's row (the table is printed and written by
+the hooks in tests/conftest.py, which the pytest-xdist controller loads too)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import pytest
-from _pytest.terminal import TerminalReporter
 
 from tests.chaos import report as summary
 
@@ -26,31 +21,6 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for row in summary.ROWS:
         if row.nodeid == report.nodeid and (report.when == "call" or report.failed):
             row.outcome = "failed" if report.failed else "passed"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # Under pytest-xdist the scenarios run in a worker and the table is printed by the
-    # controller: the worker leaves its rows in a folder the controller made (workers are
-    # started after this hook and inherit the environment).
-    if not hasattr(config, "workerinput"):
-        os.environ[summary.ROWS_DIR_ENV] = tempfile.mkdtemp(prefix="medscribe-chaos-")
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    config = session.config
-    if summary.ROWS:
-        summary.write_doc(summary.ROWS, soak=bool(config.getoption("--soak")))
-        if hasattr(config, "workerinput"):
-            summary.save_rows(summary.ROWS, Path(os.environ[summary.ROWS_DIR_ENV]))
-
-
-def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
-    rows = summary.ROWS or summary.load_rows(Path(os.environ[summary.ROWS_DIR_ENV]))
-    if not rows:
-        return
-    terminalreporter.section("chaos summary")
-    for line in summary.table(rows):
-        terminalreporter.write_line(line)
 
 
 @pytest.fixture
