@@ -222,7 +222,7 @@ class NoteScheduler:
         if unfinished:
             extra = "the transcription never finished; written from the turns received"
             written.problem = f"{extra}; {written.problem}" if written.problem else extra
-        evidence = note_evidence(written.sections, turns, written.links)
+        evidence = await note_evidence(written.sections, turns, written.links)
         return await self._store(enc_id, written, missing, model, has_prior, stopped_at, evidence)
 
     async def _count_and_renew(self, encounter_id: str) -> None:

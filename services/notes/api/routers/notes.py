@@ -201,7 +201,7 @@ async def put_note(
                 model=None,
                 author=who.name,
                 missing=base.missing_seqs,
-                evidence=note_evidence(sections, turns),
+                evidence=await note_evidence(sections, turns),
             )
         except repo.VersionConflict:
             raise HTTPException(412, CHANGED) from None
