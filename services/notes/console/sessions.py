@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.notes.api.tickets import issue_once, redeem_once
 from services.notes.config import NotesSettings
 from services.notes.db.models import ApiToken, ConsoleSession, utcnow
 from shared.contracts import StreamNames
@@ -126,27 +126,17 @@ async def end(session: AsyncSession, session_id: str) -> bool:
     return bool(result.rowcount)
 
 
-def _link_key(names: StreamNames, ticket: str) -> str:
-    return names.key("console", "signin-link", hashlib.sha256(ticket.encode()).hexdigest())
+_LINK = ("console", "signin-link")
 
 
 async def issue_link(redis: Any, names: StreamNames, token_hash: str, ttl_s: float) -> str:
     """A one-time sign-in ticket for the token with this hash (valid ``ttl_s``, used once)."""
-    ticket = LINK_PREFIX + secrets.token_urlsafe(24)
-    value = json.dumps({"token_hash": token_hash})
-    await redis.set(_link_key(names, ticket), value, px=max(int(ttl_s * 1000), 1))
-    return ticket
+    payload = {"token_hash": token_hash}
+    return await issue_once(redis, names, _LINK, LINK_PREFIX, payload, int(ttl_s * 1000))
 
 
 async def redeem_link(redis: Any, names: StreamNames, ticket: str) -> str | None:
     """The token hash a ticket signs in, or None (unknown, used or expired)."""
-    if not ticket.startswith(LINK_PREFIX) or len(ticket) > 100:
-        return None
-    raw = await redis.getdel(_link_key(names, ticket))
-    if raw is None:
-        return None
-    try:
-        found = json.loads(raw)["token_hash"]
-    except (ValueError, KeyError, TypeError):
-        return None
+    data = await redeem_once(redis, names, _LINK, LINK_PREFIX, ticket)
+    found = data.get("token_hash") if data else None
     return found if isinstance(found, str) else None
