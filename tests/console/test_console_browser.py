@@ -149,6 +149,9 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
         timeout=WAIT_MS * 2,
     )
     page.locator("#note-form").wait_for(state="visible", timeout=WAIT_MS)
+    # Speaker roles are stored with the note; the live view may have drawn the turns first.
+    page.reload()
+    page.locator("#note-form").wait_for(state="visible", timeout=WAIT_MS)
     # Every turn of the sample visit is there.
     page.wait_for_function("() => document.querySelectorAll('li.turn').length === 11")
     assert page.locator("#partial").is_hidden()

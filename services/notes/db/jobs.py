@@ -103,7 +103,9 @@ async def pending_note_jobs(
         start = enc.transcribed_at or enc.updated_at
         since = max(start, last_turn) if last_turn is not None else start
         expired = since + timedelta(seconds=grace_s) <= now
-        if not (complete or expired):
+        # A complete transcript still waits for EncounterStarted (it carries the visit's
+        # model and clinician; control and turns are separate streams) until the grace ends.
+        if not (expired or (complete and enc.started)):
             continue
         missing = (
             [] if complete else missing_seqs(enc.expected_turns, await _turn_seqs(session, enc.id))
