@@ -159,7 +159,7 @@ async def run_level(redis_url: str, sim_url: str, rooms: int, seconds: float) ->
 
 def _start_sim() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "sim", "stt", "--port", "0", "--api-key", "bench",
+        [sys.executable, "-m", "medscribe.cli", "sim", "stt", "--port", "0", "--api-key", "bench",
          "--log-level", "WARNING"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -24,7 +24,7 @@ def free_port() -> int:
 
 def medscribe(*args: str) -> list[str]:
     """`medscribe ...` without needing the package installed."""
-    return [sys.executable, "-m", "shared.cli", *args]
+    return [sys.executable, "-m", "medscribe.cli", *args]
 
 
 def module(name: str, *args: str) -> list[str]:

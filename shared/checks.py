@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from shared.contracts import StreamNames
+from shared.redis_acl import SERVICES, require_permissions, url_user
 from shared.streams import make_redis
 
 
@@ -30,19 +32,40 @@ async def _timed(name: str, probe: Awaitable[str]) -> CheckResult:
         ok = True
     except Exception as err:  # noqa: BLE001 - every failure is a result to report
         detail, ok = f"{type(err).__name__}", False
-        if isinstance(err, (OSError, httpx.HTTPError)) and str(err):
+        if isinstance(err, PermissionError):
+            detail = str(err)
+        elif isinstance(err, (OSError, httpx.HTTPError)) and str(err):
             detail += f": {str(err)[:120]}"
     return CheckResult(name, ok, str(detail), int((time.perf_counter() - start) * 1000))
 
 
 async def check_redis(url: str) -> str:
+    """Version, and for a service's own user (deploy/users.acl) whether it may run all that
+    service runs: INFO is an admin command, so the version comes from HELLO."""
     client = make_redis(url)
     try:
         await client.ping()
-        info = await client.info("server")
-        return f"redis {info.get('redis_version', '?')}"
+        version = _hello_version(await client.execute_command("HELLO"))
+        service = url_user(url)
+        if service not in SERVICES:
+            return f"redis {version}"
+        problem = await require_permissions(client, service, StreamNames(), url)
+        if problem is not None:
+            raise PermissionError(problem)
+        return f"redis {version}, user {service} may run all {service} needs"
     finally:
         await client.aclose()
+
+
+def _hello_version(reply: Any) -> str:
+    if isinstance(reply, dict):
+        items = list(reply.items())
+    else:
+        items = list(zip(reply[::2], reply[1::2], strict=False))
+    for key, value in items:
+        if (key.decode() if isinstance(key, bytes) else str(key)) == "version":
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return "?"
 
 
 async def check_database(url: str) -> str:
@@ -81,8 +104,9 @@ async def check_gateway(base_url: str) -> str:
     async with httpx.AsyncClient(timeout=5.0) as client:
         resp = await client.get(base_url.rstrip("/") + "/v1/models")
         if resp.status_code >= 500:
-            raise httpx.HTTPStatusError(f"HTTP {resp.status_code}", request=resp.request,
-                                        response=resp)
+            raise httpx.HTTPStatusError(
+                f"HTTP {resp.status_code}", request=resp.request, response=resp
+            )
         return f"HTTP {resp.status_code}"
 
 

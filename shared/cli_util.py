@@ -21,10 +21,23 @@ def settings_error(err: ValidationError | MissingSetting) -> NoReturn:
     if isinstance(err, MissingSetting):
         fail(str(err))
     first = err.errors(include_url=False, include_input=False)[0]
-    name = ".".join(str(p) for p in first["loc"])
-    fail(f"invalid setting {name.upper()}: {first['msg']}")
+    name = ".".join(str(p) for p in first["loc"]).upper()
+    # Say which environment variable to fix (settings come from MEDSCRIBE_* variables).
+    env = name if name.startswith("MEDSCRIBE_") or "." in name else f"MEDSCRIBE_{name}"
+    where = f" ({env})" if env != name else ""
+    fail(f"invalid setting {name}{where}: {first['msg']}")
 
 
 def not_yet(what: str) -> NoReturn:
     typer.echo(f"{what} is not yet available in this build.", err=True)
     sys.exit(3)
+
+
+def fail_on_no_permission(err: BaseException, redis_url: str, suffix: str = "") -> None:
+    """Exit with one line (user and command, no traceback) when ``err`` holds a Redis NOPERM;
+    otherwise return, and the caller re-raises."""
+    from shared.redis_acl import EXIT_NO_PERMISSION, permission_failure
+
+    line = permission_failure(err, redis_url)
+    if line is not None:
+        fail(line + suffix, EXIT_NO_PERMISSION)

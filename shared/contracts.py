@@ -125,6 +125,8 @@ class EncounterTranscribed(Message):
     turn_count: int = Field(ge=0)
     audio_ms: int = Field(ge=0)
     stt_sessions: tuple[SttSessionUsage, ...] = ()
+    # Seqs the STT service returned unusable: counted in turn_count, never published.
+    gap_seqs: tuple[int, ...] = ()
 
 
 class EncounterFailed(Message):
@@ -171,9 +173,15 @@ class FinalTurn(Message):
 FlagKind = Literal["medication", "symptom", "diagnosis"]
 
 
+FlagAssertion = Literal["present", "negated"]
+
+
 class Flag(Message):
     kind: FlagKind
     term: str
+    # "negated": the patient denied it ("no chest pain"), shown apart as "denies: ...".
+    # Absent in older messages and stored turns: those were present.
+    assertion: FlagAssertion = "present"
 
 
 EditStatus = Literal["edited", "unchanged", "fallback"]
@@ -318,6 +326,49 @@ class StreamNames:
     def key(self, *parts: str) -> str:
         """A plain Redis key (leases, state, limiter) under the same prefix."""
         return self.prefix + ":".join(parts)
+
+    # Per-encounter keys, named here once: the services write them, and the notes
+    # service deletes them when the visit is durable (services never import each other).
+    @property
+    def bridge_active(self) -> str:
+        return self.key("bridge", "active")
+
+    def bridge_state(self, encounter_id: str) -> str:
+        return self.key("bridge", "enc", encounter_id)
+
+    def bridge_sessions(self, encounter_id: str) -> str:
+        return self.key("bridge", "sessions", encounter_id)
+
+    def bridge_lease(self, encounter_id: str) -> str:
+        return self.key("bridge", "lease", encounter_id)
+
+    def bridge_dead_mark(self, encounter_id: str, entry_id: str) -> str:
+        return self.key("bridge", "dead", encounter_id, entry_id)
+
+    def editor_published(self, encounter_id: str, seq: int) -> str:
+        return self.key("editor", "published", encounter_id, str(seq))
+
+    def editor_result(self, prompt_version: str, encounter_id: str, seq: int) -> str:
+        return self.key("editor", "result", prompt_version, encounter_id, str(seq))
+
+    def editor_context(self, encounter_id: str) -> str:
+        return self.key("editor", "ctx", encounter_id)
+
+    def editor_encounter(self, encounter_id: str) -> str:
+        return self.key("editor", "enc", encounter_id)
+
+    def encounter_keys(self, encounter_id: str) -> list[str]:
+        """Every per-encounter key with a fixed name (the per-turn and per-entry marks
+        are found by :func:`shared.release.owned_key`)."""
+        return [
+            self.audio(encounter_id),
+            self.partials(encounter_id),
+            self.bridge_state(encounter_id),
+            self.bridge_sessions(encounter_id),
+            self.bridge_lease(encounter_id),
+            self.editor_context(encounter_id),
+            self.editor_encounter(encounter_id),
+        ]
 
 
 # Partials are ephemeral UI hints: the only stream that may be trimmed.

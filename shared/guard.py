@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from shared.evidence.check import at_least, check_statement
 from shared.evidence.lexicon import DRUG_NAMES
+from shared.evidence.meaning import edit_flips
 from shared.evidence.numbers import WORD, numbers_in
 from shared.evidence.terms import Support
 
-__all__ = ["DRUG_NAMES", "drugs_in", "numbers_in", "unsupported_additions"]
+__all__ = ["DRUG_NAMES", "drugs_in", "meaning_flips", "numbers_in", "unsupported_additions"]
 
 # Finding kinds -> the editor's reason codes (frequencies and problems are worded freely
 # in an edit; the note check flags those).
@@ -39,3 +40,9 @@ def unsupported_additions(source: str, candidate: str) -> list[str]:
     found = at_least(check_statement(candidate, said, said), "medium")
     codes = {_REASONS[f.kind] for f in found if f.kind in _REASONS}
     return [c for c in _ORDER if c in codes]
+
+
+def meaning_flips(source: str, candidate: str) -> list[str]:
+    """Reason codes for an edit that keeps the words but flips what they say:
+    ``flipped_negation``, ``flipped_action`` (``shared.evidence.meaning``)."""
+    return edit_flips(source, candidate)

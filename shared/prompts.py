@@ -20,7 +20,7 @@ EDIT_MARKER = "[medscribe:turn-edit]"
 EDIT_BATCH_MARKER = "[medscribe:turn-edit-batch]"
 SOAP_MARKER = "[medscribe:soap-note]"
 
-EDIT_PROMPT_VERSION = "edit-v1"
+EDIT_PROMPT_VERSION = "edit-v2"
 SOAP_PROMPT_VERSION = "soap-v1"
 
 # The clinical-edit prompt of the original real-time scribe guide, made stricter about
@@ -31,6 +31,9 @@ conversation transcribed by speech recognition.
 Rules:
 - Keep the speaker's words and meaning. Do not summarise, reorder or drop content.
 - Fix misrecognised drug names, dosages and units, anatomy, and proper nouns.
+- Speech recognition splits and respells clinical terms ("a tour of a statin",
+  "lisa nopril"): when a word or phrase is phonetically close to a drug, dose or
+  anatomical term, correct it to the most likely clinical term.
 - Fix capitalisation and punctuation. Use U.S. clinical writing style.
 - Invent nothing: add no number, drug, dose, diagnosis or finding that was not said.
 - Text inside <context> is earlier conversation, given only to resolve references.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STREAMING_URL = "wss://streaming.assemblyai.com/v3/ws"
@@ -36,6 +36,16 @@ class MissingSetting(Exception):
         super().__init__(f"{variable} is not set{': ' + hint if hint else ''}")
 
 
+class ClusterUnreachable(Exception):
+    """No node of the Redis Cluster answered when the client first connected.
+
+    Deliberately not a RedisError: no retry loop swallows it, the command ends with one
+    line (medscribe/cli.py), and a supervisor restarts the service with its back-off.
+    """
+
+    phi_safe = True
+
+
 def _env(name: str, *aliases: str) -> AliasChoices:
     return AliasChoices(f"MEDSCRIBE_{name}", *aliases)
 
@@ -50,15 +60,34 @@ class CommonSettings(BaseSettings):
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
         validation_alias=_env("REDIS_URL", "REDIS_URL"),
-        description="Redis holding the streams; may carry ACL user and password.",
+        description=(
+            "Redis holding the streams; may carry ACL user and password. "
+            "redis+cluster://host:port (any node) for Redis Cluster (docs/cluster.md)."
+        ),
     )
-    stream_prefix: str = Field("ms:", description="Prefix of every stream and key.")
+    stream_prefix: str = Field(
+        "ms:",
+        description=(
+            "Prefix of every stream and key; on Redis Cluster with a hash tag: ms:{clinic-a}:"
+        ),
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="json for log collectors; console on a terminal (auto picks)."
     )
     health_host: str = Field("127.0.0.1", description="Bind address of /healthz and /metrics.")
     health_port: int = Field(0, description="Port of /healthz, /readyz, /metrics; 0 = off.")
+
+    @field_validator("stream_prefix")
+    @classmethod
+    def _prefix_fits_redis(cls, prefix: str, info: ValidationInfo) -> str:
+        # Refused at start, not at the first CROSSSLOT error mid-visit (docs/cluster.md).
+        from shared.streams import check_cluster_prefix
+
+        why = check_cluster_prefix(str(info.data.get("redis_url", "")), prefix)
+        if why:
+            raise ValueError(why)
+        return prefix
 
 
 class AssemblyAISettings(BaseSettings):

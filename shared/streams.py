@@ -14,17 +14,46 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import (
+    NoPermissionError,
+    OutOfMemoryError,
+    RedisClusterException,
+    ResponseError,
+)
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.contracts import MalformedEntry, Message, encode
 from shared.logging import get_logger
+from shared.redis_acl import is_permission_error
+from shared.settings import ClusterUnreachable
 
 log = get_logger(__name__)
+
+# Redis errors that pass: it is unreachable, or out of memory (maxmemory with noeviction
+# refuses writes until memory is freed). Loops back off and retry instead of dying.
+TRANSIENT_REDIS_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OutOfMemoryError,
+    OSError,
+)
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """Redis refused a write for maxmemory: directly (OutOfMemoryError), or inside a Lua
+    script, where Redis 6.2 reports it as a script error mentioning OOM."""
+    return isinstance(err, OutOfMemoryError) or (
+        isinstance(err, ResponseError) and "OOM command not allowed" in str(err)
+    )
+
 
 T = TypeVar("T")
 RawFields = dict[bytes, bytes]
@@ -40,17 +69,112 @@ class PoisonEntry(Exception):
     phi_safe = True
 
 
-def make_redis(url: str, *, block_ms: int = 1000) -> aioredis.Redis:
-    """An asyncio client with a socket timeout safely longer than any BLOCK we issue."""
+class _Redis(aioredis.Redis):
+    """Names the command in a NOPERM (Redis says only "one of the keys"), never its keys."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **options)
+        except NoPermissionError as err:
+            name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+            raise NoPermissionError(f"{name.upper()}: {err}") from None
+
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def is_cluster_url(url: str) -> bool:
+    """``redis+cluster://`` (or ``rediss+cluster://``): the seed node of a Redis Cluster."""
+    return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
+
+
+def cluster_seed_url(url: str) -> str:
+    """The seed node of a ``redis+cluster://`` URL as a plain ``redis://`` URL (database 0)."""
+    scheme, sep, rest = url.partition("://")
+    return CLUSTER_SCHEMES[scheme.lower()] + sep + rest.split("/", 1)[0]
+
+
+def make_redis(
+    url: str, *, block_ms: int = 1000, retry: bool = True, max_connections: int | None = None
+) -> aioredis.Redis:
+    """An asyncio client with a socket timeout safely longer than any BLOCK we issue.
+
+    A ``redis+cluster://host:port`` URL gives a cluster client seeded from that node; the
+    rest of the code is the same, because every key of one clinic shares one hash tag
+    (see ``check_cluster_prefix``) and so one slot.
+
+    ``retry=False``: the client does not retry a failed command on its own, so every lost
+    connection (a primary that died, a failover) reaches the caller. The capture writer
+    needs that: it must look at what Redis lost before it writes the next frame.
+    """
+    extra: dict[str, Any] = {} if retry else {"retry": Retry(NoBackoff(), 0)}
     timeout = max(block_ms / 1000 * 2, block_ms / 1000 + 5.0)
-    return aioredis.Redis.from_url(
-        url,
+    if not is_cluster_url(url):
+        return _Redis.from_url(
+            url,
+            decode_responses=False,
+            socket_timeout=timeout,
+            socket_connect_timeout=5.0,
+            health_check_interval=30,
+            retry_on_timeout=False,
+            max_connections=max_connections,
+            **extra,
+        )
+    seed = cluster_seed_url(url)  # a cluster has only database 0
+    cluster: _ClinicCluster = _ClinicCluster.from_url(  # type: ignore[assignment]
+        seed,
         decode_responses=False,
         socket_timeout=timeout,
         socket_connect_timeout=5.0,
         health_check_interval=30,
-        retry_on_timeout=False,
+        # Per node: the bridge keeps one connection per encounter in flight.
+        max_connections=max_connections or 1024,
+        **extra,
     )
+    seed_parts = urlsplit(seed)
+    cluster.seed = f"{seed_parts.hostname}:{seed_parts.port or 6379}"
+    # Same command API as a single-node client for everything we call on one slot.
+    return cast("aioredis.Redis", cluster)
+
+
+class _ClinicCluster(RedisCluster):
+    """The cluster client, failing its first connect with :class:`ClusterUnreachable`."""
+
+    _ready_once = False
+    seed = "?"  # host:port of the URL, for the message (never the password)
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> _ClinicCluster:
+        try:
+            await super().initialize(*args, **kwargs)
+        except (RedisClusterException, RedisConnectionError, OSError) as err:
+            if self._ready_once:
+                raise
+            raise ClusterUnreachable(
+                f"no Redis Cluster node answers at {self.seed} (the seed node of "
+                f"MEDSCRIBE_REDIS_URL; {type(err).__name__})"
+            ) from None
+        self._ready_once = True
+        return self
+
+
+def check_cluster_prefix(url: str, prefix: str) -> str | None:
+    """Why ``prefix`` cannot be used on this Redis, or None when it can.
+
+    On a cluster every key of one clinic must hash to one slot (Lua scripts, transactions
+    and the bridge's multi-stream XREAD span the clinic's keys), so the prefix must carry a
+    Redis hash tag, e.g. ``ms:{clinic-a}:``.
+    """
+    if not is_cluster_url(url):
+        return None
+    start = prefix.find("{")
+    end = prefix.find("}", start + 1) if start >= 0 else -1
+    if start < 0 or end < 0 or end == start + 1:
+        return (
+            "on Redis Cluster the stream prefix needs a hash tag such as 'ms:{clinic-a}:' "
+            "so that all of a clinic's keys share one slot (scripts and multi-key reads "
+            "would fail with CROSSSLOT otherwise)"
+        )
+    return None
 
 
 async def publish(
@@ -150,7 +274,7 @@ class ConsumerGroupReader(Generic[T]):
             try:
                 await self.poll_once()
                 backoff = 0.5
-            except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+            except TRANSIENT_REDIS_ERRORS as err:
                 if me is not None and me.cancelling():
                     raise asyncio.CancelledError from err
                 log.warning(
@@ -167,7 +291,12 @@ class ConsumerGroupReader(Generic[T]):
                 if "NOGROUP" in str(err):  # stream or group deleted under us: recreate
                     await self.ensure_group()
                     continue
-                raise
+                if not is_out_of_memory(err):
+                    raise
+                log.warning("stream_redis_out_of_memory", stream=self.stream, group=self.group)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, 10.0)
 
     async def poll_once(self) -> int:
         """One read (new entries) plus a reclaim pass when due; returns entries handled."""
@@ -253,6 +382,10 @@ class ConsumerGroupReader(Generic[T]):
         except (RedisConnectionError, RedisTimeoutError):
             raise  # the loop backs off; the entry stays pending
         except Exception as err:  # noqa: BLE001 - any handler failure means "retry later"
+            if is_permission_error(err):
+                # The deployment is wrong, not the entry: retrying and dead-lettering would
+                # only lose it. Leave it pending and stop the service with one clear line.
+                raise
             self.stats.failed += 1
             log.warning(
                 "stream_handler_failed",

@@ -59,6 +59,16 @@ def stt(
         help="Universal-Streaming with format_turns: send the pre-2026-03 double final "
         "(unformatted, then formatted, same turn_order).",
     ),  # fmt: skip
+    mishear_drugs: bool = typer.Option(
+        False,
+        help="Write drug names as a recognizer mishears them ('a tour of a statin'), so the "
+        "editor has real corrections to make.",
+    ),  # fmt: skip
+    realistic: bool = typer.Option(
+        False,
+        help="Messages as untidy as the real service's: nulls, extra message types, an ISO "
+        "expires_at.",
+    ),  # fmt: skip
     seed: int | None = typer.Option(None, help="Reproducible session ids and tokens."),
     log_level: str = typer.Option("INFO", help="Log level."),
 ) -> None:
@@ -86,6 +96,10 @@ def stt(
             max_concurrent_sessions=max_concurrent_sessions,
             begin_delay_s=begin_delay_s,
             legacy_double_final=legacy_double_final,
+            mishear_drugs=mishear_drugs,
+            null_fields=realistic,
+            extra_messages=realistic,
+            expires_at_format="iso" if realistic else "int",
             seed=seed,
         )
     except ValueError as err:

@@ -23,6 +23,7 @@ from shared.prompts import (
     SOAP_MARKER,
     SOAP_SECTIONS,
 )
+from simulators.asr_confusions import DRUG_MISHEARINGS
 from simulators.llm_fabricate import Fabrication, fabricate
 from simulators.llm_paraphrase import paraphrase
 
@@ -51,7 +52,11 @@ DRUG_CORRECTIONS: dict[str, str] = {
     "hydro chlorothiazide": "hydrochlorothiazide",
     "amlodapine": "amlodipine",
     "losarten": "losartan",
+    # Split and respelled by sound, as recognizers write them (simulators.asr_confusions).
+    **{heard: drug for drug, heard in DRUG_MISHEARINGS},
 }
+# Longest first: "es sita low pram" is corrected before "sita low pram" can match inside it.
+_CORRECTIONS = sorted(DRUG_CORRECTIONS.items(), key=lambda kv: -len(kv[0]))
 # Brand names are proper nouns.
 PROPER_NOUNS = ("Tylenol", "Advil", "Motrin", "Lipitor", "Zoloft", "Lasix", "Xarelto", "Eliquis")
 # The pronoun "i" and its contractions.
@@ -74,7 +79,7 @@ def edit_turn(text: str) -> str:
     out = " ".join(text.split())
     if not out:
         return out
-    for wrong, right in DRUG_CORRECTIONS.items():
+    for wrong, right in _CORRECTIONS:
         out = _replace_words(out, wrong, right)
     for name in PROPER_NOUNS:
         out = re.sub(rf"\b{name}\b", name, out, flags=re.IGNORECASE)

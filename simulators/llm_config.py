@@ -36,6 +36,9 @@ class LlmSimConfig:
     soap_fabricate_share: float = 0.0
     soap_paraphrase: bool = False  # SOAP statements restated (abbreviations, digits)
     soap_ignore_schema: bool = False  # answer structured SOAP requests in text, as some models do
+    # 400 or 422: refuse any request carrying a json_schema response_format, as the real
+    # gateway does for a model without structured outputs (None = accept it).
+    reject_response_format: int | None = None
     fabrication_log: Path | None = None
     seed: int | None = None
     models: tuple[str, ...] = DEFAULT_LLM_MODELS + SIM_EXTRA_MODELS

@@ -1,10 +1,12 @@
 """Fault mode of the LLM simulator: fabricated facts in a known share of SOAP statements.
 
 Each chosen statement gets one fabrication: a changed dose (one digit), a drug nobody
-said, the wrong side, or an invented vital sign. Values are chosen so they are not said
-anywhere in the visit (otherwise the "fabrication" would be true). Each is recorded (the
-statement's section, index, kind and new text) so an evaluation can compute the
-checker's detection and false-alarm rates.
+said, the wrong side, or an invented vital sign; or, in about half of the statements that
+allow one, a meaning fabrication (negation, experiencer, action, temporality:
+``simulators.llm_fabricate_meaning``). Values are chosen so they are not said anywhere in
+the visit (otherwise the "fabrication" would be true). Each is recorded (the statement's
+section, index, kind and new text) so an evaluation can compute the checker's detection
+and false-alarm rates.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import random
 import re
 from dataclasses import asdict, dataclass
 
-from shared.evidence.lexicon import BODY_PARTS, BRAND_GENERIC, DOSE_UNITS
+from shared.evidence.lexicon import BODY_PARTS, BRAND_GENERIC, DOSE_UNITS, DRUG_NAMES
 from shared.evidence.numbers import said_numbers
+from simulators import llm_fabricate_meaning as meaning
 
 # Drugs a fabrication adds (common, unmistakable names).
 ADDED_DRUGS = (
@@ -27,6 +30,7 @@ _DOSE = re.compile(
 )
 _PARTS = "|".join(sorted(BODY_PARTS, key=len, reverse=True))
 _SIDE = re.compile(r"\b(left|right)((?:\s+\w+){0,2}?\s+(" + _PARTS + r"))\b", re.IGNORECASE)
+MEANING_SHARE = 0.5  # of the statements that allow a meaning fabrication
 _FLIP = {"left": "right", "right": "left", "Left": "Right", "Right": "Left"}
 
 
@@ -34,7 +38,7 @@ _FLIP = {"left": "right", "right": "left", "Left": "Right", "Right": "Left"}
 class Fabrication:
     section: str
     index: int
-    kind: str  # dose | drug | laterality | vital
+    kind: str  # dose | drug | laterality | vital | negation | experiencer | action | temporality
     text: str  # the statement as fabricated
     original: str
 
@@ -124,6 +128,9 @@ def fabricate(
                     ("drug", add_drug(text, words, rng)),
                     ("vital", add_vital(text, said, rng)),
                 ]
+            flips = meaning.options(text, transcript, DRUG_NAMES)
+            if flips and rng.random() < MEANING_SHARE:
+                options = flips
             kind, new = rng.choice(options)
             statements[index] = new
             done.append(Fabrication(section, index, kind, new, text))

@@ -139,6 +139,18 @@ class _Gateway:
         model, messages, errors = self._validate(body)
         if errors:
             raise _Failure(_business_error(400, "Validation error", rid, errors))
+        fmt = body.get("response_format")
+        refuse = cfg.reject_response_format
+        if refuse and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            raise _Failure(
+                _business_error(
+                    refuse,
+                    "Validation error",
+                    rid,
+                    ["response_format: json_schema is not supported for this model"],
+                ),  # fmt: skip
+                model,
+            )
         if cfg.throttle_next > 0:
             cfg.throttle_next -= 1
             return model, self._throttled(rid, 1.0)

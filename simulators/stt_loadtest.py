@@ -124,7 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"decode speed, 50 ms chunks: {decode_speed():.0f}x real time")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "sim", "stt", "--port", "0", "--api-key", "lt",
+        [sys.executable, "-m", "simulators", "stt", "--port", "0", "--api-key", "lt",
          "--log-level", "WARNING"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

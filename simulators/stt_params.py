@@ -17,6 +17,18 @@ US_MODELS = frozenset(
     {"universal-streaming-english", "universal-streaming-multilingual", "whisper-rt"}
 )
 DEFAULT_MODEL = "u3-rt-pro"
+# Parameters a model refuses, as the service documents them (§1.4): Medical Mode, keyterms
+# and diarization are not listed for whisper-rt; `prompt` is U3 only; language detection
+# needs a multilingual model.
+REFUSED: dict[str, frozenset[str]] = {
+    "whisper-rt": frozenset(
+        {"domain", "keyterms_prompt", "speaker_labels", "max_speakers", "prompt",
+         "language_detection"}
+    ),
+    "universal-streaming-english": frozenset({"prompt", "language_detection"}),
+    "universal-streaming-multilingual": frozenset({"prompt"}),
+}  # fmt: skip
+FALSE_IS_ABSENT = frozenset({"speaker_labels", "language_detection"})
 ENCODINGS = {"pcm_s16le": 2, "pcm_mulaw": 1}  # bytes per sample
 _DEPRECATED = {
     "min_end_of_turn_silence_when_confident": "min_turn_silence",
@@ -99,6 +111,10 @@ def parse_query(query: str, defaults: SessionParams | None = None) -> SessionPar
     model = one.get("speech_model", DEFAULT_MODEL)
     if model not in U3_MODELS | US_MODELS:
         raise ParamError("Invalid query parameter speech_model: unknown model")
+    for name in sorted(REFUSED.get(model, frozenset()) & set(one)):
+        if name in FALSE_IS_ABSENT and one[name].strip().lower() in ("false", "0"):
+            continue  # asking for it off is asking for nothing
+        raise ParamError(f"Invalid query parameter {name}: not supported for {model}")
     base = defaults or SessionParams()
     p = replace(base, speech_model=model, keyterms_prompt=list(base.keyterms_prompt))
     if p.family == "us":  # Universal-Streaming defaults differ from U3's

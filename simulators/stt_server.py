@@ -29,6 +29,7 @@ from websockets.http11 import Request, Response
 
 from shared.logging import get_logger
 from simulators.stt_params import ParamError, parse_query
+from simulators.stt_realism import ExpiresAtFormat
 from simulators.stt_session import SessionRecord, SttSession, reject
 
 log = get_logger(__name__)
@@ -52,16 +53,25 @@ class SttSimConfig:
     error_code: int = 3005
     new_sessions_per_min: int | None = None  # per scaled minute; beyond -> rate_limit_code
     rate_limit_code: int = 1008  # 1008 or 3009, both seen in the docs
+    rate_limit_text: str = TOO_MANY  # the service rewords its reasons; clients must cope
     begin_delay_s: float = 0.0  # WALL seconds before Begin (to test client Begin timeouts)
     legacy_double_final: bool = False  # Universal-Streaming format_turns: two finals per turn
     max_concurrent_sessions: int | None = None
     seed: int | None = None  # reproducible session ids and tokens (else random)
+    # Realistic-server knobs (the real service is less tidy than its schema):
+    expires_at_format: ExpiresAtFormat = "int"  # Begin.expires_at shape
+    null_fields: bool = False  # nulls for confidences and empty word lists
+    extra_messages: bool = False  # Heartbeat/Warning/SpeechStarted/SpeakerRevision between turns
+    unusable_final_every: int | None = None  # every Nth final arrives without text or words
+    mishear_drugs: bool = False  # drug names split/respelled by sound (asr_confusions table)
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0:
             raise ValueError("time_scale must be > 0")
         if not self.api_keys:
             raise ValueError("at least one API key is needed")
+        if self.unusable_final_every is not None and self.unusable_final_every < 1:
+            raise ValueError("unusable_final_every must be >= 1")
         if self.lookahead_s < 0 or self.max_session_s <= 0 or self.begin_delay_s < 0:
             raise ValueError("lookahead_s, max_session_s and begin_delay_s must be positive")
         for name in ("error_code", "rate_limit_code"):
@@ -83,6 +93,7 @@ class SttSimStats:
     finals: int = 0
     partials: int = 0
     tokens_issued: int = 0
+    unusable_finals: int = 0  # finals sent without text (unusable_final_every)
 
     @property
     def turns_emitted(self) -> int:
@@ -233,7 +244,7 @@ class SttSimulator:
             reason = "Missing Authorization header" if missing else "Invalid API key"
             return await reject(self, ws, 1008, f"Unauthorized Connection: {reason}")
         if self._rate_limited():
-            return await reject(self, ws, self.config.rate_limit_code, TOO_MANY)
+            return await reject(self, ws, self.config.rate_limit_code, self.config.rate_limit_text)
         try:
             params = parse_query(query)
         except ParamError as err:

@@ -20,6 +20,7 @@ from shared.logging import get_logger
 from simulators.codec import mulaw_to_pcm16
 from simulators.codec_decoder import StreamDecoder
 from simulators.stt_params import ParamError, SessionParams, apply_update_message
+from simulators.stt_realism import expires_at, extras_before, misheard, with_nulls, without_text
 from simulators.stt_turns import Message, TurnTracker
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class SttSession:
         self.started = time.monotonic() if opened_at is None else opened_at
         self.last_activity = self.started
         self.record = SessionRecord(self.id, _without_token(query), params)
+        self._extras = 0
 
     def wall_elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -89,7 +91,7 @@ class SttSession:
         begin = {
             "type": "Begin",
             "id": self.id,
-            "expires_at": int(expires),
+            "expires_at": expires_at(expires, cfg.expires_at_format),
             "configuration": {"model": self.params.speech_model, "mode": "balanced",
                               "api_version": "2025-05-12"},
         }  # fmt: skip
@@ -204,9 +206,22 @@ class SttSession:
         await self.ws.send(json.dumps(msg))
 
     async def _send_all(self, msgs: list[Message]) -> None:
+        cfg = self.sim.config
         for m in msgs:
             if m["type"] == "Turn":
                 self.sim.stats.count_turn(m)
+                if cfg.extra_messages:
+                    self._extras += 1
+                    for extra in extras_before(m, self.id, self._extras):
+                        await self._send(extra)
+                if cfg.mishear_drugs:
+                    m = misheard(m)
+                if cfg.null_fields:
+                    m = with_nulls(m)
+                every = cfg.unusable_final_every
+                if m["end_of_turn"] and every and self.sim.stats.finals % every == 0:
+                    self.sim.stats.unusable_finals += 1
+                    m = without_text(m)
             await self._send(m)
 
     async def _finish(self) -> None:

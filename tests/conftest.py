@@ -12,7 +12,7 @@ import os
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,6 +26,7 @@ from shared.acibench import Dialogue, default_path, load_dialogues
 from shared.contracts import StreamNames
 from shared.streams import make_redis
 from tests.chaos import report as chaos_report
+from tests.helpers.acl import AclRedis
 from tests.helpers.procs import RedisServer, redis_server_binary
 
 hypothesis_settings.register_profile("ci", max_examples=50, deadline=None, derandomize=True)
@@ -122,6 +123,34 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def acl_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclRedis]:
+    """A redis-server of this session's own loaded with deploy/users.acl (its `default`
+    user has a password nobody knows, so the shared Redis is never touched)."""
+    if redis_server_binary() is None:
+        _no_redis("the production-ACL tests need a redis-server binary")
+    server = AclRedis(tmp_path_factory.mktemp("acl-redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def acl_redis(acl_redis_server: AclRedis) -> Iterator[AclRedis]:
+    """The production-ACL Redis, empty for this test (keys use the production ``ms:``
+    prefix, so tests on it take turns: it is emptied before and after each)."""
+    admin = sync_redis.Redis.from_url(acl_redis_server.admin_url)
+    try:
+        admin.flushall()
+        admin.acl_log_reset()
+        yield acl_redis_server
+        admin.flushall()
+    finally:
+        admin.close()
+
+
 def _pg_base_url() -> str:
     return os.environ.get("DATABASE_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -136,15 +165,15 @@ def _pg_reachable(url: str) -> bool:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test (dropped afterwards)."""
+def postgres_factory() -> Iterator[Callable[[], str]]:
+    """Make fresh, empty PostgreSQL databases for this test (all dropped afterwards)."""
     base = _pg_base_url()
     if not base.startswith("postgresql") or not _pg_reachable(base):
         pytest.skip("PostgreSQL not reachable (set DATABASE_URL or run it on 127.0.0.1:5432)")
     import asyncpg
 
     plain = base.replace("+asyncpg", "")
-    name = f"ms_test_{uuid.uuid4().hex[:12]}"
+    made: list[str] = []
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(plain)
@@ -153,13 +182,24 @@ def postgres_url() -> Iterator[str]:
         finally:
             await conn.close()
 
-    try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    except Exception as err:  # noqa: BLE001
-        pytest.skip(f"cannot create a test database on PostgreSQL: {type(err).__name__}")
-    parts = urlsplit(base)
-    yield parts._replace(path=f"/{name}").geturl()
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    def make() -> str:
+        name = f"ms_test_{uuid.uuid4().hex[:12]}"
+        try:
+            asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        except Exception as err:  # noqa: BLE001
+            pytest.skip(f"cannot create a test database on PostgreSQL: {type(err).__name__}")
+        made.append(name)
+        return urlsplit(base)._replace(path=f"/{name}").geturl()
+
+    yield make
+    for name in made:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def postgres_url(postgres_factory: Callable[[], str]) -> str:
+    """A fresh, empty PostgreSQL database for this test (dropped afterwards)."""
+    return postgres_factory()
 
 
 @pytest.fixture(scope="session")
@@ -200,19 +240,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # run in a worker and the table is printed by the controller, which collects nothing (so
 # these hooks live here, not in tests/chaos/conftest.py): the worker leaves its rows in a
 # folder the controller made before starting the workers (they inherit the environment).
+# The controller saves them to a results file outside the checkout (not in the base temp
+# folder: other sessions of the same user prune it): a test run never changes tracked
+# files, `python -m tests.chaos.report FILE` updates docs/reliability.md on purpose.
 
 
+def _run_dir(config: pytest.Config) -> Path:
+    """This session's pytest base temp folder (as pytest-xdist finds it; kept while the
+    session runs), else a new folder."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is not None:
+        return Path(factory.getbasetemp())
+    return Path(tempfile.mkdtemp(prefix="medscribe-chaos-"))
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's tmp_path plugin set up the base temp folder
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):
-        os.environ[chaos_report.ROWS_DIR_ENV] = tempfile.mkdtemp(prefix="medscribe-chaos-")
+        rows = _run_dir(config) / "chaos-rows"
+        rows.mkdir(exist_ok=True)
+        os.environ[chaos_report.ROWS_DIR_ENV] = str(rows)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if not chaos_report.ROWS:
-        return
-    chaos_report.write_doc(chaos_report.ROWS, soak=bool(session.config.getoption("--soak")))
     folder = os.environ.get(chaos_report.ROWS_DIR_ENV)
-    if hasattr(session.config, "workerinput") and folder:
+    if chaos_report.ROWS and hasattr(session.config, "workerinput") and folder:
         chaos_report.save_rows(chaos_report.ROWS, Path(folder))
 
 
@@ -221,6 +273,16 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
     rows = chaos_report.ROWS or (chaos_report.load_rows(Path(folder)) if folder else [])
     if not rows:
         return
+    config = terminalreporter.config
     terminalreporter.section("chaos summary")
     for line in chaos_report.table(rows):
         terminalreporter.write_line(line)
+    path = Path(os.environ.get(chaos_report.RESULTS_ENV) or chaos_report.default_results())
+    path = path.resolve()
+    try:
+        chaos_report.save_results(rows, bool(config.getoption("--soak")), path)
+    except OSError as err:
+        terminalreporter.write_line(f"chaos results not saved to {path}: {err}", red=True)
+        return
+    terminalreporter.write_line(f"chaos results: {path}")
+    terminalreporter.write_line(f"update docs/reliability.md: python -m tests.chaos.report {path}")

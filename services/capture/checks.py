@@ -14,6 +14,7 @@ from services.capture.live_view import level_dbfs, meter
 from services.capture.recovery import leftover_spools
 from services.capture.sources import AudioSource, WavFileSource
 from services.capture.spool import spool_usage
+from shared.private_files import private_dir
 from shared.streams import make_redis
 
 
@@ -65,7 +66,7 @@ async def _check_redis(settings: CaptureSettings, shown_url: str) -> bool:
 
 def _check_spool(settings: CaptureSettings) -> bool:
     try:
-        settings.spool_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.spool_dir)
         with tempfile.NamedTemporaryFile(dir=settings.spool_dir):
             pass
     except OSError as err:

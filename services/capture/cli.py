@@ -22,8 +22,11 @@ from services.capture.config import CaptureSettings, KeytermError, load_settings
 from services.capture.live_view import make_view
 from services.capture.menu import MenuCancelled, choose_model
 from services.capture.sources import AudioSource, SourceError, StdinSource, WavFileSource
-from shared.cli_util import fail, settings_error
+from shared.cli_util import fail, fail_on_no_permission, settings_error
+from shared.contracts import StreamNames
 from shared.logging import configure_logging
+from shared.private_files import private_dir
+from shared.redis_acl import startup_check
 
 EXIT_SPOOLED = 75
 EXIT_SPOOL_FULL = 4
@@ -66,7 +69,7 @@ def _make_source(file: Path | None, stdin: bool, device: str | None, speed: str)
 def _check_spool_dir(spool_dir: Path) -> None:
     """Refuse to record when audio could not be kept during a network outage."""
     try:
-        spool_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(spool_dir)  # raw audio: owner-only
     except OSError as err:
         fail(f"cannot create the spool directory {spool_dir}: {err.strerror}")
     if not os.access(spool_dir, os.W_OK | os.X_OK):
@@ -135,7 +138,11 @@ def capture(
             return
         keyterms = read_keyterms(settings.keyterms_file) if settings.keyterms_file else ()
         if flush_only:
-            code = asyncio.run(_flush_only(settings))
+            try:
+                code = asyncio.run(_flush_only(settings))
+            except Exception as err:
+                fail_on_no_permission(err, settings.redis_url)
+                raise
             raise typer.Exit(code)
         source = _make_source(file, stdin, device, speed)
         if not dry_run:
@@ -151,7 +158,11 @@ def capture(
         fail(str(err))
     if how == "default" and not sys.stdout.isatty():
         typer.echo(f"LLM model {model} (first configured; --llm-model to choose)")
-    code = asyncio.run(_record(settings, source, model, keyterms, show_text))
+    try:
+        code = asyncio.run(_record(settings, source, model, keyterms, show_text))
+    except Exception as err:
+        fail_on_no_permission(err, settings.redis_url)
+        raise
     raise typer.Exit(code)
 
 
@@ -168,8 +179,12 @@ async def _record(
     signals = StopSignals.create()
     view = make_view(sys.stdout, show_text=show_text)
     _install_signals(signals, view)
-    redis = make_redis(settings.redis_url)
+    redis = make_redis(settings.redis_url, retry=False)  # the writer sees every outage
     try:
+        # before recording: a room must not record into a spool Redis will never take
+        await startup_check(
+            redis, "capture", StreamNames(settings.stream_prefix), settings.redis_url
+        )
         result = await run(
             settings,
             source,
@@ -215,8 +230,11 @@ async def _flush_only(settings: CaptureSettings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     typer.echo(f"sending {len(before)} spooled encounter(s) to {safe_url(settings.redis_url)} ...")
-    redis = make_redis(settings.redis_url)
+    redis = make_redis(settings.redis_url, retry=False)  # the writer sees every outage
     try:
+        await startup_check(
+            redis, "capture", StreamNames(settings.stream_prefix), settings.redis_url
+        )
         done = await recover_spools(redis, settings.spool_dir, stop)
     finally:
         await redis.aclose()

@@ -55,10 +55,18 @@ class CaptureSettings(CommonSettings):
     speech_model: str = Field("u3-rt-pro", description="AssemblyAI streaming speech model.")
     domain: str | None = Field("medical-v1", description="medical-v1 = Medical Mode; empty=off.")
     language: str = Field("en")
-    min_turn_silence: int = Field(800, ge=0, le=10000, description="ms of silence (U3, US).")
-    max_turn_silence: int = Field(2000, ge=0, le=20000, description="ms forcing a turn end.")
+    min_turn_silence: int = Field(
+        800, ge=0, le=10000, description="ms of silence ending a turn (U3 models only)."
+    )
+    max_turn_silence: int = Field(
+        2000, ge=0, le=20000, description="ms forcing a turn end (U3 models only)."
+    )
     end_of_turn_confidence_threshold: float = Field(
-        0.7, gt=0.0, le=1.0, description="Universal-Streaming / whisper-rt only."
+        0.6,
+        gt=0.0,
+        le=1.0,
+        description="Universal-Streaming / whisper-rt only (they take it instead of the "
+        "silence thresholds; 0.6 as in the medical-scribe guide).",
     )
     format_turns: bool = Field(True, description="Universal-Streaming / whisper-rt only.")
     speaker_labels: bool = Field(False, description="Ask for clinician/patient diarization.")

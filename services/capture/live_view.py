@@ -14,18 +14,29 @@ import math
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
 from services.capture.publisher import WriterStatus
 from shared.contracts import EditedTurn, EncounterStarted
 
-if TYPE_CHECKING:
-    from services.capture.service import Summary
-
 FRAME_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the view prints when the visit ends (built by the capture service)."""
+
+    encounter_id: str
+    last_frame_seq: int
+    delivered: bool
+    stop_reason: str
+    note_url: str
+    export_hint: str
+    spool_dir: str
 
 
 def level_dbfs(pcm: bytes) -> float:
@@ -96,9 +107,16 @@ def _flags(turn: EditedTurn) -> str:
     if not turn.flags:
         return "-"
     groups: dict[str, list[str]] = {}
+    denied: list[str] = []
     for flag in turn.flags:
-        groups.setdefault(flag.kind, []).append(flag.term)
-    return "  ".join(f"{kind}: {', '.join(terms)}" for kind, terms in sorted(groups.items()))
+        if flag.assertion == "negated":
+            denied.append(flag.term)
+        else:
+            groups.setdefault(flag.kind, []).append(flag.term)
+    shown = [f"{kind}: {', '.join(terms)}" for kind, terms in sorted(groups.items())]
+    if denied:
+        shown.append(f"denies: {', '.join(denied)}")
+    return "  ".join(shown)
 
 
 def _finish_lines(summary: Summary) -> list[str]:
@@ -241,7 +259,8 @@ class PlainView(LiveView):
 
     def turn(self, turn: EditedTurn) -> None:
         kinds = {
-            k: sum(f.kind == k for f in turn.flags) for k in ("medication", "symptom", "diagnosis")
+            k: sum(f.kind == k and f.assertion == "present" for f in turn.flags)
+            for k in ("medication", "symptom", "diagnosis")
         }
         counts = " ".join(f"{k}={v}" for k, v in kinds.items())
         self._line(f"turn seq={turn.seq} status={turn.edit_status} flags: {counts}")

@@ -15,6 +15,15 @@ Exactly-once, in order — how:
   confirmed (a restart without persistence, or AOF ``everysec`` losing its last second),
   the writer re-sends them from a ring of recently confirmed frames; what is older than the
   ring is reported as lost (``audio_lost_in_redis``) rather than hidden.
+- On Redis Cluster a failover can drop writes the old primary acknowledged (replication is
+  asynchronous). The agent's client does not retry on its own (``make_redis(retry=False)``),
+  so the failover reaches this writer as an error and the check above runs before the next
+  frame is written; the same check also runs every ``verify_every_s`` while Redis answers
+  and once after the last write, for a loss no error revealed. A clinic's keys share one
+  slot, so one primary and one ordered replication stream: a loss is always a suffix of
+  what this agent wrote. If the newest frame is there, so is everything before it; if
+  frames were lost after the EncounterStopped was sent, the stop was lost too and is re-sent
+  after them (docs/cluster.md).
 While Redis answers, frames go from memory straight to Redis (the spool file is written
 only during an outage): an agent killed at that moment loses only the frames of the
 batch in flight, normally under 100 ms of audio.
@@ -28,12 +37,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 
 from services.capture.spool import (
     KIND_CONTROL,
@@ -91,6 +101,7 @@ class FrameWriter:
         recent_frames: int = 1200,
         batch: int = 50,
         start_spooling: bool = False,
+        verify_every_s: float = 1.0,
     ) -> None:
         self.redis = redis
         self.audio_stream = audio_stream
@@ -108,6 +119,10 @@ class FrameWriter:
         self._wake = asyncio.Event()
         self._closing = False
         self._check_top = start_spooling
+        self.verify_every_s = verify_every_s
+        self._next_verify = time.monotonic() + verify_every_s
+        self._final_verified = False
+        self._stop_sent: Record | None = None  # re-sent if frames before it are lost
         # Control records to re-send when Redis turns out to have lost this encounter's
         # stream (restart without persistence): the EncounterStarted.
         self.replay_on_loss: list[Record] = []
@@ -165,11 +180,19 @@ class FrameWriter:
         backoff = 0.2
         while True:
             if self.status.online:
+                if self.verify_every_s > 0 and time.monotonic() >= self._next_verify:
+                    await self._verify_online()
+                    continue
                 if not self._queue:
                     if self._closing:
+                        if not self._final_verified:  # one last look after the last write
+                            self._final_verified = True
+                            await self._verify_online()
+                            continue
                         return
                     self._wake.clear()
-                    await self._wake.wait()
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._until_verify())
                     continue
                 batch = [self._queue[i] for i in range(min(self.batch, len(self._queue)))]
                 done, error = await self._send(batch)
@@ -208,13 +231,30 @@ class FrameWriter:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
+    def _until_verify(self) -> float | None:
+        if self.verify_every_s <= 0:
+            return None
+        return max(0.0, self._next_verify - time.monotonic())
+
+    async def _verify_online(self) -> None:
+        """Check the stream still holds every confirmed frame; re-send what it lost."""
+        self._next_verify = time.monotonic() + self.verify_every_s
+        try:
+            await self._repair()
+        except (RedisError, OSError) as err:
+            self._go_offline(err)
+            await self.spool.sync()
+
     def _go_offline(self, err: BaseException) -> None:
         """Redis failed: everything not confirmed goes to disk, in order."""
         self.status.online = False
         self.status.last_error = type(err).__name__
         self._check_top = True
         log.warning(
-            "redis_unreachable_spooling",
+            # Out of memory (maxmemory, noeviction) is not an outage: say which it is.
+            "redis_out_of_memory_spooling"
+            if isinstance(err, OutOfMemoryError)
+            else "redis_unreachable_spooling",
             error=type(err).__name__,
             frames=len(self._queue),
             last_frame_seq=self.status.last_confirmed_seq,
@@ -259,6 +299,7 @@ class FrameWriter:
                 self._confirmed(rec.seq, rec.payload)
             elif rec.seq == CONTROL_STOP:
                 self.spool.mark_stopped(self.status.last_confirmed_seq)
+                self._stop_sent = rec
         return len(recs), None
 
     def _frame_id(self, seq: int) -> str:
@@ -304,6 +345,8 @@ class FrameWriter:
             recs = [Record(KIND_FRAME, s, p, 0) for s, p in resend]
             if top == -1:  # the whole stream is gone, and the control entries with it
                 recs = self.replay_on_loss + recs
+            if self._stop_sent is not None:  # written after the lost frames: lost as well
+                recs.append(self._stop_sent)
             for i in range(0, len(recs), self.batch):
                 _done, error = await self._send(recs[i : i + self.batch])
                 if error is not None:

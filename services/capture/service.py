@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 
 from services.capture.config import CaptureSettings
-from services.capture.live_view import LiveView, NullView
+from services.capture.live_view import LiveView, NullView, Summary
 from services.capture.publisher import FrameWriter, WriterStatus
 from services.capture.recovery import recover_spools
 from services.capture.sources import FRAME_SECONDS, AudioSource
@@ -23,6 +23,7 @@ from services.capture.spool import EncounterSpool, SpoolFull, spool_usage
 from services.capture.watcher import watch_encounter
 from shared.contracts import EncounterStarted, EncounterStopped, StreamNames, encode
 from shared.logging import get_logger
+from shared.private_files import private_dir
 
 log = get_logger(__name__)
 
@@ -79,7 +80,7 @@ async def run(
         llm_model=llm_model,
         clinician=settings.clinician,
     )
-    settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.spool_dir)  # raw audio: owner-only
     others = spool_usage(settings.spool_dir)
     spool = EncounterSpool.create(
         settings.spool_dir,
@@ -188,17 +189,6 @@ async def run(
     result = CaptureResult(encounter_id, last, delivered, reason, writer.status)
     view.finished(result_summary(settings, result))
     return result
-
-
-@dataclass(frozen=True)
-class Summary:
-    encounter_id: str
-    last_frame_seq: int
-    delivered: bool
-    stop_reason: str
-    note_url: str
-    export_hint: str
-    spool_dir: str
 
 
 def result_summary(settings: CaptureSettings, result: CaptureResult) -> Summary:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.logging import get_logger
+from shared.private_files import DIR_MODE, open_private, private_dir
 
 log = get_logger(__name__)
 
@@ -93,9 +94,11 @@ class EncounterSpool:
     @classmethod
     def create(cls, spool_dir: Path, encounter_id: str, meta: dict[str, Any]) -> EncounterSpool:
         directory = spool_dir / encounter_id
-        directory.mkdir(parents=True, exist_ok=False)
+        private_dir(spool_dir)  # raw audio of patients: owner-only (issue 20)
+        directory.mkdir(mode=DIR_MODE, exist_ok=False)
+        os.chmod(directory, DIR_MODE)  # mkdir's mode is filtered by the umask
         # Durable before any audio: without it a later run could not tell where to send it.
-        with open(directory / "meta.json", "w") as fh:
+        with open_private(directory / "meta.json", "w") as fh:
             fh.write(json.dumps(meta))
             fh.flush()
             os.fsync(fh.fileno())
@@ -107,7 +110,7 @@ class EncounterSpool:
 
     def try_lock(self) -> bool:
         """Take the directory's lock; False when another live agent owns it."""
-        fh = open(self.dir / "lock", "a+b")  # noqa: SIM115 - held for the spool's lifetime
+        fh = open_private(self.dir / "lock", "a+b")  # held for the spool's lifetime
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -120,7 +123,7 @@ class EncounterSpool:
         self._open()
 
     def _open(self) -> None:
-        self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
+        self._fh = open_private(self.path, "ab", buffering=0)  # closed in close()
         self.size = self._fh.tell()
         self.flushed = self._read_progress()
 
@@ -164,7 +167,8 @@ class EncounterSpool:
             await asyncio.to_thread(os.fsync, self._fh.fileno())
 
     def mark_stopped(self, last_frame_seq: int) -> None:
-        (self.dir / "stopped").write_text(str(last_frame_seq))
+        with open_private(self.dir / "stopped", "w") as fh:
+            fh.write(str(last_frame_seq))
 
     def is_stopped(self) -> bool:
         return (self.dir / "stopped").exists()
@@ -221,7 +225,7 @@ class EncounterSpool:
         """Records up to ``offset`` are in Redis. ``durable`` fsyncs the progress file."""
         self.flushed = offset
         tmp = self._progress_path.with_suffix(".tmp")
-        with open(tmp, "w") as fh:
+        with open_private(tmp, "w") as fh:
             fh.write(str(offset))
             if durable:
                 fh.flush()

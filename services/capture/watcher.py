@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from services.capture.live_view import LiveView
 from shared.contracts import EditedTurn, MalformedEntry, PartialTurn, StreamNames, decode
 from shared.logging import get_logger
+from shared.redis_acl import is_permission_error
 
 log = get_logger(__name__)
 
@@ -51,7 +52,16 @@ async def watch_encounter(
     while not stop.is_set():
         try:
             reply: Any = await redis.xread(positions, count=100, block=block_ms)
-        except (RedisError, OSError):
+        except RedisError as err:
+            if is_permission_error(err):
+                # The room's Redis user may not read transcripts (deploy/users.acl): the
+                # view shows the recording state only. Asking again would only be refused.
+                log.info("live_view_without_text", reason="redis_user_cannot_read_transcripts")
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            continue
+        except OSError:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             continue

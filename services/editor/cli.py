@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
-from shared.cli_util import settings_error
+from shared.cli_util import fail_on_no_permission, settings_error
 from shared.settings import MissingSetting
 
 
@@ -50,13 +50,19 @@ def editor(
         key = settings.require_llm_key()
     except (ValidationError, MissingSetting) as err:
         settings_error(err)
-    asyncio.run(_main(settings, key))
+    try:
+        asyncio.run(_main(settings, key))
+    except Exception as err:
+        fail_on_no_permission(err, settings.redis_url)
+        raise
 
 
 async def _main(settings: Any, key: Any) -> None:
     from services.editor.service import run
+    from shared.contracts import StreamNames
     from shared.gateway import GatewayClient
     from shared.logging import configure_logging
+    from shared.redis_acl import startup_check
     from shared.streams import make_redis
 
     configure_logging(settings.log_level, settings.log_format, "editor")
@@ -76,6 +82,9 @@ async def _main(settings: Any, key: Any) -> None:
         max_connections=settings.max_inflight,
     )
     try:
+        await startup_check(
+            redis, "editor", StreamNames(settings.stream_prefix), settings.redis_url
+        )
         await run(settings, redis, gateway, stop)
     finally:
         await gateway.aclose()

@@ -2,8 +2,12 @@
 them in its live view, with longer lists.
 
 Deterministic whole-word matching, case-insensitive; multi-word terms win over their parts
-("chest pain" rather than "pain"). A flag is a hint for the live view and the reviewer,
-not a clinical finding: negation ("denies chest pain") is not interpreted.
+("chest pain" rather than "pain"). Each match is read in its sentence by the assertion
+check (``shared.evidence.assertion``): a flag is kept when the patient has it
+(``assertion="present"``, past history included) or denied it (``"negated"``, shown as
+"denies: fever, chest pain"); a question, a family member's problem, a possibility or a
+"call if" is not a flag. A flag is a hint for the live view and the reviewer, not a
+clinical finding.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from shared.contracts import Flag, FlagKind
+from shared.contracts import Flag, FlagAssertion, FlagKind
+from shared.evidence.assertion import read_spans, sentence_spans
 from shared.guard import DRUG_NAMES
 
 MEDICATION_TERMS: frozenset[str] = DRUG_NAMES | frozenset(
@@ -67,22 +72,46 @@ def _pattern(terms: Iterable[str]) -> re.Pattern[str]:
 _PATTERNS = tuple((kind, _pattern(terms)) for kind, terms in _LISTS)
 
 
+def _matches(low: str) -> list[tuple[int, int, FlagKind]]:
+    found: list[tuple[int, int, FlagKind]] = []
+    for kind, pattern in _PATTERNS:
+        for m in pattern.finditer(low):
+            start, end = m.span()
+            if any(start < e and s < end for s, e, _ in found):
+                continue
+            found.append((start, end, kind))
+    return sorted(found)
+
+
+def _read(sentence: str) -> list[tuple[FlagKind, str, FlagAssertion]]:
+    matches = _matches(sentence)
+    read = read_spans(sentence, tuple((s, e) for s, e, _ in matches))
+    out: list[tuple[FlagKind, str, FlagAssertion]] = []
+    for (start, end, kind), said in zip(matches, read, strict=True):
+        if said is None or said[1] != "patient":
+            continue
+        if said[0] in ("present", "historical"):
+            out.append((kind, sentence[start:end], "present"))
+        elif said[0] == "negated":
+            out.append((kind, sentence[start:end], "negated"))
+    return out
+
+
 def flags_for(text: str) -> tuple[Flag, ...]:
     """Flags in order of first appearance; each (kind, term) once, terms lower-case."""
     low = text.lower()
-    found: list[tuple[int, Flag]] = []
-    taken: list[tuple[int, int]] = []  # spans already matched by an earlier list
-    for kind, pattern in _PATTERNS:
-        for m in pattern.finditer(low):
-            span = m.span()
-            if any(span[0] < end and start < span[1] for start, end in taken):
-                continue
-            taken.append(span)
-            found.append((span[0], Flag(kind=kind, term=m.group(1))))
-    seen: set[tuple[str, str]] = set()
-    result: list[Flag] = []
-    for _, flag in sorted(found, key=lambda item: item[0]):
-        if (flag.kind, flag.term) not in seen:
-            seen.add((flag.kind, flag.term))
-            result.append(flag)
-    return tuple(result)
+    result: dict[tuple[str, str], Flag] = {}
+    for start, end in sentence_spans(low):
+        for kind, term, assertion in _read(low[start:end]):
+            if (kind, term) not in result or assertion == "present":
+                # Said present once in the turn: present ("no fever now, fever last night").
+                result[(kind, term)] = Flag(kind=kind, term=term, assertion=assertion)
+    return tuple(result.values())
+
+
+def present(flags: tuple[Flag, ...]) -> tuple[Flag, ...]:
+    return tuple(f for f in flags if f.assertion == "present")
+
+
+def denied(flags: tuple[Flag, ...]) -> tuple[Flag, ...]:
+    return tuple(f for f in flags if f.assertion == "negated")

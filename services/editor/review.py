@@ -1,8 +1,10 @@
 """Accept or reject a model's edit of one turn.
 
 A reply is rejected, and the original turn kept (``edit_status=fallback``), when it is
-empty, cut off, far longer than the turn, or adds a number or a drug name the speaker did
-not say (``shared.guard``). Reasons are codes, never text.
+empty, cut off, far longer than the turn, adds a number or a drug name the speaker did
+not say, or flips a denial or a medication action ("no chest pain" -> "chest pain",
+"stop lisinopril" -> "continue lisinopril") (``shared.guard``). Reasons are codes, never
+text.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from shared.contracts import EditStatus
-from shared.guard import unsupported_additions
+from shared.guard import meaning_flips, unsupported_additions
 
 _WRAPPER = re.compile(r"^\s*<turn(?: n=\"\d+\")?>\s*(.*?)\s*</turn>\s*$", re.DOTALL)
 _QUOTES = ('"', "“", "”", "'")
@@ -49,6 +51,9 @@ def review_reply(
     additions = unsupported_additions(original, text)
     if additions:
         return Review(original, "fallback", "+".join(additions))
+    flips = meaning_flips(original, text)
+    if flips:
+        return Review(original, "fallback", "+".join(flips))
     if text == original:
         return Review(original, "unchanged")
     return Review(text, "edited")

@@ -79,7 +79,7 @@ class EditorState:
 
     # -- publish once -------------------------------------------------------------------
     def _mark(self, turn: FinalTurn) -> str:
-        return self.names.key("editor", "published", turn.encounter_id, str(turn.seq))
+        return self.names.editor_published(turn.encounter_id, turn.seq)
 
     async def already_published(self, turn: FinalTurn) -> bool:
         return bool(await self.redis.exists(self._mark(turn)))
@@ -97,8 +97,7 @@ class EditorState:
 
     # -- result cache -------------------------------------------------------------------
     def _result_key(self, turn: FinalTurn) -> str:
-        parts = ("editor", "result", self.prompt_version, turn.encounter_id, str(turn.seq))
-        return self.names.key(*parts)
+        return self.names.editor_result(self.prompt_version, turn.encounter_id, turn.seq)
 
     async def cached_result(self, turn: FinalTurn) -> EditOutcome | None:
         raw = await self.redis.get(self._result_key(turn))
@@ -119,7 +118,7 @@ class EditorState:
 
     # -- context turns ------------------------------------------------------------------
     def _context_key(self, encounter_id: str) -> str:
-        return self.names.key("editor", "ctx", encounter_id)
+        return self.names.editor_context(encounter_id)
 
     async def remember(self, turn: FinalTurn) -> None:
         key = self._context_key(turn.encounter_id)
@@ -140,7 +139,7 @@ class EditorState:
 
     # -- encounter parameters -----------------------------------------------------------
     def _encounter_key(self, encounter_id: str) -> str:
-        return self.names.key("editor", "enc", encounter_id)
+        return self.names.editor_encounter(encounter_id)
 
     async def record_encounter(self, started: EncounterStarted) -> None:
         info = {"model": started.llm_model, "keyterms": list(started.stt.keyterms)}

@@ -7,7 +7,9 @@ Roles (issue 9):
 - ``clinician``: their own encounters (``encounters.clinician == token.clinician_id``):
   read, edit, sign, regenerate;
 - ``staff``: read every encounter;
-- ``admin``: everything, including tokens and the audit log;
+- ``admin``: tokens, the audit log and reading every encounter; may have a note written
+  again, but never edits or signs one: a note is the clinician's (separation of duties,
+  issue 20; an admin-made clinician token is audited as token.create);
 - ``auditor``: the audit log only.
 
 The rules are pure functions here so that the API, the CLI and the role-matrix test share
@@ -54,9 +56,18 @@ class Action(StrEnum):
     TOKEN_CREATE = "token.create"
     TOKEN_LIST = "token.list"
     TOKEN_REVOKE = "token.revoke"
+    # Removing one encounter's patient data on request (admin only; the audit row stays).
+    ENCOUNTER_PURGE = "encounter.purge"
+    # A clinician takes a visit that was recorded without one.
+    ENCOUNTER_CLAIM = "encounter.claim"
+    # The front desk's room schedule: the next patient (and clinician) of each room.
+    ROOM_ASSIGN = "room.assign"
+    ROOM_SCHEDULE = "room.schedule"
     # The web console's sessions (who signed in and out, and when).
     CONSOLE_SIGNIN = "console.signin"
     CONSOLE_SIGNOUT = "console.signout"
+    # A request with a bad, revoked or ended credential (token, console session, ticket).
+    AUTH_FAILED = "auth.failed"
 
 
 # Actions on one encounter's patient data (subject to the clinician ownership rule).
@@ -72,12 +83,14 @@ READ_ACTIONS = frozenset(
     }
 )
 WRITE_ACTIONS = frozenset({Action.NOTE_UPDATE, Action.NOTE_SIGN, Action.NOTE_REGENERATE})
+# What only the encounter's clinician does: the content of the note and its signature.
+NOTE_AUTHORING = frozenset({Action.NOTE_UPDATE, Action.NOTE_SIGN})
 TOKEN_ACTIONS = frozenset({Action.TOKEN_CREATE, Action.TOKEN_LIST, Action.TOKEN_REVOKE})
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
-    Role.CLINICIAN: READ_ACTIONS | WRITE_ACTIONS,
-    Role.STAFF: READ_ACTIONS,
-    Role.ADMIN: frozenset(Action),
+    Role.CLINICIAN: READ_ACTIONS | WRITE_ACTIONS | {Action.ENCOUNTER_CLAIM, Action.ROOM_SCHEDULE},
+    Role.STAFF: READ_ACTIONS | {Action.ROOM_ASSIGN, Action.ROOM_SCHEDULE},
+    Role.ADMIN: frozenset(Action) - NOTE_AUTHORING,
     Role.AUDITOR: frozenset({Action.AUDIT_READ}),
 }
 

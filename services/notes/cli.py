@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 import signal
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from pydantic import ValidationError
 
 from services.notes.config import NotesSettings
-from shared.cli_util import fail, settings_error
+from shared.cli_util import fail, fail_on_no_permission, settings_error
 from shared.logging import configure_logging, get_logger
 from shared.settings import MissingSetting
 
@@ -33,6 +34,23 @@ def load_settings() -> NotesSettings:
         return NotesSettings()
     except ValidationError as err:
         settings_error(err)
+
+
+def _refuse_weak_passwords(s: NotesSettings) -> None:
+    """No start with a placeholder, short or reused Redis/database password (issue 20).
+
+    URLs without a password (a local SQLite database, a loopback Redis) are not checked.
+    """
+    from shared.secret_rules import check_passwords, url_password
+
+    problems = check_passwords(
+        {
+            "MEDSCRIBE_REDIS_URL": url_password(s.redis_url),
+            "MEDSCRIBE_DATABASE_URL": url_password(s.database_url),
+        }
+    )
+    if problems:
+        fail(problems[0])
 
 
 def _safe_url(url: str) -> str:
@@ -136,7 +154,7 @@ def _api_task() -> ExtraTask | None:
     serve_api = server.serve_api
 
     async def api(rt: NotesRuntime, stop: asyncio.Event) -> None:
-        await serve_api(rt.settings, rt.db, rt.redis, stop)
+        await serve_api(rt.settings, rt.db, rt.redis, stop, service_metrics=rt.metrics)
 
     return api
 
@@ -144,7 +162,9 @@ def _api_task() -> ExtraTask | None:
 async def _main(s: NotesSettings, with_api: bool) -> None:
     from services.notes.db.engine import Database
     from services.notes.service import run as run_service
+    from shared.contracts import StreamNames
     from shared.gateway import GatewayClient
+    from shared.redis_acl import startup_check
     from shared.streams import make_redis
 
     stop = asyncio.Event()
@@ -164,6 +184,7 @@ async def _main(s: NotesSettings, with_api: bool) -> None:
     if with_api and not extra:
         log.warning("api_unavailable", reason="services.notes.api not installed")
     try:
+        await startup_check(redis, "notes", StreamNames(s.stream_prefix), s.redis_url)
         await run_service(s, db, redis, gateway, stop, extra_tasks=extra)
     finally:
         await gateway.aclose()
@@ -197,6 +218,7 @@ def run(
     if overrides:
         s = s.model_copy(update=overrides)
     configure_logging(s.log_level, s.log_format, "notes")
+    _refuse_weak_passwords(s)
     try:
         s.require_llm_key()  # fail now, with the variable's name, not at the first note
     except MissingSetting as err:
@@ -209,9 +231,147 @@ def run(
         fail(str(err))
     except OSError as err:
         fail(f"cannot reach the database or Redis: {type(err).__name__}")
+    except Exception as err:
+        fail_on_no_permission(err, s.redis_url)
+        raise
 
 
 # --- API tokens (`medscribe notes token create|list|revoke`) -----------------------------
+@app.command("backup")
+def backup_cmd(
+    out: Path = typer.Argument(..., help="File to write (created owner-only, 0600)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+) -> None:
+    """Write a consistent copy of the notes database (SQLite or PostgreSQL) to a file."""
+    from services.notes.backup import BackupError, backup
+
+    s = load_settings()
+    try:
+        info = backup(s.database_url, out, overwrite=overwrite)
+    except BackupError as err:
+        fail(str(err))
+    typer.echo(f"backup of the {info.kind} database written to {info.path} ({info.bytes} bytes)")
+
+
+@app.command("restore")
+def restore_cmd(
+    src: Path = typer.Argument(..., help="A file written by `medscribe notes backup`."),
+    yes: bool = typer.Option(
+        False, "--yes", help="Confirm: the database's current contents are replaced."
+    ),
+) -> None:
+    """Replace the notes database with a backup, then migrate it to this version's schema.
+
+    Stop the notes service first; start it again afterwards."""
+    from services.notes.backup import BackupError, restore
+    from services.notes.db import migrate as mig
+
+    if not yes:
+        fail("restore replaces every encounter, note and audit row in the database: add --yes")
+    s = load_settings()
+    try:
+        restore(s.database_url, src)
+        mig.upgrade(s.database_url, "head")
+    except BackupError as err:
+        fail(str(err))
+    typer.echo(f"restored {src} into {_safe_url(s.database_url)} and migrated it to head")
+
+
+@app.command("purge")
+def purge_cmd(
+    encounter_id: str = typer.Argument(..., help="The encounter whose patient data goes."),
+    signed: bool = typer.Option(
+        False, "--signed", help="Also when it has a signed note (part of the medical record)."
+    ),
+    yes: bool = typer.Option(False, "--yes", help="Confirm: this cannot be undone."),
+) -> None:
+    """Remove one encounter's transcript, notes, exported files and audio (audited).
+
+    The encounter row and the audit log stay. Running it again finishes an interrupted purge."""
+    from redis.exceptions import RedisError
+
+    from services.notes.api.token_admin import CLI_ACTOR
+    from services.notes.db import repo
+    from services.notes.db.common import NotFound
+    from services.notes.db.engine import Database, DatabaseUrlError
+    from services.notes.purge import PurgeNeedsConfirmation, purge_encounter
+    from shared.contracts import StreamNames
+    from shared.streams import make_redis
+
+    if not yes:
+        fail("a purge cannot be undone: add --yes")
+    s = load_settings()
+    names = StreamNames(s.stream_prefix)
+
+    async def go() -> Any:
+        db = Database(s.database_url)
+        redis = make_redis(s.redis_url)
+        try:
+            async with db.session() as session:
+                counts = await purge_encounter(
+                    db, redis, names, s.export_dir, encounter_id, signed_ok=signed, session=session
+                )
+                await repo.add_audit(
+                    session,
+                    actor=CLI_ACTOR,
+                    role="admin",
+                    action="encounter.purge",
+                    encounter_id=encounter_id,
+                    target="signed" if signed else None,
+                    status=200,
+                )
+            return counts
+        finally:
+            await redis.aclose()
+            await db.dispose()
+
+    try:
+        counts = asyncio.run(go())
+    except NotFound:
+        fail(f"no encounter {encounter_id!r}")
+    except PurgeNeedsConfirmation as err:
+        fail(f"{err} (--signed)")
+    except DatabaseUrlError as err:
+        fail(str(err))
+    except (OSError, RedisError) as err:
+        fail(f"cannot reach the database or Redis ({type(err).__name__})")
+    typer.echo(
+        f"purged {encounter_id}: {counts.turns} turns, {counts.note_versions} note versions, "
+        f"{counts.export_folders} export folders, {counts.redis_keys} Redis keys"
+    )
+
+
+@app.command("retention")
+def retention_cmd() -> None:
+    """Apply the retention policy now (MEDSCRIBE_RETENTION_*); prints what it removed."""
+    from services.notes.db.engine import Database, DatabaseUrlError
+    from services.notes.retention import RetentionPolicy, apply_retention
+
+    s = load_settings()
+    policy = RetentionPolicy(s.retention_transcript_days, s.retention_exports_days)
+    if not policy.active:
+        typer.echo("no retention policy is set: everything is kept (MEDSCRIBE_RETENTION_*)")
+        return
+
+    async def go() -> Any:
+        db = Database(s.database_url)
+        try:
+            return await apply_retention(db, s.export_dir, policy)
+        finally:
+            await db.dispose()
+
+    try:
+        report = asyncio.run(go())
+    except DatabaseUrlError as err:
+        fail(str(err))
+    except OSError as err:
+        fail(f"cannot reach the database ({type(err).__name__})")
+    typer.echo(
+        f"retention: transcripts removed from {report.transcripts_removed} signed encounters "
+        f"({report.turns_removed} turns), {report.export_folders_removed} export folders removed"
+    )
+
+
 # Self-contained block of the staff API; operates on the database directly.
 
 from typing import Any  # noqa: E402 - kept inside this block to stay merge-friendly

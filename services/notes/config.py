@@ -58,6 +58,13 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
         2.0, gt=0, description="First delay before retrying a note while the gateway is down."
     )
     note_retry_max_s: float = Field(300.0, gt=0, description="Longest delay between note retries.")
+    note_max_attempts: int = Field(
+        12,
+        ge=1,
+        le=100,
+        description="Note jobs deferred this often (gateway down) end as needs_review with "
+        "the reason; a person regenerates the note later. 401/403/404 end it at once.",
+    )
     note_lease_s: float = Field(
         300.0,
         gt=0,
@@ -69,6 +76,22 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
         32, ge=1, le=64, description="Notes this replica writes at the same time."
     )
     scheduler_poll_s: float = Field(1.0, gt=0, description="How often the note scheduler looks.")
+    retention_transcript_days: int | None = Field(
+        None,
+        ge=1,
+        le=36500,
+        description="Days after signing to keep the transcript (turn text); empty = forever. "
+        "The signed note itself is never deleted by policy.",
+    )
+    retention_exports_days: int | None = Field(
+        None,
+        ge=1,
+        le=36500,
+        description="Days after signing to keep the exported files; empty = forever.",
+    )
+    retention_interval_s: float = Field(
+        3600.0, ge=60, description="How often the retention policy is applied."
+    )
     default_llm_model: str = Field(
         DEFAULT_LLM_MODELS[0], description="SOAP model when the encounter did not name one."
     )
@@ -97,10 +120,89 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
     console_idle_timeout_s: float = Field(
         30 * 60.0, gt=0, description="Web console: a session ends after this long unused."
     )
+    api_docs: bool = Field(
+        False,
+        description="Serve the interactive API docs (/docs, /redoc). Off by default: their "
+        "pages load scripts from a public CDN (cdn.jsdelivr.net) on the console's origin. "
+        "/openapi.json is always served.",
+    )
+    live_max_per_token: int = Field(
+        10,
+        ge=1,
+        description="Open live streams (SSE) one token or console session may hold; more: 429.",
+    )
+    live_max_total: int = Field(
+        100,
+        ge=1,
+        description="Open live streams in this notes replica; more: 429. They read Redis "
+        "through their own connection pool of this size, never the stream consumer's.",
+    )
+    signin_max_failures: int = Field(
+        10,
+        ge=1,
+        description="Web console: failed sign-ins from one address before sign-in from it "
+        "is refused (429) for the rest of the window.",
+    )
+    signin_window_s: int = Field(
+        900, ge=1, description="Web console: the window of signin_max_failures (seconds)."
+    )
     console_secure_cookie: bool | None = Field(
         None,
-        description="Web console: mark the session cookie Secure. Empty = when the request "
-        "came over https (plain http on 127.0.0.1 must keep working).",
+        description="Web console: mark the session cookie Secure. Empty = yes, unless the "
+        "client is on loopback over plain http (127.0.0.1 must keep working); false turns "
+        "it off (plain http on a LAN, not recommended).",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or networks of the TLS reverse proxy in "
+        "front of the staff API (e.g. 127.0.0.1 or 172.18.0.0/16). Only requests from "
+        "these have their X-Forwarded-For / X-Forwarded-Proto believed (audit address, "
+        "Secure cookie). Empty: none.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        import ipaddress
+
+        for part in (p.strip() for p in value.split(",")):
+            if part:
+                try:
+                    ipaddress.ip_network(part, strict=False)
+                except ValueError:
+                    raise ValueError(f"{part!r} is not an IP address or network") from None
+        return value
+
+    # Redis holds only what is in flight (issue 18): see services.notes.release / trim.
+    redis_release_delay_s: float = Field(
+        60.0,
+        ge=0,
+        description="After a visit's note is stored, how long its audio and other Redis keys "
+        "stay (a live view may still be closing).",
+    )
+    failed_audio_max_age_h: float = Field(
+        168.0,
+        ge=0,
+        description="A visit whose transcription failed keeps its audio in Redis for a replay "
+        "this many hours after it ended, then the audio is deleted (0 = at once).",
+    )
+    redis_release_every_s: float = Field(
+        10.0, gt=0, description="How often the release job looks for visits to clear."
+    )
+    stream_trim_every_s: float = Field(
+        30.0, gt=0, description="How often the shared streams are trimmed and measured."
+    )
+    stream_keep_tail: int = Field(
+        1000,
+        ge=0,
+        description="Entries kept on each shared stream after trimming (for debugging), "
+        "besides every entry a consumer group has not acknowledged.",
+    )
+    dead_letter_alert: int = Field(
+        10_000,
+        ge=1,
+        description="Dead-letter entries at which the notes service warns (log, metric, "
+        "readiness). Dead letters are never trimmed: an admin replays or drops them.",
     )
 
     @field_validator("timezone")

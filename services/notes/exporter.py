@@ -33,9 +33,22 @@ class ExportedFiles:
     json: Path
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.-]")
+
+
 def safe_dirname(encounter_id: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", encounter_id)
-    return "_" + name if name.startswith(".") else name
+    """A folder name for the encounter, one per id (``a:b`` and ``a_b`` never share one).
+
+    Plain ids stay as they are; any other character (and a leading dot) becomes ``~``
+    plus its UTF-8 bytes in hex. ``~`` is itself escaped, so the mapping is reversible.
+    """
+    out = []
+    for i, ch in enumerate(encounter_id):
+        if _PLAIN.fullmatch(ch) and not (i == 0 and ch == "."):
+            out.append(ch)
+        else:
+            out.append("".join(f"~{b:02x}" for b in ch.encode("utf-8")))
+    return "".join(out) or "~"
 
 
 def write_atomic(path: Path, data: str) -> None:
@@ -57,17 +70,31 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def note_file_text(note: Note, missing: list[int]) -> str:
-    """The note as the guide saved it, with a header only when a reader must know more."""
-    head: list[str] = []
+def note_file_text(
+    note: Note, missing: list[int], enc: Encounter | None = None, tz: tzinfo | None = None
+) -> str:
+    """The note as the guide saved it, under a header that says whose visit it is and
+    whether this text is signed: an unsigned version can never pass for the record."""
+    if note.status == "signed" and note.signed_by:
+        head = [f"Signed by {note.signed_by} at {_iso(note.signed_at)}"]
+    else:
+        head = ["DRAFT — NOT SIGNED"]
+    if enc is not None:
+        who = transcript.patient_line(enc)
+        if who:
+            head.append(who)
+        visit = f"Visit: {enc.started_at.astimezone(tz):%Y-%m-%d %H:%M}"
+        if enc.clinician:
+            visit = f"Clinician: {enc.clinician} · {visit}"
+        head.append(visit)
+        if enc.visit_reason:
+            head.append(f"Reason for visit: {enc.visit_reason}")
     if missing:
         head.append(f"NOTE: written without {len(missing)} turn(s) that never arrived.")
     if note.problem:
         head.append(f"NEEDS REVIEW: {note.problem}")
-    if note.status == "signed" and note.signed_by:
-        head.append(f"Signed by {note.signed_by} at {_iso(note.signed_at)}")
     body = note.text if note.text.endswith("\n") else note.text + "\n"
-    return ("\n".join(head) + "\n\n" if head else "") + body
+    return "\n".join(head) + "\n\n" + body
 
 
 def _turn_json(t: Turn, roles: dict[str, str]) -> dict[str, Any]:
@@ -161,7 +188,7 @@ async def export_encounter(
     )
     payload = json.dumps(encounter_json(enc, turns, notes, roles), indent=2, ensure_ascii=False)
     transcript_text = transcript.render_file(enc, lines, missing, tz)
-    note_text = note_file_text(notes[-1], notes[-1].missing_seqs or []) if notes else None
+    note_text = note_file_text(notes[-1], notes[-1].missing_seqs or [], enc, tz) if notes else None
 
     def write_all() -> None:
         write_atomic(files.transcript, transcript_text)

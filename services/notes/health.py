@@ -45,6 +45,8 @@ def health_router(db: Database, redis: aioredis.Redis, metrics: NotesMetrics) ->
             "database": db_err or "ok",
             "redis": redis_err or "ok",
         }
+        if metrics.warnings:  # ready, but someone should look (Redis budget, dead letters)
+            body["warnings"] = ", ".join(metrics.warnings)
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     @router.get("/metrics", summary="Prometheus metrics.")

@@ -48,6 +48,40 @@ class NotesMetrics:
         self.export_errors = Counter(
             "medscribe_notes_export_errors_total", "Failed file exports.", registry=r
         )
+        # Redis budget and the shared streams (services.notes.housekeeping). Stream labels
+        # are the logical names (control, turns, turns:edited, dead), groups are service names.
+        self.redis_released = Counter(
+            "medscribe_notes_redis_released_total",
+            "Visits whose audio and other Redis keys were deleted once durable.",
+            registry=r,
+        )
+        self.redis_used_memory = Gauge(
+            "medscribe_redis_used_memory_bytes", "Redis INFO used_memory.", registry=r
+        )
+        self.redis_maxmemory = Gauge(
+            "medscribe_redis_maxmemory_bytes", "Redis maxmemory (0 = no limit).", registry=r
+        )
+        self.stream_length = Gauge(
+            "medscribe_redis_stream_length", "Entries in a shared stream.", ["stream"], registry=r
+        )
+        self.stream_trimmed = Counter(
+            "medscribe_redis_stream_trimmed_total",
+            "Entries trimmed from a shared stream after every group acknowledged them.",
+            ["stream"],
+            registry=r,
+        )
+        self.oldest_unacked = Gauge(
+            "medscribe_redis_oldest_unacked_seconds",
+            "Age of the oldest entry a consumer group has not acknowledged (0 = none).",
+            ["stream", "group"],
+            registry=r,
+        )
+        self.dead_letter_alert = Gauge(
+            "medscribe_redis_dead_letter_alert",
+            "1 while the dead-letter stream holds at least MEDSCRIBE_DEAD_LETTER_ALERT entries.",
+            registry=r,
+        )
+        self.warnings: list[str] = []  # shown by /readyz (reasons, never content)
         for status in ENCOUNTER_STATUSES:
             self.encounters.labels(status=status).set(0)
 

@@ -34,6 +34,7 @@ from services.notes.metrics import NotesMetrics
 from services.notes.soap import ChatClient, SoapWriter, WrittenNote
 from services.notes.soap_format import SECTIONS, render
 from services.notes.speakers import resolve_roles
+from shared.gateway_types import GatewayError, GatewayRejected
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -196,6 +197,9 @@ class NoteScheduler:
             stopped_at = enc.stopped_at
             unfinished = enc.failure_reason == repo.TRANSCRIPTION_TIMEOUT
         missing = repo.missing_seqs(enc.expected_turns, [t.seq for t in turns])
+        # The transcript is complete (or its grace is over): its file must not wait for
+        # the note, which may take long or never come (the guide saved it regardless).
+        await self.export(enc_id)
         visit = transcript.lines_of(enc, turns, roles, self.tz)
         lines = [line.prompt() for line in visit]
         if not lines:
@@ -216,7 +220,10 @@ class NoteScheduler:
             except repo.LeaseLost:
                 log.warning("note_lease_lost", encounter_id=enc_id)
                 return 0
-            except Exception as err:  # noqa: BLE001 - gateway down/rejected: retry later
+            except GatewayRejected as err:  # 4xx: retrying the same request cannot help
+                await self._give_up(enc_id, err, _rejected_reason(err))
+                return 0
+            except Exception as err:  # noqa: BLE001 - gateway down: retry later, capped
                 await self._defer(enc_id, err)
                 return 0
         if unfinished:
@@ -233,6 +240,17 @@ class NoteScheduler:
         async with self.db.session() as s:
             enc = await repo.get_encounter(s, encounter_id)
             attempts = enc.note_attempts if enc else 0
+        if attempts + 1 >= self.s.note_max_attempts:
+            why = f"{type(err).__name__}" + (
+                f" ({err.reason}, HTTP {err.status})" if isinstance(err, GatewayError) else ""
+            )
+            reason = (
+                f"note_not_written: the LLM Gateway failed {attempts + 1} times (last: {why}); "
+                "the transcript is saved; regenerate the note when the gateway is back"
+            )
+            await self._give_up(encounter_id, err, reason)
+            return
+        async with self.db.session() as s:
             delay = self.backoff(attempts)
             await repo.defer_note_job(
                 s,
@@ -249,6 +267,24 @@ class NoteScheduler:
             attempt=attempts + 1,
             retry_in_s=round(delay, 1),
         )
+
+    async def _give_up(self, encounter_id: str, err: Exception, reason: str) -> None:
+        async with self.db.session() as s:
+            ok = await repo.give_up_note_job(
+                s, encounter_id, self.owner, reason, type(err).__name__
+            )
+        self.metrics.gateway_errors.labels(error=type(err).__name__).inc()
+        if not ok:
+            log.warning("note_lease_lost", encounter_id=encounter_id)
+            return
+        self._last_counts = 0.0
+        log.error(
+            "note_not_written",
+            encounter_id=encounter_id,
+            error=type(err).__name__,
+            status_code=getattr(err, "status", None),
+        )
+        await self.export(encounter_id)
 
     async def _store(
         self,
@@ -314,3 +350,18 @@ class NoteScheduler:
         except Exception as err:  # noqa: BLE001 - the note is stored; files are a copy
             self.metrics.export_errors.inc()
             log.error("export_failed", encounter_id=encounter_id, error=type(err).__name__)
+
+
+def _rejected_reason(err: GatewayRejected) -> str:
+    """Operator-facing: what the gateway refused and what to do (codes only, no text)."""
+    hint = {
+        401: "the LLM Gateway API key was rejected",
+        403: "the account has no access to the LLM Gateway or this model",
+        404: "the model id is unknown to the LLM Gateway",
+        400: "the LLM Gateway refused the request (also as plain text)",
+        422: "the LLM Gateway refused the request (also as plain text)",
+    }.get(err.status or 0, "the LLM Gateway refused the request")
+    return (
+        f"note_not_written: {hint} (HTTP {err.status}, {err.reason}); the transcript is "
+        "saved; fix the setting and regenerate the note"
+    )

@@ -19,7 +19,10 @@ from services.notes.config import NotesSettings
 from services.notes.db.engine import Database
 from services.notes.db.migrate import check_current_async
 from services.notes.health import health_router, serve_health
+from services.notes.housekeeping import Housekeeping
 from services.notes.metrics import NotesMetrics
+from services.notes.release import RedisReleaser
+from services.notes.retention import RetentionPolicy, run_retention
 from services.notes.scheduler import NoteScheduler
 from services.notes.soap import ChatClient
 from shared.contracts import EditedTurn, StreamNames, decode, decode_control
@@ -106,9 +109,18 @@ async def run(
         for reader in rt.readers():
             tg.create_task(reader.run(stop))
         tg.create_task(rt.scheduler().run(stop, rt.wake, rt.due))
+        tg.create_task(RedisReleaser(settings, db, redis, rt.metrics).run(stop))
+        tg.create_task(Housekeeping(settings, redis, rt.metrics).run(stop))
         if settings.health_port:
             router = health_router(db, redis, rt.metrics)
             tg.create_task(serve_health(router, settings.health_host, settings.health_port, stop))
+        policy = RetentionPolicy(
+            settings.retention_transcript_days, settings.retention_exports_days
+        )
+        if policy.active:
+            tg.create_task(
+                run_retention(db, settings.export_dir, policy, settings.retention_interval_s, stop)
+            )
         for extra in extra_tasks:
             tg.create_task(extra(rt, stop))
     log.info("notes_stopped", consumer=settings.consumer_name)

@@ -27,6 +27,7 @@ from services.notes.soap_format import (
     parse_soap,
 )
 from services.notes.soap_structured import Links, parse_structured, readable
+from shared.gateway_types import GatewayAuthError, GatewayRejected
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -101,6 +102,11 @@ def split_lines(lines: Sequence[str], budget: int) -> list[list[str]]:
             chunks[-1].append(piece)
             size += len(piece) + 1
     return [c for c in chunks if c]
+
+
+def schema_refused(err: GatewayRejected) -> bool:
+    """400/422 to a structured request: the schema feature, not the key, was refused."""
+    return not isinstance(err, GatewayAuthError) and err.status in (400, 422)
 
 
 def _halves(items: Sequence[T]) -> tuple[list[T], list[T]]:
@@ -191,7 +197,16 @@ class SoapWriter:
                 msgs = soap_prompt.structured_messages(transcript, has_roles=has_roles)
             else:
                 msgs = soap_prompt.soap_messages(transcript, has_roles=has_roles)
-            got = await self._ask(model, msgs, structured=structured)
+            try:
+                got = await self._ask(model, msgs, structured=structured)
+            except GatewayRejected as err:
+                if not structured or not schema_refused(err):
+                    raise
+                # The model or gateway does not take a JSON schema: ask as the guide did,
+                # in text (statements are linked to turns afterwards, shared.evidence).
+                log.warning("soap_structured_refused", status_code=err.status, model=model)
+                plain = soap_prompt.soap_messages("\n".join(lines), has_roles=has_roles)
+                got = await self._ask(model, plain)
             if got.note is not None:
                 return WrittenNote.of(got.note, None, self.requests, links=got.links)
             if not got.cut or len(lines) < 2:

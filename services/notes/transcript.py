@@ -80,6 +80,18 @@ def render_body(lines: Sequence[Line], missing: Sequence[int] = ()) -> list[str]
     return out
 
 
+def patient_line(enc: Encounter) -> str | None:
+    """"Patient: Jane Doe · MRN 12345 · DOB 1970-01-31", or None when nobody was assigned."""
+    if enc.patient is None:
+        return None
+    parts = [enc.patient_name or "(name not given)"]
+    if enc.patient_mrn:
+        parts.append(f"MRN {enc.patient_mrn}")
+    if enc.patient_dob:
+        parts.append(f"DOB {enc.patient_dob.isoformat()}")
+    return "Patient: " + " · ".join(parts)
+
+
 def render_file(
     enc: Encounter, lines: Sequence[Line], missing: Sequence[int], tz: tzinfo | None
 ) -> str:
@@ -93,6 +105,11 @@ def render_file(
         head.append(f"Room: {enc.room}")
     if enc.clinician:
         head.append(f"Clinician: {enc.clinician}")
+    who = patient_line(enc)
+    if who:
+        head.append(who)
+    if enc.visit_reason:
+        head.append(f"Reason for visit: {enc.visit_reason}")
     if missing:
         head.append(f"Incomplete: {len(missing)} turn(s) were not received")
     return "\n".join([*head, RULE, "", *render_body(lines, missing)]) + "\n"

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.logging import get_logger
+from shared.streams import TRANSIENT_REDIS_ERRORS
 
 log = get_logger(__name__)
 
@@ -124,7 +125,7 @@ class AudioHub:
             started = time.monotonic()
             try:
                 reply: Any = await self.redis.xread(wanted, count=self.count, block=self.block_ms)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+            except TRANSIENT_REDIS_ERRORS as err:
                 self._fail(RedisTimeoutError if isinstance(err, RedisTimeoutError)
                            else RedisConnectionError, err)  # fmt: skip
                 with contextlib.suppress(TimeoutError):

@@ -8,7 +8,7 @@ import signal
 import typer
 from pydantic import ValidationError
 
-from shared.cli_util import settings_error
+from shared.cli_util import fail_on_no_permission, settings_error
 from shared.logging import configure_logging
 from shared.settings import MissingSetting
 
@@ -29,6 +29,8 @@ def stt_bridge(
     """
     from services.stt_bridge.config import BridgeSettings
     from services.stt_bridge.service import run
+    from shared.contracts import StreamNames
+    from shared.redis_acl import startup_check
     from shared.streams import make_redis
 
     overrides: dict[str, object] = {}
@@ -50,8 +52,20 @@ def stt_bridge(
             loop.add_signal_handler(sig, stop.set)
         redis = make_redis(settings.redis_url)
         try:
+            await startup_check(
+                redis, "bridge", StreamNames(settings.stream_prefix), settings.redis_url
+            )
             await run(settings, redis, stop)
         finally:
             await redis.aclose()
 
-    asyncio.run(main())
+    from services.stt_bridge.ledger import LedgerError
+
+    try:
+        asyncio.run(main())
+    except LedgerError as err:
+        typer.echo(f"medscribe stt-bridge: {err} (see MEDSCRIBE_DONE_LEDGER)", err=True)
+        raise typer.Exit(2) from None
+    except Exception as err:
+        fail_on_no_permission(err, settings.redis_url)
+        raise

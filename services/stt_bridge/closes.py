@@ -1,8 +1,15 @@
 """What a session's end means for the encounter: a pure mapping from close/error codes
-(assemblyai-protocol.md §4 and §9.4) to the bridge's next step."""
+(assemblyai-protocol.md §4 and §9.4) to the bridge's next step.
+
+The code decides; the reason text is only a hint, because the service rewords it. Only
+1008 (used for a bad key, an account problem and the new-session rate limit alike) and
+codes not in the docs look at the text, and a 1008 whose text says neither is retried a
+few times like a rate limit before the encounter fails (``Next.REFUSED``).
+"""
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 
 
@@ -11,33 +18,53 @@ class Next(Enum):
     ROTATE = "rotate"  # session cap (3008) or proactive rotation: new session at once
     TRANSIENT = "transient"  # drop, server error: reconnect with backoff
     RATE_LIMIT = "rate_limit"  # new-session limit: back off longer
+    REFUSED = "refused"  # 1008 with a reason we cannot place: back off, fail if it persists
     BUG = "bug"  # our chunking/message bug (3006/3007): log loudly, retry once
     FATAL = "fatal"  # bad key, no balance, bad URL: fail the encounter, keep audio
     STOPPED = "stopped"  # this replica stops (handback, lease lost)
 
 
-TRANSIENT_CODES = frozenset({1001, 1006, 1011, 1012, 1013, 1014, 3005, 4031})
-BUG_CODES = frozenset({3006, 3007, 4029, 4032, 4033, 4034, 4100, 4101})
+# v3 codes (§4.1), legacy v2-era codes the SDKs still map (§4.2), WebSocket codes (RFC 6455).
+TRANSIENT_CODES = frozenset(
+    {1000, 1001, 1006, 1010, 1011, 1012, 1013, 1014, 3005, 4004, 4010, 4030, 4031, 4103}
+)
+BUG_CODES = frozenset(
+    {1002, 1003, 1007, 1009, 3006, 3007, 4000, 4029, 4032, 4033, 4034, 4100, 4101, 4104}
+)
+ROTATE_CODES = frozenset({3008, 4008})
 RATE_LIMIT_CODES = frozenset({3009, 4102})
 FATAL_CODES = frozenset({4001, 4002, 4003})
+DOCUMENTED = TRANSIENT_CODES | BUG_CODES | ROTATE_CODES | RATE_LIMIT_CODES | FATAL_CODES | {1008}
+
+_RATE_HINT = re.compile(r"too many|concurren|rate.?limit|per minute|limit exceeded|throttl")
+_AUTH_HINT = re.compile(
+    r"api.?key|authori[sz]ation header|token|balance|fund|credit|disabled|suspend|"
+    r"payment|billing|forbidden|not allowed|permission"
+)
+_EXPIRED_HINT = re.compile(r"session expired|maximum session duration")
 
 
 def classify_close(code: int | None, error_text: str = "") -> Next:
     """Next step after the server closed (or sent Error with) ``code``."""
-    if code == 3008 or code == 4008:
+    text = error_text.lower()
+    if code in ROTATE_CODES:
         return Next.ROTATE
-    if code == 1008:
-        text = error_text.lower()
-        if "too many" in text or "concurrent" in text:
-            return Next.RATE_LIMIT
-        return Next.FATAL
     if code in RATE_LIMIT_CODES:
         return Next.RATE_LIMIT
     if code in BUG_CODES:
         return Next.BUG
     if code in FATAL_CODES:
         return Next.FATAL
-    return Next.TRANSIENT  # 1000 without Termination, 1006, 1011, 1013, 3005, unknown
+    if code in TRANSIENT_CODES or code is None:
+        return Next.TRANSIENT
+    # 1008 and undocumented codes: the text is the only hint there is.
+    if _RATE_HINT.search(text):
+        return Next.RATE_LIMIT
+    if code == 1008:
+        return Next.FATAL if _AUTH_HINT.search(text) else Next.REFUSED
+    if _EXPIRED_HINT.search(text):
+        return Next.ROTATE
+    return Next.TRANSIENT  # an unknown code: retried, bounded by the reconnect cap
 
 
 def classify_handshake(status: int) -> Next:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 from pydantic import Field, model_validator
 
@@ -59,6 +60,21 @@ class BridgeSettings(CommonSettings, AssemblyAISettings):
     rate_limit_backoff_s: float = Field(
         5.0, gt=0, description="First delay after a new-session rate limit (1008/3009)."
     )
+    reconnect_max_in_row: int = Field(
+        10, ge=1,
+        description="Fail the encounter (audio kept) after this many reconnects in a row "
+        "without a new final turn; every session is billed.",
+    )  # fmt: skip
+    reconnect_max_total: int = Field(
+        300, ge=1,
+        description="Fail the encounter (audio kept) after this many reconnects in one visit "
+        "(session rotations are not counted).",
+    )  # fmt: skip
+    refused_retries: int = Field(
+        5, ge=0,
+        description="A 1008 close whose reason names neither the rate limit nor the "
+        "account is retried this many times (rate-limit backoff) before the encounter fails.",
+    )  # fmt: skip
     session_rotate_before_s: float = Field(
         300.0,
         ge=0,
@@ -70,6 +86,16 @@ class BridgeSettings(CommonSettings, AssemblyAISettings):
     )
     state_ttl_s: int = Field(
         7 * 86400, ge=60, description="Keep a finished encounter's bridge state this long."
+    )
+
+    done_ledger: Path = Field(
+        Path.home() / ".local" / "state" / "medscribe" / "bridge-done.sqlite3",
+        description="The bridge's own record of transcribed encounters (SQLite, outside "
+        "Redis): a visit in it is never streamed to STT again, even if Redis lost or rolled "
+        "back its state. Keep it on a volume; replicas of one host share it.",
+    )
+    done_ledger_keep_days: int = Field(
+        400, ge=30, description="Drop ledger rows older than this many days."
     )
 
     @model_validator(mode="after")

@@ -27,10 +27,12 @@ from services.stt_bridge.chunker import Rechunker, bytes_to_ms
 from services.stt_bridge.closes import Next, fatal_reason
 from services.stt_bridge.config import BridgeSettings
 from services.stt_bridge.lease import Leases
+from services.stt_bridge.ledger import DoneLedger, LedgerError
 from services.stt_bridge.metrics import BridgeMetrics
 from services.stt_bridge.partials import PartialSink
 from services.stt_bridge.session import TERMINATION_TIMEOUT, run_session
 from services.stt_bridge.state import EncounterStore, LeaseLost
+from services.stt_bridge.url import unsupported_params
 from shared.contracts import (
     EncounterFailed,
     EncounterStarted,
@@ -58,6 +60,7 @@ class BridgeContext:
     latency_samples: list[float] | None = None  # benchmarks collect forward latencies
     audio: AudioHub | None = None  # the replica's shared audio reader (None: one XREAD each)
     partials: PartialSink | None = None  # the replica's partial publisher (None: awaited XADD)
+    ledger: DoneLedger | None = None  # durable record of transcribed encounters (outside Redis)
 
 
 def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
@@ -74,9 +77,14 @@ class EncounterRunner:
         self.bytes_per_s = self.stt.sample_rate * 2
         s = ctx.settings
         guard = s.resume_guard_ms
-        if self.stt.min_turn_silence:
+        if self.stt.min_turn_silence and not self.stt.universal_streaming:  # only U3 gets it
             guard = min(guard, self.stt.min_turn_silence // 2)
         self.resume_guard_ms = guard
+        if dropped := unsupported_params(self.stt):  # e.g. Medical Mode with whisper-rt
+            log.warning(
+                "stt_params_not_supported_by_model", encounter_id=self.eid,
+                speech_model=self.stt.speech_model, params=dropped,
+            )  # fmt: skip
         self.reader = AudioReader(
             ctx.redis,
             ctx.names.audio(self.eid),
@@ -93,6 +101,8 @@ class EncounterRunner:
         self.sent_pos = 0  # encounter bytes sent in the current session (incl. its offset)
         self.interrupted: str | None = None  # "handback" or "lost"
         self.current_session: _Session | None = None
+        self.gap_seqs: list[int] = []
+        self.reconnects = 0
         self._fed: deque[tuple[int, int]] = deque()  # (frame end position, added ms)
         self._last_frame_at = time.monotonic()
         self._rng = random.Random()
@@ -171,6 +181,7 @@ class EncounterRunner:
         st = await ctx.store.load(self.eid)
         self.next_seq, self.resume_pos = st.next_seq, st.resume_pos
         self.ckpt, self.stop_seq = (st.ckpt_id, st.ckpt_pos, st.ckpt_seq), st.stop_seq
+        self.gap_seqs, self.reconnects = list(st.gaps), st.reconnects
         if st.sess_id:  # the previous owner died with a session open: account for it
             lease_s = ctx.settings.lease_ms / 1000
             dur = max(0.0, time.time() - lease_s - st.sess_started_ms / 1000)
@@ -182,9 +193,10 @@ class EncounterRunner:
             "encounter_taken", encounter_id=self.eid, seq=self.next_seq,
             offset_ms=int(self.ms(self.resume_pos)),
         )  # fmt: skip
-        attempt = 0
+        attempt = 0  # reconnects in a row without a new final
         bug_retry_used = False
         termination_timeouts = 0
+        refusals = 0  # 1008s in a row whose reason says neither rate limit nor account
         while True:
             if self.interrupted:
                 return self.interrupted
@@ -220,11 +232,16 @@ class EncounterRunner:
                 "stt_session_ended", encounter_id=self.eid, close_code=code,
                 action=next_step.value,
             )  # fmt: skip
+            refusals = refusals + 1 if next_step is Next.REFUSED else 0
+            if next_step is Next.REFUSED and refusals > ctx.settings.refused_retries:
+                next_step = Next.FATAL
             if next_step is Next.FATAL:
                 return await self._failed(fatal_reason(code, text))
             if next_step is Next.ROTATE:
                 continue
             s = ctx.settings
+            if capped := self._reconnect_cap(attempt):
+                return await self._failed(capped)
             if next_step is Next.BUG:
                 log.error("stt_protocol_bug", encounter_id=self.eid, close_code=code)
                 if bug_retry_used:
@@ -234,13 +251,36 @@ class EncounterRunner:
                     )
                 bug_retry_used = True
             delay = backoff_delay(attempt, s.backoff_initial_s, s.backoff_max_s, self._rng)
-            if next_step is Next.RATE_LIMIT:
+            if next_step in (Next.RATE_LIMIT, Next.REFUSED):
                 delay = max(delay, backoff_delay(attempt, s.rate_limit_backoff_s, s.backoff_max_s,
                                                  self._rng))  # fmt: skip
             attempt += 1
+            await self._count_reconnect()
             log.info("stt_reconnect_scheduled", encounter_id=self.eid, retry_in_s=round(delay, 3))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _reconnect_cap(self, in_row: int) -> str | None:
+        """Why the encounter must stop reconnecting (each session is billed), or None."""
+        s = self.ctx.settings
+        if in_row >= s.reconnect_max_in_row:
+            return (
+                f"stt_reconnect_cap: {in_row + 1} STT sessions in a row ended without a "
+                "transcribed turn; audio is kept for a later pass."
+            )
+        if self.reconnects >= s.reconnect_max_total:
+            return (
+                f"stt_reconnect_cap: the STT connection was re-opened {self.reconnects} times "
+                "in this visit; audio is kept for a later pass."
+            )
+        return None
+
+    async def _count_reconnect(self) -> None:
+        self.reconnects += 1
+        with contextlib.suppress(LeaseLost):  # kept in Redis: a new owner continues the count
+            await self.ctx.store.set_fields(
+                self.eid, self.ctx.leases.token, reconnects=self.reconnects
+            )
 
     async def _transcribed(self) -> str:
         ctx = self.ctx
@@ -250,11 +290,17 @@ class EncounterRunner:
             turn_count=self.next_seq,
             audio_ms=round(self.ms(self.reader.pos)),
             stt_sessions=tuple(sessions),
+            gap_seqs=tuple(sorted(set(self.gap_seqs))),
         )
         try:
             await ctx.store.finish(self.eid, ctx.leases.token, msg)
         except LeaseLost:
             return "lost"
+        if ctx.ledger is not None:
+            try:
+                await ctx.ledger.record(msg)
+            except LedgerError as err:  # Redis holds it as done; only a rollback would repeat
+                log.error("done_ledger_write_failed", encounter_id=self.eid, error=str(err))
         log.info(
             "encounter_transcribed", encounter_id=self.eid, turn_count=self.next_seq,
             audio_ms=msg.audio_ms, count=len(sessions),

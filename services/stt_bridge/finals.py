@@ -49,6 +49,24 @@ class FinalSelector:
             self._pending, self._deadline = msg, now + self.wait_s
         return out
 
+    def lost(self, turn_order: int | None) -> tuple[list[Selected], bool]:
+        """A final that cannot be used arrived: what to publish, and whether it is a gap.
+
+        A lost formatted twin of a held final releases the held one (nothing is missing);
+        a lost repeat of a turn already emitted is nothing; anything else is a gap.
+        """
+        pending = self._pending
+        if pending is not None and turn_order == pending.turn_order:
+            return self._release(), False
+        out: list[Selected] = []
+        if pending is not None and (turn_order is None or turn_order > pending.turn_order):
+            out = self._release()
+        if turn_order is not None:
+            if turn_order <= self.last_order:
+                return out, False
+            self.last_order = turn_order
+        return out, True
+
     def expired(self, now: float) -> list[Selected]:
         if self._pending is not None and now >= self._deadline:
             return self._release()

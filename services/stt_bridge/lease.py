@@ -47,7 +47,7 @@ class Leases:
         self.token = f"{owner}:{uuid.uuid4().hex[:12]}"
 
     def key(self, encounter_id: str) -> str:
-        return self.names.key("bridge", "lease", encounter_id)
+        return self.names.bridge_lease(encounter_id)
 
     async def acquire(self, encounter_id: str) -> bool:
         """Take the lease if free (or already ours, e.g. after a Redis outage)."""

@@ -36,6 +36,11 @@ class BridgeMetrics:
             "Partial turns replaced by a newer one of the same encounter before publication.",
             registry=r,
         )
+        self.gaps = Counter(
+            "medscribe_bridge_turn_gaps_total",
+            "Final turns that arrived unusable and were recorded as gaps.",
+            registry=r,
+        )
         self.sessions = Counter(
             "medscribe_bridge_stt_sessions_total", "STT sessions opened.", registry=r
         )

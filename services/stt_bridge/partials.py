@@ -17,12 +17,11 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.stt_bridge.metrics import BridgeMetrics
 from shared.contracts import PARTIALS_MAXLEN, PartialTurn, encode
 from shared.logging import get_logger
+from shared.streams import TRANSIENT_REDIS_ERRORS
 
 log = get_logger(__name__)
 
@@ -83,7 +82,7 @@ class PartialSink:
             started = time.monotonic()
             try:
                 await self._publish(batch)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+            except TRANSIENT_REDIS_ERRORS as err:
                 log.warning("partials_publish_failed", error=type(err).__name__, count=len(batch))
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.retry_s):

@@ -101,6 +101,24 @@ class TurnPublisher:
             turn_order=msg.turn_order, words=len(words),
         )  # fmt: skip
 
+    async def gap(self, turn_order: int | None) -> None:
+        """Reserve the next ``seq`` for a final that could not be used, so the transcript
+        and note show a missing turn where it was (its audio is resent after a drop)."""
+        r = self.r
+        seq = r.next_seq
+        fresh = await r.ctx.store.record_gap(
+            r.eid, r.ctx.leases.token, seq=seq, session_id=self.session_id, turn_order=turn_order
+        )
+        if not fresh:
+            return
+        r.next_seq += 1
+        r.gap_seqs.append(seq)
+        r.ctx.metrics.gaps.inc()
+        log.warning(
+            "final_unusable_gap_recorded", encounter_id=r.eid, seq=seq,
+            stt_session_id=self.session_id, turn_order=turn_order,
+        )  # fmt: skip
+
     def _resume_after(self, msg: TurnMessage, sent_pos: int) -> int:
         """Encounter byte position just after this final (never beyond what was sent)."""
         r = self.r

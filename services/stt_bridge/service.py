@@ -22,17 +22,16 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.stt_bridge.audio_hub import AudioHub
 from services.stt_bridge.config import BridgeSettings
 from services.stt_bridge.encounter import BridgeContext, EncounterRunner
 from services.stt_bridge.lease import Leases
+from services.stt_bridge.ledger import DoneLedger, LedgerError
 from services.stt_bridge.metrics import BridgeMetrics
 from services.stt_bridge.partials import PartialSink
-from services.stt_bridge.state import EncounterStore
+from services.stt_bridge.state import EncounterStore, LeaseLost
 from shared.contracts import (
     ControlMessage,
     EncounterStarted,
@@ -42,7 +41,7 @@ from shared.contracts import (
 )
 from shared.health import HealthServer
 from shared.logging import get_logger
-from shared.streams import ConsumerGroupReader, Delivery
+from shared.streams import TRANSIENT_REDIS_ERRORS, ConsumerGroupReader, Delivery
 
 log = get_logger(__name__)
 GROUP = "bridge"
@@ -63,8 +62,10 @@ class Bridge:
         self.redis = redis
         # Audio is read by one shared XREAD, but finals, partials and state writes of many
         # encounters may be in flight at once: never let the pool be the limit.
-        pool: Any = redis.connection_pool
-        pool.max_connections = max(pool.max_connections, settings.max_encounters + 32)
+        # (A cluster client has a pool per node, sized in make_redis.)
+        pool: Any = getattr(redis, "connection_pool", None)
+        if pool is not None:
+            pool.max_connections = max(pool.max_connections, settings.max_encounters + 32)
         names = StreamNames(settings.stream_prefix)
         self.audio = AudioHub(
             redis,
@@ -78,9 +79,12 @@ class Bridge:
         self.partials = PartialSink(
             redis, self.metrics, interval_s=settings.redis_batch_ms / 1000 / settings.pace_factor
         )
+        self.ledger = DoneLedger(
+            settings.done_ledger, settings.stream_prefix, settings.done_ledger_keep_days
+        )
         self.ctx = BridgeContext(
             settings=settings, redis=redis, names=names, store=self.store, leases=self.leases,
-            metrics=self.metrics,
+            metrics=self.metrics, ledger=self.ledger,
             api_key=settings.require_streaming_key().get_secret_value(),
             latency_samples=latency_samples, audio=self.audio, partials=self.partials,
         )  # fmt: skip
@@ -133,6 +137,8 @@ class Bridge:
             return False
         if not await self.leases.acquire(encounter_id):
             return False
+        if await self._settled_from_ledger(encounter_id):
+            return False
         state = await self.store.load(encounter_id)
         if state.started is None or state.status != "active" or not self._accepting:
             await self.leases.release(encounter_id)
@@ -144,6 +150,29 @@ class Bridge:
         task = asyncio.create_task(self._run_encounter(runner), name=f"enc-{encounter_id}")
         self.tasks[encounter_id] = (runner, task)
         self.metrics.active.set(len(self.tasks))
+        return True
+
+    async def _settled_from_ledger(self, encounter_id: str) -> bool:
+        """True if this encounter must not be streamed: it was transcribed before (Redis
+        lost or rolled back its state) and is now marked done again, or the ledger cannot
+        be read (the scanner retries). Called holding the lease."""
+        try:
+            done = await self.ledger.get(encounter_id)
+        except LedgerError as err:
+            log.error("done_ledger_read_failed", encounter_id=encounter_id, error=str(err))
+            await self.leases.release(encounter_id)
+            return True
+        if done is None:
+            return False
+        # Re-publish the recorded outcome (notes applies it idempotently: its database may
+        # never have seen it if Redis lost it) and mark the encounter done; drops the lease.
+        try:
+            await self.store.finish(encounter_id, self.leases.token, done)
+        except LeaseLost:
+            return True  # another replica holds it now; it will find the same record
+        self.metrics.encounters.labels("already_transcribed").inc()
+        log.warning("encounter_already_transcribed", encounter_id=encounter_id,
+                    turn_count=done.turn_count)  # fmt: skip
         return True
 
     async def _run_encounter(self, runner: EncounterRunner) -> str:
@@ -203,7 +232,7 @@ class Bridge:
                 await self._heartbeat()
                 held = await self.leases.renew_many(ids)
                 last_ok = time.monotonic()
-            except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+            except TRANSIENT_REDIS_ERRORS as err:
                 log.warning("lease_renew_failed", error=type(err).__name__, count=len(ids))
                 if (time.monotonic() - last_ok) * 1000 < self.settings.lease_ms * 0.8:
                     continue
@@ -233,7 +262,7 @@ class Bridge:
             waiting = [eid for eid, (r, _) in self.tasks.items() if r.stop_seq is None]
             try:
                 seqs = await self.store.stop_seqs(waiting)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+            except TRANSIENT_REDIS_ERRORS as err:
                 log.warning("stop_poll_failed", error=type(err).__name__, count=len(waiting))
                 continue
             for eid, seq in seqs.items():
@@ -251,7 +280,7 @@ class Bridge:
                         continue
                     if await self.take(eid):
                         log.info("encounter_resumed", encounter_id=eid)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+            except TRANSIENT_REDIS_ERRORS as err:
                 log.warning("scan_failed", error=type(err).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.scan_every_s)
@@ -269,6 +298,7 @@ class Bridge:
             health = await HealthServer(
                 s.health_host, s.health_port, ready=self.ready, registry=self.metrics.registry
             ).start()
+        await self.ledger.open()  # a bridge that cannot keep its ledger exits (LedgerError)
         await self._heartbeat()
         log.info("bridge_started", consumer=s.consumer, lease_ms=s.lease_ms)
         loops_stop = asyncio.Event()

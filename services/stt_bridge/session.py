@@ -24,6 +24,7 @@ from services.stt_bridge.messages import (
     TERMINATE,
     BeginMessage,
     ErrorMessage,
+    MalformedMessage,
     ServerMessage,
     TerminationMessage,
     TurnMessage,
@@ -235,6 +236,9 @@ class _Session:
                     await self._publish(self.selector.flush())
                 await self._record_usage(msg)
                 return self._after_termination()
+            elif isinstance(msg, MalformedMessage) and msg.final:
+                self._other(msg)
+                await self._lost(msg.turn_order)
             elif isinstance(msg, ErrorMessage):
                 self.error = msg
                 log.warning(
@@ -259,10 +263,23 @@ class _Session:
         assert self.publisher is not None
         if not msg.end_of_turn:
             await self.publisher.partial(msg)
+        elif msg.text_missing:
+            await self._lost(msg.turn_order)
+            return
         selected = self.selector.feed(msg, time.monotonic())
         await self._publish(selected)
         if selected:
             self._maybe_rotate(after_final=True)
+
+    async def _lost(self, turn_order: int | None) -> None:
+        """A final that cannot be used: recorded as a gap on the encounter, never dropped."""
+        if self.discard:
+            return
+        assert self.publisher is not None
+        selected, gap = self.selector.lost(turn_order)
+        await self._publish(selected)
+        if gap and not self.discard:
+            await self.publisher.gap(turn_order)
 
     async def _publish(self, selected: list[tuple[TurnMessage, bool]]) -> None:
         assert self.publisher is not None

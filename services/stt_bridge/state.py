@@ -48,6 +48,24 @@ redis.call('HSET', KEYS[2], 'next_seq', seq + 1, 'last_sid', ARGV[3], 'last_to',
 return 1
 """
 )
+_GAP = (
+    _FENCE
+    + """
+local seq = tonumber(redis.call('HGET', KEYS[2], 'next_seq') or '0')
+if seq ~= tonumber(ARGV[2]) then return -2 end
+if ARGV[4] ~= '' and redis.call('HGET', KEYS[2], 'last_sid') == ARGV[3]
+   and tonumber(redis.call('HGET', KEYS[2], 'last_to') or '-1') >= tonumber(ARGV[4]) then
+  return 0
+end
+local gaps = redis.call('HGET', KEYS[2], 'gaps')
+redis.call('HSET', KEYS[2], 'next_seq', seq + 1,
+  'gaps', (gaps and gaps ~= '') and (gaps .. ',' .. ARGV[2]) or ARGV[2])
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[2], 'last_sid', ARGV[3], 'last_to', ARGV[4])
+end
+return 1
+"""
+)
 _SET = (
     _FENCE
     + """
@@ -100,6 +118,8 @@ class EncounterState:
     sess_started_ms: int = 0
     sess_seen_ms: int = 0
     stop_seq: int | None = None  # EncounterStopped.last_frame_seq, once seen
+    gaps: tuple[int, ...] = ()  # seqs of finals that arrived unusable
+    reconnects: int = 0  # reconnects of this encounter so far (rotations not counted)
 
 
 def _s(raw: dict[bytes, bytes], name: str) -> str | None:
@@ -117,16 +137,16 @@ class EncounterStore:
         self.redis = redis
         self.names = names
         self.state_ttl_s = state_ttl_s
-        self.active_key = names.key("bridge", "active")
+        self.active_key = names.bridge_active
 
     def state_key(self, encounter_id: str) -> str:
-        return self.names.key("bridge", "enc", encounter_id)
+        return self.names.bridge_state(encounter_id)
 
     def sessions_key(self, encounter_id: str) -> str:
-        return self.names.key("bridge", "sessions", encounter_id)
+        return self.names.bridge_sessions(encounter_id)
 
     def lease_key(self, encounter_id: str) -> str:
-        return self.names.key("bridge", "lease", encounter_id)
+        return self.names.bridge_lease(encounter_id)
 
     # -- control events (any replica) --------------------------------------------------
 
@@ -178,6 +198,8 @@ class EncounterStore:
             sess_started_ms=_i(raw, "sess_started_ms", 0),
             sess_seen_ms=_i(raw, "sess_seen_ms", 0),
             stop_seq=int(stop) if stop not in (None, "") else None,
+            gaps=tuple(int(g) for g in (_s(raw, "gaps") or "").split(",") if g),
+            reconnects=_i(raw, "reconnects", 0),
         )
 
     async def stop_seq(self, encounter_id: str) -> int | None:
@@ -250,6 +272,24 @@ class EncounterStore:
         if r == -2:
             # Our counter disagrees with Redis: another owner wrote in between.
             raise LeaseLost(turn.encounter_id)
+        return bool(r == 1)
+
+    async def record_gap(
+        self,
+        encounter_id: str,
+        token: str,
+        *,
+        seq: int,
+        session_id: str,
+        turn_order: int | None,
+    ) -> bool:
+        """Advance ``seq`` past a final that could not be used; False for a repeat."""
+        r = await self.redis.eval(
+            _GAP, 2, self.lease_key(encounter_id), self.state_key(encounter_id),
+            token, seq, session_id, "" if turn_order is None else turn_order,
+        )  # fmt: skip
+        if r in (-1, -2):
+            raise LeaseLost(encounter_id)
         return bool(r == 1)
 
     async def finish(

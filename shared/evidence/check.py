@@ -28,7 +28,11 @@ SEVERITY_RANK: dict[Severity, int] = {"high": 3, "medium": 2, "low": 1}
 NOUN: dict[Kind, str] = {
     "dose": "dose", "drug": "drug", "vital": "vital sign", "laterality": "side",
     "number": "number", "frequency": "frequency", "problem": "problem", "unit": "unit",
+    "negation": "negation", "experiencer": "experiencer", "temporality": "temporality",
+    "action": "medication action", "allergy": "allergy",
 }  # fmt: skip
+# Kinds whose rule is the whole message ("said: no chest pain").
+_RULE_ONLY = frozenset({"unit", "negation", "experiencer", "temporality", "action", "allergy"})
 NOT_SAID = "not said in the linked turns or the transcript"
 NOT_SAID_ANYWHERE = "not said in the transcript"
 CONTRADICTS = "contradicts the linked turns"
@@ -45,7 +49,7 @@ class Finding:
 
     @property
     def message(self) -> str:
-        return self.rule if self.kind == "unit" else f"{NOUN[self.kind]} {self.rule}"
+        return self.rule if self.kind in _RULE_ONLY else f"{NOUN[self.kind]} {self.rule}"
 
 
 def supported(term: Term, s: Support) -> bool:

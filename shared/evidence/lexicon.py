@@ -14,6 +14,7 @@ def _lexicon(block: str) -> frozenset[str]:
 # Generic and brand names common in primary care. The editor's medication flags extend it.
 DRUG_NAMES: frozenset[str] = _lexicon(
     """
+    meclizine hydralazine clonidine isosorbide labetalol hydroxyurea celexa celebrex
     acetaminophen tylenol ibuprofen advil motrin naproxen aleve aspirin celecoxib meloxicam
     metformin glipizide glyburide sitagliptin januvia empagliflozin jardiance dapagliflozin
     farxiga semaglutide ozempic wegovy liraglutide victoza insulin glargine lantus lispro

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from shared.evidence.align import align, index_turns
-from shared.evidence.check import check_statement
+from shared.evidence.check import SEVERITY_RANK, Finding, check_statement
+from shared.evidence.meaning import VisitMeaning, meaning_findings
 from shared.evidence.terms import Support
 
 SECTIONS = ("subjective", "objective", "assessment", "plan")
@@ -30,6 +31,7 @@ def build_evidence(
     by_seq = dict(turns)
     whole = Support.of("\n".join(text for _, text in turns))
     indexed = index_turns(turns)
+    meaning = VisitMeaning.of(turns)
     out: list[dict[str, Any]] = []
     for section in SECTIONS:
         given = (model_links or {}).get(section) or []
@@ -53,10 +55,20 @@ def build_evidence(
                     "term": f.term,
                     "message": f.message,
                 }
-                for i, f in enumerate(check_statement(text, linked, whole))
+                for i, f in enumerate(_findings(text, section, linked, whole, meaning))
             ]
             out.append(_statement(sid, section, index, text, seqs, links, flags))
     return out
+
+
+def _findings(
+    text: str, section: str, linked: Support | None, whole: Support, meaning: VisitMeaning
+) -> list[Finding]:
+    """Term findings and meaning findings, most severe first, one per (kind, term)."""
+    found: dict[tuple[str, str], Finding] = {}
+    for f in [*meaning_findings(text, meaning, section), *check_statement(text, linked, whole)]:
+        found.setdefault((f.kind, f.term), f)
+    return sorted(found.values(), key=lambda f: -SEVERITY_RANK[f.severity])
 
 
 def _statement(

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from itertools import pairwise
 from typing import Literal
 
 from shared.evidence import numbers as num
+from shared.evidence import soundalike
 from shared.evidence.lexicon import (
     BODY_PARTS,
     BRAND_GENERIC,
@@ -27,13 +27,20 @@ from shared.evidence.lexicon import (
     VITAL_WORDS,
 )
 
-Kind = Literal["dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital"]
+Kind = Literal[
+    "dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital",
+    # Meaning checks (shared.evidence.meaning): the words match, what they say does not.
+    "negation", "experiencer", "temporality", "action", "allergy",
+]  # fmt: skip
 
 # Punctuation is kept as a token (p) so a spoken number never runs across a sentence.
 _TOKEN = re.compile(
     r"(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)|(?P<w>[a-z]+(?:'[a-z]+)?)|(?P<s>/)|(?P<p>[.,;:!?])"
 )
-_SIMILAR = 0.8  # "metforman" ~ "metformin" (0.89); "strained" !~ "sertraline" (0.78)
+# Words after which a number names a thing ("type 2", "stage 3"): never a checked value.
+_NAME_NUMBER = frozenset({"type", "stage", "grade", "class", "covid", "tier", "phase"})
+# "as needed" says when, not how much: flagging it only teaches people to ignore flags.
+_UNCHECKED_FREQUENCIES = frozenset({"prn"})
 _VITAL_REACH = 4  # a number this many tokens after "heart rate" is a heart rate
 
 
@@ -200,21 +207,9 @@ class Support:
         return s
 
     def sounds_like(self, drug: str) -> bool:
-        """A drug not said is a correction when a word said (or two joined, "lisa nopril")
-        is spelled close to it (speech recognition mishears drug names)."""
-        candidates = self.words + [a + b for a, b in pairwise(self.words)]
-        slack = max(2, len(drug) // 4)  # "strain" is not a mishearing of "sertraline"
-        for w in candidates:
-            if abs(len(w) - len(drug)) > slack:
-                continue
-            m = SequenceMatcher(None, drug, w)
-            if (
-                m.real_quick_ratio() >= _SIMILAR
-                and m.quick_ratio() >= _SIMILAR
-                and m.ratio() >= _SIMILAR
-            ):
-                return True
-        return False
+        """A drug not said is a correction when words said ("a tour of a statin") sound
+        or are spelled like it (speech recognition mishears drug names)."""
+        return soundalike.sounds_like(drug, self.words, DRUG_NAMES)
 
 
 def claims(text: str) -> list[Term]:
@@ -242,6 +237,13 @@ def claims(text: str) -> list[Term]:
             unit = DOSE_UNITS[nxt]
             terms.append(Term("dose", f"{n.text} {nxt}", frozenset(n.strict), unit=unit))
             continue
+        prev = toks[n.start - 1][1] if n.start > 0 else ""
+        if nxt == "times" or (prev == "every" and nxt in ("hours", "hour")):
+            used.add(n.start)  # part of a frequency ("three times a day"), checked as one
+            continue
+        if prev in _NAME_NUMBER:
+            used.add(n.start)  # "type 2 diabetes", "covid-19": part of a name, not a value
+            continue
         before = " ".join(t for _, t in toks[max(0, n.start - _VITAL_REACH) : n.start])
         vital = _VITAL.search(before)
         used.add(n.start)
@@ -254,7 +256,9 @@ def claims(text: str) -> list[Term]:
     for w in dict.fromkeys(w for w in words if w in DRUG_NAMES):
         terms.append(Term("drug", w, key="|".join(sorted(_drug_keys(w)))))
     for m in _FREQ.finditer(low):
-        terms.append(Term("frequency", m.group(1), key=FREQUENCIES[m.group(1)]))
+        key = FREQUENCIES[m.group(1)]
+        if key not in _UNCHECKED_FREQUENCIES:
+            terms.append(Term("frequency", m.group(1), key=key))
     for side, part, shown in _side_parts(toks):
         terms.append(Term("laterality", shown, key=f"{side} {part}"))
     for m in _PROBLEM.finditer(low):

@@ -28,6 +28,9 @@ def make_settings(
         stream_prefix=names.prefix,
         api_host="127.0.0.1",
         api_port=0,
+        # The in-process clients talk plain http from 10.x addresses: an explicit "off"
+        # (tests/security checks the default, Secure off loopback).
+        console_secure_cookie=False,
     )
 
 

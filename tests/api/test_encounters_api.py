@@ -147,7 +147,7 @@ async def test_transcript_json_and_text(
     assert [t["text"] for t in turns] == [t[1] for t in TURNS]
     assert turns[0]["speaker_role"] == "clinician"
     assert turns[1]["speaker_role"] == "patient"
-    assert turns[1]["flags"] == [{"kind": "symptom", "term": "cough"}]
+    assert turns[1]["flags"] == [{"kind": "symptom", "term": "cough", "assertion": "present"}]
     assert turns[1]["original_text"] == "i have had a dry cough for two weeks"
     assert r.json()["missing_seqs"] == []
     text = await client.get(path, headers={**bearer(tokens["staff"]), "Accept": "text/plain"})

@@ -91,7 +91,8 @@ PUBLIC = {"healthz", "readyz", "metrics"}
 
 # role -> scope -> endpoints that succeed; everything else must be 403.
 ALLOWED: dict[str, dict[str, set[str]]] = {
-    "admin": dict.fromkeys(("own", "other"), READS | WRITES | AUDIT | TOKENS | PUBLIC),
+    # Separation of duties (issue 20): an admin never edits or signs a clinician's note.
+    "admin": dict.fromkeys(("own", "other"), READS | {"regenerate"} | AUDIT | TOKENS | PUBLIC),
     "staff": dict.fromkeys(("own", "other"), READS | PUBLIC),
     "auditor": dict.fromkeys(("own", "other"), AUDIT | PUBLIC),
     "clin-a": {"own": READS | WRITES | PUBLIC, "other": PUBLIC},
@@ -102,6 +103,12 @@ CASES = [
     for role in ALLOWED
     for scope in ("own", "other")
 ]
+
+
+def refusal(ep: Endpoint, role: str, scope: str) -> int:
+    """403 for what the role may never do; 404 for another clinician's encounter (issue 20)."""
+    per_encounter = ep.path.startswith(E) and (ep.name in READS or ep.name in WRITES)
+    return 404 if role == "clin-a" and scope == "other" and per_encounter else 403
 
 
 def _fill(value: Any, subs: dict[str, str]) -> Any:
@@ -144,11 +151,14 @@ async def test_role_matrix(
         json=_fill(ep.body, subs) if ep.body is not None else None,
         headers={**bearer(tokens[role]), **ep.headers},
     )
-    expected = ep.ok if ep.name in ALLOWED[role][scope] else 403
+    expected = ep.ok if ep.name in ALLOWED[role][scope] else refusal(ep, role, scope)
     assert response.status_code == expected, response.text
     if expected == 403:
         # No data in a refusal: a fixed sentence, nothing about the encounter.
         assert response.json() == {"detail": "this token may not do that"}
+    if expected == 404:
+        # Another clinician's encounter answers exactly like an unknown id.
+        assert response.json() == {"detail": "no such encounter"}
     if ep.action is not None:
         rows = await _audit_rows(db, role, ep.action)
         assert [(r.status, r.source_ip) for r in rows] == [(expected, "10.1.2.3")]

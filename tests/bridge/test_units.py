@@ -66,6 +66,8 @@ def test_url_universal_streaming_parameter_set() -> None:
     q = _query(build_streaming_url("ws://127.0.0.1:9/v3/ws", stt))
     assert q["format_turns"] == "true"  # default on for the Universal-Streaming family
     assert q["end_of_turn_confidence_threshold"] == "0.7"
+    assert "min_turn_silence" not in q  # the guide: the confidence threshold decides there
+    assert "max_turn_silence" not in q
     assert "domain" not in q
     assert q["speaker_labels"] == "false"
     assert "max_speakers" not in q
@@ -74,6 +76,7 @@ def test_url_universal_streaming_parameter_set() -> None:
     q2 = _query(build_streaming_url(BASE, off))
     assert q2["format_turns"] == "false"
     assert q2["language_detection"] == "true"
+    assert q2["end_of_turn_confidence_threshold"] == "0.6"  # the guide's value when unset
 
 
 def test_url_u3_never_sends_universal_streaming_params() -> None:

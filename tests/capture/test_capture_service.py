@@ -136,7 +136,7 @@ async def test_universal_streaming_models_carry_their_turn_parameters(
     assert isinstance(started, EncounterStarted)
     assert started.stt.speech_model == "universal-streaming-english"
     assert started.stt.format_turns is True
-    assert started.stt.end_of_turn_confidence_threshold == 0.7
+    assert started.stt.end_of_turn_confidence_threshold == 0.6  # the guide's value
     assert started.stt.keyterms == ("metformin", "lisinopril")
 
 

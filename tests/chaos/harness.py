@@ -20,9 +20,9 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from services.supervisor import stack
-from services.supervisor.readiness import wait_http_ok
-from services.supervisor.supervisor import (
+from medscribe.supervisor import stack
+from medscribe.supervisor.readiness import wait_http_ok
+from medscribe.supervisor.supervisor import (
     Backoff,
     FileSink,
     Service,
@@ -67,7 +67,24 @@ FAST_ENV = {
     "MEDSCRIBE_NOTE_RETRY_INITIAL_S": "0.3",
     "MEDSCRIBE_NOTE_RETRY_MAX_S": "1",
     "MEDSCRIBE_NOTE_LEASE_S": "5",
+    # The checks read each visit's audio back from Redis after its note: keep it meanwhile.
+    "MEDSCRIBE_REDIS_RELEASE_DELAY_S": "3600",
 }
+
+
+def transcript_of(pcm: bytes) -> list[str]:
+    """The turns a transcript of ``pcm`` holds: what a capture agent killed mid-visit left
+    in Redis. Its last turn is cut wherever the kill landed; a transcript turn never ends
+    in a space (the recogniser joins words; the bridge strips and skips empty finals), so
+    a cut just after a space or a speaker header must not expect one."""
+    out: list[str] = []
+    for t in decode(pcm):
+        # A kill mid-symbol leaves a scrap of tone the codec calls "[speech 0.16 s]"; the
+        # STT simulator's placeholder for the same audio is "[speech]".
+        text = SPEECH.sub("[speech]", normalize_text(t.text)).strip()
+        if text:
+            out.append(text)
+    return out
 
 
 def short(d: Dialogue, turns: int) -> Dialogue:
@@ -120,6 +137,9 @@ class ChaosStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     stt_config: SttSimConfig | None = None
     llm_config: LlmSimConfig | None = None
+    # Each service's own Redis URL ("bridge", "editor", "notes", "capture"), e.g. its
+    # production ACL user; ``redis_url`` stays the harness's own (inspection) connection.
+    redis_users: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.logdir = self.tmp / "logs"
@@ -171,8 +191,7 @@ class ChaosStack:
             MEDSCRIBE_API_PORT=str(self.api_port),
             MEDSCRIBE_PACE_FACTOR=str(self.scale),
             MEDSCRIBE_CONFIG=str(self.tmp / "capture.env"),
-            **FAST_ENV,
-            **self.extra_env,
+            **{**FAST_ENV, **self.extra_env},  # a scenario may override a FAST_ENV value
         )
         await stack.migrate(self.sup, self.env)
         self.token = await stack.create_token(self.sup, self.env, "chaos-staff", "staff")
@@ -180,18 +199,23 @@ class ChaosStack:
             await self.sup.start(spec)
         await self.wait_api()
 
+    def env_of(self, service: str) -> dict[str, str]:
+        url = self.redis_users.get(service)
+        return self.env if url is None else {**self.env, "MEDSCRIBE_REDIS_URL": url}
+
     def specs(self) -> list[ServiceSpec]:
+        bridge_env, editor_env = self.env_of("bridge"), self.env_of("editor")
         out = [
-            ServiceSpec(f"bridge-{i + 1}", medscribe_argv("stt-bridge"), self.env, restart=True)
+            ServiceSpec(f"bridge-{i + 1}", medscribe_argv("stt-bridge"), bridge_env, restart=True)
             for i in range(self.bridges)
         ]
         out += [
-            ServiceSpec(f"editor-{i + 1}", medscribe_argv("editor"), self.env, restart=True)
+            ServiceSpec(f"editor-{i + 1}", medscribe_argv("editor"), editor_env, restart=True)
             for i in range(self.editors)
         ]
         # A stable consumer name, as a deployment gives it: a restarted notes re-reads
         # its own pending entries at once instead of waiting for the claim timeout.
-        notes_env = {**self.env, "MEDSCRIBE_CONSUMER_NAME": "notes-1"}
+        notes_env = {**self.env_of("notes"), "MEDSCRIBE_CONSUMER_NAME": "notes-1"}
         out.append(ServiceSpec("notes", medscribe_argv("notes", "run"), notes_env, restart=True))
         return out
 
@@ -254,7 +278,7 @@ class ChaosStack:
         argv = medscribe_argv(
             "capture", "--file", str(v.wav), "--speed", str(speed or self.scale), "--room", v.room,
             "--llm-model", MODEL, "--spool-dir", str(v.spool),
-            "--redis-url", redis_url or self.redis_url,
+            "--redis-url", redis_url or self.redis_users.get("capture", self.redis_url),
         )  # fmt: skip
         with v.log.open("ab") as out:
             v.proc = await asyncio.create_subprocess_exec(
@@ -276,8 +300,9 @@ class ChaosStack:
 
     async def flush_capture(self, v: Visit, redis_url: str | None = None) -> int:
         """The agent's next start (`--flush-only`): sends what the spool kept, closes the visit."""
+        url = redis_url or self.redis_users.get("capture", self.redis_url)
         argv = medscribe_argv("capture", "--flush-only", "--spool-dir", str(v.spool),
-                              "--redis-url", redis_url or self.redis_url)  # fmt: skip
+                              "--redis-url", url)  # fmt: skip
         with v.log.open("ab") as out:
             proc = await asyncio.create_subprocess_exec(
                 *argv, env=self.env, stdin=asyncio.subprocess.DEVNULL, stdout=out,
@@ -404,9 +429,7 @@ class ChaosStack:
         assert [f.seq for f in frames] == list(range(len(frames))), "audio lost or doubled"
         pcm = b"".join(f.pcm for f in frames)
         assert pcm == v.pcm[: len(pcm)], "audio in Redis differs from what was recorded"
-        # A kill mid-symbol leaves a scrap of tone the codec calls "[speech 0.16 s]"; the
-        # STT simulator's placeholder for the same audio is "[speech]".
-        return [SPEECH.sub("[speech]", normalize_text(t.text)) for t in decode(pcm)]
+        return transcript_of(pcm)
 
     async def check(self, row: Row, outcomes: dict[str, dict[str, Any]]) -> None:
         """Every visit: a note, transcript == dialogue word for word (none lost, doubled or

@@ -1,15 +1,23 @@
 """The chaos suite's summary: one row per scenario, printed at the end of the session and
-kept in docs/reliability.md (between markers, so the prose around it stays)."""
+saved to a results file outside the checkout (a test run never changes tracked files).
+``python -m tests.chaos.report RESULTS.json`` copies a run's rows into docs/reliability.md
+(between markers, so the prose around it stays), on purpose."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import sys
+import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
+RESULTS_ENV = "MEDSCRIBE_CHAOS_RESULTS"  # where a run saves its rows (default: below)
+STAMP = "%Y-%m-%d %H:%M"
 START = "<!-- chaos-summary:start -->"
 END = "<!-- chaos-summary:end -->"
 HEADER = (
@@ -83,18 +91,44 @@ def _rows_in(block: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def write_doc(rows: list[Row], soak: bool, doc: Path = DOC) -> None:
-    """Update the summary between the markers of ``doc``: this session's scenarios replace
-    their earlier rows, the others stay (left alone if the markers are missing)."""
+def default_results() -> Path:
+    """A new file per run in the system's temp folder (runs at once never share one)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Path(tempfile.gettempdir()) / "medscribe-chaos" / f"results-{stamp}-{os.getpid()}.json"
+
+
+def save_results(rows: list[Row], soak: bool, path: Path) -> None:
+    """A session's rows, whether it ran the soak, and when it ended (UTC)."""
+    data = {
+        "finished_utc": datetime.now(UTC).strftime(STAMP),
+        "soak": soak,
+        "rows": [asdict(r) for r in rows],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+def load_results(path: Path) -> tuple[list[Row], bool, str]:
+    """Rows, soak flag and end stamp of a results file; ValueError if it is not one."""
     try:
-        text = doc.read_text(encoding="utf-8")
-    except OSError:
-        return
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        rows = [Row(**fields) for fields in data["rows"]]
+        soak, stamp = bool(data["soak"]), str(data["finished_utc"])
+        datetime.strptime(stamp, STAMP)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path} is not a chaos results file ({type(err).__name__})") from None
+    return rows, soak, stamp
+
+
+def write_doc(rows: list[Row], soak: bool, doc: Path = DOC, stamp: str | None = None) -> None:
+    """Update the summary between the markers of ``doc``: these scenarios replace their
+    earlier rows, the others stay. ValueError if the markers are missing."""
+    text = doc.read_text(encoding="utf-8")
     if START not in text or END not in text:
-        return
+        raise ValueError(f"{doc} has no {START} ... {END} markers")
     head, rest = text.split(START, 1)
     block, tail = rest.split(END, 1)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    stamp = stamp or datetime.now(UTC).strftime(STAMP)
     merged = _rows_in(block)
     for r in rows:
         merged[r.scenario] = (*r.cells(), stamp + (" soak" if soak else ""))
@@ -107,8 +141,8 @@ def write_doc(rows: list[Row], soak: bool, doc: Path = DOC) -> None:
 
     body = [
         START,
-        "Written by tests/chaos/conftest.py after each session that ran chaos scenarios; a",
-        "scenario's row is its latest run.",
+        "Copied from a run's results file by `python -m tests.chaos.report RESULTS.json`",
+        "(each chaos run prints the file's path); a scenario's row is its latest copied run.",
         "",
         line(header),
         "|" + "|".join("-" * (w + 2) for w in widths) + "|",
@@ -116,3 +150,27 @@ def write_doc(rows: list[Row], soak: bool, doc: Path = DOC) -> None:
         END,
     ]
     doc.write_text(head + "\n".join(body) + tail, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.chaos.report RESULTS.json [--doc PATH]``: copy a run's summary."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.chaos.report",
+        description="Copy a chaos run's summary (the results file it printed) into the "
+        "reliability doc, between its chaos-summary markers.",
+    )
+    parser.add_argument("results", type=Path, help="the results file a chaos run printed")
+    parser.add_argument("--doc", type=Path, default=DOC, help=f"default: {DOC}")
+    args = parser.parse_args(argv)
+    try:
+        rows, soak, stamp = load_results(args.results)
+        write_doc(rows, soak, args.doc, stamp)
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.doc}: {len(rows)} scenario row(s) from the run of {stamp} UTC")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,7 +20,7 @@ import redis as sync_redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.supervisor.supervisor import ServiceSpec, medscribe_argv
+from medscribe.supervisor.supervisor import ServiceSpec, medscribe_argv
 from shared.acibench import Dialogue
 from shared.contracts import (
     SCHEMA_VERSION,
@@ -33,6 +33,7 @@ from shared.contracts import (
     decode_audio,
     encode,
 )
+from shared.streams import cluster_seed_url, is_cluster_url
 from tests.chaos.harness import ChaosStack, pick_dialogues
 from tests.chaos.report import Row
 
@@ -127,9 +128,17 @@ def entries() -> st.SearchStrategy[tuple[str, dict[Any, Any]]]:
 OWNERS = {"control": {"bridge", "notes"}, "turns": {"editor"}, "edited": {"notes"}}
 
 
+def sync_client(url: str) -> Any:
+    """A blocking client for the injector: a cluster client for a redis+cluster:// URL
+    (tests/cluster runs this scenario on Redis Cluster too)."""
+    if is_cluster_url(url):
+        return sync_redis.RedisCluster.from_url(cluster_seed_url(url))
+    return sync_redis.Redis.from_url(url)
+
+
 def pending(redis_url: str, names: StreamNames) -> dict[str, int]:
     """Unacknowledged entries per stream/group: bad ones must not stay pending anywhere."""
-    client = sync_redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     try:
         out = {}
         for stream in (names.control, names.turns, names.edited):
@@ -170,7 +179,7 @@ class DeadIndex:
 
 def inject(redis_url: str, names: StreamNames, live_eid: str, counts: dict[str, int]) -> None:
     """Write hypothesis' entries; each bad entry on a grouped stream must be dead-lettered."""
-    client = sync_redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     index = DeadIndex(client, names.dead)
     stream_of = {
         "control": names.control, "turns": names.turns, "edited": names.edited,

@@ -235,11 +235,13 @@ async def test_pages_follow_the_role_rules(
     await sign_in(client, tokens["clin-a"])
     assert (await client.get(f"/encounters/{mine.encounter_id}")).status_code == 200
     other = await client.get(f"/encounters/{theirs.encounter_id}")
-    assert other.status_code == 403
-    assert "not yours to open" in other.text
+    # Another clinician's encounter looks exactly like an unknown one (no existence leak).
+    unknown = await client.get("/encounters/enc-nope")
+    assert (other.status_code, unknown.status_code) == (404, 404)
+    assert "No such encounter." in other.text
+    assert other.text == unknown.text
     api = await client.get(f"/v1/encounters/{theirs.encounter_id}/transcript")
-    assert api.status_code == 403
-    assert (await client.get("/encounters/enc-nope")).status_code == 404
+    assert api.status_code == 404
     assert (await client.get("/admin/tokens")).status_code == 403
     assert (await client.get("/audit")).status_code == 403
 

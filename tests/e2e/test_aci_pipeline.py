@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.supervisor import stack
-from services.supervisor.readiness import wait_http_ok, wait_tcp
-from services.supervisor.supervisor import FileSink, ServiceSpec, Supervisor, child_env
+from medscribe.supervisor import stack
+from medscribe.supervisor.readiness import wait_http_ok, wait_tcp
+from medscribe.supervisor.supervisor import FileSink, ServiceSpec, Supervisor, child_env
 from shared.acibench import Dialogue
 from shared.contracts import EncounterStarted, StreamNames, decode_control
 from shared.streams import make_redis
@@ -29,6 +29,7 @@ PAUSE_MS = 1200  # above the default min_turn_silence (800 ms): one turn per lin
 PICK = ("D2N072", "D2N069", "D2N083")  # short dialogues with many turns
 NOTE_TIMEOUT_S = 120
 CLINICIAN = "dr-aci"
+KEEP_TAIL = 40  # entries the shared streams keep after trimming
 
 
 def pick(dialogues: list[Dialogue]) -> list[Dialogue]:
@@ -106,6 +107,11 @@ async def test_three_concurrent_visits_become_complete_notes(
         MEDSCRIBE_GRACE_PERIOD_S="30",
         MEDSCRIBE_SCHEDULER_POLL_S="0.2",
         MEDSCRIBE_CONFIG=str(tmp_path / "capture.env"),
+        # Redis lifecycle at test speed: release at once, trim often, a short tail.
+        MEDSCRIBE_REDIS_RELEASE_DELAY_S="0",
+        MEDSCRIBE_REDIS_RELEASE_EVERY_S="0.3",
+        MEDSCRIBE_STREAM_TRIM_EVERY_S="0.3",
+        MEDSCRIBE_STREAM_KEEP_TAIL=str(KEEP_TAIL),
     )
     (tmp_path / "capture.env").write_text("# none\n")
     sims = [
@@ -185,6 +191,7 @@ async def test_three_concurrent_visits_become_complete_notes(
                 refused = await client.get(f"/v1/encounters/{eid}/note", headers=auth(other))
                 assert refused.status_code in (403, 404), refused.text
                 assert "subjective" not in refused.text.lower()
+        await redis_holds_only_what_is_in_flight(redis_url, names, ids, api, staff)
     finally:
         await sup.stop()
         logs.close()
@@ -193,6 +200,43 @@ async def test_three_concurrent_visits_become_complete_notes(
         for d in dialogues:  # PHI never reaches a log
             longest = max((t.text for t in d.turns), key=len)
             assert longest not in text, f"{name} logged transcript text"
+
+
+async def redis_holds_only_what_is_in_flight(
+    redis_url: str, names: StreamNames, ids: list[str], api: str, token: str
+) -> None:
+    """Every visit is done: none of its keys remain, and the shared streams are trimmed
+    down to the debugging tail (nothing is unacknowledged any more)."""
+    client = make_redis(redis_url)
+    try:
+        turns_total = 0
+        async with httpx.AsyncClient(base_url=api, timeout=10) as http:
+            for eid in ids:
+                enc = (await http.get(f"/v1/encounters/{eid}", headers=auth(token))).json()
+                turns_total += enc["expected_turns"]
+        assert turns_total > KEEP_TAIL  # so the bound below says something
+
+        async def leftovers() -> list[str]:
+            keys = [k.decode() async for k in client.scan_iter(match=f"{names.prefix}*")]
+            return sorted(k for k in keys if any(eid in k for eid in ids))
+
+        async def long_streams() -> dict[str, int]:
+            lengths = {s: int(await client.xlen(s)) for s in (names.turns, names.edited)}
+            return {s: n for s, n in lengths.items() if n > KEEP_TAIL}
+
+        deadline = time.monotonic() + 60
+        while (await leftovers() or await long_streams()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.3)
+        assert await leftovers() == []
+        assert await long_streams() == {}
+        assert await client.xlen(names.control) <= KEEP_TAIL
+        async with httpx.AsyncClient(base_url=api, timeout=10) as http:
+            for eid in ids:
+                enc = (await http.get(f"/v1/encounters/{eid}", headers=auth(token))).json()
+                assert enc["audio_released_at"] is not None
+                assert enc["audio_warning"] is None
+    finally:
+        await client.aclose()
 
 
 async def _clinician_token(sup: Supervisor, env: dict[str, str], name: str, who: str) -> str:

@@ -31,7 +31,7 @@ def test_migrate_up_status_down_and_run_refuses_an_old_schema(
     db_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     if db_url.startswith("postgresql"):  # trust auth ignores it; it must never be printed
-        db_url = db_url.replace("postgres@", "postgres:s3cr3t-pw@")
+        db_url = db_url.replace("postgres@", "postgres:s3cr3t-pw-4f9a2c7e1b@")
     env = {
         "DATABASE_URL": db_url,
         "MEDSCRIBE_REDIS_URL": redis_url,
@@ -47,7 +47,7 @@ def test_migrate_up_status_down_and_run_refuses_an_old_schema(
     assert up.returncode == 0, up.stderr
     head = head_revision()  # the newest migration, whichever branches added revisions
     assert f"at revision {head}" in up.stdout
-    assert "s3cr3t-pw" not in up.stdout + up.stderr
+    assert "s3cr3t-pw-4f9a2c7e1b" not in up.stdout + up.stderr
     status = notes("migrate", "status", **env)
     assert status.returncode == 0
     assert status.stdout.strip() == f"current {head}  head {head}"

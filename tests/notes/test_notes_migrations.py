@@ -12,7 +12,15 @@ from services.notes.db import migrate
 from services.notes.db.engine import Database
 from services.notes.db.models import Base
 
-TABLES = {"encounters", "turns", "notes", "api_tokens", "audit_log", "console_sessions"}
+TABLES = {
+    "encounters",
+    "turns",
+    "notes",
+    "api_tokens",
+    "audit_log",
+    "console_sessions",
+    "room_assignments",
+}
 
 
 async def _tables(url: str) -> set[str]:

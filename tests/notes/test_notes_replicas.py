@@ -23,7 +23,13 @@ CANARY = "Quokka5519"
 
 @contextmanager
 def notes_process(
-    name: str, db: Database, redis_url: str, names: StreamNames, sim: LlmSimulator, tmp: Path
+    name: str,
+    db: Database,
+    redis_url: str,
+    names: StreamNames,
+    sim: LlmSimulator,
+    tmp: Path,
+    lease_s: float = 4.0,
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = subprocess_env(
         DATABASE_URL=db.url,
@@ -34,7 +40,7 @@ def notes_process(
         MEDSCRIBE_CONSUMER_NAME=name,
         MEDSCRIBE_EXPORT_DIR=str(tmp / "exports"),
         MEDSCRIBE_SCHEDULER_POLL_S="0.1",
-        MEDSCRIBE_NOTE_LEASE_S="4",
+        MEDSCRIBE_NOTE_LEASE_S=str(lease_s),
         MEDSCRIBE_NOTE_RETRY_INITIAL_S="0.2",
         MEDSCRIBE_LOG_LEVEL="DEBUG",
         MEDSCRIBE_LOG_FORMAT="json",
@@ -82,8 +88,10 @@ async def test_two_processes_race_one_note_per_encounter(
     llm_sim.config.latency_s = 0.3  # widen the window in which both could call
     encounters = [f"race-{i}" for i in range(6)]
     with (
-        notes_process("notes-a", db, redis_url, names, llm_sim, tmp_path) as a,
-        notes_process("notes-b", db, redis_url, names, llm_sim, tmp_path) as b,
+        # A lease longer than any note takes on a loaded machine: this test is about two
+        # live writers, not about one replacing the other (the next test is).
+        notes_process("notes-a", db, redis_url, names, llm_sim, tmp_path, 30.0) as a,
+        notes_process("notes-b", db, redis_url, names, llm_sim, tmp_path, 30.0) as b,
     ):
         for i, enc in enumerate(encounters):
             control, turns = visit_messages(enc, _texts(i), speakers=["A", "B", "A", "A", "A"])

@@ -50,7 +50,7 @@ async def test_turns_out_of_order_and_duplicated_assemble_in_order(db: Database)
         enc = await repo.get_encounter(s, "enc-1")
     assert [t.seq for t in turns] == list(range(40))
     assert [t.edited_text for t in turns] == [f"turn {i} edited" for i in range(40)]
-    assert turns[0].flags == [{"kind": "medication", "term": "metformin"}]
+    assert turns[0].flags == [{"kind": "medication", "term": "metformin", "assertion": "present"}]
     # The turns overtook EncounterStarted: a placeholder row holds them.
     assert enc is not None
     assert enc.started is False

@@ -108,7 +108,11 @@ async def test_aci_dialogue_note_grounded_exported(
         assert m is not None
         assert m.group(2) == " ".join(text.split())
     note_file = (folder / "clinical_note_soap_20261129_090000.txt").read_text()
-    assert note_file == notes[0].text
+    head, body = note_file.split("\n\n", 1)
+    # Whose visit and whether it is signed, above the note exactly as the guide saved it.
+    assert head.splitlines()[0] == "DRAFT — NOT SIGNED"
+    assert "Visit: 2026-11-29 09:00" in head
+    assert body == notes[0].text
     data = json.loads((folder / "encounter.json").read_text())
     assert len(data["turns"]) == len(texts)
     assert data["notes"][0]["sections"] == notes[0].sections
@@ -202,7 +206,8 @@ async def test_missing_turn_note_after_grace_with_gap_recorded(
     assert body[3] == "[--:--:--] (missing: 1 turn(s) not received: 3)"
     assert (tmp_path / "gap-1").glob("clinical_note_soap_*.txt")
     note_file = next((tmp_path / "gap-1").glob("clinical_note_soap_*.txt")).read_text()
-    assert note_file.startswith("NOTE: written without 1 turn(s) that never arrived.")
+    assert note_file.startswith("DRAFT — NOT SIGNED\n")
+    assert "\nNOTE: written without 1 turn(s) that never arrived.\n" in note_file
 
     # The lost turn turns up after all: the system's gap note is written again, complete.
     late = next(t for t in visit_messages("gap-1", texts)[1] if t.seq == 3)
@@ -442,9 +447,19 @@ async def test_transcription_that_never_finishes_still_gets_a_note(
 ) -> None:
     control, turns, texts = dialogue_visit(aci_dialogues[6], "lost-1")
     started, stopped, transcribed = control
-    await publish_shuffled(redis, names, [started, stopped], turns)  # no Transcribed
     settings = notes_settings(db, names, tmp_path, transcription_timeout_s=1.0)
     async with running_notes(settings, db, redis, gateway):
+        # Every turn is stored before the stop arrives: the stop is long past its timeout
+        # (its time is the dialogue's), and a loaded machine must not let the note be
+        # written from half the turns (a race the test is not about).
+        await publish_shuffled(redis, names, [], turns)
+
+        async def all_stored() -> bool:
+            async with db.session() as s:
+                return len(await repo.turn_seqs(s, "lost-1")) == len(turns)
+
+        await wait_until(all_stored)
+        await publish_shuffled(redis, names, [started, stopped], [])  # no Transcribed
         await wait_until(lambda: _is(db, "lost-1", NEEDS_REVIEW))
         notes = await _notes(db, "lost-1")
         assert notes[0].problem == (

@@ -158,7 +158,10 @@ async def test_fault_mode_fabricates_a_known_share_and_reports_it(
     for f in made:
         item = reply[f["section"]][f["index"]]
         assert item["text"] == f["text"] != f["original"]
-        assert f["kind"] in ("dose", "drug", "laterality", "vital")
+        assert f["kind"] in (
+            "dose", "drug", "laterality", "vital",
+            "negation", "experiencer", "action", "temporality",
+        )  # fmt: skip
     # Every fabrication is caught by the checker, and is high.
     statements_checked = build_evidence(
         {s: [i["text"] for i in items] for s, items in reply.items()},

@@ -16,7 +16,8 @@ IMAGES_DIR = Path(__file__).parent / "images"
 BASE = "localhost/bookworm:base"
 STANDINS = {
     "python": "docker.io/library/python:3.11-slim",
-    "redis": "docker.io/library/redis:7",
+    # Debian's redis-server under the pinned tag (the stand-in cannot be the real 7.4.6).
+    "redis": "docker.io/library/redis:7.4.6",
     "postgres": "docker.io/library/postgres:15",
 }
 CONTAINERS_CONF = Path("/etc/containers/containers.conf")

@@ -1,7 +1,10 @@
 """The docker compose deployment, run for real: stand-in base images, podman behind
 docker-compose, the `demo` profile (simulators + a capture container playing the sample
-visit). A note must come out through the staff API, and Redis's ACLs must hold from
-inside (the capture user cannot read ms:turns). Everything is torn down afterwards.
+visit), with the production defaults of `.env.example` (real generated secrets, the editor's
+rate limit on; only the simulators' URLs, the published port and the demo pacing differ).
+A note must come out through the staff API with every turn edited, no dead letter and no
+container restarted; Redis's ACLs must hold from inside; a Redis restart mid-life must lose
+nothing and make nothing be transcribed twice. Everything is torn down afterwards.
 
 Needs root, podman, docker-compose and debootstrap (../shared/design/containers.md);
 skips with the reason otherwise. Marked `stack`: `pytest -m stack tests/stack`.
@@ -9,16 +12,19 @@ skips with the reason otherwise. Marked `stack`: `pytest -m stack tests/stack`.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.helpers.procs import free_port
+from tests.helpers.procs import REPO_ROOT, free_port
 from tests.stack import standins
 from tests.stack.compose_run import Compose, HealthPump, PodmanService
 
@@ -45,30 +51,35 @@ def _preconditions() -> None:
         pytest.skip(f"podman does not run here: {probe.stderr.strip()[-300:]}")
 
 
+def _example_env() -> dict[str, str]:
+    """`.env.example` as a clinic fills it in: every `change-me` a fresh random secret."""
+    env = {}
+    for line in (REPO_ROOT / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            env[name] = secrets.token_hex(24) if value == "change-me" else value
+    return env
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Compose, dict[str, str]]]:
     _preconditions()
     standins.ensure_base()
     standins.ensure_standins()
     tmp = tmp_path_factory.mktemp("stack")
-    secrets_env = {
-        f"MEDSCRIBE_REDIS_PASSWORD_{n}": secrets.token_hex(16)
-        for n in ("ADMIN", "CAPTURE", "BRIDGE", "EDITOR", "NOTES")
-    }
     api_port = free_port()
     env = {
-        **secrets_env,
-        "MEDSCRIBE_POSTGRES_PASSWORD": secrets.token_hex(16),
-        "ASSEMBLYAI_API_KEY": "sim-key",
+        **_example_env(),
+        # What the demo profile needs instead (README, .env.example's "Demo profile" notes).
         "MEDSCRIBE_STREAMING_URL": "ws://sim-stt:8765/v3/ws",
         "MEDSCRIBE_LLM_GATEWAY_URL": "http://sim-llm:8090",
-        "MEDSCRIBE_API_PUBLISH": f"127.0.0.1:{api_port}",
         "MEDSCRIBE_PACE_FACTOR": "4",
         "MEDSCRIBE_DEMO_TIME_SCALE": "4",
-        "MEDSCRIBE_GRACE_PERIOD_S": "20",
-        "MEDSCRIBE_RPM_PER_MODEL": "0",
+        # Test plumbing: a free port, and images of our own tag.
+        "MEDSCRIBE_API_PUBLISH": f"127.0.0.1:{api_port}",
         "MEDSCRIBE_IMAGE_TAG": "stacktest",
     }
+    assert env["MEDSCRIBE_RPM_PER_MODEL"] != "0"  # the rate limit stays on, as shipped
     env_file = tmp / ".env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     podman = PodmanService(tmp)
@@ -128,6 +139,148 @@ def test_sample_visit_becomes_a_note_through_the_api(stack: tuple[Compose, dict[
         )  # noqa: E501
 
 
+_INVENTORY = """
+local out = {}
+for _, k in ipairs(redis.call('KEYS', '*')) do
+  local kind = redis.call('TYPE', k)['ok']
+  local n, pending = -1, 0
+  if kind == 'stream' then
+    n = redis.call('XLEN', k)
+    for _, g in ipairs(redis.call('XINFO', 'GROUPS', k)) do
+      for i = 1, #g, 2 do if g[i] == 'pending' then pending = pending + g[i + 1] end end
+    end
+  end
+  table.insert(out, k .. ' ' .. kind .. ' ' .. n .. ' ' .. pending .. ' ' .. redis.call('PTTL', k))
+end
+return out
+"""
+
+
+def _admin_run(
+    compose: Compose, env: dict[str, str], *cmd: str
+) -> subprocess.CompletedProcess[str]:
+    """redis-cli as admin inside the redis container (password in its environment)."""
+    return subprocess.run(
+        ["podman", "exec", "-e", f"REDISCLI_AUTH={env['MEDSCRIBE_REDIS_PASSWORD_ADMIN']}",
+         compose.container("redis"), "redis-cli", "--no-auth-warning", "--user", "admin", *cmd],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def _admin(compose: Compose, env: dict[str, str], *cmd: str) -> str:
+    done = _admin_run(compose, env, *cmd)
+    assert done.returncode == 0, done.stderr[-500:]
+    return done.stdout
+
+
+Inventory = dict[str, tuple[str, int, int]]
+
+
+def _durable(compose: Compose, env: dict[str, str]) -> Inventory:
+    """Every key without an expiry (leases, rate windows and heartbeats come and go): its
+    type and, for a stream, its length and the entries its consumer groups have pending."""
+    out = {}
+    for line in _admin(compose, env, "EVAL", _INVENTORY, "0").splitlines():
+        key, kind, n, pending, pttl = line.rsplit(" ", 4)
+        if int(pttl) < 0:
+            out[key] = (kind, int(n), int(pending))
+    return out
+
+
+def _edited(compose: Compose, env: dict[str, str]) -> list[dict[str, object]]:
+    out = _admin(compose, env, "XRANGE", "ms:turns:edited", "-", "+")
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def _count_in_logs(compose: Compose, service: str, event: str) -> int:
+    done = subprocess.run(
+        ["podman", "logs", compose.container(service)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return len(re.findall(re.escape(event), done.stdout + done.stderr))
+
+
+def _restart_counts(compose: Compose) -> dict[str, str]:
+    out = {}
+    for service in (*APP_SERVICES, "redis", "postgres"):
+        done = subprocess.run(
+            ["podman", "inspect", "--format", "{{.RestartCount}}", compose.container(service)],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        out[service] = done.stdout.strip()
+    return out
+
+
+def _wait_settled(compose: Compose, env: dict[str, str]) -> Inventory:
+    """Wait until the visit is transcribed, every turn has left the editor, every consumer
+    group has acknowledged everything and nothing has moved for a few seconds; returns the
+    durable keys then."""
+    deadline = time.monotonic() + NOTE_TIMEOUT_S
+    last: Inventory = {}
+    stable_since = time.monotonic()
+    while time.monotonic() < deadline:
+        inv = _durable(compose, env)
+        control = _admin(compose, env, "XRANGE", "ms:control", "-", "+")
+        done = "EncounterTranscribed" in control
+        edited_all = inv.get("ms:turns:edited", ("", -1))[1] == inv.get("ms:turns", ("", 0))[1]
+        acked = all(pending == 0 for _, _, pending in inv.values())
+        if inv != last:
+            last, stable_since = inv, time.monotonic()
+        elif done and edited_all and acked and time.monotonic() - stable_since > 5:
+            return inv
+        time.sleep(1)
+    pytest.fail("the visit never settled:\n" + compose.diagnose()[-6000:])
+
+
+def test_production_defaults_edit_every_turn_without_dead_letters_or_restarts(
+    stack: tuple[Compose, dict[str, str]],
+) -> None:
+    compose, env = stack
+    _wait_capture_done(compose)
+    inv = _wait_settled(compose, env)
+    statuses = [(t.get("edit_status"), t.get("edit_reason")) for t in _edited(compose, env)]
+    assert statuses
+    unedited = [s for s in statuses if s[0] == "fallback"]
+    assert not unedited, f"{len(unedited)}/{len(statuses)} turns unedited: {set(unedited)}"
+    assert inv.get("ms:dead", ("stream", 0))[1] == 0, _admin(compose, env, "XLEN", "ms:dead")
+    assert set(_restart_counts(compose).values()) == {"0"}, _restart_counts(compose)
+
+
+def test_redis_restart_loses_nothing_and_transcribes_nothing_twice(
+    stack: tuple[Compose, dict[str, str]],
+) -> None:
+    compose, env = stack
+    _wait_capture_done(compose)
+    before = _wait_settled(compose, env)
+    sessions = _count_in_logs(compose, "sim-stt", "stt_sim_session_opened")
+    taken = _count_in_logs(compose, "stt-bridge", "encounter_taken")
+    assert sessions >= 1
+    assert taken >= 1
+
+    restarted = compose("restart", "redis")
+    assert restarted.returncode == 0, restarted.stderr[-2000:]
+    deadline = time.monotonic() + 120
+    while _admin_run(compose, env, "PING").stdout.strip() != "PONG":
+        assert time.monotonic() < deadline, compose.diagnose()[-4000:]
+        time.sleep(1)
+    # Compared at once (PING answers only once the AOF is loaded): nothing else may have
+    # changed Redis in between but the services' own reconnect bookkeeping (with expiry).
+    after = _durable(compose, env)
+    lost = {k: v for k, v in before.items() if after.get(k) != v}
+    assert not lost, f"changed or lost: {lost} -> { {k: after.get(k) for k in lost} }"
+    # A key deleted before the restart must stay deleted. (A first dead letter would be new
+    # data, not a resurrection: the production-defaults test asserts there are none.)
+    back = set(after) - set(before) - {"ms:dead"}
+    assert not back, f"came back: {sorted(back)}"
+    # Long enough for every service to reconnect and for the bridge to scan for
+    # encounters to resume (every 2 s) and to outlive a lease (15 s).
+    time.sleep(25)
+    assert _count_in_logs(compose, "sim-stt", "stt_sim_session_opened") == sessions
+    assert _count_in_logs(compose, "stt-bridge", "encounter_taken") == taken
+    log = compose.logs("redis", tail=400)
+    assert "AOF-loading-client" not in log, log[-3000:]
+
+
 def test_redis_acls_hold_from_inside(stack: tuple[Compose, dict[str, str]]) -> None:
     compose, env = stack
 
@@ -144,8 +297,9 @@ def test_redis_acls_hold_from_inside(stack: tuple[Compose, dict[str, str]]) -> N
     assert "NOPERM" in cli("capture", "XADD", "ms:turns", "*", "v", "1")
     assert "NOPERM" in cli("capture", "XRANGE", "ms:turns:edited", "-", "+")
     assert "NOPERM" in cli("editor", "XRANGE", "ms:audio:x", "-", "+")
-    assert "NOPERM" in cli(None, "XRANGE", "ms:turns", "-", "+")  # default user: PING only
-    assert "PONG" in cli(None, "PING")
+    # `default` has a random password nobody knows: anonymous connections get nothing.
+    assert "NOAUTH" in cli(None, "XRANGE", "ms:turns", "-", "+")
+    assert "NOAUTH" in cli(None, "PING")
     assert "NOPERM" not in cli("notes", "XLEN", "ms:turns:edited")
     assert "NOPERM" not in cli("admin", "XLEN", "ms:turns")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.supervisor.supervisor import Backoff, FileSink, ServiceSpec, Supervisor, child_env
+from medscribe.supervisor.supervisor import Backoff, FileSink, ServiceSpec, Supervisor, child_env
 
 
 class ListSink:
@@ -122,7 +122,7 @@ async def test_file_sink_keeps_one_log_per_service(tmp_path: Path) -> None:
 
 
 def test_redis_chain_falls_back_to_the_bundled_build(tmp_path: Path) -> None:
-    from services.supervisor.redis_provider import NoRedisServer, find_redis_server
+    from medscribe.supervisor.redis_provider import NoRedisServer, find_redis_server
 
     empty = tmp_path / "empty-path"
     empty.mkdir()
@@ -136,7 +136,7 @@ def test_redis_chain_falls_back_to_the_bundled_build(tmp_path: Path) -> None:
 
 
 def test_no_redis_at_all_says_what_to_install(tmp_path: Path, monkeypatch) -> None:
-    import services.supervisor.redis_provider as rp
+    import medscribe.supervisor.redis_provider as rp
 
     monkeypatch.setattr(rp, "_bundled", lambda: None)
     with pytest.raises(rp.NoRedisServer, match="apt install redis-server"):

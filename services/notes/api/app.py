@@ -12,15 +12,18 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import shared
-from services.notes.api import errors
+from services.notes.api import api_docs, errors, proxies
+from services.notes.api.body_limit import BodyLimitMiddleware
 from services.notes.api.deps import ApiContext
 from services.notes.api.observe import ApiMetrics, RequestLogMiddleware
-from services.notes.api.routers import admin, encounters, export, health, notes
+from services.notes.api.routers import admin, encounters, export, health, notes, purge, rooms
 from services.notes.config import NotesSettings
 from services.notes.console import routes as console
 from services.notes.db.engine import Database
+from services.notes.metrics import NotesMetrics
 from shared.contracts import StreamNames
 from shared.settings import DEFAULT_LLM_MODELS
+from shared.streams import make_redis
 
 # A full SOAP note is a few kB; 1 MiB leaves room and stops abuse.
 MAX_BODY_BYTES = 1024 * 1024
@@ -30,7 +33,8 @@ The medscribe staff API: encounters, transcripts and SOAP notes.
 
 Authenticate with `Authorization: Bearer ms_…` (tokens come from
 `medscribe notes token create`). Roles: **clinician** (own encounters: read, edit, sign,
-regenerate), **staff** (read all), **admin** (everything, tokens, audit log),
+regenerate), **staff** (read all), **admin** (read all, regenerate, tokens, audit log;
+never edits or signs a note),
 **auditor** (audit log only). Every read or change of patient data is audited.
 """
 
@@ -43,6 +47,7 @@ def create_app(
     sse_heartbeat_s: float = 15.0,
     sse_poll_s: float = 1.0,
     max_body_bytes: int = MAX_BODY_BYTES,
+    service_metrics: NotesMetrics | None = None,
 ) -> FastAPI:
     """Build the FastAPI app around the given database and Redis client."""
     metrics = ApiMetrics()
@@ -50,7 +55,8 @@ def create_app(
         title="medscribe staff API",
         version=shared.__version__,
         description=DESCRIPTION,
-        max_body_size=max_body_bytes,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ApiContext(
         settings=settings,
@@ -61,14 +67,26 @@ def create_app(
         allowed_models=frozenset({*DEFAULT_LLM_MODELS, settings.default_llm_model}),
         sse_heartbeat_s=sse_heartbeat_s,
         sse_poll_s=sse_poll_s,
+        trusted_proxies=proxies.parse_networks(settings.trusted_proxies),
+        live_redis=make_redis(
+            settings.redis_url,
+            block_ms=max(int(sse_poll_s * 1000), 10),
+            max_connections=settings.live_max_total,
+        ),
+        service_metrics=service_metrics,
     )
     errors.install(app)
+    # Our own limit (FastAPI's max_body_size= is not in every version we allow); inside
+    # the request log, so refusals are logged and counted like any answer.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
-    for module in (encounters, notes, export, admin, health):
+    for module in (encounters, notes, export, admin, purge, rooms, health):
         app.include_router(module.router)
     # The web console: same process, same port, same rules (it calls /v1 itself).
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=console.STATIC_DIR), name="static")
+    if settings.api_docs:
+        app.include_router(api_docs.router)
     return app
 
 

@@ -11,9 +11,10 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notes.api import queries, tickets
+from services.notes.api import proxies, queries, throttle, tickets
 from services.notes.api.observe import ApiMetrics
 from services.notes.auth import (
     Action,
@@ -29,12 +30,15 @@ from services.notes.console import sessions as console_sessions
 from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.models import ApiToken
+from services.notes.metrics import NotesMetrics
 from shared.contracts import StreamNames
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 NOT_AUTHENTICATED = "missing or invalid API token"
+# The audit actor of a refused credential: nobody is known (and the credential is secret).
+UNKNOWN_ACTOR = "(unknown)"
 FORBIDDEN = "this token may not do that"
 NOT_FOUND = "no such encounter"
 CSRF_FAILED = "missing or invalid CSRF token"
@@ -55,6 +59,14 @@ class ApiContext:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     sse_heartbeat_s: float = 15.0
     sse_poll_s: float = 1.0
+    # Live streams read Redis through their own pool (``live_redis``), bounded by
+    # ``settings.live_max_total``, so followers can never starve the consumer or the API.
+    live_redis: Any = None
+    live_by_token: dict[int, int] = field(default_factory=dict)
+    trusted_proxies: tuple[proxies.Network, ...] = ()
+    live_total: int = 0
+    # The notes service's own metrics (Redis budget, streams, lag), when run inside it.
+    service_metrics: NotesMetrics | None = None
 
 
 def get_ctx(request: Request) -> ApiContext:
@@ -73,6 +85,36 @@ bearer = HTTPBearer(
 
 def unauthorized() -> HTTPException:
     return HTTPException(401, NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def auth_failed(request: Request, ctx: ApiContext, kind: str) -> HTTPException:
+    """Count a refused credential and audit it (who is unknown; never the credential).
+
+    ``kind`` is missing, bearer, session or ticket. A request without any credential is
+    only counted. Audit rows per address are bounded per window (``throttle``), so a
+    flood of bad tokens cannot flood the audit log; the metric counts every one.
+    """
+    ctx.metrics.auth_failures.labels(kind).inc()
+    if kind != "missing":
+        ip = source_ip(request)
+        try:
+            seen = await throttle.count_failure(
+                ctx.redis, ctx.names, throttle.API, ip, ctx.settings.signin_window_s
+            )
+        except RedisError:
+            seen = 1  # Redis down: audit anyway rather than lose the record
+        if seen <= throttle.API_AUDIT_LIMIT:
+            await audit_failure(ctx, Action.AUTH_FAILED, kind, ip)
+    return unauthorized()
+
+
+async def audit_failure(ctx: ApiContext, action: Action, target: str, ip: str | None) -> None:
+    async with ctx.db.session() as session:
+        await repo.add_audit(
+            session, actor=UNKNOWN_ACTOR, action=action.value, target=target, source_ip=ip,
+            status=401,
+        )  # fmt: skip
+    ctx.metrics.audit_rows.labels(action.value).inc()
 
 
 def _principal(token: ApiToken) -> Principal:
@@ -100,15 +142,18 @@ async def authenticate(
         session_id = request.cookies.get(console_sessions.COOKIE)
         if session_id:
             return await session_principal(request, ctx, session_id)
-    if credentials is None or not looks_like_token(credentials.credentials):
-        raise unauthorized()
+        # An Authorization header that is not a bearer token (Basic …) is a failed attempt.
+        kind = "bearer" if request.headers.get("authorization") else "missing"
+        raise await auth_failed(request, ctx, kind)
+    if not looks_like_token(credentials.credentials):
+        raise await auth_failed(request, ctx, "bearer")
     async with ctx.db.session() as session:
         token = await repo.find_token_by_hash(session, hash_token(credentials.credentials))
-        if token is None:
-            raise unauthorized()
-        who = _principal(token)
-        await queries.touch_token(session, token)
-        return who
+        if token is not None:
+            who = _principal(token)
+            await queries.touch_token(session, token)
+            return who
+    raise await auth_failed(request, ctx, "bearer")
 
 
 async def session_principal(request: Request, ctx: ApiContext, session_id: str) -> Principal:
@@ -121,7 +166,7 @@ async def session_principal(request: Request, ctx: ApiContext, session_id: str) 
             await queries.touch_token(session, token)
     # Raised outside the block, so that removing an ended session is committed.
     if token is None:
-        raise unauthorized()
+        raise await auth_failed(request, ctx, "session")
     who = _principal(token)
     if request.method in UNSAFE_METHODS and not console_sessions.csrf_ok(
         session_id, request.headers.get(console_sessions.CSRF_HEADER)
@@ -149,13 +194,12 @@ async def bearer_or_ticket(
         return await authenticate(request, ctx, credentials)
     encounter_id = str(request.path_params.get("encounter_id", ""))
     token_id = await tickets.redeem(ctx.redis, ctx.names, ticket, encounter_id)
-    if token_id is None:
-        raise unauthorized()
-    async with ctx.db.session() as session:
-        token = await session.get(ApiToken, token_id)
-        if token is None or token.revoked_at is not None:
-            raise unauthorized()
-        return _principal(token)
+    if token_id is not None:
+        async with ctx.db.session() as session:
+            token = await session.get(ApiToken, token_id)
+            if token is not None and token.revoked_at is None:
+                return _principal(token)
+    raise await auth_failed(request, ctx, "ticket")
 
 
 Caller = Annotated[Principal, Depends(authenticate)]
@@ -163,7 +207,20 @@ StreamCaller = Annotated[Principal, Depends(bearer_or_ticket)]
 
 
 def source_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The client's address (behind a trusted proxy: the one it forwarded)."""
+    peer = request.client.host if request.client else None
+    ctx: ApiContext = request.app.state.ctx
+    return proxies.client_address(peer, request.headers.get("x-forwarded-for"), ctx.trusted_proxies)
+
+
+def came_over_https(request: Request) -> bool:
+    if request.url.scheme == "https":
+        return True
+    peer = request.client.host if request.client else None
+    ctx: ApiContext = request.app.state.ctx
+    return proxies.forwarded_https(
+        peer, request.headers.get("x-forwarded-proto"), ctx.trusted_proxies
+    )
 
 
 @dataclass
@@ -234,10 +291,12 @@ def require(who: Principal, action: Action) -> None:
 async def check_encounter(
     session: AsyncSession, who: Principal, action: Action, encounter_id: str
 ) -> None:
-    """The role may do it (else 403), the encounter exists (else 404) and is theirs (else 403)."""
+    """The role may do it (else 403), the encounter exists and is theirs (else 404).
+
+    Another clinician's encounter answers exactly like an unknown id, so that a clinician
+    cannot probe which encounter ids exist (the refusal is still audited).
+    """
     require(who, action)
     exists, clinician = await queries.encounter_clinician(session, encounter_id)
-    if not exists:
+    if not exists or not may_access(who, action, clinician):
         raise HTTPException(404, NOT_FOUND)
-    if not may_access(who, action, clinician):
-        raise HTTPException(403, FORBIDDEN)

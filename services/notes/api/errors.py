@@ -97,12 +97,13 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for the error codes a route can answer."""
     text = {
         401: "No or an unknown API token.",
-        403: "The token's role may not do this, or the encounter is another clinician's.",
+        403: "The token's role may not do this.",
         404: "No such encounter.",
         409: "The encounter is not in a state that allows this.",
         412: "If-Match does not name the current note version.",
         413: "Request body too large.",
         428: "If-Match header required.",
+        429: "Too many requests (open live streams, failed sign-ins); see Retry-After.",
         503: "Database or Redis unavailable.",
     }
     return {c: {"model": ErrorBody, "description": text.get(c, "Error.")} for c in (*codes, 503)}

@@ -20,11 +20,14 @@ from fhir.resources.R4B.documentreference import DocumentReference
 FHIR_VERSION = "4.3"  # R4B
 FHIR_MEDIA_TYPE = f"application/fhir+json; fhirVersion={FHIR_VERSION}"
 LOINC = "http://loinc.org"
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 PROGRESS_NOTE = ("11506-3", "Progress note")
 CATEGORY_SYSTEM = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
 NOTE_SYSTEM = "urn:medscribe:note"
 ENCOUNTER_SYSTEM = "urn:medscribe:encounter"
 CLINICIAN_SYSTEM = "urn:medscribe:clinician"
+# The clinic's own MRN system: set MEDSCRIBE_FHIR_MRN_SYSTEM to its URI when it has one.
+MRN_SYSTEM = "urn:medscribe:mrn"
 TEXT_PLAIN = "text/plain; charset=utf-8"
 
 DOCUMENT_STATUSES = frozenset({"current", "superseded", "entered-in-error"})
@@ -52,6 +55,8 @@ class SignedNote:
     stopped_at: datetime | None
     transcript_text: str
     language: str = "en"
+    patient_name: str | None = None
+    patient_mrn: str | None = None
 
 
 def _b64(text: str) -> str:
@@ -122,6 +127,19 @@ def build_resource(note: SignedNote) -> dict[str, Any]:
             "period": period,
         },
     }
+    subject: dict[str, Any] = {"type": "Patient"}
+    if note.patient_mrn:
+        subject["identifier"] = {
+            "type": {
+                "coding": [{"system": V2_0203, "code": "MR", "display": "Medical record number"}]
+            },
+            "system": MRN_SYSTEM,
+            "value": note.patient_mrn,
+        }
+    if note.patient_name:
+        subject["display"] = note.patient_name
+    if len(subject) > 1:
+        resource["subject"] = subject
     if note.clinician:
         resource["author"] = [
             {

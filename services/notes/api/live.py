@@ -90,7 +90,7 @@ def _turn_payload(turn: EditedTurn) -> dict[str, Any]:
         "text": turn.edited_text or turn.text,
         "original_text": turn.text,
         "edit_status": turn.edit_status,
-        "flags": [{"kind": f.kind, "term": f.term} for f in turn.flags],
+        "flags": [{"kind": f.kind, "term": f.term, "assertion": f.assertion} for f in turn.flags],
     }
 
 

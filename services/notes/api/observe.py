@@ -40,6 +40,18 @@ class ApiMetrics:
             "Open Server-Sent Event streams.",
             registry=self.registry,
         )
+        self.live_refused = Counter(
+            "medscribe_api_live_refused",
+            "Live streams refused (429): the token's or the replica's limit was reached.",
+            registry=self.registry,
+        )
+        self.auth_failures = Counter(
+            "medscribe_api_auth_failures",
+            "Requests refused for a missing or bad credential, by kind "
+            "(missing, bearer, session, ticket, signin, signin_link, throttled).",
+            ["kind"],
+            registry=self.registry,
+        )
         self.audit_rows = Counter(
             "medscribe_api_audit_rows",
             "Audit rows written, by action.",

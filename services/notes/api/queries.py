@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,9 +21,11 @@ from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from services.notes.api.schemas import ENCOUNTER_ID_PATTERN
 from services.notes.db import repo
 from services.notes.db.models import ApiToken, AuditEntry, Encounter, Note, Turn, utcnow
 
+_ENCOUNTER_ID = re.compile(ENCOUNTER_ID_PATTERN)
 # Touch a token's last_used_at at most this often (it is a write per request otherwise).
 TOKEN_TOUCH_INTERVAL = timedelta(seconds=60)
 
@@ -83,6 +86,7 @@ class EncounterFilter:
     started_after: datetime | None = None
     started_before: datetime | None = None
     text: str | None = None
+    unassigned: bool = False
 
 
 def _current_note_version() -> Any:
@@ -107,7 +111,7 @@ def _filtered(query: Select[Any], f: EncounterFilter) -> Select[Any]:
         query = query.where(Encounter.started_at < as_utc(f.started_before))
     if f.text:
         # Search the current note version only: an old, corrected text must not match.
-        matches = (
+        in_note = (
             select(Note.id)
             .where(
                 Note.encounter_id == Encounter.id,
@@ -116,7 +120,17 @@ def _filtered(query: Select[Any], f: EncounterFilter) -> Select[Any]:
             )
             .exists()
         )
-        query = query.where(matches)
+        # The front desk searches by patient name, MRN or the encounter id.
+        query = query.where(
+            or_(
+                in_note,
+                Encounter.patient_name.ilike(like_pattern(f.text), escape="\\"),
+                Encounter.patient_mrn == f.text.strip(),
+                Encounter.id == f.text.strip(),
+            )
+        )
+    if f.unassigned:
+        query = query.where(Encounter.clinician.is_(None))
     return query
 
 
@@ -127,6 +141,9 @@ async def list_encounters(
     query = _filtered(select(Encounter), f)
     if cursor:
         at_raw, last_id = decode_cursor(cursor, (str, str))
+        # The id goes into SQL: only what an encounter id can be (a NUL is a 500 on PostgreSQL).
+        if not _ENCOUNTER_ID.fullmatch(last_id):
+            raise BadCursor("cursor is not valid")
         try:
             at = as_utc(datetime.fromisoformat(at_raw))
         except ValueError:

@@ -7,22 +7,32 @@ never a database error.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.notes.auth import CLINICIAN_ID_RE, TOKEN_NAME_RE, Role
 
 ENCOUNTER_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 EncounterStatus = Literal[
-    "recording", "transcribing", "note_pending", "needs_review", "ready", "signed", "failed"
+    "recording",
+    "transcribing",
+    "note_pending",
+    "needs_review",
+    "ready",
+    "signed",
+    "failed",
+    "purged",
 ]
 NoteStatus = Literal["draft", "needs_review", "signed"]
 NoteKind = Literal["generated", "regenerated", "edited", "addendum"]
 
 MAX_SECTION_ITEMS = 200
 MAX_ITEM_CHARS = 4000
+# The whole edited note (issue 20): generous for a SOAP note, small enough to align fast.
+MAX_NOTE_STATEMENTS = 300
+MAX_NOTE_CHARS = 60_000
 
 
 def _no_control_chars(value: str) -> str:
@@ -73,10 +83,18 @@ class SectionsOut(Out):
     plan: list[str]
 
 
+class PatientOut(Out):
+    name: str | None
+    mrn: str | None
+    dob: date | None
+
+
 class EncounterSummary(Out):
     id: str
     room: str
     clinician: str | None
+    patient: PatientOut | None = Field(None, description="Who the visit was with, if assigned.")
+    visit_reason: str | None = None
     status: str
     started_at: datetime
     stopped_at: datetime | None
@@ -99,7 +117,14 @@ class EncounterSearch(In):
     clinician: FilterText | None = None
     started_after: datetime | None = Field(None, description="UTC if no zone.")
     started_before: datetime | None = None
-    q: SearchText | None = Field(None, description="Free text searched in the current note.")
+    q: SearchText | None = Field(
+        None,
+        description="Free text searched in the current note, the patient's name, the MRN "
+        "and the encounter id.",
+    )
+    unassigned: bool = Field(
+        False, description="Only visits recorded without a clinician (the queue to claim)."
+    )
     cursor: Annotated[str, Field(max_length=300, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
     limit: int = Field(50, ge=1, le=200)
 
@@ -140,11 +165,22 @@ class EncounterDetail(EncounterSummary):
     stt_session_s: int | None
     timings: Timings
     note: NoteRef | None = Field(None, description="The current (highest) note version.")
+    audio_released_at: datetime | None = Field(
+        None, description="When the visit's audio and other Redis keys were deleted."
+    )
+    audio_kept_until: datetime | None = Field(
+        None,
+        description="Transcription failed: the audio stays in Redis for a replay until this "
+        "time, then it is deleted.",
+    )
+    audio_warning: str | None = Field(None, description="Why someone should act, if so.")
 
 
 class FlagOut(Out):
     kind: str
     term: str
+    # "negated": the patient denied it (shown as "denies: ..."); older turns: "present".
+    assertion: str = "present"
 
 
 class TurnOut(Out):
@@ -228,6 +264,17 @@ class NoteUpdate(In):
     """A clinician's edit: the full new content of the four sections."""
 
     sections: Sections
+
+    @model_validator(mode="after")
+    def _not_too_big(self) -> NoteUpdate:
+        # Evidence aligns every statement with every turn: a bound on the note bounds the
+        # CPU one edit can cost (a real SOAP note is a few kB and a few dozen statements).
+        items = [item for _, section in self.sections for item in section]
+        if len(items) > MAX_NOTE_STATEMENTS:
+            raise ValueError(f"the note may have at most {MAX_NOTE_STATEMENTS} statements")
+        if sum(len(item) for item in items) > MAX_NOTE_CHARS:
+            raise ValueError(f"the note may have at most {MAX_NOTE_CHARS} characters")
+        return self
 
 
 class SignRequest(In):
@@ -318,3 +365,74 @@ class Health(Out):
 class Readiness(Out):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str]
+    warnings: list[str] | None = Field(
+        None, description="Ready, but someone should look (e.g. redis_memory_near_budget)."
+    )
+
+
+class PurgeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    confirm_signed: bool = Field(
+        False, description="Required when the encounter has a signed note (the medical record)."
+    )
+
+
+class PurgeResult(BaseModel):
+    """What was removed, as counts (never content)."""
+
+    encounter_id: str
+    status: Literal["purged"]
+    turns: int
+    note_versions: int
+    export_folders: int
+    redis_keys: int
+
+
+ROOM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+
+
+class AssignmentIn(BaseModel):
+    """The next patient of a room, as the front desk enters it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    patient_name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+    mrn: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    dob: date | None = Field(None, description="Date of birth (YYYY-MM-DD).")
+    visit_reason: str | None = Field(None, max_length=300, pattern=r"^[^\x00-\x1f\x7f]*$")
+    clinician: str | None = Field(None, max_length=100, pattern=CLINICIAN_ID_RE.pattern)
+
+    @field_validator("dob")
+    @classmethod
+    def _not_future(cls, value: date | None) -> date | None:
+        if value is not None and (value > date.today() or value.year < 1880):
+            raise ValueError("must be a real date of birth, not in the future")
+        return value
+
+
+class AssignmentOut(Out):
+    id: int
+    room: str
+    patient: PatientOut
+    visit_reason: str | None
+    clinician: str | None
+    created_by: str
+    created_at: datetime
+    encounter_id: str | None = Field(None, description="The visit it was attached to, once used.")
+    used_at: datetime | None
+
+
+class AssignmentList(Out):
+    items: list[AssignmentOut]
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    clinician: str | None = Field(
+        None,
+        max_length=100,
+        pattern=CLINICIAN_ID_RE.pattern,
+        description="Admins assign to this clinician; a clinician always claims for themselves.",
+    )

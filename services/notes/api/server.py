@@ -63,6 +63,8 @@ async def serve_api(
         lifespan="off",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         server_header=False,
+        # Forwarded headers are handled by the app, from trusted_proxies only.
+        proxy_headers=False,
     )
     server = _Server(config)
     sock = bind(settings.api_host, settings.api_port)
@@ -94,4 +96,5 @@ async def serve_api(
             with contextlib.suppress(asyncio.CancelledError):
                 await serve_task
         sock.close()
+        await context(app).live_redis.aclose()
         log.info("api_stopped", port=port)

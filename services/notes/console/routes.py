@@ -16,14 +16,27 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from redis.exceptions import RedisError
 
-from services.notes.api.deps import ApiContext, check_encounter, get_ctx, source_ip
+from services.notes.api import throttle
+from services.notes.api.body_limit import declared_length
+from services.notes.api.deps import (
+    ApiContext,
+    audit_failure,
+    came_over_https,
+    check_encounter,
+    get_ctx,
+    source_ip,
+)
+from services.notes.api.proxies import is_loopback
 from services.notes.api.routers.encounters import EncounterIdPath
 from services.notes.auth import Action, Principal, Role, allowed, hash_token, looks_like_token
 from services.notes.console import sessions
 from services.notes.db import repo
 from services.notes.db.models import ApiToken
+from shared.logging import get_logger
 
+log = get_logger(__name__)
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 templates = Environment(
@@ -55,11 +68,19 @@ ROLES = frozenset(r.value for r in Role)
 BAD_TOKEN = "That token is not valid (unknown, revoked or mistyped)."
 LINK_USED = "This sign-in link was already used or has expired. Sign in with a token."
 FORM_EXPIRED = "The sign-in form expired. Please try again."
+TOO_MANY = (
+    "Too many failed sign-ins from this computer. Try again in {minutes} minute(s), "
+    "or ask your administrator."
+)
+FORM_TOO_LARGE = f"form too large (at most {MAX_FORM_BYTES} bytes)"
 
 
 def _secure(request: Request, ctx: ApiContext) -> bool:
+    """Secure unless turned off, or plain http from loopback (a local demo or test)."""
     configured = ctx.settings.console_secure_cookie
-    return request.url.scheme == "https" if configured is None else configured
+    if configured is not None:
+        return configured
+    return came_over_https(request) or not is_loopback(source_ip(request))
 
 
 def render(
@@ -83,6 +104,10 @@ class Signed:
     @property
     def may_write(self) -> bool:
         return allowed(self.who, Action.NOTE_UPDATE)
+
+    @property
+    def may_regenerate(self) -> bool:
+        return allowed(self.who, Action.NOTE_REGENERATE)
 
     @property
     def sees_encounters(self) -> bool:
@@ -171,9 +196,19 @@ async def form_fields(request: Request) -> dict[str, str]:
     """A small urlencoded form (the console's two forms), without python-multipart."""
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return {}
-    raw = await request.body()
-    if len(raw) > MAX_FORM_BYTES:
-        return {}
+    # Never more than MAX_FORM_BYTES (+ one chunk) in memory: refuse by the declared
+    # length before reading, else while reading.
+    declared = declared_length(request.scope)
+    if declared is not None and declared > MAX_FORM_BYTES:
+        raise HTTPException(413, FORM_TOO_LARGE)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            raise HTTPException(413, FORM_TOO_LARGE)
+    raw = b"".join(chunks)
     try:
         pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=10)
     except (UnicodeDecodeError, ValueError):
@@ -181,9 +216,48 @@ async def form_fields(request: Request) -> dict[str, str]:
     return dict(pairs)
 
 
+async def _throttled(request: Request, ctx: ApiContext) -> Response | None:
+    """429 while this address has too many failed sign-ins in the current window.
+
+    Redis down: sign-in stays possible (clinicians must not be locked out by an outage);
+    the failures are still audited in the database.
+    """
+    try:
+        wait_s = await throttle.blocked_for(
+            ctx.redis, ctx.names, throttle.SIGNIN, source_ip(request),
+            ctx.settings.signin_max_failures,
+        )  # fmt: skip
+    except RedisError:
+        log.warning("signin_throttle_unavailable")
+        return None
+    if wait_s is None:
+        return None
+    ctx.metrics.auth_failures.labels("throttled").inc()
+    minutes = max(1, -(-wait_s // 60))
+    response = _signin_form(TOO_MANY.format(minutes=minutes), status=429)
+    response.headers["Retry-After"] = str(wait_s)
+    return response
+
+
+async def _failed_signin(request: Request, ctx: ApiContext, kind: str, message: str) -> Response:
+    """Count the failure against the address, audit and count it; the form again (401)."""
+    ip = source_ip(request)
+    try:
+        await throttle.count_failure(
+            ctx.redis, ctx.names, throttle.SIGNIN, ip, ctx.settings.signin_window_s
+        )
+    except RedisError:
+        log.warning("signin_throttle_unavailable")
+    ctx.metrics.auth_failures.labels(kind).inc()
+    await audit_failure(ctx, Action.CONSOLE_SIGNIN, kind, ip)
+    return _signin_form(message, status=401)
+
+
 @router.post("/signin")
 async def signin(request: Request) -> Response:
     ctx = get_ctx(request)
+    if (refused := await _throttled(request, ctx)) is not None:
+        return refused
     fields = await form_fields(request)
     token, form_nonce = fields.get("token", ""), fields.get("form_nonce", "")
     expected = request.cookies.get(sessions.SIGNIN_COOKIE, "")
@@ -192,7 +266,7 @@ async def signin(request: Request) -> Response:
     secret = token.strip()
     found = await _live_token(ctx, hash_token(secret)) if looks_like_token(secret) else None
     if found is None:
-        return _signin_form(BAD_TOKEN, status=401)
+        return await _failed_signin(request, ctx, "signin", BAD_TOKEN)
     return await _start_session(request, ctx, found)
 
 
@@ -200,11 +274,13 @@ async def signin(request: Request) -> Response:
 async def signin_link(request: Request) -> Response:
     """A one-time link from `medscribe demo`: the ticket is consumed on first use."""
     ctx = get_ctx(request)
+    if (refused := await _throttled(request, ctx)) is not None:
+        return refused
     ticket = request.query_params.get("ticket", "")
     token_hash = await sessions.redeem_link(ctx.redis, ctx.names, ticket) if ticket else None
     found = await _live_token(ctx, token_hash) if token_hash else None
     if found is None:
-        return _signin_form(LINK_USED, status=401)
+        return await _failed_signin(request, ctx, "signin_link", LINK_USED)
     return await _start_session(request, ctx, found)
 
 
@@ -263,10 +339,10 @@ async def encounter_page(encounter_id: EncounterIdPath, request: Request) -> Res
         async with ctx.db.session() as session:
             await check_encounter(session, me.who, Action.ENCOUNTER_READ, encounter_id)
     except HTTPException as err:
-        text = "No such encounter." if err.status_code == 404 else (
-            "This encounter is not yours to open." if me.sees_encounters
-            else "Your role may not see encounters."
-        )  # fmt: skip
+        # Another clinician's encounter reads as unknown (404), like in the API.
+        text = (
+            "No such encounter." if err.status_code == 404 else "Your role may not see encounters."
+        )
         return _forbidden(me, text, err.status_code)
     return render(
         "encounter.html", me=me, page="encounters", encounter_id=encounter_id,

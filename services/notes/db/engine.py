@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from services.notes.db.models import Base
+from shared.private_files import private_dir, private_file
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -62,6 +63,21 @@ def check_url(url: str) -> str:
     return url
 
 
+def private_sqlite(path: Path) -> None:
+    """The database file (full transcripts) owner-only before SQLite opens it.
+
+    SQLite gives its -wal and -shm files the mode of the database file, so creating the
+    file 0600 first covers all three; existing ones are tightened too. A folder that
+    already exists is left as it is (it may be a shared one); a new one is 0700.
+    """
+    private_dir(path.parent, tighten=False)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            private_file(side)
+
+
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" hook issue BEGIN itself (pysqlite's own is deferred).
     dbapi_conn.isolation_level = None
@@ -84,7 +100,7 @@ class Database:
         self.url = check_url(url)
         path = sqlite_path(url)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(path)
         self.dialect = make_url(url).get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "postgresql":

@@ -17,6 +17,7 @@ from services.notes.db.common import InvalidTransition, LeaseLost, NotFound, mis
 from services.notes.db.models import (
     NEEDS_REVIEW,
     NOTE_PENDING,
+    PURGED,
     READY,
     RECORDING,
     SIGNED,
@@ -167,6 +168,39 @@ async def defer_note_job(
     await session.execute(stmt)
 
 
+NOTES_STAGE = "notes"
+
+
+async def give_up_note_job(
+    session: AsyncSession, encounter_id: str, owner: str, reason: str, error: str
+) -> bool:
+    """The note cannot be written (gateway rejected it, or attempts are spent): the
+    encounter waits for a person (``needs_review``, reason shown) instead of retrying for
+    ever. Regenerating it (API/console) queues it again. False if the lease was lost."""
+    stmt = (
+        update(Encounter)
+        .where(
+            Encounter.id == encounter_id,
+            Encounter.note_lease_owner == owner,
+            Encounter.status == NOTE_PENDING,
+        )
+        .values(
+            status=NEEDS_REVIEW,
+            note_lease_owner=None,
+            note_lease_until=None,
+            note_next_try_at=None,
+            note_attempts=Encounter.note_attempts + 1,
+            note_error=error[:100],
+            failure_stage=NOTES_STAGE,
+            failure_reason=reason[:500],
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    result: Any = await session.execute(stmt)
+    return bool(result.rowcount == 1)
+
+
 async def release_note_job(session: AsyncSession, encounter_id: str, owner: str) -> None:
     """Hand a job back untouched (shutdown): any replica may take it right away."""
     await session.execute(
@@ -208,7 +242,15 @@ async def complete_note_job(
         .execution_options(synchronize_session=False)
     )
     result: Any = await session.execute(stmt)
-    return bool(result.rowcount == 1)
+    if result.rowcount != 1:
+        return False
+    await session.execute(  # a note that could not be written earlier now is
+        update(Encounter)
+        .where(Encounter.id == encounter_id, Encounter.failure_stage == NOTES_STAGE)
+        .values(failure_stage=None, failure_reason=None)
+        .execution_options(synchronize_session=False)
+    )
+    return True
 
 
 async def finish_note_job(
@@ -255,6 +297,8 @@ async def request_note(session: AsyncSession, encounter_id: str) -> None:
         raise NotFound(encounter_id)
     if enc.status == SIGNED:
         raise InvalidTransition("a signed note cannot be regenerated; add an addendum")
+    if enc.status == PURGED:
+        raise InvalidTransition("the encounter's content was purged")
     if enc.status in (RECORDING, TRANSCRIBING):
         raise InvalidTransition("the encounter is still being transcribed")
     if enc.status == NOTE_PENDING:

@@ -6,12 +6,13 @@ stay additive: the staff API codes against these names.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -34,7 +35,18 @@ NEEDS_REVIEW = "needs_review"
 READY = "ready"
 SIGNED = "signed"
 FAILED = "failed"
-ENCOUNTER_STATUSES = (RECORDING, TRANSCRIBING, NOTE_PENDING, NEEDS_REVIEW, READY, SIGNED, FAILED)
+# An admin removed the encounter's content on request; the row and its audit trail remain.
+PURGED = "purged"
+ENCOUNTER_STATUSES = (
+    RECORDING,
+    TRANSCRIBING,
+    NOTE_PENDING,
+    NEEDS_REVIEW,
+    READY,
+    SIGNED,
+    FAILED,
+    PURGED,
+)
 
 # Note statuses and kinds.
 NOTE_DRAFT = "draft"
@@ -116,13 +128,28 @@ class Encounter(Base):
     failure_reason: Mapped[str | None] = mapped_column(String(500))
     missing_seqs: Mapped[list[int] | None] = mapped_column(JSONType)
     speaker_roles: Mapped[dict[str, str] | None] = mapped_column(JSONType)
+    # Who the visit was with and why (PHI: only here, never in Redis, logs or URLs).
+    patient_name: Mapped[str | None] = mapped_column(String(200))
+    patient_mrn: Mapped[str | None] = mapped_column(String(64), index=True)
+    patient_dob: Mapped[date | None] = mapped_column(Date)
+    visit_reason: Mapped[str | None] = mapped_column(String(300))
     # Note job bookkeeping (one generator at a time across replicas; retry while down).
     note_lease_owner: Mapped[str | None] = mapped_column(String(120))
     note_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     note_attempts: Mapped[int] = mapped_column(Integer, default=0)
     note_next_try_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     note_error: Mapped[str | None] = mapped_column(String(100))
+    # When the visit's audio and other Redis keys were deleted (services.notes.release);
+    # null while they may still be needed.
+    redis_released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
+
+    @property
+    def patient(self) -> dict[str, Any] | None:
+        """The patient as the API shows it (None when nobody was assigned)."""
+        if self.patient_name is None and self.patient_mrn is None:
+            return None
+        return {"name": self.patient_name, "mrn": self.patient_mrn, "dob": self.patient_dob}
 
 class Turn(Base):
     __tablename__ = "turns"
@@ -177,6 +204,29 @@ class Note(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     signed_by: Mapped[str | None] = mapped_column(String(100))
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RoomAssignment(Base):
+    """The next patient (and clinician) the front desk assigned to a room; attached to the
+    room's next encounter when it starts (oldest unused first)."""
+
+    __tablename__ = "room_assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    room: Mapped[str] = mapped_column(String(100), index=True)
+    patient_name: Mapped[str] = mapped_column(String(200))
+    patient_mrn: Mapped[str | None] = mapped_column(String(64))
+    patient_dob: Mapped[date | None] = mapped_column(Date)
+    visit_reason: Mapped[str | None] = mapped_column(String(300))
+    clinician: Mapped[str | None] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    encounter_id: Mapped[str | None] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def patient(self) -> dict[str, Any]:
+        return {"name": self.patient_name, "mrn": self.patient_mrn, "dob": self.patient_dob}
 
 
 class ApiToken(Base):

@@ -44,6 +44,7 @@ from services.notes.db.jobs import (
     defer_note_job,
     expire_transcriptions,
     finish_note_job,
+    give_up_note_job,
     late_turn_arrived,
     pending_note_jobs,
     release_note_job,
@@ -61,12 +62,14 @@ from services.notes.db.models import (
     FAILED,
     NEEDS_REVIEW,
     NOTE_PENDING,
+    PURGED,
     READY,
     RECORDING,
     SIGNED,
     SYSTEM_ACTOR,
     TRANSCRIBING,
     Encounter,
+    RoomAssignment,
     Turn,
     utcnow,
 )
@@ -91,7 +94,7 @@ __all__ = [  # the re-exported names (everything else here is defined in this mo
     "NotFound", "all_encounter_ids", "count_by_status", "decode_cursor", "list_encounters",
     "VersionConflict", "add_audit", "claim_note_job", "complete_note_job", "create_token",
     "defer_note_job", "expire_transcriptions", "find_token_by_hash", "late_turn_arrived",
-    "completes_pending",
+    "completes_pending", "give_up_note_job",
     "list_audit", "list_tokens", "missing_seqs", "pending_note_jobs", "release_note_job",
     "renew_note_lease", "request_note", "revoke_token", "touch_token",
 ]  # fmt: skip
@@ -136,7 +139,37 @@ async def upsert_encounter_started(session: AsyncSession, msg: EncounterStarted)
     stmt = stmt.on_conflict_do_update(
         index_elements=["id"], set_=values, where=Encounter.started.is_(False)
     )
-    await session.execute(stmt)
+    result: Any = await session.execute(stmt)
+    if result.rowcount:  # the first Started of this encounter: its patient, if one is due
+        await attach_room_assignment(session, msg.encounter_id, msg.room)
+
+
+async def attach_room_assignment(session: AsyncSession, encounter_id: str, room: str) -> bool:
+    """Give the encounter the oldest unused patient the front desk assigned to its room.
+
+    The room's clinician (from the capture agent) wins over the assignment's; an encounter
+    recorded without one gets the assignment's clinician. True if one was attached."""
+    stmt = (
+        select(RoomAssignment)
+        .where(RoomAssignment.room == room, RoomAssignment.encounter_id.is_(None))
+        .order_by(RoomAssignment.id)
+        .limit(1)
+        .with_for_update()
+    )
+    assignment = (await session.scalars(stmt)).first()
+    if assignment is None:
+        return False
+    enc = await session.get(Encounter, encounter_id, with_for_update=True, populate_existing=True)
+    if enc is None or enc.patient_name is not None:
+        return False
+    enc.patient_name = assignment.patient_name
+    enc.patient_mrn = assignment.patient_mrn
+    enc.patient_dob = assignment.patient_dob
+    enc.visit_reason = assignment.visit_reason
+    enc.clinician = enc.clinician or assignment.clinician
+    assignment.encounter_id = encounter_id
+    assignment.used_at = utcnow()
+    return True
 
 
 async def mark_stopped(session: AsyncSession, msg: EncounterStopped) -> None:
@@ -180,6 +213,8 @@ async def mark_transcribed(session: AsyncSession, msg: EncounterTranscribed) -> 
 async def mark_failed(session: AsyncSession, msg: EncounterFailed) -> None:
     """Keep everything stored; show the stage and reason. A written note stays."""
     enc = await _locked(session, msg.encounter_id)
+    if enc.status == PURGED:
+        return
     enc.failure_stage = msg.stage
     enc.failure_reason = msg.reason
     if enc.status not in _HAS_NOTE:
@@ -214,9 +249,13 @@ def turn_quality(turn: EditedTurn) -> int:
 async def upsert_turn(session: AsyncSession, turn: EditedTurn) -> bool:
     """Store one turn; a later version of at least the same quality replaces it in place.
 
-    Returns False when the stored version was better (the entry changed nothing).
+    Returns False when the stored version was better, or the encounter's content was purged
+    (a late or replayed entry must not bring purged text back).
     """
     await ensure_encounter(session, turn.encounter_id)
+    status = await session.scalar(select(Encounter.status).where(Encounter.id == turn.encounter_id))
+    if status == PURGED:
+        return False
     now = utcnow()
     values: dict[str, Any] = {
         # Columns are bounded where the contract is not: clip rather than lose the turn.

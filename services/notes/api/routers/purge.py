@@ -1,0 +1,54 @@
+"""Purging one encounter's patient data on request (admin; audited, the audit row stays)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request
+
+from services.notes.api.deps import Caller, Ctx, audited, require
+from services.notes.api.errors import error_responses
+from services.notes.api.schemas import ENCOUNTER_ID_PATTERN, PurgeRequest, PurgeResult
+from services.notes.auth import Action
+from services.notes.db.common import NotFound
+from services.notes.purge import PurgeNeedsConfirmation, purge_exports, purge_record, purge_redis
+
+router = APIRouter(prefix="/v1/encounters", tags=["retention"])
+
+
+@router.post(
+    "/{encounter_id}/purge",
+    response_model=PurgeResult,
+    summary="Remove an encounter's transcript, notes, files and audio (admin)",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def purge_encounter(
+    body: PurgeRequest,
+    request: Request,
+    ctx: Ctx,
+    who: Caller,
+    encounter_id: Annotated[str, Path(pattern=ENCOUNTER_ID_PATTERN)],
+) -> PurgeResult:
+    """The encounter row (room, times, status ``purged``) and the audit log stay. A signed
+    note is part of the medical record: its purge needs ``confirm_signed``. Repeating a
+    purge is harmless (it finishes one that was interrupted)."""
+    async with audited(ctx, request, who, Action.ENCOUNTER_PURGE, encounter_id) as work:
+        require(who, Action.ENCOUNTER_PURGE)
+        try:
+            counts = await purge_record(work.session, encounter_id, signed_ok=body.confirm_signed)
+        except NotFound:
+            raise HTTPException(404, "no such encounter") from None
+        except PurgeNeedsConfirmation as err:
+            raise HTTPException(409, str(err)) from None
+        work.target = "signed" if body.confirm_signed else None
+    # The database is committed first: files and Redis follow (a retry redoes them).
+    files = purge_exports(ctx.settings.export_dir, encounter_id)
+    keys = await purge_redis(ctx.redis, ctx.names, encounter_id)
+    return PurgeResult(
+        encounter_id=encounter_id,
+        status="purged",
+        turns=counts.turns,
+        note_versions=counts.note_versions,
+        export_folders=files,
+        redis_keys=keys,
+    )

@@ -1,0 +1,108 @@
+"""Purging one encounter's patient data on request (`medscribe notes purge`, the admin API).
+
+The content goes — turns, every note version and its evidence, the exported files, and the
+encounter's keys in Redis (audio, partials, per-encounter state) — while the encounter row
+(room, clinician id, times, status ``purged``) and every audit row stay, so the record shows
+that something existed and who removed it. A signed note is part of the medical record:
+purging it needs an explicit flag.
+
+Crash-safe by order and idempotence: the database is changed first, in one transaction
+(status ``purged`` also stops late or replayed turns from bringing text back), then the
+files, then Redis. Running the purge again on a purged encounter redoes the last two.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notes.db.common import InvalidTransition, NotFound
+from services.notes.db.models import NOTE_SIGNED, PURGED, SIGNED, Encounter, Note, Turn, utcnow
+from services.notes.exporter import safe_dirname
+from shared.contracts import StreamNames
+from shared.release import release_encounter
+
+
+class PurgeNeedsConfirmation(InvalidTransition):
+    """The encounter holds a signed note and the caller did not say it may go."""
+
+
+@dataclass(frozen=True)
+class PurgeCounts:
+    """What a purge removed (counts only: a report never names content)."""
+
+    turns: int = 0
+    note_versions: int = 0
+    export_folders: int = 0
+    redis_keys: int = 0
+
+
+async def purge_record(session: AsyncSession, encounter_id: str, *, signed_ok: bool) -> PurgeCounts:
+    """Remove the encounter's content from the database (inside the caller's transaction)."""
+    enc = await session.get(Encounter, encounter_id, with_for_update=True, populate_existing=True)
+    if enc is None:
+        raise NotFound(encounter_id)
+    signed = enc.status == SIGNED or bool(
+        await session.scalar(
+            select(func.count())
+            .select_from(Note)
+            .where(Note.encounter_id == encounter_id, Note.status == NOTE_SIGNED)
+        )
+    )
+    if signed and not signed_ok:
+        raise PurgeNeedsConfirmation(
+            "the encounter has a signed note (part of the medical record): confirm to purge it"
+        )
+    turns: Any = await session.execute(delete(Turn).where(Turn.encounter_id == encounter_id))
+    notes: Any = await session.execute(delete(Note).where(Note.encounter_id == encounter_id))
+    enc.status = PURGED
+    enc.speaker_roles = None
+    enc.missing_seqs = None
+    enc.note_lease_owner = enc.note_lease_until = enc.note_next_try_at = None
+    enc.note_error = None
+    enc.updated_at = utcnow()
+    return PurgeCounts(turns=int(turns.rowcount or 0), note_versions=int(notes.rowcount or 0))
+
+
+def purge_exports(export_dir: Path, encounter_id: str) -> int:
+    """Delete the encounter's export folder; 1 if there was one."""
+    folder = export_dir / safe_dirname(encounter_id)
+    if not folder.exists():
+        return 0
+    shutil.rmtree(folder)
+    return 1
+
+
+async def purge_redis(redis: Any, names: StreamNames, encounter_id: str) -> int:
+    """Delete every key of this encounter (the same release the lifecycle job runs)."""
+    return await release_encounter(redis, names, encounter_id)
+
+
+async def purge_encounter(
+    db: Any,
+    redis: Any,
+    names: StreamNames,
+    export_dir: Path,
+    encounter_id: str,
+    *,
+    signed_ok: bool,
+    session: AsyncSession | None = None,
+) -> PurgeCounts:
+    """The whole purge: database (in ``session`` if given, else its own), files, Redis."""
+    if session is not None:
+        counts = await purge_record(session, encounter_id, signed_ok=signed_ok)
+        await session.flush()
+    else:
+        async with db.session() as own:
+            counts = await purge_record(own, encounter_id, signed_ok=signed_ok)
+    return PurgeCounts(
+        turns=counts.turns,
+        note_versions=counts.note_versions,
+        export_folders=purge_exports(export_dir, encounter_id),
+        redis_keys=await purge_redis(redis, names, encounter_id),
+    )

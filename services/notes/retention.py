@@ -1,0 +1,105 @@
+"""The retention policy for the record: how long transcripts and exported files stay after
+a note is signed. The signed note itself is the medical record and is never deleted by
+policy (only an admin's purge removes it).
+
+Applied by the notes service every ``retention_interval_s`` and on demand with
+`medscribe notes retention`; each run reports counts, never content. Idempotent: a run
+that stops half way is finished by the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notes.db.models import NOTE_SIGNED, Note, Turn, utcnow
+from services.notes.purge import purge_exports
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """Days after signing; None keeps forever (the default)."""
+
+    transcript_days: int | None = None
+    exports_days: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.transcript_days is not None or self.exports_days is not None
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    transcripts_removed: int = 0  # encounters whose turn text went
+    turns_removed: int = 0
+    export_folders_removed: int = 0
+
+
+def _signed_before(cutoff: datetime) -> Any:
+    """Encounter ids whose note was first signed before ``cutoff``."""
+    return (
+        select(Note.encounter_id)
+        .where(Note.status == NOTE_SIGNED)
+        .group_by(Note.encounter_id)
+        .having(func.min(Note.signed_at) < cutoff)
+    )
+
+
+async def _expired_transcripts(session: AsyncSession, cutoff: datetime) -> list[str]:
+    has_turns = exists().where(Turn.encounter_id == Note.encounter_id)
+    stmt = _signed_before(cutoff).where(has_turns)
+    return list((await session.scalars(stmt)).all())
+
+
+async def apply_retention(
+    db: Any, export_dir: Path, policy: RetentionPolicy, now: datetime | None = None
+) -> RetentionReport:
+    now = now or utcnow()
+    encounters = turns = folders = 0
+    if policy.transcript_days is not None:
+        cutoff = now - timedelta(days=policy.transcript_days)
+        async with db.session() as session:
+            expired = await _expired_transcripts(session, cutoff)
+        for eid in expired:  # one transaction each: a large backlog never holds long locks
+            async with db.session() as session:
+                result: Any = await session.execute(delete(Turn).where(Turn.encounter_id == eid))
+            turns += int(result.rowcount or 0)
+            encounters += 1
+    if policy.exports_days is not None:
+        cutoff = now - timedelta(days=policy.exports_days)
+        async with db.session() as session:
+            expired = list((await session.scalars(_signed_before(cutoff))).all())
+        for eid in expired:
+            folders += await asyncio.to_thread(purge_exports, export_dir, eid)
+    report = RetentionReport(encounters, turns, folders)
+    log.info(
+        "retention_applied",
+        transcripts_removed=report.transcripts_removed,
+        turns_removed=report.turns_removed,
+        export_folders_removed=report.export_folders_removed,
+    )
+    return report
+
+
+async def run_retention(
+    db: Any, export_dir: Path, policy: RetentionPolicy, interval_s: float, stop: asyncio.Event
+) -> None:
+    """Apply the policy now and then every ``interval_s`` until ``stop``."""
+    while not stop.is_set():
+        try:
+            await apply_retention(db, export_dir, policy)
+        except Exception as err:  # noqa: BLE001 - the next run retries; never stop the service
+            log.warning("retention_failed", error=type(err).__name__)
+        try:
+            await asyncio.wait_for(stop.wait(), interval_s)
+        except TimeoutError:
+            pass

@@ -1,0 +1,142 @@
+"""Medication actions (start / stop / continue / change dose / hold) per drug, and the
+drugs a patient said they are allergic to.
+
+Rules over words, one sentence at a time: a drug takes the nearest action word before it
+in its sentence ("stop lisinopril and start losartan"), else the nearest within a few
+words after it ("the lisinopril, let's stop it"). "Switch from A to B" stops A and starts
+B. An action word after "don't" / "not" is read as its opposite ("don't stop" continues).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from shared.evidence.assertion import sentences
+from shared.evidence.lexicon import BRAND_GENERIC, DRUG_NAMES
+
+Action = Literal["start", "stop", "continue", "change", "hold"]
+# What matters for safety: will the patient be taking the drug after the visit?
+TAKING: dict[Action, bool] = {
+    "start": True, "continue": True, "change": True, "stop": False, "hold": False,
+}  # fmt: skip
+_OPPOSITE: dict[Action, Action] = {
+    "start": "hold", "continue": "stop", "change": "continue", "stop": "continue",
+    "hold": "continue",
+}  # fmt: skip
+
+_PHRASES: dict[str, Action] = {
+    "start": "start", "starting": "start", "begin": "start", "initiate": "start",
+    "prescribe": "start", "prescribing": "start", "prescribed": "start", "add": "start",
+    "adding": "start", "put you on": "start", "put him on": "start", "put her on": "start",
+    "try": "start", "trial of": "start", "switch to": "start", "switching to": "start",
+    "new prescription for": "start", "give you": "start", "recommend": "start",
+    "continue": "continue", "continuing": "continue", "keep": "continue",
+    "stay on": "continue", "remain on": "continue", "refill": "continue",
+    "refilled": "continue", "taking": "continue", "take": "continue", "takes": "continue",
+    "still on": "continue", "resume": "continue", "restart": "start",
+    "increase": "change", "increasing": "change", "increased": "change",
+    "decrease": "change", "decreasing": "change", "decreased": "change",
+    "reduce": "change", "reducing": "change", "double": "change", "titrate": "change",
+    "bump up": "change", "go up on": "change", "lower": "change", "raise": "change",
+    "adjust": "change", "change the dose": "change",
+    "stop": "stop", "stopping": "stop", "stopped": "stop", "discontinue": "stop",
+    "discontinuing": "stop", "discontinued": "stop", "d/c": "stop", "come off": "stop",
+    "get off": "stop", "taper off": "stop", "no longer": "stop", "quit": "stop",
+    "switch from": "stop", "switching from": "stop", "change from": "stop",
+    "switch you from": "stop", "switching you from": "stop", "change you from": "stop",
+    "take you off": "stop", "taking you off": "stop", "switch you to": "start",
+    "instead of": "stop", "off of": "stop", "off the": "stop",
+    "hold": "hold", "holding": "hold", "pause": "hold", "hold off on": "hold",
+    "skip": "hold", "avoid": "hold",
+}  # fmt: skip
+_NOT = re.compile(r"(?:\b(?:don't|do not|not|never|won't|will not|didn't|shouldn't)\s+)$")
+_ACTION = re.compile(
+    r"(?<![\w-])("
+    + "|".join(re.escape(p) for p in sorted(_PHRASES, key=lambda p: (-len(p), p)))
+    + r")(?![\w-])"
+)
+_DRUG = re.compile(r"[a-z]+")
+_AFTER_REACH = 30  # characters: "lisinopril, let's stop it"
+_ALLERGY_BEFORE = re.compile(r"(allergic|allergy|allergies|reaction)\b[^.;]{0,25}$")
+_ALLERGY_AFTER = re.compile(r"^\W{0,2}(allergy|allergies)\b")
+_NO_ALLERGY = re.compile(r"\b(not|no|never|isn't|aren't|nkda)\b[^.;]{0,15}(allergic|allerg)")
+# An allergy to a class reaches its members.
+ALLERGY_CLASS: dict[str, frozenset[str]] = {
+    "penicillin": frozenset({"penicillin", "amoxicillin", "augmentin", "ampicillin"}),
+    "penicillins": frozenset({"penicillin", "amoxicillin", "augmentin", "ampicillin"}),
+    "sulfa": frozenset({"sulfamethoxazole", "bactrim"}),
+    "nsaids": frozenset({"ibuprofen", "naproxen", "advil", "motrin", "aleve", "meloxicam"}),
+}
+
+
+@dataclass(frozen=True)
+class DrugAction:
+    drug: str  # generic name
+    action: Action
+    text: str  # "stop lisinopril", as written (lower case)
+
+
+def generic(word: str) -> str:
+    return BRAND_GENERIC.get(word, word)
+
+
+def _drugs(sentence: str) -> list[tuple[int, int, str]]:
+    return [
+        (m.start(), m.end(), m.group(0))
+        for m in _DRUG.finditer(sentence)
+        if m.group(0) in DRUG_NAMES
+    ]
+
+
+def drug_actions(text: str) -> list[DrugAction]:
+    """Each drug with an action word, in reading order."""
+    out: list[DrugAction] = []
+    for sentence in sentences(text.lower()):
+        triggers: list[tuple[int, int, Action]] = []
+        switching = False
+        for m in _ACTION.finditer(sentence):
+            action = _PHRASES[m.group(1)]
+            if _NOT.search(sentence[: m.start()]):
+                action = _OPPOSITE[action]
+            switching = switching or m.group(1).endswith(" from")
+            triggers.append((m.start(), m.end(), action))
+        if switching:  # "switch from A to B": the "to" starts B
+            for m in re.finditer(r"\bto\b", sentence):
+                triggers.append((m.start(), m.end(), "start"))
+            triggers.sort()
+        if not triggers:
+            continue
+        for start, end, word in _drugs(sentence):
+            before = [t for t in triggers if t[1] <= start]
+            after = [t for t in triggers if t[0] >= end and t[0] - end <= _AFTER_REACH]
+            if before:
+                t_start, _, action = before[-1]
+            elif after:
+                t_start, _, action = after[0]
+            else:
+                continue
+            lo, hi = min(t_start, start), max(end, start)
+            out.append(DrugAction(generic(word), action, sentence[lo:hi].strip()))
+    return out
+
+
+def allergies(text: str) -> dict[str, str]:
+    """Drug (generic, or a member of an allergy class) -> the allergen as said."""
+    out: dict[str, str] = {}
+    for sentence in sentences(text.lower()):
+        if _NO_ALLERGY.search(sentence):
+            continue
+        for m in re.finditer(r"[a-z]+", sentence):
+            word = m.group(0)
+            if word not in DRUG_NAMES and word not in ALLERGY_CLASS:
+                continue
+            if not (
+                _ALLERGY_BEFORE.search(sentence[: m.start()])
+                or _ALLERGY_AFTER.search(sentence[m.end() :])
+            ):
+                continue
+            for member in ALLERGY_CLASS.get(word, frozenset({word})):
+                out.setdefault(generic(member), word)
+    return out

@@ -1,0 +1,242 @@
+"""Assertion of clinical concepts: present, negated, possible, hypothetical, historical or
+asked, and who it is about (the patient, or family/another person).
+
+medspaCy's ConText (NegEx's successor; rules only, no downloaded model) reads each sentence
+that names a concept of ``concepts``. The pipeline is built once per process, on first
+use; sentences are cached, so a note check re-reads only what it has not read before.
+ConText's sentence splitter (PyRuSH) logs every token through loguru at DEBUG: it is not
+used (spaCy's rule sentencizer is), and loguru is disabled for both packages before they
+are imported, so no transcript text can reach a log.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+from shared.evidence.concepts import CANONICAL, PATTERN
+
+Assertion = Literal["present", "negated", "possible", "hypothetical", "historical", "asked"]
+Experiencer = Literal["patient", "family"]
+
+# A question about having something: "any ...", "do you have ...", "have you had ...".
+_YES_NO = re.compile(
+    r"^\W*(?:(?:and|so|okay|ok|um|uh|now|also|and any)\W+)*(?:any|anything like|do you (?:have|get|"
+    r"ever|still|feel|notice)|have you (?:had|been|noticed|ever|got)|are you (?:having|still|"
+    r"getting|feeling)|did you (?:have|get|notice|feel|ever)|is there|was there|ever|no|"
+    r"does (?:it|he|she|anyone)|has (?:he|she|anyone)|you have|you've had|you had)\b"
+)
+# Sentences: split on end punctuation (kept), so "No fever. Has cough." is two.
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+_CACHE = 16384
+
+# Additions to ConText's default rules, for how patients and clinicians talk.
+_EXTRA_RULES: tuple[tuple[str, str, str], ...] = (
+    ("never", "NEGATED_EXISTENCE", "FORWARD"),
+    ("denies", "NEGATED_EXISTENCE", "FORWARD"),
+    ("denied", "NEGATED_EXISTENCE", "FORWARD"),
+    ("don't have", "NEGATED_EXISTENCE", "FORWARD"),
+    ("do not have", "NEGATED_EXISTENCE", "FORWARD"),
+    ("haven't had", "NEGATED_EXISTENCE", "FORWARD"),
+    ("have not had", "NEGATED_EXISTENCE", "FORWARD"),
+    ("hasn't had", "NEGATED_EXISTENCE", "FORWARD"),
+    ("didn't have", "NEGATED_EXISTENCE", "FORWARD"),
+    ("not had", "NEGATED_EXISTENCE", "FORWARD"),
+    ("not have", "NEGATED_EXISTENCE", "FORWARD"),
+    ("not any", "NEGATED_EXISTENCE", "FORWARD"),
+    ("none", "NEGATED_EXISTENCE", "BACKWARD"),
+    ("is gone", "NEGATED_EXISTENCE", "BACKWARD"),
+    ("went away", "NEGATED_EXISTENCE", "BACKWARD"),
+    ("former", "HISTORICAL", "FORWARD"),
+    ("formerly", "HISTORICAL", "FORWARD"),
+    ("ex-", "HISTORICAL", "FORWARD"),
+    ("quit", "HISTORICAL", "FORWARD"),
+    ("stopped", "HISTORICAL", "FORWARD"),
+    ("used to", "HISTORICAL", "FORWARD"),
+    ("years ago", "HISTORICAL", "BACKWARD"),
+    ("in the past", "HISTORICAL", "BIDIRECTIONAL"),
+    ("previous", "HISTORICAL", "FORWARD"),
+    ("prior", "HISTORICAL", "FORWARD"),
+    ("may have", "POSSIBLE_EXISTENCE", "FORWARD"),
+    ("maybe", "POSSIBLE_EXISTENCE", "FORWARD"),
+    ("probable", "POSSIBLE_EXISTENCE", "FORWARD"),
+    ("probably", "POSSIBLE_EXISTENCE", "FORWARD"),
+    ("likely", "POSSIBLE_EXISTENCE", "FORWARD"),
+    ("could be", "POSSIBLE_EXISTENCE", "FORWARD"),
+    ("suspect", "POSSIBLE_EXISTENCE", "FORWARD"),
+    ("in case", "HYPOTHETICAL", "FORWARD"),
+    ("watch for", "HYPOTHETICAL", "FORWARD"),
+    ("call if", "HYPOTHETICAL", "FORWARD"),
+    ("positive for", "TERMINATE", "TERMINATE"),
+    ("reports", "TERMINATE", "TERMINATE"),
+    ("endorses", "TERMINATE", "TERMINATE"),
+    ("complains of", "TERMINATE", "TERMINATE"),
+    ("however", "TERMINATE", "TERMINATE"),
+    ("although", "TERMINATE", "TERMINATE"),
+    ("though", "TERMINATE", "TERMINATE"),
+    ("except", "TERMINATE", "TERMINATE"),
+    ("just", "TERMINATE", "TERMINATE"),
+    ("only", "TERMINATE", "TERMINATE"),
+    ("wife", "FAMILY", "BIDIRECTIONAL"),
+    ("husband", "FAMILY", "BIDIRECTIONAL"),
+    ("partner", "FAMILY", "BIDIRECTIONAL"),
+    ("spouse", "FAMILY", "BIDIRECTIONAL"),
+    ("friend", "FAMILY", "BIDIRECTIONAL"),
+    ("coworker", "FAMILY", "BIDIRECTIONAL"),
+    ("roommate", "FAMILY", "BIDIRECTIONAL"),
+    ("grandfather", "FAMILY", "BIDIRECTIONAL"),
+    ("grandmother", "FAMILY", "BIDIRECTIONAL"),
+    ("uncle", "FAMILY", "BIDIRECTIONAL"),
+    ("aunt", "FAMILY", "BIDIRECTIONAL"),
+    ("cousin", "FAMILY", "BIDIRECTIONAL"),
+    ("son", "FAMILY", "BIDIRECTIONAL"),
+    ("daughter", "FAMILY", "BIDIRECTIONAL"),
+    ("kids", "FAMILY", "BIDIRECTIONAL"),
+    ("children", "FAMILY", "BIDIRECTIONAL"),
+    ("runs in", "FAMILY", "BACKWARD"),
+)
+_CLAUSE_VERBS = (
+    "has", "have", "had", "is", "was", "drinks", "takes", "uses", "reports", "endorses",
+    "complains", "notes", "positive", "but", "does", "still",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One concept named in a text: canonical ``concept``, as written (``text``)."""
+
+    concept: str
+    text: str
+    assertion: Assertion
+    experiencer: Experiencer
+    # Asked in a yes/no question about having it ("Any fever?", "Do you have chest
+    # pain?"), whose bare answer ("No.") says whether it is so.
+    yes_no: bool = False
+
+    @property
+    def affirmed(self) -> bool:
+        """Said to be (or to have been) so."""
+        return self.assertion in ("present", "historical")
+
+    def said(self) -> str:
+        """How it was said, for the console: "no chest pain", "family: heart attack"."""
+        prefix = {
+            "negated": "no ", "possible": "possible ", "hypothetical": "if ",
+            "historical": "past ", "asked": "asked about ", "present": "",
+        }[self.assertion]  # fmt: skip
+        who = "family: " if self.experiencer == "family" else ""
+        return f"{who}{prefix}{self.concept}"
+
+
+def _silence_loguru() -> None:
+    try:
+        from loguru import logger
+    except ImportError:  # loguru comes with medspaCy's PyRuSH; absent, nothing logs
+        return
+    for package in ("PyRuSH", "medspacy", "PyFastNER", "quicksectx"):
+        logger.disable(package)
+
+
+_PRESENT_AFTER_COMMA = (
+    "a", "an", "some", "mild", "slight", "occasional", "still", "lots", "plenty", "moderate",
+    "severe", "intermittent", "constant", "new",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def pipeline() -> Any:
+    """spaCy tokenizer + rule sentencizer + ConText; built once per process."""
+    _silence_loguru()
+    import medspacy
+    from medspacy.context import ConTextRule
+
+    nlp = medspacy.load(medspacy_enable=["medspacy_context"])
+    nlp.add_pipe("sentencizer", first=True)
+    context = nlp.get_pipe("medspacy_context")
+    context.add([ConTextRule(lit, cat, direction=d) for lit, cat, d in _EXTRA_RULES])
+    # "no fever, has a cough": a comma before a new verb ends a denial's scope.
+    clause = [{"LOWER": ","}, {"LOWER": {"IN": list(_CLAUSE_VERBS)}}]
+    context.add([ConTextRule(", <verb>", "TERMINATE", pattern=clause, direction="TERMINATE")])
+    # "no fever, a little wheezing": a comma before an article or an amount starts what is
+    # present (a list of denials runs without them: "no fever, chills or cough").
+    present = [{"LOWER": ","}, {"LOWER": {"IN": list(_PRESENT_AFTER_COMMA)}}]
+    context.add(
+        [ConTextRule(", <amount>", "TERMINATE", pattern=present, direction="TERMINATE")]
+    )
+    return nlp
+
+
+def _assertion(span: Any) -> Assertion:
+    ext = span._
+    if ext.is_negated:
+        return "negated"
+    if ext.is_hypothetical:
+        return "hypothetical"
+    if ext.is_uncertain:
+        return "possible"
+    if ext.is_historical:
+        return "historical"
+    return "present"
+
+
+@lru_cache(maxsize=_CACHE)
+def read_spans(
+    sentence: str, spans: tuple[tuple[int, int], ...]
+) -> tuple[tuple[Assertion, Experiencer] | None, ...]:
+    """Assertion and experiencer of each (start, end) character span of ``sentence``
+    (lower case); None for a span that does not fall on word boundaries or overlaps an
+    earlier one."""
+    if not spans:
+        return ()
+    nlp = pipeline()
+    doc = nlp.make_doc(sentence)
+    ents: list[Any] = []
+    index: list[int | None] = []
+    for start, end in spans:
+        span = doc.char_span(start, end, label="CONCEPT", alignment_mode="expand")
+        if span is None or any(span.start < e.end and e.start < span.end for e in ents):
+            index.append(None)
+            continue
+        index.append(len(ents))
+        ents.append(span)
+    doc.ents = ents
+    for _, proc in nlp.pipeline:
+        doc = proc(doc)
+    asked = sentence.rstrip().endswith("?")
+    read: dict[tuple[int, int], tuple[Assertion, Experiencer]] = {}
+    for ent in doc.ents:
+        assertion: Assertion = "asked" if asked else _assertion(ent)
+        read[(ent.start, ent.end)] = (assertion, "family" if ent._.is_family else "patient")
+    keys = [(e.start, e.end) for e in ents]
+    return tuple(None if i is None else read.get(keys[i]) for i in index)
+
+
+def _sentence_mentions(sentence: str) -> tuple[Mention, ...]:
+    low = sentence.lower()
+    found = [(m.start(1), m.end(1), m.group(1)) for m in PATTERN.finditer(low)]
+    read = read_spans(low, tuple((a, b) for a, b, _ in found))
+    yes_no = bool(_YES_NO.match(low)) or len(low.split()) <= 4
+    return tuple(
+        Mention(CANONICAL[text], text, r[0], r[1], yes_no and r[0] == "asked")
+        for (_, _, text), r in zip(found, read, strict=True)
+        if r is not None
+    )
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text``."""
+    return [m.span() for m in _SENTENCE.finditer(text) if m.group(0).strip()]
+
+
+def mentions(text: str) -> tuple[Mention, ...]:
+    """Every concept of ``text`` with its assertion and experiencer, in reading order."""
+    out: list[Mention] = []
+    for sentence in sentences(text):
+        out.extend(_sentence_mentions(sentence))
+    return tuple(out)

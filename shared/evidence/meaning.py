@@ -1,0 +1,160 @@
+"""The meaning checks: does a statement say what the visit said, not just the same words?
+
+A statement's concept contradicts the visit when no turn that names it agrees on both who
+it is about (patient / family) and whether it is so (affirmed / denied). A drug's action
+contradicts the visit when every action said for that drug leaves the patient on it and
+the statement takes them off (or the reverse). A plan that starts or continues a drug the
+patient said they are allergic to is flagged whatever was said about the drug.
+Explanations quote what was said ("said: no chest pain"): they are shown to clinicians
+and stored with the note, never logged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from shared.evidence.actions import TAKING, DrugAction, allergies, drug_actions
+from shared.evidence.assertion import Mention, mentions
+from shared.evidence.check import Finding
+
+# Habits where "current" and "former" are different facts (a past heart attack is not).
+TEMPORAL = frozenset({"smoking", "alcohol", "drug use"})
+# A bare answer to a question that named concepts: "No." / "Yeah, a little."
+_NO = re.compile(r"^\W*(no|nope|nah|not really|never|none|i don't|i do not|negative)\b")
+_YES = re.compile(r"^\W*(yes|yeah|yep|yup|i do|i have|sometimes|a little|a bit)\b")
+
+
+@dataclass(frozen=True)
+class Said:
+    seq: int
+    mention: Mention
+
+
+@dataclass
+class VisitMeaning:
+    """What the turns of a visit said: concepts, drug actions, allergies."""
+
+    concepts: dict[str, list[Said]] = field(default_factory=dict)
+    actions: dict[str, list[tuple[int, DrugAction]]] = field(default_factory=dict)
+    allergies: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, turns: Sequence[tuple[int, str]]) -> VisitMeaning:
+        visit = cls()
+        asked: list[Mention] = []  # the previous turn's questions
+        for seq, text in turns:
+            found = mentions(text)
+            names = {m.concept for m in found}
+            for m in _answers(asked, text, names):
+                visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
+            for m in found:
+                if m.assertion != "asked":
+                    visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
+            asked = [m for m in found if m.yes_no]
+            for action in drug_actions(text):
+                visit.actions.setdefault(action.drug, []).append((seq, action))
+            for drug, allergen in allergies(text).items():
+                visit.allergies.setdefault(drug, allergen)
+        return visit
+
+
+def _answers(asked: list[Mention], text: str, named: set[str]) -> list[Mention]:
+    """ "Any fever?" / "No." is a denial of fever in the answer's turn."""
+    if not asked:
+        return []
+    low = text.lower()
+    if _NO.search(low):
+        assertion = "negated"
+    elif _YES.search(low):
+        assertion = "present"
+    else:
+        return []
+    return [
+        Mention(m.concept, m.text, assertion, m.experiencer)  # type: ignore[arg-type]
+        for m in asked
+        if m.concept not in named
+    ]
+
+
+def _polarity(m: Mention) -> str:
+    if m.assertion in ("present", "historical"):
+        return "yes"
+    if m.assertion == "negated":
+        return "no"
+    return "maybe"
+
+
+def _concept_finding(m: Mention, said: list[Said]) -> Finding | None:
+    same_who = [s.mention for s in said if s.mention.experiencer == m.experiencer]
+    if not same_who:
+        return Finding("experiencer", "high", m.text, f"said: {said[0].mention.said()}")
+    note = _polarity(m)
+    if note == "maybe":
+        return None  # a hedged statement claims nothing to contradict
+    pols = {_polarity(s) for s in same_who}
+    if note in pols:
+        if m.concept in TEMPORAL and note == "yes":
+            return _temporal(m, [s for s in same_who if _polarity(s) == "yes"])
+        return None
+    if note == "yes" and "no" in pols:
+        denied = next(s for s in same_who if _polarity(s) == "no")
+        return Finding("negation", "high", m.text, f"said: {denied.said()}")
+    if note == "yes":  # said only as possible / hypothetical
+        return Finding("negation", "medium", m.text, f"said: {same_who[0].said()}")
+    if "yes" in pols:  # the statement denies what was affirmed
+        affirmed = next(s for s in same_who if _polarity(s) == "yes")
+        return Finding("negation", "high", m.text, f"said: {affirmed.said()}")
+    # Denied where it was only suspected or conditional: a reviewer should look.
+    return Finding("negation", "medium", m.text, f"said: {same_who[0].said()}")
+
+
+def _temporal(m: Mention, affirmed: list[Mention]) -> Finding | None:
+    past = {s.assertion == "historical" for s in affirmed}
+    if (m.assertion == "historical") in past:
+        return None
+    return Finding("temporality", "high", m.text, f"said: {affirmed[0].said()}")
+
+
+def _action_findings(text: str, visit: VisitMeaning, plan: bool) -> list[Finding]:
+    out: list[Finding] = []
+    for act in drug_actions(text):
+        said = [a for _, a in visit.actions.get(act.drug, [])]
+        if said and all(TAKING[a.action] != TAKING[act.action] for a in said):
+            out.append(Finding("action", "high", act.drug, f"said: {said[-1].text}"))
+        allergen = visit.allergies.get(act.drug)
+        if plan and allergen and TAKING[act.action]:
+            out.append(Finding("allergy", "high", act.drug, f"allergy: {allergen}"))
+    return out
+
+
+def meaning_findings(text: str, visit: VisitMeaning, section: str | None = None) -> list[Finding]:
+    """Findings of ``text`` against the visit: negation, experiencer, temporality (concepts),
+    action and allergy (drugs; allergy only for the plan, or any text when ``section`` is
+    None)."""
+    found: list[Finding] = []
+    seen: set[str] = set()
+    for m in mentions(text):
+        said = visit.concepts.get(m.concept)
+        if m.assertion == "asked" or not said or m.concept in seen:
+            continue
+        finding = _concept_finding(m, said)
+        if finding is not None:
+            seen.add(m.concept)
+            found.append(finding)
+    found.extend(_action_findings(text, visit, section in (None, "plan")))
+    return found
+
+
+_FLIPS = {"negation": "flipped_negation", "experiencer": "flipped_negation",
+          "action": "flipped_action"}  # fmt: skip
+
+
+def edit_flips(source: str, candidate: str) -> list[str]:
+    """Reason codes for an edit of one turn that changes what it says: ``flipped_negation``
+    (a concept denied/affirmed, or moved to another person) and ``flipped_action`` (a drug
+    started/stopped the other way)."""
+    said = VisitMeaning.of([(0, source)])
+    codes = {_FLIPS[f.kind] for f in meaning_findings(candidate, said, "edit") if f.kind in _FLIPS}
+    return sorted(codes)

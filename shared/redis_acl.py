@@ -1,0 +1,399 @@
+"""What each service runs in Redis, and a start-up check that its Redis user may run it.
+
+``uses(service, names)`` lists every command a service sends (including the commands its
+Lua scripts call), each with representative keys. It is the source ``deploy/users.acl`` is
+written from and what ``tests/foundation/test_redis_acl.py`` checks that file against with
+``ACL DRYRUN``; when code starts sending a new command or touching a new key, add it here
+and to the ACL line, or the test and the service's start-up check fail.
+
+The start-up check (``check_permissions``) needs no admin rights: it queues each command
+inside ``MULTI`` and then ``DISCARD``s. Redis checks ACLs when a command is queued, so a
+refusal shows up at once and nothing is ever executed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoPermissionError, RedisError, ResponseError
+
+from shared.contracts import StreamNames
+
+SERVICES = ("capture", "bridge", "editor", "notes")
+SAMPLE_ENCOUNTER = "enc-acl-probe"
+
+Argv = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Use:
+    """One command as a service sends it, and where in the code."""
+
+    argv: Argv
+    where: str
+
+
+def _consumer_group(stream: str, group: str, dead: str, where: str) -> list[Use]:
+    """shared/streams.py ConsumerGroupReader on ``stream``."""
+    return [
+        Use(("XGROUP", "CREATE", stream, group, "0", "MKSTREAM"), where),
+        Use(
+            (
+                "XREADGROUP",
+                "GROUP",
+                group,
+                "c",
+                "COUNT",
+                "16",
+                "BLOCK",
+                "1000",
+                "STREAMS",
+                stream,
+                ">",
+            ),
+            where,
+        ),
+        Use(("XACK", stream, group, "0-1"), where),
+        Use(("XAUTOCLAIM", stream, group, "c", "30000", "0-0", "COUNT", "16"), where),
+        Use(("XPENDING", stream, group, "0-1", "0-1", "1"), where),
+        # dead_letter(): XADD to the dead-letter stream and XACK in one transaction
+        Use(("MULTI",), where),
+        Use(("XADD", dead, "*", "f", "v"), where),
+        Use(("EXEC",), where),
+    ]
+
+
+def _capture(n: StreamNames) -> list[Use]:
+    audio = n.audio(SAMPLE_ENCOUNTER)
+    return [
+        Use(("PING",), "services/capture/checks.py"),
+        Use(("XADD", audio, "1-1", "f", "v"), "services/capture/publisher.py _send"),
+        Use(("XADD", audio, "*", "f", "v"), "services/capture/publisher.py _add_behind_foreign"),
+        Use(("XADD", n.control, "*", "f", "v"), "services/capture/publisher.py _send"),
+        Use(("XREVRANGE", audio, "+", "-", "COUNT", "1"), "services/capture/publisher.py"),
+    ]
+
+
+def _bridge(n: StreamNames) -> list[Use]:
+    e = SAMPLE_ENCOUNTER
+    enc, sessions = n.key("bridge", "enc", e), n.key("bridge", "sessions", e)
+    lease, active = n.key("bridge", "lease", e), n.key("bridge", "active")
+    replicas, mark = n.key("bridge", "replicas"), n.key("bridge", "dead", e)
+    state = "services/stt_bridge/state.py"
+    return [
+        *_consumer_group(n.control, "bridge", n.dead, "services/stt_bridge/service.py"),
+        Use(("PING",), "services/stt_bridge/service.py"),
+        Use(
+            ("XREAD", "COUNT", "10", "BLOCK", "100", "STREAMS", n.audio(e), "0-0"),
+            "services/stt_bridge/audio_hub.py, audio.py",
+        ),
+        Use(("SET", mark, "1", "NX", "EX", "60"), "services/stt_bridge/audio.py"),
+        Use(("XADD", n.dead, "*", "f", "v"), "services/stt_bridge/audio.py"),
+        Use(
+            ("XADD", n.partials(e), "MAXLEN", "~", "200", "*", "f", "v"),
+            "services/stt_bridge/partials.py, publish.py",
+        ),
+        # EncounterStarted / EncounterStopped: transactions (state.py record_started/stopped)
+        Use(("HGET", enc, "status"), state),
+        Use(("HSETNX", enc, "status", "x"), state),
+        Use(("PERSIST", enc), state),
+        Use(("SADD", active, e), state),
+        Use(("HSET", enc, "stop_seq", "1"), state),
+        Use(("HEXISTS", enc, "started"), state),
+        Use(("EXPIRE", enc, "60"), state),
+        Use(("SMEMBERS", active), state),
+        Use(("HGETALL", enc), state),
+        Use(("LRANGE", sessions, "0", "-1"), state),
+        Use(("EVAL", "return 0", "5", lease, enc, n.turns, active, sessions), state),
+        # ... and what the state and lease scripts call
+        Use(("GET", lease), "services/stt_bridge/state.py _FENCE, lease.py"),
+        Use(("HDEL", enc, "sess_id"), state),
+        Use(("RPUSH", sessions, "x"), state),
+        Use(("XADD", n.turns, "*", "f", "v"), "services/stt_bridge/state.py _PUBLISH_TURN"),
+        Use(("XADD", n.control, "*", "f", "v"), "services/stt_bridge/state.py _FINISH"),
+        Use(("SREM", active, e), "services/stt_bridge/state.py _FINISH, service.py"),
+        Use(("DEL", lease), "services/stt_bridge/state.py _FINISH, lease.py _RELEASE"),
+        Use(("EXPIRE", sessions, "60"), "services/stt_bridge/state.py _FINISH"),
+        Use(("SET", lease, "t", "PX", "1000"), "services/stt_bridge/lease.py _ACQUIRE"),
+        Use(("PEXPIRE", lease, "1000"), "services/stt_bridge/lease.py"),
+        # replica registry and capacity (service.py)
+        Use(("SCARD", active), "services/stt_bridge/service.py"),
+        Use(("EXISTS", lease), "services/stt_bridge/service.py"),
+        Use(("ZADD", replicas, "1", "t"), "services/stt_bridge/service.py"),
+        Use(("ZREMRANGEBYSCORE", replicas, "0", "1"), "services/stt_bridge/service.py"),
+        Use(("ZCARD", replicas), "services/stt_bridge/service.py"),
+        Use(("ZREM", replicas, "t"), "services/stt_bridge/service.py"),
+    ]
+
+
+def _editor(n: StreamNames) -> list[Use]:
+    e = SAMPLE_ENCOUNTER
+    published, rate = n.key("editor", "published", e, "1"), n.key("editor", "rate", "m")
+    ctx, enc, result = n.key("editor", "ctx", e), n.key("editor", "enc", e), n.key("editor", "r")
+    state, limiter = "services/editor/state.py", "services/editor/limiter.py"
+    return [
+        *_consumer_group(n.turns, "editor", n.dead, "services/editor/service.py"),
+        *_consumer_group(n.control, "editor", n.dead, "services/editor/service.py"),
+        Use(("PING",), "services/editor/service.py"),
+        Use(("XPENDING", n.turns, "editor"), "services/editor/service.py _backlog_loop"),
+        Use(("XINFO", "GROUPS", n.turns), "services/editor/service.py _backlog_loop"),
+        Use(("XREVRANGE", n.control, "+", "-", "COUNT", "10"), state),
+        Use(("EXISTS", published), state),
+        Use(("GET", result), state),
+        Use(("SET", result, "x", "EX", "60"), state),
+        Use(("HSET", ctx, "1", "x"), state),
+        Use(("EXPIRE", ctx, "60"), state),
+        Use(("HMGET", ctx, "1"), state),
+        Use(("SET", enc, "x", "EX", "60"), state),
+        Use(("GET", enc), state),
+        # register_script(): EVALSHA, SCRIPT LOAD when the script cache is empty
+        Use(("EVALSHA", "0" * 40, "2", published, n.edited), state),
+        Use(("EVALSHA", "0" * 40, "1", rate), limiter),
+        Use(("SCRIPT", "LOAD", "return 0"), "redis-py Script (state.py, limiter.py)"),
+        Use(("SET", published, "x", "EX", "60"), "services/editor/state.py _PUBLISH_ONCE"),
+        Use(("XADD", n.edited, "*", "f", "v"), "services/editor/state.py _PUBLISH_ONCE"),
+        # the limiter reads the Redis server clock: one clock for every replica
+        Use(("TIME",), limiter),
+        Use(("ZREMRANGEBYSCORE", rate, "-inf", "1"), limiter),
+        Use(("ZCARD", rate), limiter),
+        Use(("ZADD", rate, "1", "m"), limiter),
+        Use(("PEXPIRE", rate, "1000"), limiter),
+        Use(("ZRANGE", rate, "0", "0", "WITHSCORES"), limiter),
+    ]
+
+
+def _notes(n: StreamNames) -> list[Use]:
+    partials = n.partials(SAMPLE_ENCOUNTER)
+    sse, link = n.key("api", "sse-ticket", "h"), n.key("console", "signin-link", "h")
+    dlq = "shared/dlq.py (medscribe dlq in the notes container)"
+    throttle = n.key("api", "signin-fail", "10.0.0.1")
+    trim, release = "shared/trim.py", "shared/release.py"
+    audio = n.audio(SAMPLE_ENCOUNTER)
+    return [
+        *_consumer_group(n.control, "notes", n.dead, "services/notes/service.py"),
+        *_consumer_group(n.edited, "notes", n.dead, "services/notes/service.py"),
+        Use(("PING",), "services/notes/health.py"),
+        Use(("XREVRANGE", partials, "+", "-", "COUNT", "1"), "services/notes/api/live.py"),
+        Use(("XREVRANGE", n.edited, "+", "-", "COUNT", "1"), "services/notes/api/live.py"),
+        Use(
+            ("XREAD", "COUNT", "100", "BLOCK", "1000", "STREAMS", partials, n.edited, "0-0", "0-0"),
+            "services/notes/api/live.py",
+        ),
+        # an operator's look at the notes backlog from its container (tests/stack/test_stack.py)
+        Use(("XLEN", n.edited), "operators: redis-cli --user notes XLEN ms:turns:edited"),
+        Use(("SET", sse, "x", "PX", "1000"), "services/notes/api/tickets.py"),
+        Use(("GETDEL", sse), "services/notes/api/tickets.py"),
+        Use(("SET", link, "x", "PX", "1000"), "services/notes/console/sessions.py"),
+        Use(("GETDEL", link), "services/notes/console/sessions.py"),
+        Use(("XREVRANGE", n.dead, "+", "-", "COUNT", "50"), dlq),
+        Use(("XRANGE", n.dead, "1-1", "1-1"), dlq),
+        Use(("EVAL", "return 0", "2", n.dead, n.control), dlq),
+        Use(("XDEL", n.dead, "1-1"), dlq),
+        # replay of what notes itself dead-letters; other streams' entries need the admin
+        Use(("XADD", n.control, "*", "f", "v"), dlq),
+        Use(("XADD", n.edited, "*", "f", "v"), dlq),
+        # failed sign-in throttle (per address, under ms:api:)
+        Use(("GET", throttle), "services/notes/api/throttle.py"),
+        Use(("TTL", throttle), "services/notes/api/throttle.py"),
+        Use(("SET", throttle, "0", "EX", "60", "NX"), "services/notes/api/throttle.py"),
+        Use(("INCR", throttle), "services/notes/api/throttle.py"),
+        # housekeeping: memory budget and stream trimming (shared/trim.py)
+        Use(("INFO", "memory"), "services/notes/housekeeping.py, shared/trim.py"),
+        *(
+            use
+            for stream in (n.turns, n.edited, n.control)
+            for use in (
+                Use(("XINFO", "GROUPS", stream), trim),
+                Use(("XPENDING", stream, "g"), trim),
+                Use(("XRANGE", stream, "-", "+", "COUNT", "1"), trim),
+                Use(("XREVRANGE", stream, "+", "-", "COUNT", "1"), trim),
+                Use(("XLEN", stream), trim),
+                Use(("XTRIM", stream, "MINID", "1-1"), trim),
+                Use(("XDEL", stream, "1-1"), trim),
+            )
+        ),
+        Use(("XLEN", n.dead), trim),
+        # release of a durable visit's keys (shared/release.py, services/notes/release.py)
+        Use(("SCAN", "0", "MATCH", n.prefix + "*", "COUNT", "1000"), release),
+        Use(("OBJECT", "IDLETIME", audio), "services/notes/release.py sweep_orphans"),
+        *(Use(("DEL", key), release) for key in n.encounter_keys(SAMPLE_ENCOUNTER)),
+        Use(("DEL", n.editor_published(SAMPLE_ENCOUNTER, 1)), release),
+        Use(("SREM", n.bridge_active, SAMPLE_ENCOUNTER), release),
+    ]
+
+
+_BUILDERS = {"capture": _capture, "bridge": _bridge, "editor": _editor, "notes": _notes}
+
+
+def uses(service: str, names: StreamNames | None = None) -> list[Use]:
+    """Every command ``service`` runs, with representative keys under ``names``' prefix."""
+    return _BUILDERS[service](names or StreamNames())
+
+
+def url_user(url: str) -> str:
+    """The Redis user a URL logs in as (``default`` when it names none)."""
+    user = urlsplit(url).username
+    return unquote(user) if user else "default"
+
+
+@dataclass(frozen=True)
+class Denied:
+    command: str
+    reason: str
+
+
+async def check_permissions(
+    redis: aioredis.Redis, service: str, names: StreamNames
+) -> list[Denied]:
+    """Queue each of ``service``'s commands in MULTI, then DISCARD: the refused ones."""
+    denied: list[Denied] = []
+    seen: set[Argv] = set()
+    pool: Any = getattr(redis, "connection_pool", None)
+    if pool is None:
+        # A Redis Cluster client has one pool per node: the check probes single-node
+        # deployments only (cluster ACLs are per clinic, docs/cluster.md).
+        return []
+    conn = await pool.get_connection()
+    try:
+        await conn.send_command("MULTI")
+        try:
+            await conn.read_response()
+        except NoPermissionError:
+            # without MULTI nothing can be probed safely: say so, the rest comes after
+            return [Denied("MULTI", "command")]
+        for use in uses(service, names):
+            if use.argv[0] in ("MULTI", "EXEC") or use.argv in seen:
+                continue
+            seen.add(use.argv)
+            await conn.send_command(*use.argv)
+            try:
+                await conn.read_response()
+            except NoPermissionError as err:
+                denied.append(Denied(_name(use.argv), _reason(str(err))))
+            except ResponseError:
+                pass  # refused for another reason than the ACL: not this check's concern
+        await conn.send_command("DISCARD")
+        await conn.read_response()
+        for cmd in ("EXEC",):  # EXEC cannot be queued: it is checked on its own
+            if any(u.argv[0] == cmd for u in uses(service, names)):
+                denied.extend(await _check_alone(conn, cmd))
+    except BaseException:
+        await conn.disconnect()  # may be left inside MULTI: never hand it back like that
+        raise
+    finally:
+        await pool.release(conn)
+    return denied
+
+
+async def _check_alone(conn: Any, cmd: str) -> list[Denied]:
+    """EXEC outside MULTI: Redis answers "without MULTI" only when the ACL allows it."""
+    await conn.send_command(cmd)
+    try:
+        await conn.read_response()
+    except ResponseError as err:  # NOPERM, or EXECABORT carrying the NOPERM
+        if "NOPERM" in str(err) or isinstance(err, NoPermissionError):
+            return [Denied(cmd, _reason(str(err)))]
+    return []
+
+
+def _name(argv: Argv) -> str:
+    if argv[0] in ("XGROUP", "XINFO", "SCRIPT", "OBJECT"):
+        return f"{argv[0]} {argv[1]}"
+    return argv[0]
+
+
+def _reason(message: str) -> str:
+    return "key" if "keys" in message else "command"
+
+
+async def require_permissions(
+    redis: aioredis.Redis, service: str, names: StreamNames, url: str, timeout_s: float = 3.0
+) -> str | None:
+    """One line saying what ``service``'s Redis user may not run, or None when all is
+    allowed (or Redis cannot be reached now: the service's own loops wait for it)."""
+    try:
+        denied = await asyncio.wait_for(check_permissions(redis, service, names), timeout_s)
+    except (RedisError, OSError, TimeoutError):
+        return None
+    if not denied:
+        return None
+    if [d.command for d in denied] == ["MULTI"]:
+        return (
+            f"Redis user '{url_user(url)}' may not run MULTI, which {service} needs (and this"
+            " check needs to list anything else missing) (see deploy/users.acl)"
+        )
+    parts = sorted(
+        {f"{d.command} ({'on its keys' if d.reason == 'key' else 'command'})" for d in denied}
+    )
+    return (
+        f"Redis user '{url_user(url)}' may not run what {service} needs: {', '.join(parts)}"
+        " (see deploy/users.acl)"
+    )
+
+
+EXIT_NO_PERMISSION = 78  # EX_CONFIG: the deployment, not the data, must change
+
+
+class PermissionsMissing(Exception):
+    """The start-up check found commands this service's Redis user may not run."""
+
+    phi_safe = True
+
+
+async def startup_check(redis: aioredis.Redis, service: str, names: StreamNames, url: str) -> None:
+    """Raise :class:`PermissionsMissing` (one line) before the service starts work."""
+    line = await require_permissions(redis, service, names, url)
+    if line is not None:
+        raise PermissionsMissing(line)
+
+
+def is_permission_error(err: BaseException) -> bool:
+    """A NOPERM, including one raised inside a Lua script."""
+    return isinstance(err, NoPermissionError) or (
+        isinstance(err, ResponseError)
+        and ("NOPERM" in str(err) or "can't run this command" in str(err))
+    )
+
+
+def _find(err: BaseException) -> BaseException | None:
+    """The permission error in ``err``, its exception groups and its causes."""
+    seen: set[int] = set()
+    todo = [err]
+    while todo:
+        cur = todo.pop()
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, PermissionsMissing) or is_permission_error(cur):
+            return cur
+        if isinstance(cur, BaseExceptionGroup):
+            todo.extend(cur.exceptions)
+        todo.extend(e for e in (cur.__cause__, cur.__context__) if e is not None)
+    return None
+
+
+def permission_failure(err: BaseException, url: str) -> str | None:
+    """One line (no keys, no values) for a NOPERM found in ``err``, naming the user and
+    the command; None when ``err`` holds none."""
+    found = _find(err)
+    if found is None:
+        return None
+    if isinstance(found, PermissionsMissing):
+        return str(found)
+    text = str(found)
+    command = "a command"
+    head = text.split(": ", 1)[0]
+    if text.startswith("Command # ") and "(" in text:  # redis-py pipeline annotation
+        command = text.split("(", 1)[1].split(" ", 1)[0].split(")", 1)[0].upper()
+    elif "to run the '" in text:
+        command = text.split("to run the '", 1)[1].split("'", 1)[0].upper()
+    elif ": " in text and head.replace(" ", "").replace("|", "").isalpha() and head.isupper():
+        command = head  # annotated by shared.streams.make_redis
+    elif "script" in text:
+        command = "a command in a Lua script"
+    what = "on these keys" if "keys" in text else "at all"
+    return f"Redis user '{url_user(url)}' may not run {command} {what} (see deploy/users.acl)"

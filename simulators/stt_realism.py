@@ -1,0 +1,109 @@
+"""Shapes of the real service's messages that its schema does not promise, for the
+simulator's "realistic" knobs: nulls where numbers are documented, extra message types
+between turns, ``expires_at`` in other shapes, and finals that arrive without their text.
+
+Pure functions over outgoing messages; the session decides when to apply them.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Message = dict[str, Any]
+ExpiresAtFormat = Literal["int", "float", "ms", "iso", "null"]
+
+
+def expires_at(epoch_s: float, fmt: ExpiresAtFormat) -> Any:
+    if fmt == "float":
+        return epoch_s + 0.25
+    if fmt == "ms":
+        return int(epoch_s * 1000)
+    if fmt == "iso":
+        return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
+    if fmt == "null":
+        return None
+    return int(epoch_s)
+
+
+def with_nulls(msg: Message) -> Message:
+    """A Turn with the nulls the real service sends: no end-of-turn confidence on
+    partials and some finals, unscored words, ``words: null`` on an empty partial."""
+    out = copy.deepcopy(msg)
+    out["end_of_turn_confidence"] = None
+    out["extra_debug"] = {"latency_ms": None}
+    words = out.get("words") or []
+    for i, w in enumerate(words):
+        if i % 2 == 0:
+            w["confidence"] = None
+    if not out["end_of_turn"] and not words:
+        out["words"] = None
+    return out
+
+
+def without_text(msg: Message) -> Message:
+    """A final the client cannot use: its text and words are missing."""
+    out = copy.deepcopy(msg)
+    out["transcript"] = None
+    out["utterance"] = None
+    out["words"] = None
+    return out
+
+
+def extras_before(msg: Message, session_id: str, n: int) -> list[Message]:
+    """Messages a newer server interleaves with turns (types the client does not know)."""
+    kinds: list[Message] = [
+        {"type": "Heartbeat", "timestamp": n},
+        {"type": "Warning", "warning_code": 1, "warning": "Audio is quieter than expected"},
+        {"type": "SpeechStarted", "timestamp": n, "confidence": None},
+    ]
+    out = [kinds[n % len(kinds)]]
+    if msg.get("end_of_turn") and msg.get("speaker_label"):
+        out.append(
+            {"type": "SpeakerRevision", "session_id": session_id,
+             "revisions": [{"turn_order": msg["turn_order"],
+                            "speaker_label": msg["speaker_label"]}]}
+        )  # fmt: skip
+    return out
+
+
+def _mishearing_table() -> dict[str, str]:
+    from simulators.asr_confusions import DRUG_MISHEARINGS
+
+    table: dict[str, str] = {}
+    for drug, heard in DRUG_MISHEARINGS:
+        table.setdefault(drug, heard)  # the first (most typical) mis-hearing of each
+    return table
+
+
+MISHEARD = _mishearing_table()
+_DRUG_WORD = re.compile(r"\b(" + "|".join(sorted(MISHEARD, key=len, reverse=True)) + r")\b", re.I)
+
+
+def misheard(msg: Message) -> Message:
+    """A Turn as a recognizer without Medical Mode writes it: drug names split and
+    respelled by sound ("atorvastatin" -> "a tour of a statin"), word times shared out."""
+    if not _DRUG_WORD.search(msg.get("transcript") or ""):
+        return msg
+    out = copy.deepcopy(msg)
+    for key in ("transcript", "utterance"):
+        if isinstance(out.get(key), str):
+            out[key] = _DRUG_WORD.sub(lambda m: MISHEARD[m.group(1).lower()], out[key])
+    words: list[dict[str, Any]] = []
+    for w in out.get("words") or []:
+        m = re.fullmatch(r"([A-Za-z]+)(\W*)", w["text"])
+        heard = MISHEARD.get(m.group(1).lower()) if m else None
+        if m is None or heard is None:
+            words.append(w)
+            continue
+        pieces = heard.split()
+        span = max(len(pieces), w["end"] - w["start"])
+        for i, piece in enumerate(pieces):
+            start = w["start"] + span * i // len(pieces)
+            end = w["start"] + span * (i + 1) // len(pieces)
+            text = piece + (m.group(2) if i == len(pieces) - 1 else "")
+            words.append({**w, "text": text, "start": start, "end": max(end, start + 1)})
+    out["words"] = words
+    return out

@@ -1,0 +1,168 @@
+"""End to end as deployed (issue 27): Redis loaded with deploy/users.acl, every service
+logged in as its own production user, and the production rate limit on (RPM 30, as in
+.env.example). Two rooms' visits must become notes with every turn through the LLM (none
+published unedited), nothing dead-lettered, and not one command refused by an ACL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import redis as sync_redis
+
+from medscribe.supervisor import stack
+from medscribe.supervisor.readiness import wait_http_ok, wait_tcp
+from medscribe.supervisor.supervisor import (
+    FileSink,
+    ServiceSpec,
+    Supervisor,
+    child_env,
+    medscribe_argv,
+)
+from shared.acibench import Dialogue
+from shared.contracts import EditedTurn, EncounterStarted, StreamNames, decode, decode_control
+from simulators.codec import encode, script_from_dialogue, write_wav
+from tests.helpers.acl import PROD_PREFIX, AclRedis
+from tests.helpers.procs import free_port, medscribe_cmd, subprocess_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+SCALE = 30
+PAUSE_MS = 1200
+# 7 + 21 turns: under RPM 30, so no turn has to wait a minute for the window to move
+PICK = ("D2N085", "D2N086")
+RPM = "30"
+NOTE_TIMEOUT_S = 120
+N = StreamNames(PROD_PREFIX)
+
+
+def pick(dialogues: list[Dialogue]) -> list[Dialogue]:
+    by_id = {d.encounter_id: d for d in dialogues}
+    if any(p not in by_id for p in PICK):
+        pytest.skip(f"ACI-Bench file lacks one of {PICK}")
+    return [by_id[p] for p in PICK]
+
+
+async def wait_notes(api: str, token: str, ids: list[str]) -> None:
+    deadline = time.monotonic() + NOTE_TIMEOUT_S
+    pending = set(ids)
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        while pending and time.monotonic() < deadline:
+            for eid in list(pending):
+                r = await client.get(
+                    f"/v1/encounters/{eid}", headers={"Authorization": f"Bearer {token}"}
+                )
+                if r.status_code == 200 and r.json().get("note"):
+                    pending.discard(eid)
+            await asyncio.sleep(0.5)
+    assert not pending, f"no note for {sorted(pending)} after {NOTE_TIMEOUT_S} s"
+
+
+async def test_visits_become_edited_notes_with_production_users_and_rate_limit(
+    tmp_path: Path, acl_redis: AclRedis, aci_dialogues: list[Dialogue]
+) -> None:
+    dialogues = pick(aci_dialogues)
+    logs = FileSink(tmp_path / "logs")
+    sup = Supervisor(logs, stop_timeout_s=10)
+    stt_port, llm_port, api_port = free_port(), free_port(), free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    db = f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}"
+    base = child_env(
+        subprocess_env(),
+        MEDSCRIBE_STREAM_PREFIX=PROD_PREFIX,
+        ASSEMBLYAI_API_KEY="sim-key",
+        MEDSCRIBE_STREAMING_URL=f"ws://127.0.0.1:{stt_port}/v3/ws",
+        MEDSCRIBE_LLM_GATEWAY_URL=f"http://127.0.0.1:{llm_port}",
+        MEDSCRIBE_DATABASE_URL=db,
+        DATABASE_URL=db,
+        MEDSCRIBE_EXPORT_DIR=str(tmp_path / "exports"),
+        MEDSCRIBE_API_PORT=str(api_port),
+        MEDSCRIBE_PACE_FACTOR=str(SCALE),
+        MEDSCRIBE_RPM_PER_MODEL=RPM,
+        MEDSCRIBE_GRACE_PERIOD_S="30",
+        MEDSCRIBE_SCHEDULER_POLL_S="0.2",
+        MEDSCRIBE_CONFIG=str(tmp_path / "capture.env"),
+        MEDSCRIBE_REDIS_URL="redis://nobody@127.0.0.1:9/0",  # each service gets its own
+    )
+    (tmp_path / "capture.env").write_text("# none\n")
+
+    def env(user: str) -> dict[str, str]:
+        return {**base, "MEDSCRIBE_REDIS_URL": acl_redis.url(user)}
+
+    sims = [
+        ServiceSpec("sim-stt", [*medscribe_cmd(), "sim", "stt", "--port", str(stt_port),
+                                "--time-scale", str(SCALE)], base),
+        ServiceSpec("sim-llm", [*medscribe_cmd(), "sim", "llm", "--port", str(llm_port)], base),
+    ]  # fmt: skip
+    services = [
+        ServiceSpec("stt-bridge", medscribe_argv("stt-bridge"), env("bridge")),
+        ServiceSpec("editor", medscribe_argv("editor"), env("editor")),
+        ServiceSpec("notes", medscribe_argv("notes", "run"), env("notes")),
+    ]
+    try:
+        for spec in sims:
+            await sup.start(spec)
+        await wait_tcp("sim-stt", "127.0.0.1", stt_port, 30, sup.get("sim-stt").proc)
+        await wait_tcp("sim-llm", "127.0.0.1", llm_port, 30, sup.get("sim-llm").proc)
+        await stack.migrate(sup, env("notes"))
+        staff = await stack.create_token(sup, env("notes"), "acl-staff", "staff")
+        for spec in services:
+            await sup.start(spec)
+        await wait_http_ok("notes", f"{api}/healthz", 60, sup.get("notes").proc)
+
+        captures = []
+        for i, d in enumerate(dialogues):
+            wav = tmp_path / f"{d.encounter_id}.wav"
+            write_wav(wav, encode(script_from_dialogue(d, PAUSE_MS)))
+            captures.append(
+                await asyncio.create_subprocess_exec(
+                    *medscribe_cmd(), "capture", "--file", str(wav), "--speed", str(SCALE),
+                    "--room", f"room-{i}", "--clinician", "dr-acl",
+                    "--llm-model", "claude-haiku-4-5-20251001",
+                    "--spool-dir", str(tmp_path / f"spool-{i}"),
+                    env=env("capture"),
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE,
+                )
+            )  # fmt: skip
+        for cap in captures:
+            _, err = await asyncio.wait_for(cap.communicate(), 120)
+            assert cap.returncode == 0, err.decode()[-2000:]
+
+        admin = sync_redis.Redis.from_url(acl_redis.admin_url)
+        try:
+            started = [decode_control(f) for _, f in admin.xrange(N.control)]
+            ids = [m.encounter_id for m in started if isinstance(m, EncounterStarted)]
+            assert len(ids) == len(dialogues)
+            await wait_notes(api, staff, ids)
+            assert not sup.failed.is_set(), sup.failed_service
+
+            edited = [decode(f, EditedTurn) for _, f in admin.xrange(N.edited)]
+            assert len(edited) == sum(len(d.turns) for d in dialogues)
+            not_edited = [(t.encounter_id, t.seq, t.edit_reason) for t in edited
+                          if t.edit_status == "fallback"]  # fmt: skip
+            assert not_edited == []
+            assert admin.xlen(N.dead) == 0
+            # Not one refusal by the ACLs, but the room's live view asking for text once.
+            refused = [
+                (e["username"], e["object"], e["reason"]) for e in admin.acl_log()
+                if not (e["username"] == "capture"
+                        and (e["object"], e["reason"]) in ((N.edited, "key"), ("xread", "command")))
+            ]  # fmt: skip
+            assert refused == []
+            # ... and the limiter really ran (its window holds this run's admissions).
+            rate_keys = admin.keys(N.key("editor", "rate", "*"))
+            assert rate_keys
+            assert sum(admin.zcard(k) for k in rate_keys) >= len(edited)
+        finally:
+            admin.close()
+    finally:
+        await sup.stop()
+        logs.close()
+    for name in ("stt-bridge", "editor", "notes"):
+        text = (tmp_path / "logs" / f"{name}.log").read_text()
+        assert "NOPERM" not in text
+        assert "Traceback" not in text

@@ -1,0 +1,53 @@
+"""Precision and recall of the meaning checks on a hand-labelled set (written for this
+check, not produced by the simulator): transcript turns and one note statement, labelled
+supported or contradicted; paraphrase, scope, family history, temporality, questions,
+hedges, medication actions and allergies. Figures in docs/quality.md."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from shared.evidence.meaning import VisitMeaning, meaning_findings
+
+DATA = Path(__file__).parent / "data" / "assertion_pairs.jsonl"
+# Floors below what the checks reach today (precision 0.99, recall 0.96): a rule change
+# that loses ground fails here.
+PRECISION_FLOOR = 0.95
+RECALL_FLOOR = 0.93
+
+
+def load() -> list[dict[str, object]]:
+    return [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+
+
+def test_the_set_is_large_balanced_and_covers_the_topics() -> None:
+    pairs = load()
+    labels = Counter(p["label"] for p in pairs)
+    assert len(pairs) >= 150
+    assert set(labels) == {"supported", "contradicted"}
+    assert abs(labels["supported"] - labels["contradicted"]) <= 0.1 * len(pairs)
+    topics = Counter(p["topic"] for p in pairs)
+    for topic in ("paraphrase", "scope", "family", "action", "allergy", "temporality"):
+        assert topics[topic] >= 8 or topic in ("allergy", "temporality"), topic
+    statements = " ".join(str(p["statement"]).lower() for p in pairs)
+    turns = " ".join(" ".join(p["turns"]) for p in pairs).lower()  # type: ignore[arg-type]
+    for phrase in ("denies", "negative for", "no history of"):
+        assert phrase in statements or phrase in turns, phrase
+
+
+def test_precision_and_recall_on_the_labelled_pairs() -> None:
+    tp = fp = fn = 0
+    for pair in load():
+        turns = [str(t) for t in pair["turns"]]  # type: ignore[attr-defined]
+        visit = VisitMeaning.of(list(enumerate(turns)))
+        flagged = bool(meaning_findings(str(pair["statement"]), visit, str(pair["section"])))
+        contradicted = pair["label"] == "contradicted"
+        tp += flagged and contradicted
+        fp += flagged and not contradicted
+        fn += contradicted and not flagged
+    precision = tp / (tp + fp)
+    recall = tp / (tp + fn)
+    assert precision >= PRECISION_FLOOR, (precision, tp, fp)
+    assert recall >= RECALL_FLOOR, (recall, tp, fn)

@@ -1,0 +1,193 @@
+"""Meaning-aware checks: assertion and experiencer of concepts (medspaCy ConText),
+medication actions and allergies, in the note checker, the per-turn flags and the edit
+guard; plus no transcript text in any log while they run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from services.editor.flags import denied, flags_for, present
+from services.editor.review import review_reply
+from shared.contracts import Flag
+from shared.evidence import build_evidence
+from shared.evidence.actions import allergies, drug_actions
+from shared.evidence.assertion import mentions
+from shared.evidence.meaning import VisitMeaning, edit_flips, meaning_findings
+
+
+def read(text: str) -> list[tuple[str, str, str]]:
+    return [(m.concept, m.assertion, m.experiencer) for m in mentions(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("No fever and no chest pain.",
+         [("fever", "negated", "patient"), ("chest pain", "negated", "patient")]),
+        ("No fever but has cough.",
+         [("fever", "negated", "patient"), ("cough", "present", "patient")]),
+        ("No fever, has a cough.",
+         [("fever", "negated", "patient"), ("cough", "present", "patient")]),
+        ("Denies fever, positive for cough.",
+         [("fever", "negated", "patient"), ("cough", "present", "patient")]),
+        ("Negative for chest pain.", [("chest pain", "negated", "patient")]),
+        ("No history of heart attack.", [("heart attack", "negated", "patient")]),
+        ("I have never smoked.", [("smoking", "negated", "patient")]),
+        ("I quit smoking ten years ago.", [("smoking", "historical", "patient")]),
+        ("Possible pneumonia.", [("pneumonia", "possible", "patient")]),
+        ("If you get a fever, call us.", [("fever", "hypothetical", "patient")]),
+        ("Any fever or chills?", [("fever", "asked", "patient"), ("chills", "asked", "patient")]),
+        ("My father had a heart attack at 50.", [("heart attack", "present", "family")]),
+        ("Mother has diabetes.", [("diabetes", "present", "family")]),
+        ("Patient reports fever and chest pain.",
+         [("fever", "present", "patient"), ("chest pain", "present", "patient")]),
+    ],
+)  # fmt: skip
+def test_assertion_and_experiencer(text: str, expected: list[tuple[str, str, str]]) -> None:
+    assert read(text) == expected
+
+
+def findings(turns: list[str], statement: str, section: str = "subjective") -> list[str]:
+    visit = VisitMeaning.of(list(enumerate(turns)))
+    return [f"{f.severity} {f.kind} {f.term} | {f.message}" for f in meaning_findings(
+        statement, visit, section)]  # fmt: skip
+
+
+def test_the_issues_four_fabrications_are_high_flags_with_what_was_said() -> None:
+    assert findings(["No fever and no chest pain."], "Patient reports fever and chest pain.") == [
+        "high negation fever | said: no fever",
+        "high negation chest pain | said: no chest pain",
+    ]
+    assert findings(
+        ["My father had a heart attack at 50."], "Patient had a heart attack at age 50."
+    ) == ["high experiencer heart attack | said: family: heart attack"]
+    assert findings(["I have never smoked."], "Patient is a current smoker.") == [
+        "high negation smoker | said: no smoking"
+    ]
+    assert findings(
+        ["We will stop lisinopril and start losartan."], "Continue lisinopril.", "plan"
+    ) == ["high action lisinopril | said: stop lisinopril"]
+
+
+def test_restatements_are_not_flagged() -> None:
+    assert findings(["No fever and no chest pain."], "Denies fever and chest pain.") == []
+    assert findings(["My father had a heart attack."], "Family history of heart attack.") == []
+    assert findings(["I quit smoking ten years ago."], "Former smoker.") == []
+    assert findings(["Stop the Lasix for now."], "Hold furosemide.", "plan") == []
+    assert findings(["Any fever?", "No."], "Denies fever.") == []
+    # A concept nobody mentioned is not this check's business (the term checks have it).
+    assert findings(["My knee hurts."], "No fever.") == []
+
+
+def test_question_and_bare_answer_is_a_denial() -> None:
+    assert findings(["Any fever?", "No."], "Reports fever.") == [
+        "high negation fever | said: no fever"
+    ]
+    assert findings(["Any nausea?", "Yeah, a little."], "Denies nausea.") == [
+        "high negation nausea | said: nausea"
+    ]
+
+
+def test_temporality_of_habits_is_a_high_flag() -> None:
+    assert findings(["I quit smoking ten years ago."], "Current smoker.") == [
+        "high temporality smoker | said: past smoking"
+    ]
+
+
+def test_medication_actions_per_drug() -> None:
+    actions = [(a.drug, a.action) for a in drug_actions(
+        "We will stop lisinopril and start losartan. I'm going to switch you from "
+        "metoprolol to carvedilol. Don't stop the aspirin. Increase Lasix to 40 mg.")]  # fmt: skip
+    assert actions == [
+        ("lisinopril", "stop"), ("losartan", "start"), ("metoprolol", "stop"),
+        ("carvedilol", "start"), ("aspirin", "continue"), ("furosemide", "change"),
+    ]  # fmt: skip
+
+
+def test_plan_starting_a_drug_the_patient_is_allergic_to() -> None:
+    assert allergies("I'm allergic to penicillin.")["amoxicillin"] == "penicillin"
+    assert allergies("I'm not allergic to anything, not even penicillin.") == {}
+    assert findings(["I'm allergic to penicillin."], "Start amoxicillin.", "plan") == [
+        "high allergy amoxicillin | allergy: penicillin"
+    ]
+    # Only the plan prescribes: a history line naming the drug is not an allergy flag.
+    assert findings(["I'm allergic to penicillin."], "Took amoxicillin as a child.") == []
+
+
+def test_build_evidence_puts_meaning_flags_first_and_drops_noise() -> None:
+    turns = [(0, "No fever and no chest pain."), (1, "I have type 2 diabetes."),
+             (2, "Take Tylenol as needed, 500 mg three times a day.")]  # fmt: skip
+    ev = build_evidence(
+        {"subjective": ["Patient reports fever.", "Type 2 diabetes."],
+         "plan": ["Tylenol 500 mg three times a day as needed."]}, turns)  # fmt: skip
+    by_id = {s["id"]: s["flags"] for s in ev}
+    assert [(f["severity"], f["kind"], f["message"]) for f in by_id["subjective-0"]] == [
+        ("high", "negation", "said: no fever")
+    ]
+    assert by_id["subjective-1"] == []  # "2" of "type 2" is a name, not a number
+    assert by_id["plan-0"] == []  # "as needed", "three times a day": no noise
+
+
+def test_turn_flags_show_present_and_denied_apart() -> None:
+    flags = flags_for("No fever and no chest pain, but I do have a cough.")
+    assert present(flags) == (Flag(kind="symptom", term="cough"),)
+    assert [f.term for f in denied(flags)] == ["fever", "chest pain"]
+    assert flags_for("Any chest pain?") == ()  # a question is not a finding
+    assert flags_for("My mother has diabetes.") == ()  # nor a family member's problem
+    assert flags_for("Call us if you get a fever.") == ()
+
+
+def test_edit_guard_rejects_flipped_negation_or_action() -> None:
+    assert edit_flips("uh no fever", "Fever.") == ["flipped_negation"]
+    assert edit_flips("we'll stop the lisinopril", "We'll continue the lisinopril.") == [
+        "flipped_action"
+    ]
+    assert edit_flips("um my dad had a heart attack", "I had a heart attack.") == [
+        "flipped_negation"
+    ]
+    assert edit_flips("uh no fever", "No fever.") == []
+    review = review_reply("we will stop the lisinopril", "We will continue the lisinopril.")
+    assert (review.status, review.reason, review.text) == (
+        "fallback", "flipped_action", "we will stop the lisinopril",
+    )  # fmt: skip
+    kept = review_reply("um we will stop the lisinopril", "We will stop the lisinopril.")
+    assert kept.status == "edited"
+
+
+CANARY = "Zebulon Quixote-Marchetti"
+
+
+def test_no_transcript_text_reaches_any_log() -> None:
+    """Every logger open at DEBUG (stdlib logging and loguru's own stderr handler), the
+    checks run on a sentence carrying a canary name, and medspaCy's default pipeline (with
+    the PyRuSH splitter that logs each token) runs too: the canary is in no output."""
+    script = textwrap.dedent(
+        f"""
+        import logging, sys
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+        from shared.evidence.assertion import pipeline, mentions
+        from shared.evidence import build_evidence
+        from services.editor.flags import flags_for
+        text = "{CANARY} says no fever and no chest pain."
+        pipeline()
+        assert mentions(text)
+        flags_for(text)
+        build_evidence({{"subjective": ["{CANARY} reports fever."]}}, [(0, text)])
+        import medspacy
+        doc = medspacy.load()(text)  # PyRuSH included: it logs through loguru at DEBUG
+        assert len(list(doc.sents)) == 1
+        print("done")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("done")
+    output = done.stdout + done.stderr
+    assert CANARY.lower() not in output.lower()
+    assert "quixote" not in output.lower()

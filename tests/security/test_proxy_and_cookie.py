@@ -1,0 +1,102 @@
+"""Issue 20 item 5: forwarded headers only from trusted proxies, the real client in the
+audit log, and a Secure console cookie whenever the client is not on loopback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from services.notes.api.app import create_app
+from services.notes.config import NotesSettings
+from services.notes.console import sessions
+from services.notes.db.engine import Database
+from services.notes.db.models import AuditEntry
+from tests.api.seeding import bearer
+from tests.console.conftest import NONCE_RE
+
+
+def _client(app: Any, peer: str, scheme: str = "http") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+    return httpx.AsyncClient(transport=transport, base_url=f"{scheme}://api.test")
+
+
+async def _last_ip(db: Database) -> str | None:
+    async with db.session() as s:
+        row = (await s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()))).first()
+    assert row is not None
+    return row.source_ip
+
+
+@pytest.mark.parametrize(
+    ("trusted", "forwarded", "expected"),
+    [
+        ("", "203.0.113.9", "10.1.2.3"),  # no proxy configured: the header is ignored
+        ("10.1.2.3", "203.0.113.9", "203.0.113.9"),
+        ("10.1.2.0/24", "198.51.100.1, 203.0.113.9", "203.0.113.9"),  # right-most wins
+        ("10.1.2.3,172.18.0.0/16", "203.0.113.9, 172.18.0.5", "203.0.113.9"),  # proxy chain
+        ("10.1.2.3", "not-an-address", "10.1.2.3"),
+        ("192.0.2.1", "203.0.113.9", "10.1.2.3"),  # from an untrusted peer
+    ],
+)
+async def test_audit_records_the_real_client(
+    settings: NotesSettings, db: Database, redis: Any, tokens: dict[str, str],
+    trusted: str, forwarded: str, expected: str,
+) -> None:  # fmt: skip
+    app = create_app(settings.model_copy(update={"trusted_proxies": trusted}), db, redis)
+    async with _client(app, "10.1.2.3") as client:
+        r = await client.get(
+            "/v1/encounters", headers={**bearer(tokens["staff"]), "X-Forwarded-For": forwarded}
+        )
+        assert r.status_code == 200
+    assert await _last_ip(db) == expected
+
+
+async def _session_cookie(client: httpx.AsyncClient, secret: str, **headers: str) -> str:
+    form = await client.get("/signin", headers=headers)
+    match = NONCE_RE.search(form.text)
+    assert match is not None
+    done = await client.post(
+        "/signin", data={"token": secret, "form_nonce": match.group(1)}, headers=headers
+    )
+    assert done.status_code == 303, done.text
+    return next(
+        h for h in done.headers.get_list("set-cookie") if h.startswith(sessions.COOKIE + "=")
+    )
+
+
+def _is_secure(cookie: str) -> bool:
+    return "secure" in {a.strip().lower() for a in cookie.split(";")[1:]}
+
+
+@pytest.mark.parametrize(
+    ("peer", "scheme", "trusted", "headers", "configured", "secure"),
+    [
+        ("127.0.0.1", "http", "", {}, None, False),  # the local demo keeps working
+        ("10.0.0.20", "http", "", {}, None, True),  # a LAN client: Secure
+        ("127.0.0.1", "https", "", {}, None, True),
+        # A TLS proxy on this host forwarding a LAN client: Secure.
+        ("127.0.0.1", "http", "127.0.0.1", {"X-Forwarded-For": "10.0.0.20"}, None, True),
+        ("127.0.0.1", "http", "127.0.0.1", {"X-Forwarded-Proto": "https"}, None, True),
+        ("10.0.0.20", "http", "", {}, False, False),  # explicitly disabled
+    ],
+)
+async def test_console_cookie_is_secure_off_loopback(
+    settings: NotesSettings, db: Database, redis: Any, tokens: dict[str, str],
+    peer: str, scheme: str, trusted: str, headers: dict[str, str], configured: bool | None,
+    secure: bool,
+) -> None:  # fmt: skip
+    changed = {"console_secure_cookie": configured, "trusted_proxies": trusted}
+    app = create_app(settings.model_copy(update=changed), db, redis)
+    async with _client(app, peer, scheme) as client:
+        cookie = await _session_cookie(client, tokens["staff"], **headers)
+    assert _is_secure(cookie) is secure
+
+
+def test_a_bad_proxy_entry_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDSCRIBE_TRUSTED_PROXIES", "127.0.0.1, proxy.local")
+    with pytest.raises(ValidationError, match="proxy.local"):
+        NotesSettings()
