@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -94,6 +95,11 @@ def cluster_seed_url(url: str) -> str:
     return CLUSTER_SCHEMES[scheme.lower()] + sep + rest.split("/", 1)[0]
 
 
+# Per process (per node on a cluster): far above what any service keeps busy at once.
+DEFAULT_MAX_CONNECTIONS = 1024
+POOL_WAIT_S = 30.0  # how long a command waits for a free pooled connection
+
+
 def make_redis(
     url: str, *, block_ms: int = 1000, retry: bool = True, max_connections: int | None = None
 ) -> aioredis.Redis:
@@ -110,16 +116,21 @@ def make_redis(
     extra: dict[str, Any] = {} if retry else {"retry": Retry(NoBackoff(), 0)}
     timeout = max(block_ms / 1000 * 2, block_ms / 1000 + 5.0)
     if not is_cluster_url(url):
-        return _Redis.from_url(
+        # A blocking pool: at its bound a command waits for a free connection instead of
+        # failing (redis-py 6+ caps a plain pool at 100 and raises MaxConnectionsError,
+        # which left turns pending for the reclaim timeout when the editor ran 128 calls).
+        pool = BlockingConnectionPool.from_url(
             url,
             decode_responses=False,
             socket_timeout=timeout,
             socket_connect_timeout=5.0,
             health_check_interval=30,
             retry_on_timeout=False,
-            max_connections=max_connections,
+            max_connections=max_connections or DEFAULT_MAX_CONNECTIONS,
+            timeout=POOL_WAIT_S,
             **extra,
         )
+        return _Redis.from_pool(pool)
     seed = cluster_seed_url(url)  # a cluster has only database 0
     cluster: _ClinicCluster = _ClinicCluster.from_url(  # type: ignore[assignment]
         seed,
@@ -128,7 +139,7 @@ def make_redis(
         socket_connect_timeout=5.0,
         health_check_interval=30,
         # Per node: the bridge keeps one connection per encounter in flight.
-        max_connections=max_connections or 1024,
+        max_connections=max_connections or DEFAULT_MAX_CONNECTIONS,
         **extra,
     )
     seed_parts = urlsplit(seed)
@@ -219,6 +230,13 @@ class ConsumerGroupReader(Generic[T]):
     ``handler`` may raise: the entry then stays pending and is retried after
     ``claim_idle_ms`` (by this or another consumer) until ``max_deliveries`` is exceeded,
     when it is dead-lettered. Raising :class:`PoisonEntry` dead-letters at once.
+
+    ``transient`` names failures of the infrastructure rather than of the entry (the
+    database dropped its connection or is locked): the same entry is retried here, with
+    back-off, until it succeeds or the reader stops. Such an outage neither counts towards
+    dead-lettering nor leaves the entry waiting half a minute for reclaim (a note's grace
+    period could end meanwhile). After Redis itself failed, this consumer's own pending
+    entries are re-read before new ones, for the same reason.
     """
 
     def __init__(
@@ -236,6 +254,8 @@ class ConsumerGroupReader(Generic[T]):
         claim_idle_ms: int = 30_000,
         claim_every_s: float = 5.0,
         max_deliveries: int = 5,
+        transient: Callable[[BaseException], bool] | None = None,
+        transient_retry_max_s: float = 5.0,
     ) -> None:
         self.redis = redis
         self.stream = stream
@@ -250,8 +270,12 @@ class ConsumerGroupReader(Generic[T]):
         self.claim_every_s = claim_every_s
         self.max_deliveries = max_deliveries
         self.stats = ReaderStats()
+        self.transient = transient
+        self.transient_retry_max_s = transient_retry_max_s
         self._claim_cursor = "0-0"
         self._last_claim = 0.0
+        self._stop = asyncio.Event()
+        self._reread_own = False  # Redis failed mid-entry: own pending entries come first
 
     async def ensure_group(self) -> None:
         try:
@@ -263,6 +287,7 @@ class ConsumerGroupReader(Generic[T]):
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Consume until ``stop`` is set or the task is cancelled."""
         stop = stop or asyncio.Event()
+        self._stop = stop
         await self.ensure_group()
         await self._drain_own_pending(stop)
         backoff = 0.5
@@ -272,11 +297,15 @@ class ConsumerGroupReader(Generic[T]):
                 # redis-py can swallow a cancellation that lands mid-command; honour it here.
                 raise asyncio.CancelledError
             try:
+                if self._reread_own:
+                    await self._drain_own_pending(stop)
+                    self._reread_own = False
                 await self.poll_once()
                 backoff = 0.5
             except TRANSIENT_REDIS_ERRORS as err:
                 if me is not None and me.cancelling():
                     raise asyncio.CancelledError from err
+                self._reread_own = True
                 log.warning(
                     "stream_redis_unavailable",
                     stream=self.stream,
@@ -294,6 +323,7 @@ class ConsumerGroupReader(Generic[T]):
                 if not is_out_of_memory(err):
                     raise
                 log.warning("stream_redis_out_of_memory", stream=self.stream, group=self.group)
+                self._reread_own = True
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(backoff * 2, 10.0)
@@ -372,30 +402,42 @@ class ConsumerGroupReader(Generic[T]):
         except MalformedEntry as err:
             await self.dead_letter(eid, fields, f"malformed: {err}", deliveries)
             return
-        try:
-            await self.handler(Delivery(self.stream, eid, message, deliveries))
-        except PoisonEntry as err:
-            await self.dead_letter(eid, fields, f"poison: {err}", deliveries)
-            return
-        except asyncio.CancelledError:
-            raise
-        except (RedisConnectionError, RedisTimeoutError):
-            raise  # the loop backs off; the entry stays pending
-        except Exception as err:  # noqa: BLE001 - any handler failure means "retry later"
-            if is_permission_error(err):
-                # The deployment is wrong, not the entry: retrying and dead-lettering would
-                # only lose it. Leave it pending and stop the service with one clear line.
+        delay = 0.1
+        while True:
+            try:
+                await self.handler(Delivery(self.stream, eid, message, deliveries))
+            except PoisonEntry as err:
+                await self.dead_letter(eid, fields, f"poison: {err}", deliveries)
+                return
+            except asyncio.CancelledError:
                 raise
-            self.stats.failed += 1
-            log.warning(
-                "stream_handler_failed",
-                stream=self.stream,
-                group=self.group,
-                entry_id=eid,
-                deliveries=deliveries,
-                error=type(err).__name__,
-            )
-            return
+            except (RedisConnectionError, RedisTimeoutError):
+                raise  # the loop backs off; the entry stays pending
+            except Exception as err:  # noqa: BLE001 - any handler failure means "retry later"
+                if is_permission_error(err):
+                    # The deployment is wrong, not the entry: retrying and dead-lettering
+                    # would only lose it. Leave it pending; stop the service with one line.
+                    raise
+                self.stats.failed += 1
+                retry = self.transient is not None and self.transient(err)
+                log.warning(
+                    "stream_handler_failed",
+                    stream=self.stream,
+                    group=self.group,
+                    entry_id=eid,
+                    deliveries=deliveries,
+                    error=type(err).__name__,
+                    retry_in_s=round(delay, 2) if retry else None,
+                )
+                if not retry or self._stop.is_set():
+                    return
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                if self._stop.is_set():
+                    return  # stays pending: this consumer re-reads it first on its next start
+                delay = min(delay * 2, self.transient_retry_max_s)
+                continue
+            break
         await self.redis.xack(self.stream, self.group, eid)
         self.stats.handled += 1
 

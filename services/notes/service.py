@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from services.notes.assembler import Assembler
 from services.notes.config import NotesSettings
-from services.notes.db.engine import Database
+from services.notes.db.engine import Database, is_transient_db_error
 from services.notes.db.migrate import check_current_async
 from services.notes.health import health_router, serve_health
 from services.notes.housekeeping import Housekeeping
@@ -64,6 +64,7 @@ class NotesRuntime:
             decoder=decode_control,
             handler=assembler.on_control,
             dead_stream=self.names.dead,
+            transient=is_transient_db_error,
         )
         edited = ConsumerGroupReader(
             self.redis,
@@ -74,6 +75,7 @@ class NotesRuntime:
             handler=assembler.on_turn,
             dead_stream=self.names.dead,
             batch=64,
+            transient=is_transient_db_error,
         )
         return [control, edited]
 

@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from shared.contracts import EncounterStopped, StreamNames, decode, encode
-from shared.streams import ConsumerGroupReader, Delivery, PoisonEntry, publish
+from shared.streams import ConsumerGroupReader, Delivery, PoisonEntry, make_redis, publish
 
 
 def _decoder(fields: dict[bytes, bytes]) -> EncounterStopped:
@@ -169,6 +169,73 @@ async def test_failing_handler_is_retried_then_dead_lettered(redis, names) -> No
     assert dead[0][1][b"dead:deliveries"] == b"4"
 
 
+class DatabaseDown(Exception):
+    """Stands for a dropped database connection: the entry is fine, the store is not."""
+
+
+def _db_down(err: BaseException) -> bool:
+    return isinstance(err, DatabaseDown)
+
+
+async def test_transient_failure_retries_the_same_entry_at_once_in_order(redis, names) -> None:
+    """A database outage longer than max_deliveries tries loses nothing and keeps order:
+    the entry is retried here (not after claim_idle_ms) and never dead-lettered."""
+    for i in range(3):
+        await publish(redis, names.control, _msg(i))
+    outage = {"left": 8}
+    seen: list[int] = []
+
+    async def handle(d: Delivery[EncounterStopped]) -> None:
+        if d.message.last_frame_seq == 1 and outage["left"] > 0:
+            outage["left"] -= 1
+            raise DatabaseDown
+        seen.append(d.message.last_frame_seq)
+
+    # Reclaim far away: only the in-process retry can deliver entry 1 in time.
+    reader = _reader(redis, names, "c", handle, claim_idle_ms=600_000, max_deliveries=2,
+                     transient=_db_down, transient_retry_max_s=0.05)  # fmt: skip
+    stop, task = await _run(reader)
+    await _until(lambda: len(seen) == 3, timeout=10)
+    await _stop(stop, task)
+    assert seen == [0, 1, 2]
+    assert reader.stats.failed == 8
+    assert reader.stats.dead == 0
+    assert await redis.xlen(names.dead) == 0
+    assert (await redis.xpending(names.control, "g"))["pending"] == 0
+
+
+async def test_stop_during_transient_retries_leaves_the_entry_pending(redis, names) -> None:
+    await publish(redis, names.control, _msg(1))
+    tries: list[int] = []
+
+    async def handle(d: Delivery[EncounterStopped]) -> None:
+        tries.append(1)
+        raise DatabaseDown
+
+    reader = _reader(redis, names, "c", handle, claim_idle_ms=600_000, transient=_db_down)
+    stop, task = await _run(reader)
+    await _until(lambda: len(tries) >= 2)
+    await _stop(stop, task)
+    assert (await redis.xpending(names.control, "g"))["pending"] == 1
+    assert await redis.xlen(names.dead) == 0
+
+
+async def test_non_transient_failure_still_waits_for_reclaim(redis, names) -> None:
+    await publish(redis, names.control, _msg(1))
+    tries: list[int] = []
+
+    async def handle(d: Delivery[EncounterStopped]) -> None:
+        tries.append(1)
+        raise RuntimeError("bad entry")
+
+    reader = _reader(redis, names, "c", handle, claim_idle_ms=600_000, transient=_db_down)
+    stop, task = await _run(reader)
+    await _until(lambda: len(tries) == 1)
+    await asyncio.sleep(0.5)
+    await _stop(stop, task)
+    assert tries == [1]  # no busy retry of an entry that is itself at fault
+
+
 async def test_poison_entry_is_dead_lettered_at_once(redis, names) -> None:
     msg = _msg(9)
     await publish(redis, names.control, msg)
@@ -256,3 +323,16 @@ async def test_dead_letter_keeps_reason_free_of_values(redis, names, field: str)
     await _stop(stop, task)
     dead = await redis.xrange(names.dead)
     assert b"SECRET-PHI" not in dead[0][1][b"dead:reason"]
+
+
+async def test_client_waits_for_a_free_connection_instead_of_failing(redis_url, names) -> None:
+    """More commands at once than the pool holds queue for a connection (a plain redis-py
+    pool raises MaxConnectionsError, which once stranded the editor's turns)."""
+    client = make_redis(redis_url, max_connections=3)
+    try:
+        key = names.key("test", "never-filled")
+        results = await asyncio.gather(*(client.blpop([key], timeout=0.1) for _ in range(12)))
+        assert results == [None] * 12
+        assert client.connection_pool.max_connections == 3
+    finally:
+        await client.aclose()

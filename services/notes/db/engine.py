@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -32,6 +33,22 @@ class DatabaseUrlError(ValueError):
     """The configured database URL cannot be used (the message never shows a password)."""
 
     phi_safe = True
+
+
+def is_transient_db_error(err: BaseException) -> bool:
+    """A failure of the database rather than of the data: the connection dropped (restart,
+    failover, pg_terminate_backend), the pool ran dry, or SQLite is locked. Retrying the
+    same write later succeeds; an integrity or data error would not."""
+    if isinstance(err, sa_exc.DBAPIError):
+        # PostgreSQL classes: 08 connection, 40 serialization/deadlock, 53 resources,
+        # 57 operator intervention (shutdown, terminated backend).
+        sqlstate = str(getattr(err.orig, "sqlstate", "") or "")
+        return (
+            err.connection_invalidated
+            or isinstance(err, (sa_exc.OperationalError, sa_exc.InterfaceError))
+            or sqlstate[:2] in ("08", "40", "53", "57")
+        )
+    return isinstance(err, (sa_exc.DisconnectionError, sa_exc.TimeoutError, TimeoutError, OSError))
 
 
 def sqlite_path(url: str) -> Path | None:
