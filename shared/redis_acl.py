@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
+from shared import rooms
 from shared.contracts import StreamNames
 
 SERVICES = ("capture", "bridge", "editor", "notes")
@@ -226,11 +227,35 @@ def _notes(n: StreamNames) -> list[Use]:
     ]
 
 
+def _room(room: str, n: StreamNames) -> list[Use]:
+    """The capture agent logged in with a room's own credentials (shared/rooms.py)."""
+    enc = f"{room}.acl-probe"
+    audio, publisher = n.audio(enc), "services/capture/publisher.py"
+    view = "services/capture/watcher.py"
+    return [
+        Use(("PING",), "services/capture/checks.py"),
+        Use(("XADD", audio, "1-1", "f", "v"), f"{publisher} _send"),
+        Use(("XADD", audio, "*", "f", "v"), f"{publisher} _add_behind_foreign"),
+        Use(("XADD", rooms.control_stream(n, room), "*", "f", "v"), f"{publisher} _send"),
+        Use(("XREVRANGE", audio, "+", "-", "COUNT", "1"), publisher),
+        Use(("XREVRANGE", n.live(enc), "+", "-", "COUNT", "1"), view),
+        Use(
+            ("XREAD", "COUNT", "100", "BLOCK", "500", "STREAMS", n.partials(enc), n.live(enc))
+            + ("0-0", "0-0"),
+            view,
+        ),
+    ]
+
+
 _BUILDERS = {"capture": _capture, "bridge": _bridge, "editor": _editor, "notes": _notes}
+ROOM_SERVICE = "room:"
 
 
 def uses(service: str, names: StreamNames | None = None) -> list[Use]:
-    """Every command ``service`` runs, with representative keys under ``names``' prefix."""
+    """Every command ``service`` runs, with representative keys under ``names``' prefix;
+    ``room:<name>`` is the capture agent with that room's credentials."""
+    if service.startswith(ROOM_SERVICE):
+        return _room(rooms.check_room(service[len(ROOM_SERVICE) :]), names or StreamNames())
     return _BUILDERS[service](names or StreamNames())
 
 
