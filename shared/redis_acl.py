@@ -224,6 +224,25 @@ def _notes(n: StreamNames) -> list[Use]:
         *(Use(("DEL", key), release) for key in n.encounter_keys(SAMPLE_ENCOUNTER)),
         Use(("DEL", n.editor_published(SAMPLE_ENCOUNTER, 1)), release),
         Use(("SREM", n.bridge_active, SAMPLE_ENCOUNTER), release),
+        *_room_gate(n),
+    ]
+
+
+def _room_gate(n: StreamNames) -> list[Use]:
+    """services/notes/room_gate.py: each room's control stream, checked and forwarded."""
+    gate, room = "services/notes/room_gate.py", "exam-1"
+    control, opened = rooms.control_stream(n, room), rooms.open_key(n, room)
+    enc = f"{room}.acl-probe"
+    return [
+        *_consumer_group(control, "gate", n.dead, gate),
+        Use(("HGETALL", rooms.registry_key(n)), gate),
+        Use(("XADD", n.control, "*", "f", "v"), gate),
+        Use(("XDEL", control, "1-1"), gate),
+        Use(("ZREMRANGEBYSCORE", opened, "-inf", "1"), gate),
+        Use(("ZSCORE", opened, enc), gate),
+        Use(("ZCARD", opened), gate),
+        Use(("ZADD", opened, "1", enc), gate),
+        Use(("ZREM", opened, enc), gate),
     ]
 
 

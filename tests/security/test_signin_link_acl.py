@@ -20,9 +20,9 @@ from tests.helpers.acl import PROD_PREFIX, AclRedis
 
 async def test_signin_link_as_the_notes_user(
     acl_redis: AclRedis,
-    db: Database,
-    sqlite_url: str,
-    tmp_path: Path,  # noqa: F811
+    db: Database,  # noqa: F811
+    sqlite_url: str,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     url = acl_redis.url("notes")
     names = StreamNames(PROD_PREFIX)
