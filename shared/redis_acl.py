@@ -153,10 +153,15 @@ def _editor(n: StreamNames) -> list[Use]:
         Use(("GET", enc), state),
         # register_script(): EVALSHA, SCRIPT LOAD when the script cache is empty
         Use(("EVALSHA", "0" * 40, "2", published, n.edited), state),
+        Use(("EVALSHA", "0" * 40, "3", published, n.edited, n.live("exam-1.x")), state),
         Use(("EVALSHA", "0" * 40, "1", rate), limiter),
         Use(("SCRIPT", "LOAD", "return 0"), "redis-py Script (state.py, limiter.py)"),
         Use(("SET", published, "x", "EX", "60"), "services/editor/state.py _PUBLISH_ONCE"),
         Use(("XADD", n.edited, "*", "f", "v"), "services/editor/state.py _PUBLISH_ONCE"),
+        Use(
+            ("XADD", n.live("exam-1.x"), "MAXLEN", "~", "500", "*", "f", "v"),
+            "services/editor/state.py _PUBLISH_ONCE (a room's copy)",
+        ),
         # the limiter reads the Redis server clock: one clock for every replica
         Use(("TIME",), limiter),
         Use(("ZREMRANGEBYSCORE", rate, "-inf", "1"), limiter),
