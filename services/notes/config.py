@@ -48,8 +48,8 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
     redis_admin_url: SecretStr | None = Field(
         None,
         description="Redis URL of the admin user, for `medscribe notes room add|list|revoke` "
-        "and the rooms admin API only (creating a room's Redis user is an admin's act); "
-        "unset = room credentials cannot be managed from here.",
+        "only (creating a room's Redis user is an admin's act); give it to that command, "
+        "never to the running service.",
     )
     room_max_open: int = Field(
         2,
