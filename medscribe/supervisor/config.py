@@ -52,7 +52,9 @@ class SupervisorSettings(CommonSettings, AssemblyAISettings):
         90.0, gt=0, description="`demo`: longest wait for the SOAP note after the visit."
     )
     demo_signin_link_ttl_s: float = Field(
-        900.0, gt=0, le=86_400,
+        900.0,
+        gt=0,
+        le=86_400,
         description="`demo`: how long the printed one-time console sign-in link stays valid.",
     )
 
