@@ -183,7 +183,7 @@ def test_a_logged_in_room_is_refused_others_and_cut_off_when_revoked(
             sync_redis.Redis(host="127.0.0.1", port=port, username=USER, password=password).ping()
     finally:
         room.close()
-        admin.execute_command("ACL", "DELUSER", "exam-30")
+        admin.execute_command("ACL", "DELUSER", "room-exam-30")
     assert admin.xlen(N.audio(MINE)) == 1
     assert admin.exists(N.audio("exam-30.x1"), N.control, N.edited) == 0
 
