@@ -10,7 +10,7 @@
 # (`default off` is not enough: Valkey refuses replay for a disabled `default` too.)
 set -eu
 template=${MEDSCRIBE_REDIS_ACL_TEMPLATE:-/usr/local/etc/redis/users.acl.template}
-out=${MEDSCRIBE_REDIS_ACL_FILE:-/tmp/users.acl}
+out=${MEDSCRIBE_REDIS_ACL_FILE:-/data/users.acl}
 umask 077
 # No placeholder, short or reused password (issue 20): refuse before anything starts.
 seen=""
@@ -47,6 +47,11 @@ if [ "${#unknowable}" -ne 64 ]; then
     exit 2
 fi
 sed -i "s/\${MEDSCRIBE_REDIS_DEFAULT_HASH}/$unknowable/" "$out.tmp"
+# Rooms' users (`medscribe notes room add`, saved here by ACL SAVE) outlive a restart: keep
+# every `user room-...` line of the previous file. Service users always come from the template.
+if [ -f "$out" ]; then
+    grep '^user room-' "$out" >> "$out.tmp" || true
+fi
 if grep -q '\${' "$out.tmp"; then
     echo "medscribe-redis: unrendered placeholder left in the ACL template" >&2
     exit 2

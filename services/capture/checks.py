@@ -14,7 +14,9 @@ from services.capture.live_view import level_dbfs, meter
 from services.capture.recovery import leftover_spools
 from services.capture.sources import AudioSource, WavFileSource
 from services.capture.spool import spool_usage
+from shared.contracts import StreamNames
 from shared.private_files import private_dir
+from shared.redis_acl import require_permissions
 from shared.streams import make_redis
 
 
@@ -54,7 +56,12 @@ async def _check_redis(settings: CaptureSettings, shown_url: str) -> bool:
     try:
         async with asyncio.timeout(6):
             await client.ping()
-        return _report(True, "redis", f"{shown_url} answers")
+        names = StreamNames(settings.stream_prefix)
+        refused = await require_permissions(client, settings.acl_service, names, settings.redis_url)
+        if refused is not None:
+            return _report(False, "redis", f"{shown_url} answers, but {refused}")
+        who = f"room {settings.credentials_room}'s user" if settings.credentials_room else "user"
+        return _report(True, "redis", f"{shown_url} answers; its {who} may do what capture does")
     except (RedisError, OSError, TimeoutError) as err:
         return _report(
             False, "redis", f"{shown_url}: {type(err).__name__} (audio would be spooled)"

@@ -183,7 +183,7 @@ async def _record(
     try:
         # before recording: a room must not record into a spool Redis will never take
         await startup_check(
-            redis, "capture", StreamNames(settings.stream_prefix), settings.redis_url
+            redis, settings.acl_service, StreamNames(settings.stream_prefix), settings.redis_url
         )
         result = await run(
             settings,
@@ -233,7 +233,7 @@ async def _flush_only(settings: CaptureSettings) -> int:
     redis = make_redis(settings.redis_url, retry=False)  # the writer sees every outage
     try:
         await startup_check(
-            redis, "capture", StreamNames(settings.stream_prefix), settings.redis_url
+            redis, settings.acl_service, StreamNames(settings.stream_prefix), settings.redis_url
         )
         done = await recover_spools(redis, settings.spool_dir, stop)
     finally:

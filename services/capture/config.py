@@ -19,9 +19,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from shared import rooms
 from shared.contracts import (
     MAX_KEYTERM_CHARS,
     UNIVERSAL_STREAMING_MODELS,
@@ -109,6 +110,37 @@ class CaptureSettings(CommonSettings):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _room_of_the_credentials(self) -> CaptureSettings:
+        # A room's own Redis user (`medscribe notes room add`) names the room: the room
+        # setting follows it, and a different one is refused rather than recorded under a
+        # name the gate would turn away.
+        from shared.redis_acl import url_user
+
+        room = rooms.room_of_user(url_user(self.redis_url))
+        if room is None:
+            return self
+        if "room" not in self.model_fields_set:
+            self.room = room
+        elif self.room != room:
+            raise ValueError(
+                f"MEDSCRIBE_ROOM is {self.room!r} but the Redis credentials are room {room!r}'s"
+            )
+        return self
+
+    @property
+    def credentials_room(self) -> str | None:
+        """The room whose own Redis user this agent logs in as, or None (a shared user)."""
+        from shared.redis_acl import url_user
+
+        return rooms.room_of_user(url_user(self.redis_url))
+
+    @property
+    def acl_service(self) -> str:
+        """What shared.redis_acl checks this agent's Redis user against."""
+        room = self.credentials_room
+        return f"room:{room}" if room else "capture"
 
     def stt_settings(self, keyterms: tuple[str, ...] = ()) -> SttSettings:
         """Streaming parameters of a new encounter for the configured speech model."""

@@ -119,6 +119,24 @@ def _flags(turn: EditedTurn) -> str:
     return "  ".join(shown)
 
 
+def _who(turn: EditedTurn) -> str:
+    return f"speaker {turn.speaker}" if turn.speaker else "speaker unknown"
+
+
+def _note(turn: EditedTurn) -> str:
+    """Why a turn is shown as heard: "edited" is said only when the text changed."""
+    if turn.edit_status == "fallback":
+        return "  (not edited: editor unavailable)"
+    return ""
+
+
+def _text_lines(turn: EditedTurn, dim: bool) -> list[str]:
+    if turn.edited_text == turn.text:
+        return [f"  said  : {turn.text}"]
+    heard = f"\x1b[2m{turn.text}\x1b[0m" if dim else turn.text
+    return [f"  heard : {heard}", f"  edited: {turn.edited_text}"]
+
+
 def _finish_lines(summary: Summary) -> list[str]:
     lines = [f"Encounter {summary.encounter_id}: {summary.last_frame_seq + 1} frames captured"]
     if summary.delivered:
@@ -132,7 +150,8 @@ def _finish_lines(summary: Summary) -> list[str]:
         lines.append("Recording STOPPED early: the spool disk budget is full.")
     if summary.stop_reason == "max_duration":
         lines.append("Recording STOPPED at the longest visit allowed (MEDSCRIBE_MAX_VISIT_S).")
-    lines.append(f"Note: {summary.note_url}  (files: {summary.export_hint})")
+    lines.append(f"Visit page: {summary.note_url}")
+    lines.append(f"Files on the clinic server: {summary.export_hint}")
     return lines
 
 
@@ -195,13 +214,8 @@ class TerminalView(LiveView):
 
     def turn(self, turn: EditedTurn) -> None:
         self._partial = ""
-        heard = turn.text
-        edited = turn.edited_text
-        status = "" if turn.edit_status == "edited" else f"  ({turn.edit_status})"
-        lines = [f"[{clock(turn.start_ms / 1000)}] turn {turn.seq}{status}"]
-        if edited != heard:
-            lines.append(f"  heard : \x1b[2m{heard}\x1b[0m")
-        lines.append(f"  edited: {edited}")
+        lines = [f"[{clock(turn.start_ms / 1000)}] turn {turn.seq}  {_who(turn)}{_note(turn)}"]
+        lines += _text_lines(turn, dim=True)
         lines.append(f"  flags : {_flags(turn)}")
         self._print("\n".join(lines))
 
@@ -263,10 +277,13 @@ class PlainView(LiveView):
             for k in ("medication", "symptom", "diagnosis")
         }
         counts = " ".join(f"{k}={v}" for k, v in kinds.items())
-        self._line(f"turn seq={turn.seq} status={turn.edit_status} flags: {counts}")
+        speaker = turn.speaker or "-"
+        self._line(
+            f"turn seq={turn.seq} speaker={speaker} status={turn.edit_status} flags: {counts}"
+        )
         if self.show_text:
-            self._line(f"  heard : {turn.text}")
-            self._line(f"  edited: {turn.edited_text}")
+            for line in _text_lines(turn, dim=False):
+                self._line(line)
             self._line(f"  flags : {_flags(turn)}")
 
     def error(self, message: str) -> None:

@@ -21,6 +21,7 @@ from services.capture.recovery import recover_spools
 from services.capture.sources import FRAME_SECONDS, AudioSource
 from services.capture.spool import EncounterSpool, SpoolFull, spool_usage
 from services.capture.watcher import watch_encounter
+from shared import rooms
 from shared.contracts import EncounterStarted, EncounterStopped, StreamNames, encode
 from shared.logging import get_logger
 from shared.private_files import private_dir
@@ -72,7 +73,12 @@ async def run(
     view = view or NullView()
     signals = signals or StopSignals.create()
     names = StreamNames(settings.stream_prefix)
-    encounter_id = encounter_id or new_encounter_id(settings.room)
+    room = settings.credentials_room
+    if encounter_id is None:
+        encounter_id = rooms.new_encounter_id(room) if room else new_encounter_id(settings.room)
+    # A room's own credentials may add control only to its room's stream (the notes
+    # service's gate forwards it); the shared `capture` user adds to ms:control directly.
+    control = rooms.control_stream(names, room) if room else names.control
     started = EncounterStarted(
         encounter_id=encounter_id,
         room=settings.room,
@@ -97,7 +103,7 @@ async def run(
         fsync_frames=settings.spool_fsync_frames,
         recent_frames=settings.recent_frames,
     )
-    await writer.add_control(names.control, encode(started), replay=True)
+    await writer.add_control(control, encode(started), replay=True)
     log.info(
         "encounter_started",
         encounter_id=encounter_id,
@@ -112,7 +118,11 @@ async def run(
     recovery = asyncio.create_task(recover_spools(redis, settings.spool_dir, recovery_stop))
     helpers = [
         recovery,
-        asyncio.create_task(watch_encounter(redis, names, encounter_id, view, signals.stop)),
+        asyncio.create_task(
+            watch_encounter(
+                redis, names, encounter_id, view, signals.stop, own_copy=room is not None
+            )
+        ),
         asyncio.create_task(_refresh(view, writer.status, signals.stop)),
     ]
     seq = 0
@@ -156,7 +166,7 @@ async def run(
         source.close()
     last = seq - 1
     stopped = EncounterStopped(encounter_id=encounter_id, last_frame_seq=last)
-    await writer.add_control(names.control, encode(stopped), stop=True)
+    await writer.add_control(control, encode(stopped), stop=True)
     view.stopping(last)
     delivered = await writer.close(write_task, stop_timeout, abort=signals.now)
     if delivered and not recovery.done() and not signals.now.is_set():
@@ -197,7 +207,8 @@ def result_summary(settings: CaptureSettings, result: CaptureResult) -> Summary:
         last_frame_seq=result.last_frame_seq,
         delivered=result.delivered,
         stop_reason=result.stop_reason,
-        note_url=f"{settings.notes_url.rstrip('/')}/v1/encounters/{result.encounter_id}",
+        # the console's page of the visit (a browser sign-in), not the JSON API
+        note_url=f"{settings.notes_url.rstrip('/')}/encounters/{result.encounter_id}",
         export_hint=f"{settings.export_dir.rstrip('/')}/{result.encounter_id}/",
         spool_dir=str(settings.spool_dir),
     )

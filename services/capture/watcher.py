@@ -42,12 +42,19 @@ async def watch_encounter(
     view: LiveView,
     stop: asyncio.Event,
     block_ms: int = 500,
+    own_copy: bool = False,
 ) -> None:
-    """Until ``stop``: show partials and edited turns of ``encounter_id``."""
+    """Until ``stop``: show partials and edited turns of ``encounter_id``.
+
+    ``own_copy``: logged in with a room's own credentials, which may not read the
+    clinic-wide edited-turn stream; the editor copies this visit's turns to
+    ``live:<encounter>`` (shared/rooms.py), read from its start.
+    """
     partials = names.partials(encounter_id)
+    edited = names.live(encounter_id) if own_copy else names.edited
     positions: dict[Any, Any] = {
         partials: "0-0",
-        names.edited: await _edited_start(redis, names.edited),
+        edited: "0-0" if own_copy else await _edited_start(redis, names.edited),
     }
     while not stop.is_set():
         try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from shared import rooms
 from shared.contracts import (
     EditedTurn,
     EditStatus,
@@ -31,11 +32,16 @@ CONTROL_SCAN = 5000  # control entries searched backwards for a missed Encounter
 MISS_MEMORY_S = 30.0  # an encounter not found is not searched for again this soon
 
 # XADD + mark in one atomic step: a redelivered turn is never published twice.
-# KEYS = mark, stream; ARGV = ttl_s, then field/value pairs. Returns the entry id or false.
+# KEYS = mark, stream[, the room's copy]; ARGV = ttl_s, then field/value pairs. Returns the
+# entry id or false. A visit recorded with a room's own credentials gets a bounded copy of
+# its turns that only that room may read (shared/rooms.py): its live view.
 _PUBLISH_ONCE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
 redis.call('SET', KEYS[1], id, 'EX', tonumber(ARGV[1]))
+if KEYS[3] then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '500', '*', unpack(ARGV, 2))
+end
 return id
 """
 
@@ -90,7 +96,10 @@ class EditorState:
         args: list[Any] = [self.mark_ttl_s]
         for key, value in fields.items():
             args += [key, value]
-        entry_id = await self._publish(keys=[self._mark(edited), self.names.edited], args=args)
+        keys = [self._mark(edited), self.names.edited]
+        if rooms.room_of_encounter(edited.encounter_id) is not None:
+            keys.append(self.names.live(edited.encounter_id))
+        entry_id = await self._publish(keys=keys, args=args)
         if not entry_id:
             return None
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

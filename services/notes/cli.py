@@ -449,3 +449,83 @@ def token_revoke(
 
     info = _token_db_run(lambda db: token_admin.revoke(db, name_or_id))
     typer.echo(f"revoked token {info.name!r} (id {info.id})")
+
+
+room_app = typer.Typer(
+    help="Exam rooms' own Redis credentials (needs MEDSCRIBE_REDIS_ADMIN_URL; README, "
+    "'Room machines')."
+)
+app.add_typer(room_app, name="room", no_args_is_help=True)
+
+
+def _room_admin_run(work: Any) -> Any:
+    """Run ``work(admin_redis, names)`` with the Redis admin user; one-line failures."""
+    from redis.exceptions import RedisError
+
+    from services.notes.room_admin import RoomAdminError
+    from shared.contracts import StreamNames
+    from shared.streams import make_redis
+
+    settings = load_settings()
+    admin_url = settings.redis_admin_url.get_secret_value() if settings.redis_admin_url else ""
+    if not admin_url:
+        fail(
+            "MEDSCRIBE_REDIS_ADMIN_URL is not set: managing rooms needs the Redis admin user"
+            " (compose: docker compose exec -T -e MEDSCRIBE_REDIS_ADMIN_URL=... notes ...)"
+        )
+
+    async def go() -> Any:
+        admin = make_redis(admin_url)
+        try:
+            return await work(admin, StreamNames(settings.stream_prefix))
+        finally:
+            await admin.aclose()
+
+    try:
+        return asyncio.run(go())
+    except RoomAdminError as err:
+        fail(str(err))
+    except (RedisError, OSError) as err:
+        fail(f"Redis (admin) refused or unreachable ({type(err).__name__})")
+
+
+@room_app.command("add")
+def room_add(
+    name: str = typer.Argument(..., help="The room, e.g. exam-3 (lower case, digits, hyphens)."),
+) -> None:
+    """Create a room's credentials. The password goes to stdout, once; the rest to stderr."""
+    from services.notes import room_admin
+
+    info, password = _room_admin_run(lambda r, n: room_admin.add(r, n, name))
+    typer.echo(f"created room {info.name!r} (Redis user {info.user})", err=True)
+    typer.echo(password)
+    typer.echo(
+        "Store it now: it is shown only once. On the room machine set\n"
+        f"  MEDSCRIBE_ROOM={info.name}\n"
+        f"  MEDSCRIBE_REDIS_URL=redis://{info.user}:<password>@<clinic server>:6379/0",
+        err=True,
+    )
+
+
+@room_app.command("list")
+def room_list() -> None:
+    """List rooms (never their passwords)."""
+    from services.notes import room_admin
+
+    rows = _room_admin_run(room_admin.list_all)
+    if not rows:
+        typer.echo("no rooms; create one with `medscribe notes room add NAME`")
+        return
+    typer.echo(f"{'room':<33} {'redis user':<38} {'created':<26} state")
+    for r in rows:
+        state = "active" if r.has_credentials else "no Redis user (revoke and add again)"
+        typer.echo(f"{r.name:<33} {r.user:<38} {r.created_at:<26} {state}")
+
+
+@room_app.command("revoke")
+def room_revoke(name: str = typer.Argument(..., help="The room (see `room list`).")) -> None:
+    """Revoke a room's credentials: its connections are closed and refused from now on."""
+    from services.notes import room_admin
+
+    info = _room_admin_run(lambda r, n: room_admin.revoke(r, n, name))
+    typer.echo(f"revoked room {info.name!r} (Redis user {info.user} deleted)")

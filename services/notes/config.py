@@ -8,7 +8,7 @@ from datetime import tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from shared.settings import (
     DEFAULT_DATABASE_URL,
@@ -44,6 +44,28 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
     consumer_name: str = Field(
         default_factory=_default_consumer,
         description="Consumer name in the `notes` group; stable per replica.",
+    )
+    redis_admin_url: SecretStr | None = Field(
+        None,
+        description="Redis URL of the admin user, for `medscribe notes room add|list|revoke` "
+        "only (creating a room's Redis user is an admin's act); give it to that command, "
+        "never to the running service.",
+    )
+    room_max_open: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Visits one room (own credentials) may have started and not stopped; "
+        "further starts from that room are refused by the room gate.",
+    )
+    room_open_max_age_s: float = Field(
+        24 * 3600.0,
+        gt=0,
+        description="A room's started visit stops counting against its cap after this long "
+        "(a room machine that died mid-visit must not block the room for good).",
+    )
+    room_refresh_s: float = Field(
+        5.0, gt=0, description="How often the room gate looks for added or revoked rooms."
     )
     grace_period_s: float = Field(
         120.0, gt=0, description="After EncounterTranscribed, how long to wait for missing turns."

@@ -45,6 +45,12 @@ class NotesMetrics:
         self.control = Counter(
             "medscribe_notes_control_events_total", "Control events applied.", ["type"], registry=r
         )
+        self.room_gate = Counter(
+            "medscribe_notes_room_gate_total",
+            "Rooms' control messages forwarded or refused by the room gate, by outcome.",
+            ["outcome"],
+            registry=r,
+        )
         self.export_errors = Counter(
             "medscribe_notes_export_errors_total", "Failed file exports.", registry=r
         )

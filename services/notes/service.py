@@ -23,6 +23,7 @@ from services.notes.housekeeping import Housekeeping
 from services.notes.metrics import NotesMetrics
 from services.notes.release import RedisReleaser
 from services.notes.retention import RetentionPolicy, run_retention
+from services.notes.room_gate import RoomGate
 from services.notes.scheduler import NoteScheduler
 from services.notes.soap import ChatClient
 from shared.contracts import EditedTurn, StreamNames, decode, decode_control
@@ -113,6 +114,7 @@ async def run(
         tg.create_task(rt.scheduler().run(stop, rt.wake, rt.due))
         tg.create_task(RedisReleaser(settings, db, redis, rt.metrics).run(stop))
         tg.create_task(Housekeeping(settings, redis, rt.metrics).run(stop))
+        tg.create_task(RoomGate(settings, redis, rt.metrics).run(stop))
         if settings.health_port:
             router = health_router(db, redis, rt.metrics)
             tg.create_task(serve_health(router, settings.health_host, settings.health_port, stop))

@@ -92,8 +92,10 @@ async def test_plain_view_shows_turns_without_text_and_logs_stay_clean(
 
     assert [t.encounter_id for t in view.seen] == [eid]  # other visits are not shown
     shown = out.getvalue()
-    assert "turn seq=0 status=edited flags: medication=1 symptom=1 diagnosis=0" in shown
-    assert f"http://127.0.0.1:8080/v1/encounters/{result.encounter_id}" in shown
+    assert "turn seq=0 speaker=" in shown
+    assert "status=edited flags: medication=1 symptom=1 diagnosis=0" in shown
+    # the console's page of the visit, not the JSON API (issue 19)
+    assert f"Visit page: http://127.0.0.1:8080/encounters/{result.encounter_id}" in shown
     assert "warfarin" not in shown
     assert CANARY not in shown  # redirected output gets no text without --show-text
     assert CANARY not in logs.getvalue()

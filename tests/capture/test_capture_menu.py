@@ -99,7 +99,8 @@ def test_arrow_keys_choose_the_model(
     assert isinstance(started, EncounterStarted)
     assert started.llm_model == "gemini-2.5-flash"
     # The terminal live view ran and told where the note will be.
-    assert f"/v1/encounters/{started.encounter_id}" in output
+    assert f"/encounters/{started.encounter_id}" in output
+    assert "/v1/" not in output
 
 
 def test_escape_cancels_and_records_nothing(

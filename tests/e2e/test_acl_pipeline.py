@@ -1,13 +1,16 @@
 """End to end as deployed (issue 27): Redis loaded with deploy/users.acl, every service
 logged in as its own production user, and the production rate limit on (RPM 30, as in
 .env.example). Two rooms' visits must become notes with every turn through the LLM (none
-published unedited), nothing dead-lettered, and not one command refused by an ACL."""
+published unedited), nothing dead-lettered, and not one command refused by an ACL. One room
+records with the shared `capture` user, the other with its own credentials (issue 19: made
+as `medscribe notes room add` makes them, its control forwarded by the notes service's gate)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -22,8 +25,11 @@ from medscribe.supervisor.supervisor import (
     child_env,
     medscribe_argv,
 )
+from services.notes import room_admin
+from shared import rooms
 from shared.acibench import Dialogue
 from shared.contracts import EditedTurn, EncounterStarted, StreamNames, decode, decode_control
+from shared.streams import make_redis
 from simulators.codec import encode, script_from_dialogue, write_wav
 from tests.helpers.acl import PROD_PREFIX, AclRedis
 from tests.helpers.procs import free_port, medscribe_cmd, subprocess_env
@@ -113,17 +119,25 @@ async def test_visits_become_edited_notes_with_production_users_and_rate_limit(
             await sup.start(spec)
         await wait_http_ok("notes", f"{api}/healthz", 60, sup.get("notes").proc)
 
+        room_admin_redis = make_redis(acl_redis.admin_url)
+        try:
+            _, room_password = await room_admin.add(room_admin_redis, N, "exam-1")
+        finally:
+            await room_admin_redis.aclose()
+        port = acl_redis.admin_url.rsplit(":", 1)[1].split("/")[0]
+        room_url = f"redis://room-exam-1:{quote(room_password, safe='')}@127.0.0.1:{port}/0"
         captures = []
         for i, d in enumerate(dialogues):
+            cap_env = env("capture") if i == 0 else {**base, "MEDSCRIBE_REDIS_URL": room_url}
             wav = tmp_path / f"{d.encounter_id}.wav"
             write_wav(wav, encode(script_from_dialogue(d, PAUSE_MS)))
             captures.append(
                 await asyncio.create_subprocess_exec(
                     *medscribe_cmd(), "capture", "--file", str(wav), "--speed", str(SCALE),
-                    "--room", f"room-{i}", "--clinician", "dr-acl",
+                    "--room", f"room-{i}" if i == 0 else "exam-1", "--clinician", "dr-acl",
                     "--llm-model", "claude-haiku-4-5-20251001",
                     "--spool-dir", str(tmp_path / f"spool-{i}"),
-                    env=env("capture"),
+                    env=cap_env,
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.PIPE,
                 )
@@ -137,6 +151,7 @@ async def test_visits_become_edited_notes_with_production_users_and_rate_limit(
             started = [decode_control(f) for _, f in admin.xrange(N.control)]
             ids = [m.encounter_id for m in started if isinstance(m, EncounterStarted)]
             assert len(ids) == len(dialogues)
+            assert [rooms.room_of_encounter(e) for e in ids].count("exam-1") == 1
             await wait_notes(api, staff, ids)
             assert not sup.failed.is_set(), sup.failed_service
 

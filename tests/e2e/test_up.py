@@ -5,11 +5,14 @@ the project's simulators (nothing may reach the real service from a test)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -87,11 +90,25 @@ def test_up_runs_restarts_and_stops_clean(tmp_path: Path) -> None:
         reader.until(r"service_crashed.*name=editor", 30)
         reader.until(r"service_started.*attempt=1.*name=editor|name=editor.*attempt=1", 30)
 
-        # A room machine records a visit into this server.
+        # Nobody gets in without a user of its own (issue 19): not even PING.
+        with socket.create_connection(("127.0.0.1", redis_port), timeout=5) as anonymous:
+            anonymous.sendall(b"PING\r\n")
+            assert anonymous.recv(100).startswith(b"-NOAUTH")
+
+        # An admin adds the room; its machine records a visit into this server.
+        passwords = json.loads((data / "redis" / "passwords.json").read_text())
+        admin_url = f"redis://admin:{quote(passwords['admin'], safe='')}@127.0.0.1:{redis_port}/0"
+        added = subprocess.run(
+            [*medscribe_cmd(), "notes", "room", "add", "exam-1"],
+            env=subprocess_env(MEDSCRIBE_REDIS_ADMIN_URL=admin_url),
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        room_password = quote(added.stdout.strip(), safe="")
         wav = tmp_path / "visit.wav"
         write_wav(wav, encode(load_script(SAMPLE_VISIT)))
         cap_env = subprocess_env(
-            MEDSCRIBE_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+            MEDSCRIBE_REDIS_URL=f"redis://room-exam-1:{room_password}@127.0.0.1:{redis_port}/0",
             MEDSCRIBE_SPOOL_DIR=str(tmp_path / "spool"),
             MEDSCRIBE_CONFIG=str(tmp_path / "none.env"),
         )

@@ -295,3 +295,45 @@ def test_health_check_script_needs_the_admin_password(prod_redis: ProductionRedi
     assert bad.returncode == 1
     assert "not healthy" in bad.stderr
     assert "wrong" not in bad.stderr + bad.stdout
+
+
+async def test_rooms_outlive_a_restart_and_revocation_too(prod_redis: ProductionRedis) -> None:
+    """Issue 19: `medscribe notes room add` saves the room's user into the ACL file, and the
+    entrypoint keeps it (only room users) when it renders the file again at the next start."""
+    from services.notes import room_admin
+    from shared.contracts import StreamNames
+    from shared.streams import make_redis
+
+    admin_url = f"redis://admin:{prod_redis.passwords['ADMIN']}@127.0.0.1:{prod_redis.port}/0"
+    names = StreamNames("ms:")
+
+    async def admin_do(work: Any) -> Any:
+        client = make_redis(admin_url)
+        try:
+            return await work(client)
+        finally:
+            await client.aclose()
+
+    _, kept = await admin_do(lambda c: room_admin.add(c, names, "exam-1"))
+    _, gone = await admin_do(lambda c: room_admin.add(c, names, "exam-2"))
+    await admin_do(lambda c: room_admin.revoke(c, names, "exam-2"))
+    with (prod_redis.workdir / "users.acl").open("a") as acl:  # a forged service line
+        acl.write("user capture on nopass ~* +@all\n")
+    prod_redis.stop(signal.SIGTERM)
+    prod_redis.start()
+
+    def room(user: str, password: str) -> redis.Redis:
+        return redis.Redis(port=prod_redis.port, username=user, password=password)
+
+    ok = room("room-exam-1", kept)
+    assert ok.xadd("ms:audio:exam-1.x1", {"f": "v"}) is not None
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        ok.xadd("ms:control", {"f": "v"})
+    ok.close()
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        room("room-exam-2", gone).ping()
+    acl = (prod_redis.workdir / "users.acl").read_text()
+    assert "nopass" not in acl  # service users come from the template only
+    assert [ln.split()[1] for ln in acl.splitlines() if ln.startswith("user room-")] == [
+        "room-exam-1"
+    ]

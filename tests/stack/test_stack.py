@@ -323,3 +323,68 @@ def test_editor_scales_out(stack: tuple[Compose, dict[str, str]]) -> None:
         time.sleep(2)
     assert compose.state("editor", index=2)[0] == "running", compose.diagnose()[-4000:]
     assert compose.state("editor", index=1)[0] == "running"
+
+
+def test_rooms_own_credentials_from_inside(stack: tuple[Compose, dict[str, str]]) -> None:
+    """Issue 19: rooms' credentials made in the notes container; a capture container with
+    room A's records the sample visit and its live view shows the visit's text; room A is
+    refused room B's streams, outcomes and transcripts; a revoked room is refused at once.
+    (Last in the module: it adds a visit the tests above do not expect.)"""
+    compose, env = stack
+    admin_url = f"redis://admin:{env['MEDSCRIBE_REDIS_PASSWORD_ADMIN']}@redis:6379/0"
+
+    def rooms_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["podman", "exec", "-e", f"MEDSCRIBE_REDIS_ADMIN_URL={admin_url}",
+             compose.container("notes"), "medscribe", "notes", "room", *args],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    added = rooms_cli("add", "exam-a")
+    assert added.returncode == 0, added.stderr
+    password = added.stdout.strip()
+    assert rooms_cli("add", "exam-b").returncode == 0
+
+    def as_room_a(*cmd: str) -> str:
+        done = compose.exec(
+            "redis", "redis-cli", "--no-auth-warning", "--user", "room-exam-a",
+            "--pass", password, *cmd,
+        )  # fmt: skip
+        return done.stdout + done.stderr
+
+    assert "NOPERM" not in as_room_a("XADD", "ms:audio:exam-a.probe", "1-0", "f", "v")
+    for refused in (
+        ("XADD", "ms:audio:exam-b.probe", "*", "f", "v"),
+        ("XREVRANGE", "ms:audio:exam-b.probe", "+", "-"),
+        ("XADD", "ms:room:exam-b:control", "*", "f", "v"),
+        ("XREAD", "STREAMS", "ms:partials:exam-b.probe", "0"),
+        ("XADD", "ms:control", "*", "type", "EncounterTranscribed"),
+        ("XADD", "ms:control", "*", "type", "EncounterFailed"),
+        ("XRANGE", "ms:turns", "-", "+"),
+        ("XRANGE", "ms:turns:edited", "-", "+"),
+        ("XRANGE", "ms:control", "-", "+"),
+    ):
+        assert "NOPERM" in as_room_a(*refused), refused
+
+    room_url = f"redis://room-exam-a:{password}@redis:6379/0"
+    record = (
+        "medscribe sim encode \"$(python -c 'from simulators.samples import SAMPLE_VISIT; "
+        "print(SAMPLE_VISIT)')\" -o /tmp/visit.wav && exec medscribe capture --file "
+        "/tmp/visit.wav --speed 4 --llm-model claude-haiku-4-5-20251001 --show-text"
+    )
+    ran = compose(
+        "run", "--rm", "--no-deps", "-T", "-e", f"MEDSCRIBE_REDIS_URL={room_url}",
+        "-e", "MEDSCRIBE_ROOM=exam-a", "capture-demo", record, timeout=300,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    out = ran.stdout
+    assert password not in out + ran.stderr
+    assert "recording encounter=exam-a." in out
+    assert re.search(r"turn seq=\d+ speaker=", out), out[-3000:]
+    assert re.search(r"  (said  |edited): \S", out), out[-3000:]
+    assert re.search(r"Visit page: \S+/encounters/exam-a\.", out), out[-3000:]
+    forwarded = _admin(compose, env, "XRANGE", "ms:control", "-", "+")
+    assert "exam-a." in forwarded  # the gate passed the room's start and stop on
+
+    assert rooms_cli("revoke", "exam-a").returncode == 0
+    assert "WRONGPASS" in as_room_a("PING")

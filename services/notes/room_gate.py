@@ -1,0 +1,161 @@
+"""The room gate: forwards what each room adds to its own control stream to ``ms:control``,
+after checking it (docs/architecture.md, "Rooms").
+
+A room's Redis user may add to ``ms:room:<room>:control`` only (shared/rooms.py). Here each
+entry must be an EncounterStarted or EncounterStopped of one of that room's encounters
+(and a start must name the room); a room may have at most ``room_max_open`` visits started
+and not stopped. Anything else is acknowledged, counted and logged (room and reason only),
+never forwarded: a room cannot forge an outcome, start another room's visit, or flood the
+bridge with starts. Forwarding is at least once; every consumer of ``ms:control`` is
+idempotent on the encounter id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from services.notes.config import NotesSettings
+from services.notes.metrics import NotesMetrics
+from shared import rooms
+from shared.contracts import (
+    ControlMessage,
+    EncounterStarted,
+    EncounterStopped,
+    StreamNames,
+    decode_control,
+    encode,
+)
+from shared.logging import get_logger
+from shared.streams import ConsumerGroupReader, Delivery
+
+log = get_logger(__name__)
+
+GROUP = "gate"
+
+
+class RoomGate:
+    """One consumer-group reader per registered room, started and stopped as admins add
+    and revoke rooms."""
+
+    def __init__(
+        self, settings: NotesSettings, redis: aioredis.Redis, metrics: NotesMetrics
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.metrics = metrics
+        self.names = StreamNames(settings.stream_prefix)
+
+    async def registered(self) -> set[str]:
+        raw: dict[Any, Any] = await self.redis.hgetall(rooms.registry_key(self.names))
+        found = set()
+        for key in raw:
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            if rooms.ROOM_RE.match(name):
+                found.add(name)
+        return found
+
+    async def run(self, stop: asyncio.Event) -> None:
+        running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        try:
+            while not stop.is_set():
+                try:
+                    wanted = await self.registered()
+                except (RedisError, OSError) as err:
+                    log.warning("room_gate_registry_unreadable", error=type(err).__name__)
+                    wanted = set(running)
+                for room in wanted - set(running):
+                    room_stop = asyncio.Event()
+                    task = asyncio.create_task(self.reader(room).run(room_stop))
+                    running[room] = (task, room_stop)
+                    log.info("room_gate_reading", room=room)
+                for room in set(running) - wanted:
+                    task, room_stop = running.pop(room)
+                    room_stop.set()
+                    await _finish(task)
+                    log.info("room_gate_room_revoked", room=room)
+                for room, (task, _) in list(running.items()):
+                    if task.done():  # a reader that failed is started again next round
+                        running.pop(room)
+                        if not task.cancelled() and task.exception() is not None:
+                            log.warning(
+                                "room_gate_reader_failed",
+                                room=room,
+                                error=type(task.exception()).__name__,
+                            )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.settings.room_refresh_s)
+        finally:
+            for _task, room_stop in running.values():
+                room_stop.set()
+            for task, _ in running.values():
+                await _finish(task)
+
+    def reader(self, room: str) -> ConsumerGroupReader[ControlMessage]:
+        async def handle(delivery: Delivery[ControlMessage]) -> None:
+            await self.check_and_forward(room, delivery.message)
+            # Handled (forwarded or refused): the room's stream keeps nothing for long.
+            await self.redis.xdel(delivery.stream, delivery.entry_id)
+
+        return ConsumerGroupReader(
+            self.redis,
+            stream=rooms.control_stream(self.names, room),
+            group=GROUP,
+            consumer=self.settings.consumer_name,
+            decoder=decode_control,
+            handler=handle,
+            dead_stream=self.names.dead,
+        )
+
+    async def check_and_forward(self, room: str, msg: ControlMessage) -> bool:
+        """Forward ``msg`` from ``room`` to the shared control stream, or refuse it."""
+        reason = await self._refusal(room, msg)
+        if reason is not None:
+            self.metrics.room_gate.labels(outcome=reason).inc()
+            log.warning("room_message_refused", room=room, reason=reason, type=type(msg).__name__)
+            return False
+        await self.redis.xadd(self.names.control, encode(msg))  # type: ignore[arg-type]
+        if isinstance(msg, EncounterStopped):
+            await self.redis.zrem(rooms.open_key(self.names, room), msg.encounter_id)
+        self.metrics.room_gate.labels(outcome="forwarded").inc()
+        return True
+
+    async def _refusal(self, room: str, msg: ControlMessage) -> str | None:
+        if not isinstance(msg, (EncounterStarted, EncounterStopped)):
+            return "refused_type"  # outcomes come from the bridge, never from a room
+        if rooms.room_of_encounter(msg.encounter_id) != room:
+            return "refused_encounter"
+        if isinstance(msg, EncounterStopped):
+            return None
+        if msg.room != room:
+            return "refused_room"
+        return await self._admit_start(room, msg.encounter_id)
+
+    async def _admit_start(self, room: str, encounter_id: str) -> str | None:
+        # One gate reader per room and process; two notes replicas could each admit one
+        # start past the cap at the same instant, which the cap tolerates.
+        key = rooms.open_key(self.names, room)
+        now = time.time()
+        await self.redis.zremrangebyscore(key, "-inf", now - self.settings.room_open_max_age_s)
+        if await self.redis.zscore(key, encounter_id) is not None:
+            return None  # the same start again (a resend after an unknown outcome)
+        if await self.redis.zcard(key) >= self.settings.room_max_open:
+            return "refused_cap"
+        await self.redis.zadd(key, {encounter_id: now})
+        return None
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    except Exception:  # noqa: BLE001 - already logged by the reader; the gate goes on
+        pass
