@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 import shared
 from medscribe.evaluation.cli import app as eval_app
-from medscribe.supervisor.cli import demo, up
+from medscribe.supervisor.cli import demo, scribe, up
 from services.capture.cli import capture
 from services.editor.cli import editor
 from services.notes.cli import app as notes_app
@@ -35,6 +35,9 @@ app = typer.Typer(
 
 app.command("demo", help="Run the whole pipeline on a sample visit: simulators, no keys.")(demo)
 app.command("up", help="Run every clinic-server service (real AssemblyAI).")(up)
+app.command(
+    "scribe", help="One clinician: pick a model, talk, Ctrl+C, get transcript and SOAP files."
+)(scribe)
 app.command("capture", help="Room agent: record a visit from mic, WAV or stdin.")(capture)
 app.command("stt-bridge", help="Stream encounter audio to AssemblyAI; publish turns.")(stt_bridge)
 app.command("editor", help="Clean each final turn with the LLM Gateway.")(editor)

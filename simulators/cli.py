@@ -66,8 +66,8 @@ def stt(
     ),  # fmt: skip
     realistic: bool = typer.Option(
         False,
-        help="Messages as untidy as the real service's: nulls, extra message types, an ISO "
-        "expires_at.",
+        help="A server as untidy as the real one: nulls, extra message types, an ISO "
+        "expires_at, replies that lag the audio, estimated word times, a slow Termination.",
     ),  # fmt: skip
     seed: int | None = typer.Option(None, help="Reproducible session ids and tokens."),
     log_level: str = typer.Option("INFO", help="Log level."),
@@ -83,7 +83,8 @@ def stt(
     configure_logging(log_level, "auto", service="sim-stt")
     log = get_logger("simulators.cli")
     try:
-        config = SttSimConfig(
+        make = SttSimConfig.realistic if realistic else SttSimConfig
+        config = make(
             api_keys=tuple(api_key),
             time_scale=time_scale,
             lookahead_s=lookahead_s,
@@ -97,9 +98,6 @@ def stt(
             begin_delay_s=begin_delay_s,
             legacy_double_final=legacy_double_final,
             mishear_drugs=mishear_drugs,
-            null_fields=realistic,
-            extra_messages=realistic,
-            expires_at_format="iso" if realistic else "int",
             seed=seed,
         )
     except ValueError as err:

@@ -1,6 +1,7 @@
 """Shapes of the real service's messages that its schema does not promise, for the
 simulator's "realistic" knobs: nulls where numbers are documented, extra message types
-between turns, ``expires_at`` in other shapes, and finals that arrive without their text.
+between turns, ``expires_at`` in other shapes, finals that arrive without their text, and
+word times that are estimates (jittered, overlapping) rather than the audio's exact edges.
 
 Pure functions over outgoing messages; the session decides when to apply them.
 """
@@ -8,6 +9,7 @@ Pure functions over outgoing messages; the session decides when to apply them.
 from __future__ import annotations
 
 import copy
+import random
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -106,4 +108,19 @@ def misheard(msg: Message) -> Message:
             text = piece + (m.group(2) if i == len(pieces) - 1 else "")
             words.append({**w, "text": text, "start": start, "end": max(end, start + 1)})
     out["words"] = words
+    return out
+
+
+def jittered(msg: Message, rng: random.Random, jitter_ms: int) -> Message:
+    """Word times as a model estimates them: each edge moved by up to ``jitter_ms`` either
+    way, so a word may end before its audio does or overlap its neighbour (the real
+    service's times are estimates, not the audio's exact edges)."""
+    words = msg.get("words")
+    if jitter_ms <= 0 or not words:
+        return msg
+    out = copy.deepcopy(msg)
+    for w in out["words"]:
+        start = max(0, w["start"] + rng.randint(-jitter_ms, jitter_ms))
+        end = max(start + 1, w["end"] + rng.randint(-jitter_ms, jitter_ms))
+        w["start"], w["end"] = start, end
     return out

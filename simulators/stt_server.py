@@ -64,6 +64,21 @@ class SttSimConfig:
     extra_messages: bool = False  # Heartbeat/Warning/SpeechStarted/SpeakerRevision between turns
     unusable_final_every: int | None = None  # every Nth final arrives without text or words
     mishear_drugs: bool = False  # drug names split/respelled by sound (asr_confusions table)
+    reply_latency_s: float = 0.0  # scaled s from the audio to its Turn (a drop loses it)
+    word_jitter_ms: int = 0  # word edges are estimates: each moved by up to this, overlapping
+    termination_delay_s: float = 0.0  # WALL s between the last turn and Termination
+    terminate_hangs: bool = False  # on Terminate nothing more comes: no last turn, no Termination
+
+    @classmethod
+    def realistic(cls, **kw: Any) -> SttSimConfig:
+        """The "realistic server" profile: nulls, extra message types, another
+        ``expires_at`` shape, replies that lag the audio, estimated word times and a
+        Termination that takes its time. Keyword arguments override any knob."""
+        base: dict[str, Any] = {
+            "null_fields": True, "extra_messages": True, "expires_at_format": "iso",
+            "reply_latency_s": 0.4, "word_jitter_ms": 150, "termination_delay_s": 0.5,
+        }  # fmt: skip
+        return cls(**{**base, **kw})
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0:
@@ -74,6 +89,8 @@ class SttSimConfig:
             raise ValueError("unusable_final_every must be >= 1")
         if self.lookahead_s < 0 or self.max_session_s <= 0 or self.begin_delay_s < 0:
             raise ValueError("lookahead_s, max_session_s and begin_delay_s must be positive")
+        if self.reply_latency_s < 0 or self.word_jitter_ms < 0 or self.termination_delay_s < 0:
+            raise ValueError("reply_latency_s, word_jitter_ms and termination_delay_s must be >= 0")
         for name in ("error_code", "rate_limit_code"):
             if not _valid_close_code(getattr(self, name)):
                 raise ValueError(f"{name} must be 1006, 1008-1014 or 3000-4999")

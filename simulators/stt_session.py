@@ -8,7 +8,9 @@ paces audio at `time_scale`x real time is treated exactly like a real-time clien
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import random
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,7 +22,14 @@ from shared.logging import get_logger
 from simulators.codec import mulaw_to_pcm16
 from simulators.codec_decoder import StreamDecoder
 from simulators.stt_params import ParamError, SessionParams, apply_update_message
-from simulators.stt_realism import expires_at, extras_before, misheard, with_nulls, without_text
+from simulators.stt_realism import (
+    expires_at,
+    extras_before,
+    jittered,
+    misheard,
+    with_nulls,
+    without_text,
+)
 from simulators.stt_turns import Message, TurnTracker
 
 if TYPE_CHECKING:
@@ -77,6 +86,11 @@ class SttSession:
         self.last_activity = self.started
         self.record = SessionRecord(self.id, _without_token(query), params)
         self._extras = 0
+        seed = sim.config.seed
+        self._rng = random.Random(None if seed is None else f"{seed}-{self.id}")
+        # Replies that lag the audio (reply_latency_s) wait here; a drop loses them.
+        self._outbox: asyncio.Queue[tuple[float, Message]] = asyncio.Queue()
+        self._outbox_task: asyncio.Task[None] | None = None
 
     def wall_elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -117,6 +131,11 @@ class SttSession:
             code = closed.rcvd.code if closed.rcvd else 1006
             self._closed(code)  # the client went away first
             return code
+        finally:
+            if self._outbox_task is not None:
+                self._outbox_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await self._outbox_task
 
     # -- timers ----------------------------------------------------------------------
 
@@ -208,27 +227,69 @@ class SttSession:
     async def _send_all(self, msgs: list[Message]) -> None:
         cfg = self.sim.config
         for m in msgs:
-            if m["type"] == "Turn":
-                self.sim.stats.count_turn(m)
-                if cfg.extra_messages:
-                    self._extras += 1
-                    for extra in extras_before(m, self.id, self._extras):
-                        await self._send(extra)
-                if cfg.mishear_drugs:
-                    m = misheard(m)
-                if cfg.null_fields:
-                    m = with_nulls(m)
-                every = cfg.unusable_final_every
-                if m["end_of_turn"] and every and self.sim.stats.finals % every == 0:
-                    self.sim.stats.unusable_finals += 1
-                    m = without_text(m)
-            await self._send(m)
+            if cfg.reply_latency_s > 0:
+                self._queue(m)
+            else:
+                await self._deliver(m)
+
+    def _queue(self, m: Message) -> None:
+        due = time.monotonic() + self.sim.config.reply_latency_s / self.sim.config.time_scale
+        self._outbox.put_nowait((due, m))
+        if self._outbox_task is None:
+            self._outbox_task = asyncio.create_task(self._drain_outbox())
+
+    async def _drain_outbox(self) -> None:
+        while True:
+            due, m = await self._outbox.get()
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                await self._deliver(m)
+            finally:
+                self._outbox.task_done()
+
+    async def _drained(self) -> None:
+        """Wait until every lagging reply is out (or the sender died with the socket)."""
+        task = self._outbox_task
+        if task is None or task.done():
+            return
+        joined = asyncio.ensure_future(self._outbox.join())
+        await asyncio.wait({joined, task}, return_when=asyncio.FIRST_COMPLETED)
+        joined.cancel()
+
+    async def _deliver(self, m: Message) -> None:
+        cfg = self.sim.config
+        if m["type"] == "Turn":
+            self.sim.stats.count_turn(m)
+            if cfg.extra_messages:
+                self._extras += 1
+                for extra in extras_before(m, self.id, self._extras):
+                    await self._send(extra)
+            if cfg.mishear_drugs:
+                m = misheard(m)
+            if cfg.null_fields:
+                m = with_nulls(m)
+            every = cfg.unusable_final_every
+            if m["end_of_turn"] and every and self.sim.stats.finals % every == 0:
+                self.sim.stats.unusable_finals += 1
+                m = without_text(m)
+            m = jittered(m, self._rng, cfg.word_jitter_ms)
+        await self._send(m)
 
     async def _finish(self) -> None:
         """Flush the decoder and the current turn, send Termination, close 1000."""
+        cfg = self.sim.config
+        if cfg.terminate_hangs:  # the last turn and Termination never come
+            await self.ws.wait_closed()
+            self._closed(self.ws.close_code or 1006)
+            return
         out = self.turns.handle(self.decoder.flush())
         self.turns.end_turn(out)
         await self._send_all(out)
+        await self._drained()
+        if cfg.termination_delay_s > 0:
+            await asyncio.sleep(cfg.termination_delay_s)
         await self._send(
             {
                 "type": "Termination",

@@ -1,4 +1,4 @@
-"""`medscribe demo` and `medscribe up`: run the whole pipeline as supervised processes."""
+"""`medscribe demo`, `up` and `scribe`: run the whole pipeline as supervised processes."""
 
 from __future__ import annotations
 
@@ -67,6 +67,42 @@ def up(
     configure_logging(settings.log_level, "console", service="supervisor")
     try:
         code = asyncio.run(run_up(settings, sys.stdout))
+    except MissingSetting as err:
+        settings_error(err)
+    raise typer.Exit(code)
+
+
+def scribe(
+    file: Path | None = typer.Option(None, "--file", "-f", help="Record from a WAV file."),
+    stdin: bool = typer.Option(False, "--stdin", help="Raw PCM16LE 16 kHz mono on stdin."),
+    device: str | None = typer.Option(None, "--device", help="Microphone: index or name."),
+    speed: str | None = typer.Option(None, "--speed", help="File playback speed: 1, N, max."),
+    llm_model: str | None = typer.Option(None, "--llm-model", help="LLM model; skips the menu."),
+    room: str | None = typer.Option(None, "--room", help="Exam room name [MEDSCRIBE_ROOM]."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Redis AOF, SQLite database, exports [./medscribe-data]."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every service's log."),
+) -> None:
+    """One clinician, one command: pick a model, talk, Ctrl+C, get the transcript and SOAP
+    files (real AssemblyAI, ASSEMBLYAI_API_KEY; microphone unless --file or --stdin)."""
+    from medscribe.supervisor.scribe import ScribeOptions, run_scribe
+
+    if file is not None and not file.is_file():
+        fail(f"{file} does not exist")
+    if file is not None and stdin:
+        fail("choose one source: --file or --stdin (or neither for the microphone)")
+    args: list[str] = []
+    for flag, value in (("--file", file), ("--device", device), ("--speed", speed),
+                        ("--llm-model", llm_model), ("--room", room)):  # fmt: skip
+        if value is not None:
+            args += [flag, str(value)]
+    if stdin:
+        args.append("--stdin")
+    settings = _settings(data_dir=data_dir)
+    configure_logging("WARNING", "console", service="supervisor")
+    try:
+        code = asyncio.run(run_scribe(settings, ScribeOptions(args, verbose), sys.stdout))
     except MissingSetting as err:
         settings_error(err)
     raise typer.Exit(code)

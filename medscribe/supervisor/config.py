@@ -51,6 +51,11 @@ class SupervisorSettings(CommonSettings, AssemblyAISettings):
     demo_note_timeout_s: float = Field(
         90.0, gt=0, description="`demo`: longest wait for the SOAP note after the visit."
     )
+    scribe_note_timeout_s: float = Field(
+        600.0, gt=0,
+        description="`scribe`: longest wait for the SOAP note after Ctrl+C (the visit is kept "
+        "either way; the next start writes its note).",
+    )  # fmt: skip
     demo_signin_link_ttl_s: float = Field(
         900.0,
         gt=0,

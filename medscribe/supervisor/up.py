@@ -47,7 +47,7 @@ async def run_up(settings: SupervisorSettings, out: TextIO) -> int:
         say(f"redis: {_label(choice)}")
         extra = {
             "MEDSCRIBE_REDIS_URL": choice.url_for("notes"),
-            "MEDSCRIBE_DATABASE_URL": _database_url(settings),
+            "MEDSCRIBE_DATABASE_URL": database_url(settings),
             "MEDSCRIBE_API_HOST": settings.api_host,
             "MEDSCRIBE_API_PORT": str(settings.api_port),
         }
@@ -88,7 +88,7 @@ async def run_up(settings: SupervisorSettings, out: TextIO) -> int:
         say("stopped")
 
 
-def _database_url(settings: SupervisorSettings) -> str:
+def database_url(settings: SupervisorSettings) -> str:
     if "database_url" in settings.model_fields_set or settings.database_url != DEFAULT_DATABASE_URL:
         return settings.database_url
     return f"sqlite+aiosqlite:///{settings.data_dir.resolve() / 'medscribe.db'}"

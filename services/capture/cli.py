@@ -153,8 +153,14 @@ def capture(
             ok = asyncio.run(run_checks(settings, source, keyterms, safe_url(settings.redis_url)))
             raise typer.Exit(0 if ok else 1)
         interactive = sys.stdin.isatty() and sys.stdout.isatty() and not stdin
-        model, how = choose_model(settings.llm_models, settings.llm_model, interactive)
-    except (KeytermError, SourceError, MenuCancelled, ValueError) as err:
+        model, how = choose_model(
+            settings.llm_models, settings.llm_model, interactive,
+            labels=settings.llm_model_labels,
+        )  # fmt: skip
+    except MenuCancelled as err:  # the user's choice, not an error (as in the guide)
+        typer.echo(str(err))
+        raise typer.Exit(0) from None
+    except (KeytermError, SourceError, ValueError) as err:
         fail(str(err))
     if how == "default" and not sys.stdout.isatty():
         typer.echo(f"LLM model {model} (first configured; --llm-model to choose)")

@@ -29,6 +29,7 @@ from shared.contracts import (
     SttSettings,
     validate_keyterms,
 )
+from shared.llm_models import check_current
 from shared.settings import DEFAULT_LLM_MODELS, CommonSettings
 
 DEFAULT_CONFIG_FILES = (
@@ -51,6 +52,11 @@ class CaptureSettings(CommonSettings):
     llm_models: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_LLM_MODELS),
         description="Models offered in the menu, comma-separated; the first is the default.",
+    )
+    llm_model_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description='Menu text per model id, JSON (e.g. {"claude-sonnet-4-6": "Sonnet - '
+        'careful"}); ids without one show the built-in name and description.',
     )
     llm_model: str | None = Field(None, description="Use this model; skips the menu.")
     speech_model: str = Field("u3-rt-pro", description="AssemblyAI streaming speech model.")
@@ -104,6 +110,14 @@ class CaptureSettings(CommonSettings):
             value = [str(v).strip() for v in value if str(v).strip()]
             if not value:
                 raise ValueError("at least one LLM model is needed")
+            check_current(value)
+        return value
+
+    @field_validator("llm_model")
+    @classmethod
+    def _current_model(cls, value: str | None) -> str | None:
+        if value:
+            check_current([value])
         return value
 
     @field_validator("clinician", "domain", "keyterms_file", mode="before")

@@ -2,13 +2,16 @@
 
 As in the original guide, ``simple-term-menu`` draws the menu. ``--llm-model`` (or
 ``MEDSCRIBE_LLM_MODEL``) skips it; a run without a terminal takes the first configured
-model and says so.
+model and says so. Each line shows the model's human name and what it is good for (the
+guide's menu), then its id; Esc leaves without recording anything and exits 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from shared.llm_models import menu_entry
 
 
 class MenuCancelled(Exception):
@@ -32,6 +35,7 @@ def choose_model(
     preselected: str | None,
     interactive: bool,
     show_menu: Callable[[Sequence[str], str], int | None] = _terminal_menu,
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[str, str]:
     """Return ``(model, how)`` where ``how`` is "flag", "menu" or "default"."""
     if preselected:
@@ -42,7 +46,7 @@ def choose_model(
         return models[0], "default"
     title = "LLM model for this visit (arrow keys, Enter to choose, Esc to cancel)"
     try:
-        chosen = show_menu(models, title)
+        chosen = show_menu([menu_entry(m, labels or {}) for m in models], title)
     except OSError:  # a terminal without /dev/tty (e.g. some IDE consoles): no menu
         return models[0], "default"
     if chosen is None:

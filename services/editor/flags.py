@@ -24,6 +24,9 @@ MEDICATION_TERMS: frozenset[str] = DRUG_NAMES | frozenset(
         "antibiotic", "antibiotics", "statin", "beta blocker", "ace inhibitor", "diuretic",
         "inhaler", "steroid", "steroids", "antidepressant", "blood thinner", "painkiller",
         "painkillers", "birth control", "chemotherapy", "nsaid", "nsaids", "opioid",
+        # The guide's own medication keywords (a superset of them is kept):
+        "prescribe", "prescribed", "prescribing", "prescription", "dosage", "dose", "mg",
+        "daily",
     }
 )  # fmt: skip
 
@@ -37,6 +40,7 @@ SYMPTOM_TERMS: frozenset[str] = frozenset(
         "bleeding", "bruising", "insomnia", "anxiety", "weight loss", "weight gain",
         "heartburn", "cramping", "stiffness", "fainting", "confusion", "night sweats",
         "frequent urination", "burning", "discomfort", "tenderness",
+        "complaint", "complaints", "complains", "complaining",  # the guide's keyword
     }
 )  # fmt: skip
 
@@ -53,6 +57,7 @@ DIAGNOSIS_TERMS: frozenset[str] = frozenset(
         "chronic kidney disease", "anemia", "obesity", "sleep apnea", "cancer", "dementia",
         "cellulitis", "fracture", "sprain", "concussion", "allergic rhinitis", "eczema",
         "psoriasis", "neuropathy", "kidney stone", "kidney stones", "appendicitis",
+        "diagnose", "diagnosed", "diagnosis", "impression",  # the guide's keywords
     }
 )  # fmt: skip
 
@@ -69,6 +74,7 @@ def _pattern(terms: Iterable[str]) -> re.Pattern[str]:
     return re.compile(r"(?<![\w-])(" + "|".join(re.escape(t) for t in ordered) + r")(?![\w-])")
 
 
+_UNIT = re.compile(r"(\d)(mg)\b")
 _PATTERNS = tuple((kind, _pattern(terms)) for kind, terms in _LISTS)
 
 
@@ -99,7 +105,7 @@ def _read(sentence: str) -> list[tuple[FlagKind, str, FlagAssertion]]:
 
 def flags_for(text: str) -> tuple[Flag, ...]:
     """Flags in order of first appearance; each (kind, term) once, terms lower-case."""
-    low = text.lower()
+    low = _UNIT.sub(r"\1 \2", text.lower())  # "40mg" reads as "40 mg"
     result: dict[tuple[str, str], Flag] = {}
     for start, end in sentence_spans(low):
         for kind, term, assertion in _read(low[start:end]):

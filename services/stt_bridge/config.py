@@ -47,8 +47,10 @@ class BridgeSettings(CommonSettings, AssemblyAISettings):
         "most this often (one round trip carries every encounter's frames or partials).",
     )  # fmt: skip
     resume_guard_ms: int = Field(
-        100, ge=0, le=400, description="Resume this far after the last final's last word."
-    )
+        300, ge=0, le=400,
+        description="Resume this far after the last final's last word (at most half the "
+        "turn-ending silence): word times are estimates, often off by 100-200 ms.",
+    )  # fmt: skip
     connect_timeout_s: float = Field(10.0, gt=0, description="WebSocket handshake timeout.")
     begin_timeout_s: float = Field(10.0, gt=0, description="Wait for `Begin` after connect.")
     terminate_timeout_s: float = Field(5.0, gt=0, description="Wait for `Termination`.")

@@ -39,6 +39,7 @@ from shared.contracts import (
     EncounterTranscribed,
     StreamNames,
     SttSessionUsage,
+    SttSettings,
 )
 from shared.logging import get_logger
 
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from services.stt_bridge.session import _Session
 
 log = get_logger(__name__)
+US_MIN_TURN_SILENCE_MS = 400  # the servers' defaults (assemblyai-protocol.md §7.1)
+U3_MIN_TURN_SILENCE_MS = 100
 
 
 @dataclass
@@ -69,6 +72,20 @@ def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) 
     return d / 2 + rng.uniform(0, d / 2)
 
 
+def resume_guard_ms(configured: int, stt: SttSettings) -> int:
+    """How far after a final's last (estimated) word a resumed session starts.
+
+    The server ends a turn only after ``min_turn_silence`` of silence, so anywhere within
+    that silence is safe; half of it leaves room for word-time error either way. U3 gets
+    the encounter's own value; Universal-Streaming is not sent one (the server's 400 ms).
+    """
+    if stt.universal_streaming:
+        silence = US_MIN_TURN_SILENCE_MS
+    else:
+        silence = U3_MIN_TURN_SILENCE_MS if stt.min_turn_silence is None else stt.min_turn_silence
+    return min(configured, silence // 2)
+
+
 class EncounterRunner:
     def __init__(self, ctx: BridgeContext, started: EncounterStarted) -> None:
         self.ctx = ctx
@@ -76,10 +93,7 @@ class EncounterRunner:
         self.stt = started.stt
         self.bytes_per_s = self.stt.sample_rate * 2
         s = ctx.settings
-        guard = s.resume_guard_ms
-        if self.stt.min_turn_silence and not self.stt.universal_streaming:  # only U3 gets it
-            guard = min(guard, self.stt.min_turn_silence // 2)
-        self.resume_guard_ms = guard
+        self.resume_guard_ms = resume_guard_ms(s.resume_guard_ms, self.stt)
         if dropped := unsupported_params(self.stt):  # e.g. Medical Mode with whisper-rt
             log.warning(
                 "stt_params_not_supported_by_model", encounter_id=self.eid,
@@ -223,8 +237,8 @@ class EncounterRunner:
                 return await self._transcribed()
             if text == TERMINATION_TIMEOUT:
                 termination_timeouts += 1
-                if termination_timeouts >= 2:  # retried once from the last final: done
-                    return await self._transcribed()
+                if termination_timeouts >= 2:  # resent once and still missing: a gap
+                    return await self._tail_gap() or await self._transcribed()
             if next_step is Next.STOPPED or self.interrupted:
                 return self.interrupted or "handback"
             ctx.metrics.reconnects.labels(str(code if code is not None else "none")).inc()
@@ -281,6 +295,25 @@ class EncounterRunner:
             await self.ctx.store.set_fields(
                 self.eid, self.ctx.leases.token, reconnects=self.reconnects
             )
+
+    async def _tail_gap(self) -> str | None:
+        """The last turn was heard but never arrived: record it as a gap (shown like a
+        missing turn) so the transcript never looks complete without it."""
+        ctx = self.ctx
+        seq = self.next_seq
+        try:
+            fresh = await ctx.store.record_gap(
+                self.eid, ctx.leases.token, seq=seq, session_id="termination-timeout",
+                turn_order=None,
+            )  # fmt: skip
+        except LeaseLost:
+            return "lost"
+        if fresh:
+            self.next_seq += 1
+            self.gap_seqs.append(seq)
+            ctx.metrics.gaps.inc()
+            log.warning("last_turn_missing_gap_recorded", encounter_id=self.eid, seq=seq)
+        return None
 
     async def _transcribed(self) -> str:
         ctx = self.ctx

@@ -1,8 +1,8 @@
 """Publishing one session's turns: partials to ``ms:partials:{id}`` (trimmed, UI only) and
 finals to ``ms:turns`` with the encounter ``seq``, mapped to encounter time.
 
-A final is published in one fenced Lua call together with the new resume position (just
-after the final's last word, plus a small guard inside the following silence) and an audio
+A final is published in one fenced Lua call together with the new resume position (after
+the final's last word, plus a guard inside the silence that ended the turn) and an audio
 checkpoint, so a resumed session never re-sends a published turn's audio and never skips
 unpublished audio.
 """
@@ -65,8 +65,9 @@ class TurnPublisher:
             )
             for w in msg.words
         )
-        start_ms = words[0].start_ms if words else round(r.ms(sent_pos))
-        end_ms = max(start_ms, words[-1].end_ms if words else round(r.ms(sent_pos)))
+        # Word times are the model's estimates and may overlap: the turn spans them all.
+        start_ms = min(w.start_ms for w in words) if words else round(r.ms(sent_pos))
+        end_ms = max([start_ms, *(w.end_ms for w in words)]) if words else start_ms
         turn = FinalTurn(
             encounter_id=r.eid,
             seq=r.next_seq,
@@ -123,8 +124,10 @@ class TurnPublisher:
         """Encounter byte position just after this final (never beyond what was sent)."""
         r = self.r
         if msg.words:
-            guard = r.resume_guard_ms
-            pos = self.offset + ms_to_bytes(msg.words[-1].end + guard, r.stt.sample_rate)
+            # The latest estimated end of any word (estimates overlap), plus a guard that
+            # absorbs their error; it stays inside the silence that ended the turn.
+            last_end = max(w.end for w in msg.words)
+            pos = self.offset + ms_to_bytes(last_end + r.resume_guard_ms, r.stt.sample_rate)
         else:
             log.warning("final_without_words", encounter_id=r.eid, turn_order=msg.turn_order)
             pos = sent_pos

@@ -101,6 +101,9 @@ class _Session:
         self.rotating = False
         self.end_reached = False
         self.terminate_at: float | None = None
+        # Speech the server has heard (SpeechStarted, a partial) but not yet finalized: at a
+        # Termination timeout only then is a turn missing.
+        self.speech_pending = False
         self.error = ErrorMessage()
         self.started = time.monotonic()
         self.usage_recorded = False
@@ -212,11 +215,15 @@ class _Session:
                 if self.terminate_at is not None and (
                     time.monotonic() - self.terminate_at >= self.s.terminate_timeout_s
                 ):
-                    log.warning("stt_termination_timeout", encounter_id=self.r.eid)
-                    if self.end_reached and not self.discard:
-                        # The last turn may not have been flushed: the caller re-sends the
-                        # audio after the last published final in a new session.
+                    log.warning(
+                        "stt_termination_timeout", encounter_id=self.r.eid,
+                        turn_pending=self.speech_pending,
+                    )  # fmt: skip
+                    if self.end_reached and not self.discard and self.speech_pending:
+                        # The last turn was heard but never came: the caller re-sends the
+                        # audio after the last published final once, then records a gap.
                         return SessionResult(Next.TRANSIENT, None, TERMINATION_TIMEOUT)
+                    # Nothing heard is missing: a slow Termination costs no new session.
                     return self._after_termination()
                 await self._publish(self.selector.expired(time.monotonic()))
                 self._maybe_rotate(after_final=False)
@@ -230,6 +237,8 @@ class _Session:
                 return self._closed_result()
             msg = parse_server_message(raw)
             if isinstance(msg, TurnMessage):
+                if self.terminate_at is not None:  # still flushing: give it the full wait
+                    self.terminate_at = time.monotonic()
                 await self._turn(msg)
             elif isinstance(msg, TerminationMessage):
                 if not self.discard:
@@ -262,6 +271,7 @@ class _Session:
             return
         assert self.publisher is not None
         if not msg.end_of_turn:
+            self.speech_pending = self.speech_pending or bool(msg.transcript.strip())
             await self.publisher.partial(msg)
         elif msg.text_missing:
             await self._lost(msg.turn_order)
@@ -280,6 +290,7 @@ class _Session:
         await self._publish(selected)
         if gap and not self.discard:
             await self.publisher.gap(turn_order)
+            self.speech_pending = False
 
     async def _publish(self, selected: list[tuple[TurnMessage, bool]]) -> None:
         assert self.publisher is not None
@@ -287,6 +298,7 @@ class _Session:
             if self.discard:
                 return
             await self.publisher.final(msg, formatted, self.r.sent_pos)
+            self.speech_pending = False
 
     def _maybe_rotate(self, *, after_final: bool) -> None:
         before = self.s.session_rotate_before_s
@@ -299,7 +311,9 @@ class _Session:
 
     def _other(self, msg: ServerMessage) -> None:
         kind = msg.type if isinstance(msg, UnknownMessage) else "<malformed>"
-        if kind not in ("SpeechStarted",):
+        if kind == "SpeechStarted":
+            self.speech_pending = True
+        else:
             log.info("stt_message_ignored", encounter_id=self.r.eid, kind=kind)
         self.r.ctx.metrics.unknown_messages.labels(kind).inc()
 

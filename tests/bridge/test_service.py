@@ -37,7 +37,14 @@ async def test_health_readiness_and_metrics(
         assert (await http.get("/readyz")).json() == {"status": "ready"}
         await play_encounter(redis, names, "met-1", script_audio(script))
         await wait_for_outcome(redis, names, ["met-1"])
-        text = (await http.get("/metrics")).text
+        # The outcome is published before the replica releases the encounter: poll.
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            text = (await http.get("/metrics")).text
+            idle = "medscribe_bridge_active_encounters 0.0" in text
+            if idle or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.1)
     assert "medscribe_bridge_turns_published_total 2.0" in text
     assert 'medscribe_bridge_reconnects_total{close_code="1006"}' in text
     assert "medscribe_bridge_active_encounters 0.0" in text

@@ -9,12 +9,14 @@ import select
 import subprocess
 import termios
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 import redis as sync_redis
+from pydantic import ValidationError
 
+from services.capture.config import CaptureSettings
 from services.capture.menu import MenuCancelled, choose_model
 from shared.contracts import EncounterStarted, StreamNames, decode_control
 from tests.helpers.procs import medscribe_cmd, subprocess_env
@@ -91,6 +93,7 @@ def test_arrow_keys_choose_the_model(
     args += ["--spool-dir", str(tmp_path / "spool")]
     rc, output = _run_in_pty(args, _env(stream_prefix, redis_url), [DOWN, DOWN, b"\r"])
     assert rc == 0, output[-2000:]
+    assert "Claude Haiku 4.5 - fastest Claude" in output  # human names, as the guide had
     client = sync_redis.Redis.from_url(redis_url)
     try:
         started = decode_control(client.xrange(names.control)[0][1])
@@ -114,7 +117,7 @@ def test_escape_cancels_and_records_nothing(
     args = [*medscribe_cmd(), "capture", "--file", str(path), "--speed", "max"]
     args += ["--spool-dir", str(tmp_path / "spool")]
     rc, output = _run_in_pty(args, _env(stream_prefix, redis_url), [b"\x1b"])
-    assert rc == 2
+    assert rc == 0  # leaving the menu is a choice, not an error (as in the guide)
     assert "no model chosen" in output
     client = sync_redis.Redis.from_url(redis_url)
     try:
@@ -158,3 +161,28 @@ def test_choose_model_rules() -> None:
     assert choose_model(models, None, interactive=True, show_menu=lambda *_: 1) == ("b", "menu")
     with pytest.raises(MenuCancelled):
         choose_model(models, None, interactive=True, show_menu=lambda *_: None)
+
+
+def test_menu_shows_names_and_descriptions_and_refuses_retired_ids(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shown: list[str] = []
+
+    def menu(options: Sequence[str], _title: str) -> int:
+        shown.extend(options)
+        return 0
+
+    labels = {"gemini-2.5-flash": "Quick one"}
+    choose_model(["claude-sonnet-4-6", "gemini-2.5-flash", "my-model"], None, True, menu, labels)
+    assert shown == [
+        "Claude Sonnet 4.6 - balanced: careful edits, good notes  [claude-sonnet-4-6]",
+        "Quick one  [gemini-2.5-flash]",
+        "my-model",
+    ]
+    with pytest.raises(ValidationError, match="retired"):
+        CaptureSettings(llm_models="claude-sonnet-4-6,claude-3-haiku-20240307")
+    with pytest.raises(ValidationError, match="not offered"):
+        CaptureSettings(llm_model="claude-3-5-haiku-20241022")
+    monkeypatch.setenv("MEDSCRIBE_LLM_MODEL_LABELS", '{"claude-sonnet-4-6": "Sonnet"}')
+    cfg = CaptureSettings()
+    assert cfg.llm_model_labels == {"claude-sonnet-4-6": "Sonnet"}

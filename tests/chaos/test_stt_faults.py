@@ -1,8 +1,8 @@
 """STT simulator faults in turn on one running stack, while three visits stream: connection
 drops (1006), Error 3005 mid-visit, the session cap (3008), new-session rate limits
 (1008), a slow Begin (under and over the bridge's Begin timeout), all from a "realistic"
-server (nulls, extra message types, another expires_at shape). Every visit must still come
-out word for word."""
+server (nulls, extra message types, another expires_at shape, lagging replies, estimated
+word times, a slow Termination). Every visit must still come out word for word."""
 
 from __future__ import annotations
 
@@ -83,9 +83,9 @@ async def test_stt_faults_then_revoked_key(
     tmp_path: Path, redis_url: str, names: StreamNames, aci_dialogues: list[Dialogue], row: Row
 ) -> None:
     # The "realistic server" profile throughout: nulls, extra message types, an ISO
-    # expires_at, as the real service sends them; every fault below comes on top.
-    cfg = SttSimConfig(time_scale=SCALE, null_fields=True, extra_messages=True,
-                       expires_at_format="iso")  # fmt: skip
+    # expires_at, replies that lag the audio, estimated (jittered, overlapping) word times
+    # and a slow Termination, as the real service sends them; every fault comes on top.
+    cfg = SttSimConfig.realistic(time_scale=SCALE)
     db = f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}"
     # Rotation off: the bridge must meet the session cap (3008) instead of avoiding it.
     s = ChaosStack(tmp_path, redis_url, names, db, stt_config=cfg,

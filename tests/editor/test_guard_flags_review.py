@@ -95,3 +95,20 @@ def test_flags() -> None:
         Flag(kind="symptom", term="shortness of breath"),
     )
     assert flags_for("") == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "term"),
+    [
+        ("I'll prescribe it for you.", "medication", "prescribe"),
+        ("The dosage stays the same.", "medication", "dosage"),
+        ("Take 40mg of it.", "medication", "mg"),
+        ("Take one tablet daily.", "medication", "daily"),
+        ("Her main complaint is the knee.", "symptom", "complaint"),
+        ("We can diagnose that today.", "diagnosis", "diagnose"),
+        ("My impression is a sprain.", "diagnosis", "impression"),
+    ],
+)
+def test_flags_keep_the_guides_keywords(text: str, kind: str, term: str) -> None:
+    """The live view's flags stay a superset of the original guide's keyword lists."""
+    assert Flag(kind=kind, term=term) in flags_for(text)  # type: ignore[arg-type]
