@@ -102,6 +102,9 @@ class EncounterSummary(Out):
     updated_at: datetime
     llm_model: str
     speech_model: str
+    amended_at: datetime | None = Field(
+        None, description="When the signed note last got an addendum (null: never)."
+    )
 
 
 SearchText = Annotated[CleanText, Field(min_length=1, max_length=200)]
@@ -234,6 +237,12 @@ class StatementOut(Out):
     flags: list[StatementFlagOut]
 
 
+class AddendumOut(Out):
+    at: datetime
+    author: str
+    text: str
+
+
 class NoteOut(Out):
     encounter_id: str
     version: int
@@ -253,6 +262,9 @@ class NoteOut(Out):
         default_factory=list, description="Empty for versions written without evidence."
     )
     open_high_flags: int = Field(0, description="Number of severity=high flags in this version.")
+    addenda: list[AddendumOut] = Field(
+        default_factory=list, description="Addenda to the signed text, oldest first."
+    )
 
 
 class NoteVersions(Out):
@@ -275,6 +287,50 @@ class NoteUpdate(In):
         if sum(len(item) for item in items) > MAX_NOTE_CHARS:
             raise ValueError(f"the note may have at most {MAX_NOTE_CHARS} characters")
         return self
+
+
+class AddendumIn(In):
+    """Text added below a signed note, dated and attributed; the signed text stays."""
+
+    text: Annotated[CleanText, Field(min_length=1, max_length=MAX_ITEM_CHARS)]
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the addendum is empty")
+        return value.strip()
+
+
+class DraftIn(NoteUpdate):
+    """The clinician's unsaved edit and the version it was made on."""
+
+    base_version: int = Field(ge=1, le=1_000_000)
+
+
+class DraftOut(Out):
+    encounter_id: str
+    author: str
+    base_version: int
+    sections: SectionsOut
+    updated_at: datetime
+
+
+SpeakerRole = Literal["clinician", "patient", "other"]
+
+
+class TurnRoleIn(In):
+    role: SpeakerRole | None = Field(
+        description="Who said this turn; null: as its speaker (undo a correction)."
+    )
+
+
+class SpeakerRolesOut(Out):
+    encounter_id: str
+    speaker_roles: dict[str, str]
+    turn_roles: dict[int, str] = Field(
+        default_factory=dict, description="Turns corrected one by one (seq → role)."
+    )
 
 
 class SignRequest(In):

@@ -240,7 +240,7 @@ async def get_transcript(
             TurnOut(
                 seq=t.seq,
                 speaker=t.speaker,
-                speaker_role=view.roles.get(t.speaker) if t.speaker else None,
+                speaker_role=t.role or (view.roles.get(t.speaker) if t.speaker else None),
                 start_ms=t.start_ms,
                 end_ms=t.end_ms,
                 text=turn_text(t),
