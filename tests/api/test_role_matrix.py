@@ -54,6 +54,31 @@ ENDPOINTS = [
         headers={"If-Match": '"v1"'},
     ),
     Endpoint("sign", "POST", E + "/note/sign", action="note.sign"),
+    Endpoint(
+        "addendum",
+        "POST",
+        E + "/note/addendum",
+        201,
+        "note.addendum",
+        note="signed",
+        body={"text": "Called back: better."},
+    ),
+    Endpoint(
+        "draft_put",
+        "PUT",
+        E + "/note/draft",
+        action="note.draft",
+        body={"sections": SECTIONS, "base_version": 1},
+    ),
+    Endpoint("draft_delete", "DELETE", E + "/note/draft", 204, "note.draft"),
+    Endpoint("speakers_swap", "POST", E + "/speakers/swap", action="speakers.edit"),
+    Endpoint(
+        "turn_role",
+        "PUT",
+        E + "/turns/0/role",
+        action="speakers.edit",
+        body={"role": "patient"},
+    ),
     Endpoint("regenerate", "POST", E + "/note/regenerate", 202, "note.regenerate", body={}),
     Endpoint("fhir", "GET", E + "/fhir", action="export.fhir", note="signed"),
     Endpoint("events", "GET", E + "/events", action="live.follow"),
@@ -84,7 +109,16 @@ READS = {
     "events",
     "events_ticket",
 }
-WRITES = {"edit", "sign", "regenerate"}
+WRITES = {
+    "edit",
+    "sign",
+    "regenerate",
+    "addendum",
+    "draft_put",
+    "draft_delete",
+    "speakers_swap",
+    "turn_role",
+}
 AUDIT = {"audit"}
 TOKENS = {"tokens_list", "tokens_create", "tokens_revoke"}
 PUBLIC = {"healthz", "readyz", "metrics"}
