@@ -128,6 +128,9 @@ class EncounterSearch(In):
     unassigned: bool = Field(
         False, description="Only visits recorded without a clinician (the queue to claim)."
     )
+    to_sign: bool = Field(
+        False, description="Only notes awaiting a signature (needs_review or ready)."
+    )
     cursor: Annotated[str, Field(max_length=300, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
     limit: int = Field(50, ge=1, le=200)
 
@@ -190,6 +193,9 @@ class TurnOut(Out):
     seq: int
     speaker: str | None
     speaker_role: str | None = Field(None, description="clinician, patient or other, if known")
+    role_corrected: bool = Field(
+        False, description="speaker_role is the clinician's correction of this one turn."
+    )
     start_ms: int
     end_ms: int
     text: str = Field(description="The edited text, or the original when there is no edit.")

@@ -347,7 +347,7 @@ async def regenerate(
     response_model=NoteOut,
     status_code=201,
     summary="Add dated text to the signed note (a new version; the signed text stays)",
-    responses=error_responses(401, 403, 404, 409, 412, 422),
+    responses=error_responses(401, 403, 404, 409, 412),
 )
 async def add_addendum(
     encounter_id: EncounterIdPath,

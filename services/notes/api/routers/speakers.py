@@ -76,7 +76,7 @@ async def swap_speakers(
     "/turns/{seq}/role",
     response_model=SpeakerRolesOut,
     summary="Correct who said one turn (null: back to its speaker's role)",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 409),
 )
 async def set_turn_role(
     encounter_id: EncounterIdPath,
