@@ -136,7 +136,7 @@ def test_clinician_worklist_expiry_save_and_sign_addendum(
     assert "warfarin" in text
     assert "The transcript said:" in text
     assert dialog.get_by_role("button", name="Sign", exact=True).is_disabled()
-    page.screenshot(path=str(shots / "sign.png"))
+    page.screenshot(path=str(shots / "sign-summary.png"))
     typed = dialog.locator("li.sign-flag", has_text="warfarin")
     typed.get_by_role("button", name="Remove this statement").first.click()  # one-click fix
     dialog.wait_for(state="hidden")

@@ -254,7 +254,9 @@
       return el("li", { class: "enc", "data-id": enc.id, "data-status": enc.status }, link);
     }
 
+    let loads = 0;
     async function load(append = false) {
+      const mine = ++loads;  // a slower answer to an earlier view must not overwrite this one
       let resp;
       try {
         resp = await api("POST", "/v1/encounters/search", { json: query(append) });
@@ -263,10 +265,11 @@
         return;
       }
       if (!resp.ok) {
-        state.textContent = await detail(resp);
+        if (mine === loads) state.textContent = await detail(resp);
         return;
       }
       const page = await resp.json();
+      if (mine !== loads) return;
       const items = page.items.map(item);
       if (append) list.append(...items); else list.replaceChildren(...items);
       cursor = page.next_cursor;
