@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.models import ConsoleSession, Encounter, utcnow
+from shared.contracts import EncounterStarted
 from tests.api.seeding import add_encounter, add_token
 from tests.console.conftest import WIDE, check_layout
 from tests.console.test_console_live import WAIT_MS, ApiThread, api, sign_in  # noqa: F401
@@ -257,4 +259,76 @@ def test_front_desk_lands_on_today(api: ApiThread, browser: Any) -> None:  # noq
     page.get_by_role("button", name="All visits").click()
     _wait_text(page, "#list-state", "2 visit(s)")
     assert page.locator("#worklist-h").inner_text() == "All visits"
+    ctx.close()
+
+
+async def _room_starts(db: Database, eid: str, room: str) -> None:
+    """What the notes consumer does with the room's EncounterStarted (no clinician given)."""
+    msg = EncounterStarted(
+        encounter_id=eid, room=room, llm_model="claude-haiku-4-5-20251001",
+        clinician=None, started_at=datetime.now(UTC),
+    )  # fmt: skip
+    async with db.session() as s:
+        await repo.upsert_encounter_started(s, msg)
+
+
+def test_front_desk_assigns_the_room_and_the_visit_arrives_with_the_patient(
+    api: ApiThread,  # noqa: F811
+    browser: Any,
+    shots: Path,
+) -> None:
+    assert api.db is not None
+    db = api.db
+    secret = api.run(add_token(db, "desk", "staff"))
+    base = f"http://127.0.0.1:{api.port}"
+    ctx = browser.new_context(viewport=WIDE)
+    page = ctx.new_page()
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url))
+    sign_in(page, base, secret)
+    page.get_by_label("Room").fill("exam-7")
+    page.get_by_label("Patient name").fill("Ravi Kumar")
+    page.get_by_label("MRN").fill("MRN-9902")
+    page.get_by_label("Date of birth").fill("1970-05-17")
+    page.get_by_label("Reason for visit").fill("Knee pain")
+    page.get_by_label("Clinician", exact=True).fill("dr-a")
+    page.get_by_role("button", name="Assign to room").click()
+    _wait_text(page, "#room-queue", "Ravi Kumar · MRN MRN-9902")
+    assert "with dr-a" in page.locator("#room-queue").inner_text()
+    page.screenshot(path=str(shots / "front-desk.png"))
+    check_layout(page)
+
+    # The room's capture agent starts recording: the visit carries the patient.
+    eid = f"exam-7-{datetime.now(UTC):%Y%m%d-%H%M%S}-0000abcd"
+    api.run(_room_starts(db, eid, "exam-7"))
+    item = page.locator(f'li.enc[data-id="{eid}"]')
+    item.wait_for(timeout=WAIT_MS)  # the list refreshes itself
+    text = item.inner_text()
+    assert "Ravi Kumar" in text
+    assert "Knee pain" in text
+    assert "dr-a" in text
+    for word in ("ravi", "kumar", "9902", "knee"):
+        assert not [u for u in urls if word in u.lower()], word
+    ctx.close()
+
+
+def test_a_clinician_claims_an_unassigned_visit(api: ApiThread, browser: Any) -> None:  # noqa: F811
+    assert api.db is not None
+    db = api.db
+    orphan = api.run(
+        add_encounter(db, clinician=None, status="ready", started_at=datetime.now(UTC))
+    )
+    secret = api.run(add_token(db, "dr-lee", "clinician", "dr-a"))
+    base = f"http://127.0.0.1:{api.port}"
+    ctx = browser.new_context(viewport=WIDE)
+    page = ctx.new_page()
+    sign_in(page, base, secret)
+    _wait_text(page, "#worklist-h", "My notes to sign (0)")
+    page.get_by_role("button", name="Unassigned").click()
+    page.get_by_role("button", name=f"Claim visit {orphan.encounter_id}").click()
+    _wait_text(page, "#worklist-h", "Unassigned visits")
+    _wait_text(page, "#list-state", "No visit is waiting for a clinician.")
+    page.get_by_role("button", name="My notes to sign").click()
+    _wait_text(page, "#worklist-h", "My notes to sign (1)")
+    page.locator(f'li.enc[data-id="{orphan.encounter_id}"]').wait_for(timeout=WAIT_MS)
     ctx.close()

@@ -113,6 +113,14 @@ class Signed:
         return allowed(self.who, Action.NOTE_REGENERATE)
 
     @property
+    def may_assign(self) -> bool:
+        return allowed(self.who, Action.ROOM_ASSIGN)
+
+    @property
+    def may_claim(self) -> bool:
+        return self.who.role is Role.CLINICIAN and allowed(self.who, Action.ENCOUNTER_CLAIM)
+
+    @property
     def sees_encounters(self) -> bool:
         return allowed(self.who, Action.ENCOUNTER_LIST)
 

@@ -195,8 +195,9 @@
     let timer = null;
     const worklist = $("#worklist");
     let view = worklist ? worklist.dataset.default : "all";
-    const VIEW_TITLES = { to_sign: "My notes to sign", today: "Today", all: "All visits" };
+    const VIEW_TITLES = { to_sign: "My notes to sign", today: "Today", all: "All visits", unassigned: "Unassigned visits" };
     const EMPTY = {
+      unassigned: "No visit is waiting for a clinician.",
       to_sign: "Nothing to sign. A note appears here as soon as it is written.",
       today: "No visits today yet.",
       all: "No visits match.",
@@ -228,6 +229,7 @@
     function query(withCursor) {
       const search = { limit: 50 };
       if (view === "to_sign") search.to_sign = true;
+      if (view === "unassigned") search.unassigned = true;
       if (view === "today") search.started_after = startOfToday();
       const data = new FormData(form);
       for (const key of ["q", "status", "room", "clinician"]) {
@@ -251,7 +253,16 @@
           el("span", {}, el("span", { class: "k", text: "clinician " }), enc.clinician || "not assigned"),
           el("span", {}, el("span", { class: "k", text: "started " }), fmtTime(enc.started_at)),
           el("span", {}, el("span", { class: "k", text: "duration " }), fmtDuration(durationOf(enc)))));
-      return el("li", { class: "enc", "data-id": enc.id, "data-status": enc.status }, link);
+      // A visit recorded without a clinician: the clinician takes it (audited).
+      const claim = view === "unassigned" && !enc.clinician ? el("button", {
+        type: "button", class: "secondary small", "aria-label": `Claim visit ${enc.id}`,
+        onclick: async () => {
+          const r = await api("POST", `/v1/encounters/${encodeURIComponent(enc.id)}/claim`, { json: {} });
+          toast(r.ok ? "The visit is yours now." : await detail(r), r.ok ? "info" : "error");
+          load(false);
+        },
+      }, "Claim") : null;
+      return el("li", { class: "enc", "data-id": enc.id, "data-status": enc.status }, link, claim);
     }
 
     let loads = 0;
@@ -300,6 +311,39 @@
     more.addEventListener("click", () => { extraPages = true; load(true); });
     load(false);
     schedule();
+    frontDesk();
+  }
+
+  // The front desk assigns the next patient (and clinician) to a room; the patient's
+  // details go in a POST body, never in the address.
+  function frontDesk() {
+    const form = $("#assign-form");
+    if (!form) return;
+    const queue = $("#room-queue");
+    async function showQueue(room) {
+      const resp = await api("GET", `/v1/rooms/${encodeURIComponent(room)}/assignments`);
+      if (!resp.ok) return;
+      const { items } = await resp.json();
+      queue.replaceChildren(el("h3", { text: `Waiting for room ${room}` }),
+        items.length ? el("ol", { class: "queue" }, ...items.map((a) => el("li", {
+          text: `${patientText(a.patient)}${a.visit_reason ? ` · ${a.visit_reason}` : ""}${a.clinician ? ` · with ${a.clinician}` : ""}`,
+        }))) : el("p", { class: "hint", text: "Nobody is waiting." }));
+    }
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const data = new FormData(form);
+      const room = (data.get("room") || "").toString().trim();
+      const json = { patient_name: (data.get("patient_name") || "").toString().trim() };
+      for (const key of ["mrn", "dob", "visit_reason", "clinician"]) {
+        const value = (data.get(key) || "").toString().trim();
+        if (value) json[key] = value;
+      }
+      const resp = await api("POST", `/v1/rooms/${encodeURIComponent(room)}/assignments`, { json });
+      if (!resp.ok) { toast(await detail(resp), "error"); return; }
+      toast(`${json.patient_name} is next in room ${room}.`);
+      for (const key of ["patient_name", "mrn", "dob", "visit_reason"]) form.elements[key].value = "";
+      showQueue(room);
+    });
   }
 
   // ---------------------------------------------------------------- one encounter
