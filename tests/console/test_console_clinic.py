@@ -20,9 +20,12 @@ from services.notes.db.models import ConsoleSession, Encounter, utcnow
 from shared.contracts import EncounterStarted
 from tests.api.seeding import add_encounter, add_token
 from tests.console.conftest import WIDE, check_layout
-from tests.console.test_console_live import WAIT_MS, ApiThread, api, sign_in  # noqa: F401
+from tests.console.test_console_live import ApiThread, api, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.browser
+# Generous: a save computes the note's evidence (the first one in a process loads the
+# language model), and the machine may be busy. It bounds a hang only.
+WAIT_MS = 120_000
 
 PATIENT = {"patient_name": "Asha Patel", "patient_mrn": "MRN-4471", "visit_reason": "Cough"}
 
@@ -69,6 +72,7 @@ def test_clinician_worklist_expiry_save_and_sign_addendum(
     ctx = browser.new_context(
         viewport=WIDE, accept_downloads=True, permissions=["clipboard-read", "clipboard-write"]
     )
+    ctx.set_default_timeout(WAIT_MS)
     page = ctx.new_page()
     urls: list[str] = []
     page.on("request", lambda r: urls.append(r.url))
@@ -206,6 +210,7 @@ def test_speakers_and_a_regenerate_that_asks_first(
     secret = api.run(add_token(db, "dr-lee", "clinician", "dr-a"))
     base = f"http://127.0.0.1:{api.port}"
     ctx = browser.new_context(viewport=WIDE)
+    ctx.set_default_timeout(WAIT_MS)
     page = ctx.new_page()
     sign_in(page, base, secret)
     page.goto(f"{base}/encounters/{eid}")
@@ -250,6 +255,7 @@ def test_front_desk_lands_on_today(api: ApiThread, browser: Any) -> None:  # noq
     secret = api.run(add_token(db, "desk", "staff"))
     base = f"http://127.0.0.1:{api.port}"
     ctx = browser.new_context(viewport=WIDE)
+    ctx.set_default_timeout(WAIT_MS)
     page = ctx.new_page()
     sign_in(page, base, secret)
     assert page.locator("#worklist-h").inner_text() == "Today"
@@ -282,6 +288,7 @@ def test_front_desk_assigns_the_room_and_the_visit_arrives_with_the_patient(
     secret = api.run(add_token(db, "desk", "staff"))
     base = f"http://127.0.0.1:{api.port}"
     ctx = browser.new_context(viewport=WIDE)
+    ctx.set_default_timeout(WAIT_MS)
     page = ctx.new_page()
     urls: list[str] = []
     page.on("request", lambda r: urls.append(r.url))
@@ -322,6 +329,7 @@ def test_a_clinician_claims_an_unassigned_visit(api: ApiThread, browser: Any) ->
     secret = api.run(add_token(db, "dr-lee", "clinician", "dr-a"))
     base = f"http://127.0.0.1:{api.port}"
     ctx = browser.new_context(viewport=WIDE)
+    ctx.set_default_timeout(WAIT_MS)
     page = ctx.new_page()
     sign_in(page, base, secret)
     _wait_text(page, "#worklist-h", "My notes to sign (0)")
