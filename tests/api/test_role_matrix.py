@@ -93,6 +93,7 @@ ENDPOINTS = [
         body={"name": "{new}", "role": "staff"},
     ),
     Endpoint("tokens_revoke", "DELETE", "/v1/tokens/{token}"),
+    Endpoint("tokens_signin_link", "POST", "/v1/tokens/{token}/signin-link", 201),
     Endpoint("healthz", "GET", "/healthz"),
     Endpoint("readyz", "GET", "/readyz"),
     Endpoint("metrics", "GET", "/metrics"),
@@ -120,7 +121,7 @@ WRITES = {
     "turn_role",
 }
 AUDIT = {"audit"}
-TOKENS = {"tokens_list", "tokens_create", "tokens_revoke"}
+TOKENS = {"tokens_list", "tokens_create", "tokens_revoke", "tokens_signin_link"}
 PUBLIC = {"healthz", "readyz", "metrics"}
 
 # role -> scope -> endpoints that succeed; everything else must be 403.

@@ -409,3 +409,31 @@ async def test_signing_in_again_returns_to_the_visit_and_nowhere_else(
         assert resp.status_code == 303
         assert resp.headers["location"] == lands, asked
         client.cookies.clear()
+
+
+async def test_an_admin_s_sign_in_link_signs_its_owner_in_once(
+    client: httpx.AsyncClient, db: Database, tokens: dict[str, str]
+) -> None:
+    clin = await token_id(db, "clin-a")
+    made = await client.post(f"/v1/tokens/{clin}/signin-link", headers=bearer(tokens["admin"]))
+    assert made.status_code == 201, made.text
+    assert made.json()["expires_in_s"] == 24 * 3600
+    url = made.json()["url"]
+    assert url.startswith("/signin/link?ticket=")
+    assert tokens["clin-a"] not in url  # the link is not the token
+    opened = await client.get(url)
+    assert opened.status_code == 303
+    assert opened.headers["location"] == "/encounters"
+    assert sessions.COOKIE in opened.cookies
+    client.cookies.clear()
+    assert (await client.get(url)).status_code == 401  # once only
+    staff = await client.post(f"/v1/tokens/{clin}/signin-link", headers=bearer(tokens["staff"]))
+    assert staff.status_code == 403
+    await client.delete(f"/v1/tokens/{clin}", headers=bearer(tokens["admin"]))
+    revoked = await client.post(f"/v1/tokens/{clin}/signin-link", headers=bearer(tokens["admin"]))
+    assert revoked.status_code == 409
+    async with db.session() as s:
+        targets = (
+            await s.scalars(select(AuditEntry.target).where(AuditEntry.action == "token.create"))
+        ).all()
+    assert f"signin-link:token:{clin}" in targets

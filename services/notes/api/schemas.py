@@ -410,6 +410,11 @@ class TokenCreated(TokenOut):
     token: str = Field(description="The secret. Shown only in this response; store it now.")
 
 
+class SigninLink(Out):
+    url: str = Field(description="Relative to the console: open it once to be signed in.")
+    expires_in_s: int
+
+
 class TokenList(Out):
     items: list[TokenOut]
 

@@ -901,6 +901,16 @@
         el("td", { "data-label": "Last used", text: fmtTime(t.last_used_at) }),
         el("td", { "data-label": "State" }, t.revoked_at ? el("span", { class: "badge status-failed", text: "revoked" }) : el("span", { class: "badge status-ready", text: "active" })),
         el("td", {}, t.revoked_at ? "" : el("button", {
+          type: "button", class: "secondary small", "aria-label": `Sign-in link for ${t.name}`,
+          onclick: async () => {
+            const r = await api("POST", `/v1/tokens/${t.id}/signin-link`);
+            if (!r.ok) { toast(await detail(r), "error"); return; }
+            const link = await r.json();
+            $("#secret-intro").textContent = `A personal sign-in link for ${t.name}: it works once, for ${Math.round(link.expires_in_s / 3600)} hours. Send it to them:`;
+            $("#secret-value").textContent = `${window.location.origin}${link.url}`;
+            $("#new-secret").hidden = false;
+          },
+        }, "Sign-in link"), t.revoked_at ? "" : el("button", {
           type: "button", class: "secondary danger", "aria-label": `Revoke ${t.name}`,
           onclick: async () => {
             if (!window.confirm(`Revoke the token ${t.name}? Its sessions end too.`)) return;
@@ -919,6 +929,7 @@
       const resp = await api("POST", "/v1/tokens", { json });
       if (!resp.ok) { toast(await detail(resp), "error"); return; }
       const created = await resp.json();
+      $("#secret-intro").textContent = "The new token, shown only now. Give it to its owner (or send them a sign-in link from the list below):";
       $("#secret-value").textContent = created.token;
       $("#new-secret").hidden = false;
       e.target.reset();
