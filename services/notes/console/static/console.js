@@ -650,7 +650,8 @@
       if (S.source) return;
       const es = new EventSource(`${base}/events`);
       S.source = es;
-      liveState("● live");
+      // "live" only once the stream is open: what is published from then on is shown.
+      liveState("connecting…");
       es.addEventListener("open", () => { S.retry = 0; liveState("● live"); });
       es.addEventListener("status", (e) => {
         const { status } = JSON.parse(e.data);
