@@ -76,7 +76,11 @@ class CaptureSettings(CommonSettings):
         "silence thresholds; 0.6 as in the medical-scribe guide).",
     )
     format_turns: bool = Field(True, description="Universal-Streaming / whisper-rt only.")
-    speaker_labels: bool = Field(False, description="Ask for clinician/patient diarization.")
+    speaker_labels: bool = Field(
+        True,
+        description="Ask for clinician/patient diarization (never sent to whisper-rt, "
+        "which has none).",
+    )
     keyterms_file: Path | None = Field(None, description="One keyterm per line (<=100, <=50 ch).")
     max_visit_s: int = Field(
         4 * 3600,

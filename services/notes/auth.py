@@ -5,7 +5,7 @@ is created; the database keeps only its SHA-256, so a stolen database does not g
 
 Roles (issue 9):
 - ``clinician``: their own encounters (``encounters.clinician == token.clinician_id``):
-  read, edit, sign, regenerate;
+  read, edit (drafts too), sign, add addenda, correct speakers, regenerate;
 - ``staff``: read every encounter;
 - ``admin``: tokens, the audit log and reading every encounter; may have a note written
   again, but never edits or signs one: a note is the clinician's (separation of duties,
@@ -50,6 +50,12 @@ class Action(StrEnum):
     NOTE_UPDATE = "note.update"
     NOTE_SIGN = "note.sign"
     NOTE_REGENERATE = "note.regenerate"
+    # Dated text appended to a signed note by its clinician (the signed text stays).
+    NOTE_ADDENDUM = "note.addendum"
+    # The clinician's unsaved edit, kept on the server as they type.
+    NOTE_DRAFT = "note.draft"
+    # Correcting who said what: swap the speakers, or one turn's role.
+    SPEAKERS_EDIT = "speakers.edit"
     LIVE_FOLLOW = "live.follow"
     EXPORT_FHIR = "export.fhir"
     AUDIT_READ = "audit.read"
@@ -82,9 +88,17 @@ READ_ACTIONS = frozenset(
         Action.EXPORT_FHIR,
     }
 )
-WRITE_ACTIONS = frozenset({Action.NOTE_UPDATE, Action.NOTE_SIGN, Action.NOTE_REGENERATE})
 # What only the encounter's clinician does: the content of the note and its signature.
-NOTE_AUTHORING = frozenset({Action.NOTE_UPDATE, Action.NOTE_SIGN})
+NOTE_AUTHORING = frozenset(
+    {
+        Action.NOTE_UPDATE,
+        Action.NOTE_SIGN,
+        Action.NOTE_ADDENDUM,
+        Action.NOTE_DRAFT,
+        Action.SPEAKERS_EDIT,
+    }
+)
+WRITE_ACTIONS = NOTE_AUTHORING | {Action.NOTE_REGENERATE}
 TOKEN_ACTIONS = frozenset({Action.TOKEN_CREATE, Action.TOKEN_LIST, Action.TOKEN_REVOKE})
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {

@@ -129,6 +129,7 @@ def _note_json(n: Note) -> dict[str, Any]:
         "created_at": _iso(n.created_at),
         "signed_by": n.signed_by,
         "signed_at": _iso(n.signed_at),
+        "addenda": n.addenda or [],
     }
 
 

@@ -22,7 +22,16 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes.db.common import InvalidTransition, NotFound
-from services.notes.db.models import NOTE_SIGNED, PURGED, SIGNED, Encounter, Note, Turn, utcnow
+from services.notes.db.models import (
+    NOTE_SIGNED,
+    PURGED,
+    SIGNED,
+    Encounter,
+    Note,
+    NoteDraft,
+    Turn,
+    utcnow,
+)
 from services.notes.exporter import safe_dirname
 from shared.contracts import StreamNames
 from shared.release import release_encounter
@@ -60,6 +69,8 @@ async def purge_record(session: AsyncSession, encounter_id: str, *, signed_ok: b
         )
     turns: Any = await session.execute(delete(Turn).where(Turn.encounter_id == encounter_id))
     notes: Any = await session.execute(delete(Note).where(Note.encounter_id == encounter_id))
+    # Unsaved edits are note text too.
+    await session.execute(delete(NoteDraft).where(NoteDraft.encounter_id == encounter_id))
     enc.status = PURGED
     enc.speaker_roles = None
     enc.missing_seqs = None

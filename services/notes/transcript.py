@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from services.notes.db.models import Encounter, Turn
-from services.notes.speakers import SpokenTurn, display_name
+from services.notes.speakers import ROLE_NAMES, SpokenTurn, display_name
 
 RULE = "=" * 80
 
@@ -52,7 +52,8 @@ def lines_of(
             seq=t.seq,
             at=start + timedelta(milliseconds=t.start_ms),
             speaker=t.speaker,
-            role_name=display_name(t.speaker, roles),
+            # A turn the clinician corrected one by one beats its speaker's role.
+            role_name=ROLE_NAMES.get(t.role, t.role) if t.role else display_name(t.speaker, roles),
             text=turn_text(t),
         )
         for t in sorted(turns, key=lambda t: t.seq)
@@ -81,7 +82,7 @@ def render_body(lines: Sequence[Line], missing: Sequence[int] = ()) -> list[str]
 
 
 def patient_line(enc: Encounter) -> str | None:
-    """"Patient: Jane Doe · MRN 12345 · DOB 1970-01-31", or None when nobody was assigned."""
+    """ "Patient: Jane Doe · MRN 12345 · DOB 1970-01-31", or None when nobody was assigned."""
     if enc.patient is None:
         return None
     parts = [enc.patient_name or "(name not given)"]

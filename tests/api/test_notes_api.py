@@ -1,4 +1,5 @@
-"""Note reads and writes: ETag/If-Match, addenda after signing, regeneration requests.
+"""Note reads and writes: ETag/If-Match, the locked signed note and its addenda, the
+text download's header, regeneration requests.
 
 The core paths run on SQLite and on PostgreSQL (skipped when it is not reachable), over a
 database migrated with Alembic, as `medscribe notes migrate` leaves it.
@@ -116,9 +117,11 @@ async def test_concurrent_edits_of_one_version_one_wins(api: Api) -> None:
     assert [v["version"] for v in versions] == [1, 2]
 
 
-async def test_sign_locks_and_later_edits_are_addenda(api: Api) -> None:
+async def test_sign_locks_the_note_and_addenda_append_dated_text(api: Api) -> None:
     enc = await add_encounter(api.db, clinician="dr-a")
     base = f"/v1/encounters/{enc.encounter_id}/note"
+    early = await api.call("POST", base + "/addendum", json={"text": "Too early."})
+    assert early.status_code == 409  # an unsigned note is edited, not amended
     wrong = await api.call("POST", base + "/sign", headers={"If-Match": '"v2"'})
     assert wrong.status_code == 412
     signed = await api.call("POST", base + "/sign", headers={"If-Match": '"v1"'})
@@ -129,21 +132,87 @@ async def test_sign_locks_and_later_edits_are_addenda(api: Api) -> None:
     assert twice.status_code == 409
     detail = await api.call("GET", f"/v1/encounters/{enc.encounter_id}")
     assert detail.json()["status"] == "signed"
-    addendum = await api.call("PUT", base, json=EDIT, headers={"If-Match": '"v1"'})
-    assert addendum.status_code == 200
-    assert addendum.json()["kind"] == "addendum"
-    assert addendum.json()["status"] == "draft"
-    versions = (await api.call("GET", base + "/versions")).json()["versions"]
-    assert [(v["version"], v["status"]) for v in versions] == [(1, "signed"), (2, "draft")]
-    assert versions[0]["sections"] == SECTIONS  # the signed text never changes
-    # The edit adds a drug nobody said (albuterol): signing needs the acknowledgement.
-    assert versions[1]["open_high_flags"] == 1
-    sign_addendum = await api.call(
-        "POST", base + "/sign", headers={"If-Match": '"v2"'}, json={"acknowledge_flags": True}
+    assert detail.json()["amended_at"] is None
+    # Locked: an edit is refused, whatever the ETag, and nothing is stored.
+    for tag in ('"v1"', "*"):
+        edit = await api.call("PUT", base, json=EDIT, headers={"If-Match": tag})
+        assert edit.status_code == 409, edit.text
+        assert "locked" in edit.json()["detail"]
+    draft = await api.call("PUT", base + "/draft", json={**EDIT, "base_version": 1})
+    assert draft.status_code == 409
+    blank = await api.call("POST", base + "/addendum", json={"text": "   "})
+    assert blank.status_code == 422
+    added = await api.call(
+        "POST", base + "/addendum", json={"text": "Called back: cough resolved."}
     )
-    assert sign_addendum.status_code == 200
+    assert added.status_code == 201, added.text
+    body = added.json()
+    assert (body["version"], body["kind"], body["status"]) == (2, "addendum", "signed")
+    assert body["author"] == "clin-a"
+    # The signature it amends stays; the addendum is dated and attributed below the text.
+    assert (body["signed_by"], body["signed_at"]) == (
+        signed.json()["signed_by"],
+        signed.json()["signed_at"],
+    )
+    assert body["sections"] == SECTIONS
+    assert body["text"].startswith(signed.json()["text"].rstrip("\n") + "\n\nAddendum ")
+    assert "UTC by clin-a:\nCalled back: cough resolved." in body["text"]
+    assert [(a["author"], a["text"]) for a in body["addenda"]] == [
+        ("clin-a", "Called back: cough resolved.")
+    ]
+    second = await api.call(
+        "POST", base + "/addendum", json={"text": "Second call."}, headers={"If-Match": '"v1"'}
+    )
+    assert second.status_code == 412  # made on a version that is no longer current
+    second = await api.call(
+        "POST", base + "/addendum", json={"text": "Second call."}, headers={"If-Match": '"v2"'}
+    )
+    assert second.status_code == 201
+    assert [a["text"] for a in second.json()["addenda"]] == [
+        "Called back: cough resolved.",
+        "Second call.",
+    ]
+    versions = (await api.call("GET", base + "/versions")).json()["versions"]
+    assert [(v["version"], v["kind"], v["status"]) for v in versions] == [
+        (1, "generated", "signed"),
+        (2, "addendum", "signed"),
+        (3, "addendum", "signed"),
+    ]
+    assert versions[0]["text"] == signed.json()["text"]  # the signed text never changes
+    detail = await api.call("GET", f"/v1/encounters/{enc.encounter_id}")
+    assert detail.json()["status"] == "signed"
+    assert detail.json()["amended_at"] is not None
     regen = await api.call("POST", base + "/regenerate", json={})
     assert regen.status_code == 409
+    other = await api.call("POST", base + "/addendum", json={"text": "x"}, who="clin-b")
+    assert other.status_code == 404
+    admin = await api.call("POST", base + "/addendum", json={"text": "x"}, who="admin")
+    assert admin.status_code == 403
+
+
+async def test_note_text_download_is_marked_draft_or_signed(api: Api) -> None:
+    enc = await add_encounter(api.db, clinician="dr-a")
+    async with api.db.session() as s:
+        row = await s.get(Encounter, enc.encounter_id)
+        assert row is not None
+        row.patient_name, row.patient_mrn = "Asha Patel", "MRN-77"
+    base = f"/v1/encounters/{enc.encounter_id}/note"
+    text = {"Accept": "text/plain"}
+    draft = await api.call("GET", base, headers=text)
+    assert draft.status_code == 200
+    assert draft.headers["content-type"].startswith("text/plain")
+    head = draft.text.split("\n\n", 1)[0]
+    assert head.splitlines()[0] == "DRAFT — NOT SIGNED"
+    assert "Asha Patel" in head
+    assert "MRN-77" in head
+    assert "Clinician: dr-a" in head
+    assert "Visit: " in head
+    await api.call("POST", base + "/sign", headers={"If-Match": '"v1"'})
+    await api.call("POST", base + "/addendum", json={"text": "Later note."})
+    final = await api.call("GET", base, headers=text)
+    assert final.text.startswith("Signed by clin-a at ")
+    assert "DRAFT" not in final.text
+    assert final.text.rstrip().endswith("Later note.")
 
 
 async def test_regenerate_hands_the_encounter_to_the_scheduler(api: Api) -> None:

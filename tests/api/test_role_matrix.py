@@ -54,6 +54,31 @@ ENDPOINTS = [
         headers={"If-Match": '"v1"'},
     ),
     Endpoint("sign", "POST", E + "/note/sign", action="note.sign"),
+    Endpoint(
+        "addendum",
+        "POST",
+        E + "/note/addendum",
+        201,
+        "note.addendum",
+        note="signed",
+        body={"text": "Called back: better."},
+    ),
+    Endpoint(
+        "draft_put",
+        "PUT",
+        E + "/note/draft",
+        action="note.draft",
+        body={"sections": SECTIONS, "base_version": 1},
+    ),
+    Endpoint("draft_delete", "DELETE", E + "/note/draft", 204, "note.draft"),
+    Endpoint("speakers_swap", "POST", E + "/speakers/swap", action="speakers.edit"),
+    Endpoint(
+        "turn_role",
+        "PUT",
+        E + "/turns/0/role",
+        action="speakers.edit",
+        body={"role": "patient"},
+    ),
     Endpoint("regenerate", "POST", E + "/note/regenerate", 202, "note.regenerate", body={}),
     Endpoint("fhir", "GET", E + "/fhir", action="export.fhir", note="signed"),
     Endpoint("events", "GET", E + "/events", action="live.follow"),
@@ -68,6 +93,7 @@ ENDPOINTS = [
         body={"name": "{new}", "role": "staff"},
     ),
     Endpoint("tokens_revoke", "DELETE", "/v1/tokens/{token}"),
+    Endpoint("tokens_signin_link", "POST", "/v1/tokens/{token}/signin-link", 201),
     Endpoint("healthz", "GET", "/healthz"),
     Endpoint("readyz", "GET", "/readyz"),
     Endpoint("metrics", "GET", "/metrics"),
@@ -84,9 +110,18 @@ READS = {
     "events",
     "events_ticket",
 }
-WRITES = {"edit", "sign", "regenerate"}
+WRITES = {
+    "edit",
+    "sign",
+    "regenerate",
+    "addendum",
+    "draft_put",
+    "draft_delete",
+    "speakers_swap",
+    "turn_role",
+}
 AUDIT = {"audit"}
-TOKENS = {"tokens_list", "tokens_create", "tokens_revoke"}
+TOKENS = {"tokens_list", "tokens_create", "tokens_revoke", "tokens_signin_link"}
 PUBLIC = {"healthz", "readyz", "metrics"}
 
 # role -> scope -> endpoints that succeed; everything else must be 403.

@@ -132,7 +132,7 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     assert first_status == "recording"
     page.wait_for_function("() => document.getElementById('status-badge').textContent !== '…'")
     live_seen = False
-    if page.locator("#status-badge").inner_text() == "recording":
+    if page.locator("#status-badge").get_attribute("data-status") == "recording":
         page.wait_for_function(
             "() => document.getElementById('live-state').textContent.includes('live')"
         )
@@ -144,8 +144,8 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
         page.screenshot(path=str(shots / "live-visit.png"))
     assert live_seen, "the visit was over before the console saw it recording"
     page.wait_for_function(
-        "() => ['ready', 'needs review']"
-        ".includes(document.getElementById('status-badge').textContent)",
+        "() => ['ready', 'needs_review']"
+        ".includes(document.getElementById('status-badge').dataset.status)",
         timeout=WAIT_MS * 2,
     )
     page.locator("#note-form").wait_for(state="visible", timeout=WAIT_MS)
@@ -163,10 +163,11 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     page.get_by_label("Show original text").uncheck()
 
     # -- the note written again with another model (the notes service's scheduler does it)
-    page.get_by_label("Write again with").select_option("gemini-2.5-flash")
-    page.get_by_role("button", name="Regenerate").click()
+    page.get_by_label("Write the note again with").select_option("gemini-2.5-flash")
+    page.get_by_role("button", name="Regenerate…").click()
+    page.get_by_role("button", name="Write it again").click()  # it asks first
     page.wait_for_function(
-        "() => document.getElementById('note-meta').textContent.startsWith('v2 · regenerated')",
+        "() => document.getElementById('note-meta').textContent.startsWith('v2 · written again')",
         timeout=WAIT_MS,
     )
     note = page.request.get(f"{api}/v1/encounters/{encounter_id}/note").json()
@@ -226,7 +227,7 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     plan = page.get_by_label("Plan")
     added = "\nRecheck potassium in two weeks.\nStart warfarin 5 mg daily."  # nobody said it
     plan.fill(plan.input_value() + added)
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     page.wait_for_function(
         "() => document.getElementById('note-meta').textContent.startsWith('v3')"
     )
@@ -245,14 +246,14 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
         assert put.status_code == 200
     assessment = page.get_by_label("Assessment")
     assessment.fill(assessment.input_value() + "\nBlood pressure controlled.")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     conflict = page.locator("#conflict")
     conflict.wait_for(state="visible")
     assert "v4" in conflict.inner_text()
     assert "Bring a home blood pressure log." in page.locator("#conflict-diff").inner_text()
     page.screenshot(path=str(shots / "conflict.png"), full_page=True)
     page.get_by_role("button", name="Keep my edit on top of theirs").click()
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     page.wait_for_function(
         "() => document.getElementById('note-meta').textContent.startsWith('v5')"
     )
@@ -278,10 +279,10 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     flagged = page.locator(f'button.statement[data-statement="{typed["id"]}"]')
     assert "high · drug: warfarin" in flagged.inner_text()
 
-    page.get_by_role("button", name="Sign…").click()
+    page.get_by_role("button", name="Save & sign…").click()
     dialog = page.locator("#sign-dialog")
     dialog.wait_for(state="visible")
-    assert "v5" in dialog.inner_text()
+    assert "version 5" in dialog.inner_text()
     assert "warfarin" in dialog.inner_text()
     confirm = dialog.get_by_role("button", name="Sign", exact=True)
     assert confirm.is_disabled()  # not before the explicit acknowledgement
@@ -291,9 +292,11 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
         confirm.click()
     assert sent.value.post_data_json == {"acknowledge_flags": True}
     assert sent.value.headers["if-match"] == '"v5"'
-    page.wait_for_function("() => document.getElementById('status-badge').textContent === 'signed'")
     page.wait_for_function(
-        "() => document.getElementById('note-meta').textContent.includes('signed by dr-demo-ui')"
+        "() => document.getElementById('status-badge').dataset.status === 'signed'"
+    )
+    page.wait_for_function(
+        "() => document.getElementById('locked').textContent.includes('Signed by dr-demo-ui')"
     )
 
     # History and diff: v3 against v2 shows the added plan line.
@@ -317,11 +320,11 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     assert fhir["resourceType"] == "DocumentReference"
 
     # Search by a word of the note: the list finds it, and the word is in no URL.
-    page.get_by_role("link", name="Encounters").click()
+    page.get_by_role("link", name="Visits").click()
     page.get_by_label("Search: patient, MRN, visit id or note words").fill("potassium")
     page.get_by_role("button", name="Apply").click()
     page.wait_for_function(
-        "() => document.getElementById('list-state').textContent.includes('1 enc')"
+        "() => document.getElementById('list-state').textContent.includes('1 visit')"
     )
     assert page.evaluate("localStorage.length + sessionStorage.length") == 0
     assert {c["name"] for c in clin.cookies()} == {"medscribe_session"}

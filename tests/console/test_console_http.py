@@ -20,7 +20,7 @@ from services.notes.db.engine import Database
 from services.notes.db.models import AuditEntry, ConsoleSession, Note, utcnow
 from shared.contracts import StreamNames
 from tests.api.seeding import SECTIONS, add_encounter, bearer, token_id
-from tests.console.conftest import csrf_of, sign_in
+from tests.console.conftest import NONCE_RE, csrf_of, sign_in
 
 EDIT = {"sections": {**SECTIONS, "plan": ["Albuterol as needed.", "Review in one week."]}}
 
@@ -230,7 +230,9 @@ async def test_pages_follow_the_role_rules(
     for path in ("/", "/encounters", f"/encounters/{mine.encounter_id}", "/audit", "/admin/tokens"):
         resp = await client.get(path)
         assert resp.status_code == 303, path
-        assert resp.headers["location"] == "/signin"
+        # A visit's page sends the browser back to it after signing in.
+        back = f"?next={path}" if path.startswith("/encounters/") else ""
+        assert resp.headers["location"] == "/signin" + back
 
     await sign_in(client, tokens["clin-a"])
     assert (await client.get(f"/encounters/{mine.encounter_id}")).status_code == 200
@@ -380,3 +382,58 @@ async def test_read_only_roles_get_no_edit_controls(
     page = await client.get(f"/encounters/{enc.encounter_id}")
     assert 'id="save"' in page.text
     assert "readonly" not in page.text
+
+
+async def test_signing_in_again_returns_to_the_visit_and_nowhere_else(
+    client: httpx.AsyncClient, db: Database, tokens: dict[str, str]
+) -> None:
+    enc = await add_encounter(db, clinician="dr-a")
+    back = f"/encounters/{enc.encounter_id}"
+    for asked, lands in (
+        (back, back),
+        ("//evil.example/encounters", "/encounters"),
+        ("https://evil.example/", "/encounters"),
+        ("/admin/tokens", "/encounters"),
+        ("/encounters/../admin/tokens", "/encounters"),
+    ):
+        form = await client.get("/signin", params={"expired": "1", "next": asked})
+        assert "unsaved changes were kept" in form.text
+        match = NONCE_RE.search(form.text)
+        assert match is not None
+        shown = 'name="next"' in form.text
+        assert shown == (asked == back), asked  # only a console page is carried along
+        resp = await client.post(
+            "/signin",
+            data={"token": tokens["clin-a"], "form_nonce": match.group(1), "next": asked},
+        )
+        assert resp.status_code == 303
+        assert resp.headers["location"] == lands, asked
+        client.cookies.clear()
+
+
+async def test_an_admin_s_sign_in_link_signs_its_owner_in_once(
+    client: httpx.AsyncClient, db: Database, tokens: dict[str, str]
+) -> None:
+    clin = await token_id(db, "clin-a")
+    made = await client.post(f"/v1/tokens/{clin}/signin-link", headers=bearer(tokens["admin"]))
+    assert made.status_code == 201, made.text
+    assert made.json()["expires_in_s"] == 24 * 3600
+    url = made.json()["url"]
+    assert url.startswith("/signin/link?ticket=")
+    assert tokens["clin-a"] not in url  # the link is not the token
+    opened = await client.get(url)
+    assert opened.status_code == 303
+    assert opened.headers["location"] == "/encounters"
+    assert sessions.COOKIE in opened.cookies
+    client.cookies.clear()
+    assert (await client.get(url)).status_code == 401  # once only
+    staff = await client.post(f"/v1/tokens/{clin}/signin-link", headers=bearer(tokens["staff"]))
+    assert staff.status_code == 403
+    await client.delete(f"/v1/tokens/{clin}", headers=bearer(tokens["admin"]))
+    revoked = await client.post(f"/v1/tokens/{clin}/signin-link", headers=bearer(tokens["admin"]))
+    assert revoked.status_code == 409
+    async with db.session() as s:
+        targets = (
+            await s.scalars(select(AuditEntry.target).where(AuditEntry.action == "token.create"))
+        ).all()
+    assert f"signin-link:token:{clin}" in targets

@@ -141,6 +141,8 @@ def test_live_view_partials_turns_in_place_and_end(
     ctx = browser.new_context(viewport=WIDE)
     page = ctx.new_page()
     sign_in(page, base, secret)
+    # A clinician lands on the notes to sign; a visit still recording is under All visits.
+    page.get_by_role("button", name="All visits").click()
     item = page.locator(f'li.enc[data-id="{eid}"]')
     assert item.get_attribute("data-status") == "recording"
     item.locator("a").click()
@@ -226,7 +228,8 @@ def test_live_view_partials_turns_in_place_and_end(
 
     api.run(finish())
     page.wait_for_function(
-        "() => document.getElementById('status-badge').textContent === 'ready'", timeout=WAIT_MS
+        "() => document.getElementById('status-badge').dataset.status === 'ready'",
+        timeout=WAIT_MS,
     )
     page.wait_for_function("() => document.getElementById('live-state').textContent === ''")
     check_layout(page)

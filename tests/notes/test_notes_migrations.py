@@ -20,6 +20,7 @@ TABLES = {
     "audit_log",
     "console_sessions",
     "room_assignments",
+    "note_drafts",
 }
 
 

@@ -16,7 +16,17 @@ from services.notes.api import api_docs, errors, proxies
 from services.notes.api.body_limit import BodyLimitMiddleware
 from services.notes.api.deps import ApiContext
 from services.notes.api.observe import ApiMetrics, RequestLogMiddleware
-from services.notes.api.routers import admin, encounters, export, health, notes, purge, rooms
+from services.notes.api.routers import (
+    admin,
+    drafts,
+    encounters,
+    export,
+    health,
+    notes,
+    purge,
+    rooms,
+    speakers,
+)
 from services.notes.config import NotesSettings
 from services.notes.console import routes as console
 from services.notes.db.engine import Database
@@ -80,7 +90,7 @@ def create_app(
     # the request log, so refusals are logged and counted like any answer.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
-    for module in (encounters, notes, export, admin, purge, rooms, health):
+    for module in (encounters, notes, drafts, speakers, export, admin, purge, rooms, health):
         app.include_router(module.router)
     # The web console: same process, same port, same rules (it calls /v1 itself).
     app.include_router(console.router)

@@ -87,6 +87,11 @@ class EncounterFilter:
     started_before: datetime | None = None
     text: str | None = None
     unassigned: bool = False
+    to_sign: bool = False
+
+
+# A written note nobody has signed yet: the clinician's worklist.
+AWAITING_SIGNATURE = ("needs_review", "ready")
 
 
 def _current_note_version() -> Any:
@@ -131,6 +136,8 @@ def _filtered(query: Select[Any], f: EncounterFilter) -> Select[Any]:
         )
     if f.unassigned:
         query = query.where(Encounter.clinician.is_(None))
+    if f.to_sign:
+        query = query.where(Encounter.status.in_(AWAITING_SIGNATURE))
     return query
 
 

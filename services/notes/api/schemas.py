@@ -102,6 +102,9 @@ class EncounterSummary(Out):
     updated_at: datetime
     llm_model: str
     speech_model: str
+    amended_at: datetime | None = Field(
+        None, description="When the signed note last got an addendum (null: never)."
+    )
 
 
 SearchText = Annotated[CleanText, Field(min_length=1, max_length=200)]
@@ -124,6 +127,9 @@ class EncounterSearch(In):
     )
     unassigned: bool = Field(
         False, description="Only visits recorded without a clinician (the queue to claim)."
+    )
+    to_sign: bool = Field(
+        False, description="Only notes awaiting a signature (needs_review or ready)."
     )
     cursor: Annotated[str, Field(max_length=300, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
     limit: int = Field(50, ge=1, le=200)
@@ -187,6 +193,9 @@ class TurnOut(Out):
     seq: int
     speaker: str | None
     speaker_role: str | None = Field(None, description="clinician, patient or other, if known")
+    role_corrected: bool = Field(
+        False, description="speaker_role is the clinician's correction of this one turn."
+    )
     start_ms: int
     end_ms: int
     text: str = Field(description="The edited text, or the original when there is no edit.")
@@ -234,6 +243,12 @@ class StatementOut(Out):
     flags: list[StatementFlagOut]
 
 
+class AddendumOut(Out):
+    at: datetime
+    author: str
+    text: str
+
+
 class NoteOut(Out):
     encounter_id: str
     version: int
@@ -253,6 +268,9 @@ class NoteOut(Out):
         default_factory=list, description="Empty for versions written without evidence."
     )
     open_high_flags: int = Field(0, description="Number of severity=high flags in this version.")
+    addenda: list[AddendumOut] = Field(
+        default_factory=list, description="Addenda to the signed text, oldest first."
+    )
 
 
 class NoteVersions(Out):
@@ -275,6 +293,50 @@ class NoteUpdate(In):
         if sum(len(item) for item in items) > MAX_NOTE_CHARS:
             raise ValueError(f"the note may have at most {MAX_NOTE_CHARS} characters")
         return self
+
+
+class AddendumIn(In):
+    """Text added below a signed note, dated and attributed; the signed text stays."""
+
+    text: Annotated[CleanText, Field(min_length=1, max_length=MAX_ITEM_CHARS)]
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the addendum is empty")
+        return value.strip()
+
+
+class DraftIn(NoteUpdate):
+    """The clinician's unsaved edit and the version it was made on."""
+
+    base_version: int = Field(ge=1, le=1_000_000)
+
+
+class DraftOut(Out):
+    encounter_id: str
+    author: str
+    base_version: int
+    sections: SectionsOut
+    updated_at: datetime
+
+
+SpeakerRole = Literal["clinician", "patient", "other"]
+
+
+class TurnRoleIn(In):
+    role: SpeakerRole | None = Field(
+        description="Who said this turn; null: as its speaker (undo a correction)."
+    )
+
+
+class SpeakerRolesOut(Out):
+    encounter_id: str
+    speaker_roles: dict[str, str]
+    turn_roles: dict[int, str] = Field(
+        default_factory=dict, description="Turns corrected one by one (seq → role)."
+    )
 
 
 class SignRequest(In):
@@ -346,6 +408,11 @@ class TokenOut(Out):
 
 class TokenCreated(TokenOut):
     token: str = Field(description="The secret. Shown only in this response; store it now.")
+
+
+class SigninLink(Out):
+    url: str = Field(description="Relative to the console: open it once to be signed in.")
+    expires_in_s: int
 
 
 class TokenList(Out):

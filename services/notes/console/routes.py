@@ -8,6 +8,7 @@ of a patient's record is ever put into a URL by these routes.
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from services.notes.api.proxies import is_loopback
 from services.notes.api.routers.encounters import EncounterIdPath
 from services.notes.auth import Action, Principal, Role, allowed, hash_token, looks_like_token
 from services.notes.console import sessions
+from services.notes.console.wording import STATUS_LABELS, model_label
 from services.notes.db import repo
 from services.notes.db.models import ApiToken
 from shared.logging import get_logger
@@ -86,7 +88,8 @@ def _secure(request: Request, ctx: ApiContext) -> bool:
 def render(
     name: str, status: int = 200, headers: dict[str, str] | None = None, **data: Any
 ) -> HTMLResponse:
-    html = templates.get_template(name).render(statuses=STATUSES, **data)
+    statuses = [(s, STATUS_LABELS[s]) for s in STATUSES]
+    html = templates.get_template(name).render(statuses=statuses, **data)
     return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
 
 
@@ -108,6 +111,14 @@ class Signed:
     @property
     def may_regenerate(self) -> bool:
         return allowed(self.who, Action.NOTE_REGENERATE)
+
+    @property
+    def may_assign(self) -> bool:
+        return allowed(self.who, Action.ROOM_ASSIGN)
+
+    @property
+    def may_claim(self) -> bool:
+        return self.who.role is Role.CLINICIAN and allowed(self.who, Action.ENCOUNTER_CLAIM)
 
     @property
     def sees_encounters(self) -> bool:
@@ -141,9 +152,22 @@ def _home(me: Signed) -> str:
     return "/encounters" if me.sees_encounters else "/audit"
 
 
-def _signin_form(message: str | None, status: int = 200) -> HTMLResponse:
+# Where sign-in may send the browser back to: a console page of ours, never elsewhere.
+_NEXT = re.compile(r"^/encounters(/[A-Za-z0-9_.:-]{1,64})?$")
+
+
+def safe_next(value: str | None) -> str | None:
+    return value if value and _NEXT.fullmatch(value) else None
+
+
+def _signin_form(
+    message: str | None, status: int = 200, next_page: str | None = None
+) -> HTMLResponse:
     nonce = secrets.token_urlsafe(24)
-    response = render("signin.html", status=status, message=message, form_nonce=nonce)
+    response = render(
+        "signin.html", status=status, message=message, form_nonce=nonce,
+        next_page=safe_next(next_page),
+    )  # fmt: skip
     response.set_cookie(
         sessions.SIGNIN_COOKIE, nonce, max_age=1800, httponly=True, samesite="strict",
         path="/signin",
@@ -151,7 +175,9 @@ def _signin_form(message: str | None, status: int = 200) -> HTMLResponse:
     return response
 
 
-async def _start_session(request: Request, ctx: ApiContext, token: ApiToken) -> Response:
+async def _start_session(
+    request: Request, ctx: ApiContext, token: ApiToken, next_page: str | None = None
+) -> Response:
     lifetimes = sessions.Lifetimes.of(ctx.settings)
     async with ctx.db.session() as session:
         session_id = await sessions.create(session, token.id, lifetimes)
@@ -165,7 +191,8 @@ async def _start_session(request: Request, ctx: ApiContext, token: ApiToken) -> 
                   clinician_id=token.clinician_id),
         session_id,
     )  # fmt: skip
-    response = redirect(_home(me))
+    # Back to the page the ended session was on (the clinician's note), else home.
+    response = redirect(safe_next(next_page) or _home(me))
     response.set_cookie(
         sessions.COOKIE, session_id, max_age=int(lifetimes.lifetime.total_seconds()),
         httponly=True, samesite="strict", secure=_secure(request, ctx), path="/",
@@ -189,7 +216,10 @@ async def signin_page(request: Request) -> Response:
     if me is not None:
         return redirect(_home(me))
     expired = request.query_params.get("expired") == "1"
-    return _signin_form("Your session ended. Please sign in again." if expired else None)
+    message = (
+        "Your session ended. Sign in again: your unsaved changes were kept." if expired else None
+    )
+    return _signin_form(message, next_page=request.query_params.get("next"))
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -239,7 +269,9 @@ async def _throttled(request: Request, ctx: ApiContext) -> Response | None:
     return response
 
 
-async def _failed_signin(request: Request, ctx: ApiContext, kind: str, message: str) -> Response:
+async def _failed_signin(
+    request: Request, ctx: ApiContext, kind: str, message: str, next_page: str | None = None
+) -> Response:
     """Count the failure against the address, audit and count it; the form again (401)."""
     ip = source_ip(request)
     try:
@@ -250,7 +282,7 @@ async def _failed_signin(request: Request, ctx: ApiContext, kind: str, message: 
         log.warning("signin_throttle_unavailable")
     ctx.metrics.auth_failures.labels(kind).inc()
     await audit_failure(ctx, Action.CONSOLE_SIGNIN, kind, ip)
-    return _signin_form(message, status=401)
+    return _signin_form(message, status=401, next_page=next_page)
 
 
 @router.post("/signin")
@@ -260,14 +292,15 @@ async def signin(request: Request) -> Response:
         return refused
     fields = await form_fields(request)
     token, form_nonce = fields.get("token", ""), fields.get("form_nonce", "")
+    next_page = fields.get("next")
     expected = request.cookies.get(sessions.SIGNIN_COOKIE, "")
     if not expected or not secrets.compare_digest(expected, form_nonce):
-        return _signin_form(FORM_EXPIRED, status=403)
+        return _signin_form(FORM_EXPIRED, status=403, next_page=next_page)
     secret = token.strip()
     found = await _live_token(ctx, hash_token(secret)) if looks_like_token(secret) else None
     if found is None:
-        return await _failed_signin(request, ctx, "signin", BAD_TOKEN)
-    return await _start_session(request, ctx, found)
+        return await _failed_signin(request, ctx, "signin", BAD_TOKEN, next_page)
+    return await _start_session(request, ctx, found, next_page)
 
 
 @router.get("/signin/link")
@@ -305,8 +338,11 @@ async def signout(request: Request) -> Response:
     return response
 
 
-def _page_or_signin(request: Request) -> str:
-    return "/signin?expired=1" if request.cookies.get(sessions.COOKIE) else "/signin"
+def _page_or_signin(request: Request, back_to: str | None = None) -> str:
+    target = "/signin?expired=1" if request.cookies.get(sessions.COOKIE) else "/signin"
+    if back_to is not None:
+        target += ("&" if "?" in target else "?") + "next=" + back_to
+    return target
 
 
 def _forbidden(me: Signed, message: str, status: int = 403) -> HTMLResponse:
@@ -334,7 +370,7 @@ async def encounter_page(encounter_id: EncounterIdPath, request: Request) -> Res
     ctx = get_ctx(request)
     me = await signed_in(request, ctx)
     if me is None:
-        return redirect(_page_or_signin(request))
+        return redirect(_page_or_signin(request, safe_next(f"/encounters/{encounter_id}")))
     try:
         async with ctx.db.session() as session:
             await check_encounter(session, me.who, Action.ENCOUNTER_READ, encounter_id)
@@ -346,7 +382,8 @@ async def encounter_page(encounter_id: EncounterIdPath, request: Request) -> Res
         return _forbidden(me, text, err.status_code)
     return render(
         "encounter.html", me=me, page="encounters", encounter_id=encounter_id,
-        models=sorted(ctx.allowed_models), default_model=ctx.settings.default_llm_model,
+        models=[(m, model_label(m)) for m in sorted(ctx.allowed_models)],
+        default_model=ctx.settings.default_llm_model,
     )  # fmt: skip
 
 

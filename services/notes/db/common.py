@@ -23,6 +23,12 @@ class InvalidTransition(RuntimeError):
     phi_safe = True
 
 
+class NotSigned(RuntimeError):
+    """The current note version is not signed (an addendum amends a signed note only)."""
+
+    phi_safe = True
+
+
 class LeaseLost(RuntimeError):
     """This replica no longer holds the note job (its lease ran out and another took it)."""
 

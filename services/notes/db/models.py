@@ -142,7 +142,8 @@ class Encounter(Base):
     # When the visit's audio and other Redis keys were deleted (services.notes.release);
     # null while they may still be needed.
     redis_released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
-
+    # When the signed note last got an addendum (the list shows "signed · addendum").
+    amended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def patient(self) -> dict[str, Any] | None:
@@ -150,6 +151,7 @@ class Encounter(Base):
         if self.patient_name is None and self.patient_mrn is None:
             return None
         return {"name": self.patient_name, "mrn": self.patient_mrn, "dob": self.patient_dob}
+
 
 class Turn(Base):
     __tablename__ = "turns"
@@ -169,6 +171,8 @@ class Turn(Base):
     llm_model: Mapped[str | None] = mapped_column(String(100))
     flags: Mapped[list[dict[str, str]]] = mapped_column(JSONType, default=list)
     speaker: Mapped[str | None] = mapped_column(String(20))
+    # The clinician's correction of this one turn's role; beats the speaker's role.
+    role: Mapped[str | None] = mapped_column(String(20))
     start_ms: Mapped[int] = mapped_column(Integer, default=0)
     end_ms: Mapped[int] = mapped_column(Integer, default=0)
     formatted: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -204,6 +208,28 @@ class Note(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     signed_by: Mapped[str | None] = mapped_column(String(100))
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Every addendum of a signed note so far, oldest first: {"at", "author", "text"}. The
+    # signed text above them never changes (revision 0006).
+    addenda: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
+
+
+class NoteDraft(Base):
+    """A clinician's unsaved edit, saved by the console as they type (one per author and
+    encounter), so that an ended session or a closed tab loses nothing."""
+
+    __tablename__ = "note_drafts"
+    __table_args__ = (
+        UniqueConstraint("encounter_id", "author", name="uq_note_drafts_encounter_author"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    encounter_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("encounters.id", ondelete="CASCADE")
+    )
+    author: Mapped[str] = mapped_column(String(100))
+    base_version: Mapped[int] = mapped_column(Integer)
+    sections: Mapped[dict[str, list[str]]] = mapped_column(JSONType)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class RoomAssignment(Base):

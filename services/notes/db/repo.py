@@ -31,10 +31,12 @@ from services.notes.db.common import (
     InvalidTransition,
     LeaseLost,
     NotFound,
+    NotSigned,
     VersionConflict,
     dialect_insert,
     missing_seqs,
 )
+from services.notes.db.drafts import drop_drafts, get_draft, save_draft
 from services.notes.db.jobs import (
     TRANSCRIPTION_TIMEOUT,
     NoteCandidate,
@@ -74,6 +76,7 @@ from services.notes.db.models import (
     utcnow,
 )
 from services.notes.db.versions import (
+    add_addendum,
     add_note_version,
     current_note,
     note_history,
@@ -89,6 +92,7 @@ from shared.contracts import (
 
 __all__ = [  # the re-exported names (everything else here is defined in this module)
     "add_note_version", "current_note", "note_history", "sign_note", "finish_note_job",
+    "add_addendum", "NotSigned", "drop_drafts", "get_draft", "save_draft",
     "LeaseLost",
     "TRANSCRIPTION_TIMEOUT", "EncounterFilter", "InvalidTransition", "NoteCandidate",
     "NotFound", "all_encounter_ids", "count_by_status", "decode_cursor", "list_encounters",

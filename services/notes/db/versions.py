@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notes.db.common import NotFound, VersionConflict
+from services.notes.db.common import NotFound, NotSigned, VersionConflict
 from services.notes.db.models import NOTE_SIGNED, SIGNED, Encounter, Note, utcnow
 
 
@@ -84,4 +85,42 @@ async def sign_note(session: AsyncSession, encounter_id: str, version: int, sign
     enc = await session.get(Encounter, encounter_id, with_for_update=True)
     assert enc is not None
     enc.status, enc.updated_at = SIGNED, now
+    return note
+
+
+def addendum_block(at: datetime, author: str, text: str) -> str:
+    """How one addendum reads below the signed text: dated, attributed, never merged."""
+    return f"Addendum {at.astimezone(UTC):%Y-%m-%d %H:%M} UTC by {author}:\n{text}"
+
+
+async def add_addendum(session: AsyncSession, encounter_id: str, author: str, text: str) -> Note:
+    """Append dated text to the signed note as a new version; the signed text stays as is.
+
+    The new version keeps the signature it amends (signer and time) and lists every
+    addendum so far; NotSigned if the current version is not signed.
+    """
+    enc = await session.get(Encounter, encounter_id, with_for_update=True)
+    base = await current_note(session, encounter_id)
+    if enc is None or base is None:
+        raise NotFound(encounter_id)
+    if base.signed_at is None:
+        raise NotSigned(encounter_id)
+    now = utcnow()
+    addenda = [*(base.addenda or []), {"at": now.isoformat(), "author": author, "text": text}]
+    note = await add_note_version(
+        session,
+        encounter_id,
+        version=base.version + 1,
+        kind="addendum",
+        status=NOTE_SIGNED,
+        text=base.text.rstrip("\n") + "\n\n" + addendum_block(now, author, text) + "\n",
+        sections=base.sections,
+        model=base.model,
+        author=author,
+        problem=base.problem,
+        missing=base.missing_seqs,
+        evidence=base.evidence,
+    )
+    note.signed_by, note.signed_at, note.addenda = base.signed_by, base.signed_at, addenda
+    enc.amended_at = enc.updated_at = now
     return note

@@ -15,17 +15,21 @@ from services.notes.api.schemas import (
     ENCOUNTER_ID_PATTERN,
     AuditEntryOut,
     AuditPage,
+    SigninLink,
     TokenCreate,
     TokenCreated,
     TokenList,
     TokenOut,
 )
 from services.notes.auth import Action, Role, hash_token, new_token
+from services.notes.console import sessions
 from services.notes.db import repo
 
 router = APIRouter(prefix="/v1", tags=["audit and tokens"])
 
 TOKEN_NOT_FOUND = "no such token"
+# An invitation is opened within a working day; it signs in once, then it is gone.
+INVITE_TTL_S = 24 * 3600
 
 
 @router.get(
@@ -124,3 +128,28 @@ async def revoke_token(
         token = await repo.revoke_token(work.session, token.name)
         work.target = f"token:{token.id}"
         return TokenOut.model_validate(token)
+
+
+@router.post(
+    "/tokens/{token_id}/signin-link",
+    response_model=SigninLink,
+    status_code=201,
+    summary="A personal one-time sign-in link for a token's owner (admin)",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def signin_link(
+    token_id: Annotated[int, Path(ge=1, le=2**62)], request: Request, ctx: Ctx, who: Caller
+) -> SigninLink:
+    """Send the link instead of the token: opening it once starts a console session with
+    the token's identity and role (valid 24 h; audited as token.create)."""
+    async with audited(ctx, request, who, Action.TOKEN_CREATE) as work:
+        require(who, Action.TOKEN_CREATE)
+        token = await queries.get_token(work.session, token_id)
+        if token is None:
+            raise HTTPException(404, TOKEN_NOT_FOUND)
+        if token.revoked_at is not None:
+            raise HTTPException(409, "the token is revoked")
+        ticket = await sessions.issue_link(ctx.redis, ctx.names, token.token_hash, INVITE_TTL_S)
+        work.status = 201
+        work.target = f"signin-link:token:{token.id}"
+    return SigninLink(url=f"/signin/link?ticket={ticket}", expires_in_s=INVITE_TTL_S)

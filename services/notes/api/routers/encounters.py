@@ -135,6 +135,7 @@ async def _list(
             started_before=search.started_before,
             text=search.q,
             unassigned=search.unassigned,
+            to_sign=search.to_sign,
         )
         rows, next_cursor = await queries.list_encounters(
             work.session, filters, search.cursor, search.limit
@@ -240,7 +241,8 @@ async def get_transcript(
             TurnOut(
                 seq=t.seq,
                 speaker=t.speaker,
-                speaker_role=view.roles.get(t.speaker) if t.speaker else None,
+                speaker_role=t.role or (view.roles.get(t.speaker) if t.speaker else None),
+                role_corrected=t.role is not None,
                 start_ms=t.start_ms,
                 end_ms=t.end_ms,
                 text=turn_text(t),

@@ -1,4 +1,5 @@
-"""The note: current version, history, clinician edit (ETag/If-Match), regenerate, sign."""
+"""The note: current version, history, clinician edit (ETag/If-Match), regenerate, sign,
+and addenda to a signed note (which is locked: never edited in place)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse
 
 from services.notes.api import queries
 from services.notes.api.deps import ApiContext, Caller, Ctx, audited, check_encounter
 from services.notes.api.errors import error_responses
-from services.notes.api.routers.encounters import EncounterIdPath
+from services.notes.api.routers.encounters import EncounterIdPath, wants_text
 from services.notes.api.schemas import (
+    AddendumIn,
+    AddendumOut,
     NoteOut,
     NoteUpdate,
     NoteVersions,
@@ -25,7 +29,7 @@ from services.notes.auth import Action
 from services.notes.db import repo
 from services.notes.db.models import Note
 from services.notes.evidence import note_evidence
-from services.notes.exporter import export_encounter
+from services.notes.exporter import export_encounter, note_file_text
 from services.notes.soap_format import render
 from shared.evidence import open_high_flags
 from shared.logging import get_logger
@@ -39,6 +43,7 @@ CHANGED = "the note changed since you read it; get it again and reapply your edi
 UNACKNOWLEDGED = (
     "the note has unsupported high-severity statements; review them or sign with acknowledge_flags"
 )
+LOCKED = "the note is signed and locked; add an addendum instead"
 # Encounters whose note may be written again on request.
 REGENERATABLE = frozenset({"needs_review", "ready", "failed"})
 
@@ -114,24 +119,47 @@ def note_out(note: Note) -> NoteOut:
         etag=etag(note),
         statements=statements,
         open_high_flags=sum(f.severity == "high" for st in statements for f in st.flags),
+        addenda=addenda_out(note),
     )
+
+
+def addenda_out(note: Note) -> list[AddendumOut]:
+    out: list[AddendumOut] = []
+    for item in note.addenda if isinstance(note.addenda, list) else []:
+        try:
+            out.append(AddendumOut.model_validate(item))
+        except ValueError:
+            log.warning("addendum_row_invalid", encounter_id=note.encounter_id)
+    return out
 
 
 @router.get(
     "",
     response_model=NoteOut,
-    summary="The current note version",
-    responses=error_responses(401, 403, 404),
+    summary="The current note version (JSON, or text/plain with its header)",
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "JSON, or with `Accept: text/plain` the note file: a header (DRAFT "
+            "— NOT SIGNED or signed by/at, patient, clinician, visit date) above the note.",
+        },
+        **error_responses(401, 403, 404),
+    },
 )
 async def get_note(
     encounter_id: EncounterIdPath, request: Request, response: Response, ctx: Ctx, who: Caller
-) -> NoteOut:
+) -> Response | NoteOut:
+    as_text = wants_text(request)
     async with audited(ctx, request, who, Action.NOTE_READ, encounter_id) as work:
         await check_encounter(work.session, who, Action.NOTE_READ, encounter_id)
         note = await repo.current_note(work.session, encounter_id)
         if note is None:
             raise HTTPException(404, NO_NOTE)
-        work.target = f"v{note.version}"
+        enc = await repo.get_encounter(work.session, encounter_id)
+        work.target = f"v{note.version}" + (" text" if as_text else "")
+    if as_text:
+        text = note_file_text(note, note.missing_seqs or [], enc, ctx.settings.tzinfo())
+        return PlainTextResponse(text, headers={"ETag": etag(note)})
     response.headers["ETag"] = etag(note)
     return note_out(note)
 
@@ -155,7 +183,7 @@ async def get_versions(
 @router.put(
     "",
     response_model=NoteOut,
-    summary="Edit the note (a new version; an addendum once signed)",
+    summary="Edit the note (a new version); a signed note is locked (409)",
     responses=error_responses(401, 403, 404, 409, 412, 413, 428),
 )
 async def put_note(
@@ -170,7 +198,7 @@ async def put_note(
     """Optimistic concurrency: send the ETag of the version you edited in ``If-Match``.
 
     Without it: 428. When someone changed the note in between: 412 (get it again, merge,
-    retry). Editing a signed note leaves it untouched and adds an ``addendum`` version.
+    retry). A signed note is locked: 409 (``POST …/note/addendum`` adds dated text to it).
     """
     async with audited(ctx, request, who, Action.NOTE_UPDATE, encounter_id) as work:
         await check_encounter(work.session, who, Action.NOTE_UPDATE, encounter_id)
@@ -179,6 +207,8 @@ async def put_note(
         base = await repo.current_note(work.session, encounter_id)
         if base is None:
             raise HTTPException(409, NO_NOTE)
+        if base.signed_at is not None:
+            raise HTTPException(409, LOCKED)
         if not matches(if_match, base):
             raise HTTPException(412, CHANGED, headers={"ETag": etag(base)})
         sections = {k: [" ".join(item.split()) for item in v] for k, v in body.sections}
@@ -194,7 +224,7 @@ async def put_note(
                 encounter_id,
                 # Version base+1 exactly: a concurrent edit of the same base conflicts.
                 version=base.version + 1,
-                kind="addendum" if base.signed_at is not None else "edited",
+                kind="edited",
                 status="draft",
                 text=render(sections),
                 sections=sections,
@@ -205,6 +235,7 @@ async def put_note(
             )
         except repo.VersionConflict:
             raise HTTPException(412, CHANGED) from None
+        await repo.drop_drafts(work.session, encounter_id, who.name)  # saved: no longer a draft
         enc = await repo.get_encounter(work.session, encounter_id)
         if enc is not None and enc.status == "needs_review":
             # The clinician has read and corrected it.
@@ -244,11 +275,12 @@ async def sign_note(
         if if_match is not None and not matches(if_match, note):
             raise HTTPException(412, CHANGED, headers={"ETag": etag(note)})
         if note.signed_at is not None:
-            raise HTTPException(409, "already signed; edit the note to add an addendum")
+            raise HTTPException(409, "already signed; add an addendum instead")
         high = open_high_flags(note.evidence if isinstance(note.evidence, list) else None)
         if high and not acknowledged:
             raise HTTPException(409, UNACKNOWLEDGED)
         note = await repo.sign_note(work.session, encounter_id, note.version, who.name)
+        await repo.drop_drafts(work.session, encounter_id)  # the note is locked now
         work.target = f"v{note.version}"
         if high:
             work.target = f"v{note.version} acknowledged {high} high flags"
@@ -274,8 +306,8 @@ async def regenerate(
     """Accepted (202): the notes service's scheduler writes the next version shortly.
 
     Follow ``GET /v1/encounters/{id}`` (status ``note_pending`` → ``ready`` or
-    ``needs_review``) or the live events. Signed notes are not regenerated: edit them to
-    add an addendum.
+    ``needs_review``) or the live events. Every earlier version (a clinician's edit too)
+    stays in the history. Signed notes are not regenerated: add an addendum.
     """
     model = body.model if body is not None else None
     async with audited(ctx, request, who, Action.NOTE_REGENERATE, encounter_id) as work:
@@ -288,7 +320,7 @@ async def regenerate(
         enc = await repo.get_encounter(work.session, encounter_id)
         assert enc is not None
         if enc.status == "signed":
-            raise HTTPException(409, "the note is signed; edit it to add an addendum")
+            raise HTTPException(409, "the note is signed; add an addendum instead")
         if enc.status not in REGENERATABLE:
             raise HTTPException(409, f"the encounter is {enc.status}; its note is not done yet")
         if await queries.count_turns(work.session, encounter_id) == 0:
@@ -308,3 +340,41 @@ async def regenerate(
         model=chosen,
         detail="the note will be written again; poll the encounter or follow its events",
     )
+
+
+@router.post(
+    "/addendum",
+    response_model=NoteOut,
+    status_code=201,
+    summary="Add dated text to the signed note (a new version; the signed text stays)",
+    responses=error_responses(401, 403, 404, 409, 412),
+)
+async def add_addendum(
+    encounter_id: EncounterIdPath,
+    body: AddendumIn,
+    request: Request,
+    response: Response,
+    ctx: Ctx,
+    who: Caller,
+    if_match: IfMatch = None,
+) -> NoteOut:
+    """Only on a signed note (else 409: edit it instead). The new version keeps the
+    signature it amends; the addendum is dated and names its author."""
+    async with audited(ctx, request, who, Action.NOTE_ADDENDUM, encounter_id) as work:
+        await check_encounter(work.session, who, Action.NOTE_ADDENDUM, encounter_id)
+        base = await repo.current_note(work.session, encounter_id)
+        if base is None:
+            raise HTTPException(409, NO_NOTE)
+        if if_match is not None and not matches(if_match, base):
+            raise HTTPException(412, CHANGED, headers={"ETag": etag(base)})
+        try:
+            note = await repo.add_addendum(work.session, encounter_id, who.name, body.text)
+        except repo.NotSigned:
+            raise HTTPException(409, "the note is not signed yet; edit it instead") from None
+        except repo.VersionConflict:
+            raise HTTPException(412, CHANGED) from None
+        work.status = 201
+        work.target = f"v{note.version}"
+    await refresh_files(ctx, encounter_id)
+    response.headers["ETag"] = etag(note)
+    return note_out(note)

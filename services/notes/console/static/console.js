@@ -10,6 +10,16 @@
   const CSRF = body.dataset.csrf || "";
   const SECTIONS = ["subjective", "objective", "assessment", "plan"];
   const LIVE_STATUSES = new Set(["recording", "transcribing", "note_pending"]);
+  // Clinical words for the statuses (services/notes/console/wording.py has the same).
+  const STATUS_LABELS = {
+    recording: "Recording", transcribing: "Transcribing", note_pending: "Writing note",
+    needs_review: "Needs review", ready: "Awaiting signature", signed: "Signed",
+    failed: "Failed", purged: "Removed",
+  };
+  // Encounters whose note may be written again (the API refuses the others).
+  const REGENERATABLE = new Set(["needs_review", "ready", "failed"]);
+  const ENCOUNTER_PAGE = /^\/encounters\/[A-Za-z0-9_.:-]{1,64}$/;
+  let leaving = false;  // the session ended: going to sign-in, no "unsaved changes" prompt
 
   const $ = (sel, root = document) => root.querySelector(sel);
   const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
@@ -52,7 +62,11 @@
     }
     const resp = await fetch(path, opts);
     if (resp.status === 401) {
-      window.location.assign("/signin?expired=1");
+      // Back to this note after signing in again (the visit id is no patient data).
+      const here = window.location.pathname;
+      const next = ENCOUNTER_PAGE.test(here) ? `&next=${encodeURIComponent(here)}` : "";
+      leaving = true;
+      window.location.assign(`/signin?expired=1${next}`);
       return new Promise(() => {});  // the page is going away; its callers need not go on
     }
     return resp;
@@ -93,8 +107,25 @@
       .filter(Boolean).join(" · ");
   }
 
-  function badge(status) {
-    return el("span", { class: `badge status-${status || "unknown"}`, text: (status || "unknown").replace("_", " ") });
+  function statusText(status, amended) {
+    const label = STATUS_LABELS[status] || (status || "unknown").replace("_", " ");
+    return status === "signed" && amended ? `${label} · addendum` : label;
+  }
+  function badge(status, amended) {
+    return el("span", { class: `badge status-${status || "unknown"}`, "data-status": status || "unknown", text: statusText(status, amended) });
+  }
+  async function copyText(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (_) {
+      // No clipboard permission (older browser, plain http): the classic way.
+      const area = el("textarea", { class: "sr", "aria-hidden": "true" });
+      area.value = text;
+      document.body.append(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
   }
   // A date input (local day) as an ISO instant for the API's filters.
   function dayStart(value) {
@@ -162,17 +193,51 @@
     let cursor = null;
     let extraPages = false;
     let timer = null;
+    const worklist = $("#worklist");
+    let view = worklist ? worklist.dataset.default : "all";
+    const VIEW_TITLES = { to_sign: "My notes to sign", today: "Today", all: "All visits", unassigned: "Unassigned visits" };
+    const EMPTY = {
+      unassigned: "No visit is waiting for a clinician.",
+      to_sign: "Nothing to sign. A note appears here as soon as it is written.",
+      today: "No visits today yet.",
+      all: "No visits match.",
+    };
+    function startOfToday() {
+      const d = new Date();
+      return new Date(d.getFullYear(), d.getMonth(), d.getDate()).toISOString();
+    }
+    function setView(next) {
+      view = next;
+      $$(".tab", worklist).forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.view === view)));
+      extraPages = false;
+      load(false);
+    }
+    if (worklist) $$(".tab", worklist).forEach((b) => b.addEventListener("click", () => setView(b.dataset.view)));
+    // The clinician's count of notes awaiting their signature, on the tab and the heading.
+    async function countToSign() {
+      const tab = $("#to-sign-count");
+      if (!tab) return;
+      const resp = await api("POST", "/v1/encounters/search", { json: { to_sign: true, limit: 200 } });
+      if (!resp.ok) return;
+      const page = await resp.json();
+      const n = `${page.items.length}${page.next_cursor ? "+" : ""}`;
+      tab.textContent = `(${n})`;
+      if (view === "to_sign") $("#worklist-h").textContent = `My notes to sign (${n})`;
+    }
 
     // The filters go in a POST body: search words never appear in a URL.
     function query(withCursor) {
       const search = { limit: 50 };
+      if (view === "to_sign") search.to_sign = true;
+      if (view === "unassigned") search.unassigned = true;
+      if (view === "today") search.started_after = startOfToday();
       const data = new FormData(form);
       for (const key of ["q", "status", "room", "clinician"]) {
         const value = (data.get(key) || "").toString().trim();
         if (value) search[key] = value;
       }
       const since = dayStart((data.get("since") || "").toString());
-      if (since) search.started_after = since;
+      if (since && !(view === "today" && since < search.started_after)) search.started_after = since;
       if (withCursor && cursor) search.cursor = cursor;
       return search;
     }
@@ -180,17 +245,29 @@
     function item(enc) {
       const link = el("a", { href: `/encounters/${encodeURIComponent(enc.id)}`, class: "enc-link" },
         enc.patient ? el("span", { class: "enc-patient", text: patientText(enc.patient) }) : "",
+        enc.visit_reason ? el("span", { class: "enc-reason", text: enc.visit_reason }) : "",
         el("span", { class: "enc-id mono", text: enc.id }),
-        badge(enc.status),
+        badge(enc.status, enc.amended_at),
         el("span", { class: "enc-meta" },
           el("span", {}, el("span", { class: "k", text: "room " }), enc.room || "–"),
-          el("span", {}, el("span", { class: "k", text: "clinician " }), enc.clinician || "–"),
+          el("span", {}, el("span", { class: "k", text: "clinician " }), enc.clinician || "not assigned"),
           el("span", {}, el("span", { class: "k", text: "started " }), fmtTime(enc.started_at)),
           el("span", {}, el("span", { class: "k", text: "duration " }), fmtDuration(durationOf(enc)))));
-      return el("li", { class: "enc", "data-id": enc.id, "data-status": enc.status }, link);
+      // A visit recorded without a clinician: the clinician takes it (audited).
+      const claim = view === "unassigned" && !enc.clinician ? el("button", {
+        type: "button", class: "secondary small", "aria-label": `Claim visit ${enc.id}`,
+        onclick: async () => {
+          const r = await api("POST", `/v1/encounters/${encodeURIComponent(enc.id)}/claim`, { json: {} });
+          toast(r.ok ? "The visit is yours now." : await detail(r), r.ok ? "info" : "error");
+          load(false);
+        },
+      }, "Claim") : null;
+      return el("li", { class: "enc", "data-id": enc.id, "data-status": enc.status }, link, claim);
     }
 
+    let loads = 0;
     async function load(append = false) {
+      const mine = ++loads;  // a slower answer to an earlier view must not overwrite this one
       let resp;
       try {
         resp = await api("POST", "/v1/encounters/search", { json: query(append) });
@@ -199,18 +276,21 @@
         return;
       }
       if (!resp.ok) {
-        state.textContent = await detail(resp);
+        if (mine === loads) state.textContent = await detail(resp);
         return;
       }
       const page = await resp.json();
+      if (mine !== loads) return;
       const items = page.items.map(item);
       if (append) list.append(...items); else list.replaceChildren(...items);
       cursor = page.next_cursor;
       more.hidden = !cursor;
       const now = new Date();
       state.textContent = list.children.length
-        ? `${list.children.length} encounter(s) · updated ${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())} · live`
-        : "No encounters match.";
+        ? `${list.children.length} visit(s) · updated ${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())} · live`
+        : EMPTY[view] || EMPTY.all;
+      if (worklist && view !== "to_sign") $("#worklist-h").textContent = VIEW_TITLES[view];
+      countToSign();
     }
 
     function schedule() {
@@ -219,11 +299,51 @@
       // in several services; the list endpoint is where they all show).
       timer = setInterval(() => { if (!document.hidden && !extraPages) load(false); }, 4000);
     }
-    form.addEventListener("submit", (e) => { e.preventDefault(); extraPages = false; load(false); schedule(); });
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      extraPages = false;
+      // A search looks through every visit, not just the current worklist.
+      if (worklist && (new FormData(form).get("q") || "").toString().trim()) { setView("all"); schedule(); return; }
+      load(false);
+      schedule();
+    });
     form.addEventListener("reset", () => setTimeout(() => { extraPages = false; load(false); }, 0));
     more.addEventListener("click", () => { extraPages = true; load(true); });
     load(false);
     schedule();
+    frontDesk();
+  }
+
+  // The front desk assigns the next patient (and clinician) to a room; the patient's
+  // details go in a POST body, never in the address.
+  function frontDesk() {
+    const form = $("#assign-form");
+    if (!form) return;
+    const queue = $("#room-queue");
+    async function showQueue(room) {
+      const resp = await api("GET", `/v1/rooms/${encodeURIComponent(room)}/assignments`);
+      if (!resp.ok) return;
+      const { items } = await resp.json();
+      queue.replaceChildren(el("h3", { text: `Waiting for room ${room}` }),
+        items.length ? el("ol", { class: "queue" }, ...items.map((a) => el("li", {
+          text: `${patientText(a.patient)}${a.visit_reason ? ` · ${a.visit_reason}` : ""}${a.clinician ? ` · with ${a.clinician}` : ""}`,
+        }))) : el("p", { class: "hint", text: "Nobody is waiting." }));
+    }
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const data = new FormData(form);
+      const room = (data.get("room") || "").toString().trim();
+      const json = { patient_name: (data.get("patient_name") || "").toString().trim() };
+      for (const key of ["mrn", "dob", "visit_reason", "clinician"]) {
+        const value = (data.get(key) || "").toString().trim();
+        if (value) json[key] = value;
+      }
+      const resp = await api("POST", `/v1/rooms/${encodeURIComponent(room)}/assignments`, { json });
+      if (!resp.ok) { toast(await detail(resp), "error"); return; }
+      toast(`${json.patient_name} is next in room ${room}.`);
+      for (const key of ["patient_name", "mrn", "dob", "visit_reason"]) form.elements[key].value = "";
+      showQueue(room);
+    });
   }
 
   // ---------------------------------------------------------------- one encounter
@@ -233,33 +353,49 @@
     const turnsBox = $("#transcript");
     const partialBox = $("#partial");
     const form = $("#note-form");
-    const S = { enc: null, note: null, theirs: null, versions: [], roles: {}, dirty: false, source: null, retry: 0 };
+    const S = { enc: null, note: null, theirs: null, versions: [], roles: {}, turns: [], dirty: false, source: null, retry: 0, draftChecked: false, draftTimer: null };
+    const mayWrite = body.dataset.mayWrite === "true";
+    const modelName = (id) => {
+      const opt = $$("#regen-model option").find((o) => o.value === id);
+      return opt ? opt.textContent : id;
+    };
+    const signed = () => Boolean(S.note && S.note.signed_at);
 
     // -- facts and status
     function renderFacts(enc) {
       S.enc = enc;
       const b = $("#status-badge");
-      b.replaceWith(Object.assign(badge(enc.status), { id: "status-badge" }));
+      b.replaceWith(Object.assign(badge(enc.status, enc.amended_at), { id: "status-badge" }));
       const t = enc.timings || {};
       const facts = [
         ...(enc.patient ? [["Patient", patientText(enc.patient)]] : []),
         ...(enc.visit_reason ? [["Reason for visit", enc.visit_reason]] : []),
-        ["Room", enc.room || "–"], ["Clinician", enc.clinician || "–"],
+        ["Room", enc.room || "–"], ["Clinician", enc.clinician || "not assigned"],
         ["Started", fmtTime(enc.started_at)], ["Recording", fmtDuration(t.recording_s ?? durationOf(enc))],
         ["Turns", `${enc.stored_turns}${enc.expected_turns ? ` of ${enc.expected_turns}` : ""}`],
-        ["Note model", enc.llm_model || "–"], ["Speech model", enc.speech_model || "–"],
+        ["Note written by", enc.llm_model ? modelName(enc.llm_model) : "–"], ["Speech recognition", enc.speech_model || "–"],
       ];
-      if (t.note_lag_s !== null && t.note_lag_s !== undefined) facts.push(["Note after", fmtDuration(t.note_lag_s)]);
+      if (t.note_lag_s !== null && t.note_lag_s !== undefined && enc.note_at) facts.push(["Note ready", `${fmtDuration(t.note_lag_s)} after the visit`]);
       if (enc.failure_stage) facts.push(["Failed at", `${enc.failure_stage}: ${enc.failure_reason || ""}`]);
       $("#facts").replaceChildren(...facts.map(([k, v]) => el("div", {}, el("dt", { text: k }), el("dd", { text: v }))));
       const model = $("#regen-model");
       if (model && !S.modelChosen && [...model.options].some((o) => o.value === enc.llm_model)) model.value = enc.llm_model;
+      showActions();
+    }
+    // Offer only what the server would do now: Regenerate on a finished, unsigned note with
+    // a transcript; speaker corrections until the note is signed.
+    function showActions() {
+      const enc = S.enc;
+      const regen = $("#regen-form");
+      if (regen) regen.hidden = !(enc && S.note && !signed() && REGENERATABLE.has(enc.status) && enc.stored_turns > 0);
+      const swap = $("#swap-speakers");
+      if (swap) swap.hidden = !(enc && enc.status !== "signed" && Object.keys(S.roles || {}).length);
     }
 
     // -- transcript
     function speakerLabel(turn) {
       // Live turns carry no role: use what the stored turns said about the same speaker.
-      if (turn.speaker_role && turn.speaker && !S.roles[turn.speaker]) S.roles[turn.speaker] = turn.speaker_role;
+      if (turn.speaker_role && turn.speaker && !turn.role_corrected && !S.roles[turn.speaker]) S.roles[turn.speaker] = turn.speaker_role;
       const role = turn.speaker_role || S.roles[turn.speaker];
       const who = role ? role[0].toUpperCase() + role.slice(1) : "Speaker";
       return turn.speaker ? `${who} (${turn.speaker})` : who;
@@ -269,6 +405,19 @@
     function deniedLabel(flags) {
       const terms = flags.filter((f) => f.assertion === "negated").map((f) => f.term);
       return terms.length ? [el("span", { class: "label denied", title: "denied by the patient", text: `denies: ${terms.join(", ")}` })] : [];
+    }
+    function roleSelect(turn) {
+      if (!mayWrite || !S.enc || S.enc.status === "signed" || S.enc.status === "recording") return null;
+      const select = el("select", { class: "turn-role", "aria-label": `Who said turn ${turn.seq + 1}` },
+        ...[["", "as its speaker"], ["clinician", "Clinician"], ["patient", "Patient"], ["other", "Other"]].map(([v, t]) => el("option", { value: v, text: t })));
+      select.value = turn.role_corrected ? turn.speaker_role || "" : "";
+      select.addEventListener("change", async () => {
+        const resp = await api("PUT", `${base}/turns/${turn.seq}/role`, { json: { role: select.value || null } });
+        if (!resp.ok) { toast(await detail(resp), "error"); return; }
+        toast("Speaker corrected. Regenerate the note to use it.");
+        await loadTranscript();
+      });
+      return select;
     }
     function turnItem(turn) {
       const edited = turn.original_text && turn.text !== turn.original_text;
@@ -280,7 +429,8 @@
           el("span", { class: "time", text: `${pad(Math.floor(at / 60))}:${pad(at % 60)}` }),
           edited ? el("span", { class: "label edited", text: "edited" }) : null,
           ...(turn.flags || []).filter((f) => (f.assertion || "present") === "present").map((f) => el("span", { class: `label flag kind-${f.kind}`, title: f.kind, text: `${f.kind}: ${f.term}` })),
-          ...deniedLabel(turn.flags || [])),
+          ...deniedLabel(turn.flags || []),
+          roleSelect(turn)),
         el("p", { class: "turn-text", text: turn.text }),
         edited ? el("p", { class: "original", text: `original: ${turn.original_text}` }) : null);
     }
@@ -295,6 +445,7 @@
       const resp = await api("GET", `${base}/transcript`);
       if (!resp.ok) { toast(await detail(resp), "error"); return; }
       const t = await resp.json();
+      S.turns = t.turns;
       turnsBox.replaceChildren(...t.turns.map(turnItem));
       if (S.selected) highlight(S.selected);  // keep the selected statement's turns marked
       const missing = $("#missing");
@@ -357,32 +508,101 @@
     }
     async function loadNote() {
       const resp = await api("GET", `${base}/note`);
-      const regen = $("#regen-form");
       if (resp.status === 404) {
         S.note = null;
-        if (regen) regen.hidden = true;
         $("#note-empty").hidden = false;
         form.hidden = true;
         $("#note-meta").textContent = "";
+        showActions();
         return;
       }
       if (!resp.ok) { toast(await detail(resp), "error"); return; }
       const note = await resp.json();
       const changed = !S.note || S.note.etag !== note.etag;
       S.note = note;
-      if (regen) regen.hidden = Boolean(note.signed_at);  // a signed note gets an addendum instead
       const problem = $("#note-problem");
       problem.hidden = !note.problem;
       problem.textContent = note.problem ? `Review needed: ${note.problem}` : "";
       $("#note-empty").hidden = true;
       form.hidden = false;
-      $("#note-meta").textContent = `v${note.version} · ${note.kind}${note.author ? ` by ${note.author}` : ""}${note.signed_at ? ` · signed by ${note.signed_by}` : ""}`;
+      $("#note-meta").textContent = `v${note.version} · ${KIND_WORDS[note.kind] || note.kind}${note.author && note.author !== "system" ? ` by ${note.author}` : ""}`;
       if (changed && !S.dirty) fillForm(note);
       renderEvidence(note);
-      const sign = $("#sign");
-      if (sign) sign.disabled = Boolean(note.signed_at);
+      renderLock(note);
+      showActions();
+      if (!S.draftChecked && mayWrite && !signed()) await restoreDraft();
+      S.draftChecked = true;
     }
-    form.addEventListener("input", () => { S.dirty = true; });
+    const KIND_WORDS = { generated: "written by the scribe", regenerated: "written again", edited: "edited", addendum: "addendum" };
+    // A signed note is locked: the form is read-only, the addendum form takes its place.
+    function renderLock(note) {
+      const locked = Boolean(note.signed_at);
+      const lock = $("#locked");
+      lock.hidden = !locked;
+      lock.textContent = locked ? `Signed by ${note.signed_by} on ${fmtTime(note.signed_at)}. The note is locked; add an addendum to correct or complete it.` : "";
+      for (const k of SECTIONS) $(`#sec-${k}`).readOnly = locked || !mayWrite;
+      for (const id of ["#save", "#sign", "#discard"]) { const b = $(id); if (b) b.hidden = locked || (id === "#discard" && !S.dirty); }
+      const add = $("#addendum-form");
+      if (add) add.hidden = !locked;
+      const box = $("#addenda");
+      const addenda = note.addenda || [];
+      box.hidden = !addenda.length;
+      box.replaceChildren(...(addenda.length ? [el("h3", { text: "Addenda" })] : []),
+        ...addenda.map((a) => el("div", { class: "addendum-item" },
+          el("p", { class: "meta", text: `Addendum ${fmtTime(a.at)} by ${a.author}` }),
+          el("p", { text: a.text }))));
+    }
+
+    // -- drafts: the form is kept on the server as the clinician types (never in the browser)
+    function draftState(text) { const d = $("#draft-state"); if (d) d.textContent = text; }
+    function markDirty() {
+      S.dirty = true;
+      const discard = $("#discard");
+      if (discard) discard.hidden = false;
+      if (!mayWrite || !S.note || signed()) return;
+      clearTimeout(S.draftTimer);
+      draftState("Unsaved changes…");
+      S.draftTimer = setTimeout(saveDraft, 800);
+    }
+    async function saveDraft() {
+      if (!S.dirty || !S.note || signed()) return;
+      const resp = await api("PUT", `${base}/note/draft`, { json: { sections: formSections(), base_version: S.note.version } });
+      if (resp.ok) {
+        const now = new Date();
+        draftState(`Draft kept ${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())} (not yet saved as a version)`);
+        S.draftSaved = true;
+      } else draftState("Draft not kept: " + await detail(resp));
+    }
+    async function restoreDraft() {
+      const resp = await api("GET", `${base}/note/draft`);
+      if (resp.status !== 200) return;
+      const draft = await resp.json();
+      fillForm(draft);
+      S.dirty = true;
+      const discard = $("#discard");
+      if (discard) discard.hidden = false;
+      const note = $("#draft-restored");
+      note.hidden = false;
+      note.textContent = `Your unsaved changes from ${fmtTime(draft.updated_at)} are back in the form.` +
+        (draft.base_version !== S.note.version ? ` They were made on version ${draft.base_version}; the note is now version ${S.note.version}: check before saving.` : " Save them, or discard them.");
+      draftState("Draft kept (not yet saved as a version)");
+    }
+    form.addEventListener("input", markDirty);
+    const discardBtn = $("#discard");
+    if (discardBtn) discardBtn.addEventListener("click", async () => {
+      clearTimeout(S.draftTimer);
+      await api("DELETE", `${base}/note/draft`);
+      S.dirty = false;
+      fillForm(S.note);
+      discardBtn.hidden = true;
+      $("#draft-restored").hidden = true;
+      draftState("");
+      toast("Your changes were discarded.");
+    });
+    window.addEventListener("beforeunload", (e) => {
+      if (S.source) S.source.close();
+      if (S.dirty && !leaving) { e.preventDefault(); e.returnValue = ""; }  // "Leave site?"
+    });
 
     // -- versions and diff
     function showVersion(index) {
@@ -430,7 +650,8 @@
       if (S.source) return;
       const es = new EventSource(`${base}/events`);
       S.source = es;
-      liveState("● live");
+      // "live" only once the stream is open: what is published from then on is shown.
+      liveState("connecting…");
       es.addEventListener("open", () => { S.retry = 0; liveState("● live"); });
       es.addEventListener("status", (e) => {
         const { status } = JSON.parse(e.data);
@@ -464,41 +685,46 @@
       });
     }
 
-    // -- save with conflict handling
-    async function save(e) {
-      e.preventDefault();
-      if (!S.note) return;
+    // -- save with conflict handling; true when the form is now the current version
+    async function saveNow() {
+      if (!S.note) return false;
+      clearTimeout(S.draftTimer);
       const sections = formSections();
       const resp = await api("PUT", `${base}/note`, { json: { sections }, headers: { "If-Match": S.note.etag } });
       if (resp.ok) {
         S.dirty = false;
         S.note = null;
         $("#conflict").hidden = true;
+        $("#draft-restored").hidden = true;
+        draftState("");
         await Promise.all([loadNote(), loadVersions()]);
         const r = await api("GET", base);
         if (r.ok) renderFacts(await r.json());
         toast(`Saved as version ${S.note ? S.note.version : ""}.`);
-        return;
+        return true;
       }
       if (resp.status === 412) {
         const current = await api("GET", `${base}/note`);
-        if (!current.ok) { toast(await detail(current), "error"); return; }
+        if (!current.ok) { toast(await detail(current), "error"); return false; }
         S.theirs = await current.json();
         $("#conflict-version").textContent = `v${S.theirs.version}`;
         $("#conflict-author").textContent = S.theirs.author || "someone";
         renderDiff($("#conflict-diff"), sectionsText(S.theirs.sections), sectionsText(sections), ["only in theirs", "only in yours"]);
         $("#conflict").hidden = false;
         $("#take-theirs").focus();
-        return;
+        return false;
       }
       toast(await detail(resp), "error");
+      return false;
     }
-    form.addEventListener("submit", save);
+    form.addEventListener("submit", (e) => { e.preventDefault(); saveNow(); });
     $("#take-theirs").addEventListener("click", () => {
       S.note = S.theirs;
       fillForm(S.theirs);
       renderEvidence(S.theirs);
       $("#conflict").hidden = true;
+      if (mayWrite) api("DELETE", `${base}/note/draft`);  // my edit is dropped: its draft too
+      draftState("");
       loadVersions();
       toast(`Showing version ${S.theirs.version}.`);
     });
@@ -512,22 +738,51 @@
       $("#save").focus();
     });
 
-    // -- sign
+    // -- sign: what is attested, and for each open high flag what the transcript said
     const dialog = $("#sign-dialog");
     const ack = $("#sign-ack");
+    function saidFor(statement) {
+      const turns = (statement.seqs || []).map((seq) => S.turns.find((t) => t.seq === seq)).filter(Boolean);
+      if (!turns.length) return [el("p", { class: "said none", text: "No turn of the transcript is linked to this statement." })];
+      return turns.map((t) => el("blockquote", { class: "said" },
+        el("span", { class: "k", text: `${speakerLabel(t)}: ` }), t.text));
+    }
+    // One-click fix: take the statement out of the form (the clinician then signs again).
+    function removeStatement(statement) {
+      const box = $(`#sec-${statement.section}`);
+      const lines = box.value.split("\n");
+      const at = lines.findIndex((line) => line.trim() === statement.text.trim());
+      if (at < 0) { toast("That statement is no longer in the form.", "error"); return; }
+      lines.splice(at, 1);
+      box.value = lines.join("\n");
+      markDirty();
+      dialog.close("cancel");
+      toast("Statement removed. Check the note, then Save & sign again.");
+      box.focus();
+    }
     function openSign() {
       if (!S.note) return;
-      if (S.dirty) { toast("Save your edit before signing.", "error"); return; }
-      const high = Number(S.note.open_high_flags || 0);
-      $("#sign-version").textContent = `v${S.note.version}`;
+      const note = S.note;
+      const high = Number(note.open_high_flags || 0);
+      const enc = S.enc || {};
+      $("#sign-version").textContent = `version ${note.version}`;
+      $("#sign-who").textContent = enc.patient ? ` for ${patientText(enc.patient)}` : "";
+      $("#sign-summary").replaceChildren(
+        el("li", { text: `Visit: ${fmtTime(enc.started_at)}${enc.visit_reason ? ` · ${enc.visit_reason}` : ""} · room ${enc.room || "–"}` }),
+        el("li", { text: `Clinician: ${enc.clinician || "–"}` }),
+        el("li", { text: SECTIONS.map((k) => `${k[0].toUpperCase()}${k.slice(1)} ${(note.sections[k] || []).length}`).join(" · ") + " statement(s)" }),
+        el("li", { text: `Written by ${note.author && note.author !== "system" ? note.author : `the scribe (${modelName(note.model || enc.llm_model || "")})`}; ${Number(note.missing_seqs ? note.missing_seqs.length : 0) ? "some turns never arrived" : "from the whole transcript"}` }));
       $("#sign-flags").hidden = !high;
       ack.checked = false;
       $("#sign-confirm").disabled = high > 0;
       if (high) {
         $("#sign-flag-count").textContent = String(high);
-        const flags = (S.note.statements || []).flatMap((s) => (s.flags || []).filter((f) => f.severity === "high").map((f) => [s, f]));
-        $("#sign-flag-list").replaceChildren(...flags.map(([s, f]) => el("li", {},
-          el("span", { class: "label flag sev-high", text: `${f.kind}: ${f.term}` }), ` ${s.text} — ${f.message}`)));
+        const flags = (note.statements || []).flatMap((st) => (st.flags || []).filter((f) => f.severity === "high").map((f) => [st, f]));
+        $("#sign-flag-list").replaceChildren(...flags.map(([st, f]) => el("li", { class: "sign-flag" },
+          el("p", {}, el("span", { class: "label flag sev-high", text: `${f.kind}: ${f.term}` }), ` ${st.text}`),
+          el("p", { class: "meta", text: f.message }),
+          el("div", { class: "said-box" }, el("p", { class: "k", text: "The transcript said:" }), ...saidFor(st)),
+          mayWrite ? el("button", { type: "button", class: "secondary small", onclick: () => removeStatement(st) }, "Remove this statement") : null)));
       }
       dialog.showModal();
     }
@@ -539,46 +794,97 @@
       if (high) opts.json = { acknowledge_flags: ack.checked };
       const resp = await api("POST", `${base}/note/sign`, opts);
       if (resp.ok) {
-        const signed = await resp.json();
-        toast(`Version ${signed.version} signed.`);
+        const done = await resp.json();
+        toast(`Version ${done.version} signed.`);
         S.note = null;
+        draftState("");
         await loadAll();
         return;
       }
       if (resp.status === 412) toast("The note changed since you read it: reload the page and check it before signing.", "error");
       else toast(await detail(resp), "error");
     });
+    // "Save & sign": unsaved changes become a version first, then the signing summary.
     const signBtn = $("#sign");
-    if (signBtn) signBtn.addEventListener("click", openSign);
+    if (signBtn) signBtn.addEventListener("click", async () => {
+      if (S.dirty && !(await saveNow())) return;
+      openSign();
+    });
 
-    // -- regenerate
-    const regen = $("#regen-form");
-    if (regen) $("#regen-model").addEventListener("change", () => { S.modelChosen = true; });
-    if (regen) regen.addEventListener("submit", async (e) => {
+    // -- addendum to a signed note
+    const addForm = $("#addendum-form");
+    if (addForm) addForm.addEventListener("submit", async (e) => {
       e.preventDefault();
+      const text = $("#addendum-text").value.trim();
+      if (!text) { toast("Write the addendum first.", "error"); return; }
+      const resp = await api("POST", `${base}/note/addendum`, { json: { text }, headers: { "If-Match": S.note.etag } });
+      if (!resp.ok) { toast(await detail(resp), "error"); return; }
+      $("#addendum-text").value = "";
+      toast("Addendum added.");
+      S.note = null;
+      await loadAll();
+    });
+
+    // -- speakers
+    const swap = $("#swap-speakers");
+    if (swap) swap.addEventListener("click", async () => {
+      const resp = await api("POST", `${base}/speakers/swap`);
+      if (!resp.ok) { toast(await detail(resp), "error"); return; }
+      S.roles = (await resp.json()).speaker_roles;
+      await loadTranscript();
+      toast("Clinician and patient swapped. Regenerate the note to use it.");
+    });
+
+    // -- regenerate (asks first: the clinician's edits stay in the history)
+    const regen = $("#regen-form");
+    const regenDialog = $("#regen-dialog");
+    if (regen) $("#regen-model").addEventListener("change", () => { S.modelChosen = true; });
+    if (regen) regen.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const model = $("#regen-model").value;
+      const edited = S.note && S.note.author && S.note.author !== "system";
+      $("#regen-what").textContent = `The scribe writes the note again from the transcript with ${modelName(model)}.` +
+        (edited ? ` Your edited version ${S.note.version} stays in the version history; copy anything you need from it.` : "");
+      regenDialog.showModal();
+    });
+    if (regenDialog) regenDialog.addEventListener("close", async () => {
+      if (regenDialog.returnValue !== "regenerate") return;
       const model = $("#regen-model").value;
       const resp = await api("POST", `${base}/note/regenerate`, { json: { model } });
       if (resp.status === 202) {
-        toast(`The note is being written again with ${model}.`);
+        toast(`The note is being written again with ${modelName(model)}.`);
         await loadAll();
         follow();
       } else toast(await detail(resp), "error");
     });
 
+    // -- copy for the EHR: clean text, one statement per line
+    function cleanSection(k) {
+      return $(`#sec-${k}`).value.split("\n").map((line) => line.trim()).filter(Boolean).join("\n");
+    }
+    $$("[data-copy]").forEach((b) => b.addEventListener("click", async () => {
+      const which = b.dataset.copy;
+      let text;
+      if (which === "all") {
+        text = SECTIONS.map((k) => `${k[0].toUpperCase()}${k.slice(1)}:\n${cleanSection(k)}`).join("\n\n");
+        for (const a of (S.note && S.note.addenda) || []) text += `\n\nAddendum ${fmtTime(a.at)} by ${a.author}:\n${a.text}`;
+      } else text = cleanSection(which);
+      await copyText(text);
+      toast(which === "all" ? "The whole note is copied." : `${which[0].toUpperCase()}${which.slice(1)} copied.`);
+    }));
+
     // -- downloads (Blob URLs: no patient data in any address)
     $$("[data-download]").forEach((b) => b.addEventListener("click", async () => {
       const kind = b.dataset.download;
-      if (kind === "note") {
-        if (!S.note) { toast("No note yet.", "error"); return; }
-        download(`${id}-note-v${S.note.version}.txt`, new Blob([S.note.text], { type: "text/plain" }));
-        return;
-      }
-      const resp = kind === "fhir" ? await api("GET", `${base}/fhir`) : await api("GET", `${base}/transcript`, { accept: "text/plain" });
+      if (kind === "note" && !S.note) { toast("No note yet.", "error"); return; }
+      // The note file carries its header: DRAFT — NOT SIGNED, or who signed it and when.
+      const resp = kind === "fhir" ? await api("GET", `${base}/fhir`)
+        : await api("GET", kind === "note" ? `${base}/note` : `${base}/transcript`, { accept: "text/plain" });
       if (!resp.ok) { toast(await detail(resp), "error"); return; }
-      download(kind === "fhir" ? `${id}-fhir.json` : `${id}-transcript.txt`, await resp.blob());
+      const name = kind === "fhir" ? `${id}-fhir.json` : kind === "note" ? `${id}-note-v${S.note.version}.txt` : `${id}-transcript.txt`;
+      download(name, await resp.blob());
     }));
 
-    window.addEventListener("beforeunload", () => { if (S.source) S.source.close(); });
     loadAll();
   }
 
@@ -596,6 +902,16 @@
         el("td", { "data-label": "Last used", text: fmtTime(t.last_used_at) }),
         el("td", { "data-label": "State" }, t.revoked_at ? el("span", { class: "badge status-failed", text: "revoked" }) : el("span", { class: "badge status-ready", text: "active" })),
         el("td", {}, t.revoked_at ? "" : el("button", {
+          type: "button", class: "secondary small", "aria-label": `Sign-in link for ${t.name}`,
+          onclick: async () => {
+            const r = await api("POST", `/v1/tokens/${t.id}/signin-link`);
+            if (!r.ok) { toast(await detail(r), "error"); return; }
+            const link = await r.json();
+            $("#secret-intro").textContent = `A personal sign-in link for ${t.name}: it works once, for ${Math.round(link.expires_in_s / 3600)} hours. Send it to them:`;
+            $("#secret-value").textContent = `${window.location.origin}${link.url}`;
+            $("#new-secret").hidden = false;
+          },
+        }, "Sign-in link"), t.revoked_at ? "" : el("button", {
           type: "button", class: "secondary danger", "aria-label": `Revoke ${t.name}`,
           onclick: async () => {
             if (!window.confirm(`Revoke the token ${t.name}? Its sessions end too.`)) return;
@@ -614,6 +930,7 @@
       const resp = await api("POST", "/v1/tokens", { json });
       if (!resp.ok) { toast(await detail(resp), "error"); return; }
       const created = await resp.json();
+      $("#secret-intro").textContent = "The new token, shown only now. Give it to its owner (or send them a sign-in link from the list below):";
       $("#secret-value").textContent = created.token;
       $("#new-secret").hidden = false;
       e.target.reset();
