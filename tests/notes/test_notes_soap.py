@@ -72,7 +72,7 @@ async def test_aci_dialogue_note_grounded_exported(
     settings = notes_settings(db, names, tmp_path)
     async with running_notes(settings, db, redis, gateway) as metrics:
         await wait_until(lambda: _is(db, "aci-1", READY))
-        await wait_until(lambda: _exists(tmp_path / "aci-1" / "encounter.json"))
+        await wait_until(lambda: _exported_with_note(tmp_path / "aci-1"))
     notes = await _notes(db, "aci-1")
     assert [(n.version, n.kind, n.status, n.model) for n in notes] == [
         (1, "generated", "draft", "gemini-2.5-flash")
@@ -129,8 +129,12 @@ async def _turns_stored(db: Database, encounter_id: str, n: int) -> bool:
         return len(await repo.turn_seqs(s, encounter_id)) == n
 
 
-async def _exists(path: Path) -> bool:
-    return path.exists()
+async def _exported_with_note(folder: Path) -> bool:
+    """The export that carries the note (the transcript's own export may come first)."""
+    data = folder / "encounter.json"
+    if not data.exists() or not list(folder.glob("clinical_note_soap_*.txt")):
+        return False
+    return bool(json.loads(data.read_text()).get("notes"))  # written atomically
 
 
 async def test_gateway_down_then_up_note_appears_once(
@@ -189,7 +193,7 @@ async def test_missing_turn_note_after_grace_with_gap_recorded(
         await wait_until(lambda: _turns_stored(db, "gap-1", len(texts) - 1))
         await publish_shuffled(redis, names, control, [])
         await wait_until(lambda: _is(db, "gap-1", NEEDS_REVIEW))
-        await wait_until(lambda: _exists(tmp_path / "gap-1" / "encounter.json"))
+        await wait_until(lambda: _exported_with_note(tmp_path / "gap-1"))
     notes = await _notes(db, "gap-1")
     assert len(notes) == 1
     assert notes[0].missing_seqs == [3]
