@@ -110,6 +110,8 @@ class Encounter(Base):
     clinician: Mapped[str | None] = mapped_column(String(100), index=True)
     llm_model: Mapped[str] = mapped_column(String(100), default="")
     speech_model: Mapped[str] = mapped_column(String(50), default="")
+    # Of the audio on ms:audio:{id} (EncounterStarted.stt); the FLAC archive needs it.
+    sample_rate: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default=RECORDING, index=True)
     # False while the row is a placeholder created by a turn or event that overtook
     # EncounterStarted; room, models and started_at are then not yet known.
@@ -143,13 +145,13 @@ class Encounter(Base):
     # null while they may still be needed.
     redis_released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
-
     @property
     def patient(self) -> dict[str, Any] | None:
         """The patient as the API shows it (None when nobody was assigned)."""
         if self.patient_name is None and self.patient_mrn is None:
             return None
         return {"name": self.patient_name, "mrn": self.patient_mrn, "dob": self.patient_dob}
+
 
 class Turn(Base):
     __tablename__ = "turns"
