@@ -216,8 +216,12 @@ async def run_month(
     kill_every_s: float,
     seed: int,
     sample_every_s: float = 2.0,
+    stop_starting_after_s: float | None = None,
     log: Any = print,
 ) -> MonthResult:
+    """``stop_starting_after_s``: a time box; after it no room starts another visit, the
+    visits in flight finish and the figures are of the visits done (``visits`` then says
+    how many)."""
     rng = random.Random(seed)
     redis = RedisServer(workdir / "redis", appendonly=True)
     redis.start()
@@ -230,6 +234,7 @@ async def run_month(
     queue = list(range(visits))
     done = asyncio.Event()
     t0 = time.monotonic()
+    stop_at = t0 + stop_starting_after_s if stop_starting_after_s else float("inf")
     try:
         async with s:
             await asyncio.sleep(3)  # services settle
@@ -239,7 +244,7 @@ async def run_month(
 
             async def room(r: int) -> None:
                 nonlocal finished
-                while queue:
+                while queue and time.monotonic() < stop_at:
                     n = queue.pop(0)
                     d = dialogues[n % len(dialogues)]
                     v = s.visit(d, f"r{r:02d}-v{n:04d}")
@@ -290,8 +295,10 @@ async def run_month(
     rss_growth, fd_growth = {}, {}
     for name in SERVICES:
         rss_growth[name], fd_growth[name] = growth(samples, name)
+    if finished < visits:
+        log(f"time box reached: {finished} of {visits} visits ran")
     return MonthResult(
-        visits=visits, rooms=rooms, scale=scale, seconds=time.monotonic() - t0, kills=kills,
+        visits=finished, rooms=rooms, scale=scale, seconds=time.monotonic() - t0, kills=kills,
         problems=problems, redis_start=redis_start, redis_end=end.redis_used,
         rss_growth=rss_growth, fd_growth=fd_growth, db_start=db_start, db_end=end.db_bytes,
         samples=samples,
@@ -360,6 +367,12 @@ def main() -> None:
     ap.add_argument("--database-url", default="", help="default: SQLite in the work folder")
     ap.add_argument("--out", type=Path, default=Path("bench/results"))
     ap.add_argument("--png", type=Path, default=None)
+    ap.add_argument(
+        "--stop-starting-after-min",
+        type=float,
+        default=None,
+        help="time box: start no visit after this many minutes; report the visits done",
+    )
     args = ap.parse_args()
     dialogues = load_dialogues(Path(os.environ.get("MEDSCRIBE_ACI_BENCH", default_path())))
     work = Path(tempfile.mkdtemp(prefix="clinic-month-"))
@@ -367,7 +380,8 @@ def main() -> None:
     print(f"clinic-month seed {args.seed}, work folder {work}")
     result = asyncio.run(
         run_month(work, db, dialogues, visits=args.visits, rooms=args.rooms, scale=args.scale,
-                  kill_every_s=args.kill_every_s, seed=args.seed)
+                  kill_every_s=args.kill_every_s, seed=args.seed,
+                  stop_starting_after_s=(args.stop_starting_after_min or 0) * 60 or None)
     )  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
