@@ -13,6 +13,7 @@ removes; a crash after it leaves a complete file the next attempt keeps (written
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -74,10 +75,10 @@ async def archive_audio(
     if not first:
         return None
     folder = target.parent
-    folder.mkdir(mode=0o750, parents=True, exist_ok=True)  # PHI: no world access
-    await asyncio.to_thread(_remove_leftovers, folder)
     tmp = folder / f"{_TMP_PREFIX}{os.getpid()}.tmp"
     try:
+        folder.mkdir(mode=0o750, parents=True, exist_ok=True)  # PHI: no world access
+        await asyncio.to_thread(_remove_leftovers, folder)
         sf = await asyncio.to_thread(
             soundfile.SoundFile,
             str(tmp),
@@ -93,10 +94,10 @@ async def archive_audio(
             await asyncio.to_thread(sf.close)
         await asyncio.to_thread(_publish, tmp, target)
     except (OSError, RuntimeError, soundfile.LibsndfileError) as err:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise ArchiveError(f"audio archive not written: {type(err).__name__}") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     return target
 
@@ -124,6 +125,11 @@ async def _copy_frames(
         last_id = entries[-1][0]
         last = last_id.decode() if isinstance(last_id, bytes) else str(last_id)
         entries = list(await redis.xrange(key, f"({last}", "+", count=batch) or [])
+
+
+def _discard(tmp: Path) -> None:
+    with contextlib.suppress(OSError):  # e.g. the folder is not one: nothing was written
+        tmp.unlink(missing_ok=True)
 
 
 def _publish(tmp: Path, target: Path) -> None:
