@@ -77,6 +77,9 @@ class MonthResult:
     db_start: int
     db_end: int
     samples: list[Sample]
+    # Visits whose capture agent exited with audio left in its spool (Redis writes could
+    # not keep up before its drain deadline) and whose spool the agent's next start sent.
+    flushed: list[str] = field(default_factory=list)
 
     @property
     def db_bytes_per_visit(self) -> float:
@@ -239,6 +242,7 @@ async def run_month(
     samples: list[Sample] = []
     kills: list[tuple[float, str]] = []
     problems: list[str] = []
+    flushed: list[str] = []
     queue = list(range(visits))
     done = asyncio.Event()
     t0 = time.monotonic()
@@ -258,6 +262,10 @@ async def run_month(
                     v = s.visit(d, f"r{r:02d}-v{n:04d}")
                     await s.play(v)
                     code = await s.finish(v, timeout=3600)
+                    if code != 0 and v.spool.is_dir() and any(v.spool.iterdir()):
+                        # What the room's next `medscribe capture` start does first.
+                        flushed.append(v.room)
+                        code = await s.flush_capture(v)
                     if code != 0:
                         problems.append(f"{v.room}: capture exited {code}")
                     problem = await _check_visit(s, v, timeout=600)
@@ -309,7 +317,7 @@ async def run_month(
         visits=finished, rooms=rooms, scale=scale, seconds=time.monotonic() - t0, kills=kills,
         problems=problems, redis_start=redis_start, redis_end=end.redis_used,
         rss_growth=rss_growth, fd_growth=fd_growth, db_start=db_start, db_end=end.db_bytes,
-        samples=samples,
+        samples=samples, flushed=flushed,
     )  # fmt: skip
 
 
@@ -352,7 +360,8 @@ def summary(result: MonthResult) -> str:
     drift = result.redis_end - result.redis_start
     lines = [
         f"visits {result.visits}, rooms {result.rooms}, scale x{result.scale:g}, "
-        f"{result.seconds / 60:.1f} min, {len(result.kills)} service kills",
+        f"{result.seconds / 60:.1f} min, {len(result.kills)} service kills, "
+        f"{len(result.flushed)} capture spools sent by the agent's next start",
         f"Redis used_memory start {result.redis_start / 1e6:.2f} MB, end "
         f"{result.redis_end / 1e6:.2f} MB (drift {drift / 1e6:+.2f} MB)",
         "RSS growth after warm-up: "
