@@ -156,13 +156,24 @@ def _lifetimes(samples: list[Sample], name: str) -> list[list[Sample]]:
     return runs
 
 
+def _warmed_up(run: list[Sample], name: str) -> int:
+    """Index where a lifetime's warm-up ends: after ``WARMUP_SHARE`` of it, and not before
+    its RSS first reached 80 % of the highest RSS of its first half. On a loaded machine a
+    restarted editor or notes spends tens of seconds importing spaCy; a baseline taken
+    inside that ramp read as growth (+67 %, +44 % in runs with flat RSS afterwards)."""
+    start = int(len(run) * WARMUP_SHARE)
+    plateau = 0.8 * max(x.rss[name] for x in run[: len(run) // 2 + 1])
+    ramp_end = next((i for i, x in enumerate(run) if x.rss[name] >= plateau), start)
+    return min(max(start, ramp_end), len(run) - 10)
+
+
 def growth(samples: list[Sample], name: str) -> tuple[float, int]:
     """RSS growth (share) and fd growth (count) within the longest lifetime, after warm-up."""
     runs = [r for r in _lifetimes(samples, name) if len(r) >= 12]
     if not runs:
         return 0.0, 0
     run = max(runs, key=len)
-    start = int(len(run) * WARMUP_SHARE)
+    start = _warmed_up(run, name)
     base, end = run[start : start + 5], run[-5:]
     rss0 = statistics.median(x.rss[name] for x in base)
     rss1 = statistics.median(x.rss[name] for x in end)
