@@ -179,7 +179,9 @@ def growth(samples: list[Sample], name: str) -> tuple[float, int]:
     rss1 = statistics.median(x.rss[name] for x in end)
     # Connection pools open and close sockets: a leak shows as an end whose *lowest* count
     # is above the *highest* count of the early window, not as one socket more at a moment.
-    early = run[start : start + max(5, len(run) // 4)]
+    # (from the plain warm-up share: a service opens some connections only once work comes)
+    fd_start = int(len(run) * WARMUP_SHARE)
+    early = run[fd_start : fd_start + max(5, len(run) // 4)]
     fd0 = max(x.fds[name] for x in early)
     fd1 = min(x.fds[name] for x in end)
     return (rss1 - rss0) / rss0, fd1 - fd0
