@@ -226,6 +226,7 @@ def _notes(n: StreamNames) -> list[Use]:
         # release of a durable visit's keys (shared/release.py, services/notes/release.py)
         Use(("SCAN", "0", "MATCH", n.prefix + "*", "COUNT", "1000"), release),
         Use(("OBJECT", "IDLETIME", audio), "services/notes/release.py sweep_orphans"),
+        Use(("XRANGE", audio, "-", "+", "COUNT", "2000"), "services/notes/audio_archive.py"),
         *(Use(("DEL", key), release) for key in n.encounter_keys(SAMPLE_ENCOUNTER)),
         Use(("DEL", n.editor_published(SAMPLE_ENCOUNTER, 1)), release),
         Use(("SREM", n.bridge_active, SAMPLE_ENCOUNTER), release),

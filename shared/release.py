@@ -18,8 +18,10 @@ from shared.contracts import StreamNames
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
-# Called between the two steps (tests use it to simulate a crash there).
-StepHook = Callable[[str], Awaitable[None]]
+# Called with (step, encounter_id) after each step of a release; the tests use it to kill -9
+# the releasing process exactly there. Steps: "marks_deleted" here, "archived" and
+# "keys_deleted" in the notes service's release job.
+StepHook = Callable[[str, str], Awaitable[None]]
 
 
 def glob_escape(text: str) -> str:
@@ -63,7 +65,7 @@ async def release_encounter(
     for i in range(0, len(marks), 500):
         removed += int(await redis.delete(*marks[i : i + 500]))
     if between_steps is not None:
-        await between_steps(encounter_id)
+        await between_steps("marks_deleted", encounter_id)
     # No MULTI: each command is idempotent, and the notes ACL user has no @transaction.
     await redis.srem(names.bridge_active, encounter_id)
     return removed + int(await redis.delete(*names.encounter_keys(encounter_id)))

@@ -348,7 +348,7 @@ def retention_cmd() -> None:
     from services.notes.retention import RetentionPolicy, apply_retention
 
     s = load_settings()
-    policy = RetentionPolicy(s.retention_transcript_days, s.retention_exports_days)
+    policy = RetentionPolicy.of(s)
     if not policy.active:
         typer.echo("no retention policy is set: everything is kept (MEDSCRIBE_RETENTION_*)")
         return
@@ -368,7 +368,8 @@ def retention_cmd() -> None:
         fail(f"cannot reach the database ({type(err).__name__})")
     typer.echo(
         f"retention: transcripts removed from {report.transcripts_removed} signed encounters "
-        f"({report.turns_removed} turns), {report.export_folders_removed} export folders removed"
+        f"({report.turns_removed} turns), {report.export_folders_removed} export folders, "
+        f"{report.audio_files_removed} archived audio files removed"
     )
 
 

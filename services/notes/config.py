@@ -6,6 +6,7 @@ import os
 import socket
 from datetime import tzinfo
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -111,6 +112,13 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
         le=36500,
         description="Days after signing to keep the exported files; empty = forever.",
     )
+    retention_audio_days: int | None = Field(
+        None,
+        ge=1,
+        le=36500,
+        description="Days after signing to keep the archived audio (MEDSCRIBE_AUDIO_ARCHIVE); "
+        "empty = as long as the exported files.",
+    )
     retention_interval_s: float = Field(
         3600.0, ge=60, description="How often the retention policy is applied."
     )
@@ -211,6 +219,11 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
     redis_release_every_s: float = Field(
         10.0, gt=0, description="How often the release job looks for visits to clear."
     )
+    audio_archive: Literal["off", "flac"] = Field(
+        "off",
+        description="flac: before a visit's audio leaves Redis, write it once to its export "
+        "folder as encounter_audio.flac (16-bit mono, 0640). off: no audio is kept.",
+    )
     stream_trim_every_s: float = Field(
         30.0, gt=0, description="How often the shared streams are trimmed and measured."
     )
@@ -226,6 +239,11 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
         description="Dead-letter entries at which the notes service warns (log, metric, "
         "readiness). Dead letters are never trimmed: an admin replays or drops them.",
     )
+
+    @field_validator("audio_archive", mode="before")
+    @classmethod
+    def _archive_lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("timezone")
     @classmethod

@@ -10,6 +10,11 @@ deletes the rest. Deleting is idempotent, so two replicas releasing at once is h
 A visit whose transcription failed keeps its audio for a replay until
 ``failed_audio_max_age_h`` after it ended; the same age bounds any visit that never
 finished (a capture agent that died mid-visit; at least a day), so nothing stays forever.
+
+With ``audio_archive=flac`` the audio is written to the visit's export folder first
+(services.notes.audio_archive); a visit whose archive cannot be written keeps its audio in
+Redis and is retried next pass. Steps, each safe to repeat: archive, delete the marks,
+delete the exact keys, set ``redis_released_at``.
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ from redis.exceptions import RedisError
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.notes.audio_archive import ArchiveError, archive_audio, remove_archive
 from services.notes.config import NotesSettings
 from services.notes.db.engine import Database
-from services.notes.db.models import FAILED, Encounter, utcnow
+from services.notes.db.models import FAILED, PURGED, Encounter, utcnow
 from services.notes.metrics import NotesMetrics
 from shared.contracts import StreamNames
 from shared.logging import get_logger
@@ -99,10 +105,15 @@ class RedisReleaser:
         released = 0
         while True:
             ids = await self.due(now)
+            before = released
             for encounter_id in ids:
+                if not await self._archive(encounter_id):
+                    continue
                 keys = await release_encounter(
                     self.redis, self.names, encounter_id, between_steps=self.between_steps
                 )
+                if self.between_steps is not None:
+                    await self.between_steps("keys_deleted", encounter_id)
                 async with self.db.session() as session:
                     await session.execute(
                         update(Encounter)
@@ -113,8 +124,39 @@ class RedisReleaser:
                 self.metrics.redis_released.inc()
                 log.info("encounter_released_from_redis", encounter_id=encounter_id, count=keys)
                 released += 1
-            if len(ids) < BATCH:
+            if len(ids) < BATCH or released == before:  # a batch that all failed: next pass
                 return released
+
+    async def _archive(self, encounter_id: str) -> bool:
+        """Write the FLAC archive if one is wanted; False keeps the audio in Redis."""
+        if self.s.audio_archive != "flac":
+            return True
+        async with self.db.session() as session:
+            enc = await session.get(Encounter, encounter_id)
+        if enc is None or enc.status == PURGED:
+            return True  # a purged visit's audio is never written anywhere
+        try:
+            path = await archive_audio(
+                self.redis, self.names, self.s.export_dir, encounter_id, enc.sample_rate or 16000
+            )
+        except ArchiveError as err:
+            self.metrics.export_errors.inc()
+            log.warning("audio_archive_failed", encounter_id=encounter_id, error=str(err))
+            return False
+        if path is not None and await self._purged_meanwhile(encounter_id):
+            # A purge committed while the file was written; its folder removal may have
+            # run before the file existed, so remove it here (purge order: DB, files, Redis).
+            await asyncio.to_thread(remove_archive, self.s.export_dir, encounter_id)
+        if self.between_steps is not None:
+            await self.between_steps("archived", encounter_id)
+        return True
+
+    async def _purged_meanwhile(self, encounter_id: str) -> bool:
+        async with self.db.session() as session:
+            status = await session.scalar(
+                select(Encounter.status).where(Encounter.id == encounter_id)
+            )
+        return status == PURGED
 
     async def sweep_orphans(self, idle_s: float | None = None) -> int:
         """Audio streams of visits the database never heard of (their control entries were

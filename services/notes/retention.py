@@ -1,6 +1,6 @@
-"""The retention policy for the record: how long transcripts and exported files stay after
-a note is signed. The signed note itself is the medical record and is never deleted by
-policy (only an admin's purge removes it).
+"""The retention policy for the record: how long transcripts, exported files and archived
+audio stay after a note is signed. The signed note itself is the medical record and is
+never deleted by policy (only an admin's purge removes it).
 
 Applied by the notes service every ``retention_interval_s`` and on demand with
 `medscribe notes retention`; each run reports counts, never content. Idempotent: a run
@@ -13,14 +13,18 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.notes.audio_archive import remove_archive
 from services.notes.db.models import NOTE_SIGNED, Note, Turn, utcnow
 from services.notes.purge import purge_exports
 from shared.logging import get_logger
+
+if TYPE_CHECKING:
+    from services.notes.config import NotesSettings
 
 log = get_logger(__name__)
 
@@ -31,10 +35,22 @@ class RetentionPolicy:
 
     transcript_days: int | None = None
     exports_days: int | None = None
+    audio_days: int | None = None  # the FLAC archive in the export folder
 
     @property
     def active(self) -> bool:
-        return self.transcript_days is not None or self.exports_days is not None
+        return any(
+            d is not None for d in (self.transcript_days, self.exports_days, self.audio_days)
+        )
+
+    @classmethod
+    def of(cls, settings: NotesSettings) -> RetentionPolicy:
+        """The policy of the notes settings (MEDSCRIBE_RETENTION_*)."""
+        return cls(
+            settings.retention_transcript_days,
+            settings.retention_exports_days,
+            settings.retention_audio_days,
+        )
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,7 @@ class RetentionReport:
     transcripts_removed: int = 0  # encounters whose turn text went
     turns_removed: int = 0
     export_folders_removed: int = 0
+    audio_files_removed: int = 0
 
 
 def _signed_before(cutoff: datetime) -> Any:
@@ -64,7 +81,7 @@ async def apply_retention(
     db: Any, export_dir: Path, policy: RetentionPolicy, now: datetime | None = None
 ) -> RetentionReport:
     now = now or utcnow()
-    encounters = turns = folders = 0
+    encounters = turns = folders = audio = 0
     if policy.transcript_days is not None:
         cutoff = now - timedelta(days=policy.transcript_days)
         async with db.session() as session:
@@ -80,12 +97,19 @@ async def apply_retention(
             expired = list((await session.scalars(_signed_before(cutoff))).all())
         for eid in expired:
             folders += await asyncio.to_thread(purge_exports, export_dir, eid)
-    report = RetentionReport(encounters, turns, folders)
+    if policy.audio_days is not None:
+        cutoff = now - timedelta(days=policy.audio_days)
+        async with db.session() as session:
+            expired = list((await session.scalars(_signed_before(cutoff))).all())
+        for eid in expired:
+            audio += await asyncio.to_thread(remove_archive, export_dir, eid)
+    report = RetentionReport(encounters, turns, folders, audio)
     log.info(
         "retention_applied",
         transcripts_removed=report.transcripts_removed,
         turns_removed=report.turns_removed,
         export_folders_removed=report.export_folders_removed,
+        audio_files_removed=report.audio_files_removed,
     )
     return report
 

@@ -118,9 +118,7 @@ async def run(
         if settings.health_port:
             router = health_router(db, redis, rt.metrics)
             tg.create_task(serve_health(router, settings.health_host, settings.health_port, stop))
-        policy = RetentionPolicy(
-            settings.retention_transcript_days, settings.retention_exports_days
-        )
+        policy = RetentionPolicy.of(settings)
         if policy.active:
             tg.create_task(
                 run_retention(db, settings.export_dir, policy, settings.retention_interval_s, stop)

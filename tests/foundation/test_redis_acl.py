@@ -137,7 +137,9 @@ FORBIDDEN = [
     ("editor", ("GET", N.key("bridge", "lease", "e1"))),
     ("editor", ("GETDEL", N.key("api", "sse-ticket", "h"))),
     ("editor", ("EVAL", "return 0", "0")),
-    ("notes", ("XRANGE", N.audio("e1"), "-", "+")),
+    # notes reads audio for the FLAC archive (XRANGE) and deletes it once durable; only
+    # the capture agent writes it.
+    ("notes", ("XADD", N.audio("e1"), "*", "f", "v")),
     ("notes", ("XADD", N.turns, "*", "f", "v")),
     ("notes", ("XADD", N.partials("e1"), "*", "f", "v")),
     ("notes", ("SET", N.key("bridge", "lease", "e1"), "x")),

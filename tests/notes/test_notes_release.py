@@ -199,7 +199,7 @@ async def test_release_interrupted_between_steps_is_finished_by_the_next_pass(
     needed_before = await keys_of(redis, names, "needed")
     audio_before = await redis.xlen(names.audio("needed"))
 
-    async def die(_eid: str) -> None:
+    async def die(_step: str, _eid: str) -> None:
         raise Killed
 
     with pytest.raises(Killed):

@@ -110,6 +110,8 @@ class Encounter(Base):
     clinician: Mapped[str | None] = mapped_column(String(100), index=True)
     llm_model: Mapped[str] = mapped_column(String(100), default="")
     speech_model: Mapped[str] = mapped_column(String(50), default="")
+    # Of the audio on ms:audio:{id} (EncounterStarted.stt); the FLAC archive needs it.
+    sample_rate: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default=RECORDING, index=True)
     # False while the row is a placeholder created by a turn or event that overtook
     # EncounterStarted; room, models and started_at are then not yet known.

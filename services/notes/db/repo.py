@@ -133,6 +133,7 @@ async def upsert_encounter_started(session: AsyncSession, msg: EncounterStarted)
         "clinician": msg.clinician,
         "llm_model": msg.llm_model,
         "speech_model": msg.stt.speech_model[:50],
+        "sample_rate": msg.stt.sample_rate,
         "started": True,
         "started_at": msg.started_at,
         "updated_at": now,
