@@ -14,6 +14,7 @@ from pathlib import Path
 
 from services.stt_bridge.config import BridgeSettings
 from services.stt_bridge.service import Bridge
+from shared import aio
 from shared.logging import configure_logging
 from shared.streams import make_redis
 
@@ -48,4 +49,4 @@ async def main(out: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
-    asyncio.run(main(parser.parse_args().out))
+    aio.run(main(parser.parse_args().out), use_uvloop=BridgeSettings().uvloop)

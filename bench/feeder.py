@@ -27,10 +27,12 @@ from shared.contracts import (
     SttSettings,
     encode_audio,
 )
-from shared.streams import make_redis, publish
+from shared.contracts import encode as encode_message
+from shared.streams import make_redis
 from simulators.codec import ScriptTurn, encode, script_from_dialogue
 
 FRAME_BYTES = 1600  # 50 ms of 16 kHz PCM16
+TICK_S = 0.05  # one frame per room per tick
 LEAD_IN = b"\0" * 16000  # 0.5 s of silence, as a room mic picks up before anyone talks
 MODEL = "claude-haiku-4-5-20251001"
 # Universal-Streaming sends a growing partial per word (U3 sends at most one per pause), so
@@ -73,34 +75,59 @@ def encounter_id(room: int) -> str:
     return f"bench-{room:04d}"
 
 
+def _frames(pcm: bytes) -> list[dict[str, bytes]]:
+    """Every frame's XADD fields, encoded before the clock starts (issue 22: the feeder
+    took as much CPU as a service)."""
+    return [
+        encode_audio(AudioFrame(seq=seq, pcm=pcm[at : at + FRAME_BYTES]))
+        for seq, at in enumerate(range(0, len(pcm), FRAME_BYTES))
+    ]
+
+
 async def play_rooms(
     redis_url: str, prefix: str, rooms: int, seconds: float, speech_model: str = SPEECH_MODEL
 ) -> dict[str, float]:
+    """All rooms from one 50 ms clock: each tick XADDs every room's due frame (and its start
+    or stop) in one pipelined round trip, as capture agents writing at the same pace would,
+    without a task and a round trip per room per frame. Rooms start over ~2 s."""
     redis = make_redis(redis_url)
-    pool: Any = redis.connection_pool
-    pool.max_connections = rooms + 16  # one in-flight XADD per room at most
     names = StreamNames(prefix)
     stopped: dict[str, float] = {}
-    audio = {i: room_pcm(i, seconds) for i in range(rooms)}  # encoded before the clock starts
-
-    async def room(i: int) -> None:
-        await asyncio.sleep(i * 2.0 / rooms)  # rooms start over ~2 s, as visits do
-        eid, pcm = encounter_id(i), audio[i]
-        stt = SttSettings(speech_model=speech_model)
-        start = EncounterStarted(encounter_id=eid, room=f"room-{i}", llm_model=MODEL, stt=stt)
-        await publish(redis, names.control, start)
-        t0 = time.monotonic()
-        seq = -1
-        for seq, at in enumerate(range(0, len(pcm), FRAME_BYTES)):
-            delay = t0 + seq * 0.05 - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            fields: Any = encode_audio(AudioFrame(seq=seq, pcm=pcm[at : at + FRAME_BYTES]))
-            await redis.xadd(names.audio(eid), fields)
-        await publish(redis, names.control, EncounterStopped(encounter_id=eid, last_frame_seq=seq))
-        stopped[eid] = time.time()
-
-    await asyncio.gather(*(room(i) for i in range(rooms)))
+    frames = [_frames(room_pcm(i, seconds)) for i in range(rooms)]
+    first = [round(i * 2.0 / rooms / TICK_S) for i in range(rooms)]  # start tick of each room
+    stt = SttSettings(speech_model=speech_model)
+    starts: list[Any] = [
+        encode_message(
+            EncounterStarted(
+                encounter_id=encounter_id(i), room=f"room-{i}", llm_model=MODEL, stt=stt
+            )
+        )
+        for i in range(rooms)
+    ]
+    last_tick = max(first[i] + len(frames[i]) for i in range(rooms))
+    t0 = time.monotonic()
+    for tick in range(last_tick + 1):
+        delay = t0 + tick * TICK_S - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        ended: list[str] = []
+        pipe: Any = redis.pipeline(transaction=False)
+        for i in range(rooms):
+            k = tick - first[i]
+            if k < 0 or k > len(frames[i]):
+                continue
+            eid = encounter_id(i)
+            if k == 0:
+                pipe.xadd(names.control, starts[i])
+            if k < len(frames[i]):
+                pipe.xadd(names.audio(eid), frames[i][k])
+            else:
+                stop = EncounterStopped(encounter_id=eid, last_frame_seq=len(frames[i]) - 1)
+                pipe.xadd(names.control, encode_message(stop))
+                ended.append(eid)
+        await pipe.execute()
+        now = time.time()
+        stopped.update((eid, now) for eid in ended)
     await redis.aclose()
     return stopped
 

@@ -274,10 +274,17 @@ class AudioFrame(BaseModel):
 
 
 def encode_audio(frame: AudioFrame) -> dict[str, bytes]:
-    return {"seq": str(frame.seq).encode(), "pcm": frame.pcm}
+    return audio_fields(frame.seq, frame.pcm)
 
 
-def decode_audio(fields: Fields) -> AudioFrame:
+def audio_fields(seq: int, pcm: bytes) -> dict[str, bytes]:
+    """An audio entry's fields without a model per frame (capture sends 20 a second)."""
+    return {"seq": str(seq).encode(), "pcm": pcm}
+
+
+def audio_parts(fields: Fields) -> tuple[int, bytes]:
+    """``(seq, pcm)`` of an audio entry, checked as :func:`decode_audio` checks it, without
+    a model per frame (the bridge reads every room's 20 frames a second)."""
     seq_raw = _field(fields, "seq")
     pcm = _field(fields, "pcm")
     if seq_raw is None or pcm is None:
@@ -292,6 +299,11 @@ def decode_audio(fields: Fields) -> AudioFrame:
         pcm = pcm.encode("latin-1")
     if len(pcm) % 2:
         raise MalformedEntry("audio frame has an odd number of bytes")
+    return seq, pcm
+
+
+def decode_audio(fields: Fields) -> AudioFrame:
+    seq, pcm = audio_parts(fields)
     return AudioFrame(seq=seq, pcm=pcm)
 
 

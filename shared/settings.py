@@ -77,6 +77,11 @@ class CommonSettings(BaseSettings):
     )
     health_host: str = Field("127.0.0.1", description="Bind address of /healthz and /metrics.")
     health_port: int = Field(0, description="Port of /healthz, /readyz, /metrics; 0 = off.")
+    uvloop: bool = Field(
+        True,
+        description="Run on uvloop (a faster event loop; ignored where it is not installed). "
+        "false = asyncio's own loop.",
+    )
 
     @field_validator("stream_prefix")
     @classmethod

@@ -22,6 +22,7 @@ from services.capture.config import CaptureSettings, KeytermError, load_settings
 from services.capture.live_view import make_view
 from services.capture.menu import MenuCancelled, choose_model
 from services.capture.sources import AudioSource, SourceError, StdinSource, WavFileSource
+from shared import aio
 from shared.cli_util import fail, fail_on_no_permission, settings_error
 from shared.contracts import StreamNames
 from shared.logging import configure_logging
@@ -165,7 +166,8 @@ def capture(
     if how == "default" and not sys.stdout.isatty():
         typer.echo(f"LLM model {model} (first configured; --llm-model to choose)")
     try:
-        code = asyncio.run(_record(settings, source, model, keyterms, show_text))
+        recording = _record(settings, source, model, keyterms, show_text)
+        code = aio.run(recording, use_uvloop=settings.uvloop)
     except Exception as err:
         fail_on_no_permission(err, settings.redis_url)
         raise

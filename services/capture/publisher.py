@@ -53,7 +53,7 @@ from services.capture.spool import (
     SpoolFull,
     control_payload,
 )
-from shared.contracts import AudioFrame, MalformedEntry, decode_audio, encode_audio
+from shared.contracts import MalformedEntry, audio_fields, decode_audio
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -278,7 +278,7 @@ class FrameWriter:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for rec in recs:
                     if rec.kind == KIND_FRAME:
-                        fields: Any = encode_audio(AudioFrame(seq=rec.seq, pcm=rec.payload))
+                        fields: Any = audio_fields(rec.seq, rec.payload)
                         pipe.xadd(self.audio_stream, fields, id=self._frame_id(rec.seq))
                     else:
                         stream, cfields = rec.control()
@@ -318,7 +318,7 @@ class FrameWriter:
         if not self._auto_ids:
             log.warning("audio_stream_foreign_entries", frame_seq=rec.seq)
             self._auto_ids = True
-        fields: Any = encode_audio(AudioFrame(seq=rec.seq, pcm=rec.payload))
+        fields: Any = audio_fields(rec.seq, rec.payload)
         await self.redis.xadd(self.audio_stream, fields)
 
     def _confirmed(self, seq: int, pcm: bytes) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from shared import aio
 from shared.cli_util import fail_on_no_permission, settings_error
 from shared.settings import MissingSetting
 
@@ -51,7 +52,7 @@ def editor(
     except (ValidationError, MissingSetting) as err:
         settings_error(err)
     try:
-        asyncio.run(_main(settings, key))
+        aio.run(_main(settings, key), use_uvloop=settings.uvloop)
     except Exception as err:
         fail_on_no_permission(err, settings.redis_url)
         raise

@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from services.notes.config import NotesSettings
+from shared import aio
 from shared.cli_util import fail, fail_on_no_permission, settings_error
 from shared.logging import configure_logging, get_logger
 from shared.settings import MissingSetting
@@ -226,7 +227,7 @@ def run(
     try:
         if migrate_first:
             mig.upgrade(s.database_url)
-        asyncio.run(_main(s, api))
+        aio.run(_main(s, api), use_uvloop=s.uvloop)
     except (mig.MigrationNeeded, DatabaseUrlError) as err:
         fail(str(err))
     except OSError as err:

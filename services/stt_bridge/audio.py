@@ -20,7 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.stt_bridge.audio_hub import AudioHub, RawEntry, Subscription
-from shared.contracts import MalformedEntry, decode_audio
+from shared.contracts import MalformedEntry, audio_parts
 from shared.logging import get_logger
 from shared.streams import dead_entry
 
@@ -133,7 +133,7 @@ class AudioReader:
 
     def _accept(self, entry_id: str, fields: dict[bytes, bytes]) -> Frame | None:
         try:
-            audio = decode_audio(fields)
+            seq, pcm = audio_parts(fields)
         except MalformedEntry as err:
             log.warning(
                 "audio_frame_malformed", encounter_id=self.encounter_id, entry_id=entry_id,
@@ -141,25 +141,24 @@ class AudioReader:
             )  # fmt: skip
             self._malformed.append((entry_id, dict(fields), f"malformed: {err}"))
             return None
-        if audio.seq <= self.last_seq:
-            log.info("audio_frame_duplicate", encounter_id=self.encounter_id, frame_seq=audio.seq)
+        if seq <= self.last_seq:
+            log.info("audio_frame_duplicate", encounter_id=self.encounter_id, frame_seq=seq)
             return None
-        if audio.seq > self.last_seq + 1 and self.last_seq >= 0:
+        if seq > self.last_seq + 1 and self.last_seq >= 0:
             log.warning(
-                "audio_frames_missing", encounter_id=self.encounter_id, frame_seq=audio.seq,
-                missing=audio.seq - self.last_seq - 1,
+                "audio_frames_missing", encounter_id=self.encounter_id, frame_seq=seq,
+                missing=seq - self.last_seq - 1,
             )  # fmt: skip
         self._index.append((self.last_id, self.pos, self.last_seq))
         start = self.pos
-        self.pos += len(audio.pcm)
-        self.last_seq = audio.seq
+        self.pos += len(pcm)
+        self.last_seq = seq
         self.frames_read += 1
-        pcm = audio.pcm
         if self.pos <= self.skip_until:
             return None  # entirely before the resume position
         if start < self.skip_until:
             pcm = pcm[self.skip_until - start :]
-        return Frame(audio.seq, pcm, self.pos, _id_ms(entry_id))
+        return Frame(seq, pcm, self.pos, _id_ms(entry_id))
 
     def checkpoint_for(self, pos: int, fallback: Checkpoint) -> Checkpoint:
         """The latest checkpoint whose frame starts at or before ``pos``; drops older ones."""

@@ -8,6 +8,7 @@ import signal
 import typer
 from pydantic import ValidationError
 
+from shared import aio
 from shared.cli_util import fail_on_no_permission, settings_error
 from shared.logging import configure_logging
 from shared.settings import MissingSetting
@@ -62,7 +63,7 @@ def stt_bridge(
     from services.stt_bridge.ledger import LedgerError
 
     try:
-        asyncio.run(main())
+        aio.run(main(), use_uvloop=settings.uvloop)
     except LedgerError as err:
         typer.echo(f"medscribe stt-bridge: {err} (see MEDSCRIBE_DONE_LEDGER)", err=True)
         raise typer.Exit(2) from None
