@@ -49,7 +49,9 @@ def table(pairs: list[dict[str, Any]], *, terms: bool) -> None:
             c[2] += contradicted and not hit
             c[3] += 1
     print("meaning checks and term checks" if terms else "meaning checks (the test's measure)")
-    print(f"{'topic':<12} {'pairs':>5} {'tp':>4} {'fp':>4} {'fn':>4} {'precision':>9} {'recall':>6}")
+    print(
+        f"{'topic':<12} {'pairs':>5} {'tp':>4} {'fp':>4} {'fn':>4} {'precision':>9} {'recall':>6}"
+    )
     for topic in sorted(counts, key=lambda t: (t == "all", t)):
         tp, fp, fn, n = counts[topic]
         precision = tp / (tp + fp) if tp + fp else float("nan")

@@ -162,9 +162,7 @@ def pipeline() -> Any:
     # "no fever, a little wheezing": a comma before an article or an amount starts what is
     # present (a list of denials runs without them: "no fever, chills or cough").
     present = [{"LOWER": ","}, {"LOWER": {"IN": list(_PRESENT_AFTER_COMMA)}}]
-    context.add(
-        [ConTextRule(", <amount>", "TERMINATE", pattern=present, direction="TERMINATE")]
-    )
+    context.add([ConTextRule(", <amount>", "TERMINATE", pattern=present, direction="TERMINATE")])
     return nlp
 
 
