@@ -1,7 +1,7 @@
 """Precision and recall of the meaning checks on the hand-labelled pairs, per topic.
 
 The pairs are ``tests/safety/data/assertion_pairs.jsonl`` (written for this check, not by
-the simulator); a pair counts as flagged when any meaning finding is raised (the test's
+the simulator) and ``heldout_pairs.jsonl`` (written after the rules, never tuned on); a pair counts as flagged when any meaning finding is raised (the test's
 measure), and in the second table also when the term checks raise a high flag (what
 blocks signing) with all of the pair's turns as the linked turns. Prints counts only,
 never the pairs' text. Figures are in docs/quality.md.
@@ -25,6 +25,8 @@ from shared.evidence.meaning import VisitMeaning, meaning_findings  # noqa: E402
 from shared.evidence.terms import Support  # noqa: E402
 
 DATA = ROOT / "tests" / "safety" / "data" / "assertion_pairs.jsonl"
+# Written after the rules for frequencies, sides and allergies, and not tuned on since.
+HELDOUT = ROOT / "tests" / "safety" / "data" / "heldout_pairs.jsonl"
 
 
 def flagged(pair: dict[str, Any], *, terms: bool) -> bool:
@@ -59,11 +61,17 @@ def table(pairs: list[dict[str, Any]], *, terms: bool) -> None:
         print(f"{topic:<12} {n:>5} {tp:>4} {fp:>4} {fn:>4} {precision:>9.3f} {recall:>6.3f}")
 
 
+def load(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def main() -> None:
-    pairs = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    pairs = load(DATA)
     table(pairs, terms=False)
     print()
     table(pairs, terms=True)
+    print("\nheld-out pairs (frequencies, sides, allergies)")
+    table(load(HELDOUT), terms=False)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,9 @@ _OTHER_PERSON = re.compile(
     r"\b(?:my|his|her|their|your)\s+(?:wife|husband|partner|mother|mom|father|dad|son|"
     r"daughter|sister|brother|kids?|child|children|friend|grandmother|grandfather)\b"
 )
+_THIRD_PERSON = re.compile(r"^\W*(?:and |but |so )?(he|she|they)\b")
+# "hives from strawberries": the cause is named, and it is no drug.
+_FROM = re.compile(r"\bfrom (?:the |my |some )?([a-z]+)")
 _HELPED = re.compile(r"\b(go away|went away|better|clear\w*|help\w*|improv\w*|resolv\w*)\b")
 # Reactions that name an allergy on their own: the drug is the one this turn talks about.
 _STRONG = re.compile(
@@ -56,6 +59,11 @@ _DEPENDENT = re.compile(r"\b(ankles?|legs?|feet|foot|calf|calves)\b")
 # "I'm allergic." after the drug was named.
 _ALLERGIC_BARE = re.compile(r"\b(?:i'm|i am|i was|i've been)\s+(?:\w+\s+)?allergic\s*[.!]*$")
 _CAUSE = re.compile(r"\b(give|gives|gave|make|makes|made|cause|causes|caused|from)\b")
+# A turn without any of these says no allergy (it may still name the drug "it" refers to).
+_TELLS = re.compile(
+    r"allerg|react|hives|rash|itch|swell|swollen|welts|blister|broke out|break out|anaphyla|"
+    r"throat|breathe|red all over"
+)
 _PRONOUN = re.compile(r"\b(it|that|this|those|them|that one|the stuff)\b")
 _ASKED = re.compile(r"\ballerg")
 _NO_ANSWER = re.compile(r"^\W*(no|nope|nah|not|none|never|i don't|i do not|negative|nkda)\b")
@@ -99,14 +107,25 @@ class AllergyReader:
             self._topic = None
         low = text.lower()
         said: dict[str, str] = {}
-        clauses = [c.strip() for c in _CLAUSE.findall(low) if c.strip()]
-        if self._asked and clauses and not _NO_ANSWER.search(clauses[0]):
-            for word in _drug_words(clauses[0]):  # "Any allergies?" / "Just sulfa."
+        clauses: list[tuple[str, bool]] = []  # (clause, its sentence names another cause)
+        for sentence in re.findall(r"[^.!?\n]+[.!?]*", low):
+            if _OTHER_PERSON.search(sentence):  # "my husband can't take it, he gets hives"
+                continue
+            other = any(
+                not _drug_words(m.group(1)) and not _PRONOUN.fullmatch(m.group(1))
+                for m in _FROM.finditer(sentence)
+            )
+            clauses += [(c.strip(), other) for c in _CLAUSE.findall(sentence) if c.strip()]
+        if self._asked and clauses and not _NO_ANSWER.search(clauses[0][0]):
+            for word in _drug_words(clauses[0][0]):  # "Any allergies?" / "Just sulfa."
                 said.update(_members(word))
         this_turn: str | None = None
-        for clause in clauses:
+        telling = _TELLS.search(low) is not None  # most turns say nothing of the kind
+        for clause, other_cause in clauses:
             named = _drug_words(clause)
-            for word in self._allergens(clause, named, this_turn):
+            if other_cause and not named and not _named(clause):
+                continue  # "hives once as a kid, from strawberries"
+            for word in self._allergens(clause, named, this_turn) if telling else []:
                 said.update(_members(word))
             if named:
                 this_turn = named[-1]
@@ -119,7 +138,7 @@ class AllergyReader:
         return said
 
     def _allergens(self, clause: str, named: list[str], this_turn: str | None) -> list[str]:
-        if _OTHER_PERSON.search(clause) or _NEGATED.search(clause) or _HELPED.search(clause):
+        if _NEGATED.search(clause) or _HELPED.search(clause) or _THIRD_PERSON.search(clause):
             return []
         direct = _named(clause)
         if direct:
@@ -131,7 +150,9 @@ class AllergyReader:
         if _STRONG.search(clause):
             if referred:
                 return referred
-            return [this_turn] if this_turn else []
+            # "We tried you on lisinopril?" / "Yes, and my tongue swelled up."
+            about = this_turn or (self._topic if self._age <= 1 else None)
+            return [about] if about else []
         if _REACTION.search(clause) and _CAUSE.search(clause) and not _DEPENDENT.search(clause):
             return referred
         return []

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from shared.evidence.lexicon import BRAND_GENERIC, DRUG_NAMES
-from shared.evidence.terms import Support, _mg, claims
+from shared.evidence.terms import _mg, claims, said_doses
 
 _NUM_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -154,7 +154,7 @@ def _doses(segment: str, *, strict: bool) -> frozenset[tuple[str, str]]:
         return frozenset(
             _mg(t.unit, v) for t in claims(segment) if t.kind == "dose" for v in t.values
         )
-    return frozenset(Support.of(segment).doses)
+    return frozenset(said_doses(segment))
 
 
 @dataclass
@@ -206,13 +206,13 @@ Match = str  # "same" | "prn" | "rate"
 
 
 def compare(note: Frequency, said: Frequency) -> Match:
-    """ "same"; "prn" (the note schedules what was said only as needed); "rate" (another
-    number of doses a day)."""
+    """ "same"; "prn" (the note schedules what was said only as needed, "every 4 hours"
+    for "every 4 hours if you need it"); "rate" (another number of doses a day)."""
     if note.per_day is not None and said.per_day is not None:
         (a, b), (c, d) = note.per_day, said.per_day
         if a > d * 1.01 or c > b * 1.01:
             return "rate"
-        return "same"
+        return "prn" if said.prn and not note.prn else "same"
     if note.per_day is not None and not note.prn and said.per_day is None:
         return "prn"
     return "same"

@@ -28,12 +28,20 @@ _REGION: dict[str, str] = {
     "wrists": "wrist", "elbows": "elbow", "fingers": "finger", "toes": "toe",
     "breasts": "breast", "kidneys": "kidney", "sides": "side",
     "extremities": "extremity", "quadrants": "quadrant", "flank": "flank",
+    "calves": "calf", "thighs": "thigh", "shins": "shin", "heels": "heel",
+    "temples": "temple", "buttocks": "buttock", "ovaries": "ovary", "testicles": "testicle",
+    "breath": "lung", "metatarsal": "foot", "metatarsals": "foot", "toenail": "toe",
+    "metacarpal": "hand", "metacarpals": "hand", "palm": "hand", "fingernail": "finger",
+    "tibia": "leg", "fibula": "leg", "femur": "thigh", "radius": "forearm", "ulna": "forearm",
+    "clavicle": "clavicle", "collarbone": "clavicle", "rib": "rib", "ribs": "rib",
+    "hamstrings": "hamstring", "quads": "quad", "tonsil": "tonsil", "tonsils": "tonsil",
 }  # fmt: skip
 _PARTS = BODY_PARTS | frozenset(_REGION)
 # Words that may stand between a side and its part: "left lower extremity".
 _BETWEEN = frozenset(
     """and or upper lower middle mid big great little small index ring pinky inner outer
-    anterior posterior lateral medial front of both left right""".split()  # noqa: SIM905
+    anterior posterior lateral medial front of both left right first second third fourth
+    fifth distal proximal""".split()  # noqa: SIM905
 )
 _AFTER_OF = frozenset({"my", "the", "your", "his", "her"})  # "both of my knees"
 # "lower extremity" is a leg; the lower and upper quadrants are different places.
@@ -54,6 +62,8 @@ _NORMAL = re.compile(
     r"\b(normal|fine|okay|ok|good|clear|unremarkable|intact|no|not|isn't|doesn't|without|"
     r"negative)\b"
 )
+_ANY_SIDE = re.compile(r"\b(left|right|both|bilateral)\b")
+_PART_WORD = re.compile(r"\b(" + "|".join(sorted(_PARTS, key=len, reverse=True)) + r")\b")
 _YES = re.compile(r"^\W*(yes|yeah|yep|yup|correct|that's right|it is|uh-huh)\b")
 _CARRY_LINES = 2
 
@@ -88,6 +98,14 @@ class _Reader:
         self.age += 1
         if self.age > _CARRY_LINES:
             self.part = None
+        if not _ANY_SIDE.search(line) and not (self.pending and _YES.search(line)):
+            # Most turns name no side: only the part they name last is kept, for an
+            # answer like "The right one." that may follow.
+            self.pending = []
+            parts = _PART_WORD.findall(line)
+            if parts:
+                self.part, self.age = region(parts[-1]), 0
+            return []
         out: list[SideMention] = []
         if self.pending and _YES.search(line):
             out.extend(self.pending)

@@ -145,6 +145,17 @@ def _plausible_bp(a: _Num, b: _Num) -> bool:
     return fits(a.strict, 60, 260) and fits(b.strict, 30, 160)
 
 
+def said_doses(text: str) -> set[tuple[str, str]]:
+    """(unit, value) of every dose ``text`` may have said, read generously (as ``Support``)."""
+    toks = _tokens(text.lower())
+    out: set[tuple[str, str]] = set()
+    for n in _numbers(toks):
+        nxt = toks[n.end][1] if n.end < len(toks) else ""
+        if nxt in DOSE_UNITS:
+            out |= {_mg(DOSE_UNITS[nxt], v) for v in n.generous}
+    return out
+
+
 def _drug_keys(word: str) -> set[str]:
     return {word, BRAND_GENERIC.get(word, word)}
 

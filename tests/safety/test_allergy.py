@@ -36,6 +36,8 @@ def read(*turns: str) -> dict[str, str]:
         (["Doxycycline made me break out in hives."], "doxycycline", "doxycycline"),
         (["Last time I had Bactrim my throat was closing."], "sulfamethoxazole", "bactrim"),
         (["Codeine, it makes me itch like crazy."], "codeine", "codeine"),
+        (["We tried you on lisinopril last year?", "Yes, and my tongue swelled up."],
+         "lisinopril", "lisinopril"),
     ],
 )  # fmt: skip
 def test_allergies_however_said(turns: list[str], drug: str, allergen: str) -> None:
@@ -49,6 +51,8 @@ def test_allergies_however_said(turns: list[str], drug: str, allergen: str) -> N
         ["Any allergies?", "No, none that I know of."],
         ["My wife is allergic to penicillin."],
         ["My son gets hives from amoxicillin."],
+        ["My husband can't take penicillin, he gets hives."],
+        ["Any problems with the metformin?", "No. I got hives from strawberries though."],
         ["Does the penicillin bother you?", "No, it doesn't give me a rash or anything."],
         ["The metformin gives me diarrhea sometimes."],
         ["The amlodipine gives me ankle swelling."],

@@ -11,17 +11,22 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from shared.evidence.meaning import VisitMeaning, meaning_findings
 
 DATA = Path(__file__).parent / "data" / "assertion_pairs.jsonl"
+# Frequencies, sides and allergies written after their rules (0.95 / 0.79 when first
+# run; five general gaps it showed were fixed: docs/quality.md).
+HELDOUT = Path(__file__).parent / "data" / "heldout_pairs.jsonl"
 # Floors below what the checks reach today (precision 0.99, recall 0.98): a rule change
 # that loses ground fails here.
 PRECISION_FLOOR = 0.95
 RECALL_FLOOR = 0.95
 
 
-def load() -> list[dict[str, object]]:
-    return [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+def load(path: Path = DATA) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def test_the_set_is_large_balanced_and_covers_the_topics() -> None:
@@ -40,9 +45,10 @@ def test_the_set_is_large_balanced_and_covers_the_topics() -> None:
         assert phrase in statements or phrase in turns, phrase
 
 
-def test_precision_and_recall_on_the_labelled_pairs() -> None:
+@pytest.mark.parametrize("path", [DATA, HELDOUT], ids=["pairs", "heldout"])
+def test_precision_and_recall_on_the_labelled_pairs(path: Path) -> None:
     tp = fp = fn = 0
-    for pair in load():
+    for pair in load(path):
         turns = [str(t) for t in pair["turns"]]  # type: ignore[attr-defined]
         visit = VisitMeaning.of(list(enumerate(turns)))
         flagged = bool(meaning_findings(str(pair["statement"]), visit, str(pair["section"])))

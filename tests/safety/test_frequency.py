@@ -109,6 +109,11 @@ def test_scheduling_what_was_said_as_needed_is_medium_the_reverse_silent() -> No
         "medium dose | dose changed by the frequency (said: tramadol as needed)"
     ]
     assert findings(["Ibuprofen every six hours."], "Ibuprofen as needed.") == []
+    turns = ["The oxycodone every four hours, but only if you need it."]
+    assert findings(turns, "Oxycodone every 4 hours as needed.") == []
+    assert [f.split(" |")[0] for f in findings(turns, "Oxycodone every 4 hours.")] == [
+        "medium dose"
+    ]
 
 
 def test_frequencies_unrelated_to_a_drug_are_not_compared() -> None:

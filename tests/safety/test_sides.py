@@ -36,6 +36,9 @@ def read(text: str) -> list[tuple[str, str]]:
         ("Right-sided chest pain.", [("right", "chest")]),
         ("Pain in my side, here on the right.", [("right", "side")]),
         ("Right lower quadrant tenderness.", [("right", "lower quadrant")]),
+        ("Her calves, both of them, are swollen.", [("bilateral", "calf")]),
+        ("Left fifth metatarsal fracture.", [("left", "foot")]),
+        ("Decreased breath sounds on the right.", [("right", "lung")]),
         # "left" and "right" that are no side
         ("I left my knee brace at home.", []),
         ("Right, and my knee is sore.", []),
