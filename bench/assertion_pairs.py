@@ -1,9 +1,11 @@
 """Precision and recall of the meaning checks on the hand-labelled pairs, per topic.
 
 The pairs are ``tests/safety/data/assertion_pairs.jsonl`` (written for this check, not by
-the simulator) and ``heldout_pairs.jsonl`` (written after the rules, never tuned on); a pair counts as flagged when any meaning finding is raised (the test's
-measure), and in the second table also when the term checks raise a high flag (what
-blocks signing) with all of the pair's turns as the linked turns. Prints counts only,
+the simulator) and ``heldout_pairs.jsonl`` (frequencies, sides and allergies, written
+after their rules; see docs/quality.md for what was fixed after their first run). A pair
+counts as flagged when any meaning finding is raised (the test's measure), and in the
+second table also when the term checks raise a high flag (what blocks signing) with all
+of the pair's turns as the linked turns. Prints counts only,
 never the pairs' text. Figures are in docs/quality.md.
 
     .venv/bin/python bench/assertion_pairs.py
@@ -25,7 +27,7 @@ from shared.evidence.meaning import VisitMeaning, meaning_findings  # noqa: E402
 from shared.evidence.terms import Support  # noqa: E402
 
 DATA = ROOT / "tests" / "safety" / "data" / "assertion_pairs.jsonl"
-# Written after the rules for frequencies, sides and allergies, and not tuned on since.
+# Written after the rules for frequencies, sides and allergies (docs/quality.md).
 HELDOUT = ROOT / "tests" / "safety" / "data" / "heldout_pairs.jsonl"
 
 
