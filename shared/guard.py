@@ -44,5 +44,6 @@ def unsupported_additions(source: str, candidate: str) -> list[str]:
 
 def meaning_flips(source: str, candidate: str) -> list[str]:
     """Reason codes for an edit that keeps the words but flips what they say:
-    ``flipped_negation``, ``flipped_action`` (``shared.evidence.meaning``)."""
+    ``flipped_negation``, ``flipped_action``, ``changed_frequency``
+    (``shared.evidence.meaning``)."""
     return edit_flips(source, candidate)

@@ -32,7 +32,7 @@ ALLOWED_KEYS = frozenset(
         "pid", "version", "role", "token_id", "note_id", "note_version", "edit_status",
         "workers", "replicas", "lease_ms", "expires_at", "stage", "kind", "name", "file",
         "spool_bytes", "budget_bytes", "chars", "words", "turns", "missing", "rate", "limit",
-        "state", "action", "target", "user", "ok", "dependency", "database", "dialect",
+        "state", "action", "target", "user", "ok", "dependency", "database", "dialect", "cpu_ms",
     }
 )  # fmt: skip
 

@@ -27,6 +27,7 @@ from shared.contracts import (
     decode,
     decode_control,
 )
+from shared.evidence.warm import warm_meaning_checks
 from shared.gateway import GatewayClient, GatewayError
 from shared.health import HealthServer
 from shared.logging import get_logger
@@ -244,6 +245,7 @@ async def run(
     log.info("editor_started", consumer=consumer, workers=settings.workers, group=settings.group)
     try:
         async with asyncio.TaskGroup() as tg:
+            tg.create_task(warm_meaning_checks())  # the per-turn flags and edit guard use it
             for reader in readers:
                 tg.create_task(reader.run(stop))
             tg.create_task(control.run(stop))

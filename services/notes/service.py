@@ -27,6 +27,7 @@ from services.notes.room_gate import RoomGate
 from services.notes.scheduler import NoteScheduler
 from services.notes.soap import ChatClient
 from shared.contracts import EditedTurn, StreamNames, decode, decode_control
+from shared.evidence.warm import warm_meaning_checks
 from shared.logging import get_logger
 from shared.streams import ConsumerGroupReader, RawFields
 
@@ -109,6 +110,7 @@ async def run(
         port=settings.health_port or None,
     )
     async with asyncio.TaskGroup() as tg:
+        tg.create_task(warm_meaning_checks())  # the first note is not the one paying for it
         for reader in rt.readers():
             tg.create_task(reader.run(stop))
         tg.create_task(rt.scheduler().run(stop, rt.wake, rt.due))

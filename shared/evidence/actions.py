@@ -1,5 +1,4 @@
-"""Medication actions (start / stop / continue / change dose / hold) per drug, and the
-drugs a patient said they are allergic to.
+"""Medication actions (start / stop / continue / change dose / hold) per drug.
 
 Rules over words, one sentence at a time: a drug takes the nearest action word before it
 in its sentence ("stop lisinopril and start losartan"), else the nearest within a few
@@ -59,16 +58,6 @@ _ACTION = re.compile(
 )
 _DRUG = re.compile(r"[a-z]+")
 _AFTER_REACH = 30  # characters: "lisinopril, let's stop it"
-_ALLERGY_BEFORE = re.compile(r"(allergic|allergy|allergies|reaction)\b[^.;]{0,25}$")
-_ALLERGY_AFTER = re.compile(r"^\W{0,2}(allergy|allergies)\b")
-_NO_ALLERGY = re.compile(r"\b(not|no|never|isn't|aren't|nkda)\b[^.;]{0,15}(allergic|allerg)")
-# An allergy to a class reaches its members.
-ALLERGY_CLASS: dict[str, frozenset[str]] = {
-    "penicillin": frozenset({"penicillin", "amoxicillin", "augmentin", "ampicillin"}),
-    "penicillins": frozenset({"penicillin", "amoxicillin", "augmentin", "ampicillin"}),
-    "sulfa": frozenset({"sulfamethoxazole", "bactrim"}),
-    "nsaids": frozenset({"ibuprofen", "naproxen", "advil", "motrin", "aleve", "meloxicam"}),
-}
 
 
 @dataclass(frozen=True)
@@ -119,24 +108,4 @@ def drug_actions(text: str) -> list[DrugAction]:
                 continue
             lo, hi = min(t_start, start), max(end, start)
             out.append(DrugAction(generic(word), action, sentence[lo:hi].strip()))
-    return out
-
-
-def allergies(text: str) -> dict[str, str]:
-    """Drug (generic, or a member of an allergy class) -> the allergen as said."""
-    out: dict[str, str] = {}
-    for sentence in sentences(text.lower()):
-        if _NO_ALLERGY.search(sentence):
-            continue
-        for m in re.finditer(r"[a-z]+", sentence):
-            word = m.group(0)
-            if word not in DRUG_NAMES and word not in ALLERGY_CLASS:
-                continue
-            if not (
-                _ALLERGY_BEFORE.search(sentence[: m.start()])
-                or _ALLERGY_AFTER.search(sentence[m.end() :])
-            ):
-                continue
-            for member in ALLERGY_CLASS.get(word, frozenset({word})):
-                out.setdefault(generic(member), word)
     return out

@@ -2,8 +2,9 @@
 asked, and who it is about (the patient, or family/another person).
 
 medspaCy's ConText (NegEx's successor; rules only, no downloaded model) reads each sentence
-that names a concept of ``concepts``. The pipeline is built once per process, on first
-use; sentences are cached, so a note check re-reads only what it has not read before.
+that names a concept of ``concepts``. The pipeline is built once per process (the services
+build it at start, ``shared.evidence.warm``; anything else on first use); sentences are
+cached, so a note check re-reads only what it has not read before.
 ConText's sentence splitter (PyRuSH) logs every token through loguru at DEBUG: it is not
 used (spaCy's rule sentencizer is), and loguru is disabled for both packages before they
 are imported, so no transcript text can reach a log.
@@ -12,6 +13,7 @@ are imported, so no transcript text can reach a log.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -145,9 +147,20 @@ _PRESENT_AFTER_COMMA = (
 )  # fmt: skip
 
 
-@lru_cache(maxsize=1)
+_BUILT: list[Any] = []
+_BUILDING = threading.Lock()  # a note arriving during the start-up build waits for it
+
+
 def pipeline() -> Any:
     """spaCy tokenizer + rule sentencizer + ConText; built once per process."""
+    if not _BUILT:
+        with _BUILDING:
+            if not _BUILT:
+                _BUILT.append(_build())
+    return _BUILT[0]
+
+
+def _build() -> Any:
     _silence_loguru()
     import medspacy
     from medspacy.context import ConTextRule
@@ -162,9 +175,7 @@ def pipeline() -> Any:
     # "no fever, a little wheezing": a comma before an article or an amount starts what is
     # present (a list of denials runs without them: "no fever, chills or cough").
     present = [{"LOWER": ","}, {"LOWER": {"IN": list(_PRESENT_AFTER_COMMA)}}]
-    context.add(
-        [ConTextRule(", <amount>", "TERMINATE", pattern=present, direction="TERMINATE")]
-    )
+    context.add([ConTextRule(", <amount>", "TERMINATE", pattern=present, direction="TERMINATE")])
     return nlp
 
 

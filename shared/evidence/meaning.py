@@ -15,10 +15,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from shared.evidence.actions import TAKING, DrugAction, allergies, drug_actions
+from shared.evidence.actions import TAKING, DrugAction, drug_actions
+from shared.evidence.allergy import AllergyReader
 from shared.evidence.assertion import Mention, mentions
-from shared.evidence.check import Finding
+from shared.evidence.check import Finding, Severity
+from shared.evidence.frequency import Dosing, DosingReader, compare, statement_dosings
+from shared.evidence.sides import SideMention, parts_named, side_mentions
 
+FREQUENCY_CHANGED = "changed by the frequency"
 # Habits where "current" and "former" are different facts (a past heart attack is not).
 TEMPORAL = frozenset({"smoking", "alcohol", "drug use"})
 # A bare answer to a question that named concepts: "No." / "Yeah, a little."
@@ -39,11 +43,19 @@ class VisitMeaning:
     concepts: dict[str, list[Said]] = field(default_factory=dict)
     actions: dict[str, list[tuple[int, DrugAction]]] = field(default_factory=dict)
     allergies: dict[str, str] = field(default_factory=dict)
+    # How often each drug (generic) / dose ((unit, value)) was said to be taken.
+    by_drug: dict[str, list[Dosing]] = field(default_factory=dict)
+    by_dose: dict[tuple[str, str], list[Dosing]] = field(default_factory=dict)
+    # Sides said per part (region), and every part named (with a side or not).
+    sides: dict[str, list[SideMention]] = field(default_factory=dict)
+    parts: set[str] = field(default_factory=set)
 
     @classmethod
     def of(cls, turns: Sequence[tuple[int, str]]) -> VisitMeaning:
         visit = cls()
         asked: list[Mention] = []  # the previous turn's questions
+        dosing = DosingReader()
+        allergy = AllergyReader()
         for seq, text in turns:
             found = mentions(text)
             names = {m.concept for m in found}
@@ -55,8 +67,17 @@ class VisitMeaning:
             asked = [m for m in found if m.yes_no]
             for action in drug_actions(text):
                 visit.actions.setdefault(action.drug, []).append((seq, action))
-            for drug, allergen in allergies(text).items():
-                visit.allergies.setdefault(drug, allergen)
+            allergy.read(text)
+            for d in dosing.read(text):
+                if d.drug is not None:
+                    visit.by_drug.setdefault(d.drug, []).append(d)
+                for dose in d.doses:
+                    visit.by_dose.setdefault(dose, []).append(d)
+        visit.allergies = allergy.found
+        lines = "\n".join(text.replace("\n", " ") for _, text in turns)
+        for side in side_mentions(lines):
+            visit.sides.setdefault(side.part, []).append(side)
+        visit.parts = parts_named(lines)
         return visit
 
 
@@ -129,6 +150,51 @@ def _action_findings(text: str, visit: VisitMeaning, plan: bool) -> list[Finding
     return out
 
 
+def _frequency_findings(text: str, visit: VisitMeaning) -> list[Finding]:
+    """A frequency that changes how much of a drug is taken a day: "98 mg once daily" where
+    the visit said "98 mg twice a day". Compared per drug, else per dose, with every
+    frequency said for it (a visit that changed the frequency said both)."""
+    out: list[Finding] = []
+    for d in statement_dosings(text):
+        said = visit.by_drug.get(d.drug, []) if d.drug else []
+        if not said:
+            said = [s for dose in d.doses for s in visit.by_dose.get(dose, [])]
+        if not said:
+            continue
+        matches = [compare(d.frequency, s.frequency) for s in said]
+        if "same" in matches:
+            continue
+        severity: Severity = "high" if "prn" not in matches else "medium"
+        shown = said[matches.index("prn")] if severity == "medium" else said[-1]
+        rule = f"{FREQUENCY_CHANGED} (said: {shown.shown})"
+        out.append(Finding("dose", severity, d.frequency.text, rule))
+    return out
+
+
+def _side_findings(text: str, visit: VisitMeaning) -> list[Finding]:
+    """A side the visit never gave for that part: "left ear" where only the right ear was
+    said (wherever in the visit), or a side for a part said without one. A finding is held
+    against the sides said of findings, not against a side called normal ("right TM
+    bulging; the left one looks normal" does not support "left otitis media")."""
+    out: list[Finding] = []
+    for m in side_mentions(text):
+        said = visit.sides.get(m.part, [])
+        if not said:
+            if m.part in visit.parts and m.part != "side":
+                rule = f"not said for the {m.part}"
+                out.append(Finding("laterality", "high", m.shown, rule))
+            continue
+        relevant = [s for s in said if not s.normal] if not m.normal else said
+        sides = {s.side for s in relevant or said}
+        if m.side in sides or (m.side == "bilateral" and {"left", "right"} <= sides):
+            continue
+        shown = ", ".join(sorted(f"{side} {m.part}" for side in sides))
+        severity: Severity = "medium" if "bilateral" in sides else "high"
+        rule = f"differs from the visit (said: {shown})"
+        out.append(Finding("laterality", severity, m.shown, rule))
+    return out
+
+
 def meaning_findings(text: str, visit: VisitMeaning, section: str | None = None) -> list[Finding]:
     """Findings of ``text`` against the visit: negation, experiencer, temporality (concepts),
     action and allergy (drugs; allergy only for the plan, or any text when ``section`` is
@@ -144,17 +210,20 @@ def meaning_findings(text: str, visit: VisitMeaning, section: str | None = None)
             seen.add(m.concept)
             found.append(finding)
     found.extend(_action_findings(text, visit, section in (None, "plan")))
+    found.extend(_frequency_findings(text, visit))
+    found.extend(_side_findings(text, visit))
     return found
 
 
 _FLIPS = {"negation": "flipped_negation", "experiencer": "flipped_negation",
-          "action": "flipped_action"}  # fmt: skip
+          "action": "flipped_action", "dose": "changed_frequency"}  # fmt: skip
 
 
 def edit_flips(source: str, candidate: str) -> list[str]:
     """Reason codes for an edit of one turn that changes what it says: ``flipped_negation``
-    (a concept denied/affirmed, or moved to another person) and ``flipped_action`` (a drug
-    started/stopped the other way)."""
+    (a concept denied/affirmed, or moved to another person), ``flipped_action`` (a drug
+    started/stopped the other way) and ``changed_frequency`` (another number of doses a
+    day for a drug or dose said with a frequency)."""
     said = VisitMeaning.of([(0, source)])
     codes = {_FLIPS[f.kind] for f in meaning_findings(candidate, said, "edit") if f.kind in _FLIPS}
     return sorted(codes)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from shared.evidence.align import align, index_turns
 from shared.evidence.check import SEVERITY_RANK, Finding, check_statement
-from shared.evidence.meaning import VisitMeaning, meaning_findings
+from shared.evidence.meaning import FREQUENCY_CHANGED, VisitMeaning, meaning_findings
 from shared.evidence.terms import Support
 
 SECTIONS = ("subjective", "objective", "assessment", "plan")
@@ -66,8 +66,12 @@ def _findings(
 ) -> list[Finding]:
     """Term findings and meaning findings, most severe first, one per (kind, term)."""
     found: dict[tuple[str, str], Finding] = {}
-    for f in [*meaning_findings(text, meaning, section), *check_statement(text, linked, whole)]:
-        found.setdefault((f.kind, f.term), f)
+    meant = meaning_findings(text, meaning, section)
+    # A frequency that changes the dose is that flag, not also "frequency not said".
+    by_frequency = any(f.kind == "dose" and f.rule.startswith(FREQUENCY_CHANGED) for f in meant)
+    for f in [*meant, *check_statement(text, linked, whole)]:
+        if not (by_frequency and f.kind == "frequency"):
+            found.setdefault((f.kind, f.term), f)
     return sorted(found.values(), key=lambda f: -SEVERITY_RANK[f.severity])
 
 

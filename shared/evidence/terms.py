@@ -16,16 +16,15 @@ from typing import Literal
 from shared.evidence import numbers as num
 from shared.evidence import soundalike
 from shared.evidence.lexicon import (
-    BODY_PARTS,
     BRAND_GENERIC,
     DOSE_UNITS,
     DRUG_NAMES,
     FREQUENCIES,
     PROBLEM_GROUPS,
-    SIDES,
     TO_MG,
     VITAL_WORDS,
 )
+from shared.evidence.sides import side_mentions
 
 Kind = Literal[
     "dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital",
@@ -56,8 +55,6 @@ for _group in PROBLEM_GROUPS:
         _PROBLEM_CANON.setdefault(_name, set()).add(_group[0])
 _PROBLEM = _phrase_pattern(list(_PROBLEM_CANON))
 _VITAL = _phrase_pattern(list(VITAL_WORDS))
-_PART_SINGULAR = {w: w[:-1] for w in BODY_PARTS if w.endswith("s") and w[:-1] in BODY_PARTS}
-_PART_SINGULAR["feet"] = "foot"
 
 
 @dataclass(frozen=True)
@@ -148,18 +145,14 @@ def _plausible_bp(a: _Num, b: _Num) -> bool:
     return fits(a.strict, 60, 260) and fits(b.strict, 30, 160)
 
 
-def _side_parts(toks: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    """(side, body part, text) for "left knee", "right lower extremity", "both knees"."""
-    out: list[tuple[str, str, str]] = []
-    for i, (kind, tok) in enumerate(toks):
-        if kind != "w" or tok not in SIDES:
-            continue
-        for j in range(i + 1, min(i + 4, len(toks))):
-            word = toks[j][1]
-            if word in BODY_PARTS:
-                part = _PART_SINGULAR.get(word, word)
-                out.append((SIDES[tok], part, " ".join(t for _, t in toks[i : j + 1])))
-                break
+def said_doses(text: str) -> set[tuple[str, str]]:
+    """(unit, value) of every dose ``text`` may have said, read generously (as ``Support``)."""
+    toks = _tokens(text.lower())
+    out: set[tuple[str, str]] = set()
+    for n in _numbers(toks):
+        nxt = toks[n.end][1] if n.end < len(toks) else ""
+        if nxt in DOSE_UNITS:
+            out |= {_mg(DOSE_UNITS[nxt], v) for v in n.generous}
     return out
 
 
@@ -203,7 +196,7 @@ class Support:
         for m in _PROBLEM.finditer(low):
             s.problems |= _PROBLEM_CANON[m.group(1)]
         s.frequencies = {FREQUENCIES[m.group(1)] for m in _FREQ.finditer(low)}
-        s.sides = {(side, part) for side, part, _ in _side_parts(toks)}
+        s.sides = {(m.side, m.part) for m in side_mentions(low)}
         return s
 
     def sounds_like(self, drug: str) -> bool:
@@ -259,8 +252,8 @@ def claims(text: str) -> list[Term]:
         key = FREQUENCIES[m.group(1)]
         if key not in _UNCHECKED_FREQUENCIES:
             terms.append(Term("frequency", m.group(1), key=key))
-    for side, part, shown in _side_parts(toks):
-        terms.append(Term("laterality", shown, key=f"{side} {part}"))
+    for sm in side_mentions(low):
+        terms.append(Term("laterality", sm.shown, key=f"{sm.side} {sm.part}"))
     for m in _PROBLEM.finditer(low):
         terms.append(Term("problem", m.group(1), key="|".join(sorted(_PROBLEM_CANON[m.group(1)]))))
     return terms

@@ -79,6 +79,10 @@ async def test_worker_killed_mid_call_is_reclaimed_by_another(
     ]
     reclaimed = [e for e in events if e["event"] == "turn_edited" and e["deliveries"] >= 2]
     assert len(reclaimed) == 5  # the heir took them over from the killed consumer
+    # The meaning checks' pipeline was built at start, once (not by the first turn's flags).
+    ready = [e for e in events if e["event"] == "meaning_checks_ready"]
+    assert len(ready) == 1, ready
+    assert ready[0]["cpu_ms"] >= 0
 
 
 def test_missing_key_and_bad_settings_fail_with_one_clear_line() -> None:

@@ -114,6 +114,7 @@ async def test_two_processes_race_one_note_per_encounter(
     logs = (tmp_path / "notes-a.log").read_text() + (tmp_path / "notes-b.log").read_text()
     assert "note_stored" in logs
     assert CANARY not in logs
+    assert logs.count('"meaning_checks_ready"') == 2  # each process built it at start
     assert len(list((tmp_path / "exports").glob("race-*/clinical_note_soap_*.txt"))) == 6
 
 

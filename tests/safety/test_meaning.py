@@ -14,7 +14,8 @@ from services.editor.flags import denied, flags_for, present
 from services.editor.review import review_reply
 from shared.contracts import Flag
 from shared.evidence import build_evidence
-from shared.evidence.actions import allergies, drug_actions
+from shared.evidence.actions import drug_actions
+from shared.evidence.allergy import allergies
 from shared.evidence.assertion import mentions
 from shared.evidence.meaning import VisitMeaning, edit_flips, meaning_findings
 

@@ -1,0 +1,76 @@
+"""Allergies however they are said: named, by a reaction with the drug referred to by a
+pronoun ("it gives me hives"), in answer to an allergy question, or as "I can't take
+that, it makes me swell" after the drug was named; and what is no allergy (denied,
+someone else's, a drug that helped, a side effect like ankle swelling)."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.evidence.allergy import AllergyReader
+from shared.evidence.meaning import VisitMeaning, meaning_findings
+
+
+def read(*turns: str) -> dict[str, str]:
+    reader = AllergyReader()
+    for turn in turns:
+        reader.read(turn)
+    return reader.found
+
+
+@pytest.mark.parametrize(
+    ("turns", "drug", "allergen"),
+    [
+        (["I'm allergic to penicillin."], "amoxicillin", "penicillin"),
+        (["Any allergies to medications?", "Penicillin. It gives me hives."],
+         "amoxicillin", "penicillin"),
+        (["Have you ever taken codeine?", "I can't take that, it makes me swell."],
+         "codeine", "codeine"),
+        (["I took Bactrim once and it made my face swell up."], "sulfamethoxazole", "bactrim"),
+        (["Any drug allergies?", "Just sulfa."], "sulfamethoxazole", "sulfa"),
+        (["Have you taken Keflex before?", "Yes, I'm allergic."], "cephalexin", "keflex"),
+        (["Have you ever taken naproxen?", "Yes, I'm allergic to it."], "naproxen", "naproxen"),
+        (["What about aspirin?", "I can't take it, I get hives and my throat gets tight."],
+         "aspirin", "aspirin"),
+        (["When I took Celebrex my whole face swelled up."], "celebrex", "celebrex"),
+        (["Doxycycline made me break out in hives."], "doxycycline", "doxycycline"),
+        (["Last time I had Bactrim my throat was closing."], "sulfamethoxazole", "bactrim"),
+        (["Codeine, it makes me itch like crazy."], "codeine", "codeine"),
+        (["We tried you on lisinopril last year?", "Yes, and my tongue swelled up."],
+         "lisinopril", "lisinopril"),
+    ],
+)  # fmt: skip
+def test_allergies_however_said(turns: list[str], drug: str, allergen: str) -> None:
+    assert read(*turns).get(drug) == allergen
+
+
+@pytest.mark.parametrize(
+    "turns",
+    [
+        ["I'm not allergic to anything, not even penicillin."],
+        ["Any allergies?", "No, none that I know of."],
+        ["My wife is allergic to penicillin."],
+        ["My son gets hives from amoxicillin."],
+        ["My husband can't take penicillin, he gets hives."],
+        ["Any problems with the metformin?", "No. I got hives from strawberries though."],
+        ["Does the penicillin bother you?", "No, it doesn't give me a rash or anything."],
+        ["The metformin gives me diarrhea sometimes."],
+        ["The amlodipine gives me ankle swelling."],
+        ["I tried the hydrocortisone and it made the rash go away."],
+        ["I have a rash on my arm, can I put hydrocortisone on it?"],
+        ["We'll start you on Augmentin.", "Okay. I had hives once as a kid, from strawberries."],
+        ["Take ibuprofen for that.", "Sure.", "Okay.", "I got hives last week."],
+    ],
+)
+def test_no_allergy(turns: list[str]) -> None:
+    assert read(*turns) == {}
+
+
+def test_a_plan_starting_the_drug_is_high_and_names_the_allergen() -> None:
+    turns = ["Any allergies to medications?", "Penicillin. It gives me hives."]
+    visit = VisitMeaning.of(list(enumerate(turns)))
+    found = meaning_findings("Start amoxicillin 500 mg three times daily.", visit, "plan")
+    assert [(f.kind, f.severity, f.message) for f in found] == [
+        ("allergy", "high", "allergy: penicillin")
+    ]
+    assert meaning_findings("Start azithromycin.", visit, "plan") == []
