@@ -196,6 +196,24 @@ class EditedTurn(FinalTurn):
     edit_reason: str | None = Field(None, max_length=200)
 
 
+LiveNoticeKind = Literal["refused", "exported"]
+
+
+class LiveNotice(Message):
+    """A word from the clinic server to the room recording ``encounter_id``, on that
+    visit's ``live:<encounter>`` stream (next to the turn copies; shared/rooms.py).
+
+    ``refused``: the notes service's room gate did not forward the visit's start
+    (``reason`` is the gate's code, e.g. ``refused_cap``). ``exported``: the visit's files
+    were written on the server, in ``export_dir``. Never carries transcript text or PHI.
+    """
+
+    encounter_id: EncounterId
+    kind: LiveNoticeKind
+    reason: str | None = Field(None, max_length=100, pattern=r"^[a-z_]+$")
+    export_dir: str | None = Field(None, max_length=1000)
+
+
 M = TypeVar("M", bound=Message)
 
 Fields = Mapping[bytes, bytes] | Mapping[str, str] | Mapping[bytes | str, bytes | str]

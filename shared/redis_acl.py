@@ -244,11 +244,23 @@ def _room_gate(n: StreamNames) -> list[Use]:
         Use(("HGETALL", rooms.registry_key(n)), gate),
         Use(("XADD", n.control, "*", "f", "v"), gate),
         Use(("XDEL", control, "1-1"), gate),
+        # _ADMIT (one script: the cap holds across replicas) and what it calls
+        Use(("EVAL", "return 0", "1", opened, enc, "1", "1", "2"), gate),
         Use(("ZREMRANGEBYSCORE", opened, "-inf", "1"), gate),
         Use(("ZSCORE", opened, enc), gate),
         Use(("ZCARD", opened), gate),
         Use(("ZADD", opened, "1", enc), gate),
         Use(("ZREM", opened, enc), gate),
+        # a refused start told to the room; the export folder told to the room
+        Use(("XADD", n.live(enc), "MAXLEN", "~", "500", "*", "f", "v"), gate),
+        Use(("EXPIRE", n.live(enc), "3600"), gate),
+        Use(("XADD", n.live(enc), "MAXLEN", "~", "500", "*", "f", "v"), "notes/service.py"),
+        # a revoked room's keys (services/notes/room_admin.py retire_keys)
+        Use(("XINFO", "GROUPS", control), gate),
+        Use(("XLEN", control), gate),
+        Use(("DEL", control), gate),
+        Use(("DEL", opened), gate),
+        Use(("EXPIRE", control, "60"), gate),
     ]
 
 

@@ -28,6 +28,13 @@ SEPARATOR = "."
 # The notes service's gate may forward only these from a room's control stream.
 ROOM_MESSAGE_TYPES = ("EncounterStarted", "EncounterStopped")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+# A visit's live stream (turn copies and the server's notices) keeps this many entries.
+LIVE_MAXLEN = 500
+# A live stream the server wrote a notice on (a refused visit has no row that would
+# release it; an export may come after the release) is gone after this long.
+NOTICE_TTL_S = 3600
+# A revoked room's control stream with entries still waiting is gone after this long.
+RETIRE_TTL_S = 7 * 86400
 
 
 class RoomNameError(ValueError):
@@ -72,6 +79,12 @@ def room_of_encounter(encounter_id: str) -> str | None:
     if not sep or not ROOM_RE.match(room) or not _SUFFIX_RE.match(suffix):
         return None
     return room
+
+
+def in_room_keys(room: str, encounter_id: str) -> bool:
+    """Whether ``encounter_id``'s keys fall inside ``room``'s ACL key patterns
+    (``<prefix>live:<room>.*``): the gate may answer there and nowhere else."""
+    return encounter_id.startswith(check_room(room) + SEPARATOR)
 
 
 def control_stream(names: StreamNames, room: str) -> str:

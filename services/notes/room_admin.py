@@ -98,6 +98,26 @@ async def revoke(admin: Any, names: StreamNames, room: str) -> RoomInfo:
     if not known and not deleted:
         raise RoomAdminError(f"no room {room!r} (see `medscribe notes room list`)")
     await admin.hdel(rooms.registry_key(names), room)
-    await admin.delete(rooms.open_key(names, room))
+    await retire_keys(admin, names, room)
     await _save(admin)
     return RoomInfo(room, user, "", False)
+
+
+async def retire_keys(client: Any, names: StreamNames, room: str) -> bool:
+    """Remove a revoked room's keys: its open-visit set at once, its control stream when
+    nothing in it is waiting or pending (else it expires in ``rooms.RETIRE_TTL_S``).
+    Returns True when everything is gone. Used by ``revoke`` and by the gate
+    (services/notes/room_gate.py), whose reader may have made the stream again meanwhile."""
+    await client.delete(rooms.open_key(names, room))
+    stream = rooms.control_stream(names, room)
+    pending = 0
+    try:
+        for group in await client.xinfo_groups(stream):
+            pending += int(group.get("pending", 0) or 0)
+    except ResponseError:  # no such key: nothing left
+        return True
+    if pending == 0 and int(await client.xlen(stream)) == 0:
+        await client.delete(stream)
+        return True
+    await client.expire(stream, rooms.RETIRE_TTL_S)
+    return False

@@ -8,6 +8,12 @@ and not stopped. Anything else is acknowledged, counted and logged (room and rea
 never forwarded: a room cannot forge an outcome, start another room's visit, or flood the
 bridge with starts. Forwarding is at least once; every consumer of ``ms:control`` is
 idempotent on the encounter id.
+
+A refused start is told back to the room at once: a ``LiveNotice`` on that visit's
+``live:<encounter>`` stream, which the room's own user may read (its capture agent stops
+recording, keeps the audio and says why). Admission to the per-room cap is one Lua
+script, so two notes replicas can never both admit past the cap. When an admin revokes a
+room, the gate removes the room's keys once nothing in its control stream is pending.
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from redis.exceptions import RedisError
 
 from services.notes.config import NotesSettings
 from services.notes.metrics import NotesMetrics
+from services.notes.room_admin import retire_keys
 from shared import rooms
 from shared.contracts import (
     ControlMessage,
     EncounterStarted,
     EncounterStopped,
+    LiveNotice,
     StreamNames,
     decode_control,
     encode,
@@ -37,6 +45,16 @@ from shared.streams import ConsumerGroupReader, Delivery
 log = get_logger(__name__)
 
 GROUP = "gate"
+
+# Admission to a room's open-visit cap in one step (two replicas' gates race on it).
+# KEYS = the room's open set; ARGV = encounter, now, now - max age, cap. 1 admitted, 0 not.
+_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+"""
 
 
 class RoomGate:
@@ -78,6 +96,7 @@ class RoomGate:
                     task, room_stop = running.pop(room)
                     room_stop.set()
                     await _finish(task)
+                    await self._retire(room)
                     log.info("room_gate_room_revoked", room=room)
                 for room, (task, _) in list(running.items()):
                     if task.done():  # a reader that failed is started again next round
@@ -118,6 +137,8 @@ class RoomGate:
         if reason is not None:
             self.metrics.room_gate.labels(outcome=reason).inc()
             log.warning("room_message_refused", room=room, reason=reason, type=type(msg).__name__)
+            if isinstance(msg, EncounterStarted):
+                await self._tell_refused(room, msg.encounter_id, reason)
             return False
         await self.redis.xadd(self.names.control, encode(msg))  # type: ignore[arg-type]
         if isinstance(msg, EncounterStopped):
@@ -137,17 +158,50 @@ class RoomGate:
         return await self._admit_start(room, msg.encounter_id)
 
     async def _admit_start(self, room: str, encounter_id: str) -> str | None:
-        # One gate reader per room and process; two notes replicas could each admit one
-        # start past the cap at the same instant, which the cap tolerates.
-        key = rooms.open_key(self.names, room)
+        # One script: every notes replica runs a gate reader per room, and a check
+        # followed by an add would let two replicas both take the last slot. The same
+        # start again (a resend after an unknown outcome) is admitted and counted once.
         now = time.time()
-        await self.redis.zremrangebyscore(key, "-inf", now - self.settings.room_open_max_age_s)
-        if await self.redis.zscore(key, encounter_id) is not None:
-            return None  # the same start again (a resend after an unknown outcome)
-        if await self.redis.zcard(key) >= self.settings.room_max_open:
-            return "refused_cap"
-        await self.redis.zadd(key, {encounter_id: now})
-        return None
+        admitted = await self.redis.eval(
+            _ADMIT,
+            1,
+            rooms.open_key(self.names, room),
+            encounter_id,
+            repr(now),
+            repr(now - self.settings.room_open_max_age_s),
+            str(self.settings.room_max_open),
+        )
+        return None if int(admitted) == 1 else "refused_cap"
+
+    async def _tell_refused(self, room: str, encounter_id: str, reason: str) -> None:
+        notice = LiveNotice(encounter_id=encounter_id, kind="refused", reason=reason)
+        await tell_room(self.redis, self.names, room, notice)
+
+    async def _retire(self, room: str) -> None:
+        try:
+            await retire_keys(self.redis, self.names, room)
+        except (RedisError, OSError) as err:  # revoke() set an expiry; keys go anyway
+            log.warning("room_keys_not_removed", room=room, error=type(err).__name__)
+
+
+async def tell_room(
+    redis: aioredis.Redis, names: StreamNames, room: str, notice: LiveNotice
+) -> bool:
+    """``notice`` onto the visit's live stream, which only ``room`` may read (and which
+    expires: no visit row may ever release it). An id outside the room's key pattern gets
+    nothing: it is not this room's visit. False when it could not be written."""
+    if not rooms.in_room_keys(room, notice.encounter_id):
+        return False
+    key = names.live(notice.encounter_id)
+    try:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(key, encode(notice), maxlen=rooms.LIVE_MAXLEN)  # type: ignore[arg-type]
+            pipe.expire(key, rooms.NOTICE_TTL_S)
+            await pipe.execute()
+    except (RedisError, OSError) as err:  # what it says stands; the room is not told
+        log.warning("room_notice_not_written", room=room, error=type(err).__name__)
+        return False
+    return True
 
 
 async def _finish(task: asyncio.Task[None]) -> None:
