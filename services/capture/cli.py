@@ -2,7 +2,9 @@
 
 Exit codes: 0 every frame is on the clinic server; 75 the visit ended but part of it waits
 in the local spool (sent on the next start); 1 the audio source failed; 2 bad
-configuration; 4 recording stopped because the spool's disk budget was full.
+configuration; 3 the clinic server refused the visit (room cap, revoked room; the audio
+not sent is kept under <spool>/refused/); 4 recording stopped because the spool's disk
+budget was full.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from shared.redis_acl import startup_check
 
 EXIT_SPOOLED = 75
 EXIT_SPOOL_FULL = 4
+EXIT_REFUSED = 3
 
 
 def _speed(value: str) -> float | None:
@@ -204,6 +207,8 @@ async def _record(
         )
     finally:
         await redis.aclose()
+    if result.stop_reason == "refused":
+        return EXIT_REFUSED
     if result.stop_reason == "spool_full":
         return EXIT_SPOOL_FULL
     if result.stop_reason == "source_error":

@@ -104,6 +104,14 @@ class CaptureSettings(CommonSettings):
     export_dir: str = Field(
         "medscribe-data/exports", description="Where the notes server writes transcript files."
     )
+    export_wait_s: float = Field(
+        20.0,
+        ge=0,
+        le=600,
+        description="With a room's own credentials: how long the live view waits, once all "
+        "audio is sent, for the server to say where it wrote the visit's files (a second "
+        "Ctrl+C ends the wait).",
+    )
 
     @field_validator("llm_models", mode="before")
     @classmethod

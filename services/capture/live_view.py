@@ -37,6 +37,9 @@ class Summary:
     note_url: str
     export_hint: str
     spool_dir: str
+    refused: str = ""  # the clinician's line when the server refused the visit
+    kept_in: str = ""  # where a refused visit's unsent audio is kept
+    server_export_dir: str = ""  # the folder the server says it wrote (rooms)
 
 
 def level_dbfs(pcm: bytes) -> float:
@@ -139,6 +142,11 @@ def _text_lines(turn: EditedTurn, dim: bool) -> list[str]:
 
 def _finish_lines(summary: Summary) -> list[str]:
     lines = [f"Encounter {summary.encounter_id}: {summary.last_frame_seq + 1} frames captured"]
+    if summary.refused:  # its one line was printed when it came; where the audio is
+        lines.append(
+            f"Audio kept on this machine (not sent again by itself): {summary.kept_in}/audio.wav"
+        )
+        return lines
     if summary.delivered:
         lines.append("All audio is on the clinic server.")
     else:
@@ -151,7 +159,13 @@ def _finish_lines(summary: Summary) -> list[str]:
     if summary.stop_reason == "max_duration":
         lines.append("Recording STOPPED at the longest visit allowed (MEDSCRIBE_MAX_VISIT_S).")
     lines.append(f"Visit page: {summary.note_url}")
-    lines.append(f"Files on the clinic server: {summary.export_hint}")
+    if summary.server_export_dir:
+        lines.append(f"Files on the clinic server: {summary.server_export_dir}")
+    else:
+        lines.append(
+            f"Files on the clinic server (when written): {summary.export_hint}"
+            " (the usual place; the server had not confirmed it yet)"
+        )
     return lines
 
 

@@ -18,9 +18,10 @@ from services.capture.config import CaptureSettings
 from services.capture.live_view import LiveView, NullView, Summary
 from services.capture.publisher import FrameWriter, WriterStatus
 from services.capture.recovery import recover_spools
+from services.capture.refused import keep_refused
 from services.capture.sources import FRAME_SECONDS, AudioSource
 from services.capture.spool import EncounterSpool, SpoolFull, spool_usage
-from services.capture.watcher import watch_encounter
+from services.capture.watcher import REVOKED, ServerWord, watch_encounter
 from shared import rooms
 from shared.contracts import EncounterStarted, EncounterStopped, StreamNames, encode
 from shared.logging import get_logger
@@ -34,8 +35,12 @@ class CaptureResult:
     encounter_id: str
     last_frame_seq: int  # -1 when no audio was captured
     delivered: bool  # everything is in Redis (False: the rest waits in the spool)
-    stop_reason: str  # "end_of_input", "stopped", "max_duration", "spool_full", "source_error"
+    # "end_of_input", "stopped", "max_duration", "spool_full", "source_error", "refused"
+    stop_reason: str
     status: WriterStatus
+    refused: str | None = None  # the server's reason code when it refused the visit
+    kept_in: str | None = None  # where a refused visit's audio is kept on this machine
+    export_dir: str | None = None  # where the server says it wrote the visit's files
 
 
 def new_encounter_id(room: str, now: datetime | None = None) -> str:
@@ -116,13 +121,16 @@ async def run(
     # Visits an earlier run left in the spool are sent alongside this one.
     recovery_stop = asyncio.Event()
     recovery = asyncio.create_task(recover_spools(redis, settings.spool_dir, recovery_stop))
+    word = ServerWord(on_refused=lambda reason: _refused(view, signals, reason))
+    watch_stop = asyncio.Event()  # outlives the recording: the export folder comes later
+    watcher = asyncio.create_task(
+        watch_encounter(
+            redis, names, encounter_id, view, watch_stop, own_copy=room is not None, word=word
+        )
+    )
     helpers = [
         recovery,
-        asyncio.create_task(
-            watch_encounter(
-                redis, names, encounter_id, view, signals.stop, own_copy=room is not None
-            )
-        ),
+        watcher,
         asyncio.create_task(_refresh(view, writer.status, signals.stop)),
     ]
     seq = 0
@@ -165,10 +173,20 @@ async def run(
         stopper.cancel()
         source.close()
     last = seq - 1
-    stopped = EncounterStopped(encounter_id=encounter_id, last_frame_seq=last)
-    await writer.add_control(control, encode(stopped), stop=True)
+    if word.refused is not None:
+        reason = "refused"  # never admitted: no stop to send, nothing will be transcribed
+    else:
+        stopped = EncounterStopped(encounter_id=encounter_id, last_frame_seq=last)
+        await writer.add_control(control, encode(stopped), stop=True)
     view.stopping(last)
-    delivered = await writer.close(write_task, stop_timeout, abort=signals.now)
+    # refused: nothing will take this visit; what is not in Redis yet stays on disk now
+    wait_s = stop_timeout if word.refused is None else 0.0
+    delivered = await writer.close(write_task, wait_s, abort=signals.now)
+    if delivered and word.refused is None and room is not None and not signals.now.is_set():
+        # All audio is in: wait a little for the server to say where the files went (the
+        # live view's last line). Bounded, and a second Ctrl+C ends it.
+        await _first_of(word.exported, signals.now, timeout=settings.export_wait_s)
+    watch_stop.set()
     if delivered and not recovery.done() and not signals.now.is_set():
         # Redis answers: give an earlier visit's spool the same grace to finish sending.
         view.notice("sending audio of an earlier visit that was kept in the spool ...")
@@ -184,7 +202,12 @@ async def run(
     for task in helpers:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    if delivered:
+    kept_in = None
+    if word.refused is not None:
+        kept_in = str(
+            await keep_refused(redis, names.audio(encounter_id), spool, settings.spool_dir)
+        )
+    elif delivered:
         spool.remove()
     else:
         spool.close()
@@ -196,9 +219,51 @@ async def run(
         ok=delivered,
         spool_bytes=writer.status.spool_bytes,
     )
-    result = CaptureResult(encounter_id, last, delivered, reason, writer.status)
+    result = CaptureResult(
+        encounter_id,
+        last,
+        delivered and word.refused is None,
+        reason,
+        writer.status,
+        refused=word.refused,
+        kept_in=kept_in,
+        export_dir=word.export_dir,
+    )
     view.finished(result_summary(settings, result))
     return result
+
+
+def _refused(view: LiveView, signals: StopSignals, reason: str) -> None:
+    view.error(refusal_text(reason))
+    signals.stop.set()
+
+
+REFUSALS = {
+    "refused_cap": "this room already has the most visits open at once that the clinic "
+    "server allows (MEDSCRIBE_ROOM_MAX_OPEN); end the other visit, or ask IT",
+    "refused_room": "the visit names another room than this machine's room credentials",
+    "refused_encounter": "the visit id does not belong to this room's credentials",
+}
+
+
+def refusal_text(reason: str) -> str:
+    """One line for the clinician: what the server refused and what to do (no PHI)."""
+    if reason == REVOKED:
+        return (
+            "recording STOPPED: this room's credentials were revoked on the clinic server; "
+            "ask IT for new ones"
+        )
+    why = REFUSALS.get(reason, f"the clinic server refused the visit ({reason})")
+    return f"visit NOT started, no note will be written: {why}"
+
+
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
 
 
 def result_summary(settings: CaptureSettings, result: CaptureResult) -> Summary:
@@ -211,6 +276,9 @@ def result_summary(settings: CaptureSettings, result: CaptureResult) -> Summary:
         note_url=f"{settings.notes_url.rstrip('/')}/encounters/{result.encounter_id}",
         export_hint=f"{settings.export_dir.rstrip('/')}/{result.encounter_id}/",
         spool_dir=str(settings.spool_dir),
+        refused=refusal_text(result.refused) if result.refused else "",
+        kept_in=result.kept_in or "",
+        server_export_dir=result.export_dir or "",
     )
 
 

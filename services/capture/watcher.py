@@ -2,6 +2,10 @@
 
 Read-only plain XREADs (no consumer group: the view must never take entries from the
 notes service). Redis trouble only pauses the view; capture is unaffected.
+
+With a room's own credentials the visit's ``live:<encounter>`` stream also carries the
+clinic server's word to the room (``LiveNotice``): a refused start, and where the server
+wrote the visit's files. Both land in :class:`ServerWord`, which the capture run waits on.
 """
 
 from __future__ import annotations
@@ -9,17 +13,61 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError
 
 from services.capture.live_view import LiveView
-from shared.contracts import EditedTurn, MalformedEntry, PartialTurn, StreamNames, decode
+from shared.contracts import (
+    EditedTurn,
+    LiveNotice,
+    MalformedEntry,
+    PartialTurn,
+    StreamNames,
+    decode,
+)
 from shared.logging import get_logger
 from shared.redis_acl import is_permission_error
 
 log = get_logger(__name__)
+
+# The room's credentials stopped working mid-visit: an admin revoked the room.
+REVOKED = "room_revoked"
+
+
+@dataclass
+class ServerWord:
+    """What the clinic server told this visit's room (kept by the watcher)."""
+
+    on_refused: Callable[[str], None] = lambda reason: None
+    refused: str | None = None  # the gate's reason code
+    export_dir: str | None = None
+    exported: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def take(self, notice: LiveNotice) -> None:
+        if notice.kind == "refused" and self.refused is None:
+            self.refused = notice.reason or "refused"
+            log.warning("encounter_refused_by_server", reason=self.refused)
+            self.on_refused(self.refused)
+        elif notice.kind == "exported" and notice.export_dir and not self.exported.is_set():
+            self.export_dir = notice.export_dir
+            self.exported.set()
+
+    def revoked(self) -> None:
+        if self.refused is None:
+            self.refused = REVOKED
+            log.warning("encounter_refused_by_server", reason=REVOKED)
+            self.on_refused(REVOKED)
+
+
+def _entry_type(fields: Any) -> str | None:
+    raw = fields.get(b"type", fields.get("type"))
+    if raw is None:
+        return None
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
 
 
 async def _edited_start(redis: aioredis.Redis, stream: str) -> str:
@@ -43,6 +91,7 @@ async def watch_encounter(
     stop: asyncio.Event,
     block_ms: int = 500,
     own_copy: bool = False,
+    word: ServerWord | None = None,
 ) -> None:
     """Until ``stop``: show partials and edited turns of ``encounter_id``.
 
@@ -59,6 +108,14 @@ async def watch_encounter(
     while not stop.is_set():
         try:
             reply: Any = await redis.xread(positions, count=100, block=block_ms)
+        except AuthenticationError:
+            # Redis closed the connection and refuses the room's password: revoked.
+            if own_copy and word is not None:
+                word.revoked()
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            continue
         except RedisError as err:
             if is_permission_error(err):
                 # The room's Redis user may not read transcripts (deploy/users.acl): the
@@ -79,6 +136,11 @@ async def watch_encounter(
                 try:
                     if stream == partials:
                         view.partial(decode(fields, PartialTurn).text)
+                        continue
+                    if own_copy and _entry_type(fields) == LiveNotice.__name__:
+                        notice = decode(fields, LiveNotice)
+                        if word is not None and notice.encounter_id == encounter_id:
+                            word.take(notice)
                         continue
                     turn = decode(fields, EditedTurn)
                 except MalformedEntry:

@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import functools
 import random
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from services.notes import transcript
@@ -62,8 +64,10 @@ class NoteScheduler:
         client: ChatClient,
         metrics: NotesMetrics,
         owner: str,
+        on_exported: Callable[[str, Path], Awaitable[None]] | None = None,
     ) -> None:
         self.s = settings
+        self.on_exported = on_exported
         self.db = db
         self.client = client
         self.metrics = metrics
@@ -344,12 +348,15 @@ class NoteScheduler:
 
     async def export(self, encounter_id: str) -> None:
         try:
-            await export_encounter(
+            files = await export_encounter(
                 self.db, self.s.export_dir, encounter_id, self.tz, self.s.speaker_roles
             )
         except Exception as err:  # noqa: BLE001 - the note is stored; files are a copy
             self.metrics.export_errors.inc()
             log.error("export_failed", encounter_id=encounter_id, error=type(err).__name__)
+            return
+        if self.on_exported is not None:
+            await self.on_exported(encounter_id, files.folder)
 
 
 def _rejected_reason(err: GatewayRejected) -> str:

@@ -8,8 +8,10 @@ gets the shared :class:`NotesRuntime` and the stop event.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -23,10 +25,11 @@ from services.notes.housekeeping import Housekeeping
 from services.notes.metrics import NotesMetrics
 from services.notes.release import RedisReleaser
 from services.notes.retention import RetentionPolicy, run_retention
-from services.notes.room_gate import RoomGate
+from services.notes.room_gate import RoomGate, tell_room
 from services.notes.scheduler import NoteScheduler
 from services.notes.soap import ChatClient
-from shared.contracts import EditedTurn, StreamNames, decode, decode_control
+from shared import rooms
+from shared.contracts import EditedTurn, LiveNotice, StreamNames, decode, decode_control
 from shared.evidence.warm import warm_meaning_checks
 from shared.logging import get_logger
 from shared.streams import ConsumerGroupReader, RawFields
@@ -83,8 +86,28 @@ class NotesRuntime:
 
     def scheduler(self) -> NoteScheduler:
         return NoteScheduler(
-            self.settings, self.db, self.gateway, self.metrics, self.settings.consumer_name
+            self.settings,
+            self.db,
+            self.gateway,
+            self.metrics,
+            self.settings.consumer_name,
+            on_exported=self.tell_exported,
         )
+
+    async def tell_exported(self, encounter_id: str, folder: Path) -> None:
+        """A room's visit: tell its capture agent where the server put the files (its
+        live view ends with that folder, not the room machine's guess)."""
+        room = rooms.room_of_encounter(encounter_id)
+        if room is not None:
+            notice = LiveNotice(
+                encounter_id=encounter_id, kind="exported", export_dir=_server_path(folder)
+            )
+            await tell_room(self.redis, self.names, room, notice)
+
+
+def _server_path(folder: Path) -> str:
+    """The folder as the server sees it (an absolute path, not one relative to its cwd)."""
+    return os.path.abspath(folder)
 
 
 ExtraTask = Callable[[NotesRuntime, asyncio.Event], Coroutine[Any, Any, None]]
