@@ -69,6 +69,10 @@ class Action(StrEnum):
     # The front desk's room schedule: the next patient (and clinician) of each room.
     ROOM_ASSIGN = "room.assign"
     ROOM_SCHEDULE = "room.schedule"
+    # Exam rooms' own Redis credentials (issue 19): admins only.
+    ROOM_CREDENTIALS_LIST = "room.credentials.list"
+    ROOM_CREDENTIALS_ADD = "room.credentials.add"
+    ROOM_CREDENTIALS_REVOKE = "room.credentials.revoke"
     # The web console's sessions (who signed in and out, and when).
     CONSOLE_SIGNIN = "console.signin"
     CONSOLE_SIGNOUT = "console.signout"

@@ -49,8 +49,9 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
     redis_admin_url: SecretStr | None = Field(
         None,
         description="Redis URL of the admin user, for `medscribe notes room add|list|revoke` "
-        "only (creating a room's Redis user is an admin's act); give it to that command, "
-        "never to the running service.",
+        "(creating a room's Redis user is an admin's act). Given to the running service, it "
+        "enables the console's Rooms page (admin tokens only); without it those endpoints "
+        "answer 503 and the service needs no admin rights.",
     )
     room_max_open: int = Field(
         2,

@@ -94,6 +94,12 @@ ENDPOINTS = [
     ),
     Endpoint("tokens_revoke", "DELETE", "/v1/tokens/{token}"),
     Endpoint("tokens_signin_link", "POST", "/v1/tokens/{token}/signin-link", 201),
+    # Exam rooms' own Redis credentials (issue 19): admins only. This app has no Redis admin
+    # URL, so an admin gets past the role check to the 503 that says so (with one:
+    # tests/rooms/test_room_admin_api.py).
+    Endpoint("rooms_list", "GET", "/v1/admin/rooms", 503),
+    Endpoint("rooms_add", "POST", "/v1/admin/rooms", 503, body={"name": "exam-9"}),
+    Endpoint("rooms_revoke", "DELETE", "/v1/admin/rooms/exam-9", 503),
     Endpoint("healthz", "GET", "/healthz"),
     Endpoint("readyz", "GET", "/readyz"),
     Endpoint("metrics", "GET", "/metrics"),
@@ -122,12 +128,15 @@ WRITES = {
 }
 AUDIT = {"audit"}
 TOKENS = {"tokens_list", "tokens_create", "tokens_revoke", "tokens_signin_link"}
+ROOMS = {"rooms_list", "rooms_add", "rooms_revoke"}
 PUBLIC = {"healthz", "readyz", "metrics"}
 
 # role -> scope -> endpoints that succeed; everything else must be 403.
 ALLOWED: dict[str, dict[str, set[str]]] = {
     # Separation of duties (issue 20): an admin never edits or signs a clinician's note.
-    "admin": dict.fromkeys(("own", "other"), READS | {"regenerate"} | AUDIT | TOKENS | PUBLIC),
+    "admin": dict.fromkeys(
+        ("own", "other"), READS | {"regenerate"} | AUDIT | TOKENS | ROOMS | PUBLIC
+    ),
     "staff": dict.fromkeys(("own", "other"), READS | PUBLIC),
     "auditor": dict.fromkeys(("own", "other"), AUDIT | PUBLIC),
     "clin-a": {"own": READS | WRITES | PUBLIC, "other": PUBLIC},

@@ -245,6 +245,7 @@ async def test_pages_follow_the_role_rules(
     api = await client.get(f"/v1/encounters/{theirs.encounter_id}/transcript")
     assert api.status_code == 404
     assert (await client.get("/admin/tokens")).status_code == 403
+    assert (await client.get("/admin/rooms")).status_code == 403
     assert (await client.get("/audit")).status_code == 403
 
     client.cookies.clear()
@@ -256,7 +257,8 @@ async def test_pages_follow_the_role_rules(
 
     client.cookies.clear()
     await sign_in(client, tokens["admin"])
-    for path in ("/encounters", f"/encounters/{theirs.encounter_id}", "/audit", "/admin/tokens"):
+    pages = ("/encounters", f"/encounters/{theirs.encounter_id}", "/audit", "/admin/tokens")
+    for path in (*pages, "/admin/rooms"):
         assert (await client.get(path)).status_code == 200, path
 
 

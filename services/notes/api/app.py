@@ -24,6 +24,7 @@ from services.notes.api.routers import (
     health,
     notes,
     purge,
+    room_credentials,
     rooms,
     speakers,
 )
@@ -84,13 +85,21 @@ def create_app(
             max_connections=settings.live_max_total,
         ),
         service_metrics=service_metrics,
+        redis_admin=(
+            make_redis(settings.redis_admin_url.get_secret_value())
+            if settings.redis_admin_url is not None
+            else None
+        ),
     )
     errors.install(app)
     # Our own limit (FastAPI's max_body_size= is not in every version we allow); inside
     # the request log, so refusals are logged and counted like any answer.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
-    for module in (encounters, notes, drafts, speakers, export, admin, purge, rooms, health):
+    for module in (
+        encounters, notes, drafts, speakers, export, admin, purge, rooms, room_credentials,
+        health,
+    ):  # fmt: skip
         app.include_router(module.router)
     # The web console: same process, same port, same rules (it calls /v1 itself).
     app.include_router(console.router)

@@ -67,6 +67,8 @@ class ApiContext:
     live_total: int = 0
     # The notes service's own metrics (Redis budget, streams, lag), when run inside it.
     service_metrics: NotesMetrics | None = None
+    # The Redis admin user, only when MEDSCRIBE_REDIS_ADMIN_URL is set: rooms' credentials.
+    redis_admin: Any = None
 
 
 def get_ctx(request: Request) -> ApiContext:

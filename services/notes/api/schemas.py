@@ -419,6 +419,34 @@ class TokenList(Out):
     items: list[TokenOut]
 
 
+class RoomCredentialIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        description="The room's name: 1-32 lower-case letters, digits and inner hyphens.",
+    )
+
+
+class RoomCredentialOut(Out):
+    name: str
+    user: str = Field(description="The room's Redis user (room-<name>).")
+    created_at: str
+    active: bool = Field(description="False when Redis no longer has the room's user.")
+
+
+class RoomCredentialCreated(RoomCredentialOut):
+    password: str = Field(
+        description="The room user's Redis password. Shown only in this response; put it in "
+        "the room machine's MEDSCRIBE_REDIS_URL now."
+    )
+
+
+class RoomCredentialList(Out):
+    items: list[RoomCredentialOut]
+
+
 class StreamTicket(Out):
     ticket: str
     expires_in_s: int

@@ -97,4 +97,6 @@ async def serve_api(
                 await serve_task
         sock.close()
         await context(app).live_redis.aclose()
+        if context(app).redis_admin is not None:
+            await context(app).redis_admin.aclose()
         log.info("api_stopped", port=port)

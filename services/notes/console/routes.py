@@ -397,6 +397,16 @@ async def tokens_page(request: Request) -> Response:
     return render("tokens.html", me=me, page="tokens", roles=[r.value for r in Role])
 
 
+@router.get("/admin/rooms")
+async def rooms_page(request: Request) -> Response:
+    me = await signed_in(request, get_ctx(request))
+    if me is None:
+        return redirect(_page_or_signin(request))
+    if not me.is_admin:
+        return _forbidden(me, "Only admins manage exam rooms' credentials.")
+    return render("rooms.html", me=me, page="rooms")
+
+
 @router.get("/audit")
 async def audit_page(request: Request) -> Response:
     me = await signed_in(request, get_ctx(request))

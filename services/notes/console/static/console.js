@@ -943,6 +943,46 @@
     load();
   }
 
+  // ---------------------------------------------------------------- rooms' credentials (admin)
+  function roomsPage() {
+    const rows = $("#room-rows");
+    async function load() {
+      const resp = await api("GET", "/v1/admin/rooms");
+      if (!resp.ok) { $("#rooms-unavailable").textContent = await detail(resp); $("#rooms-unavailable").hidden = false; return; }
+      const { items } = await resp.json();
+      rows.replaceChildren(...items.map((r) => el("tr", { "data-room": r.name },
+        el("td", { "data-label": "Room", text: r.name }), el("td", { "data-label": "Redis user", class: "mono", text: r.user }),
+        el("td", { "data-label": "Created", text: r.created_at }),
+        el("td", { "data-label": "State" }, r.active ? el("span", { class: "badge status-ready", text: "active" }) : el("span", { class: "badge status-failed", text: "no credentials" })),
+        el("td", {}, el("button", {
+          type: "button", class: "secondary danger", "aria-label": `Revoke ${r.name}`,
+          onclick: async () => {
+            if (!window.confirm(`Revoke the credentials of room ${r.name}? Its machine is disconnected at once and cannot record until it gets new ones.`)) return;
+            const d = await api("DELETE", `/v1/admin/rooms/${encodeURIComponent(r.name)}`);
+            toast(d.ok ? `${r.name} revoked.` : await detail(d), d.ok ? "info" : "error");
+            load();
+          },
+        }, "Revoke")))));
+    }
+    $("#room-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const data = new FormData(e.target);
+      const resp = await api("POST", "/v1/admin/rooms", { json: { name: data.get("name") } });
+      if (!resp.ok) { toast(await detail(resp), "error"); return; }
+      const created = await resp.json();
+      $("#room-secret-intro").textContent = `Room ${created.name}: Redis user ${created.user}. The password, shown only now; put it in the room machine's MEDSCRIBE_REDIS_URL (redis://${created.user}:PASSWORD@<clinic server>:6379/0):`;
+      $("#room-secret-value").textContent = created.password;
+      $("#room-secret").hidden = false;
+      e.target.reset();
+      load();
+    });
+    $("#room-secret-done").addEventListener("click", () => {
+      $("#room-secret-value").textContent = "";
+      $("#room-secret").hidden = true;
+    });
+    load();
+  }
+
   // ---------------------------------------------------------------- audit log
   function auditPage() {
     const form = $("#audit-filters");
@@ -990,6 +1030,7 @@
     if (enc) encounterPage(enc);
     else if ($("#encounter-list")) encountersPage();
     else if ($("#token-rows")) tokensPage();
+    else if ($("#room-rows")) roomsPage();
     else if ($("#audit-rows")) auditPage();
   });
 })();

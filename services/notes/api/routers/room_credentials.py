@@ -1,0 +1,114 @@
+"""Exam rooms' own Redis credentials for the console's Rooms page (admin only; issue 19).
+
+The same operations as ``medscribe notes room add|list|revoke`` (services/notes/room_admin.py),
+through the Redis admin user the notes service holds only when ``MEDSCRIBE_REDIS_ADMIN_URL``
+is set; without it these endpoints answer 503 and the service needs no admin rights. The
+password is shown once, in the answer to the add; audit rows name the room, never it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Request
+from redis.exceptions import RedisError
+
+from services.notes import room_admin
+from services.notes.api.deps import ApiContext, Caller, Ctx, audited, require
+from services.notes.api.errors import error_responses
+from services.notes.api.schemas import (
+    RoomCredentialCreated,
+    RoomCredentialIn,
+    RoomCredentialList,
+    RoomCredentialOut,
+)
+from services.notes.auth import Action
+
+router = APIRouter(prefix="/v1/admin", tags=["rooms' credentials"])
+
+NO_ADMIN = (
+    "room credentials are managed with the Redis admin user: set MEDSCRIBE_REDIS_ADMIN_URL "
+    "on the notes service (or use `medscribe notes room` where it is set)"
+)
+REDIS_DOWN = "Redis did not answer; nothing was changed, try again"
+
+
+def _admin(ctx: ApiContext) -> Any:
+    if ctx.redis_admin is None:
+        raise HTTPException(503, NO_ADMIN)
+    return ctx.redis_admin
+
+
+def _out(info: room_admin.RoomInfo) -> RoomCredentialOut:
+    return RoomCredentialOut(
+        name=info.name, user=info.user, created_at=info.created_at, active=info.has_credentials
+    )
+
+
+@router.get(
+    "/rooms",
+    response_model=RoomCredentialList,
+    summary="Exam rooms with their own Redis credentials (admin); never a password",
+    responses=error_responses(401, 403),
+)
+async def list_rooms(request: Request, ctx: Ctx, who: Caller) -> RoomCredentialList:
+    async with audited(ctx, request, who, Action.ROOM_CREDENTIALS_LIST) as work:
+        require(who, Action.ROOM_CREDENTIALS_LIST)
+        try:
+            found = await room_admin.list_all(_admin(ctx), ctx.names)
+        except (RedisError, OSError):
+            raise HTTPException(503, REDIS_DOWN) from None
+        work.target = f"count={len(found)}"
+        return RoomCredentialList(items=[_out(r) for r in found])
+
+
+@router.post(
+    "/rooms",
+    response_model=RoomCredentialCreated,
+    status_code=201,
+    summary="Give an exam room its own Redis credentials (admin); the password only here",
+    responses=error_responses(401, 403, 409, 422),
+)
+async def add_room(
+    body: RoomCredentialIn, request: Request, ctx: Ctx, who: Caller
+) -> RoomCredentialCreated:
+    async with audited(ctx, request, who, Action.ROOM_CREDENTIALS_ADD) as work:
+        require(who, Action.ROOM_CREDENTIALS_ADD)
+        client = _admin(ctx)
+        work.target = f"room={body.name[:40]}"
+        try:
+            info, password = await room_admin.add(client, ctx.names, body.name)
+        except room_admin.RoomAdminError as err:
+            code = 409 if "exists" in str(err) else 422
+            raise HTTPException(code, str(err)) from None
+        except (RedisError, OSError):
+            raise HTTPException(503, REDIS_DOWN) from None
+        work.status = 201
+        out = _out(info)
+    return RoomCredentialCreated(**out.model_dump(), password=password)
+
+
+@router.delete(
+    "/rooms/{room}",
+    response_model=RoomCredentialOut,
+    summary="Revoke an exam room's credentials (admin): its connections close at once",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def revoke_room(
+    room: Annotated[str, Path(min_length=1, max_length=100)],
+    request: Request,
+    ctx: Ctx,
+    who: Caller,
+) -> RoomCredentialOut:
+    async with audited(ctx, request, who, Action.ROOM_CREDENTIALS_REVOKE) as work:
+        require(who, Action.ROOM_CREDENTIALS_REVOKE)
+        client = _admin(ctx)
+        work.target = f"room={room[:40]}"
+        try:
+            info = await room_admin.revoke(client, ctx.names, room)
+        except room_admin.RoomAdminError as err:
+            code = 404 if str(err).startswith("no room") else 422
+            raise HTTPException(code, str(err)) from None
+        except (RedisError, OSError):
+            raise HTTPException(503, REDIS_DOWN) from None
+        return _out(info)
