@@ -255,6 +255,14 @@ def _room_gate(n: StreamNames) -> list[Use]:
         Use(("XADD", n.live(enc), "MAXLEN", "~", "500", "*", "f", "v"), gate),
         Use(("EXPIRE", n.live(enc), "3600"), gate),
         Use(("XADD", n.live(enc), "MAXLEN", "~", "500", "*", "f", "v"), "notes/service.py"),
+        # a room's browser: its one-time link, its current visit's live text
+        Use(("GETDEL", rooms.live_ticket_key(n, room, "h")), "services/notes/console/room_live.py"),
+        Use(("ZRANGE", opened, "-1", "-1"), "services/notes/console/room_live.py"),
+        Use(("HEXISTS", rooms.registry_key(n), room), "services/notes/console/room_live.py"),
+        Use(("SET", n.key("console", "room-session", "h"), room, "EX", "60"), "room_live.py"),
+        Use(("GET", n.key("console", "room-session", "h")), "room_live.py"),
+        Use(("GETDEL", n.key("console", "room-session", "h")), "room_live.py"),
+        Use(("XRANGE", n.live(enc), "(1-1", "+", "COUNT", "200"), "notes/console/room_live.py"),
         # a revoked room's keys (services/notes/room_admin.py retire_keys)
         Use(("XINFO", "GROUPS", control), gate),
         Use(("XLEN", control), gate),
@@ -276,6 +284,10 @@ def _room(room: str, n: StreamNames) -> list[Use]:
         Use(("XADD", rooms.control_stream(n, room), "*", "f", "v"), f"{publisher} _send"),
         Use(("XREVRANGE", audio, "+", "-", "COUNT", "1"), publisher),
         Use(("XREVRANGE", n.live(enc), "+", "-", "COUNT", "1"), view),
+        Use(
+            ("SET", rooms.live_ticket_key(n, room, "h"), "1", "PX", "1000"),
+            "services/capture/live_link.py",
+        ),
         Use(
             ("XREAD", "COUNT", "100", "BLOCK", "500", "STREAMS", n.partials(enc), n.live(enc))
             + ("0-0", "0-0"),

@@ -33,6 +33,9 @@ LIVE_MAXLEN = 500
 # A live stream the server wrote a notice on (a refused visit has no row that would
 # release it; an export may come after the release) is gone after this long.
 NOTICE_TTL_S = 3600
+# A room's one-time live-view link works this long (it is shown on the room's own screen).
+LIVE_TICKET_TTL_S = 600
+LIVE_TICKET_PREFIX = "rl_"
 # A revoked room's control stream with entries still waiting is gone after this long.
 RETIRE_TTL_S = 7 * 86400
 
@@ -97,6 +100,18 @@ def open_key(names: StreamNames, room: str) -> str:
     return names.key("room", check_room(room), "open")
 
 
+def live_ticket_key(names: StreamNames, room: str, ticket_hash: str) -> str:
+    """Where a room's agent leaves a one-time live-view ticket (by its SHA-256) for the
+    console to redeem: under the room's own keys, so a room can issue tickets only for
+    itself."""
+    return names.key("room", check_room(room), "ticket", ticket_hash)
+
+
+def ticket_hash(ticket: str) -> str:
+    """What a live-view ticket is stored by (the ticket itself is only in the link)."""
+    return hashlib.sha256(ticket.encode()).hexdigest()
+
+
 def registry_key(names: StreamNames) -> str:
     """Hash of the rooms an admin added (room -> JSON), read by the gate."""
     return names.key("rooms")
@@ -111,8 +126,9 @@ def acl_rules(names: StreamNames, room: str) -> list[str]:
 
     Everything a room does: XADD/XREVRANGE its own audio streams (the capture agent's
     exactly-once resend), XADD its control stream, XREAD/XREVRANGE its own visits'
-    partials and edited-turn copies. Nothing else: no other key, no ms:control, no
-    transcript stream, no admin command.
+    partials and edited-turn copies, SET a one-time live-view ticket for the room's
+    browser under its own keys. Nothing else: no other key, no ms:control, no transcript
+    stream, no admin command.
     """
     p = _glob(names.prefix)
     r = check_room(room) + SEPARATOR
@@ -127,6 +143,7 @@ def acl_rules(names: StreamNames, room: str) -> list[str]:
         "+discard",
         f"(+xadd +xrevrange %RW~{p}audio:{r}*)",
         f"(+xadd %W~{_glob(control_stream(names, room))})",
+        f"(+set ~{p}room:{check_room(room)}:ticket:*)",
         f"(+xread +xrevrange %R~{p}partials:{r}* %R~{p}live:{r}*)",
     ]
 

@@ -98,6 +98,8 @@ class LiveView:
 
     def notice(self, message: str) -> None: ...
 
+    def live_link(self, url: str, valid_s: int) -> None: ...
+
     def stopping(self, last_frame_seq: int) -> None: ...
 
     def finished(self, summary: Summary) -> None: ...
@@ -239,6 +241,12 @@ class TerminalView(LiveView):
     def notice(self, message: str) -> None:
         self._print(message)
 
+    def live_link(self, url: str, valid_s: int) -> None:
+        self._print(
+            f"Watch this visit in this room's browser (the link works once, within "
+            f"{valid_s // 60} min):\n  {url}"
+        )
+
     def stopping(self, last_frame_seq: int) -> None:
         self._stopping = True
         self._print(f"Stopping: {last_frame_seq + 1} frames captured; sending the rest ...")
@@ -305,6 +313,11 @@ class PlainView(LiveView):
 
     def notice(self, message: str) -> None:
         self._line(message)
+
+    def live_link(self, url: str, valid_s: int) -> None:
+        # The link opens the visit's live text: into a log file only when asked for.
+        if self.show_text:
+            self._line(f"live view link (works once, within {valid_s // 60} min): {url}")
 
     def stopping(self, last_frame_seq: int) -> None:
         self._line(f"stopping last_frame_seq={last_frame_seq}")

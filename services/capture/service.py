@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 
 from services.capture.config import CaptureSettings
+from services.capture.live_link import show_live_link
 from services.capture.live_view import LiveView, NullView, Summary
 from services.capture.publisher import FrameWriter, WriterStatus
 from services.capture.recovery import recover_spools
@@ -133,6 +134,9 @@ async def run(
         watcher,
         asyncio.create_task(_refresh(view, writer.status, signals.stop)),
     ]
+    if room is not None:  # beside the audio path: no link is all that Redis trouble costs
+        link = show_live_link(redis, names, room, settings.notes_url, view)
+        helpers.append(asyncio.create_task(link))
     seq = 0
     reason = "end_of_input"
 
