@@ -48,11 +48,14 @@ async def recover_spools(
             meta = spool.meta()
             encounter_id = str(meta["encounter_id"])
             names = StreamNames(str(meta["stream_prefix"]))
+            # a room's own credentials may add control only to the room's stream (older
+            # spools name none: the shared stream, as they were recorded)
+            control = str(meta.get("control_stream") or names.control)
         except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError):
             log.error("spool_unreadable_skipped", file=str(directory))
             spool.close()
             continue
-        if await _recover_one(redis, spool, encounter_id, names, stop, retry_s):
+        if await _recover_one(redis, spool, encounter_id, names, control, stop, retry_s):
             finished += 1
     return finished
 
@@ -62,6 +65,7 @@ async def _recover_one(
     spool: EncounterSpool,
     encounter_id: str,
     names: StreamNames,
+    control: str,
     stop: asyncio.Event,
     retry_s: float,
 ) -> bool:
@@ -92,7 +96,7 @@ async def _recover_one(
             last = max(top, last_spooled)
             await publish(
                 redis,
-                names.control,
+                control,
                 EncounterStopped(encounter_id=encounter_id, last_frame_seq=last),
             )
             spool.mark_stopped(last)

@@ -97,7 +97,11 @@ async def run(
     spool = EncounterSpool.create(
         settings.spool_dir,
         encounter_id,
-        {"encounter_id": encounter_id, "stream_prefix": settings.stream_prefix},
+        {
+            "encounter_id": encounter_id,
+            "stream_prefix": settings.stream_prefix,
+            "control_stream": control,  # where a later run's recovery sends its stop
+        },
     )
     writer = FrameWriter(
         redis,
@@ -189,7 +193,9 @@ async def run(
     if delivered and word.refused is None and room is not None and not signals.now.is_set():
         # All audio is in: wait a little for the server to say where the files went (the
         # live view's last line). Bounded, and a second Ctrl+C ends it.
-        await _first_of(word.exported, signals.now, timeout=settings.export_wait_s)
+        await _first_of(word.answered, signals.now, timeout=settings.export_wait_s)
+    if word.refused is not None:
+        reason = "refused"  # also when the refusal came after a short recording ended
     watch_stop.set()
     if delivered and not recovery.done() and not signals.now.is_set():
         # Redis answers: give an earlier visit's spool the same grace to finish sending.

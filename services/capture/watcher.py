@@ -46,21 +46,25 @@ class ServerWord:
     refused: str | None = None  # the gate's reason code
     export_dir: str | None = None
     exported: asyncio.Event = field(default_factory=asyncio.Event)
+    answered: asyncio.Event = field(default_factory=asyncio.Event)  # refused or exported
 
     def take(self, notice: LiveNotice) -> None:
         if notice.kind == "refused" and self.refused is None:
             self.refused = notice.reason or "refused"
             log.warning("encounter_refused_by_server", reason=self.refused)
             self.on_refused(self.refused)
+            self.answered.set()
         elif notice.kind == "exported" and notice.export_dir and not self.exported.is_set():
             self.export_dir = notice.export_dir
             self.exported.set()
+            self.answered.set()
 
     def revoked(self) -> None:
         if self.refused is None:
             self.refused = REVOKED
             log.warning("encounter_refused_by_server", reason=REVOKED)
             self.on_refused(REVOKED)
+            self.answered.set()
 
 
 def _entry_type(fields: Any) -> str | None:
