@@ -22,7 +22,7 @@ from simulators.codec import encode, normalize_text, script_from_dialogue, write
 from tests.e2e.test_aci_pipeline import auth, encounters_by_room, wait_notes
 from tests.helpers.procs import RedisServer, free_port, medscribe_cmd, subprocess_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 SCALE = 30
 PICK = "D2N072"
@@ -102,7 +102,7 @@ async def test_visit_survives_redis_out_of_memory(
             await admin.xlen(names.audio(eid)) < 40
         ):
             assert capture.returncode is None, "capture ended before the visit got going"
-            assert time.monotonic() - started < 60, "the visit never started"
+            assert time.monotonic() - started < 180, "the visit never started"
             await asyncio.sleep(0.1)
         used = int((await admin.info("memory"))["used_memory"])
         await admin.config_set("maxmemory", str(used + 64 * 1024))
