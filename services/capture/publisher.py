@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoPermissionError, OutOfMemoryError, RedisError, ResponseError
+from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 
 from services.capture.spool import (
     KIND_CONTROL,
@@ -116,7 +116,6 @@ class FrameWriter:
         self._recent: deque[tuple[int, bytes]] = deque(maxlen=max(recent_frames, 1))
         self._keep_recent = recent_frames > 0
         self._auto_ids = False  # set once a foreign entry blocks our frame ids
-        self._atomic = True  # batches in MULTI/EXEC (off only for a user without +exec)
         self._wake = asyncio.Event()
         self._closing = False
         self._check_top = start_spooling
@@ -280,7 +279,7 @@ class FrameWriter:
             # commands of a pipeline (out of memory) while it takes later ones as memory
             # comes and goes, and the refused frame, re-sent, lands after its successors:
             # readers go by seq, skip it, and a word is cut.
-            async with self.redis.pipeline(transaction=self._atomic) as pipe:
+            async with self.redis.pipeline(transaction=True) as pipe:
                 for rec in recs:
                     if rec.kind == KIND_FRAME:
                         fields: Any = audio_fields(rec.seq, rec.payload)
@@ -289,13 +288,6 @@ class FrameWriter:
                         stream, cfields = rec.control()
                         pipe.xadd(stream, cfields)  # type: ignore[arg-type]
                 results = await pipe.execute(raise_on_error=False)
-        except NoPermissionError as err:
-            if not self._atomic or "exec" not in str(err).lower():
-                return 0, err
-            # A room user made before +exec was granted: works, less safely, until re-added.
-            log.warning("redis_user_lacks_exec_batches_not_atomic")
-            self._atomic = False
-            return await self._send(recs)
         except (RedisError, OSError) as err:
             return 0, err
         for done, (rec, result) in enumerate(zip(recs, results, strict=True)):
