@@ -275,7 +275,11 @@ class FrameWriter:
         """Pipeline the records; returns how many leading ones are confirmed, and the error
         that stopped the rest (None when all are in Redis)."""
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            # MULTI/EXEC: all of the batch or none of it. Without it Redis refuses single
+            # commands of a pipeline (out of memory) while it takes later ones as memory
+            # comes and goes, and the refused frame, re-sent, lands after its successors:
+            # readers go by seq, skip it, and a word is cut.
+            async with self.redis.pipeline(transaction=True) as pipe:
                 for rec in recs:
                     if rec.kind == KIND_FRAME:
                         fields: Any = audio_fields(rec.seq, rec.payload)
