@@ -45,6 +45,11 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
 ]
+# Rooms' credentials (/v1/admin/rooms) need the Redis admin user, which this server is not
+# given (the shared test Redis must not get fuzzed ACL users): they answer the documented
+# 503 that says so, so the "never 5xx" check is left out for them, and only for them
+# (with the admin user: tests/rooms/test_room_admin_api.py).
+NO_ADMIN_USER = "/v1/admin/rooms"
 
 
 class ServerThread:
@@ -172,7 +177,9 @@ def test_api_conforms_to_its_schema(label: str, api_server: ServerThread) -> Non
         case.call_and_validate(
             base_url=f"http://127.0.0.1:{api_server.port}",
             headers={"Authorization": f"Bearer {api_server.token}"},
-            checks=CHECKS,
+            checks=[c for c in CHECKS if c is not not_a_server_error]
+            if operation.path.startswith(NO_ADMIN_USER)
+            else CHECKS,
             timeout=30,
         )
 
