@@ -130,7 +130,8 @@ class RedisClusterProcs:
         raise RuntimeError("cluster did not reach cluster_state:ok")
 
     def live_ports(self) -> list[int]:
-        return [p for p, proc in self.procs.items() if proc.poll() is None]
+        """Nodes that run and answer (not killed, not frozen)."""
+        return [p for p, proc in self.procs.items() if proc.poll() is None and p not in self.frozen]
 
     def primary_of(self, key: str) -> int:
         """Port of the primary now serving ``key``'s slot (asked of any live node)."""
@@ -187,6 +188,18 @@ class RedisClusterProcs:
                 return line.split(":", 1)[1].strip()
         raise RuntimeError("no role in INFO")
 
+    def wait_role(self, port: int, role: str, timeout: float = 30.0) -> None:
+        """Until the node on ``port`` says it is ``master`` or ``slave``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.role(port) == role:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"node {port} did not become {role}")
+
     def heal(self, timeout: float = 60.0) -> None:
         """Back to three primaries with one replica each: frozen nodes thawed, killed nodes
         started again (their nodes.conf makes them rejoin, as replicas of whoever took
@@ -223,7 +236,8 @@ class RedisClusterProcs:
         proc.wait(10)
 
     def wait_promoted(self, killed: int, key: str, timeout: float = 30.0) -> int:
-        """Until a live primary other than ``killed`` serves ``key``'s slot; its port."""
+        """Until a live primary other than ``killed`` (or frozen) serves ``key``'s slot;
+        its port."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

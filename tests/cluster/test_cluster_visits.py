@@ -166,3 +166,38 @@ async def test_primary_dies_with_unreplicated_writes_visit_exact(
         assert row.duplicates == 0
         assert row.turns_delivered == TURNS * 2
     s.assert_no_phi_in_logs()
+
+
+async def test_partitioned_primary_rejoins_as_replica_visit_exact(
+    tmp_path: Path, redis_cluster: RedisClusterProcs, aci_dialogues: list[Dialogue]
+) -> None:
+    """The primary holding the clinic's slot is cut off, not dead: SIGSTOP until its replica
+    is promoted, then SIGCONT. Every service's commands sent meanwhile wait in its socket;
+    woken, the old primary learns it lost the slot, turns replica and drops what it took in
+    the meantime. The visit still comes out word for word, nothing lost or doubled."""
+    names = StreamNames(clinic_prefix("clinic-p"))
+    [d] = pick_dialogues(aci_dialogues, 1, TURNS * 2, offset=13)
+    s = ChaosStack(tmp_path, redis_cluster.url, names, sqlite(tmp_path, "clinic-p"))
+    row = Row("cluster partitioned primary", "partition")
+    async with s:
+        v = s.visit(d, "room-p")
+        await s.play(v, speed=4.0)  # slower than the services: the visit outlasts the cut
+        await s.encounter_ids()
+        await s.wait_turns(4)
+        assert v.proc is not None
+        assert v.proc.returncode is None, "visit ended too early"
+        primary = redis_cluster.primary_of(names.control)
+        redis_cluster.freeze(primary)
+        try:
+            promoted = await asyncio.to_thread(redis_cluster.wait_promoted, primary, names.control)
+            assert promoted != primary
+        finally:
+            redis_cluster.thaw(primary)
+        await asyncio.to_thread(redis_cluster.wait_role, primary, "slave")
+        assert await s.finish(v) == 0, v.log.read_text()[-2000:]
+        assert await s.audio_turns(v) == v.want  # every frame in Redis once, in order
+        await s.check(row, await s.wait_outcomes())
+        assert row.duplicates == 0
+        assert row.turns_delivered == TURNS * 2
+        assert not s.unexpected_exits(), s.unexpected_exits()
+    s.assert_no_phi_in_logs()
