@@ -5,12 +5,15 @@ against the cluster (all allowed on its own clinic, the refusals named on anothe
 
 from __future__ import annotations
 
+import json
 import secrets
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from redis.exceptions import NoPermissionError
+from typer.testing import CliRunner
 
 from shared import redis_acl
 from shared.contracts import StreamNames
@@ -92,3 +95,25 @@ async def test_clinic_users_are_confined_to_their_clinic_on_every_node(
     finally:
         for client in clients.values():
             await client.aclose()
+
+
+def test_cluster_acl_command_makes_passwords_once_and_prints_hashes_only(
+    tmp_path: Path,
+) -> None:
+    from medscribe.cli import app
+
+    runner = CliRunner()
+    secrets_file = tmp_path / "clinic-a.json"
+    args = ["cluster-acl", "ms:{clinic-a}:", "--passwords", str(secrets_file)]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert secrets_file.stat().st_mode & 0o077 == 0
+    made = json.loads(secrets_file.read_text())
+    assert set(made) == set(redis_acl.SERVICES)
+    assert first.output.splitlines() == redis_acl.clinic_acl(StreamNames("ms:{clinic-a}:"), made)
+    assert not any(pw in first.output for pw in made.values())
+    again = runner.invoke(app, args)  # the same passwords: the same lines
+    assert again.output == first.output
+    untagged = runner.invoke(app, ["cluster-acl", "ms:", "--passwords", str(secrets_file)])
+    assert untagged.exit_code != 0
+    assert "hash tag" in untagged.output
