@@ -24,6 +24,12 @@ Exactly-once, in order — how:
   what this agent wrote. If the newest frame is there, so is everything before it; if
   frames were lost after the EncounterStopped was sent, the stop was lost too and is re-sent
   after them (docs/cluster.md).
+- A primary that was cut off rather than dead (a network partition, a paused VM) can still
+  acknowledge a frame after its replica took over, then turn replica and drop it. Had the
+  next frame simply followed the MOVED reply to the new primary, the stream would have a
+  hole there. So the writer's pipeline does not follow redirections: a MOVED reaches it
+  as an error like any outage, and the check above (which does follow it) re-sends what
+  the new primary lacks before any later frame is written.
 While Redis answers, frames go from memory straight to Redis (the spool file is written
 only during an outage): an agent killed at that moment loses only the frames of the
 batch in flight, normally under 100 ms of audio.
@@ -43,7 +49,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
+from redis.asyncio.cluster import ClusterPipeline
+from redis.exceptions import MovedError, OutOfMemoryError, RedisError, ResponseError
 
 from services.capture.spool import (
     KIND_CONTROL,
@@ -68,6 +75,14 @@ TOP_SCAN = 200  # entries searched back for the newest real frame
 def frame_entry_id(seq: int) -> str:
     """Stream entry id of frame ``seq`` (ids must be > 0-0, hence the +1)."""
     return f"{seq + 1}-0"
+
+
+async def _execute_in_place(pipe: Any) -> list[Any]:
+    """Run the pipeline; on Redis Cluster without following MOVED (see the module notes:
+    the slot's new primary is written to only after the writer's check)."""
+    if isinstance(pipe, ClusterPipeline):
+        return await pipe.execute(raise_on_error=False, allow_redirections=False)
+    return await pipe.execute(raise_on_error=False)
 
 
 def _is_duplicate(err: BaseException) -> bool:
@@ -254,6 +269,8 @@ class FrameWriter:
             # Out of memory (maxmemory, noeviction) is not an outage: say which it is.
             "redis_out_of_memory_spooling"
             if isinstance(err, OutOfMemoryError)
+            else "redis_primary_moved_checking"
+            if isinstance(err, MovedError)
             else "redis_unreachable_spooling",
             error=type(err).__name__,
             frames=len(self._queue),
@@ -283,7 +300,7 @@ class FrameWriter:
                     else:
                         stream, cfields = rec.control()
                         pipe.xadd(stream, cfields)  # type: ignore[arg-type]
-                results = await pipe.execute(raise_on_error=False)
+                results = await _execute_in_place(pipe)
         except (RedisError, OSError) as err:
             return 0, err
         for done, (rec, result) in enumerate(zip(recs, results, strict=True)):
