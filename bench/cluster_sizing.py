@@ -111,7 +111,12 @@ async def rooms_level(cluster: RedisClusterProcs, rooms: int, seconds: float) ->
         "lag_p50_ms": round(p(0.5), 1),
         "lag_p99_ms": round(p(0.99), 1),
         "lag_max_ms": round(lags[-1], 1) if lags else 0.0,
-        "redis_primary_cpu_core": round((_cpu_s(redis_pid) - cpu0) / wall, 2),
+        "redis_primary_cpu_core": round((_cpu_s(redis_pid) - cpu0) / wall, 3),
+        # What one room costs the primary's single thread: the ceiling once clients are
+        # not the limit (at 80 % of a core, leaving room for the bridge's and notes' reads).
+        "redis_rooms_at_80pct_core": round(
+            0.8 * rooms * wall / max(_cpu_s(redis_pid) - cpu0, 1e-9)
+        ),  # fmt: skip
         "writer_cpu_core": round(writer_cpu / seconds, 2),
         "reader_cpu_core": round((time.process_time() - me0) / wall, 2),
     }
@@ -163,6 +168,8 @@ async def main(levels: list[int], seconds: float, turns: int) -> dict[str, Any]:
             fit = [r["rooms"] for r in result["levels"] if r["lag_p99_ms"] <= LAG_LIMIT_MS]
             result["rooms_per_primary_at_p99_under_100ms"] = max(fit, default=0)
             result["load_after"] = os.getloadavg()
+            ceilings = [r["redis_rooms_at_80pct_core"] for r in result["levels"]]
+            result["redis_rooms_at_80pct_core_median"] = statistics.median(ceilings)
         finally:
             cluster.stop()
     RESULTS.mkdir(exist_ok=True)
