@@ -79,6 +79,8 @@ def _capture(n: StreamNames) -> list[Use]:
         Use(("XADD", audio, "*", "f", "v"), "services/capture/publisher.py _add_behind_foreign"),
         Use(("XADD", n.control, "*", "f", "v"), "services/capture/publisher.py _send"),
         Use(("XREVRANGE", audio, "+", "-", "COUNT", "1"), "services/capture/publisher.py"),
+        Use(("MULTI",), "services/capture/publisher.py _send (all of a batch or none)"),
+        Use(("EXEC",), "services/capture/publisher.py _send"),
     ]
 
 
@@ -267,6 +269,8 @@ def _room(room: str, n: StreamNames) -> list[Use]:
         Use(("XADD", audio, "*", "f", "v"), f"{publisher} _add_behind_foreign"),
         Use(("XADD", rooms.control_stream(n, room), "*", "f", "v"), f"{publisher} _send"),
         Use(("XREVRANGE", audio, "+", "-", "COUNT", "1"), publisher),
+        Use(("MULTI",), f"{publisher} _send (all of a batch or none)"),
+        Use(("EXEC",), f"{publisher} _send"),
         Use(("XREVRANGE", n.live(enc), "+", "-", "COUNT", "1"), view),
         Use(
             ("XREAD", "COUNT", "100", "BLOCK", "500", "STREAMS", n.partials(enc), n.live(enc))

@@ -115,6 +115,7 @@ def acl_rules(names: StreamNames, room: str) -> list[str]:
         "-@dangerous",
         "-select",  # keys of another database would be out of every service's sight
         "+multi",
+        "+exec",  # the capture agent's batches are all-or-nothing
         "+discard",
         f"(+xadd +xrevrange %RW~{p}audio:{r}*)",
         f"(+xadd %W~{_glob(control_stream(names, room))})",

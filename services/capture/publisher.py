@@ -27,9 +27,11 @@ Exactly-once, in order — how:
 - A primary that was cut off rather than dead (a network partition, a paused VM) can still
   acknowledge a frame after its replica took over, then turn replica and drop it. Had the
   next frame simply followed the MOVED reply to the new primary, the stream would have a
-  hole there. So the writer's pipeline does not follow redirections: a MOVED reaches it
-  as an error like any outage, and the check above (which does follow it) re-sends what
-  the new primary lacks before any later frame is written.
+  hole there. A batch is a MULTI/EXEC transaction, which the cluster client does not
+  redirect, and the agent's client does not retry: a MOVED reaches the writer as an error
+  like any outage, and the check above (whose read does follow it) re-sends what the new
+  primary lacks before any later frame is written (tests/cluster/test_cluster_durability.py
+  holds the client to that).
 While Redis answers, frames go from memory straight to Redis (the spool file is written
 only during an outage): an agent killed at that moment loses only the frames of the
 batch in flight, normally under 100 ms of audio.
@@ -49,7 +51,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import ClusterPipeline
 from redis.exceptions import MovedError, OutOfMemoryError, RedisError, ResponseError
 
 from services.capture.spool import (
@@ -75,14 +76,6 @@ TOP_SCAN = 200  # entries searched back for the newest real frame
 def frame_entry_id(seq: int) -> str:
     """Stream entry id of frame ``seq`` (ids must be > 0-0, hence the +1)."""
     return f"{seq + 1}-0"
-
-
-async def _execute_in_place(pipe: Any) -> list[Any]:
-    """Run the pipeline; on Redis Cluster without following MOVED (see the module notes:
-    the slot's new primary is written to only after the writer's check)."""
-    if isinstance(pipe, ClusterPipeline):
-        return await pipe.execute(raise_on_error=False, allow_redirections=False)
-    return await pipe.execute(raise_on_error=False)
 
 
 def _is_duplicate(err: BaseException) -> bool:
@@ -292,7 +285,11 @@ class FrameWriter:
         """Pipeline the records; returns how many leading ones are confirmed, and the error
         that stopped the rest (None when all are in Redis)."""
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            # MULTI/EXEC: all of the batch or none of it. Without it Redis refuses single
+            # commands of a pipeline (out of memory) while it takes later ones as memory
+            # comes and goes, and the refused frame, re-sent, lands after its successors:
+            # readers go by seq, skip it, and a word is cut.
+            async with self.redis.pipeline(transaction=True) as pipe:
                 for rec in recs:
                     if rec.kind == KIND_FRAME:
                         fields: Any = audio_fields(rec.seq, rec.payload)
@@ -300,7 +297,7 @@ class FrameWriter:
                     else:
                         stream, cfields = rec.control()
                         pipe.xadd(stream, cfields)  # type: ignore[arg-type]
-                results = await _execute_in_place(pipe)
+                results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as err:
             return 0, err
         for done, (rec, result) in enumerate(zip(recs, results, strict=True)):

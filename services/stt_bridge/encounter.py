@@ -13,8 +13,9 @@ import contextlib
 import random
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import redis.asyncio as aioredis
 from prometheus_client import Gauge
@@ -31,12 +32,13 @@ from services.stt_bridge.ledger import DoneLedger, LedgerError
 from services.stt_bridge.metrics import BridgeMetrics
 from services.stt_bridge.partials import PartialSink
 from services.stt_bridge.session import TERMINATION_TIMEOUT, run_session
-from services.stt_bridge.state import EncounterStore, LeaseLost
+from services.stt_bridge.state import EncounterStore, LeaseLost, StateBehind
 from services.stt_bridge.url import unsupported_params
 from shared.contracts import (
     EncounterFailed,
     EncounterStarted,
     EncounterTranscribed,
+    FinalTurn,
     StreamNames,
     SttSessionUsage,
     SttSettings,
@@ -47,6 +49,10 @@ if TYPE_CHECKING:
     from services.stt_bridge.session import _Session
 
 log = get_logger(__name__)
+T = TypeVar("T")
+# Turns this owner published, kept to put back what a Redis failover lost (as capture
+# keeps its recent frames): about two minutes of speech, far beyond replication lag.
+RECENT_TURNS = 64
 US_MIN_TURN_SILENCE_MS = 400  # the servers' defaults (assemblyai-protocol.md §7.1)
 U3_MIN_TURN_SILENCE_MS = 100
 
@@ -117,6 +123,8 @@ class EncounterRunner:
         self.current_session: _Session | None = None
         self.gap_seqs: list[int] = []
         self.reconnects = 0
+        self.recent: dict[int, FinalTurn] = {}  # seq -> turn published by this owner
+        self.last_key: tuple[str, int] | None = None  # (session, turn_order) last published
         self._fed: deque[tuple[int, int]] = deque()  # (frame end position, added ms)
         self._last_frame_at = time.monotonic()
         self._rng = random.Random()
@@ -176,6 +184,62 @@ class EncounterRunner:
             )  # fmt: skip
             return True
         return False
+
+    # -- Redis lost our newest writes ---------------------------------------------------
+
+    def published(self, turn: FinalTurn, resume: int, ckpt: Checkpoint) -> None:
+        """Bookkeeping after a turn was published (Redis now says the same)."""
+        self.next_seq = turn.seq + 1
+        self.resume_pos, self.ckpt = resume, ckpt
+        self.last_key = (turn.stt_session_id, turn.turn_order)
+        self.recent[turn.seq] = turn
+        while len(self.recent) > RECENT_TURNS:
+            del self.recent[min(self.recent)]
+
+    async def restoring(self, write: Callable[[], Awaitable[T]]) -> T:
+        """Run a fenced state write; if Redis turns out to have lost our newest writes,
+        put them back and run it once more."""
+        try:
+            return await write()
+        except StateBehind as behind:
+            await self.restore_lost_state(behind.stored_seq)
+            return await write()
+
+    async def restore_lost_state(self, stored_seq: int) -> None:
+        """Redis kept an older state than we wrote (a failover to a replica that had not
+        received our newest writes): re-add the turns it lost, in order, and the state after
+        them, so the visit goes on in the same STT session with nothing re-transcribed
+        (re-streaming is billed, and a second pass may cut the turns differently than the
+        one notes may already have stored). Without those turns in memory: LeaseLost, and
+        the next owner resumes from what Redis kept."""
+        gaps = set(self.gap_seqs)
+        lost = [s for s in range(stored_seq, self.next_seq) if s not in gaps]
+        if any(s not in self.recent for s in lost):
+            raise LeaseLost(self.eid)
+        fields: dict[str, str | int] = {
+            "next_seq": self.next_seq, "resume_pos": self.resume_pos, "ckpt_id": self.ckpt[0],
+            "ckpt_pos": self.ckpt[1], "ckpt_seq": self.ckpt[2], "reconnects": self.reconnects,
+            "gaps": ",".join(str(g) for g in sorted(gaps)),
+        }  # fmt: skip
+        if self.last_key is not None:
+            fields |= {"last_sid": self.last_key[0], "last_to": self.last_key[1]}
+        if self.stop_seq is not None:
+            fields["stop_seq"] = self.stop_seq
+        await self.ctx.store.restore(
+            self.eid, self.ctx.leases.token, stored_seq=stored_seq,
+            turns=[self.recent[s] for s in lost], fields=fields,
+        )  # fmt: skip
+        self.ctx.metrics.state_restored.inc()
+        log.warning(
+            "bridge_state_restored_after_redis_loss", encounter_id=self.eid,
+            seq=stored_seq, turns=len(lost), next_seq=self.next_seq,
+        )  # fmt: skip
+
+    async def _check_state(self) -> None:
+        """Before the outcome: Redis must hold every turn we published."""
+        stored = await self.ctx.store.next_seq(self.eid)
+        if stored < self.next_seq:
+            await self.restore_lost_state(stored)
 
     async def record_usage(self, usage: SttSessionUsage) -> None:
         with contextlib.suppress(LeaseLost):
@@ -302,9 +366,11 @@ class EncounterRunner:
         ctx = self.ctx
         seq = self.next_seq
         try:
-            fresh = await ctx.store.record_gap(
-                self.eid, ctx.leases.token, seq=seq, session_id="termination-timeout",
-                turn_order=None,
+            fresh = await self.restoring(
+                lambda: ctx.store.record_gap(
+                    self.eid, ctx.leases.token, seq=seq, session_id="termination-timeout",
+                    turn_order=None,
+                )
             )  # fmt: skip
         except LeaseLost:
             return "lost"
@@ -317,6 +383,10 @@ class EncounterRunner:
 
     async def _transcribed(self) -> str:
         ctx = self.ctx
+        try:
+            await self._check_state()
+        except LeaseLost:
+            return "lost"
         sessions = await ctx.store.sessions(self.eid)
         msg = EncounterTranscribed(
             encounter_id=self.eid,

@@ -36,6 +36,11 @@ class BridgeMetrics:
             "Partial turns replaced by a newer one of the same encounter before publication.",
             registry=r,
         )
+        self.state_restored = Counter(
+            "medscribe_bridge_state_restored_total",
+            "Times Redis had lost this bridge's newest turns (failover) and they were put back.",
+            registry=r,
+        )
         self.gaps = Counter(
             "medscribe_bridge_turn_gaps_total",
             "Final turns that arrived unusable and were recorded as gaps.",

@@ -84,8 +84,8 @@ class TurnPublisher:
             r.ctx.partials.discard(self.partials_stream, msg.turn_order)
         resume = self._resume_after(msg, sent_pos)
         ckpt = r.reader.checkpoint_for(resume, r.ckpt)
-        fresh = await r.ctx.store.publish_turn(
-            r.ctx.leases.token, turn, resume_pos=resume, ckpt=ckpt
+        fresh = await r.restoring(
+            lambda: r.ctx.store.publish_turn(r.ctx.leases.token, turn, resume_pos=resume, ckpt=ckpt)
         )
         if not fresh:
             log.info(
@@ -93,8 +93,7 @@ class TurnPublisher:
                 turn_order=msg.turn_order,
             )  # fmt: skip
             return
-        r.next_seq += 1
-        r.resume_pos, r.ckpt = resume, ckpt
+        r.published(turn, resume, ckpt)
         self.published += 1
         r.ctx.metrics.turns.inc()
         log.info(
@@ -107,13 +106,18 @@ class TurnPublisher:
         and note show a missing turn where it was (its audio is resent after a drop)."""
         r = self.r
         seq = r.next_seq
-        fresh = await r.ctx.store.record_gap(
-            r.eid, r.ctx.leases.token, seq=seq, session_id=self.session_id, turn_order=turn_order
+        fresh = await r.restoring(
+            lambda: r.ctx.store.record_gap(
+                r.eid, r.ctx.leases.token, seq=seq, session_id=self.session_id,
+                turn_order=turn_order,
+            )
         )
         if not fresh:
             return
         r.next_seq += 1
         r.gap_seqs.append(seq)
+        if turn_order is not None:
+            r.last_key = (self.session_id, turn_order)
         r.ctx.metrics.gaps.inc()
         log.warning(
             "final_unusable_gap_recorded", encounter_id=r.eid, seq=seq,

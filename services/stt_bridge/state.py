@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import redis.asyncio as aioredis
 
@@ -67,6 +67,22 @@ end
 return 1
 """
 )
+# Put back what Redis lost of this owner's newest writes (a failover to a replica that
+# had not received them): the turns, in order, and the state after the last of them.
+_RESTORE = (
+    _FENCE
+    + """
+local seq = tonumber(redis.call('HGET', KEYS[2], 'next_seq') or '0')
+if seq ~= tonumber(ARGV[2]) then return -2 end
+local i = 4
+for _ = 1, tonumber(ARGV[3]) do
+  redis.call('XADD', KEYS[3], '*', 'v', ARGV[i], 'type', ARGV[i + 1], 'data', ARGV[i + 2])
+  i = i + 3
+end
+redis.call('HSET', KEYS[2], unpack(ARGV, i))
+return 1
+"""
+)
 _SET = (
     _FENCE
     + """
@@ -100,6 +116,16 @@ class LeaseLost(Exception):
     """This replica no longer owns the encounter; stop touching it."""
 
     phi_safe = True
+
+
+class StateBehind(LeaseLost):
+    """Redis holds an older ``next_seq`` than this owner wrote: it lost our newest writes
+    (asynchronous replication, a failover). Handled like a lost lease unless the owner can
+    put them back (:meth:`EncounterStore.restore`)."""
+
+    def __init__(self, encounter_id: str, stored_seq: int) -> None:
+        super().__init__(encounter_id)
+        self.stored_seq = stored_seq
 
 
 @dataclass
@@ -282,9 +308,44 @@ class EncounterStore:
         if r == -1:
             raise LeaseLost(turn.encounter_id)
         if r == -2:
-            # Our counter disagrees with Redis: another owner wrote in between.
-            raise LeaseLost(turn.encounter_id)
+            await self._seq_mismatch(turn.encounter_id, turn.seq)
         return bool(r == 1)
+
+    async def _seq_mismatch(self, encounter_id: str, ours: int) -> NoReturn:
+        """Our counter disagrees with Redis: ahead of it, Redis lost our newest writes;
+        otherwise another owner wrote in between."""
+        stored = await self.next_seq(encounter_id)
+        if stored < ours:
+            raise StateBehind(encounter_id, stored)
+        raise LeaseLost(encounter_id)
+
+    async def next_seq(self, encounter_id: str) -> int:
+        raw = await self.redis.hget(self.state_key(encounter_id), "next_seq")
+        return int(raw) if raw not in (None, b"") else 0
+
+    async def restore(
+        self,
+        encounter_id: str,
+        token: str,
+        *,
+        stored_seq: int,
+        turns: list[FinalTurn],
+        fields: dict[str, Any],
+    ) -> None:
+        """Re-add ``turns`` (which Redis lost) and set the state ``fields``, if Redis still
+        holds ``stored_seq`` and our lease; else :class:`LeaseLost`."""
+        argv: list[Any] = [token, stored_seq, len(turns)]
+        for turn in turns:
+            f = encode(turn)
+            argv += [f["v"], f["type"], f["data"]]
+        for k, v in fields.items():
+            argv += [k, v]
+        r = await self.redis.eval(
+            _RESTORE, 3, self.lease_key(encounter_id), self.state_key(encounter_id),
+            self.names.turns, *argv,
+        )  # fmt: skip
+        if r != 1:
+            raise LeaseLost(encounter_id)
 
     async def record_gap(
         self,
@@ -300,8 +361,10 @@ class EncounterStore:
             _GAP, 2, self.lease_key(encounter_id), self.state_key(encounter_id),
             token, seq, session_id, "" if turn_order is None else turn_order,
         )  # fmt: skip
-        if r in (-1, -2):
+        if r == -1:
             raise LeaseLost(encounter_id)
+        if r == -2:
+            await self._seq_mismatch(encounter_id, seq)
         return bool(r == 1)
 
     async def finish(

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from redis.exceptions import MovedError
 from structlog.testing import capture_logs
 
 from services.stt_bridge.lease import Leases
@@ -30,7 +31,7 @@ from shared.contracts import (
 )
 from shared.streams import ReplicaWait, make_redis
 from tests.cluster.conftest import clinic_prefix
-from tests.cluster.procs import RedisClusterProcs
+from tests.cluster.procs import RedisClusterProcs, _command
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -140,3 +141,30 @@ def test_wait_only_on_a_cluster() -> None:
     assert ReplicaWait.for_url("redis+cluster://h:1", 1, 500) == ReplicaWait(1, 500)
     assert ReplicaWait.for_url("redis+cluster://h:1", 0, 500) is None
     assert ReplicaWait.for_url("redis://127.0.0.1:6379/0", 1, 500) is None
+
+
+async def test_capture_batch_meets_moved_as_an_error_not_a_redirect(
+    redis_cluster: RedisClusterProcs,
+) -> None:
+    """What the capture writer relies on after a partitioned primary came back as a replica
+    (services/capture/publisher.py): its batch (a transaction, on a client that does not
+    retry) is not sent on to the slot's new primary, so it can first check what that
+    primary lacks; plain reads do follow the MOVED."""
+    names = StreamNames(clinic_prefix("clinic-m"))
+    stream = names.audio("room-m.enc-1")
+    client: Any = make_redis(redis_cluster.url, retry=False)
+    try:
+        await client.xadd(stream, {"seq": "0"}, id="1-0")
+        primary = redis_cluster.primary_of(stream)
+        replica = redis_cluster.replica_of(primary)
+        assert _command(replica, "CLUSTER", "FAILOVER").startswith(b"+OK")
+        await asyncio.to_thread(redis_cluster.wait_role, primary, "slave")
+        await asyncio.to_thread(redis_cluster.wait_ok)
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.xadd(stream, {"seq": "1"}, id="2-0")
+            with pytest.raises(MovedError):
+                await pipe.execute(raise_on_error=False)
+        assert [e for e, _ in await client.xrevrange(stream)] == [b"1-0"]  # follows
+        assert redis_cluster.primary_of(stream) == replica
+    finally:
+        await client.aclose()

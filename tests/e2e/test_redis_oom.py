@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,11 +18,11 @@ from medscribe.supervisor.supervisor import FileSink, ServiceSpec, Supervisor, c
 from shared.acibench import Dialogue
 from shared.contracts import StreamNames
 from shared.streams import make_redis
-from simulators.codec import encode, script_from_dialogue, write_wav
+from simulators.codec import encode, normalize_text, script_from_dialogue, write_wav
 from tests.e2e.test_aci_pipeline import auth, encounters_by_room, wait_notes
 from tests.helpers.procs import RedisServer, free_port, medscribe_cmd, subprocess_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 SCALE = 30
 PICK = "D2N072"
@@ -94,33 +95,45 @@ async def test_visit_survives_redis_out_of_memory(
             "--llm-model", "claude-haiku-4-5-20251001", "--spool-dir", str(tmp_path / "spool"),
             env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
-        await asyncio.sleep(1.5)  # the visit is under way
+        # The visit is under way (audio flowing) before memory runs out, however slowly
+        # the agent started on a loaded machine.
+        started = time.monotonic()
+        while not (eid := (await encounters_by_room(redis_url, names)).get("room-oom")) or (
+            await admin.xlen(names.audio(eid)) < 40
+        ):
+            assert capture.returncode is None, "capture ended before the visit got going"
+            assert time.monotonic() - started < 180, "the visit never started"
+            await asyncio.sleep(0.1)
         used = int((await admin.info("memory"))["used_memory"])
         await admin.config_set("maxmemory", str(used + 64 * 1024))
         refused_from = time.monotonic()
-        while time.monotonic() - refused_from < OOM_FOR_S:
+        while time.monotonic() - refused_from < OOM_FOR_S or not await _refusals(admin):
             assert not sup.failed.is_set(), sup.failed_service
+            assert time.monotonic() - refused_from < 60, "Redis never refused a write"
             await asyncio.sleep(0.2)
-        errors = await admin.info("errorstats")  # Redis >= 6.2
+        refused = await _refusals(admin)
         await admin.delete(f"{names.prefix}ballast")  # memory freed
 
         _, err = await asyncio.wait_for(capture.communicate(), 120)
         assert capture.returncode == 0, err.decode()[-2000:]
-        rooms = await encounters_by_room(redis_url, names)
-        eid = rooms["room-oom"]
         await wait_notes(api, staff, [eid])
         assert not sup.failed.is_set(), sup.failed_service
         async with httpx.AsyncClient(base_url=api, timeout=10) as client:
             r = await client.get(f"/v1/encounters/{eid}/transcript", headers=auth(staff))
         assert r.status_code == 200, r.text
-        assert r.json()["turns"], "no turn stored"
-        # Not asserted here: the exact transcript. The bridge's resume after a refused
-        # turn write can merge or lose one turn (seen about 1 run in 3); reported, not fixed.
+        got = [t["original_text"] for t in r.json()["turns"]]
+        assert got == [normalize_text(t.text) for t in dialogue.turns], "transcript differs"
     finally:
         await sup.stop()
         logs.close()
         await admin.aclose()
     capture_log = err.decode()
     # Redis really refused writes while the visit ran, and the agent said why.
-    assert errors["errorstat_OOM"]["count"] > 0
+    assert refused > 0
     assert "redis_out_of_memory_spooling" in capture_log
+
+
+async def _refusals(admin: Any) -> int:
+    """Writes Redis refused for lack of memory so far (INFO errorstats, Redis >= 6.2)."""
+    errors = await admin.info("errorstats")
+    return int(errors.get("errorstat_OOM", {}).get("count", 0))

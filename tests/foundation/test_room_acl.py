@@ -57,6 +57,7 @@ MAY = [u.argv for u in uses(f"room:{ROOM}", N)] + [
     ("XREVRANGE", N.audio(MINE), "+", "-", "COUNT", "200"),
     ("XREAD", "BLOCK", "500", "STREAMS", N.partials(MINE), N.live(MINE), "0-0", "0-0"),
     ("MULTI",),
+    ("EXEC",),  # batches are all-or-nothing; each queued command is checked on its own
     ("DISCARD",),
     ("PING",),
 ]
@@ -131,7 +132,6 @@ MAY_NOT = [
     ("REPLICAOF", "NO", "ONE"),
     ("SELECT", "1"),
     ("TIME",),
-    ("EXEC",),
 ]
 
 
