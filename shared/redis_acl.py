@@ -302,7 +302,7 @@ def url_user(url: str) -> str:
 # escaped). deploy/users.acl is these with ``ms:`` (tests/cluster/test_cluster_acl.py
 # compares them); a clinic on Redis Cluster gets them with its own prefix (``clinic_acl``).
 _RULES = {
-    "capture": "resetkeys resetchannels -@all +@connection -@dangerous +multi +discard "
+    "capture": "resetkeys resetchannels -@all +@connection -@dangerous +multi +exec +discard "
     "(+xadd +xrevrange %RW~{p}audio:*) (+xadd %W~{p}control)",
     "bridge": "resetkeys resetchannels -@all +@connection -@dangerous +multi +exec +discard "
     "+get +set +del +exists +expire +pexpire +persist +hget +hgetall +hset +hsetnx +hexists "
