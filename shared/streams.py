@@ -56,6 +56,13 @@ def is_out_of_memory(err: BaseException) -> bool:
     )
 
 
+def is_unblocked(err: BaseException) -> bool:
+    """Redis ended a blocking read without an answer: its node turned replica under it
+    (``UNBLOCKED ... master -> replica``, Redis Cluster failover) or ``CLIENT UNBLOCK
+    ... ERROR``. Nothing was read or changed; the read may simply be sent again."""
+    return isinstance(err, ResponseError) and str(err).startswith("UNBLOCKED")
+
+
 T = TypeVar("T")
 RawFields = dict[bytes, bytes]
 Decoder = Callable[[RawFields], T]
@@ -382,6 +389,12 @@ class ConsumerGroupReader(Generic[T]):
             except ResponseError as err:
                 if "NOGROUP" in str(err):  # stream or group deleted under us: recreate
                     await self.ensure_group()
+                    continue
+                if is_unblocked(err):
+                    # The node our blocking read waited on turned replica (a failover) or
+                    # an operator unblocked it: nothing was read; read again.
+                    log.warning("stream_read_unblocked", stream=self.stream, group=self.group)
+                    self._reread_own = True
                     continue
                 if not is_out_of_memory(err):
                     raise
