@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import typer
 from pydantic import ValidationError
@@ -134,6 +135,41 @@ def dlq_replay(
         fail_on_no_permission(err, s.redis_url, "; nothing was changed")
         raise
     typer.echo(f"replayed as {new_id}")
+
+
+@app.command("cluster-acl")
+def cluster_acl(
+    prefix: str = typer.Argument(..., help="The clinic's stream prefix, e.g. 'ms:{clinic-a}:'."),
+    passwords: Path = typer.Option(
+        ...,
+        help="JSON file of the clinic's service passwords: read if it exists, else made "
+        "(random, owner-only). Give each service its password in MEDSCRIBE_REDIS_URL.",
+    ),
+) -> None:
+    """Print a clinic's Redis users for Redis Cluster (users.acl lines; load them on every
+    node): one per service, limited to the clinic's keys (docs/cluster.md)."""
+    import json
+    import secrets
+
+    from shared import redis_acl
+    from shared.private_files import open_private
+
+    names = StreamNames(prefix)
+    try:
+        redis_acl.clinic_tag(prefix)
+    except ValueError as err:
+        fail(str(err))
+    if passwords.exists():
+        known = json.loads(passwords.read_text(encoding="utf-8"))
+        missing = [s for s in redis_acl.SERVICES if not known.get(s)]
+        if missing:
+            fail(f"{passwords} has no password for: {', '.join(missing)}")
+    else:
+        known = {s: secrets.token_urlsafe(24) for s in redis_acl.SERVICES}
+        with open_private(passwords, "w") as f:
+            json.dump(known, f, indent=1)
+    for line in redis_acl.clinic_acl(names, known):
+        typer.echo(line)
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ ALLOWED_KEYS = frozenset(
         "workers", "replicas", "lease_ms", "expires_at", "stage", "kind", "name", "file",
         "spool_bytes", "budget_bytes", "chars", "words", "turns", "missing", "rate", "limit",
         "state", "action", "target", "user", "ok", "dependency", "database", "dialect", "cpu_ms",
+        "replicas_wanted", "replicas_acked", "timeout_ms",
     }
 )  # fmt: skip
 

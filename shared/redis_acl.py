@@ -14,6 +14,9 @@ refusal shows up at once and nothing is ever executed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -114,6 +117,7 @@ def _bridge(n: StreamNames) -> list[Use]:
         Use(("EVAL", "return 0", "5", lease, enc, n.turns, active, sessions), state),
         # ... and what the state and lease scripts call
         Use(("GET", lease), "services/stt_bridge/state.py _FENCE, lease.py"),
+        Use(("WAIT", "1", "500"), "shared/streams.py eval_replicated (Redis Cluster only)"),
         Use(("HDEL", enc, "sess_id"), state),
         Use(("RPUSH", sessions, "x"), state),
         Use(("XADD", n.turns, "*", "f", "v"), "services/stt_bridge/state.py _PUBLISH_TURN"),
@@ -318,6 +322,73 @@ def url_user(url: str) -> str:
     return unquote(user) if user else "default"
 
 
+# Each service user's rules as in deploy/users.acl, with ``{p}`` for the key prefix (glob
+# escaped). deploy/users.acl is these with ``ms:`` (tests/cluster/test_cluster_acl.py
+# compares them); a clinic on Redis Cluster gets them with its own prefix (``clinic_acl``).
+_RULES = {
+    "capture": "resetkeys resetchannels -@all +@connection -@dangerous +multi +exec +discard "
+    "(+xadd +xrevrange %RW~{p}audio:*) (+xadd %W~{p}control)",
+    "bridge": "resetkeys resetchannels -@all +@connection -@dangerous +multi +exec +discard "
+    "+get +set +del +exists +expire +pexpire +persist +hget +hgetall +hset +hsetnx +hexists "
+    "+hdel +sadd +srem +scard +smembers +zadd +zrem +zremrangebyscore +zcard +rpush +lrange "
+    "~{p}bridge:* (+eval ~{p}bridge:* ~{p}turns ~{p}control) "
+    "(+xgroup|create +xreadgroup +xack +xautoclaim +xpending +xadd ~{p}control) "
+    "(+xadd %W~{p}turns %W~{p}partials:* %W~{p}dead) (+xread %R~{p}audio:*)",
+    "editor": "resetkeys resetchannels -@all +@connection -@dangerous +multi +exec +discard "
+    "+time +script|load +get +set +exists +expire +pexpire +hset +hmget +zadd +zcard +zrange "
+    "+zremrangebyscore ~{p}editor:* (+evalsha ~{p}editor:* ~{p}turns:edited ~{p}live:*) "
+    "(+xgroup|create +xreadgroup +xack +xautoclaim +xpending +xinfo|groups +xrevrange "
+    "~{p}control ~{p}turns) (+xadd %W~{p}turns:edited %W~{p}live:* %W~{p}dead)",
+    "notes": "resetkeys resetchannels -@all +@connection -@dangerous +multi +exec +discard "
+    "+set +getdel +get +ttl +incr ~{p}api:* ~{p}console:* "
+    "(+xgroup|create +xreadgroup +xack +xautoclaim +xpending ~{p}control ~{p}turns:edited) "
+    "(+xread +xrevrange %R~{p}partials:* %R~{p}turns:edited) (+xlen %R~{p}turns:edited) "
+    "(+xrange +xrevrange +xdel ~{p}dead) (+xadd %W~{p}dead %W~{p}control %W~{p}turns:edited) "
+    "(+eval ~{p}dead ~{p}control ~{p}turns:edited) +info +scan "
+    "(+xinfo|groups +xpending +xrange +xrevrange +xlen +xtrim +xdel ~{p}turns ~{p}turns:edited "
+    "~{p}control) (+xlen ~{p}dead) (+del +object|idletime ~{p}audio:* ~{p}partials:* "
+    "~{p}live:* ~{p}bridge:* ~{p}editor:*) (+srem ~{p}bridge:active) (+hgetall %R~{p}rooms) "
+    "(+xgroup|create +xreadgroup +xack +xautoclaim +xpending +xdel +zadd +zrem "
+    "+zremrangebyscore +zcard +zscore ~{p}room:*) (+xrange %R~{p}audio:*)",
+}
+# What the cluster client itself sends: the slot map (CLUSTER SLOTS; COMMAND is in
+# @connection). No key, and nothing that changes the cluster.
+CLUSTER_CLIENT_RULES = "+cluster|slots +cluster|shards"
+_TAG = re.compile(r"\{([^{}]+)\}")
+
+
+def service_rules(service: str, names: StreamNames, *, cluster: bool = False) -> str:
+    """The ACL rules of ``service``'s Redis user for keys under ``names.prefix`` only."""
+    rules = _RULES[service].replace("{p}", rooms.glob_escape(names.prefix))
+    return f"{rules} {CLUSTER_CLIENT_RULES}" if cluster else rules
+
+
+def clinic_tag(prefix: str) -> str:
+    """The hash tag of a clinic's prefix (``ms:{clinic-a}:`` gives ``clinic-a``)."""
+    found = _TAG.search(prefix)
+    if found is None:
+        raise ValueError("a clinic's prefix needs a hash tag such as 'ms:{clinic-a}:'")
+    return found.group(1)
+
+
+def clinic_user(service: str, names: StreamNames) -> str:
+    """The Redis user of ``service`` of the clinic whose keys are under ``names.prefix``."""
+    return f"{clinic_tag(names.prefix)}-{service}"
+
+
+def clinic_acl(names: StreamNames, passwords: dict[str, str]) -> list[str]:
+    """users.acl lines (``user NAME on #SHA256 RULES``) of a clinic on Redis Cluster: one
+    user per service, whose keys are all under the clinic's prefix, so one clinic's
+    services can never read or write another's. Load them on every node (a cluster does
+    not share ACLs between nodes); passwords stored as their SHA-256."""
+    lines = []
+    for service in SERVICES:
+        digest = hashlib.sha256(passwords[service].encode()).hexdigest()
+        rules = service_rules(service, names, cluster=True)
+        lines.append(f"user {clinic_user(service, names)} on #{digest} {rules}")
+    return lines
+
+
 @dataclass(frozen=True)
 class Denied:
     command: str
@@ -330,12 +401,7 @@ async def check_permissions(
     """Queue each of ``service``'s commands in MULTI, then DISCARD: the refused ones."""
     denied: list[Denied] = []
     seen: set[Argv] = set()
-    pool: Any = getattr(redis, "connection_pool", None)
-    if pool is None:
-        # A Redis Cluster client has one pool per node: the check probes single-node
-        # deployments only (cluster ACLs are per clinic, docs/cluster.md).
-        return []
-    conn = await pool.get_connection()
+    conn, release = await _probe_connection(redis, names)
     try:
         await conn.send_command("MULTI")
         try:
@@ -363,8 +429,28 @@ async def check_permissions(
         await conn.disconnect()  # may be left inside MULTI: never hand it back like that
         raise
     finally:
-        await pool.release(conn)
+        await release(conn)
     return denied
+
+
+async def _probe_connection(
+    redis: aioredis.Redis, names: StreamNames
+) -> tuple[Any, Callable[[Any], Awaitable[None]]]:
+    """A connection of ``redis`` to the node that holds the clinic's keys, and how to hand
+    it back. On Redis Cluster that is the primary of the prefix's slot (ACLs are per node;
+    docs/cluster.md has them loaded on every node, so one node stands for all)."""
+    pool: Any = getattr(redis, "connection_pool", None)
+    if pool is not None:
+        return await pool.get_connection(), pool.release
+    cluster: Any = redis
+    await cluster.initialize()
+    node = cluster.get_node_from_key(names.control)
+    conn = node.acquire_connection()
+
+    async def release(c: Any) -> None:
+        node.release(c)
+
+    return conn, release
 
 
 async def _check_alone(conn: Any, cmd: str) -> list[Denied]:

@@ -117,8 +117,12 @@ def registry_key(names: StreamNames) -> str:
     return names.key("rooms")
 
 
-def _glob(text: str) -> str:
+def glob_escape(text: str) -> str:
+    """``text`` matched literally in a Redis key pattern (ACL ``~pattern``, SCAN MATCH)."""
     return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+_glob = glob_escape
 
 
 def acl_rules(names: StreamNames, room: str) -> list[str]:

@@ -56,6 +56,13 @@ def is_out_of_memory(err: BaseException) -> bool:
     )
 
 
+def is_unblocked(err: BaseException) -> bool:
+    """Redis ended a blocking read without an answer: its node turned replica under it
+    (``UNBLOCKED ... master -> replica``, Redis Cluster failover) or ``CLIENT UNBLOCK
+    ... ERROR``. Nothing was read or changed; the read may simply be sent again."""
+    return isinstance(err, ResponseError) and str(err).startswith("UNBLOCKED")
+
+
 T = TypeVar("T")
 RawFields = dict[bytes, bytes]
 Decoder = Callable[[RawFields], T]
@@ -186,6 +193,69 @@ def check_cluster_prefix(url: str, prefix: str) -> str | None:
             "would fail with CROSSSLOT otherwise)"
         )
     return None
+
+
+@dataclass(frozen=True)
+class ReplicaWait:
+    """``WAIT replicas timeout_ms`` after a write whose silent loss in a failover would cost
+    more than the round trip (docs/cluster.md, "Durability under failover")."""
+
+    replicas: int
+    timeout_ms: int
+
+    @classmethod
+    def for_url(cls, url: str, replicas: int, timeout_ms: int) -> ReplicaWait | None:
+        """Only on Redis Cluster, whose primaries have replicas that can be promoted: a
+        single Redis has no replica to wait for (every WAIT would run to its timeout)."""
+        return cls(replicas, timeout_ms) if is_cluster_url(url) and replicas > 0 else None
+
+
+@dataclass
+class WaitStats:
+    replicated: int = 0
+    unreplicated: int = 0  # WAIT ran to its timeout (or failed): the write may still be lost
+
+
+async def eval_replicated(
+    redis: aioredis.Redis,
+    wait: ReplicaWait | None,
+    stats: WaitStats,
+    script: str,
+    numkeys: int,
+    *keys_and_args: Any,
+) -> Any:
+    """``EVAL`` and, when ``wait`` is set, ``WAIT`` on the same connection, so the reply
+    comes back only once a replica holds the write (or the timeout passed).
+
+    WAIT covers the writes of the connection it is sent on, so both go in one pipeline:
+    the cluster pipeline sends each node's commands on one connection, and the WAIT is sent
+    to the node that owns the script's first key. A WAIT that fails or times out does not
+    fail the write (it happened on the primary): it is logged and counted, and the caller's
+    other rules (fences, re-delivery) are what is left if that primary then dies.
+    """
+    if wait is None:
+        return await redis.eval(script, numkeys, *keys_and_args)
+    wait_kwargs: dict[str, Any] = {}
+    if isinstance(redis, RedisCluster):
+        wait_kwargs["target_nodes"] = redis.get_node_from_key(keys_and_args[0])
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.eval(script, numkeys, *keys_and_args)
+        pipe.execute_command("WAIT", wait.replicas, wait.timeout_ms, **wait_kwargs)
+        result, acked = await pipe.execute(raise_on_error=False)
+    if isinstance(result, BaseException):
+        raise result
+    if isinstance(acked, int) and acked >= wait.replicas:
+        stats.replicated += 1
+    else:
+        stats.unreplicated += 1
+        log.warning(
+            "redis_write_unreplicated",
+            replicas_wanted=wait.replicas,
+            replicas_acked=acked if isinstance(acked, int) else None,
+            error=type(acked).__name__ if isinstance(acked, BaseException) else None,
+            timeout_ms=wait.timeout_ms,
+        )
+    return result
 
 
 async def publish(
@@ -319,6 +389,12 @@ class ConsumerGroupReader(Generic[T]):
             except ResponseError as err:
                 if "NOGROUP" in str(err):  # stream or group deleted under us: recreate
                     await self.ensure_group()
+                    continue
+                if is_unblocked(err):
+                    # The node our blocking read waited on turned replica (a failover) or
+                    # an operator unblocked it: nothing was read; read again.
+                    log.warning("stream_read_unblocked", stream=self.stream, group=self.group)
+                    self._reread_own = True
                     continue
                 if not is_out_of_memory(err):
                     raise

@@ -233,7 +233,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """With pytest-xdist (`-n 2 --dist loadgroup` in pyproject), keep each module's tests on
     one worker (module fixtures such as a running demo start once), and the whole chaos
     suite and the compose stack test on one worker each: two fault-injected stacks at once
-    would only fight over the two cores."""
+    would only fight over the two cores. The Redis Cluster tests share one worker too: its
+    session's cluster (six redis-server) is started once."""
     for item in items:
         path = Path(str(item.fspath)).resolve()
         parts = path.parts
@@ -241,6 +242,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             group = "chaos"
         elif "stack" in parts:
             group = "stack"
+        elif "cluster" in parts:
+            group = "cluster"
         else:
             group = str(path)
         item.add_marker(pytest.mark.xdist_group(group))

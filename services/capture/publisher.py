@@ -24,6 +24,14 @@ Exactly-once, in order — how:
   what this agent wrote. If the newest frame is there, so is everything before it; if
   frames were lost after the EncounterStopped was sent, the stop was lost too and is re-sent
   after them (docs/cluster.md).
+- A primary that was cut off rather than dead (a network partition, a paused VM) can still
+  acknowledge a frame after its replica took over, then turn replica and drop it. Had the
+  next frame simply followed the MOVED reply to the new primary, the stream would have a
+  hole there. A batch is a MULTI/EXEC transaction, which the cluster client does not
+  redirect, and the agent's client does not retry: a MOVED reaches the writer as an error
+  like any outage, and the check above (whose read does follow it) re-sends what the new
+  primary lacks before any later frame is written (tests/cluster/test_cluster_durability.py
+  holds the client to that).
 While Redis answers, frames go from memory straight to Redis (the spool file is written
 only during an outage): an agent killed at that moment loses only the frames of the
 batch in flight, normally under 100 ms of audio.
@@ -43,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
+from redis.exceptions import MovedError, OutOfMemoryError, RedisError, ResponseError
 
 from services.capture.spool import (
     KIND_CONTROL,
@@ -254,6 +262,8 @@ class FrameWriter:
             # Out of memory (maxmemory, noeviction) is not an outage: say which it is.
             "redis_out_of_memory_spooling"
             if isinstance(err, OutOfMemoryError)
+            else "redis_primary_moved_checking"
+            if isinstance(err, MovedError)
             else "redis_unreachable_spooling",
             error=type(err).__name__,
             frames=len(self._queue),

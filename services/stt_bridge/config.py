@@ -27,6 +27,20 @@ class BridgeSettings(CommonSettings, AssemblyAISettings):
     scan_every_s: float = Field(
         2.0, gt=0, description="How often to look for encounters whose owner died."
     )
+    redis_wait_replicas: int = Field(
+        1,
+        ge=0,
+        le=5,
+        description="On Redis Cluster: replicas that must hold a final turn or an outcome "
+        "before the bridge goes on (WAIT; docs/cluster.md). 0 = off. Ignored on a single Redis.",
+    )
+    redis_wait_timeout_ms: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="Longest WAIT for those replicas; past it the write counts as "
+        "unreplicated (logged) and the bridge goes on.",
+    )
     max_encounters: int = Field(500, ge=1, description="Encounters one replica holds at most.")
     pace_factor: float = Field(
         1.0,

@@ -41,7 +41,12 @@ from shared.contracts import (
 )
 from shared.health import HealthServer
 from shared.logging import get_logger
-from shared.streams import TRANSIENT_REDIS_ERRORS, ConsumerGroupReader, Delivery
+from shared.streams import (
+    TRANSIENT_REDIS_ERRORS,
+    ConsumerGroupReader,
+    Delivery,
+    ReplicaWait,
+)
 
 log = get_logger(__name__)
 GROUP = "bridge"
@@ -74,7 +79,10 @@ class Bridge:
         )
         self.names = names
         self.metrics = metrics or BridgeMetrics()
-        self.store = EncounterStore(redis, names, settings.state_ttl_s)
+        wait = ReplicaWait.for_url(
+            settings.redis_url, settings.redis_wait_replicas, settings.redis_wait_timeout_ms
+        )
+        self.store = EncounterStore(redis, names, settings.state_ttl_s, wait)
         self.leases = Leases(redis, names, settings.consumer, settings.lease_ms)
         self.partials = PartialSink(
             redis, self.metrics, interval_s=settings.redis_batch_ms / 1000 / settings.pace_factor

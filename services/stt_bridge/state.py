@@ -29,6 +29,7 @@ from shared.contracts import (
     SttSessionUsage,
     encode,
 )
+from shared.streams import ReplicaWait, WaitStats, eval_replicated
 
 ACTIVE, DONE, FAILED = "active", "done", "failed"
 
@@ -159,10 +160,20 @@ def _i(raw: dict[bytes, bytes], name: str, default: int) -> int:
 
 
 class EncounterStore:
-    def __init__(self, redis: aioredis.Redis, names: StreamNames, state_ttl_s: int) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        names: StreamNames,
+        state_ttl_s: int,
+        wait: ReplicaWait | None = None,
+    ) -> None:
         self.redis = redis
         self.names = names
         self.state_ttl_s = state_ttl_s
+        # Final turns and outcomes wait for a replica on a cluster (docs/cluster.md): a
+        # failover then cannot take them, and the state they advance, with the old primary.
+        self.wait = wait
+        self.wait_stats = WaitStats()
         self.active_key = names.bridge_active
 
     def state_key(self, encounter_id: str) -> str:
@@ -286,7 +297,8 @@ class EncounterStore:
     ) -> bool:
         """XADD the turn and advance the state atomically; False for a duplicate."""
         fields = encode(turn)
-        r = await self.redis.eval(
+        r = await eval_replicated(
+            self.redis, self.wait, self.wait_stats,
             _PUBLISH_TURN, 3, self.lease_key(turn.encounter_id),
             self.state_key(turn.encounter_id), self.names.turns,
             token, turn.seq, turn.stt_session_id, turn.turn_order,
@@ -361,7 +373,8 @@ class EncounterStore:
         """Publish the outcome on ms:control, mark the encounter, drop lease and activity."""
         fields = encode(msg)
         status = DONE if isinstance(msg, EncounterTranscribed) else FAILED
-        r = await self.redis.eval(
+        r = await eval_replicated(
+            self.redis, self.wait, self.wait_stats,
             _FINISH, 5, self.lease_key(encounter_id), self.state_key(encounter_id),
             self.names.control, self.active_key, self.sessions_key(encounter_id),
             token, fields["v"], fields["type"], fields["data"], status, encounter_id,

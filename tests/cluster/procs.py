@@ -76,6 +76,7 @@ class RedisClusterProcs:
         self.workdir = workdir
         self.ports = cluster_ports(primaries * 2)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.frozen: set[int] = set()
 
     @property
     def url(self) -> str:
@@ -129,7 +130,8 @@ class RedisClusterProcs:
         raise RuntimeError("cluster did not reach cluster_state:ok")
 
     def live_ports(self) -> list[int]:
-        return [p for p, proc in self.procs.items() if proc.poll() is None]
+        """Nodes that run and answer (not killed, not frozen)."""
+        return [p for p, proc in self.procs.items() if proc.poll() is None and p not in self.frozen]
 
     def primary_of(self, key: str) -> int:
         """Port of the primary now serving ``key``'s slot (asked of any live node)."""
@@ -167,11 +169,66 @@ class RedisClusterProcs:
         Returns the offset it had applied."""
         _command(replica, "CLIENT", "KILL", "TYPE", "master")
         applied = self.repl_offset(replica)
-        self.procs[replica].send_signal(signal.SIGSTOP)
+        self.freeze(replica)
         return applied
 
-    def thaw(self, replica: int) -> None:
-        self.procs[replica].send_signal(signal.SIGCONT)
+    def freeze(self, port: int) -> None:
+        """SIGSTOP: the node neither answers nor notices anything until ``thaw``."""
+        self.procs[port].send_signal(signal.SIGSTOP)
+        self.frozen.add(port)
+
+    def thaw(self, port: int) -> None:
+        self.procs[port].send_signal(signal.SIGCONT)
+        self.frozen.discard(port)
+
+    def role(self, port: int) -> str:
+        """``master`` or ``slave``, as the node itself says."""
+        for line in _command(port, "INFO", "replication").decode().splitlines():
+            if line.startswith("role:"):
+                return line.split(":", 1)[1].strip()
+        raise RuntimeError("no role in INFO")
+
+    def wait_role(self, port: int, role: str, timeout: float = 30.0) -> None:
+        """Until the node on ``port`` says it is ``master`` or ``slave``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.role(port) == role:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"node {port} did not become {role}")
+
+    def heal(self, timeout: float = 60.0) -> None:
+        """Back to three primaries with one replica each: frozen nodes thawed, killed nodes
+        started again (their nodes.conf makes them rejoin, as replicas of whoever took
+        their slots), and every replica's link up. The session's cluster between tests."""
+        for port in list(self.frozen):
+            self.thaw(port)
+        for port, proc in list(self.procs.items()):
+            if proc.poll() is not None:
+                self.start_node(port)
+        self.wait_ok(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self._replicas_linked():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the cluster's replicas did not link up again")
+
+    def _replicas_linked(self) -> bool:
+        primaries = replicas = 0
+        for port in self.live_ports():
+            info = _command(port, "INFO", "replication").decode()
+            if "role:master" in info:
+                primaries += 1
+            elif "master_link_status:up" in info and "master_sync_in_progress:0" in info:
+                replicas += 1
+        return primaries == len(self.procs) // 2 and replicas == len(self.procs) // 2
 
     def kill(self, port: int) -> None:
         proc = self.procs[port]
@@ -179,7 +236,8 @@ class RedisClusterProcs:
         proc.wait(10)
 
     def wait_promoted(self, killed: int, key: str, timeout: float = 30.0) -> int:
-        """Until a live primary other than ``killed`` serves ``key``'s slot; its port."""
+        """Until a live primary other than ``killed`` (or frozen) serves ``key``'s slot;
+        its port."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

@@ -17,6 +17,7 @@ import pytest
 
 from shared.acibench import Dialogue
 from shared.contracts import StreamNames
+from shared.streams import make_redis
 from tests.chaos.harness import ChaosStack, pick_dialogues
 from tests.chaos.report import Row
 from tests.cluster.conftest import clinic_prefix
@@ -37,6 +38,14 @@ async def run_visit(s: ChaosStack, d: Dialogue, room: str) -> None:
     assert await s.finish(v) == 0, v.log.read_text()[-2000:]
 
 
+async def _all_keys(url: str) -> set[bytes]:
+    client: Any = make_redis(url)
+    try:
+        return {k async for k in client.scan_iter(count=1000)}
+    finally:
+        await client.aclose()
+
+
 async def test_two_clinics_at_once_each_exact(
     tmp_path: Path, redis_cluster: RedisClusterProcs, aci_dialogues: list[Dialogue]
 ) -> None:
@@ -48,6 +57,8 @@ async def test_two_clinics_at_once_each_exact(
     }
     for c in stacks:
         (tmp_path / c).mkdir(exist_ok=True)
+    # The session's cluster holds earlier tests' clinics: only keys made from here are ours.
+    before = await _all_keys(redis_cluster.url)
     try:
         await asyncio.gather(*(s.start() for s in stacks.values()))
         await asyncio.gather(
@@ -62,9 +73,9 @@ async def test_two_clinics_at_once_each_exact(
             assert row.duplicates == 0
             assert row.turns_delivered == TURNS
             assert not s.unexpected_exits(), s.unexpected_exits()
-        # Every key in the cluster belongs to one clinic's prefix, each clinic's in one slot.
+        # Every key the visits made belongs to one clinic's prefix, each clinic's in one slot.
         client: Any = next(iter(stacks.values())).redis
-        keys = [k.decode() async for k in client.scan_iter(count=1000)]
+        keys = [k.decode() async for k in client.scan_iter(count=1000) if k not in before]
         for names in clinics.values():
             mine = [k for k in keys if k.startswith(names.prefix)]
             assert mine
@@ -160,4 +171,39 @@ async def test_primary_dies_with_unreplicated_writes_visit_exact(
         await s.check(row, await s.wait_outcomes())
         assert row.duplicates == 0
         assert row.turns_delivered == TURNS * 2
+    s.assert_no_phi_in_logs()
+
+
+async def test_partitioned_primary_rejoins_as_replica_visit_exact(
+    tmp_path: Path, redis_cluster: RedisClusterProcs, aci_dialogues: list[Dialogue]
+) -> None:
+    """The primary holding the clinic's slot is cut off, not dead: SIGSTOP until its replica
+    is promoted, then SIGCONT. Every service's commands sent meanwhile wait in its socket;
+    woken, the old primary learns it lost the slot, turns replica and drops what it took in
+    the meantime. The visit still comes out word for word, nothing lost or doubled."""
+    names = StreamNames(clinic_prefix("clinic-p"))
+    [d] = pick_dialogues(aci_dialogues, 1, TURNS * 2, offset=13)
+    s = ChaosStack(tmp_path, redis_cluster.url, names, sqlite(tmp_path, "clinic-p"))
+    row = Row("cluster partitioned primary", "partition")
+    async with s:
+        v = s.visit(d, "room-p")
+        await s.play(v, speed=4.0)  # slower than the services: the visit outlasts the cut
+        await s.encounter_ids()
+        await s.wait_turns(4)
+        assert v.proc is not None
+        assert v.proc.returncode is None, "visit ended too early"
+        primary = redis_cluster.primary_of(names.control)
+        redis_cluster.freeze(primary)
+        try:
+            promoted = await asyncio.to_thread(redis_cluster.wait_promoted, primary, names.control)
+            assert promoted != primary
+        finally:
+            redis_cluster.thaw(primary)
+        await asyncio.to_thread(redis_cluster.wait_role, primary, "slave")
+        assert await s.finish(v) == 0, v.log.read_text()[-2000:]
+        assert await s.audio_turns(v) == v.want  # every frame in Redis once, in order
+        await s.check(row, await s.wait_outcomes())
+        assert row.duplicates == 0
+        assert row.turns_delivered == TURNS * 2
+        assert not s.unexpected_exits(), s.unexpected_exits()
     s.assert_no_phi_in_logs()

@@ -336,3 +336,39 @@ async def test_client_waits_for_a_free_connection_instead_of_failing(redis_url, 
         assert client.connection_pool.max_connections == 3
     finally:
         await client.aclose()
+
+
+async def test_blocking_read_ended_by_redis_is_read_again_not_fatal(
+    redis, redis_url, names
+) -> None:
+    """A failover turns the node a reader blocks on into a replica, and Redis ends the
+    read with ``UNBLOCKED ...`` (seen in tests/cluster); ``CLIENT UNBLOCK ... ERROR`` gives
+    the same reply here. The reader reads again instead of ending the service."""
+    seen: list[str] = []
+
+    async def handler(d: Delivery[EncounterStopped]) -> None:
+        seen.append(d.message.encounter_id)
+
+    reader = _reader(redis, names, "c1", handler, block_ms=10_000)
+    stop, task = await _run(reader)
+    admin = make_redis(redis_url)
+    try:
+        blocked: list[int] = []
+
+        async def find_blocked() -> None:
+            rows = await admin.client_list()
+            blocked[:] = [int(r["id"]) for r in rows if r.get("cmd") == "xreadgroup"]
+
+        deadline = asyncio.get_running_loop().time() + 20
+        while not blocked:
+            assert asyncio.get_running_loop().time() < deadline, "reader never blocked"
+            await find_blocked()
+            await asyncio.sleep(0.02)
+        assert await admin.execute_command("CLIENT", "UNBLOCK", blocked[0], "ERROR") == 1
+        await publish(redis, names.control, _msg(1))
+        await _until(lambda: seen == ["enc-1"] or task.done())
+        assert not task.done(), task.exception()
+        assert seen == ["enc-1"]
+    finally:
+        await admin.aclose()
+        await _stop(stop, task)
