@@ -31,12 +31,13 @@ from services.stt_bridge.ledger import DoneLedger, LedgerError
 from services.stt_bridge.metrics import BridgeMetrics
 from services.stt_bridge.partials import PartialSink
 from services.stt_bridge.session import TERMINATION_TIMEOUT, run_session
-from services.stt_bridge.state import EncounterStore, LeaseLost
+from services.stt_bridge.state import EncounterStore, LeaseLost, dump_revisions
 from services.stt_bridge.url import unsupported_params
 from shared.contracts import (
     EncounterFailed,
     EncounterStarted,
     EncounterTranscribed,
+    SpeakerRevised,
     StreamNames,
     SttSessionUsage,
     SttSettings,
@@ -117,6 +118,8 @@ class EncounterRunner:
         self.current_session: _Session | None = None
         self.gap_seqs: list[int] = []
         self.reconnects = 0
+        # seq -> revised speaker label ("" = unassigned), kept in Redis with the state
+        self.speaker_revisions: dict[int, str] = {}
         self._fed: deque[tuple[int, int]] = deque()  # (frame end position, added ms)
         self._last_frame_at = time.monotonic()
         self._rng = random.Random()
@@ -177,6 +180,14 @@ class EncounterRunner:
             return True
         return False
 
+    async def revise_speakers(self, changed: dict[int, str | None]) -> None:
+        """Record revised speaker labels of published turns (fenced, in the state hash:
+        a new owner after a crash hands on the same map)."""
+        self.speaker_revisions.update({seq: label or "" for seq, label in changed.items()})
+        await self.ctx.store.set_fields(
+            self.eid, self.ctx.leases.token, spk_rev=dump_revisions(self.speaker_revisions)
+        )
+
     async def record_usage(self, usage: SttSessionUsage) -> None:
         with contextlib.suppress(LeaseLost):
             await self.ctx.store.record_session(self.eid, self.ctx.leases.token, usage)
@@ -196,6 +207,7 @@ class EncounterRunner:
         self.next_seq, self.resume_pos = st.next_seq, st.resume_pos
         self.ckpt, self.stop_seq = (st.ckpt_id, st.ckpt_pos, st.ckpt_seq), st.stop_seq
         self.gap_seqs, self.reconnects = list(st.gaps), st.reconnects
+        self.speaker_revisions = dict(st.speaker_revisions or {})
         if st.sess_id:  # the previous owner died with a session open: account for it
             lease_s = ctx.settings.lease_ms / 1000
             dur = max(0.0, time.time() - lease_s - st.sess_started_ms / 1000)
@@ -324,6 +336,10 @@ class EncounterRunner:
             audio_ms=round(self.ms(self.reader.pos)),
             stt_sessions=tuple(sessions),
             gap_seqs=tuple(sorted(set(self.gap_seqs))),
+            speaker_revisions=tuple(
+                SpeakerRevised(seq=seq, speaker=label or None)
+                for seq, label in sorted(self.speaker_revisions.items())
+            ),
         )
         try:
             await ctx.store.finish(self.eid, ctx.leases.token, msg)
