@@ -105,9 +105,10 @@ def stt(
             legacy_double_final=legacy_double_final,
             mishear_drugs=mishear_drugs,
             seed=seed,
-            **({} if speaker_revision_every is None
-               else {"speaker_revision_every": speaker_revision_every}),
-        )  # fmt: skip
+        )
+        if speaker_revision_every is not None:
+            config.speaker_revision_every = speaker_revision_every
+            config.__post_init__()  # checked like every other knob
     except ValueError as err:
         fail(str(err))
 
