@@ -95,7 +95,10 @@ async def test_roles_survive_reconnect_rotation_swapped_labels_and_revisions(
         stack.push_async_callback(db.dispose)
         await stack.enter_async_context(RunningEditor(settings_for(redis_url, names, llm)))
         await stack.enter_async_context(
-            running_notes(notes_settings(db, names, exports), db, redis, gateway)
+            # The note waits for every turn however slow a loaded machine is (the grace
+            # for turns that never come is not under test here).
+            running_notes(notes_settings(db, names, exports, grace_period_s=600.0), db, redis,
+                          gateway)
         )  # fmt: skip
         bridge = bridge_settings(redis_url, names, sim.url, session_rotate_before_s=0)
         await stack.enter_async_context(running_bridge(bridge))
@@ -116,12 +119,14 @@ async def test_roles_survive_reconnect_rotation_swapped_labels_and_revisions(
     want = [ROLE[who] for who, _ in SCRIPT]
     body = next((exports / EID).glob("encounter_transcript_*.txt")).read_text()
     lines = body.split("=" * 80 + "\n\n", 1)[1].splitlines()
-    assert [re.sub(r"^\[[\d:]+\] ", "", line).split(":", 1)[0] for line in lines] == want
+    layout = [(t.seq, t.stt_session_id[:8], t.speaker) for t in published]
+    got = [re.sub(r"^\[[\d:]+\] ", "", line).split(":", 1)[0] for line in lines]
+    assert got == want, layout
     soap = [
         b["messages"][-1]["content"] for b in llm.stats.recent
         if "<transcript>" in b["messages"][-1]["content"]
     ]  # fmt: skip
-    assert len(soap) == 1
+    assert len(soap) == 1, layout
     inner = soap[0].split("<transcript>\n", 1)[1].rsplit("\n</transcript>", 1)[0]
     said = [re.sub(r"^\[\d+\] ", "", line).split(":", 1)[0] for line in inner.splitlines()]
-    assert said == want
+    assert said == want, layout
