@@ -343,6 +343,24 @@ class SttSession:
         self._closed(1000)  # before the close frame, so observers see it
         await self.ws.close(1000)
 
+    async def _close(self, code: int, reason: str) -> None:
+        """Close at once, as the service does: audio the client still sends is read and
+        dropped meanwhile (unread, it would fill the receive queue, hide the client's
+        close frame and hold the closing handshake for the whole close timeout)."""
+
+        async def discard() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    await self.ws.recv()
+
+        drain = asyncio.create_task(discard())
+        try:
+            await self.ws.close(code, reason)
+        finally:
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
+
     async def _send_revision(self) -> None:
         """The pending SpeakerRevision, if a mislabelled final still waits for one (a
         dropped connection loses it, as it would lose any message)."""
@@ -368,7 +386,7 @@ class SttSession:
             await self._send({"type": "Error", "error_code": end.code, "error": end.message})
             self._closed(end.code)
             reason = end.message if len(end.message) <= 123 else "See Error message for details"
-            await self.ws.close(end.code, reason)
+            await self._close(end.code, reason)
         except ConnectionClosed:
             pass
         return end.code

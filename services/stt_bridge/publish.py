@@ -143,7 +143,7 @@ class TurnPublisher:
         self.r.ctx.metrics.speaker_revisions.labels("unknown_turn").inc(unknown)
         log.info(
             "speaker_revision", encounter_id=self.r.eid, stt_session_id=self.session_id,
-            applied=len(changed), unknown_turns=unknown,
+            count=len(changed), missing=unknown,  # applied / of turns not published here
         )  # fmt: skip
 
     async def gap(self, turn_order: int | None) -> None:
