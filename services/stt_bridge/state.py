@@ -263,7 +263,9 @@ class EncounterStore:
     async def session_count(self, encounter_id: str) -> int:
         """STT sessions of the encounter recorded so far (each is recorded when it ends,
         or by the next owner when its replica died): the next session's ordinal - 1."""
-        return int(await self.redis.llen(self.sessions_key(encounter_id)))
+        # LRANGE, not LLEN: the bridge's Redis user may read lists only so (the list is
+        # one short entry per session).
+        return len(await self.redis.lrange(self.sessions_key(encounter_id), 0, -1))
 
     async def record_session(self, encounter_id: str, token: str, usage: SttSessionUsage) -> None:
         r = await self.redis.eval(
