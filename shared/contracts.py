@@ -120,6 +120,14 @@ class SttSessionUsage(Message):
     session_duration_s: int = Field(ge=0)
 
 
+class SpeakerRevised(Message):
+    """The STT service re-decided who spoke turn ``seq`` after it was published
+    (``SpeakerRevision``); ``speaker`` is the encounter-wide label, None: unassigned."""
+
+    seq: int = Field(ge=0)
+    speaker: str | None = Field(None, max_length=20)
+
+
 class EncounterTranscribed(Message):
     encounter_id: EncounterId
     turn_count: int = Field(ge=0)
@@ -127,6 +135,9 @@ class EncounterTranscribed(Message):
     stt_sessions: tuple[SttSessionUsage, ...] = ()
     # Seqs the STT service returned unusable: counted in turn_count, never published.
     gap_seqs: tuple[int, ...] = ()
+    # Speaker labels revised after their turns were published (the latest per seq): the
+    # stored transcript and the note use these instead of the turns' own labels.
+    speaker_revisions: tuple[SpeakerRevised, ...] = ()
 
 
 class EncounterFailed(Message):

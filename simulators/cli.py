@@ -67,7 +67,13 @@ def stt(
     realistic: bool = typer.Option(
         False,
         help="A server as untidy as the real one: nulls, extra message types, an ISO "
-        "expires_at, replies that lag the audio, estimated word times, a slow Termination.",
+        "expires_at, replies that lag the audio, estimated word times, a slow Termination, "
+        "speaker labels revised after the fact (SpeakerRevision).",
+    ),  # fmt: skip
+    speaker_revision_every: int | None = typer.Option(
+        None,
+        help="With speaker labels: every Nth final first names the wrong speaker and a "
+        "SpeakerRevision corrects it later (--realistic: 3).",
     ),  # fmt: skip
     seed: int | None = typer.Option(None, help="Reproducible session ids and tokens."),
     log_level: str = typer.Option("INFO", help="Log level."),
@@ -100,6 +106,9 @@ def stt(
             mishear_drugs=mishear_drugs,
             seed=seed,
         )
+        if speaker_revision_every is not None:
+            config.speaker_revision_every = speaker_revision_every
+            config.__post_init__()  # checked like every other knob
     except ValueError as err:
         fail(str(err))
 

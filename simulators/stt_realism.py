@@ -3,6 +3,10 @@ simulator's "realistic" knobs: nulls where numbers are documented, extra message
 between turns, ``expires_at`` in other shapes, finals that arrive without their text, and
 word times that are estimates (jittered, overlapping) rather than the audio's exact edges.
 
+Diarization that changes its mind: a final sent with the wrong speaker and corrected by a
+``SpeakerRevision`` after the next final (or just before Termination), as the real
+service's reclustering does.
+
 Pure functions over outgoing messages; the session decides when to apply them.
 """
 
@@ -54,21 +58,42 @@ def without_text(msg: Message) -> Message:
     return out
 
 
-def extras_before(msg: Message, session_id: str, n: int) -> list[Message]:
+def extras_before(msg: Message, n: int) -> list[Message]:
     """Messages a newer server interleaves with turns (types the client does not know)."""
     kinds: list[Message] = [
         {"type": "Heartbeat", "timestamp": n},
         {"type": "Warning", "warning_code": 1, "warning": "Audio is quieter than expected"},
         {"type": "SpeechStarted", "timestamp": n, "confidence": None},
     ]
-    out = [kinds[n % len(kinds)]]
-    if msg.get("end_of_turn") and msg.get("speaker_label"):
-        out.append(
-            {"type": "SpeakerRevision", "session_id": session_id,
-             "revisions": [{"turn_order": msg["turn_order"],
-                            "speaker_label": msg["speaker_label"]}]}
-        )  # fmt: skip
+    return [kinds[n % len(kinds)]]
+
+
+def other_label(label: str) -> str:
+    """The label diarization confuses ``label`` with (two-person visit: A <-> B)."""
+    return "B" if label == "A" else "A"
+
+
+def mislabelled(msg: Message, wrong: str) -> Message:
+    """A final whose speaker the service first gets wrong (turn and every word)."""
+    out = copy.deepcopy(msg)
+    out["speaker_label"] = wrong
+    for w in out.get("words") or []:
+        if "speaker" in w:
+            w["speaker"] = wrong
     return out
+
+
+def speaker_revision(final: Message) -> Message:
+    """``SpeakerRevision`` (SDK SpeakerRevisionEvent) that sets ``final``'s true label
+    again: one item per changed turn, with its words (text and times unchanged)."""
+    words = [
+        {**{k: w[k] for k in ("text", "start", "end", "confidence", "word_is_final") if k in w},
+         "speaker": final["speaker_label"]}
+        for w in final.get("words") or []
+    ]  # fmt: skip
+    item = {"turn_order": final["turn_order"], "speaker_label": final["speaker_label"],
+            "words": words}  # fmt: skip
+    return {"type": "SpeakerRevision", "revisions": [item]}
 
 
 def _mishearing_table() -> dict[str, str]:

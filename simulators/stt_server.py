@@ -61,7 +61,13 @@ class SttSimConfig:
     # Realistic-server knobs (the real service is less tidy than its schema):
     expires_at_format: ExpiresAtFormat = "int"  # Begin.expires_at shape
     null_fields: bool = False  # nulls for confidences and empty word lists
-    extra_messages: bool = False  # Heartbeat/Warning/SpeechStarted/SpeakerRevision between turns
+    extra_messages: bool = False  # Heartbeat/Warning/SpeechStarted between turns
+    # With speaker labels: every Nth final first names the wrong speaker, and a
+    # SpeakerRevision corrects it after the next final (or just before Termination).
+    speaker_revision_every: int | None = None
+    # Sessions after the simulator's first label the first two speakers the other way
+    # round ("A" is whoever spoke second): the service labels each session anew.
+    swap_labels_after_first: bool = False
     unusable_final_every: int | None = None  # every Nth final arrives without text or words
     mishear_drugs: bool = False  # drug names split/respelled by sound (asr_confusions table)
     reply_latency_s: float = 0.0  # scaled s from the audio to its Turn (a drop loses it)
@@ -77,6 +83,7 @@ class SttSimConfig:
         base: dict[str, Any] = {
             "null_fields": True, "extra_messages": True, "expires_at_format": "iso",
             "reply_latency_s": 0.4, "word_jitter_ms": 150, "termination_delay_s": 0.5,
+            "speaker_revision_every": 3,
         }  # fmt: skip
         return cls(**{**base, **kw})
 
@@ -85,8 +92,10 @@ class SttSimConfig:
             raise ValueError("time_scale must be > 0")
         if not self.api_keys:
             raise ValueError("at least one API key is needed")
-        if self.unusable_final_every is not None and self.unusable_final_every < 1:
-            raise ValueError("unusable_final_every must be >= 1")
+        for name in ("unusable_final_every", "speaker_revision_every"):
+            n = getattr(self, name)
+            if n is not None and n < 1:
+                raise ValueError(f"{name} must be >= 1")
         if self.lookahead_s < 0 or self.max_session_s <= 0 or self.begin_delay_s < 0:
             raise ValueError("lookahead_s, max_session_s and begin_delay_s must be positive")
         if self.reply_latency_s < 0 or self.word_jitter_ms < 0 or self.termination_delay_s < 0:
@@ -111,6 +120,7 @@ class SttSimStats:
     partials: int = 0
     tokens_issued: int = 0
     unusable_finals: int = 0  # finals sent without text (unusable_final_every)
+    speaker_revisions: int = 0  # finals sent with the wrong speaker, revised later
 
     @property
     def turns_emitted(self) -> int:

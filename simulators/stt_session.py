@@ -27,6 +27,9 @@ from simulators.stt_realism import (
     extras_before,
     jittered,
     misheard,
+    mislabelled,
+    other_label,
+    speaker_revision,
     with_nulls,
     without_text,
 )
@@ -78,7 +81,10 @@ class SttSession:
         self.id = sim.new_id()
         self.max_session_s = max_session_s
         self.decoder = StreamDecoder(params.sample_rate)
-        self.turns = TurnTracker(params, sim.config.legacy_double_final)
+        self.turns = TurnTracker(
+            params, sim.config.legacy_double_final,
+            swap_labels=sim.config.swap_labels_after_first and sim.stats.sessions_opened > 0,
+        )  # fmt: skip
         self.audio_s = 0.0
         # The session clock starts when the connection opened (as billing does), so audio a
         # client queued while Begin was delayed does not count as running ahead.
@@ -86,6 +92,10 @@ class SttSession:
         self.last_activity = self.started
         self.record = SessionRecord(self.id, _without_token(query), params)
         self._extras = 0
+        self._labelled_finals = 0
+        # A final sent with the wrong speaker: (its true form, the wrong label); revised
+        # after the next final or before Termination.
+        self._to_revise: tuple[Message, str] | None = None
         seed = sim.config.seed
         self._rng = random.Random(None if seed is None else f"{seed}-{self.id}")
         # Replies that lag the audio (reply_latency_s) wait here; a drop loses them.
@@ -264,8 +274,10 @@ class SttSession:
             self.sim.stats.count_turn(m)
             if cfg.extra_messages:
                 self._extras += 1
-                for extra in extras_before(m, self.id, self._extras):
+                for extra in extras_before(m, self._extras):
                     await self._send(extra)
+            revise_after = self._revision_due(m)
+            m = self._diarized(m)
             if cfg.mishear_drugs:
                 m = misheard(m)
             if cfg.null_fields:
@@ -275,7 +287,37 @@ class SttSession:
                 self.sim.stats.unusable_finals += 1
                 m = without_text(m)
             m = jittered(m, self._rng, cfg.word_jitter_ms)
+            await self._send(m)
+            if revise_after is not None:
+                await self._send(speaker_revision(revise_after))
+            return
         await self._send(m)
+
+    def _revision_due(self, m: Message) -> Message | None:
+        """A final of a new turn: the turn mislabelled earlier gets its revision after it."""
+        pending = self._to_revise
+        if pending is None or not m["end_of_turn"] or m["turn_order"] == pending[0]["turn_order"]:
+            return None
+        self._to_revise = None
+        return pending[0]
+
+    def _diarized(self, m: Message) -> Message:
+        """Every ``speaker_revision_every``-th labelled final goes out with the wrong
+        speaker (a twin final of the same turn too); its revision follows later."""
+        every = self.sim.config.speaker_revision_every
+        label = m.get("speaker_label")
+        if not every or not m["end_of_turn"] or not label or label == "UNKNOWN":
+            return m
+        pending = self._to_revise
+        if pending is not None and pending[0]["turn_order"] == m["turn_order"]:
+            return mislabelled(m, pending[1])
+        self._labelled_finals += 1
+        if self._labelled_finals % every:
+            return m
+        wrong = other_label(label)
+        self._to_revise = (m, wrong)
+        self.sim.stats.speaker_revisions += 1
+        return mislabelled(m, wrong)
 
     async def _finish(self) -> None:
         """Flush the decoder and the current turn, send Termination, close 1000."""
@@ -288,6 +330,7 @@ class SttSession:
         self.turns.end_turn(out)
         await self._send_all(out)
         await self._drained()
+        await self._send_revision()  # reclustering at the end: just before Termination
         if cfg.termination_delay_s > 0:
             await asyncio.sleep(cfg.termination_delay_s)
         await self._send(
@@ -299,6 +342,31 @@ class SttSession:
         )
         self._closed(1000)  # before the close frame, so observers see it
         await self.ws.close(1000)
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Close at once, as the service does: audio the client still sends is read and
+        dropped meanwhile (unread, it would fill the receive queue, hide the client's
+        close frame and hold the closing handshake for the whole close timeout)."""
+
+        async def discard() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    await self.ws.recv()
+
+        drain = asyncio.create_task(discard())
+        try:
+            await self.ws.close(code, reason)
+        finally:
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
+
+    async def _send_revision(self) -> None:
+        """The pending SpeakerRevision, if a mislabelled final still waits for one (a
+        dropped connection loses it, as it would lose any message)."""
+        if self._to_revise is not None:
+            await self._send(speaker_revision(self._to_revise[0]))
+            self._to_revise = None
 
     def _closed(self, code: int) -> None:
         self.record.close_code = code
@@ -314,10 +382,11 @@ class SttSession:
             if end.code == 1000:
                 await self._finish()
                 return 1000
+            await self._send_revision()  # the server ends it: its last reclustering goes out
             await self._send({"type": "Error", "error_code": end.code, "error": end.message})
             self._closed(end.code)
             reason = end.message if len(end.message) <= 123 else "See Error message for details"
-            await self.ws.close(end.code, reason)
+            await self._close(end.code, reason)
         except ConnectionClosed:
             pass
         return end.code

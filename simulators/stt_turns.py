@@ -52,9 +52,12 @@ def unformat(word: str) -> str:
 class TurnTracker:
     """Feed decoded events; get the Turn / SpeechStarted messages to send, in order."""
 
-    def __init__(self, params: SessionParams, legacy_double_final: bool = False) -> None:
+    def __init__(
+        self, params: SessionParams, legacy_double_final: bool = False, swap_labels: bool = False
+    ) -> None:
         self.params = params
         self.legacy_double_final = legacy_double_final
+        self.swap_labels = swap_labels  # the first two speakers get B and A
         self.turn_order = 0
         self.finals = 0
         self.partials = 0
@@ -87,7 +90,7 @@ class TurnTracker:
             if isinstance(ev, CharEvent):
                 self._char(ev, out)
             elif isinstance(ev, SpeakerEvent):
-                self._speaker = self._labels.setdefault(ev.name, _label(len(self._labels)))
+                self._speaker = self._labels.setdefault(ev.name, self._next_label())
                 self._close_word(out)
                 self._gap = True
             elif isinstance(ev, EndMarkEvent):
@@ -96,6 +99,10 @@ class TurnTracker:
             elif isinstance(ev, SpeechEvent):
                 self._speech(ev, out)
         return out
+
+    def _next_label(self) -> str:
+        n = len(self._labels)
+        return _label(1 - n if self.swap_labels and n < 2 else n)
 
     def _char(self, ev: CharEvent, out: list[Message]) -> None:
         self._end_mark = False

@@ -140,8 +140,10 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
     )
     speaker_roles: dict[str, str] = Field(
         default_factory=dict,
-        description='Fixed STT speaker label → role, e.g. {"A": "clinician", "B": "patient"}; '
-        "empty = guess from the conversation (the clinician can correct it).",
+        description='Fixed STT speaker label → role, e.g. {"A": "clinician", "B": "patient"}, '
+        "for the visit's first STT session (after a reconnect the service labels anew, and "
+        "those labels are guessed); empty = guess from the conversation (the clinician can "
+        "correct it).",
     )
     api_host: str = Field("127.0.0.1", description="Bind address of the staff API.")
     api_port: int = Field(8080, ge=0, le=65535, description="Port of the staff API.")

@@ -32,13 +32,14 @@ from services.stt_bridge.ledger import DoneLedger, LedgerError
 from services.stt_bridge.metrics import BridgeMetrics
 from services.stt_bridge.partials import PartialSink
 from services.stt_bridge.session import TERMINATION_TIMEOUT, run_session
-from services.stt_bridge.state import EncounterStore, LeaseLost, StateBehind
+from services.stt_bridge.state import EncounterStore, LeaseLost, StateBehind, dump_revisions
 from services.stt_bridge.url import unsupported_params
 from shared.contracts import (
     EncounterFailed,
     EncounterStarted,
     EncounterTranscribed,
     FinalTurn,
+    SpeakerRevised,
     StreamNames,
     SttSessionUsage,
     SttSettings,
@@ -125,6 +126,8 @@ class EncounterRunner:
         self.reconnects = 0
         self.recent: dict[int, FinalTurn] = {}  # seq -> turn published by this owner
         self.last_key: tuple[str, int] | None = None  # (session, turn_order) last published
+        # seq -> revised speaker label ("" = unassigned), kept in Redis with the state
+        self.speaker_revisions: dict[int, str] = {}
         self._fed: deque[tuple[int, int]] = deque()  # (frame end position, added ms)
         self._last_frame_at = time.monotonic()
         self._rng = random.Random()
@@ -225,6 +228,8 @@ class EncounterRunner:
             fields |= {"last_sid": self.last_key[0], "last_to": self.last_key[1]}
         if self.stop_seq is not None:
             fields["stop_seq"] = self.stop_seq
+        if self.speaker_revisions:
+            fields["spk_rev"] = dump_revisions(self.speaker_revisions)
         await self.ctx.store.restore(
             self.eid, self.ctx.leases.token, stored_seq=stored_seq,
             turns=[self.recent[s] for s in lost], fields=fields,
@@ -240,6 +245,14 @@ class EncounterRunner:
         stored = await self.ctx.store.next_seq(self.eid)
         if stored < self.next_seq:
             await self.restore_lost_state(stored)
+
+    async def revise_speakers(self, changed: dict[int, str | None]) -> None:
+        """Record revised speaker labels of published turns (fenced, in the state hash:
+        a new owner after a crash hands on the same map)."""
+        self.speaker_revisions.update({seq: label or "" for seq, label in changed.items()})
+        await self.ctx.store.set_fields(
+            self.eid, self.ctx.leases.token, spk_rev=dump_revisions(self.speaker_revisions)
+        )
 
     async def record_usage(self, usage: SttSessionUsage) -> None:
         with contextlib.suppress(LeaseLost):
@@ -260,6 +273,7 @@ class EncounterRunner:
         self.next_seq, self.resume_pos = st.next_seq, st.resume_pos
         self.ckpt, self.stop_seq = (st.ckpt_id, st.ckpt_pos, st.ckpt_seq), st.stop_seq
         self.gap_seqs, self.reconnects = list(st.gaps), st.reconnects
+        self.speaker_revisions = dict(st.speaker_revisions or {})
         if st.sess_id:  # the previous owner died with a session open: account for it
             lease_s = ctx.settings.lease_ms / 1000
             dur = max(0.0, time.time() - lease_s - st.sess_started_ms / 1000)
@@ -394,6 +408,10 @@ class EncounterRunner:
             audio_ms=round(self.ms(self.reader.pos)),
             stt_sessions=tuple(sessions),
             gap_seqs=tuple(sorted(set(self.gap_seqs))),
+            speaker_revisions=tuple(
+                SpeakerRevised(seq=seq, speaker=label or None)
+                for seq, label in sorted(self.speaker_revisions.items())
+            ),
         )
         try:
             await ctx.store.finish(self.eid, ctx.leases.token, msg)

@@ -3,7 +3,8 @@
 Parsing is tolerant, because the real service sends what its schema does not promise: nulls
 where a number is documented (``end_of_turn_confidence``, a word's ``confidence``,
 ``words``), extra fields, new message types (SpeakerRevision, Warning, Heartbeat, ...) and
-``expires_at`` in more than one shape. Unknown types become :class:`UnknownMessage`;
+``expires_at`` in more than one shape. ``SpeakerRevision`` (corrected speaker labels of
+earlier turns) is parsed as tolerantly as a Turn. Unknown types become :class:`UnknownMessage`;
 unknown fields are ignored; a null takes the field's neutral value; a word without a usable
 time or text is left out. The legacy error shape (``{"error": ...}`` without ``type``)
 becomes an :class:`ErrorMessage`.
@@ -171,6 +172,50 @@ def _turn(raw: dict[str, Any]) -> TurnMessage | MalformedMessage:
     )
 
 
+class RevisedTurn(NamedTuple):
+    """One earlier turn whose speaker the service re-decided (text and times unchanged)."""
+
+    turn_order: int
+    speaker_label: str | None  # None: the service no longer names a speaker
+    word_speakers: tuple[str | None, ...] = ()  # per word, when the revision lists words
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerRevisionMessage:
+    """``SpeakerRevision``: corrected speaker labels of earlier turns of this session.
+
+    Items without a usable ``turn_order`` are left out (they cannot be placed); a label
+    that is not a string is read as no label.
+    """
+
+    revisions: tuple[RevisedTurn, ...] = ()
+    type: Literal["SpeakerRevision"] = "SpeakerRevision"
+
+
+def _label(v: Any) -> str | None:
+    if isinstance(v, bool) or not isinstance(v, str | int):
+        return None
+    return str(v).strip()[:40] or None
+
+
+def _speaker_revision(raw: dict[str, Any]) -> SpeakerRevisionMessage:
+    items = raw.get("revisions")
+    out: list[RevisedTurn] = []
+    for item in items if isinstance(items, list) else []:
+        if type(item) is not dict:
+            continue
+        order = _int(item.get("turn_order"))
+        if order is None or order < 0:
+            continue
+        words = item.get("words")
+        speakers = tuple(
+            _label(w.get("speaker")) if type(w) is dict else None
+            for w in (words if isinstance(words, list) else [])
+        )
+        out.append(RevisedTurn(order, _label(item.get("speaker_label")), speakers))
+    return SpeakerRevisionMessage(tuple(out))
+
+
 class TerminationMessage(_Server):
     type: Literal["Termination"] = "Termination"
     audio_duration_seconds: float = 0
@@ -199,7 +244,7 @@ class ErrorMessage(_Server):
 
 
 class UnknownMessage(_Server):
-    """Anything else (SpeechStarted, Warning, Heartbeat, SpeakerRevision, future types)."""
+    """Anything else (SpeechStarted, Warning, Heartbeat, future types)."""
 
     type: str
 
@@ -218,6 +263,7 @@ ServerMessage = (
     | TurnMessage
     | TerminationMessage
     | ErrorMessage
+    | SpeakerRevisionMessage
     | UnknownMessage
     | MalformedMessage
 )
@@ -242,6 +288,8 @@ def parse_server_message(text: str | bytes) -> ServerMessage:
         return MalformedMessage()
     if kind == "Turn":
         return _turn(raw)
+    if kind == "SpeakerRevision":
+        return _speaker_revision(raw)
     model = _KNOWN.get(kind)
     try:
         if model is None:

@@ -55,6 +55,12 @@ class BridgeMetrics:
             ["outcome"],
             registry=r,
         )
+        self.speaker_revisions = Counter(
+            "medscribe_bridge_speaker_revisions_total",
+            "Turns named by SpeakerRevision: applied, or of a turn not published here.",
+            ["outcome"],
+            registry=r,
+        )
         self.unknown_messages = Counter(
             "medscribe_bridge_unknown_messages_total",
             "Server messages of unknown or malformed type (ignored).",

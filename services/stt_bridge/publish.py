@@ -9,33 +9,45 @@ unpublished audio.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from services.stt_bridge.chunker import BYTES_PER_SAMPLE, ms_to_bytes
-from services.stt_bridge.messages import TurnMessage
+from services.stt_bridge.messages import RevisedTurn, SpeakerRevisionMessage, TurnMessage
 from shared.contracts import PARTIALS_MAXLEN, FinalTurn, PartialTurn, Word
 from shared.logging import get_logger
+from shared.speaker_labels import session_label
 from shared.streams import publish
 
 if TYPE_CHECKING:
     from services.stt_bridge.encounter import EncounterRunner
 
 log = get_logger(__name__)
-
-
-def _speaker(label: str | None) -> str | None:
-    return None if label in (None, "", "UNKNOWN") else label
+MAX_EARLY = 64  # revisions kept for turns not yet published (a misbehaving server: bounded)
 
 
 class TurnPublisher:
-    def __init__(self, r: EncounterRunner, session_id: str, offset: int) -> None:
+    def __init__(
+        self, r: EncounterRunner, session_id: str, offset: int, session_n: int = 1
+    ) -> None:
         self.r = r
         self.session_id = session_id
         self.offset = offset  # encounter audio bytes where this session's audio starts
         self.offset_ms = r.ms(offset)
         self.labels = r.stt.speaker_labels
+        self.session_n = session_n  # ordinal of this session in the encounter (labels)
         self.published = 0
         self.partials_stream = r.ctx.names.partials(r.eid)
+        # turn_order -> seq of this session's published finals: SpeakerRevision names
+        # turns by turn_order, which restarts in every session.
+        self.seq_of: dict[int, int] = {}
+        # Revisions of turns not published yet (a final held for its formatted twin):
+        # applied when the turn is published.
+        self.early: dict[int, str | None] = {}
+
+    def _speaker(self, label: str | None) -> str | None:
+        """The encounter-wide label (never colliding with another session's)."""
+        return session_label(label, self.session_n) if self.labels else None
 
     async def partial(self, msg: TurnMessage) -> None:
         text = msg.transcript.strip()
@@ -61,7 +73,7 @@ class TurnPublisher:
                 start_ms=max(0, round(self.offset_ms + w.start)),
                 end_ms=max(0, round(self.offset_ms + w.end)),
                 confidence=min(1.0, max(0.0, float(w.confidence))),
-                speaker=_speaker(w.speaker) if self.labels else None,
+                speaker=self._speaker(w.speaker),
             )
             for w in msg.words
         )
@@ -75,7 +87,11 @@ class TurnPublisher:
             turn_order=msg.turn_order,
             text=text,
             words=words,
-            speaker=_speaker(msg.speaker_label) if self.labels else None,
+            speaker=self._speaker(
+                self.early.pop(msg.turn_order)
+                if msg.turn_order in self.early
+                else msg.speaker_label
+            ),
             start_ms=start_ms,
             end_ms=end_ms,
             formatted=formatted,
@@ -94,11 +110,39 @@ class TurnPublisher:
             )  # fmt: skip
             return
         r.published(turn, resume, ckpt)
+        self.seq_of[msg.turn_order] = turn.seq
         self.published += 1
         r.ctx.metrics.turns.inc()
         log.info(
             "turn_published", encounter_id=r.eid, seq=turn.seq, stt_session_id=self.session_id,
             turn_order=msg.turn_order, words=len(words),
+        )  # fmt: skip
+
+    async def revise(self, msg: SpeakerRevisionMessage) -> None:
+        """Apply a ``SpeakerRevision`` to this session's published turns: the encounter
+        keeps the latest label per seq and hands the map on with EncounterTranscribed.
+        Turns it does not know (never published here: skipped, lost, or of a session
+        before a reconnect) are counted and left alone."""
+        if not self.labels:
+            return
+        changed: dict[int, str | None] = {}
+        unknown = 0
+        last = max(self.seq_of, default=-1)
+        for item in msg.revisions:
+            seq = self.seq_of.get(item.turn_order)
+            if seq is not None:
+                changed[seq] = self._speaker(_revised_label(item))
+            elif item.turn_order > last and len(self.early) < MAX_EARLY:
+                self.early[item.turn_order] = _revised_label(item)
+            else:
+                unknown += 1
+        if changed:
+            await self.r.revise_speakers(changed)
+        self.r.ctx.metrics.speaker_revisions.labels("applied").inc(len(changed))
+        self.r.ctx.metrics.speaker_revisions.labels("unknown_turn").inc(unknown)
+        log.info(
+            "speaker_revision", encounter_id=self.r.eid, stt_session_id=self.session_id,
+            count=len(changed), missing=unknown,  # applied / of turns not published here
         )  # fmt: skip
 
     async def gap(self, turn_order: int | None) -> None:
@@ -138,3 +182,11 @@ class TurnPublisher:
         pos = min(pos, sent_pos)
         pos -= pos % BYTES_PER_SAMPLE
         return max(pos, r.resume_pos)
+
+
+def _revised_label(item: RevisedTurn) -> str | None:
+    """The turn's new label: the one given, else the one most of its words now carry."""
+    if item.speaker_label is not None:
+        return item.speaker_label
+    named = Counter(w for w in item.word_speakers if w)  # ties: the first word's wins
+    return named.most_common(1)[0][0] if named else None

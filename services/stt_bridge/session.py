@@ -26,6 +26,7 @@ from services.stt_bridge.messages import (
     ErrorMessage,
     MalformedMessage,
     ServerMessage,
+    SpeakerRevisionMessage,
     TerminationMessage,
     TurnMessage,
     UnknownMessage,
@@ -131,7 +132,8 @@ class _Session:
             "stt_session_started", encounter_id=r.eid, session_id=self.sid,
             offset_ms=int(r.ms(self.offset)), speech_model=r.stt.speech_model,
         )  # fmt: skip
-        self.publisher = TurnPublisher(r, self.sid, self.offset)
+        session_n = await r.ctx.store.session_count(r.eid) + 1
+        self.publisher = TurnPublisher(r, self.sid, self.offset, session_n)
         r.current_session = self
         if r.interrupted:
             self.stop_sending()
@@ -245,6 +247,10 @@ class _Session:
                     await self._publish(self.selector.flush())
                 await self._record_usage(msg)
                 return self._after_termination()
+            elif isinstance(msg, SpeakerRevisionMessage):
+                if not self.discard:  # may come right before Termination, after the last turn
+                    assert self.publisher is not None
+                    await self.publisher.revise(msg)
             elif isinstance(msg, MalformedMessage) and msg.final:
                 self._other(msg)
                 await self._lost(msg.turn_order)

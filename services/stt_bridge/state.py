@@ -14,6 +14,7 @@ published exactly when the state says it was.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -147,6 +148,8 @@ class EncounterState:
     stop_seq: int | None = None  # EncounterStopped.last_frame_seq, once seen
     gaps: tuple[int, ...] = ()  # seqs of finals that arrived unusable
     reconnects: int = 0  # reconnects of this encounter so far (rotations not counted)
+    # seq -> revised encounter-wide speaker label ("" = unassigned), from SpeakerRevision
+    speaker_revisions: dict[int, str] | None = None
 
 
 def _s(raw: dict[bytes, bytes], name: str) -> str | None:
@@ -157,6 +160,24 @@ def _s(raw: dict[bytes, bytes], name: str) -> str | None:
 def _i(raw: dict[bytes, bytes], name: str, default: int) -> int:
     v = _s(raw, name)
     return int(v) if v not in (None, "") else default
+
+
+def _revisions(raw: str | None) -> dict[int, str]:
+    """The stored ``spk_rev`` field; anything unreadable counts as no revision (labels
+    then stay as first published: never worse than before revisions existed)."""
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {int(k): str(v) for k, v in data.items() if str(k).isdigit() and isinstance(v, str)}
+
+
+def dump_revisions(revisions: dict[int, str]) -> str:
+    return json.dumps({str(k): v for k, v in sorted(revisions.items())})
 
 
 class EncounterStore:
@@ -237,6 +258,7 @@ class EncounterStore:
             stop_seq=int(stop) if stop not in (None, "") else None,
             gaps=tuple(int(g) for g in (_s(raw, "gaps") or "").split(",") if g),
             reconnects=_i(raw, "reconnects", 0),
+            speaker_revisions=_revisions(_s(raw, "spk_rev")),
         )
 
     async def stop_seq(self, encounter_id: str) -> int | None:
@@ -274,6 +296,13 @@ class EncounterStore:
             encounter_id, token, sess_id=sid, sess_offset=offset, sess_started_ms=now,
             sess_seen_ms=now,
         )  # fmt: skip
+
+    async def session_count(self, encounter_id: str) -> int:
+        """STT sessions of the encounter recorded so far (each is recorded when it ends,
+        or by the next owner when its replica died): the next session's ordinal - 1."""
+        # LRANGE, not LLEN: the bridge's Redis user may read lists only so (the list is
+        # one short entry per session).
+        return len(await self.redis.lrange(self.sessions_key(encounter_id), 0, -1))
 
     async def record_session(self, encounter_id: str, token: str, usage: SttSessionUsage) -> None:
         r = await self.redis.eval(

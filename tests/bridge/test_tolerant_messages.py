@@ -133,7 +133,7 @@ def test_begin_without_id_still_begins() -> None:
 
 
 def test_unknown_types_and_odd_termination_and_error() -> None:
-    for kind in ("SpeakerRevision", "Warning", "Heartbeat", "LLMGatewayResponse"):
+    for kind in ("Warning", "Heartbeat", "LLMGatewayResponse", "Silence"):
         assert isinstance(_parse({"type": kind, "x": None}), UnknownMessage)
     term = _parse({"type": "Termination", "audio_duration_seconds": None,
                    "session_duration_seconds": "12"})  # fmt: skip

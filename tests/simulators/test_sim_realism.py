@@ -59,3 +59,43 @@ async def test_lagging_replies_all_arrive_before_a_slow_termination() -> None:
         msgs = await terminate(ws)
     finals = [m["transcript"] for m in msgs if m["type"] == "Turn" and m["end_of_turn"]]
     assert finals == [t.text for t in script]  # the one still lagging at Terminate too
+
+
+async def test_diarization_revises_earlier_labels_and_relabels_later_sessions() -> None:
+    """Every 2nd final first names the wrong speaker; a SpeakerRevision with the true
+    label and the turn's words follows the next final, or comes before Termination. A
+    later session labels the two speakers the other way round (swap_labels_after_first)."""
+    cfg = SttSimConfig(api_keys=("k1",), time_scale=SCALE, speaker_revision_every=2,
+                       swap_labels_after_first=True)  # fmt: skip
+    script = [ScriptTurn("doctor", "Any pain?"), ScriptTurn("patient", "Yes, my knee."),
+              ScriptTurn("doctor", "Since when?"), ScriptTurn("patient", "Monday.", 0)]  # fmt: skip
+    query = "speech_model=u3-rt-pro&min_turn_silence=800&speaker_labels=true"
+    sessions = []
+    async with await start_stt_simulator(cfg) as sim:
+        for _ in range(2):
+            ws = await open_session(sim, query)
+            await begin(ws)
+            await send_paced(ws, b"\0" * 3200 + encode(script), SCALE)
+            sessions.append(await terminate(ws))
+        assert sim.stats.speaker_revisions == 4
+    for n, msgs in enumerate(sessions):
+        kinds = [m["type"] for m in msgs if m["type"] in ("Turn", "SpeakerRevision")
+                 and (m["type"] != "Turn" or m["end_of_turn"])]  # fmt: skip
+        assert kinds == ["Turn", "Turn", "Turn", "SpeakerRevision", "Turn", "SpeakerRevision"]
+        finals = [m for m in msgs if m["type"] == "Turn" and m["end_of_turn"]]
+        doctor, patient = ("A", "B") if n == 0 else ("B", "A")
+        assert [f["speaker_label"] for f in finals] == [doctor, doctor, doctor, doctor]
+        revisions = [m["revisions"] for m in msgs if m["type"] == "SpeakerRevision"]
+        assert [[(r["turn_order"], r["speaker_label"]) for r in rs] for rs in revisions] == [
+            [(1, patient)],
+            [(3, patient)],
+        ]
+        assert {w["speaker"] for w in revisions[0][0]["words"]} == {patient}
+        assert [w["text"] for w in revisions[0][0]["words"]] == ["Yes,", "my", "knee."]
+        assert msgs[-1]["type"] == "Termination"
+
+
+def test_revision_knob_is_checked() -> None:
+    with pytest.raises(ValueError, match="speaker_revision_every"):
+        SttSimConfig(speaker_revision_every=0)
+    assert SttSimConfig.realistic().speaker_revision_every == 3

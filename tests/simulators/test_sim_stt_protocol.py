@@ -62,9 +62,11 @@ async def test_api_key_header_opens_a_session_with_begin(sim: SttSimulator) -> N
     assert isinstance(msg["expires_at"], int)
     assert abs(msg["expires_at"] - (time.time() + 10800 / SCALE)) < 60
     done = await terminate(ws)
-    assert done[-1] == {
-        "type": "Termination", "audio_duration_seconds": 0, "session_duration_seconds": 0
-    }  # fmt: skip
+    term = done[-1]
+    assert (term["type"], term["audio_duration_seconds"]) == ("Termination", 0)
+    # Scaled wall time of the session: 0 on an idle machine, more on a loaded one.
+    assert isinstance(term["session_duration_seconds"], int)
+    assert term["session_duration_seconds"] >= 0
 
 
 @pytest.mark.parametrize(("key", "reason"), [("nope", "Invalid API key"), (None, "Missing")])

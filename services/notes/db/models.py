@@ -130,6 +130,9 @@ class Encounter(Base):
     failure_reason: Mapped[str | None] = mapped_column(String(500))
     missing_seqs: Mapped[list[int] | None] = mapped_column(JSONType)
     speaker_roles: Mapped[dict[str, str] | None] = mapped_column(JSONType)
+    # seq (as text) -> speaker label the STT service revised after publishing the turn
+    # (None: unassigned); applied to stored turns and to turns stored later.
+    speaker_revisions: Mapped[dict[str, str | None] | None] = mapped_column(JSONType)
     # Who the visit was with and why (PHI: only here, never in Redis, logs or URLs).
     patient_name: Mapped[str | None] = mapped_column(String(200))
     patient_mrn: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes.db.access import (
@@ -193,6 +193,8 @@ async def mark_transcribed(session: AsyncSession, msg: EncounterTranscribed) -> 
     now = utcnow()
     enc.expected_turns = msg.turn_count
     enc.audio_ms = msg.audio_ms
+    if msg.speaker_revisions:
+        await _revise_speakers(session, enc, msg)
     if msg.stt_sessions:
         enc.stt_audio_s = sum(s.audio_duration_s for s in msg.stt_sessions)
         enc.stt_session_s = sum(s.session_duration_s for s in msg.stt_sessions)
@@ -213,6 +215,21 @@ async def mark_transcribed(session: AsyncSession, msg: EncounterTranscribed) -> 
         current = await current_note(session, enc.id)
         if not missing and current is not None and current.author == SYSTEM_ACTOR:
             await request_note(session, enc.id)
+
+
+async def _revise_speakers(
+    session: AsyncSession, enc: Encounter, msg: EncounterTranscribed
+) -> None:
+    """Labels the STT service re-decided: kept on the encounter (for turns still on their
+    way through the editor) and written into the turns already stored."""
+    revised = {str(r.seq): r.speaker for r in msg.speaker_revisions}
+    enc.speaker_revisions = {**(enc.speaker_revisions or {}), **revised}
+    for r in msg.speaker_revisions:
+        await session.execute(
+            update(Turn)
+            .where(Turn.encounter_id == enc.id, Turn.seq == r.seq)
+            .values(speaker=r.speaker)
+        )
 
 
 async def mark_failed(session: AsyncSession, msg: EncounterFailed) -> None:
@@ -258,9 +275,18 @@ async def upsert_turn(session: AsyncSession, turn: EditedTurn) -> bool:
     (a late or replayed entry must not bring purged text back).
     """
     await ensure_encounter(session, turn.encounter_id)
-    status = await session.scalar(select(Encounter.status).where(Encounter.id == turn.encounter_id))
+    status, revisions = (
+        await session.execute(
+            select(Encounter.status, Encounter.speaker_revisions).where(
+                Encounter.id == turn.encounter_id
+            )
+        )
+    ).one()
     if status == PURGED:
         return False
+    speaker = turn.speaker
+    if revisions and str(turn.seq) in revisions:  # revised before this turn got here
+        speaker = revisions[str(turn.seq)]
     now = utcnow()
     values: dict[str, Any] = {
         # Columns are bounded where the contract is not: clip rather than lose the turn.
@@ -272,7 +298,7 @@ async def upsert_turn(session: AsyncSession, turn: EditedTurn) -> bool:
         "edit_reason": turn.edit_reason,
         "llm_model": turn.llm_model[:100],
         "flags": [f.model_dump() for f in turn.flags],
-        "speaker": turn.speaker[:20] if turn.speaker else None,
+        "speaker": speaker[:20] if speaker else None,
         "start_ms": turn.start_ms,
         "end_ms": turn.end_ms,
         "formatted": turn.formatted,
