@@ -760,24 +760,41 @@
       toast("Statement removed. Check the note, then Save & sign again.");
       box.focus();
     }
-    function openSign() {
+    // The high flags known for the text in the form: those of the loaded version whose
+    // statement is still a line of its section. New text is checked by the server when
+    // signing; a flag it finds there comes back listed, and nothing is saved until then.
+    function knownFlags() {
+      if (!S.note) return [];
+      const form = formSections();
+      return (S.note.statements || [])
+        .map((st) => ({ ...st, flags: (st.flags || []).filter((f) => f.severity === "high") }))
+        .filter((st) => st.flags.length && (form[st.section] || []).includes(st.text.trim()));
+    }
+    function openSign(flagged = knownFlags(), refused = "") {
       if (!S.note) return;
       const note = S.note;
-      const high = Number(note.open_high_flags || 0);
+      const sections = formSections();
+      const high = flagged.reduce((n, st) => n + st.flags.length, 0);
       const enc = S.enc || {};
-      $("#sign-version").textContent = `version ${note.version}`;
+      S.signFlags = flagged;
+      $("#sign-version").textContent = S.dirty
+        ? `your changes to version ${note.version} (saved as version ${note.version + 1})`
+        : `version ${note.version}`;
       $("#sign-who").textContent = enc.patient ? ` for ${patientText(enc.patient)}` : "";
       $("#sign-summary").replaceChildren(
         el("li", { text: `Visit: ${fmtTime(enc.started_at)}${enc.visit_reason ? ` · ${enc.visit_reason}` : ""} · room ${enc.room || "–"}` }),
         el("li", { text: `Clinician: ${enc.clinician || "–"}` }),
-        el("li", { text: SECTIONS.map((k) => `${k[0].toUpperCase()}${k.slice(1)} ${(note.sections[k] || []).length}`).join(" · ") + " statement(s)" }),
-        el("li", { text: `Written by ${note.author && note.author !== "system" ? note.author : `the scribe (${modelName(note.model || enc.llm_model || "")})`}; ${Number(note.missing_seqs ? note.missing_seqs.length : 0) ? "some turns never arrived" : "from the whole transcript"}` }));
+        el("li", { text: SECTIONS.map((k) => `${k[0].toUpperCase()}${k.slice(1)} ${(sections[k] || []).length}`).join(" · ") + " statement(s)" }),
+        el("li", { text: `Written by ${S.dirty ? "you (your changes)" : note.author && note.author !== "system" ? note.author : `the scribe (${modelName(note.model || enc.llm_model || "")})`}; ${Number(note.missing_seqs ? note.missing_seqs.length : 0) ? "some turns never arrived" : "from the whole transcript"}` }));
+      const why = $("#sign-refused");
+      why.hidden = !refused;
+      why.textContent = refused ? `Not signed yet: ${refused}` : "";
       $("#sign-flags").hidden = !high;
       ack.checked = false;
       $("#sign-confirm").disabled = high > 0;
       if (high) {
         $("#sign-flag-count").textContent = String(high);
-        const flags = (note.statements || []).flatMap((st) => (st.flags || []).filter((f) => f.severity === "high").map((f) => [st, f]));
+        const flags = flagged.flatMap((st) => st.flags.map((f) => [st, f]));
         $("#sign-flag-list").replaceChildren(...flags.map(([st, f]) => el("li", { class: "sign-flag" },
           el("p", {}, el("span", { class: "label flag sev-high", text: `${f.kind}: ${f.term}` }), ` ${st.text}`),
           el("p", { class: "meta", text: f.message }),
@@ -787,29 +804,40 @@
       dialog.showModal();
     }
     ack.addEventListener("change", () => { $("#sign-confirm").disabled = !ack.checked; });
+    // One request saves the form (if it changed), records the attestation and signs; the
+    // high flags the clinician saw and acknowledged travel with it (by text, not position).
     dialog.addEventListener("close", async () => {
       if (dialog.returnValue !== "sign" || !S.note) return;
-      const high = Number(S.note.open_high_flags || 0);
-      const opts = { headers: { "If-Match": S.note.etag } };
-      if (high) opts.json = { acknowledge_flags: ack.checked };
-      const resp = await api("POST", `${base}/note/sign`, opts);
+      clearTimeout(S.draftTimer);
+      const shown = ack.checked ? (S.signFlags || []).flatMap((st) => st.flags.map((f) => ({ statement: st.text, term: f.term }))) : [];
+      S.acked = [...(S.acked || []), ...shown];
+      const json = { sections: formSections(), attest: true, acknowledged: S.acked };
+      const resp = await api("POST", `${base}/note/save-and-sign`, { json, headers: { "If-Match": S.note.etag } });
       if (resp.ok) {
         const done = await resp.json();
         toast(`Version ${done.version} signed.`);
+        S.dirty = false;
+        S.acked = [];
         S.note = null;
+        $("#draft-restored").hidden = true;
         draftState("");
         await loadAll();
+        return;
+      }
+      let refused = null;
+      if (resp.status === 409) {
+        try { refused = await resp.clone().json(); } catch (_) { refused = null; }
+      }
+      if (refused && Array.isArray(refused.flags) && refused.flags.length) {
+        openSign(refused.flags, refused.detail);  // nothing was saved: review and sign again
         return;
       }
       if (resp.status === 412) toast("The note changed since you read it: reload the page and check it before signing.", "error");
       else toast(await detail(resp), "error");
     });
-    // "Save & sign": unsaved changes become a version first, then the signing summary.
+    // "Save & sign": the summary of what is attested first; the text is saved with the signature.
     const signBtn = $("#sign");
-    if (signBtn) signBtn.addEventListener("click", async () => {
-      if (S.dirty && !(await saveNow())) return;
-      openSign();
-    });
+    if (signBtn) signBtn.addEventListener("click", () => { S.acked = []; openSign(); });
 
     // -- addendum to a signed note
     const addForm = $("#addendum-form");
