@@ -381,6 +381,49 @@ class SignRefused(Out):
     )
 
 
+class SummaryRequest(In):
+    model: str | None = Field(
+        None, max_length=100, description="LLM model to write it with; default: the note's."
+    )
+
+
+class SummarySections(Out):
+    reason: list[str] = Field(description="Why you came in")
+    findings: list[str] = Field(description="What we found")
+    next_steps: list[str] = Field(description="What to do next")
+
+
+class SummaryStatementOut(Out):
+    """One bullet of the summary, the note lines it rests on, and its flags."""
+
+    id: str
+    section: Literal["reason", "findings", "next_steps"]
+    index: int
+    text: str
+    seqs: list[int] = Field(description="Lines of the signed note (statements, then addenda).")
+    links: Literal["model", "computed", "none"]
+    flags: list[StatementFlagOut]
+
+
+class SummaryOut(Out):
+    encounter_id: str
+    note_version: int = Field(description="The signed note version it was written from.")
+    outdated: bool = Field(
+        description="The note has changed since (an addendum): write the summary again."
+    )
+    sections: SummarySections
+    text: str
+    statements: list[SummaryStatementOut]
+    open_high_flags: int = Field(
+        description="Statements the signed note does not support (drug, dose, side …): "
+        "review before giving it to the patient."
+    )
+    check: Literal["passed", "flagged"]
+    model: str
+    created_by: str
+    created_at: datetime
+
+
 class RegenerateRequest(In):
     model: str | None = Field(
         None, max_length=100, description="LLM model to write the note with; default: as before."
