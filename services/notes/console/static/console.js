@@ -18,7 +18,7 @@
   };
   // Encounters whose note may be written again (the API refuses the others).
   const REGENERATABLE = new Set(["needs_review", "ready", "failed"]);
-  const ENCOUNTER_PAGE = /^\/encounters\/[A-Za-z0-9_.:-]{1,64}$/;
+  const ENCOUNTER_PAGE = /^\/encounters\/[A-Za-z0-9_.:-]{1,64}(\/summary)?$/;
   let leaving = false;  // the session ended: going to sign-in, no "unsaved changes" prompt
 
   const $ = (sel, root = document) => root.querySelector(sel);
@@ -390,6 +390,9 @@
       if (regen) regen.hidden = !(enc && S.note && !signed() && REGENERATABLE.has(enc.status) && enc.stored_turns > 0);
       const swap = $("#swap-speakers");
       if (swap) swap.hidden = !(enc && enc.status !== "signed" && Object.keys(S.roles || {}).length);
+      // The patient's after-visit summary is written from the signed note only.
+      const summary = $("#summary-link");
+      if (summary) summary.hidden = !signed();
     }
 
     // -- transcript
@@ -916,6 +919,71 @@
     loadAll();
   }
 
+  // ---------------------------------------------------------------- after-visit summary
+  // What the patient takes home: plain words from the signed note. A failed check (a
+  // statement the signed note does not support) is shown on top and on the statement.
+  function summaryPage(root) {
+    const id = root.dataset.encounterId;
+    const base = `/v1/encounters/${encodeURIComponent(id)}`;
+    const HEADINGS = { reason: "Why you came in", findings: "What we found", next_steps: "What to do next" };
+    function render(sum) {
+      $("#summary-empty").hidden = true;
+      const flagged = new Map();
+      for (const st of sum.statements || []) {
+        const high = (st.flags || []).filter((f) => f.severity === "high");
+        if (high.length) flagged.set(`${st.section}:${st.index}`, high);
+      }
+      $("#summary-body").replaceChildren(...Object.entries(HEADINGS).flatMap(([key, heading]) => {
+        const items = (sum.sections[key] || []);
+        return [el("h2", { text: heading }), el("ul", {}, ...(items.length ? items : ["Nothing to add."]).map((text, i) => {
+          const high = flagged.get(`${key}:${i}`);
+          return el("li", { class: high ? "unsupported" : "" }, text,
+            high ? el("span", { class: "label flag sev-high no-print", text: ` not in the signed note: ${high.map((f) => f.term).join(", ")}` }) : null);
+        }))];
+      }));
+      const check = $("#summary-check");
+      check.hidden = sum.check !== "flagged";
+      check.textContent = sum.check === "flagged"
+        ? `Check failed: ${sum.open_high_flags} statement(s) are not supported by the signed note (marked below). Correct the note or write the summary again before giving it to the patient.`
+        : "";
+      $("#summary-outdated").hidden = !sum.outdated;
+      $("#summary-meta").textContent = `Written ${fmtTime(sum.created_at)} from the note signed (version ${sum.note_version}), checked against it: ${sum.check === "passed" ? "nothing unsupported" : "see above"}.`;
+      $("#summary-print").hidden = false;
+      $("#summary-download").hidden = false;
+      const write = $("#summary-write");
+      if (write) write.textContent = "Write it again";
+    }
+    async function load() {
+      const [encResp, sumResp] = await Promise.all([api("GET", base), api("GET", `${base}/summary`)]);
+      if (encResp.ok) {
+        const enc = await encResp.json();
+        $("#summary-who").textContent = [patientText(enc.patient), `Visit ${fmtTime(enc.started_at)}`, enc.clinician ? `Clinician ${enc.clinician}` : ""].filter(Boolean).join(" · ");
+        const write = $("#summary-write");
+        if (write) write.hidden = enc.status !== "signed";
+        if (enc.status !== "signed") $("#summary-empty").textContent = "The after-visit summary is written from the signed note: sign the note first.";
+      }
+      if (sumResp.ok) render(await sumResp.json());
+    }
+    const write = $("#summary-write");
+    if (write) write.addEventListener("click", async () => {
+      write.disabled = true;
+      toast("Writing the summary…");
+      const resp = await api("POST", `${base}/summary`, { json: {} });
+      write.disabled = false;
+      if (!resp.ok) { toast(await detail(resp), "error"); return; }
+      const sum = await resp.json();
+      render(sum);
+      toast(sum.check === "passed" ? "Summary written and checked against the signed note." : "Summary written: the check found statements the signed note does not support.", sum.check === "passed" ? "info" : "error");
+    });
+    $("#summary-print").addEventListener("click", () => window.print());
+    $("#summary-download").addEventListener("click", async () => {
+      const resp = await api("GET", `${base}/summary`, { accept: "text/plain" });
+      if (!resp.ok) { toast(await detail(resp), "error"); return; }
+      download(`${id}-after-visit-summary.txt`, await resp.blob());
+    });
+    load();
+  }
+
   // ---------------------------------------------------------------- tokens (admin)
   function tokensPage() {
     const rows = $("#token-rows");
@@ -1016,6 +1084,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     const enc = $("#encounter");
     if (enc) encounterPage(enc);
+    else if ($("#summary-page")) summaryPage($("#summary-page"));
     else if ($("#encounter-list")) encountersPage();
     else if ($("#token-rows")) tokensPage();
     else if ($("#audit-rows")) auditPage();
