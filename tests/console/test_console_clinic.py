@@ -189,6 +189,7 @@ def test_clinician_worklist_expiry_save_and_sign_addendum(
     assert "DRAFT" not in signed
     assert "Asha Patel" in signed
     assert "by dr-lee:\nPatient called: cough resolved." in signed
+    assert "Start lisinopril 10 mg daily." in signed  # saved with the signature
 
     # -- copy for the EHR: clean text
     page.get_by_role("button", name="Copy whole note").click()
@@ -199,6 +200,19 @@ def test_clinician_worklist_expiry_save_and_sign_addendum(
     page.get_by_role("button", name="Copy Plan").click()
     plan = page.evaluate("navigator.clipboard.readText()")
     assert plan == page.get_by_label("Plan").input_value().strip()
+    check_layout(page)
+
+    # -- the patient's after-visit summary: from the signed note, checked, printable
+    page.get_by_role("link", name="After-visit summary").click()
+    page.wait_for_url(re.compile(rf"/encounters/{re.escape(eid)}/summary$"))
+    _wait_text(page, "#summary-who", "Asha Patel")
+    page.get_by_role("button", name="Write the summary").click()
+    _wait_text(page, "#summary-body", "What to do next")
+    assert "lisinopril" in page.locator("#summary-body").inner_text()  # from the signed text
+    assert page.locator("#summary-check").is_hidden()  # nothing the note does not say
+    printed = _download(page, "Download (.txt)")
+    assert printed.startswith("After-visit summary\nPatient: Asha Patel")
+    assert "CHECK FAILED" not in printed
     check_layout(page)
 
     # -- back on the worklist: nothing left to sign
