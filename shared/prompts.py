@@ -19,6 +19,7 @@ from dataclasses import dataclass
 EDIT_MARKER = "[medscribe:turn-edit]"
 EDIT_BATCH_MARKER = "[medscribe:turn-edit-batch]"
 SOAP_MARKER = "[medscribe:soap-note]"
+SUMMARY_MARKER = "[medscribe:after-visit-summary]"
 
 EDIT_PROMPT_VERSION = "edit-v2"
 SOAP_PROMPT_VERSION = "soap-v1"
@@ -68,6 +69,46 @@ Rules:
 - Every section has at least one bullet; if nothing was said for a section, write
   "- Not discussed."
 - Use U.S. clinical style."""
+
+# The after-visit summary for the patient, written from the SIGNED note only.
+SUMMARY_PROMPT_VERSION = "summary-v1"
+SUMMARY_SECTIONS = ("Why you came in", "What we found", "What to do next")
+SUMMARY_SYSTEM_PROMPT = f"""{SUMMARY_MARKER}
+You write an after-visit summary for the patient from their clinician's signed note
+inside <note>. The patient reads it at home.
+Format, strictly, with nothing before or after:
+Why you came in:
+- bullet
+What we found:
+- bullet
+What to do next:
+- bullet
+Rules:
+- Plain language at a 6th to 8th grade reading level: short sentences, everyday words,
+  "you" for the patient; explain a medical word the first time you use it.
+- Use only what the note says. Do NOT add a drug, dose, number, frequency, body side,
+  allergy, diagnosis, test or instruction that the note does not contain; keep every
+  drug name, dose, frequency and side exactly as the note writes it.
+- Leave out anything the note does not say rather than guessing; if a section has
+  nothing, write "- Nothing to add."
+- No names, record numbers or dates of birth."""
+
+
+def build_summary_messages(sections: dict[str, list[str]], addenda: Sequence[str]) -> list[Message]:
+    """The signed note (its four sections and any addenda) as the summary request."""
+    lines = []
+    for name in SOAP_SECTIONS:
+        lines.append(f"{name}:")
+        lines.extend(f"- {item}" for item in sections.get(name.lower()) or [])
+    for text in addenda:
+        lines.append("Addendum:")
+        lines.append(f"- {text}")
+    body = "\n".join(lines)
+    return [
+        {"role": "system", "content": SUMMARY_SYSTEM_PROMPT},
+        {"role": "user", "content": f"<note>\n{body}\n</note>"},
+    ]
+
 
 SOAP_SECTIONS = ("Subjective", "Objective", "Assessment", "Plan")
 NOT_DISCUSSED = "Not discussed."

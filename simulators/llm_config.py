@@ -34,6 +34,8 @@ class LlmSimConfig:
     # Share of SOAP statements given a fabricated fact (changed dose, added drug, wrong
     # side, invented vital sign); each is recorded in stats and in fabrication_log.
     soap_fabricate_share: float = 0.0
+    # After-visit summaries add an instruction the signed note does not contain.
+    summary_fabricate: bool = False
     soap_paraphrase: bool = False  # SOAP statements restated (abbreviations, digits)
     soap_ignore_schema: bool = False  # answer structured SOAP requests in text, as some models do
     # 400 or 422: refuse any request carrying a json_schema response_format, as the real

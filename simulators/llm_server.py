@@ -35,10 +35,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from shared.health import AsgiServer
-from shared.prompts import SOAP_MARKER
+from shared.prompts import SOAP_MARKER, SUMMARY_MARKER
 from simulators.llm_behaviour import answer, soap_answer, text_of
 from simulators.llm_catalog import model_entry
 from simulators.llm_config import SIM_EXTRA_MODELS, LlmSimConfig, LlmSimStats
+from simulators.llm_summary import summary_answer
 
 __all__ = [
     "SIM_EXTRA_MODELS",
@@ -230,6 +231,8 @@ class _Gateway:
         """(task, reply, number of fabricated statements)."""
         system = "\n".join(text_of(m.get("content")) for m in messages if m.get("role") == "system")
         user = text_of(messages[-1].get("content")) if messages else ""
+        if SUMMARY_MARKER in system:
+            return "summary", summary_answer(user, fabricate=self.config.summary_fabricate), 0
         if SOAP_MARKER not in system:
             task, text = answer(system, user, fabricate=self.config.fabricate)
             return task, text, 0

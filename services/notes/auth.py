@@ -5,8 +5,9 @@ is created; the database keeps only its SHA-256, so a stolen database does not g
 
 Roles (issue 9):
 - ``clinician``: their own encounters (``encounters.clinician == token.clinician_id``):
-  read, edit (drafts too), sign, add addenda, correct speakers, regenerate;
-- ``staff``: read every encounter;
+  read, edit (drafts too), sign, add addenda, correct speakers, regenerate, have the
+  patient's after-visit summary written;
+- ``staff``: read every encounter (after-visit summaries too, to print them);
 - ``admin``: tokens, the audit log and reading every encounter; may have a note written
   again, but never edits or signs one: a note is the clinician's (separation of duties,
   issue 20; an admin-made clinician token is audited as token.create);
@@ -56,6 +57,9 @@ class Action(StrEnum):
     NOTE_DRAFT = "note.draft"
     # Correcting who said what: swap the speakers, or one turn's role.
     SPEAKERS_EDIT = "speakers.edit"
+    # The patient's after-visit summary of a signed note: written on request, then read.
+    SUMMARY_WRITE = "summary.write"
+    SUMMARY_READ = "summary.read"
     LIVE_FOLLOW = "live.follow"
     EXPORT_FHIR = "export.fhir"
     AUDIT_READ = "audit.read"
@@ -90,6 +94,7 @@ READ_ACTIONS = frozenset(
         Action.NOTE_HISTORY,
         Action.LIVE_FOLLOW,
         Action.EXPORT_FHIR,
+        Action.SUMMARY_READ,
     }
 )
 # What only the encounter's clinician does: the content of the note and its signature.
@@ -102,7 +107,7 @@ NOTE_AUTHORING = frozenset(
         Action.SPEAKERS_EDIT,
     }
 )
-WRITE_ACTIONS = NOTE_AUTHORING | {Action.NOTE_REGENERATE}
+WRITE_ACTIONS = NOTE_AUTHORING | {Action.NOTE_REGENERATE, Action.SUMMARY_WRITE}
 TOKEN_ACTIONS = frozenset({Action.TOKEN_CREATE, Action.TOKEN_LIST, Action.TOKEN_REVOKE})
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {

@@ -155,7 +155,9 @@ def _api_task() -> ExtraTask | None:
     serve_api = server.serve_api
 
     async def api(rt: NotesRuntime, stop: asyncio.Event) -> None:
-        await serve_api(rt.settings, rt.db, rt.redis, stop, service_metrics=rt.metrics)
+        await serve_api(
+            rt.settings, rt.db, rt.redis, stop, service_metrics=rt.metrics, gateway=rt.gateway
+        )
 
     return api
 

@@ -1,8 +1,10 @@
 """Purging one encounter's patient data on request (`medscribe notes purge`, the admin API).
 
-The content goes — turns, every note version and its evidence, the exported files, and the
-encounter's keys in Redis (audio, partials, per-encounter state) — while the encounter row
-(room, clinician id, times, status ``purged``) and every audit row stay, so the record shows
+The content goes — turns, every note version and its evidence, after-visit summaries, the
+patient's name, MRN, date of birth and reason for visit (on the encounter and on the room
+assignment that brought them), the exported files, and the encounter's keys in Redis
+(audio, partials, per-encounter state) — while the encounter row (room, clinician id,
+times, status ``purged``) and every audit row stay, so the record shows
 that something existed and who removed it. A signed note is part of the medical record:
 purging it needs an explicit flag.
 
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes.db.common import InvalidTransition, NotFound
@@ -26,9 +28,11 @@ from services.notes.db.models import (
     NOTE_SIGNED,
     PURGED,
     SIGNED,
+    AfterVisitSummary,
     Encounter,
     Note,
     NoteDraft,
+    RoomAssignment,
     Turn,
     utcnow,
 )
@@ -69,8 +73,19 @@ async def purge_record(session: AsyncSession, encounter_id: str, *, signed_ok: b
         )
     turns: Any = await session.execute(delete(Turn).where(Turn.encounter_id == encounter_id))
     notes: Any = await session.execute(delete(Note).where(Note.encounter_id == encounter_id))
-    # Unsaved edits are note text too.
+    # Unsaved edits and the patient's after-visit summaries are note text too.
     await session.execute(delete(NoteDraft).where(NoteDraft.encounter_id == encounter_id))
+    await session.execute(
+        delete(AfterVisitSummary).where(AfterVisitSummary.encounter_id == encounter_id)
+    )
+    # Who the visit was with is patient data too: the row keeps room, clinician and times.
+    enc.patient_name = enc.patient_mrn = enc.visit_reason = None
+    enc.patient_dob = None
+    await session.execute(
+        update(RoomAssignment)
+        .where(RoomAssignment.encounter_id == encounter_id)
+        .values(patient_name="", patient_mrn=None, patient_dob=None, visit_reason=None)
+    )
     enc.status = PURGED
     enc.speaker_roles = None
     enc.missing_seqs = None

@@ -55,6 +55,14 @@ ENDPOINTS = [
     ),
     Endpoint("sign", "POST", E + "/note/sign", action="note.sign"),
     Endpoint(
+        "save_sign",
+        "POST",
+        E + "/note/save-and-sign",
+        action="note.sign",
+        body={"sections": SECTIONS, "attest": True},
+        headers={"If-Match": '"v1"'},
+    ),
+    Endpoint(
         "addendum",
         "POST",
         E + "/note/addendum",
@@ -119,6 +127,7 @@ READS = {
 WRITES = {
     "edit",
     "sign",
+    "save_sign",
     "regenerate",
     "addendum",
     "draft_put",

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from pydantic import SecretStr
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -33,7 +34,9 @@ from services.notes.api.server import serve_api
 from services.notes.db.engine import Database
 from services.notes.db.migrate import upgrade_async
 from shared.contracts import StreamNames
+from shared.gateway import GatewayClient
 from shared.streams import make_redis
+from simulators.llm_server import LlmSimConfig, start_llm_simulator
 from tests.api.conftest import make_settings
 from tests.api.seeding import add_encounter, add_token
 
@@ -87,12 +90,19 @@ class ServerThread:
         self.stop = asyncio.Event()
         bound: asyncio.Future[int] = self.loop.create_future()
         settings_ = make_settings(self.db_url, self.redis_url, self.names, self.tmp / "exports")
-        task = asyncio.create_task(serve_api(settings_, db, redis, self.stop, bound=bound))
+        # After-visit summaries are written through the LLM Gateway (its simulator here).
+        sim = await start_llm_simulator(LlmSimConfig(seed=2))
+        gateway = GatewayClient(sim.base_url, SecretStr("sim-key"), timeout=10.0)
+        task = asyncio.create_task(
+            serve_api(settings_, db, redis, self.stop, bound=bound, gateway=gateway)
+        )
         self.port = await bound
         self.ready.set()
         try:
             await task
         finally:
+            await gateway.aclose()
+            await sim.close()
             await redis.aclose()
             await db.dispose()
 

@@ -288,9 +288,15 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     assert confirm.is_disabled()  # not before the explicit acknowledgement
     dialog.get_by_label("I have reviewed these statements and sign anyway").check()
     page.screenshot(path=str(shots / "sign.png"))
-    with page.expect_request(f"{note_url}/sign") as sent:
+    with page.expect_request(f"{note_url}/save-and-sign") as sent:
         confirm.click()
-    assert sent.value.post_data_json == {"acknowledge_flags": True}
+    # One request: the text, the attestation and the flags that were shown and acknowledged.
+    signed_body = sent.value.post_data_json
+    assert signed_body["attest"] is True
+    assert {"statement": typed["text"], "term": "warfarin"} in [
+        {**a, "term": a["term"].lower()} for a in signed_body["acknowledged"]
+    ]
+    assert typed["text"] in signed_body["sections"][typed["section"]]
     assert sent.value.headers["if-match"] == '"v5"'
     page.wait_for_function(
         "() => document.getElementById('status-badge').dataset.status === 'signed'"

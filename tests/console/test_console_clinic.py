@@ -147,12 +147,25 @@ def test_clinician_worklist_expiry_save_and_sign_addendum(
     typed.get_by_role("button", name="Remove this statement").first.click()  # one-click fix
     dialog.wait_for(state="hidden")
     assert "warfarin" not in page.get_by_label("Plan").input_value()
-    page.get_by_role("button", name="Save & sign…").click()  # saves v3, then asks
+    # New text the server has not checked yet goes with the signature, in one request.
+    page.get_by_label("Plan").click()
+    page.keyboard.press("End")
+    page.keyboard.type("\nStart lisinopril 10 mg daily.")
+    page.get_by_role("button", name="Save & sign…").click()
     dialog.wait_for(state="visible")
-    _wait_text(page, "#sign-version", "version 3")
+    _wait_text(page, "#sign-version", "saved as version 3")
     flags = dialog.locator("#sign-flag-list").inner_text()
     assert "warfarin" not in flags
     assert "albuterol" in flags  # the scribe's own unsupported drug: reviewed, then signed
+    dialog.get_by_label("I have reviewed these statements and sign anyway").check()
+    dialog.get_by_role("button", name="Sign", exact=True).click()
+    # The server found the typed drug unsupported: nothing saved, the dialog lists it.
+    _wait_text(page, "#sign-refused", "Not signed yet")
+    dialog.wait_for(state="visible")
+    flags = dialog.locator("#sign-flag-list").inner_text()
+    assert "lisinopril" in flags
+    assert "albuterol" not in flags  # acknowledged already
+    assert page.locator("#status-badge").get_attribute("data-status") != "signed"
     dialog.get_by_label("I have reviewed these statements and sign anyway").check()
     dialog.get_by_role("button", name="Sign", exact=True).click()
     page.wait_for_function(
@@ -176,6 +189,7 @@ def test_clinician_worklist_expiry_save_and_sign_addendum(
     assert "DRAFT" not in signed
     assert "Asha Patel" in signed
     assert "by dr-lee:\nPatient called: cough resolved." in signed
+    assert "Start lisinopril 10 mg daily." in signed  # saved with the signature
 
     # -- copy for the EHR: clean text
     page.get_by_role("button", name="Copy whole note").click()
@@ -186,6 +200,19 @@ def test_clinician_worklist_expiry_save_and_sign_addendum(
     page.get_by_role("button", name="Copy Plan").click()
     plan = page.evaluate("navigator.clipboard.readText()")
     assert plan == page.get_by_label("Plan").input_value().strip()
+    check_layout(page)
+
+    # -- the patient's after-visit summary: from the signed note, checked, printable
+    page.get_by_role("link", name="After-visit summary").click()
+    page.wait_for_url(re.compile(rf"/encounters/{re.escape(eid)}/summary$"))
+    _wait_text(page, "#summary-who", "Asha Patel")
+    page.get_by_role("button", name="Write the summary").click()
+    _wait_text(page, "#summary-body", "What to do next")
+    assert "lisinopril" in page.locator("#summary-body").inner_text()  # from the signed text
+    assert page.locator("#summary-check").is_hidden()  # nothing the note does not say
+    printed = _download(page, "Download (.txt)")
+    assert printed.startswith("After-visit summary\nPatient: Asha Patel")
+    assert "CHECK FAILED" not in printed
     check_layout(page)
 
     # -- back on the worklist: nothing left to sign

@@ -439,3 +439,30 @@ async def test_an_admin_s_sign_in_link_signs_its_owner_in_once(
             await s.scalars(select(AuditEntry.target).where(AuditEntry.action == "token.create"))
         ).all()
     assert f"signin-link:token:{clin}" in targets
+
+
+async def test_the_after_visit_summary_page_follows_the_role_rules(
+    client: httpx.AsyncClient, db: Database, tokens: dict[str, str]
+) -> None:
+    mine = await add_encounter(db, clinician="dr-a", status="signed", note="signed")
+    theirs = await add_encounter(db, clinician="dr-b", status="signed", note="signed")
+    page = f"/encounters/{mine.encounter_id}/summary"
+    anonymous = await client.get(page)
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == f"/signin?next={page}"  # back to it after sign-in
+    await sign_in(client, tokens["clin-a"])
+    shown = await client.get(page)
+    assert shown.status_code == 200
+    assert 'id="summary-page"' in shown.text
+    assert 'id="summary-write"' in shown.text  # the clinician may have it written
+    assert "Cough" not in shown.text  # a shell: the summary itself comes from /v1
+    other = await client.get(f"/encounters/{theirs.encounter_id}/summary")
+    assert other.status_code == 404
+    client.cookies.clear()
+    await sign_in(client, tokens["staff"])
+    staff = await client.get(page)
+    assert staff.status_code == 200  # the front desk prints it
+    assert 'id="summary-write"' not in staff.text
+    client.cookies.clear()
+    await sign_in(client, tokens["auditor"])
+    assert (await client.get(page)).status_code == 403

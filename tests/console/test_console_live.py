@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import update
 
 from services.notes.api.server import serve_api
@@ -21,7 +22,9 @@ from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.models import ConsoleSession, Encounter, utcnow
 from shared.contracts import EditedTurn, Flag, PartialTurn, StreamNames
+from shared.gateway import GatewayClient
 from shared.streams import make_redis, publish
+from simulators.llm_server import LlmSimConfig, start_llm_simulator
 from tests.api.conftest import make_settings
 from tests.api.seeding import add_encounter, add_token
 from tests.console.conftest import WIDE, check_layout
@@ -42,6 +45,7 @@ class ApiThread:
         self.port = 0
         self.db: Database | None = None
         self.redis: Any = None
+        self.gateway: Any = None
         self._closed: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -53,12 +57,17 @@ class ApiThread:
         self.db = Database(self.settings.database_url)
         await self.db.create_all()
         self.redis = make_redis(self.settings.redis_url)
+        # After-visit summaries go through the LLM Gateway: its simulator, as in the service.
+        sim = await start_llm_simulator(LlmSimConfig(seed=4))
+        self.gateway = GatewayClient(sim.base_url, SecretStr("sim-key"), timeout=20.0)
         try:
             await self.resume()
             self.ready.set()
             await self._closed.wait()
             await self.halt()
         finally:
+            await self.gateway.aclose()
+            await sim.close()
             await self.redis.aclose()
             await self.db.dispose()
 
@@ -69,7 +78,7 @@ class ApiThread:
         settings = self.settings.model_copy(update={"api_port": self.port})
         self._task = asyncio.create_task(
             serve_api(settings, self.db, self.redis, self._stop, bound=bound,
-                      sse_heartbeat_s=0.5, sse_poll_s=0.1)
+                      sse_heartbeat_s=0.5, sse_poll_s=0.1, gateway=self.gateway)
         )  # fmt: skip
         self.port = await bound
 

@@ -21,6 +21,7 @@ TABLES = {
     "console_sessions",
     "room_assignments",
     "note_drafts",
+    "after_visit_summaries",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from services.notes.api.app import create_app
 from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.migrate import upgrade_async
-from services.notes.db.models import AuditEntry, Note, Turn
+from services.notes.db.models import AuditEntry, Encounter, Note, RoomAssignment, Turn, utcnow
 from shared.contracts import EditedTurn, StreamNames
 from tests.api.conftest import make_settings
 from tests.api.seeding import add_encounter, add_role_tokens, bearer
@@ -53,6 +54,33 @@ class Clinic:
         await self.redis.hset(self.names.bridge_state(eid), "status", "done")
         await self.redis.set(self.names.editor_published(eid, 3), "1")
         return eid
+
+    async def with_patient(self, eid: str, name: str) -> None:
+        """The patient on the encounter and on the front desk's assignment that brought them."""
+        async with self.db.session() as s:
+            enc = await s.get(Encounter, eid)
+            assert enc is not None
+            enc.patient_name, enc.patient_mrn = name, f"MRN-{name[:3]}"
+            enc.patient_dob, enc.visit_reason = date(1961, 4, 12), "Cough"
+            s.add(
+                RoomAssignment(
+                    room="room-1", patient_name=name, patient_mrn=f"MRN-{name[:3]}",
+                    patient_dob=date(1961, 4, 12), visit_reason="Cough", clinician="dr-a",
+                    created_by="staff", encounter_id=eid, used_at=utcnow(),
+                )
+            )  # fmt: skip
+
+    async def patient_fields(self, eid: str) -> list[Any]:
+        async with self.db.session() as s:
+            enc = await s.get(Encounter, eid)
+            assert enc is not None
+            rows = (
+                await s.scalars(select(RoomAssignment).where(RoomAssignment.encounter_id == eid))
+            ).all()
+        fields: list[Any] = [enc.patient_name, enc.patient_mrn, enc.patient_dob, enc.visit_reason]
+        for a in rows:
+            fields += [a.patient_name, a.patient_mrn, a.patient_dob, a.visit_reason]
+        return fields
 
     async def counts(self, eid: str) -> tuple[int, int]:
         async with self.db.session() as s:
@@ -87,6 +115,8 @@ async def test_admin_purge_removes_content_everywhere_and_keeps_the_row_and_audi
 ) -> None:
     eid = await clinic.visit()
     sibling = await clinic.visit()
+    await clinic.with_patient(eid, "Asha Patel")
+    await clinic.with_patient(sibling, "Ben Okafor")
     # An id that extends the purged one must not be matched by its key patterns.
     longer = eid + "0"
     await clinic.redis.hset(clinic.names.bridge_state(longer), "status", "done")
@@ -101,6 +131,9 @@ async def test_admin_purge_removes_content_everywhere_and_keeps_the_row_and_audi
     assert body["redis_keys"] == 4
 
     assert await clinic.counts(eid) == (0, 0)
+    # Who the visit was with goes too, from the encounter and from its room assignment.
+    assert await clinic.patient_fields(eid) == [None] * 4 + ["", None, None, None]
+    assert "Ben Okafor" in await clinic.patient_fields(sibling)
     assert not (clinic.exports / eid).exists()
     assert await clinic.redis_keys(eid) == [clinic.names.bridge_state(longer)]
     assert await clinic.counts(sibling) == (4, 1)  # another visit is untouched
@@ -110,6 +143,9 @@ async def test_admin_purge_removes_content_everywhere_and_keeps_the_row_and_audi
     got = await clinic.client.get(f"/v1/encounters/{eid}", headers=bearer(clinic.tokens["admin"]))
     assert got.status_code == 200
     assert got.json()["status"] == "purged"
+    assert got.json()["patient"] is None
+    assert got.json()["visit_reason"] is None
+    assert "Patel" not in got.text
     note = await clinic.client.get(
         f"/v1/encounters/{eid}/note", headers=bearer(clinic.tokens["admin"])
     )
@@ -172,9 +208,22 @@ def test_purge_command(db_url: str, redis_url: str, stream_prefix: str, tmp_path
         await upgrade_async(db_url)
         db = Database(db_url)
         try:
-            return (
-                await add_encounter(db, clinician="dr-a", note="signed", status="signed")
-            ).encounter_id
+            seeded = await add_encounter(db, clinician="dr-a", note="signed", status="signed")
+            async with db.session() as s:
+                enc = await s.get(Encounter, seeded.encounter_id)
+                assert enc is not None
+                enc.patient_name, enc.patient_mrn = "Asha Patel", "MRN-4471"
+            return seeded.encounter_id
+        finally:
+            await db.dispose()
+
+    async def patient(eid: str) -> tuple[str | None, str | None]:
+        db = Database(db_url)
+        try:
+            async with db.session() as s:
+                enc = await s.get(Encounter, eid)
+                assert enc is not None
+                return enc.patient_name, enc.patient_mrn
         finally:
             await db.dispose()
 
@@ -203,3 +252,5 @@ def test_purge_command(db_url: str, redis_url: str, stream_prefix: str, tmp_path
     done = purge(eid, "--yes", "--signed")
     assert done.returncode == 0, done.stderr
     assert "4 turns, 1 note versions" in done.stdout
+    assert "Patel" not in done.stdout + done.stderr
+    assert asyncio.run(patient(eid)) == (None, None)

@@ -27,12 +27,14 @@ from services.notes.api.routers import (
     room_credentials,
     rooms,
     speakers,
+    summary,
 )
 from services.notes.config import NotesSettings
 from services.notes.console import room_live
 from services.notes.console import routes as console
 from services.notes.db.engine import Database
 from services.notes.metrics import NotesMetrics
+from services.notes.soap import ChatClient
 from shared.contracts import StreamNames
 from shared.settings import DEFAULT_LLM_MODELS
 from shared.streams import make_redis
@@ -60,6 +62,7 @@ def create_app(
     sse_poll_s: float = 1.0,
     max_body_bytes: int = MAX_BODY_BYTES,
     service_metrics: NotesMetrics | None = None,
+    gateway: ChatClient | None = None,
 ) -> FastAPI:
     """Build the FastAPI app around the given database and Redis client."""
     metrics = ApiMetrics()
@@ -91,6 +94,7 @@ def create_app(
             if settings.redis_admin_url is not None
             else None
         ),
+        gateway=gateway,
     )
     errors.install(app)
     # Our own limit (FastAPI's max_body_size= is not in every version we allow); inside
@@ -98,8 +102,8 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
     for module in (
-        encounters, notes, drafts, speakers, export, admin, purge, rooms, room_credentials,
-        health,
+        encounters, notes, drafts, speakers, summary, export, admin, purge, rooms,
+        room_credentials, health,
     ):  # fmt: skip
         app.include_router(module.router)
     # The web console: same process, same port, same rules (it calls /v1 itself).

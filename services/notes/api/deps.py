@@ -31,6 +31,7 @@ from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.models import ApiToken
 from services.notes.metrics import NotesMetrics
+from services.notes.soap import ChatClient
 from shared.contracts import StreamNames
 from shared.logging import get_logger
 
@@ -69,6 +70,10 @@ class ApiContext:
     service_metrics: NotesMetrics | None = None
     # The Redis admin user, only when MEDSCRIBE_REDIS_ADMIN_URL is set: rooms' credentials.
     redis_admin: Any = None
+    # The notes service's LLM Gateway client (after-visit summaries); None: not offered.
+    gateway: ChatClient | None = None
+    # Summaries written at once by this process (each holds a gateway request).
+    summary_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
 
 def get_ctx(request: Request) -> ApiContext:

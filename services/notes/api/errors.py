@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
@@ -25,6 +25,15 @@ from services.notes.api.schemas import ErrorBody
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+
+
+class DetailedHTTPException(HTTPException):
+    """An HTTP error whose body carries more than the sentence (e.g. the flags that stopped
+    a signature). The extra members go only to the caller, never into a log."""
+
+    def __init__(self, status_code: int, detail: str, extra: dict[str, Any]) -> None:
+        super().__init__(status_code, detail)
+        self.extra = extra
 
 
 def _clean_errors(errors: Any) -> list[dict[str, Any]]:
@@ -57,8 +66,9 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
         detail_list = [{"loc": ["body"], "msg": "body is not valid JSON", "type": "json_invalid"}]
         return JSONResponse(status_code=422, content={"detail": detail_list})
     detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    extra = exc.extra if isinstance(exc, DetailedHTTPException) else {}
     return JSONResponse(
-        status_code=exc.status_code, content={"detail": detail}, headers=exc.headers
+        status_code=exc.status_code, content={**extra, "detail": detail}, headers=exc.headers
     )
 
 

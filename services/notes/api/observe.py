@@ -45,6 +45,12 @@ class ApiMetrics:
             "Live streams refused (429): the token's or the replica's limit was reached.",
             registry=self.registry,
         )
+        self.summaries = Counter(
+            "medscribe_api_after_visit_summaries",
+            "After-visit summaries written, by the result of their check (passed, flagged).",
+            ["check"],
+            registry=self.registry,
+        )
         self.auth_failures = Counter(
             "medscribe_api_auth_failures",
             "Requests refused for a missing or bad credential, by kind "

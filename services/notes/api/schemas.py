@@ -346,6 +346,84 @@ class SignRequest(In):
     )
 
 
+ATTESTATION = (
+    "I have reviewed this note and attest that it is accurate and complete; once signed it "
+    "is locked and corrections are added as dated addenda."
+)
+
+
+class FlagAck(In):
+    """One high flag the clinician saw and signs anyway: the statement's text and the term
+    (content, not positions, so an edit cannot move an acknowledgement onto another flag)."""
+
+    statement: Annotated[CleanText, Field(min_length=1, max_length=MAX_ITEM_CHARS)]
+    term: Annotated[CleanText, Field(min_length=1, max_length=200)]
+
+
+class SaveAndSignIn(NoteUpdate):
+    """The clinician's final text, their attestation and the high flags they acknowledge:
+    saved (if it changed) and signed in one transaction."""
+
+    attest: Literal[True] = Field(description=f"Must be true: {ATTESTATION}")
+    acknowledged: Annotated[list[FlagAck], Field(max_length=MAX_NOTE_STATEMENTS)] = Field(
+        default_factory=list,
+        description="Every high flag of the text being signed must be listed here, else 409 "
+        "with the flags that are not.",
+    )
+
+
+class SignRefused(Out):
+    """409 of save-and-sign: high flags the clinician has not acknowledged (nothing saved)."""
+
+    detail: str
+    flags: list[StatementOut] = Field(
+        description="The statements with their high flags not acknowledged yet."
+    )
+
+
+class SummaryRequest(In):
+    model: str | None = Field(
+        None, max_length=100, description="LLM model to write it with; default: the note's."
+    )
+
+
+class SummarySections(Out):
+    reason: list[str] = Field(description="Why you came in")
+    findings: list[str] = Field(description="What we found")
+    next_steps: list[str] = Field(description="What to do next")
+
+
+class SummaryStatementOut(Out):
+    """One bullet of the summary, the note lines it rests on, and its flags."""
+
+    id: str
+    section: Literal["reason", "findings", "next_steps"]
+    index: int
+    text: str
+    seqs: list[int] = Field(description="Lines of the signed note (statements, then addenda).")
+    links: Literal["model", "computed", "none"]
+    flags: list[StatementFlagOut]
+
+
+class SummaryOut(Out):
+    encounter_id: str
+    note_version: int = Field(description="The signed note version it was written from.")
+    outdated: bool = Field(
+        description="The note has changed since (an addendum): write the summary again."
+    )
+    sections: SummarySections
+    text: str
+    statements: list[SummaryStatementOut]
+    open_high_flags: int = Field(
+        description="Statements the signed note does not support (drug, dose, side …): "
+        "review before giving it to the patient."
+    )
+    check: Literal["passed", "flagged"]
+    model: str
+    created_by: str
+    created_at: datetime
+
+
 class RegenerateRequest(In):
     model: str | None = Field(
         None, max_length=100, description="LLM model to write the note with; default: as before."

@@ -117,6 +117,10 @@ class Signed:
         return allowed(self.who, Action.ROOM_ASSIGN)
 
     @property
+    def may_summarize(self) -> bool:
+        return allowed(self.who, Action.SUMMARY_WRITE)
+
+    @property
     def may_claim(self) -> bool:
         return self.who.role is Role.CLINICIAN and allowed(self.who, Action.ENCOUNTER_CLAIM)
 
@@ -153,7 +157,7 @@ def _home(me: Signed) -> str:
 
 
 # Where sign-in may send the browser back to: a console page of ours, never elsewhere.
-_NEXT = re.compile(r"^/encounters(/[A-Za-z0-9_.:-]{1,64})?$")
+_NEXT = re.compile(r"^/encounters(/[A-Za-z0-9_.:-]{1,64}(/summary)?)?$")
 
 
 def safe_next(value: str | None) -> str | None:
@@ -385,6 +389,23 @@ async def encounter_page(encounter_id: EncounterIdPath, request: Request) -> Res
         models=[(m, model_label(m)) for m in sorted(ctx.allowed_models)],
         default_model=ctx.settings.default_llm_model,
     )  # fmt: skip
+
+
+@router.get("/encounters/{encounter_id}/summary")
+async def summary_page(encounter_id: EncounterIdPath, request: Request) -> Response:
+    """The patient's after-visit summary, laid out to print (the data comes from /v1)."""
+    ctx = get_ctx(request)
+    me = await signed_in(request, ctx)
+    if me is None:
+        next_page = safe_next(f"/encounters/{encounter_id}/summary")
+        return redirect(_page_or_signin(request, next_page))
+    try:
+        async with ctx.db.session() as session:
+            await check_encounter(session, me.who, Action.SUMMARY_READ, encounter_id)
+    except HTTPException as err:
+        text = "No such encounter." if err.status_code == 404 else "Your role may not see this."
+        return _forbidden(me, text, err.status_code)
+    return render("summary.html", me=me, page="encounters", encounter_id=encounter_id)
 
 
 @router.get("/admin/tokens")

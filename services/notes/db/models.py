@@ -237,6 +237,29 @@ class NoteDraft(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class AfterVisitSummary(Base):
+    """A plain-language summary for the patient, written on request from the signed note
+    (revision 0008). Every request adds a row; the newest is the summary. Its statements
+    are checked against the signed note (``evidence``, shared.evidence); the flags are
+    shown with it, never hidden."""
+
+    __tablename__ = "after_visit_summaries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    encounter_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("encounters.id", ondelete="CASCADE"), index=True
+    )
+    # The signed note version it was written from (an addendum later makes it older).
+    note_version: Mapped[int] = mapped_column(Integer)
+    sections: Mapped[dict[str, list[str]]] = mapped_column(JSONType)
+    text: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    open_high_flags: Mapped[int] = mapped_column(Integer, default=0)
+    model: Mapped[str] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class RoomAssignment(Base):
     """The next patient (and clinician) the front desk assigned to a room; attached to the
     room's next encounter when it starts (oldest unused first)."""

@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 
 from services.notes.api import queries
 from services.notes.api.deps import ApiContext, Caller, Ctx, audited, check_encounter
-from services.notes.api.errors import error_responses
+from services.notes.api.errors import DetailedHTTPException, error_responses
 from services.notes.api.routers.encounters import EncounterIdPath, wants_text
 from services.notes.api.schemas import (
     AddendumIn,
@@ -21,7 +21,9 @@ from services.notes.api.schemas import (
     NoteVersions,
     RegenerateAccepted,
     RegenerateRequest,
+    SaveAndSignIn,
     SectionsOut,
+    SignRefused,
     SignRequest,
     StatementOut,
 )
@@ -284,6 +286,115 @@ async def sign_note(
         work.target = f"v{note.version}"
         if high:
             work.target = f"v{note.version} acknowledged {high} high flags"
+    await refresh_files(ctx, encounter_id)
+    response.headers["ETag"] = etag(note)
+    return note_out(note)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def unacknowledged(note: Note, acknowledged: set[tuple[str, str]]) -> list[StatementOut]:
+    """The statements of ``note`` with their high flags that are not acknowledged."""
+    out: list[StatementOut] = []
+    for st in statements_out(note):
+        high = [
+            f
+            for f in st.flags
+            if f.severity == "high" and (_norm(st.text), _norm(f.term)) not in acknowledged
+        ]
+        if high:
+            out.append(st.model_copy(update={"flags": high}))
+    return out
+
+
+def same_sections(note: Note, sections: dict[str, list[str]]) -> bool:
+    stored = note.sections if isinstance(note.sections, dict) else {}
+    return all(
+        [" ".join(str(i).split()) for i in stored.get(k) or []] == sections.get(k, [])
+        for k in ("subjective", "objective", "assessment", "plan")
+    )
+
+
+@router.post(
+    "/save-and-sign",
+    response_model=NoteOut,
+    summary="Save the clinician's final text and sign it, in one step (locks it)",
+    responses={
+        **error_responses(401, 403, 404, 409, 412, 413, 428),
+        409: {
+            "model": SignRefused,
+            "description": "Signed already, no note, or high flags not acknowledged (listed "
+            "in `flags`; nothing was saved).",
+        },
+    },
+)
+async def save_and_sign(
+    encounter_id: EncounterIdPath,
+    body: SaveAndSignIn,
+    request: Request,
+    response: Response,
+    ctx: Ctx,
+    who: Caller,
+    if_match: IfMatch = None,
+) -> NoteOut:
+    """One transaction: the text (a new version if it differs from the one named by
+    ``If-Match``), the attestation (``attest: true``) and the signature. Every open
+    high-severity flag of the text being signed must be in ``acknowledged``; otherwise
+    nothing is saved and the 409 lists them with what they rest on. Without If-Match: 428;
+    another version in between: 412; a signed note: 409 (add an addendum)."""
+    async with audited(ctx, request, who, Action.NOTE_SIGN, encounter_id) as work:
+        await check_encounter(work.session, who, Action.NOTE_SIGN, encounter_id)
+        if if_match is None:
+            raise HTTPException(428, "send If-Match with the ETag of the version you edited")
+        base = await repo.current_note(work.session, encounter_id)
+        if base is None:
+            raise HTTPException(409, NO_NOTE)
+        if base.signed_at is not None:
+            raise HTTPException(409, "already signed; add an addendum instead")
+        if not matches(if_match, base):
+            raise HTTPException(412, CHANGED, headers={"ETag": etag(base)})
+        sections = {k: [" ".join(item.split()) for item in v] for k, v in body.sections}
+        if not any(sections.values()):
+            raise RequestValidationError(
+                [{"loc": ("body", "sections"), "msg": "the note is empty", "type": "value_error"}]
+            )
+        note, edited = base, not same_sections(base, sections)
+        if edited:
+            turns = await repo.list_turns(work.session, encounter_id)
+            try:
+                note = await repo.add_note_version(
+                    work.session,
+                    encounter_id,
+                    version=base.version + 1,
+                    kind="edited",
+                    status="draft",
+                    text=render(sections),
+                    sections=sections,
+                    model=None,
+                    author=who.name,
+                    missing=base.missing_seqs,
+                    evidence=await note_evidence(sections, turns),
+                )
+            except repo.VersionConflict:
+                raise HTTPException(412, CHANGED) from None
+        acked = {(_norm(a.statement), _norm(a.term)) for a in body.acknowledged}
+        refused = unacknowledged(note, acked)
+        if refused:
+            # The whole request rolls back: nothing saved, nothing signed.
+            raise DetailedHTTPException(
+                409,
+                f"{sum(len(st.flags) for st in refused)} high-severity flag(s) not acknowledged; "
+                "review them (listed in flags) and sign again",
+                {"flags": [st.model_dump(mode="json") for st in refused]},
+            )
+        high = open_high_flags(note.evidence if isinstance(note.evidence, list) else None)
+        note = await repo.sign_note(work.session, encounter_id, note.version, who.name)
+        await repo.drop_drafts(work.session, encounter_id)  # the note is locked now
+        work.target = f"v{note.version} {'saved and ' if edited else ''}signed, attested"
+        if high:
+            work.target += f", acknowledged {high} high flags"
     await refresh_files(ctx, encounter_id)
     response.headers["ETag"] = etag(note)
     return note_out(note)

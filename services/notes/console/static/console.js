@@ -18,7 +18,7 @@
   };
   // Encounters whose note may be written again (the API refuses the others).
   const REGENERATABLE = new Set(["needs_review", "ready", "failed"]);
-  const ENCOUNTER_PAGE = /^\/encounters\/[A-Za-z0-9_.:-]{1,64}$/;
+  const ENCOUNTER_PAGE = /^\/encounters\/[A-Za-z0-9_.:-]{1,64}(\/summary)?$/;
   let leaving = false;  // the session ended: going to sign-in, no "unsaved changes" prompt
 
   const $ = (sel, root = document) => root.querySelector(sel);
@@ -390,6 +390,9 @@
       if (regen) regen.hidden = !(enc && S.note && !signed() && REGENERATABLE.has(enc.status) && enc.stored_turns > 0);
       const swap = $("#swap-speakers");
       if (swap) swap.hidden = !(enc && enc.status !== "signed" && Object.keys(S.roles || {}).length);
+      // The patient's after-visit summary is written from the signed note only.
+      const summary = $("#summary-link");
+      if (summary) summary.hidden = !signed();
     }
 
     // -- transcript
@@ -760,24 +763,41 @@
       toast("Statement removed. Check the note, then Save & sign again.");
       box.focus();
     }
-    function openSign() {
+    // The high flags known for the text in the form: those of the loaded version whose
+    // statement is still a line of its section. New text is checked by the server when
+    // signing; a flag it finds there comes back listed, and nothing is saved until then.
+    function knownFlags() {
+      if (!S.note) return [];
+      const form = formSections();
+      return (S.note.statements || [])
+        .map((st) => ({ ...st, flags: (st.flags || []).filter((f) => f.severity === "high") }))
+        .filter((st) => st.flags.length && (form[st.section] || []).includes(st.text.trim()));
+    }
+    function openSign(flagged = knownFlags(), refused = "") {
       if (!S.note) return;
       const note = S.note;
-      const high = Number(note.open_high_flags || 0);
+      const sections = formSections();
+      const high = flagged.reduce((n, st) => n + st.flags.length, 0);
       const enc = S.enc || {};
-      $("#sign-version").textContent = `version ${note.version}`;
+      S.signFlags = flagged;
+      $("#sign-version").textContent = S.dirty
+        ? `your changes to version ${note.version} (saved as version ${note.version + 1})`
+        : `version ${note.version}`;
       $("#sign-who").textContent = enc.patient ? ` for ${patientText(enc.patient)}` : "";
       $("#sign-summary").replaceChildren(
         el("li", { text: `Visit: ${fmtTime(enc.started_at)}${enc.visit_reason ? ` · ${enc.visit_reason}` : ""} · room ${enc.room || "–"}` }),
         el("li", { text: `Clinician: ${enc.clinician || "–"}` }),
-        el("li", { text: SECTIONS.map((k) => `${k[0].toUpperCase()}${k.slice(1)} ${(note.sections[k] || []).length}`).join(" · ") + " statement(s)" }),
-        el("li", { text: `Written by ${note.author && note.author !== "system" ? note.author : `the scribe (${modelName(note.model || enc.llm_model || "")})`}; ${Number(note.missing_seqs ? note.missing_seqs.length : 0) ? "some turns never arrived" : "from the whole transcript"}` }));
+        el("li", { text: SECTIONS.map((k) => `${k[0].toUpperCase()}${k.slice(1)} ${(sections[k] || []).length}`).join(" · ") + " statement(s)" }),
+        el("li", { text: `Written by ${S.dirty ? "you (your changes)" : note.author && note.author !== "system" ? note.author : `the scribe (${modelName(note.model || enc.llm_model || "")})`}; ${Number(note.missing_seqs ? note.missing_seqs.length : 0) ? "some turns never arrived" : "from the whole transcript"}` }));
+      const why = $("#sign-refused");
+      why.hidden = !refused;
+      why.textContent = refused ? `Not signed yet: ${refused}` : "";
       $("#sign-flags").hidden = !high;
       ack.checked = false;
       $("#sign-confirm").disabled = high > 0;
       if (high) {
         $("#sign-flag-count").textContent = String(high);
-        const flags = (note.statements || []).flatMap((st) => (st.flags || []).filter((f) => f.severity === "high").map((f) => [st, f]));
+        const flags = flagged.flatMap((st) => st.flags.map((f) => [st, f]));
         $("#sign-flag-list").replaceChildren(...flags.map(([st, f]) => el("li", { class: "sign-flag" },
           el("p", {}, el("span", { class: "label flag sev-high", text: `${f.kind}: ${f.term}` }), ` ${st.text}`),
           el("p", { class: "meta", text: f.message }),
@@ -787,29 +807,40 @@
       dialog.showModal();
     }
     ack.addEventListener("change", () => { $("#sign-confirm").disabled = !ack.checked; });
+    // One request saves the form (if it changed), records the attestation and signs; the
+    // high flags the clinician saw and acknowledged travel with it (by text, not position).
     dialog.addEventListener("close", async () => {
       if (dialog.returnValue !== "sign" || !S.note) return;
-      const high = Number(S.note.open_high_flags || 0);
-      const opts = { headers: { "If-Match": S.note.etag } };
-      if (high) opts.json = { acknowledge_flags: ack.checked };
-      const resp = await api("POST", `${base}/note/sign`, opts);
+      clearTimeout(S.draftTimer);
+      const shown = ack.checked ? (S.signFlags || []).flatMap((st) => st.flags.map((f) => ({ statement: st.text, term: f.term }))) : [];
+      S.acked = [...(S.acked || []), ...shown];
+      const json = { sections: formSections(), attest: true, acknowledged: S.acked };
+      const resp = await api("POST", `${base}/note/save-and-sign`, { json, headers: { "If-Match": S.note.etag } });
       if (resp.ok) {
         const done = await resp.json();
         toast(`Version ${done.version} signed.`);
+        S.dirty = false;
+        S.acked = [];
         S.note = null;
+        $("#draft-restored").hidden = true;
         draftState("");
         await loadAll();
+        return;
+      }
+      let refused = null;
+      if (resp.status === 409) {
+        try { refused = await resp.clone().json(); } catch (_) { refused = null; }
+      }
+      if (refused && Array.isArray(refused.flags) && refused.flags.length) {
+        openSign(refused.flags, refused.detail);  // nothing was saved: review and sign again
         return;
       }
       if (resp.status === 412) toast("The note changed since you read it: reload the page and check it before signing.", "error");
       else toast(await detail(resp), "error");
     });
-    // "Save & sign": unsaved changes become a version first, then the signing summary.
+    // "Save & sign": the summary of what is attested first; the text is saved with the signature.
     const signBtn = $("#sign");
-    if (signBtn) signBtn.addEventListener("click", async () => {
-      if (S.dirty && !(await saveNow())) return;
-      openSign();
-    });
+    if (signBtn) signBtn.addEventListener("click", () => { S.acked = []; openSign(); });
 
     // -- addendum to a signed note
     const addForm = $("#addendum-form");
@@ -886,6 +917,71 @@
     }));
 
     loadAll();
+  }
+
+  // ---------------------------------------------------------------- after-visit summary
+  // What the patient takes home: plain words from the signed note. A failed check (a
+  // statement the signed note does not support) is shown on top and on the statement.
+  function summaryPage(root) {
+    const id = root.dataset.encounterId;
+    const base = `/v1/encounters/${encodeURIComponent(id)}`;
+    const HEADINGS = { reason: "Why you came in", findings: "What we found", next_steps: "What to do next" };
+    function render(sum) {
+      $("#summary-empty").hidden = true;
+      const flagged = new Map();
+      for (const st of sum.statements || []) {
+        const high = (st.flags || []).filter((f) => f.severity === "high");
+        if (high.length) flagged.set(`${st.section}:${st.index}`, high);
+      }
+      $("#summary-body").replaceChildren(...Object.entries(HEADINGS).flatMap(([key, heading]) => {
+        const items = (sum.sections[key] || []);
+        return [el("h2", { text: heading }), el("ul", {}, ...(items.length ? items : ["Nothing to add."]).map((text, i) => {
+          const high = flagged.get(`${key}:${i}`);
+          return el("li", { class: high ? "unsupported" : "" }, text,
+            high ? el("span", { class: "label flag sev-high no-print", text: ` not in the signed note: ${high.map((f) => f.term).join(", ")}` }) : null);
+        }))];
+      }));
+      const check = $("#summary-check");
+      check.hidden = sum.check !== "flagged";
+      check.textContent = sum.check === "flagged"
+        ? `Check failed: ${sum.open_high_flags} statement(s) are not supported by the signed note (marked below). Correct the note or write the summary again before giving it to the patient.`
+        : "";
+      $("#summary-outdated").hidden = !sum.outdated;
+      $("#summary-meta").textContent = `Written ${fmtTime(sum.created_at)} from the note signed (version ${sum.note_version}), checked against it: ${sum.check === "passed" ? "nothing unsupported" : "see above"}.`;
+      $("#summary-print").hidden = false;
+      $("#summary-download").hidden = false;
+      const write = $("#summary-write");
+      if (write) write.textContent = "Write it again";
+    }
+    async function load() {
+      const [encResp, sumResp] = await Promise.all([api("GET", base), api("GET", `${base}/summary`)]);
+      if (encResp.ok) {
+        const enc = await encResp.json();
+        $("#summary-who").textContent = [patientText(enc.patient), `Visit ${fmtTime(enc.started_at)}`, enc.clinician ? `Clinician ${enc.clinician}` : ""].filter(Boolean).join(" · ");
+        const write = $("#summary-write");
+        if (write) write.hidden = enc.status !== "signed";
+        if (enc.status !== "signed") $("#summary-empty").textContent = "The after-visit summary is written from the signed note: sign the note first.";
+      }
+      if (sumResp.ok) render(await sumResp.json());
+    }
+    const write = $("#summary-write");
+    if (write) write.addEventListener("click", async () => {
+      write.disabled = true;
+      toast("Writing the summary…");
+      const resp = await api("POST", `${base}/summary`, { json: {} });
+      write.disabled = false;
+      if (!resp.ok) { toast(await detail(resp), "error"); return; }
+      const sum = await resp.json();
+      render(sum);
+      toast(sum.check === "passed" ? "Summary written and checked against the signed note." : "Summary written: the check found statements the signed note does not support.", sum.check === "passed" ? "info" : "error");
+    });
+    $("#summary-print").addEventListener("click", () => window.print());
+    $("#summary-download").addEventListener("click", async () => {
+      const resp = await api("GET", `${base}/summary`, { accept: "text/plain" });
+      if (!resp.ok) { toast(await detail(resp), "error"); return; }
+      download(`${id}-after-visit-summary.txt`, await resp.blob());
+    });
+    load();
   }
 
   // ---------------------------------------------------------------- tokens (admin)
@@ -1028,6 +1124,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     const enc = $("#encounter");
     if (enc) encounterPage(enc);
+    else if ($("#summary-page")) summaryPage($("#summary-page"));
     else if ($("#encounter-list")) encountersPage();
     else if ($("#token-rows")) tokensPage();
     else if ($("#room-rows")) roomsPage();
