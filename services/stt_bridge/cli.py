@@ -32,7 +32,7 @@ def stt_bridge(
     from services.stt_bridge.service import run
     from shared.contracts import StreamNames
     from shared.redis_acl import startup_check
-    from shared.streams import make_redis
+    from shared.streams import DEFAULT_MAX_CONNECTIONS, make_redis
 
     overrides: dict[str, object] = {}
     if consumer:
@@ -51,7 +51,12 @@ def stt_bridge(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        redis = make_redis(settings.redis_url)
+        # Finals, partials and state writes of many encounters may be in flight at once:
+        # the pool must never be the limit (a cluster client sizes one per node).
+        redis = make_redis(
+            settings.redis_url,
+            max_connections=max(DEFAULT_MAX_CONNECTIONS, settings.max_encounters + 32),
+        )
         try:
             await startup_check(
                 redis, "bridge", StreamNames(settings.stream_prefix), settings.redis_url

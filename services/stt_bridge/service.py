@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import math
 import time
-from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -65,12 +64,6 @@ class Bridge:
     ) -> None:
         self.settings = settings
         self.redis = redis
-        # Audio is read by one shared XREAD, but finals, partials and state writes of many
-        # encounters may be in flight at once: never let the pool be the limit.
-        # (A cluster client has a pool per node, sized in make_redis.)
-        pool: Any = getattr(redis, "connection_pool", None)
-        if pool is not None:
-            pool.max_connections = max(pool.max_connections, settings.max_encounters + 32)
         names = StreamNames(settings.stream_prefix)
         self.audio = AudioHub(
             redis,
