@@ -347,9 +347,11 @@ _RULES = {
     "(+eval ~{p}dead ~{p}control ~{p}turns:edited) +info +scan "
     "(+xinfo|groups +xpending +xrange +xrevrange +xlen +xtrim +xdel ~{p}turns ~{p}turns:edited "
     "~{p}control) (+xlen ~{p}dead) (+del +object|idletime ~{p}audio:* ~{p}partials:* "
-    "~{p}live:* ~{p}bridge:* ~{p}editor:*) (+srem ~{p}bridge:active) (+hgetall %R~{p}rooms) "
-    "(+xgroup|create +xreadgroup +xack +xautoclaim +xpending +xdel +zadd +zrem "
-    "+zremrangebyscore +zcard +zscore ~{p}room:*) (+xrange %R~{p}audio:*)",
+    "~{p}live:* ~{p}bridge:* ~{p}editor:*) (+srem ~{p}bridge:active) "
+    "(+hgetall +hexists %R~{p}rooms) "
+    "(+xgroup|create +xreadgroup +xack +xautoclaim +xpending +xdel +xinfo|groups +xlen +del "
+    "+expire +zadd +zrem +zremrangebyscore +zcard +zscore +zrange +getdel ~{p}room:*) "
+    "(+eval ~{p}room:*) (+xadd +expire +xrange ~{p}live:*) (+xrange %R~{p}audio:*)",
 }
 # What the cluster client itself sends: the slot map (CLUSTER SLOTS; COMMAND is in
 # @connection). No key, and nothing that changes the cluster.
