@@ -68,6 +68,9 @@ class RoomGate:
         self.redis = redis
         self.metrics = metrics
         self.names = StreamNames(settings.stream_prefix)
+        # Rooms whose reader this gate stopped and whose keys it retired (ops and tests
+        # can tell a revocation has been fully acted on).
+        self.retired: set[str] = set()
 
     async def registered(self) -> set[str]:
         raw: dict[Any, Any] = await self.redis.hgetall(rooms.registry_key(self.names))
@@ -97,6 +100,7 @@ class RoomGate:
                     room_stop.set()
                     await _finish(task)
                     await self._retire(room)
+                    self.retired.add(room)
                     log.info("room_gate_room_revoked", room=room)
                 for room, (task, _) in list(running.items()):
                     if task.done():  # a reader that failed is started again next round
