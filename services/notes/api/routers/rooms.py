@@ -98,7 +98,7 @@ async def schedule(
 )
 async def cancel(
     room: Annotated[str, Path(pattern=ROOM_PATTERN)],
-    assignment_id: Annotated[int, Path(ge=1)],
+    assignment_id: Annotated[int, Path(ge=1, le=2**62)],
     request: Request,
     ctx: Ctx,
     who: Caller,
