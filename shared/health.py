@@ -6,7 +6,8 @@
 
 ``/healthz`` answers 200 while the process runs; ``/readyz`` answers 200 when the
 readiness callback returns true within ``ready_timeout_s`` (503 otherwise, with the
-reason code); ``/metrics`` is the prometheus-client registry in text format.
+reason code: the callback's :class:`~shared.readiness.NotReady` code, or the exception's
+class name); ``/metrics`` is the prometheus-client registry in text format.
 :class:`AsgiServer` (uvicorn on a socket bound here, port 0 allowed) is reused by the
 simulators.
 """
@@ -28,6 +29,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from shared.logging import get_logger
+from shared.readiness import NotReady
 
 log = get_logger(__name__)
 
@@ -102,6 +104,8 @@ def health_app(
                 else result
             )
             reason = "check_failed"
+        except NotReady as err:  # the one reason the service cannot do its job
+            ok, reason = False, err.code
         except TimeoutError:
             ok, reason = False, "check_timeout"
         except Exception as err:  # noqa: BLE001 - any failure means "not ready"

@@ -32,6 +32,7 @@ from shared.gateway import GatewayClient, GatewayError
 from shared.health import HealthServer
 from shared.logging import get_logger
 from shared.prompts import EDIT_PROMPT_VERSION
+from shared.readiness import GatewayKeyWatch, RedisPermissionsProbe
 from shared.streams import ConsumerGroupReader, RawFields, _id
 
 log = get_logger(__name__)
@@ -233,9 +234,19 @@ async def run(
     )
     stale_after = 2 * (settings.gateway_deadline_s + settings.queue_deadline_s) + 30
 
+    key_watch = GatewayKeyWatch()
+    gateway.observer = key_watch.chain(gateway.observer)
+    permissions = RedisPermissionsProbe(redis, "editor", names, settings.redis_url)
+
     async def ready() -> bool:
+        """Readers loop, Redis answers with all the editor's permissions, and the
+        gateway did not reject the key on its last answer (NotReady names which)."""
         fresh = all(time.monotonic() - r.stats.last_loop < stale_after for r in readers)
-        return fresh and bool(await redis.ping())
+        if not await redis.ping():
+            return False
+        await permissions.require()
+        key_watch.require()
+        return fresh
 
     health = None
     if settings.health_port:

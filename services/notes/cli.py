@@ -156,7 +156,8 @@ def _api_task() -> ExtraTask | None:
 
     async def api(rt: NotesRuntime, stop: asyncio.Event) -> None:
         await serve_api(
-            rt.settings, rt.db, rt.redis, stop, service_metrics=rt.metrics, gateway=rt.gateway
+            rt.settings, rt.db, rt.redis, stop, service_metrics=rt.metrics, gateway=rt.gateway,
+            gateway_key=rt.gateway_key,
         )
 
     return api

@@ -17,7 +17,9 @@ from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 
 from services.notes.db.engine import Database
+from services.notes.db.migrate import schema_behind
 from services.notes.metrics import NotesMetrics
+from shared.readiness import GatewayKeyWatch
 
 PROBE_TIMEOUT_S = 2.0
 
@@ -30,14 +32,26 @@ async def _probe(check: Any) -> str | None:
         return type(err).__name__
 
 
-def health_router(db: Database, redis: aioredis.Redis, metrics: NotesMetrics) -> APIRouter:
+async def _schema(db: Database) -> str | None:
+    try:
+        return await asyncio.wait_for(schema_behind(db), PROBE_TIMEOUT_S)
+    except Exception as err:  # noqa: BLE001 - any failure means "not ready", named by class
+        return type(err).__name__
+
+
+def health_router(
+    db: Database,
+    redis: aioredis.Redis,
+    metrics: NotesMetrics,
+    gateway_key: GatewayKeyWatch | None = None,
+) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="The process is alive (no dependencies checked).")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="The database and Redis answer.")
+    @router.get("/readyz", summary="The database (at the code's schema) and Redis answer.")
     async def readyz() -> JSONResponse:
         db_err, redis_err = await asyncio.gather(_probe(db.ping()), _probe(redis.ping()))
         body = {
@@ -45,6 +59,12 @@ def health_router(db: Database, redis: aioredis.Redis, metrics: NotesMetrics) ->
             "database": db_err or "ok",
             "redis": redis_err or "ok",
         }
+        if gateway_key is not None and gateway_key.rejected:
+            body["status"], body["llm_gateway"] = "unavailable", "key_rejected"
+        if db_err is None:
+            behind = await _schema(db)
+            if behind is not None:
+                body["status"], body["database"] = "unavailable", behind
         if metrics.warnings:  # ready, but someone should look (Redis budget, dead letters)
             body["warnings"] = ", ".join(metrics.warnings)
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)

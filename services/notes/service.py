@@ -32,6 +32,7 @@ from shared import rooms
 from shared.contracts import EditedTurn, LiveNotice, StreamNames, decode, decode_control
 from shared.evidence.warm import warm_meaning_checks
 from shared.logging import get_logger
+from shared.readiness import GatewayKeyWatch
 from shared.streams import ConsumerGroupReader, RawFields
 
 log = get_logger(__name__)
@@ -54,6 +55,12 @@ class NotesRuntime:
     metrics: NotesMetrics = field(default_factory=NotesMetrics)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     due: asyncio.Event = field(default_factory=asyncio.Event)  # a note may be due now
+    # Whether the gateway rejected the key on its last answer (readiness names it).
+    gateway_key: GatewayKeyWatch = field(default_factory=GatewayKeyWatch)
+
+    def __post_init__(self) -> None:
+        if hasattr(self.gateway, "observer"):  # a GatewayClient (tests may pass fakes)
+            self.gateway.observer = self.gateway_key.chain(self.gateway.observer)
 
     @property
     def names(self) -> StreamNames:
@@ -141,7 +148,7 @@ async def run(
         tg.create_task(Housekeeping(settings, redis, rt.metrics).run(stop))
         tg.create_task(RoomGate(settings, redis, rt.metrics).run(stop))
         if settings.health_port:
-            router = health_router(db, redis, rt.metrics)
+            router = health_router(db, redis, rt.metrics, rt.gateway_key)
             tg.create_task(serve_health(router, settings.health_host, settings.health_port, stop))
         policy = RetentionPolicy.of(settings)
         if policy.active:

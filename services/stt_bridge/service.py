@@ -40,6 +40,7 @@ from shared.contracts import (
 )
 from shared.health import HealthServer
 from shared.logging import get_logger
+from shared.readiness import RedisPermissionsProbe, SttKeyProbe
 from shared.streams import (
     TRANSIENT_REDIS_ERRORS,
     ConsumerGroupReader,
@@ -80,6 +81,14 @@ class Bridge:
         self.partials = PartialSink(
             redis, self.metrics, interval_s=settings.redis_batch_ms / 1000 / settings.pace_factor
         )
+        key = settings.assemblyai_api_key
+        # Readiness asks AssemblyAI whether it accepts the key (a token request, not billed).
+        self.stt_key = (
+            SttKeyProbe(settings.streaming_url, key.get_secret_value())
+            if key is not None and key.get_secret_value()
+            else None
+        )
+        self.redis_permissions = RedisPermissionsProbe(redis, "bridge", names, settings.redis_url)
         self.ledger = DoneLedger(
             settings.done_ledger, settings.stream_prefix, settings.done_ledger_keep_days
         )
@@ -287,7 +296,11 @@ class Bridge:
                 await asyncio.wait_for(stop.wait(), self.settings.scan_every_s)
 
     async def ready(self) -> bool:
+        """Redis answers, AssemblyAI accepts the key (NotReady names it), not stopping."""
         await self.redis.ping()
+        await self.redis_permissions.require()
+        if self.stt_key is not None:
+            await self.stt_key.require()
         return self._accepting
 
     # -- lifecycle -----------------------------------------------------------------------

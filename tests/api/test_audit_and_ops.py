@@ -109,7 +109,7 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "schema": "ok"}
     # The interactive docs are off unless enabled (issue 20); the schema is always there.
     assert (await client.get("/docs")).status_code == 404
     spec = (await client.get("/openapi.json")).json()
@@ -129,3 +129,60 @@ async def test_not_ready_when_redis_is_down(
     assert r.json()["status"] == "unavailable"
     assert r.json()["checks"]["database"] == "ok"
     assert r.json()["checks"]["redis"].startswith("error: ")
+
+
+async def test_not_ready_when_the_schema_is_behind_the_code(
+    names: StreamNames, tmp_path: Path, redis_url: str
+) -> None:
+    """A database one migration behind (e.g. restored from an older backup while notes
+    runs) is named; after `medscribe notes migrate` the service is ready again."""
+    from alembic.script import ScriptDirectory
+
+    from services.notes.db.migrate import alembic_config, head_revision, upgrade_async
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    previous = ScriptDirectory.from_config(alembic_config()).get_revision(head_revision())
+    assert isinstance(previous.down_revision, str)
+    await upgrade_async(url, previous.down_revision)
+    db = Database(url)
+    redis: Any = make_redis(redis_url)
+    app = create_app(make_settings(url, redis_url, names, tmp_path), db, redis)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            behind = await client.get("/readyz")
+            await upgrade_async(url)
+            current = await client.get("/readyz")
+    finally:
+        await redis.aclose()
+        await db.dispose()
+    assert behind.status_code == 503
+    assert behind.json()["checks"] == {
+        "database": "ok",
+        "redis": "ok",
+        "schema": "migrations_behind",
+    }
+    assert current.status_code == 200
+    assert current.json()["checks"]["schema"] == "ok"
+
+
+async def test_not_ready_while_the_gateway_rejects_the_key(
+    db: Database, names: StreamNames, tmp_path: Path, sqlite_url: str, redis_url: str
+) -> None:
+    from shared.gateway_types import AttemptEvent
+    from shared.readiness import GatewayKeyWatch
+
+    watch = GatewayKeyWatch()
+    redis: Any = make_redis(redis_url)
+    settings = make_settings(sqlite_url, redis_url, names, tmp_path)
+    app = create_app(settings, db, redis, gateway_key=watch)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get("/readyz")).json()["checks"]["llm_gateway"] == "ok"
+            watch.observe(AttemptEvent("m", 1, 401, "unauthorized", "fail", 0.1, None))
+            r = await client.get("/readyz")
+    finally:
+        await redis.aclose()
+    assert r.status_code == 503
+    assert r.json()["checks"]["llm_gateway"] == "key_rejected"

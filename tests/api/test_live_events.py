@@ -218,7 +218,10 @@ async def test_events_refused_before_streaming(
         r = await client.get(f"{base}/v1/encounters/nope/events", headers=bearer(tokens["staff"]))
         assert r.status_code == 404
         health = await client.get(f"{base}/readyz")
-        assert health.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+        assert health.json() == {
+            "status": "ok",
+            "checks": {"database": "ok", "redis": "ok", "schema": "ok"},
+        }
 
 
 async def test_browser_ticket_is_single_use_and_bound(

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from pydantic import SecretStr
 
 from services.editor.state import EditorState, EditOutcome
 from shared.contracts import EncounterStarted, StreamNames, SttSettings
@@ -281,3 +282,36 @@ async def test_concurrent_duplicates_share_one_gateway_call(
         out = await wait_for_edited(redis, names, 1)
     assert len(out) == 1
     assert sim.stats.count(status=200) == 1
+
+
+async def test_readiness_names_a_rejected_gateway_key_until_it_is_accepted(
+    redis_url: str, redis: aioredis.Redis, names: StreamNames, sim: LlmSimulator
+) -> None:
+    port = free_port()
+    settings = settings_for(
+        redis_url, names, sim, health_port=port, assemblyai_api_key=SecretStr("wrong-key")
+    )
+    async with (
+        RunningEditor(settings),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http,
+    ):
+
+        async def readyz() -> httpx.Response:
+            while True:
+                try:
+                    return await http.get("/readyz")
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+
+        await publish_turns(redis, names, [make_turn("enc-k", 0)])
+        out = await wait_for_edited(redis, names, 1)
+        assert out[0].edit_status == "fallback"  # published unedited, not lost
+        rejected = await readyz()
+        assert rejected.status_code == 503
+        assert rejected.json() == {"status": "not_ready", "reason": "llm_gateway_key_rejected"}
+        assert "wrong-key" not in rejected.text
+
+        sim.config.api_keys = ("sim-key", "wrong-key")  # the key was fixed at AssemblyAI
+        await publish_turns(redis, names, [make_turn("enc-k", 1)])
+        await wait_for_edited(redis, names, 2)
+        assert (await readyz()).json() == {"status": "ready"}

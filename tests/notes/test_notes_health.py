@@ -10,6 +10,7 @@ from services.notes.db.engine import Database
 from shared.contracts import StreamNames
 from shared.gateway import GatewayClient
 from shared.streams import make_redis
+from simulators.llm_server import LlmSimulator
 from tests.helpers.procs import RedisServer, free_port
 from tests.notes.conftest import (
     encounter_status,
@@ -76,3 +77,51 @@ async def test_health_readiness_and_metrics(
 
 async def _ready_note(db: Database) -> bool:
     return await encounter_status(db, "h-1") == "ready"
+
+
+async def test_readiness_names_a_rejected_gateway_key(
+    db: Database,
+    redis_url: str,
+    names: StreamNames,
+    tmp_path: Path,
+    gateway: GatewayClient,
+    llm_sim: LlmSimulator,
+) -> None:
+    """The SOAP request is the first use of the key: from its 401 on, /readyz says so."""
+    llm_sim.config.api_keys = ("another-key",)
+    port = free_port()
+    redis = make_redis(redis_url)
+    settings = notes_settings(db, names, tmp_path, health_port=port)
+    control, turns = visit_messages("k-1", ["How is the cough?", "Better, thank you."])
+    try:
+        async with (
+            running_notes(settings, db, redis, gateway),
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http,
+        ):
+
+            async def answer() -> httpx.Response | None:
+                try:
+                    return await http.get("/readyz")
+                except httpx.TransportError:
+                    return None
+
+            async def serving() -> bool:
+                return await answer() is not None
+
+            await wait_until(serving, timeout=30)
+            first = await answer()
+            assert first is not None
+            assert first.status_code == 200  # the key is unknown until it is used
+            await publish_shuffled(redis, names, control, turns)
+
+            async def rejected() -> bool:
+                resp = await answer()
+                return resp is not None and resp.json().get("llm_gateway") == "key_rejected"
+
+            await wait_until(rejected, timeout=30)
+            resp = await answer()
+            assert resp is not None
+            assert resp.status_code == 503
+            assert "sim-key" not in resp.text
+    finally:
+        await redis.aclose()

@@ -54,7 +54,8 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
     env = service.get("environment") or {}
     if isinstance(env, list):
         env = dict(item.split("=", 1) for item in env)
-    return {str(k): str(v) for k, v in env.items()}
+    # A key without a value is passed through from .env; unset there, it is not set at all.
+    return {str(k): str(v) for k, v in env.items() if v is not None}
 
 
 def example_env() -> dict[str, str]:
@@ -191,3 +192,83 @@ def _as_init(cls: type[BaseSettings], env: dict[str, str]) -> dict[str, str]:
             if key.upper() in choices:
                 out[choices[0] if isinstance(alias, AliasChoices) else name] = value
     return out
+
+
+# Settings a service reads that the compose file does not take from .env, and why.
+NOT_FORWARDED: dict[str, str] = {
+    "MEDSCRIBE_STREAM_PREFIX": "deploy/users.acl grants each user keys under ms: only",
+    "MEDSCRIBE_CONSUMER": "per container (its host name): one value would merge replicas",
+    "MEDSCRIBE_REDIS_WAIT_REPLICAS": "Redis Cluster only (docs/cluster.md); compose runs one Redis",
+    "MEDSCRIBE_REDIS_WAIT_TIMEOUT_MS": "Redis Cluster only, as above",
+    "MEDSCRIBE_CONSUMER_NAME": "per container (its host name): one value would merge replicas",
+    "MEDSCRIBE_HEALTH_HOST": "notes answers /readyz on its API port in compose",
+    "MEDSCRIBE_HEALTH_PORT": "notes answers /readyz on its API port in compose",
+    "MEDSCRIBE_EXPORT_DIR": "the exports volume's mount point, set by the image",
+    "MEDSCRIBE_LOG_FORMAT": "json, set by the image (a key without a value would unset it)",
+    "MEDSCRIBE_REDIS_ADMIN_URL": "the admin password stays with operators, out of services",
+}
+# Settings of the shared AssemblyAI block that a service never reads.
+NOT_READ: dict[str, set[str]] = {
+    "stt-bridge": {"MEDSCRIBE_LLM_GATEWAY_URL", "MEDSCRIBE_LLM_API_KEY"},
+    "editor": {"MEDSCRIBE_STREAMING_URL"},
+    "notes": {"MEDSCRIBE_STREAMING_URL"},
+}
+
+
+@pytest.mark.parametrize("service", ["stt-bridge", "editor", "notes"])
+def test_every_documented_setting_reaches_the_service_that_reads_it(service: str) -> None:
+    """Each field of the service's Settings (the README's configuration table is generated
+    from them) is in its compose environment, under one of its names, or excused above."""
+    env = compose()["services"][service]["environment"]
+    missing = []
+    for name, info in SETTINGS[service].model_fields.items():
+        alias = info.validation_alias
+        choices = (
+            [str(c).upper() for c in alias.choices]
+            if isinstance(alias, AliasChoices)
+            else [f"MEDSCRIBE_{name.upper()}"]
+        )
+        if any(c in env for c in choices):
+            continue
+        if choices[0] in NOT_FORWARDED or choices[0] in NOT_READ[service]:
+            continue
+        missing.append(choices[0])
+    assert not missing, f"{service}: not forwarded from .env: {missing}"
+
+
+def test_secure_cookie_and_trusted_proxies_can_be_set() -> None:
+    """The two settings a TLS front needs (issue 27) are forwarded to notes."""
+    env = compose()["services"]["notes"]["environment"]
+    assert "MEDSCRIBE_CONSOLE_SECURE_COOKIE" in env
+    assert "MEDSCRIBE_TRUSTED_PROXIES" in env
+
+
+def test_compose_file_and_editor_replicas_are_set_in_env_example() -> None:
+    """An upgrade (`build && up -d`) reads the files and the editor count from .env."""
+    example = example_env()
+    assert example["COMPOSE_FILE"].split(":")[0] == "docker-compose.yml"
+    editor = compose()["services"]["editor"]
+    assert editor["deploy"]["replicas"] == "${MEDSCRIBE_EDITOR_REPLICAS:-1}"
+    assert "MEDSCRIBE_EDITOR_REPLICAS" in example
+
+
+def test_a_setting_set_only_in_env_reaches_its_containers(compose_bin: str, tmp_path: Path) -> None:
+    """docker-compose resolves the pass-through keys from .env (and leaves unset ones
+    unset, so the service's default applies)."""
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        ENV_EXAMPLE.read_text().replace("change-me", "s3cret")
+        + "MEDSCRIBE_CONSOLE_SECURE_COOKIE=true\nMEDSCRIBE_LEASE_MS=9000\n"
+    )
+    done = subprocess.run(
+        [compose_bin, "--env-file", str(env_file), "-f", "docker-compose.yml", "config"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    notes = environment(services["notes"])
+    assert notes["MEDSCRIBE_CONSOLE_SECURE_COOKIE"] == "true"
+    assert "MEDSCRIBE_TRUSTED_PROXIES" not in notes  # not in .env: the default applies
+    assert NotesSettings(_env_file=None, **_as_init(NotesSettings, notes)).console_secure_cookie
+    assert environment(services["stt-bridge"])["MEDSCRIBE_LEASE_MS"] == "9000"
+    assert "MEDSCRIBE_LEASE_MS" not in environment(services["editor"])

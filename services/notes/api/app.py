@@ -36,6 +36,7 @@ from services.notes.db.engine import Database
 from services.notes.metrics import NotesMetrics
 from services.notes.soap import ChatClient
 from shared.contracts import StreamNames
+from shared.readiness import GatewayKeyWatch
 from shared.settings import DEFAULT_LLM_MODELS
 from shared.streams import make_redis
 
@@ -63,6 +64,7 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     service_metrics: NotesMetrics | None = None,
     gateway: ChatClient | None = None,
+    gateway_key: GatewayKeyWatch | None = None,
 ) -> FastAPI:
     """Build the FastAPI app around the given database and Redis client."""
     metrics = ApiMetrics()
@@ -95,6 +97,7 @@ def create_app(
             else None
         ),
         gateway=gateway,
+        gateway_key=gateway_key,
     )
     errors.install(app)
     # Our own limit (FastAPI's max_body_size= is not in every version we allow); inside

@@ -34,6 +34,7 @@ from services.notes.metrics import NotesMetrics
 from services.notes.soap import ChatClient
 from shared.contracts import StreamNames
 from shared.logging import get_logger
+from shared.readiness import GatewayKeyWatch
 
 log = get_logger(__name__)
 
@@ -74,6 +75,8 @@ class ApiContext:
     gateway: ChatClient | None = None
     # Summaries written at once by this process (each holds a gateway request).
     summary_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    # The notes service's view of the LLM Gateway key (readiness), when run inside it.
+    gateway_key: GatewayKeyWatch | None = None
 
 
 def get_ctx(request: Request) -> ApiContext:

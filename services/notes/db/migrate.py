@@ -97,6 +97,18 @@ async def current_state(url: str) -> SchemaState:
     return SchemaState(current=current, head=head_revision())
 
 
+async def schema_behind(db: Database) -> str | None:
+    """For readiness: "migrations_behind" when the database is not at the code's head
+    (a newer replica migrated it, or someone downgraded it), else None. A database no
+    migration ever ran on (``create_all`` in tests) has no revision and is not judged:
+    the service's start-up check refuses such a database in a deployment."""
+    async with db.engine.connect() as conn:
+        current = await conn.run_sync(
+            lambda c: MigrationContext.configure(c).get_current_revision()
+        )
+    return None if current in (None, head_revision()) else "migrations_behind"
+
+
 async def check_current_async(url: str) -> SchemaState:
     """Raise MigrationNeeded unless the database is at the packaged head revision."""
     state = await current_state(url)

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.notes.api.deps import Ctx
 from services.notes.api.schemas import Health, Readiness
+from services.notes.db.migrate import schema_behind
 
 router = APIRouter(tags=["health"])
 
@@ -24,7 +25,7 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    summary="The database and Redis answer",
+    summary="The database (at the code's schema) and Redis answer",
     responses={503: {"model": Readiness, "description": "A dependency does not answer."}},
 )
 async def readyz(ctx: Ctx) -> JSONResponse:
@@ -35,6 +36,14 @@ async def readyz(ctx: Ctx) -> JSONResponse:
             checks[name] = "ok"
         except Exception as err:  # noqa: BLE001 - any failure means "not ready"
             checks[name] = f"error: {type(err).__name__}"
+    if checks["database"] == "ok":
+        try:
+            behind = await asyncio.wait_for(schema_behind(ctx.db), CHECK_TIMEOUT_S)
+            checks["schema"] = behind or "ok"
+        except Exception as err:  # noqa: BLE001 - any failure means "not ready"
+            checks["schema"] = f"error: {type(err).__name__}"
+    if ctx.gateway_key is not None:
+        checks["llm_gateway"] = "key_rejected" if ctx.gateway_key.rejected else "ok"
     ok = all(v == "ok" for v in checks.values())
     body = Readiness(status="ok" if ok else "unavailable", checks=checks)
     if ctx.service_metrics is not None and ctx.service_metrics.warnings:

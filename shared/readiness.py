@@ -1,0 +1,176 @@
+"""Readiness that means "can do its job": one reason code when a service cannot.
+
+A readiness callback raises :class:`NotReady` with a short code (no secrets, no URLs with
+credentials); ``/readyz`` answers 503 with that code. The checks here cost nothing billed:
+
+* :class:`SttKeyProbe` asks AssemblyAI for a temporary streaming token
+  (``GET /v3/token?expires_in_seconds=1``, protocol §1.2): a rejected key is a 401 there,
+  and no streaming session is opened (sessions are what is billed).
+* :class:`RedisPermissionsProbe` queues the service's commands in MULTI and discards
+  them (``shared.redis_acl``): an ACL changed under a running service shows here.
+* :class:`GatewayKeyWatch` watches the LLM Gateway's answers to the service's own
+  requests: the gateway has no free authenticated endpoint (``/v1/models`` needs no key),
+  so a rejected key shows from the first request the key is used for, until one succeeds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from shared.contracts import StreamNames
+from shared.gateway_types import AttemptEvent
+from shared.logging import get_logger
+from shared.redis_acl import require_permissions
+
+log = get_logger(__name__)
+
+STT_KEY_REJECTED = "stt_key_rejected"
+STT_UNREACHABLE = "stt_unreachable"
+GATEWAY_KEY_REJECTED = "llm_gateway_key_rejected"
+REDIS_PERMISSIONS_MISSING = "redis_permissions_missing"
+
+
+class NotReady(Exception):
+    """Not ready, for the one reason ``code`` (a fixed identifier, safe to show)."""
+
+    phi_safe = True
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def token_url(streaming_url: str) -> str:
+    """``wss://host/v3/ws?…`` → ``https://host/v3/token`` (``ws`` → ``http``)."""
+    parts = urlsplit(streaming_url)
+    scheme = {"wss": "https", "ws": "http"}.get(parts.scheme, parts.scheme)
+    path = parts.path.rstrip("/")
+    path = (path[: -len("/ws")] if path.endswith("/ws") else path) + "/token"
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+class SttKeyProbe:
+    """Whether AssemblyAI accepts the streaming key, asked at most every ``ok_every_s``
+    while it does and every ``fail_every_s`` while it does not."""
+
+    def __init__(
+        self,
+        streaming_url: str,
+        api_key: str,
+        *,
+        ok_every_s: float = 300.0,
+        fail_every_s: float = 15.0,
+        timeout_s: float = 1.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = token_url(streaming_url)
+        self._key = api_key
+        self._ok_every_s = ok_every_s
+        self._fail_every_s = fail_every_s
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._reason: str | None = None
+        self._next_at = 0.0
+        self.probes = 0
+
+    async def reason(self) -> str | None:
+        """None when the key was accepted, else :data:`STT_KEY_REJECTED` or
+        :data:`STT_UNREACHABLE`. A 429 or 5xx says nothing about the key: not a reason."""
+        now = self._clock()
+        if now < self._next_at:
+            return self._reason
+        self.probes += 1
+        self._reason = await self._ask()
+        every = self._ok_every_s if self._reason is None else self._fail_every_s
+        self._next_at = now + every
+        return self._reason
+
+    async def require(self) -> None:
+        reason = await self.reason()
+        if reason is not None:
+            raise NotReady(reason)
+
+    async def _ask(self) -> str | None:
+        try:
+            async with httpx.AsyncClient(timeout=self._timeout_s) as client:
+                resp = await client.get(
+                    self.url,
+                    params={"expires_in_seconds": 1},
+                    headers={"Authorization": self._key},
+                )
+        except httpx.HTTPError:
+            return STT_UNREACHABLE
+        if resp.status_code in (401, 403):
+            return STT_KEY_REJECTED
+        return None
+
+
+class GatewayKeyWatch:
+    """Rejected from a 401/403 of the gateway until a request succeeds again."""
+
+    def __init__(self) -> None:
+        self.rejected = False
+
+    def observe(self, event: AttemptEvent) -> None:
+        if event.status in (401, 403):
+            self.rejected = True
+        elif event.outcome == "ok":
+            self.rejected = False
+
+    def chain(
+        self, previous: Callable[[AttemptEvent], None] | None
+    ) -> Callable[[AttemptEvent], None]:
+        """An observer that feeds ``previous`` (e.g. metrics) and this watch."""
+
+        def both(event: AttemptEvent) -> None:
+            if previous is not None:
+                previous(event)
+            self.observe(event)
+
+        return both
+
+    def require(self) -> None:
+        if self.rejected:
+            raise NotReady(GATEWAY_KEY_REJECTED)
+
+
+class RedisPermissionsProbe:
+    """Whether the service's Redis user may still run all the service runs, checked at
+    most every ``every_s``; the missing commands are logged (once per change), the
+    readiness reason stays one code."""
+
+    def __init__(
+        self,
+        redis: Any,
+        service: str,
+        names: StreamNames,
+        url: str,
+        *,
+        every_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._redis = redis
+        self._service = service
+        self._names = names
+        self._url = url
+        self._every_s = every_s
+        self._clock = clock
+        self._line: str | None = None
+        self._next_at = 0.0
+
+    async def require(self) -> None:
+        now = self._clock()
+        if now >= self._next_at:
+            line = await require_permissions(
+                self._redis, self._service, self._names, self._url, timeout_s=1.5
+            )
+            if line is not None and line != self._line:
+                log.error("redis_permissions_missing", detail=line)
+            self._line, self._next_at = line, now + self._every_s
+        if self._line is not None:
+            raise NotReady(REDIS_PERMISSIONS_MISSING)
