@@ -158,8 +158,17 @@ def _editor(n: StreamNames) -> list[Use]:
         Use(("SET", enc, "x", "EX", "60"), state),
         Use(("GET", enc), state),
         # register_script(): EVALSHA, SCRIPT LOAD when the script cache is empty
-        Use(("EVALSHA", "0" * 40, "2", published, n.edited), state),
-        Use(("EVALSHA", "0" * 40, "3", published, n.edited, n.live("exam-1.x")), state),
+        Use(("EVALSHA", "0" * 40, "3", published, n.edited, n.turns), state),
+        Use(("EVALSHA", "0" * 40, "4", published, n.edited, n.turns, n.live("exam-1.x")), state),
+        Use(("XACK", n.turns, "editor", "0-1"), "services/editor/state.py _PUBLISH_ONCE"),
+        Use(
+            ("XPENDING", n.turns, "editor", "IDLE", "1000", "-", "+", "10", "c"),
+            "services/editor/service.py _retake_own_orphans",
+        ),
+        Use(
+            ("XCLAIM", n.turns, "editor", "c", "1000", "0-1"),
+            "services/editor/service.py _retake_own_orphans",
+        ),
         Use(("EVALSHA", "0" * 40, "1", rate), limiter),
         Use(("SCRIPT", "LOAD", "return 0"), "redis-py Script (state.py, limiter.py)"),
         Use(("SET", published, "x", "EX", "60"), "services/editor/state.py _PUBLISH_ONCE"),
@@ -336,8 +345,8 @@ _RULES = {
     "(+xadd %W~{p}turns %W~{p}partials:* %W~{p}dead) (+xread %R~{p}audio:*)",
     "editor": "resetkeys resetchannels -@all +@connection -@dangerous +multi +exec +discard "
     "+time +script|load +get +set +exists +expire +pexpire +hset +hmget +zadd +zcard +zrange "
-    "+zremrangebyscore ~{p}editor:* (+evalsha ~{p}editor:* ~{p}turns:edited ~{p}live:*) "
-    "(+xgroup|create +xreadgroup +xack +xautoclaim +xpending +xinfo|groups +xrevrange "
+    "+zremrangebyscore ~{p}editor:* (+evalsha ~{p}editor:* ~{p}turns ~{p}turns:edited ~{p}live:*) "
+    "(+xgroup|create +xreadgroup +xack +xautoclaim +xclaim +xpending +xinfo|groups +xrevrange "
     "~{p}control ~{p}turns) (+xadd %W~{p}turns:edited %W~{p}live:* %W~{p}dead)",
     "notes": "resetkeys resetchannels -@all +@connection -@dangerous +multi +exec +discard "
     "+set +getdel +get +ttl +incr ~{p}api:* ~{p}console:* "

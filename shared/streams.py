@@ -283,6 +283,17 @@ class Delivery(Generic[T]):
     entry_id: str
     message: T
     deliveries: int
+    group: str = ""
+
+
+class Acked:
+    """What a handler returns when it acknowledged the entry itself, in the same atomic
+    write as its effect. The reader then sends no XACK of its own: in a failover, a
+    separate XACK can reach the new primary while the effect was written to the old one
+    and lost with it (the entry would be acknowledged and its effect gone)."""
+
+
+ACKED = Acked()
 
 
 @dataclass
@@ -317,7 +328,7 @@ class ConsumerGroupReader(Generic[T]):
         group: str,
         consumer: str,
         decoder: Decoder[T],
-        handler: Callable[[Delivery[T]], Awaitable[None]],
+        handler: Callable[[Delivery[T]], Awaitable[Acked | None]],
         dead_stream: str,
         batch: int = 16,
         block_ms: int = 1000,
@@ -479,9 +490,11 @@ class ConsumerGroupReader(Generic[T]):
             await self.dead_letter(eid, fields, f"malformed: {err}", deliveries)
             return
         delay = 0.1
+        acked: Acked | None = None
         while True:
             try:
-                await self.handler(Delivery(self.stream, eid, message, deliveries))
+                delivery = Delivery(self.stream, eid, message, deliveries, self.group)
+                acked = await self.handler(delivery)
             except PoisonEntry as err:
                 await self.dead_letter(eid, fields, f"poison: {err}", deliveries)
                 return
@@ -514,7 +527,8 @@ class ConsumerGroupReader(Generic[T]):
                 delay = min(delay * 2, self.transient_retry_max_s)
                 continue
             break
-        await self.redis.xack(self.stream, self.group, eid)
+        if acked is not ACKED:
+            await self.redis.xack(self.stream, self.group, eid)
         self.stats.handled += 1
 
     async def dead_letter(

@@ -39,6 +39,10 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 BACKLOG_EVERY_S = 5.0
+# An entry of this consumer's own, not being worked on, idle this long: its handler ended
+# without the acknowledgement taking effect. (Not 0: a task that just finished may still
+# be between its acknowledgement and leaving the in-flight set.)
+ORPHAN_IDLE_MS = 1000
 
 
 class ConcurrentReader(ConsumerGroupReader[T]):
@@ -86,6 +90,7 @@ class ConcurrentReader(ConsumerGroupReader[T]):
     async def _claim_pass(self) -> int:
         """One XAUTOCLAIM page per pass, bounded by free slots; the cursor carries on."""
         self._last_claim = time.monotonic()
+        orphans = await self._retake_own_orphans()
         reply: Any = await self.redis.xautoclaim(
             self.stream,
             self.group,
@@ -103,6 +108,35 @@ class ConcurrentReader(ConsumerGroupReader[T]):
             if _id(entry_id) in self._inflight_ids:
                 continue  # our own slow call, not a dead consumer's entry
             self.stats.claimed += 1
+            self._spawn(entry_id, fields, await self._delivery_count(entry_id))
+            handled += 1
+        return handled + orphans
+
+    async def _retake_own_orphans(self) -> int:
+        """Entries pending for this very consumer that none of its tasks is working on: a
+        handler ended without its acknowledgement taking effect (Redis failed mid-turn, or
+        a failover dropped the write). Taken again now, not after ``claim_idle_ms`` (by
+        then the note's grace period may be over); publishing is idempotent."""
+        free = self.batch - len(self._tasks)
+        if free <= 0:
+            return 0
+        rows: Any = await self.redis.xpending_range(
+            self.stream, self.group, min="-", max="+", count=free,
+            consumername=self.consumer, idle=ORPHAN_IDLE_MS,
+        )  # fmt: skip
+        ids: list[Any] = [_id(r["message_id"]) for r in rows]
+        ids = [i for i in ids if i not in self._inflight_ids]
+        if not ids:
+            return 0
+        claimed: Any = await self.redis.xclaim(
+            self.stream, self.group, self.consumer, min_idle_time=ORPHAN_IDLE_MS,
+            message_ids=ids,
+        )  # fmt: skip
+        handled = 0
+        for entry_id, fields in claimed:
+            if fields is None or _id(entry_id) in self._inflight_ids:
+                continue
+            log.warning("turn_retaken", stream=self.stream, entry_id=_id(entry_id))
             self._spawn(entry_id, fields, await self._delivery_count(entry_id))
             handled += 1
         return handled

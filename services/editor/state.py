@@ -31,20 +31,24 @@ ENCOUNTER_TTL_S = 3 * 86400
 CONTROL_SCAN = 5000  # control entries searched backwards for a missed EncounterStarted
 MISS_MEMORY_S = 30.0  # an encounter not found is not searched for again this soon
 
-# XADD + mark in one atomic step: a redelivered turn is never published twice.
-# KEYS = mark, stream[, the room's copy]; ARGV = ttl_s, then field/value pairs. Returns the
-# entry id or false. A visit recorded with a room's own credentials gets a bounded copy of
-# its turns that only that room may read (shared/rooms.py): its live view.
+# XADD + mark + XACK of the raw turn in one atomic step: a redelivered turn is never
+# published twice, and the raw turn is acknowledged exactly when its edit is written. (A
+# separate XACK could land on a newly promoted primary while the edit went to the old one
+# and was lost with it: the turn would vanish from the note.)
+# KEYS = mark, edited stream, raw turns stream[, the room's copy]; ARGV = ttl_s, group,
+# raw entry id ('' = nothing to ack), then field/value pairs. Returns the entry id or
+# false. A visit recorded with a room's own credentials gets a bounded copy of its turns
+# that only that room may read (shared/rooms.py): its live view.
 _PUBLISH_ONCE = """
+if ARGV[3] ~= '' then redis.call('XACK', KEYS[3], ARGV[2], ARGV[3]) end
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
 redis.call('SET', KEYS[1], id, 'EX', tonumber(ARGV[1]))
-if KEYS[3] then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '500', '*', unpack(ARGV, 2))
+if KEYS[4] then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '500', '*', unpack(ARGV, 4))
 end
 return id
 """
-
 
 @dataclass(frozen=True)
 class EditOutcome:
@@ -90,13 +94,18 @@ class EditorState:
     async def already_published(self, turn: FinalTurn) -> bool:
         return bool(await self.redis.exists(self._mark(turn)))
 
-    async def publish_once(self, edited: EditedTurn) -> str | None:
-        """XADD to the edited stream unless this (encounter, seq) was published before."""
+    async def publish_once(
+        self, edited: EditedTurn, ack: tuple[str, str] | None = None
+    ) -> str | None:
+        """XADD to the edited stream unless this (encounter, seq) was published before;
+        ``ack`` = (group, raw entry id) is acknowledged on the raw turns stream in the same
+        step, published now or before."""
         fields = encode(edited)
-        args: list[Any] = [self.mark_ttl_s]
+        group, entry_id = ack or ("", "")
+        args: list[Any] = [self.mark_ttl_s, group, entry_id]
         for key, value in fields.items():
             args += [key, value]
-        keys = [self._mark(edited), self.names.edited]
+        keys = [self._mark(edited), self.names.edited, self.names.turns]
         if rooms.room_of_encounter(edited.encounter_id) is not None:
             keys.append(self.names.live(edited.encounter_id))
         entry_id = await self._publish(keys=keys, args=args)

@@ -20,7 +20,7 @@ from services.editor.metrics import EditorMetrics
 from services.editor.state import EditorState, EditOutcome
 from shared.contracts import ControlMessage, EditedTurn, EncounterStarted, FinalTurn
 from shared.logging import get_logger
-from shared.streams import Delivery
+from shared.streams import ACKED, Acked, Delivery
 
 log = get_logger(__name__)
 
@@ -77,7 +77,7 @@ class TurnEditor:
         if isinstance(delivery.message, EncounterStarted):
             await self.state.record_encounter(delivery.message)
 
-    async def handle(self, delivery: Delivery[FinalTurn]) -> None:
+    async def handle(self, delivery: Delivery[FinalTurn]) -> Acked | None:
         turn = delivery.message
         started = time.monotonic()
         slot = self.order.reserve(turn.encounter_id)
@@ -85,7 +85,7 @@ class TurnEditor:
             if await self.state.already_published(turn):
                 self.metrics.duplicates.inc()
                 log.info("turn_already_published", encounter_id=turn.encounter_id, seq=turn.seq)
-                return
+                return None  # the reader acknowledges it: nothing was written
             outcome = await self._outcome(turn, delivery.deliveries)
             edited = EditedTurn(
                 **dict(turn),
@@ -96,13 +96,14 @@ class TurnEditor:
                 edit_reason=outcome.reason,
             )
             await slot.wait_turn()
-            entry_id = await self.state.publish_once(edited)
+            ack = (delivery.group, delivery.entry_id) if delivery.group else None
+            entry_id = await self.state.publish_once(edited, ack)
         finally:
             slot.release()
         elapsed = time.monotonic() - started
         if entry_id is None:
             self.metrics.duplicates.inc()
-            return
+            return ACKED if ack else None
         self.metrics.edits.labels(outcome.status).inc()
         if outcome.status == "fallback":
             self.metrics.fallbacks.labels((outcome.reason or "unknown").split(":", 1)[0]).inc()
@@ -122,6 +123,7 @@ class TurnEditor:
             latency_ms=round(outcome.gateway_s * 1000),
             deliveries=delivery.deliveries,
         )
+        return ACKED if ack else None
 
     async def _outcome(self, turn: FinalTurn, deliveries: int) -> EditOutcome:
         if deliveries >= self.s.max_deliveries > 1:

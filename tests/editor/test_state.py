@@ -49,3 +49,23 @@ async def test_context_is_the_turns_just_before(redis: aioredis.Redis, names: St
     assert await state.context("enc-c", 3, 2) == ("turn 1",)  # seq 2 never arrived
     assert await state.context("enc-c", 2, 2) == ("turn 0", "turn 1")
     assert await state.context("enc-c", 0, 2) == ()
+
+
+async def test_publish_once_acknowledges_the_raw_turn_in_the_same_step(
+    redis: aioredis.Redis, names: StreamNames
+) -> None:
+    """The raw turn is acknowledged by the write that publishes its edit (and by a repeat
+    that finds it published): no separate XACK that a failover could split from it."""
+    state = state_for(redis, names)
+    await redis.xgroup_create(names.turns, "editor", id="0", mkstream=True)
+    turn = make_turn("enc-2", 0)
+    first_id = (await publish(redis, names.turns, turn)).decode()
+    again_id = (await publish(redis, names.turns, turn)).decode()  # a redelivered copy
+    await redis.xreadgroup("editor", "c", {names.turns: ">"})
+    assert (await redis.xpending(names.turns, "editor"))["pending"] == 2
+    edited = EditedTurn(**dict(turn), edited_text="x", edit_status="edited", llm_model="m")
+    assert await state.publish_once(edited, ("editor", first_id)) is not None
+    assert (await redis.xpending(names.turns, "editor"))["pending"] == 1
+    assert await state.publish_once(edited, ("editor", again_id)) is None
+    assert (await redis.xpending(names.turns, "editor"))["pending"] == 0
+    assert await redis.xlen(names.edited) == 1
