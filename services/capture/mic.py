@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,28 @@ from services.capture.sources import FRAME_SAMPLES, MIC_INSTALL_HINT, SAMPLE_RAT
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """While PortAudio starts or opens a device, ALSA and JACK write dozens of lines to the
+    process's stderr (every card they probe and do not find) that bury the one line that
+    matters, which we print ourselves from the error PortAudio returns. Those libraries
+    write to file descriptor 2 directly, so that is what is pointed at /dev/null meanwhile."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (tests, embedded)
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def _pyaudio() -> Any:
@@ -39,7 +63,8 @@ class InputDevice:
 def list_devices() -> list[InputDevice]:
     """Input-capable devices as PortAudio sees them."""
     pa_mod = _pyaudio()
-    pa = pa_mod.PyAudio()
+    with native_stderr_silenced():
+        pa = pa_mod.PyAudio()
     try:
         out = []
         for i in range(pa.get_device_count()):
@@ -55,7 +80,8 @@ def list_devices() -> list[InputDevice]:
                 )
         return out
     finally:
-        pa.terminate()
+        with native_stderr_silenced():
+            pa.terminate()
 
 
 def pick_device(devices: list[InputDevice], wanted: str | None) -> InputDevice | None:
@@ -118,19 +144,22 @@ class MicSource:
             loop.call_soon_threadsafe(deliver, in_data)
             return None, self._pa_mod.paContinue
 
-        pa = self._pa_mod.PyAudio()
+        with native_stderr_silenced():
+            pa = self._pa_mod.PyAudio()
         try:
-            stream = pa.open(
-                format=self._pa_mod.paInt16,
-                channels=1,
-                rate=SAMPLE_RATE,
-                input=True,
-                frames_per_buffer=FRAME_SAMPLES,
-                input_device_index=self.device.index if self.device else None,
-                stream_callback=callback,
-            )
+            with native_stderr_silenced():
+                stream = pa.open(
+                    format=self._pa_mod.paInt16,
+                    channels=1,
+                    rate=SAMPLE_RATE,
+                    input=True,
+                    frames_per_buffer=FRAME_SAMPLES,
+                    input_device_index=self.device.index if self.device else None,
+                    stream_callback=callback,
+                )
         except OSError as err:
-            pa.terminate()
+            with native_stderr_silenced():
+                pa.terminate()
             raise MicUnavailable(f"cannot open the microphone: {err}") from None
         reported = 0
         try:
