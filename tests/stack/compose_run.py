@@ -82,10 +82,16 @@ class Compose:
         self.env_file = env_file
         self.env = {**os.environ, "DOCKER_HOST": docker_host, "COMPOSE_HTTP_TIMEOUT": "600"}
 
-    def __call__(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, timeout: float = 900, demo: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """docker-compose as IT runs it: the compose files come from ``COMPOSE_FILE`` in the
+        env file (README, Upgrades), never from ``-f``. ``demo=False``: without the demo
+        profile, as a clinic's own commands (an upgrade, a password rotation) run."""
+        profile = ["--profile", "demo"] if demo else []
         return subprocess.run(
             ["docker-compose", "-p", self.project, "--env-file", str(self.env_file),
-             "-f", "docker-compose.yml", "--profile", "demo", *args],
+             *profile, *args],
             cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
             check=False,
         )  # fmt: skip
@@ -100,6 +106,14 @@ class Compose:
             ["podman", "exec", self.container(service), *cmd],
             capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
+
+    def health(self, service: str, index: int = 1) -> str:
+        done = subprocess.run(
+            ["podman", "inspect", "--format", "{{.State.Health.Status}}",
+             self.container(service, index)],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        return done.stdout.strip() or "missing"
 
     def state(self, service: str, index: int = 1) -> tuple[str, int]:
         done = subprocess.run(

@@ -20,9 +20,11 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+import redis as sync_redis
 
 from tests.helpers.procs import REPO_ROOT, free_port
 from tests.stack import standins
@@ -75,6 +77,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Compose, d
         "MEDSCRIBE_LLM_GATEWAY_URL": "http://sim-llm:8090",
         "MEDSCRIBE_PACE_FACTOR": "4",
         "MEDSCRIBE_DEMO_TIME_SCALE": "4",
+        # Room machines reach Redis: the rooms override, kept in .env as the README says.
+        "COMPOSE_FILE": "docker-compose.yml:deploy/compose.rooms.yml",
+        "MEDSCRIBE_REDIS_PUBLISH": f"127.0.0.1:{free_port()}",
         # Test plumbing: a free port, and images of our own tag.
         "MEDSCRIBE_API_PUBLISH": f"127.0.0.1:{api_port}",
         "MEDSCRIBE_IMAGE_TAG": "stacktest",
@@ -94,7 +99,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Compose, d
             pytest.fail(
                 f"docker-compose up failed:\n{up.stderr[-1500:]}\n{compose.diagnose()[-12000:]}"
             )
-        yield compose, {**env, "api": f"http://127.0.0.1:{api_port}"}
+        yield compose, {**env, "api": f"http://127.0.0.1:{api_port}", "env_file": str(env_file)}
     finally:
         pump.stop()
         down = compose("down", "-v", "--remove-orphans", timeout=300)
@@ -323,6 +328,100 @@ def test_editor_scales_out(stack: tuple[Compose, dict[str, str]]) -> None:
         time.sleep(2)
     assert compose.state("editor", index=2)[0] == "running", compose.diagnose()[-4000:]
     assert compose.state("editor", index=1)[0] == "running"
+
+
+def _set_in_env_file(env: dict[str, str], **changes: str) -> None:
+    """Edit .env as IT does: replace the lines of the given variables (or add them)."""
+    path = Path(env["env_file"])
+    lines = [ln for ln in path.read_text().splitlines() if ln.split("=", 1)[0] not in changes]
+    path.write_text("\n".join([*lines, *(f"{k}={v}" for k, v in changes.items())]) + "\n")
+    env.update(changes)
+
+
+def _wait_healthy(compose: Compose, services: dict[str, int], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    pending = dict(services)
+    while pending:
+        for service, count in list(pending.items()):
+            if all(compose.health(service, i) == "healthy" for i in range(1, count + 1)):
+                pending.pop(service)
+        assert time.monotonic() < deadline, f"not healthy: {pending}\n" + compose.diagnose()[-6000:]
+        time.sleep(2)
+
+
+def _redis_login(env: dict[str, str], user: str, password: str) -> str:
+    """PING through the published Redis port, as a room machine on the LAN connects."""
+    host, _, port = env["MEDSCRIBE_REDIS_PUBLISH"].rpartition(":")
+    client = sync_redis.Redis(host=host, port=int(port), username=user, password=password,
+                              socket_timeout=10)  # fmt: skip
+    try:
+        return str(client.ping())
+    except sync_redis.RedisError as err:
+        return type(err).__name__ + ": " + str(err)
+    finally:
+        client.close()
+
+
+def test_password_rotation_and_the_documented_upgrade_keep_everything(
+    stack: tuple[Compose, dict[str, str]],
+) -> None:
+    """README, Security: rotate a Redis password by changing .env and `up -d`; README,
+    Upgrades: `build && up -d` (v1: `--compatibility up -d`) with the rooms override and the
+    editor count in .env. Afterwards: nothing in Redis lost, no visit transcribed again, the
+    note still served, a room's credentials still let it in through the published port, the
+    old password refused, every service healthy again and as many editors as .env says."""
+    compose, env = stack
+    _wait_capture_done(compose)
+    _wait_settled(compose, env)
+    sessions = _count_in_logs(compose, "sim-stt", "stt_sim_session_opened")
+    record = _record(compose, env)
+    admin_url = f"redis://admin:{env['MEDSCRIBE_REDIS_PASSWORD_ADMIN']}@redis:6379/0"
+    added = subprocess.run(
+        ["podman", "exec", "-e", f"MEDSCRIBE_REDIS_ADMIN_URL={admin_url}",
+         compose.container("notes"), "medscribe", "notes", "room", "add", "exam-9"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    room_password = added.stdout.strip()
+    assert _redis_login(env, "room-exam-9", room_password) == "True"
+
+    old = env["MEDSCRIBE_REDIS_PASSWORD_EDITOR"]
+    _set_in_env_file(env, MEDSCRIBE_REDIS_PASSWORD_EDITOR=secrets.token_hex(24))
+    rotated = compose("up", "-d", demo=False)
+    assert rotated.returncode == 0, rotated.stderr[-3000:]
+    _wait_healthy(compose, {"redis": 1, "editor": 1, "stt-bridge": 1, "notes": 1})
+    assert _redis_login(env, "editor", env["MEDSCRIBE_REDIS_PASSWORD_EDITOR"]) == "True"
+    refused = _redis_login(env, "editor", old)
+    assert "WRONGPASS" in refused or "invalid username-password" in refused, refused
+    assert _redis_login(env, "room-exam-9", room_password) == "True"
+
+    _set_in_env_file(env, MEDSCRIBE_EDITOR_REPLICAS="2")
+    built = compose("build", demo=False)
+    assert built.returncode == 0, built.stderr[-3000:]
+    upgraded = compose("--compatibility", "up", "-d", demo=False)
+    assert upgraded.returncode == 0, upgraded.stderr[-3000:]
+    _wait_healthy(compose, {"redis": 1, "editor": 2, "stt-bridge": 1, "notes": 1})
+    assert _redis_login(env, "room-exam-9", room_password) == "True"
+
+    assert _record(compose, env) == record  # every visit, turn and note as before
+    assert _count_in_logs(compose, "sim-stt", "stt_sim_session_opened") == sessions
+
+
+def _record(compose: Compose, env: dict[str, str]) -> dict[str, tuple[str, int, int]]:
+    """Each visit's status, transcript length and note version, through the staff API."""
+    made = compose.exec("notes", "medscribe", "notes", "token", "create", "--name",
+                        f"check-{secrets.token_hex(3)}", "--role", "admin")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    headers = {"Authorization": f"Bearer {made.stdout.strip().splitlines()[0]}"}
+    out = {}
+    with httpx.Client(base_url=env["api"], headers=headers, timeout=10) as client:
+        for item in client.get("/v1/encounters").json()["items"]:
+            turns = client.get(f"/v1/encounters/{item['id']}/transcript").json()["turns"]
+            note = client.get(f"/v1/encounters/{item['id']}/note")
+            assert note.status_code == 200, note.status_code
+            out[item["id"]] = (item["status"], len(turns), note.json().get("version", 0))
+    assert out
+    return out
 
 
 def test_rooms_own_credentials_from_inside(stack: tuple[Compose, dict[str, str]]) -> None:
