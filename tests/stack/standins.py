@@ -1,5 +1,5 @@
 """Stand-in base images for the stack test (no image registry here): a debootstrapped
-Debian bookworm, then python:3.11-slim, redis:7 and postgres:15 built from the recipes in
+Debian bookworm, then python:3.11-slim, redis:7, postgres:15 and caddy:2.6 built from the recipes in
 tests/stack/images/ and tagged with the names the deployment uses, so nothing is pulled.
 Images are kept between runs and rebuilt only when their recipe changes (a label holds
 the recipe's hash). See ../shared/design/containers.md."""
@@ -19,6 +19,8 @@ STANDINS = {
     # Debian's redis-server under the pinned tag (the stand-in cannot be the real 7.4.6).
     "redis": "docker.io/library/redis:7.4.6",
     "postgres": "docker.io/library/postgres:15",
+    # Debian's caddy 2.6.2 under the tag deploy/compose.tls.yml names.
+    "caddy": "docker.io/library/caddy:2.6",
 }
 CONTAINERS_CONF = Path("/etc/containers/containers.conf")
 CONF_TEXT = '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n'

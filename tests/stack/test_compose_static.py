@@ -114,7 +114,9 @@ def test_every_service_has_a_health_check_or_is_one_shot() -> None:
 
 
 def test_every_variable_is_documented_in_env_example() -> None:
-    text = COMPOSE.read_text() + (REPO_ROOT / "deploy" / "compose.rooms.yml").read_text()
+    text = COMPOSE.read_text() + "".join(
+        (REPO_ROOT / "deploy" / f).read_text() for f in ("compose.rooms.yml", "compose.tls.yml")
+    )
     used = set(re.findall(r"\$\{([A-Z0-9_]+)", text))
     documented = example_env()
     assert used <= set(documented), f"undocumented: {sorted(used - set(documented))}"

@@ -12,6 +12,7 @@ skips with the reason otherwise. Marked `stack`: `pytest -m stack tests/stack`.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -77,9 +78,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Compose, d
         "MEDSCRIBE_LLM_GATEWAY_URL": "http://sim-llm:8090",
         "MEDSCRIBE_PACE_FACTOR": "4",
         "MEDSCRIBE_DEMO_TIME_SCALE": "4",
-        # Room machines reach Redis: the rooms override, kept in .env as the README says.
-        "COMPOSE_FILE": "docker-compose.yml:deploy/compose.rooms.yml",
+        # Room machines reach Redis, and staff the console over HTTPS: the rooms and TLS
+        # overrides, kept in .env as the README says.
+        "COMPOSE_FILE": "docker-compose.yml:deploy/compose.rooms.yml:deploy/compose.tls.yml",
         "MEDSCRIBE_REDIS_PUBLISH": f"127.0.0.1:{free_port()}",
+        "MEDSCRIBE_TLS_HOST": "127.0.0.1",
+        "MEDSCRIBE_TLS_PUBLISH": f"127.0.0.1:{free_port()}",
         # Test plumbing: a free port, and images of our own tag.
         "MEDSCRIBE_API_PUBLISH": f"127.0.0.1:{api_port}",
         "MEDSCRIBE_IMAGE_TAG": "stacktest",
@@ -330,6 +334,65 @@ def test_editor_scales_out(stack: tuple[Compose, dict[str, str]]) -> None:
     assert compose.state("editor", index=1)[0] == "running"
 
 
+def _token(compose: Compose, name: str, role: str = "admin") -> str:
+    made = compose.exec("notes", "medscribe", "notes", "token", "create", "--name", name,
+                        "--role", role)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip().splitlines()[0]
+
+
+def test_tls_front_gives_a_secure_cookie_and_the_real_client_address(
+    stack: tuple[Compose, dict[str, str]], tmp_path: Path
+) -> None:
+    """deploy/compose.tls.yml: Caddy terminates HTTPS with a certificate from its local
+    authority (its root, as IT gives it to the clinic's browsers, verifies it); the
+    console's cookie is Secure; the audit log holds the client's address, not Caddy's,
+    while a forged X-Forwarded-For sent to notes' own port is not believed."""
+    compose, env = stack
+    subnet = ipaddress.ip_network(env["MEDSCRIBE_TLS_SUBNET"])
+    root = tmp_path / "root.crt"
+    base = f"https://{env['MEDSCRIBE_TLS_PUBLISH']}"
+    deadline = time.monotonic() + 120
+    while True:  # the certificate is issued on Caddy's first start
+        got = compose.exec("tls", "cat", "/data/caddy/pki/authorities/local/root.crt")
+        if got.returncode == 0 and "BEGIN CERTIFICATE" in got.stdout:
+            root.write_text(got.stdout)
+            try:
+                if httpx.get(f"{base}/healthz", verify=str(root), timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+        assert time.monotonic() < deadline, compose.logs("tls", tail=60)
+        time.sleep(2)
+    name = f"tls-{secrets.token_hex(3)}"
+    token = _token(compose, name)
+    with httpx.Client(base_url=base, verify=str(root), timeout=10) as client:
+        form = client.get("/signin")
+        nonce = re.search(r'name="form_nonce" value="([^"]+)"', form.text)
+        assert nonce is not None, form.text[:500]
+        signed = client.post("/signin", data={"token": token, "form_nonce": nonce.group(1)})
+        assert signed.status_code in (200, 303), signed.status_code
+        cookies = [c.lower() for c in signed.headers.get_list("set-cookie")]
+        session = [c for c in cookies if c.startswith("medscribe_session=")]
+        assert session, cookies
+        assert "; secure" in session[0], session
+        client.cookies.clear()
+        headers = {"Authorization": f"Bearer {token}"}
+        assert client.get("/v1/encounters", headers=headers).status_code == 200
+    forged = httpx.get(f"{env['api']}/v1/encounters", timeout=10, headers={
+        "Authorization": f"Bearer {token}", "X-Forwarded-For": "203.0.113.9"})  # fmt: skip
+    assert forged.status_code == 200
+    with httpx.Client(base_url=base, verify=str(root), timeout=10) as client:
+        audit = client.get("/v1/audit", headers={"Authorization": f"Bearer {token}"},
+                           params={"actor": name, "limit": 50}).json()["items"]  # fmt: skip
+    seen = [a["source_ip"] for a in audit]
+    assert len(seen) >= 2, audit  # the request through Caddy and the forged one at least
+    for ip in seen:
+        assert ip is not None, audit
+        assert ipaddress.ip_address(ip) not in subnet, seen  # not Caddy's own address
+        assert ip != "203.0.113.9", seen  # not believed from outside the front network
+
+
 def _set_in_env_file(env: dict[str, str], **changes: str) -> None:
     """Edit .env as IT does: replace the lines of the given variables (or add them)."""
     path = Path(env["env_file"])
@@ -409,10 +472,7 @@ def test_password_rotation_and_the_documented_upgrade_keep_everything(
 
 def _record(compose: Compose, env: dict[str, str]) -> dict[str, tuple[str, int, int]]:
     """Each visit's status, transcript length and note version, through the staff API."""
-    made = compose.exec("notes", "medscribe", "notes", "token", "create", "--name",
-                        f"check-{secrets.token_hex(3)}", "--role", "admin")  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    headers = {"Authorization": f"Bearer {made.stdout.strip().splitlines()[0]}"}
+    headers = {"Authorization": f"Bearer {_token(compose, f'check-{secrets.token_hex(3)}')}"}
     out = {}
     with httpx.Client(base_url=env["api"], headers=headers, timeout=10) as client:
         for item in client.get("/v1/encounters").json()["items"]:
