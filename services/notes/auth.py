@@ -80,6 +80,8 @@ class Action(StrEnum):
     # The web console's sessions (who signed in and out, and when).
     CONSOLE_SIGNIN = "console.signin"
     CONSOLE_SIGNOUT = "console.signout"
+    # The owner of a token set or changed their console password.
+    CONSOLE_PASSWORD_SET = "console.password_set"
     # A request with a bad, revoked or ended credential (token, console session, ticket).
     AUTH_FAILED = "auth.failed"
 

@@ -82,8 +82,9 @@ def _api_of(lines: list[str]) -> str:
 
 def sign_in_with_form(page: Any, api: str, secret: str) -> None:
     page.goto(f"{api}/signin")
-    page.get_by_label("API token").fill(secret)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Sign in with a sign-in key instead").click()
+    page.get_by_label("Sign-in key (API token)").fill(secret)
+    page.get_by_role("button", name="Sign in with the key").click()
     page.wait_for_url(re.compile(r"/(encounters|audit)$"))
 
 
@@ -355,7 +356,8 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     audit = browser.new_context(viewport=WIDE)
     page = audit.new_page()
     page.goto(f"{api}/signin")
-    page.get_by_label("API token").fill(made["audit-ui"])
+    page.get_by_text("Sign in with a sign-in key instead").click()
+    page.get_by_label("Sign-in key (API token)").fill(made["audit-ui"])
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/audit$"))
     page.get_by_label("Encounter id").fill(encounter_id)

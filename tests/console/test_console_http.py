@@ -425,7 +425,8 @@ async def test_an_admin_s_sign_in_link_signs_its_owner_in_once(
     assert tokens["clin-a"] not in url  # the link is not the token
     opened = await client.get(url)
     assert opened.status_code == 303
-    assert opened.headers["location"] == "/encounters"
+    # the invite: its owner, without a password yet, chooses one next
+    assert opened.headers["location"] == "/account/password?welcome=1"
     assert sessions.COOKIE in opened.cookies
     client.cookies.clear()
     assert (await client.get(url)).status_code == 401  # once only

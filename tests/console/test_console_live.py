@@ -128,8 +128,9 @@ async def store_turn(db: Database, edited: EditedTurn) -> None:
 
 def sign_in(page: Any, base: str, secret: str) -> None:
     page.goto(f"{base}/signin")
-    page.get_by_label("API token").fill(secret)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Sign in with a sign-in key instead").click()
+    page.get_by_label("Sign-in key (API token)").fill(secret)
+    page.get_by_role("button", name="Sign in with the key").click()
     page.wait_for_url(re.compile(r"/encounters$"))
 
 

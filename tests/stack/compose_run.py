@@ -3,6 +3,7 @@ API service, the health-check pump (podman has no systemd timers here), exec hel
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
@@ -95,6 +96,25 @@ class Compose:
             cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
             check=False,
         )  # fmt: skip
+
+    def piped(
+        self, *args: str, stdin: Path | None = None, stdout: Path | None = None,
+        demo: bool = False, timeout: float = 300,
+    ) -> subprocess.CompletedProcess[bytes]:
+        """docker-compose with a file as stdin or stdout (bytes: dumps and archives), as a
+        shell redirect in the README does; ``stdout`` is created owner-only (umask 077)."""
+        profile = ["--profile", "demo"] if demo else []
+        cmd = ["docker-compose", "-p", self.project, "--env-file", str(self.env_file),
+               *profile, *args]  # fmt: skip
+        with contextlib.ExitStack() as files:
+            src = files.enter_context(stdin.open("rb")) if stdin else subprocess.DEVNULL
+            old = os.umask(0o077)
+            try:
+                dst = files.enter_context(stdout.open("wb")) if stdout else subprocess.PIPE
+            finally:
+                os.umask(old)
+            return subprocess.run(cmd, cwd=REPO_ROOT, env=self.env, stdin=src, stdout=dst,
+                                  stderr=subprocess.PIPE, timeout=timeout, check=False)  # fmt: skip
 
     def container(self, service: str, index: int = 1) -> str:
         return f"{self.project}_{service}_{index}"

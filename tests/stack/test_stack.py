@@ -393,6 +393,66 @@ def test_tls_front_gives_a_secure_cookie_and_the_real_client_address(
         assert ip != "203.0.113.9", seen  # not believed from outside the front network
 
 
+def test_documented_backups_and_restores_bring_back_exactly_what_was_saved(
+    stack: tuple[Compose, dict[str, str]], tmp_path: Path
+) -> None:
+    """README, Backups, command for command: the PostgreSQL dump and the Redis append-only
+    archive are owner-only files; restored, each holds what it held at the backup and
+    nothing written after it (a token made after the dump no longer signs in; a key added
+    after the archive is gone), and the services work on."""
+    compose, env = stack
+    _wait_capture_done(compose)
+    _wait_settled(compose, env)
+    record = _record(compose, env)
+
+    dump = tmp_path / "medscribe.dump"
+    done = compose.piped("exec", "-T", "postgres", "pg_dump", "-U", "medscribe", "-Fc",
+                         "medscribe", stdout=dump)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert dump.stat().st_mode & 0o777 == 0o600
+    assert dump.stat().st_size > 0
+    later = _token(compose, f"later-{secrets.token_hex(3)}")
+    assert compose("stop", "notes", demo=False).returncode == 0
+    done = compose.piped("exec", "-T", "postgres", "pg_restore", "-U", "medscribe", "-d",
+                         "medscribe", "--clean", "--if-exists", "--single-transaction",
+                         "--no-owner", stdin=dump)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert compose("start", "notes", demo=False).returncode == 0
+    _wait_healthy(compose, {"notes": 1})
+    assert _record(compose, env) == record
+    gone = httpx.get(f"{env['api']}/v1/encounters", timeout=10,
+                     headers={"Authorization": f"Bearer {later}"})  # fmt: skip
+    assert gone.status_code == 401
+
+    _admin(compose, env, "SET", "ms:probe:before-backup", "1")
+    rewrite = compose.piped("exec", "-T", "redis", "sh", "-c",
+                            'REDISCLI_AUTH="$MEDSCRIBE_REDIS_PASSWORD_ADMIN" redis-cli '
+                            "--no-auth-warning --user admin BGREWRITEAOF")  # fmt: skip
+    assert rewrite.returncode == 0, rewrite.stderr
+    deadline = time.monotonic() + 60
+    while "aof_rewrite_in_progress:0" not in _admin(compose, env, "INFO", "persistence"):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    archive = tmp_path / "redis.tar"
+    done = compose.piped("exec", "-T", "redis", "tar", "-C", "/data", "-cf", "-",
+                         "appendonlydir", stdout=archive)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert archive.stat().st_mode & 0o777 == 0o600
+    _admin(compose, env, "SET", "ms:probe:after-backup", "1")
+    assert compose("stop", "redis", demo=False).returncode == 0
+    done = compose.piped("run", "--rm", "--no-deps", "-T", "--entrypoint", "sh", "redis", "-c",
+                         "rm -rf /data/appendonlydir && tar -C /data -xf -",
+                         stdin=archive)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert compose("start", "redis", demo=False).returncode == 0
+    _wait_healthy(compose, {"redis": 1, "editor": 1, "stt-bridge": 1, "notes": 1})
+    assert _admin(compose, env, "EXISTS", "ms:probe:before-backup").strip() == "1"
+    assert _admin(compose, env, "EXISTS", "ms:probe:after-backup").strip() == "0"
+    assert _admin(compose, env, "EXISTS", "ms:control").strip() == "1"
+    _admin(compose, env, "DEL", "ms:probe:before-backup")
+    assert _record(compose, env) == record
+
+
 def _set_in_env_file(env: dict[str, str], **changes: str) -> None:
     """Edit .env as IT does: replace the lines of the given variables (or add them)."""
     path = Path(env["env_file"])

@@ -30,7 +30,7 @@ from services.notes.api.routers import (
     summary,
 )
 from services.notes.config import NotesSettings
-from services.notes.console import room_live
+from services.notes.console import account, room_live
 from services.notes.console import routes as console
 from services.notes.db.engine import Database
 from services.notes.metrics import NotesMetrics
@@ -111,6 +111,7 @@ def create_app(
         app.include_router(module.router)
     # The web console: same process, same port, same rules (it calls /v1 itself).
     app.include_router(console.router)
+    app.include_router(account.router)
     app.include_router(room_live.router)  # a room's browser: its own visit, nothing else
     app.mount("/static", StaticFiles(directory=console.STATIC_DIR), name="static")
     if settings.api_docs:

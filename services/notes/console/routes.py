@@ -8,6 +8,7 @@ of a patient's record is ever put into a URL by these routes.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from pathlib import Path
@@ -19,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from redis.exceptions import RedisError
 
+from services.notes import passwords
 from services.notes.api import throttle
 from services.notes.api.body_limit import declared_length
 from services.notes.api.deps import (
@@ -68,7 +70,11 @@ STATUSES = (
 MAX_FORM_BYTES = 4096
 ROLES = frozenset(r.value for r in Role)
 BAD_TOKEN = "That token is not valid (unknown, revoked or mistyped)."
-LINK_USED = "This sign-in link was already used or has expired. Sign in with a token."
+BAD_PASSWORD = "That name and password do not match an account with a password."
+LINK_USED = (
+    "This sign-in link was already used or has expired. Sign in with your name and password,"
+    " or ask your administrator for a new link."
+)
 FORM_EXPIRED = "The sign-in form expired. Please try again."
 TOO_MANY = (
     "Too many failed sign-ins from this computer. Try again in {minutes} minute(s), "
@@ -157,7 +163,9 @@ def _home(me: Signed) -> str:
 
 
 # Where sign-in may send the browser back to: a console page of ours, never elsewhere.
-_NEXT = re.compile(r"^/encounters(/[A-Za-z0-9_.:-]{1,64}(/summary)?)?$")
+_NEXT = re.compile(
+    r"^(/encounters(/[A-Za-z0-9_.:-]{1,64}(/summary)?)?|/account/password\?welcome=1)$"
+)
 
 
 def safe_next(value: str | None) -> str | None:
@@ -300,11 +308,34 @@ async def signin(request: Request) -> Response:
     expected = request.cookies.get(sessions.SIGNIN_COOKIE, "")
     if not expected or not secrets.compare_digest(expected, form_nonce):
         return _signin_form(FORM_EXPIRED, status=403, next_page=next_page)
+    if "password" in fields:  # the name-and-password form
+        found = await _password_account(ctx, fields.get("name", ""), fields["password"])
+        if found is None:
+            return await _failed_signin(request, ctx, "signin", BAD_PASSWORD, next_page)
+        return await _start_session(request, ctx, found, next_page)
     secret = token.strip()
     found = await _live_token(ctx, hash_token(secret)) if looks_like_token(secret) else None
     if found is None:
         return await _failed_signin(request, ctx, "signin", BAD_TOKEN, next_page)
     return await _start_session(request, ctx, found, next_page)
+
+
+# Verified against when the name is unknown, so an unknown name costs the same time as a
+# wrong password (the sign-in form does not tell which names exist).
+_DECOY_HASH = passwords.hash_password(secrets.token_urlsafe(16))
+
+
+async def _password_account(ctx: ApiContext, name: str, password: str) -> ApiToken | None:
+    name = name.strip()
+    if not name or not password or len(password) > passwords.MAX_LENGTH:
+        return None
+    async with ctx.db.session() as session:
+        token = await repo.find_token_by_name(session, name)
+    stored = token.password_hash if token is not None else None
+    ok = await asyncio.to_thread(passwords.verify, password, stored or _DECOY_HASH)
+    if not ok or token is None or stored is None or token.role not in ROLES:
+        return None
+    return token
 
 
 @router.get("/signin/link")
@@ -314,11 +345,15 @@ async def signin_link(request: Request) -> Response:
     if (refused := await _throttled(request, ctx)) is not None:
         return refused
     ticket = request.query_params.get("ticket", "")
-    token_hash = await sessions.redeem_link(ctx.redis, ctx.names, ticket) if ticket else None
-    found = await _live_token(ctx, token_hash) if token_hash else None
-    if found is None:
+    grant = await sessions.redeem_link(ctx.redis, ctx.names, ticket) if ticket else None
+    found = await _live_token(ctx, grant[0]) if grant else None
+    if found is None or grant is None:
         return await _failed_signin(request, ctx, "signin_link", LINK_USED)
-    return await _start_session(request, ctx, found)
+    # An administrator's personal link is the invite: without a password yet, its owner
+    # chooses one next (the demo's link goes straight to the visits).
+    invited = grant[1] and not found.password_hash
+    next_page = "/account/password?welcome=1" if invited else None
+    return await _start_session(request, ctx, found, next_page)
 
 
 @router.post("/signout")

@@ -129,14 +129,20 @@ async def end(session: AsyncSession, session_id: str) -> bool:
 _LINK = ("console", "signin-link")
 
 
-async def issue_link(redis: Any, names: StreamNames, token_hash: str, ttl_s: float) -> str:
-    """A one-time sign-in ticket for the token with this hash (valid ``ttl_s``, used once)."""
-    payload = {"token_hash": token_hash}
+async def issue_link(
+    redis: Any, names: StreamNames, token_hash: str, ttl_s: float, *, invite: bool = False
+) -> str:
+    """A one-time sign-in ticket for the token with this hash (valid ``ttl_s``, used once).
+    ``invite``: an administrator's personal link, after which its owner without a password
+    is asked to choose one."""
+    payload: dict[str, Any] = {"token_hash": token_hash, "invite": invite}
     return await issue_once(redis, names, _LINK, LINK_PREFIX, payload, int(ttl_s * 1000))
 
 
-async def redeem_link(redis: Any, names: StreamNames, ticket: str) -> str | None:
-    """The token hash a ticket signs in, or None (unknown, used or expired)."""
+async def redeem_link(redis: Any, names: StreamNames, ticket: str) -> tuple[str, bool] | None:
+    """(token hash, is an invite) of the ticket, or None (unknown, used or expired)."""
     data = await redeem_once(redis, names, _LINK, LINK_PREFIX, ticket)
     found = data.get("token_hash") if data else None
-    return found if isinstance(found, str) else None
+    if not isinstance(found, str) or data is None:
+        return None
+    return found, data.get("invite") is True

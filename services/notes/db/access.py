@@ -81,6 +81,18 @@ async def find_token_by_hash(session: AsyncSession, token_hash: str) -> ApiToken
     return (await session.scalars(stmt)).first()
 
 
+async def find_token_by_name(session: AsyncSession, name: str) -> ApiToken | None:
+    """The live (not revoked) token of this name."""
+    stmt = select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+    return (await session.scalars(stmt)).first()
+
+
+async def set_password(session: AsyncSession, token_id: int, password_hash: str) -> None:
+    await session.execute(
+        update(ApiToken).where(ApiToken.id == token_id).values(password_hash=password_hash)
+    )
+
+
 async def touch_token(session: AsyncSession, token_id: int) -> None:
     await session.execute(
         update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow())

@@ -294,6 +294,8 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The owner's console password (services/notes/passwords.py); None: key or link only.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
 
 
 class AuditEntry(Base):

@@ -22,9 +22,11 @@ from services.notes.db.access import (
     add_audit,
     create_token,
     find_token_by_hash,
+    find_token_by_name,
     list_audit,
     list_tokens,
     revoke_token,
+    set_password,
     touch_token,
 )
 from services.notes.db.common import (
@@ -101,6 +103,7 @@ __all__ = [  # the re-exported names (everything else here is defined in this mo
     "completes_pending", "give_up_note_job",
     "list_audit", "list_tokens", "missing_seqs", "pending_note_jobs", "release_note_job",
     "renew_note_lease", "request_note", "revoke_token", "touch_token",
+    "find_token_by_name", "set_password",
 ]  # fmt: skip
 
 # Statuses after which an encounter has its note; control events never move it back.

@@ -149,7 +149,9 @@ async def signin_link(
             raise HTTPException(404, TOKEN_NOT_FOUND)
         if token.revoked_at is not None:
             raise HTTPException(409, "the token is revoked")
-        ticket = await sessions.issue_link(ctx.redis, ctx.names, token.token_hash, INVITE_TTL_S)
+        ticket = await sessions.issue_link(
+            ctx.redis, ctx.names, token.token_hash, INVITE_TTL_S, invite=True
+        )
         work.status = 201
         work.target = f"signin-link:token:{token.id}"
     return SigninLink(url=f"/signin/link?ticket={ticket}", expires_in_s=INVITE_TTL_S)
