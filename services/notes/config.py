@@ -187,8 +187,9 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
     )
     trusted_proxies: str = Field(
         "",
-        description="Comma-separated addresses or networks of the TLS reverse proxy in "
-        "front of the staff API (e.g. 127.0.0.1 or 172.18.0.0/16). Only requests from "
+        description="Comma-separated addresses, networks or host names of the TLS reverse "
+        "proxy in front of the staff API (e.g. 127.0.0.1, 172.18.0.0/16, or tls: the "
+        "compose TLS front, re-resolved every 15 s). Only requests from "
         "these have their X-Forwarded-For / X-Forwarded-Proto believed (audit address, "
         "Secure cookie). Empty: none.",
     )
@@ -196,14 +197,9 @@ class NotesSettings(CommonSettings, AssemblyAISettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: str) -> str:
-        import ipaddress
+        from services.notes.api.proxies import split_entries
 
-        for part in (p.strip() for p in value.split(",")):
-            if part:
-                try:
-                    ipaddress.ip_network(part, strict=False)
-                except ValueError:
-                    raise ValueError(f"{part!r} is not an IP address or network") from None
+        split_entries(value)  # ValueError naming the bad entry
         return value
 
     # Redis holds only what is in flight (issue 18): see services.notes.release / trim.

@@ -3,6 +3,7 @@ audit log, and a Secure console cookie whenever the client is not on loopback.""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from services.notes.api import proxies
 from services.notes.api.app import create_app
 from services.notes.config import NotesSettings
 from services.notes.console import sessions
@@ -96,7 +98,32 @@ async def test_console_cookie_is_secure_off_loopback(
     assert _is_secure(cookie) is secure
 
 
-def test_a_bad_proxy_entry_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MEDSCRIBE_TRUSTED_PROXIES", "127.0.0.1, proxy.local")
-    with pytest.raises(ValidationError, match="proxy.local"):
+@pytest.mark.parametrize("bad", ["proxy_local", "-tls", "10.0.0.0/33", "tls front"])
+def test_a_bad_proxy_entry_is_refused(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    monkeypatch.setenv("MEDSCRIBE_TRUSTED_PROXIES", f"127.0.0.1, {bad}")
+    with pytest.raises(ValidationError, match="is not an IP address, network or host name"):
         NotesSettings()
+
+
+async def test_a_proxy_named_by_host_is_trusted_at_the_addresses_it_resolves_to() -> None:
+    """The compose TLS front is `MEDSCRIBE_TRUSTED_PROXIES=tls`: its container's address,
+    looked up again and again (a recreated container gets a new one); a name that does
+    not resolve (not started yet) trusts nobody."""
+    static, names = proxies.split_entries("10.9.0.0/16, localhost, no-such-host.invalid")
+    assert [str(n) for n in static] == ["10.9.0.0/16"]
+    assert names == ("localhost", "no-such-host.invalid")
+    applied: list[tuple[proxies.Network, ...]] = []
+    stop = asyncio.Event()
+
+    def apply(networks: tuple[proxies.Network, ...]) -> None:
+        applied.append(networks)
+        if len(applied) == 2:
+            stop.set()
+
+    await asyncio.wait_for(proxies.keep_resolved(static, names, apply, stop, every_s=0.01), 30)
+    trusted = applied[-1]
+    assert trusted[0] == static[0]
+    assert proxies.is_trusted("127.0.0.1", trusted)
+    assert not proxies.is_trusted("10.1.2.3", trusted)
+    assert proxies.client_address("127.0.0.1", "203.0.113.9", trusted) == "203.0.113.9"
+    assert await proxies.resolve(["no-such-host.invalid"]) == ()

@@ -8,23 +8,77 @@ that this is the one place that decides.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
-from collections.abc import Sequence
+import re
+import socket
+from collections.abc import Callable, Sequence
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def parse_networks(text: str) -> tuple[Network, ...]:
-    """``"127.0.0.1, 172.18.0.0/16"`` → networks; ValueError naming a bad entry."""
-    out: list[Network] = []
+_HOST = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def split_entries(text: str) -> tuple[tuple[Network, ...], tuple[str, ...]]:
+    """``"127.0.0.1, 172.18.0.0/16, tls"`` → (networks, host names); ValueError naming a
+    bad entry. A host name (e.g. the TLS front's compose service) is trusted at the
+    addresses it resolves to, looked up again every ``RESOLVE_EVERY_S``."""
+    networks: list[Network] = []
+    names: list[str] = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
         try:
-            out.append(ipaddress.ip_network(part, strict=False))
+            networks.append(ipaddress.ip_network(part, strict=False))
         except ValueError:
-            raise ValueError(f"{part!r} is not an IP address or network") from None
-    return tuple(out)
+            if not _HOST.match(part):
+                raise ValueError(f"{part!r} is not an IP address, network or host name") from None
+            names.append(part.lower())
+    return tuple(networks), tuple(names)
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """The address and network entries of ``text`` (host names: see ``keep_resolved``)."""
+    return split_entries(text)[0]
+
+
+RESOLVE_EVERY_S = 15.0
+
+
+async def resolve(names: Sequence[str]) -> tuple[Network, ...]:
+    """Each name's current addresses as single-address networks; a name that does not
+    resolve (its container not started yet) adds nothing: nobody is trusted for it."""
+    loop = asyncio.get_running_loop()
+    found: set[Network] = set()
+    for name in names:
+        try:
+            infos = await loop.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+        except OSError:
+            continue
+        for info in infos:
+            with contextlib.suppress(ValueError):
+                found.add(ipaddress.ip_network(str(info[4][0])))
+    return tuple(sorted(found, key=str))
+
+
+async def keep_resolved(
+    static: tuple[Network, ...],
+    names: Sequence[str],
+    apply: Callable[[tuple[Network, ...]], None],
+    stop: asyncio.Event,
+    every_s: float = RESOLVE_EVERY_S,
+) -> None:
+    """Until ``stop``: ``apply(static + what the names resolve to now)`` every ``every_s``
+    (a proxy container recreated gets a new address)."""
+    while not stop.is_set():
+        apply(static + await resolve(names))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
 
 
 def _address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
 
+from services.notes.api import proxies
 from services.notes.api.app import context, create_app
 from services.notes.config import NotesSettings
 from services.notes.db.engine import Database
@@ -30,6 +31,13 @@ def bind(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.setblocking(False)
     return sock
+
+
+def _applier(app: Any) -> Callable[[tuple[proxies.Network, ...]], None]:
+    def apply(networks: tuple[proxies.Network, ...]) -> None:
+        context(app).trusted_proxies = networks
+
+    return apply
 
 
 class _Server(uvicorn.Server):
@@ -77,6 +85,12 @@ async def serve_api(
         server.should_exit = True
 
     stop_task = asyncio.create_task(stopper())
+    static, names = proxies.split_entries(settings.trusted_proxies)
+    resolver = (
+        asyncio.create_task(proxies.keep_resolved(static, names, _applier(app), stop))
+        if names
+        else None
+    )
     serve_task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started and not serve_task.done():  # noqa: ASYNC110 - uvicorn has no event
@@ -88,9 +102,11 @@ async def serve_api(
                 bound.set_exception(RuntimeError("the staff API did not start"))
         await serve_task
     finally:
-        stop_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await stop_task
+        for task in (stop_task, resolver):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if not serve_task.done():
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
