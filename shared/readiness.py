@@ -35,6 +35,9 @@ GATEWAY_KEY_REJECTED = "llm_gateway_key_rejected"
 REDIS_PERMISSIONS_MISSING = "redis_permissions_missing"
 
 
+UNREACHABLE_FIRST_RETRY_S = 2.0
+
+
 class NotReady(Exception):
     """Not ready, for the one reason ``code`` (a fixed identifier, safe to show)."""
 
@@ -56,7 +59,9 @@ def token_url(streaming_url: str) -> str:
 
 class SttKeyProbe:
     """Whether AssemblyAI accepts the streaming key, asked at most every ``ok_every_s``
-    while it does and every ``fail_every_s`` while it does not."""
+    while it does and every ``fail_every_s`` while it does not. When it cannot be asked
+    (no answer: starting up, DNS, network), it asks again after 2 s, doubling up to
+    ``fail_every_s``: a moment's hiccup at start must not keep the service unready."""
 
     def __init__(
         self,
@@ -65,7 +70,7 @@ class SttKeyProbe:
         *,
         ok_every_s: float = 300.0,
         fail_every_s: float = 15.0,
-        timeout_s: float = 1.5,
+        timeout_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = token_url(streaming_url)
@@ -76,6 +81,7 @@ class SttKeyProbe:
         self._clock = clock
         self._reason: str | None = None
         self._next_at = 0.0
+        self._unreachable_wait_s = UNREACHABLE_FIRST_RETRY_S
         self.probes = 0
 
     async def reason(self) -> str | None:
@@ -86,7 +92,12 @@ class SttKeyProbe:
             return self._reason
         self.probes += 1
         self._reason = await self._ask()
-        every = self._ok_every_s if self._reason is None else self._fail_every_s
+        if self._reason == STT_UNREACHABLE:
+            every = min(self._unreachable_wait_s, self._fail_every_s)
+            self._unreachable_wait_s = every * 2
+        else:
+            every = self._ok_every_s if self._reason is None else self._fail_every_s
+            self._unreachable_wait_s = UNREACHABLE_FIRST_RETRY_S
         self._next_at = now + every
         return self._reason
 
@@ -103,7 +114,8 @@ class SttKeyProbe:
                     params={"expires_in_seconds": 1},
                     headers={"Authorization": self._key},
                 )
-        except httpx.HTTPError:
+        except httpx.HTTPError as err:
+            log.warning("stt_key_probe_no_answer", error=type(err).__name__)
             return STT_UNREACHABLE
         if resp.status_code in (401, 403):
             return STT_KEY_REJECTED

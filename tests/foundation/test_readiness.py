@@ -71,6 +71,16 @@ async def test_stt_key_probe_rejected_then_accepted_then_unreachable(stt: SttSim
     assert await probe.reason() is None  # an accepted key is trusted for ok_every_s
     clock.now += 301
     assert await probe.reason() == STT_UNREACHABLE
+    # no answer: asked again after 2 s, then 4, 8, and at most every fail_every_s
+    asked = probe.probes
+    for wait in (2, 4, 8, 15, 15):
+        clock.now += wait - 0.5
+        assert await probe.reason() == STT_UNREACHABLE
+        assert probe.probes == asked  # not yet
+        clock.now += 0.5
+        assert await probe.reason() == STT_UNREACHABLE
+        asked += 1
+        assert probe.probes == asked
 
 
 def test_gateway_key_watch_follows_the_last_answer() -> None:
