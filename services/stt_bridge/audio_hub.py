@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections import deque
 from typing import Any
@@ -68,6 +69,12 @@ class AudioHub:
         self.reads = 0  # XREAD calls, for tests and the benchmark
         self._subs: dict[str, Subscription] = {}
         self._changed = asyncio.Event()
+        # Generations unique across the hub's life, not per subscription: after an
+        # unsubscribe (the visit's lease was lost) and a new subscribe (it was taken again
+        # at its stored position), a read still in flight at the old position must not
+        # match the new subscription (a per-stream count restarting at 0 did: the retaken
+        # visit got the frames after the old position and skipped those before it).
+        self._gens = itertools.count(1)
 
     def subscribe(self, stream: str, after: str) -> Subscription:
         """Read ``stream`` after ``after`` from now on (a new encounter, or a seek).
@@ -78,8 +85,8 @@ class AudioHub:
         old = self._subs.get(stream)
         sub = Subscription(stream, after)
         if old is not None:
-            old.gen += 1
-            sub.gen = old.gen + 1
+            old.gen = next(self._gens)
+        sub.gen = next(self._gens)
         self._subs[stream] = sub
         self._changed.set()
         return sub
@@ -87,7 +94,7 @@ class AudioHub:
     def unsubscribe(self, sub: Subscription) -> None:
         if self._subs.get(sub.stream) is sub:
             del self._subs[sub.stream]
-        sub.gen += 1
+        sub.gen = next(self._gens)
 
     def take(self, sub: Subscription) -> list[RawEntry]:
         """Everything buffered for ``sub`` (empty if nothing); raises a Redis failure once."""

@@ -196,3 +196,28 @@ async def test_a_new_subscription_replaces_the_old_one(redis: Any, names: Stream
     async with _running(hub):
         got = await _read_until(new, 3)
     assert [f.seq for f in got] == [0, 1, 2]
+
+
+async def test_a_read_in_flight_never_feeds_a_visit_taken_again(
+    redis: Any, names: StreamNames
+) -> None:
+    """The visit's lease is lost (its reader unsubscribes) and the same replica takes it
+    again at its stored position (a new subscription of the same stream) while the hub's
+    XREAD at the old, later position is still in flight: that read's frames must not reach
+    the new holder, which would skip the frames between the two positions (seen in the
+    cluster failover test as `audio_frames_missing` and a turn cut differently)."""
+    stream = names.audio("h-again")
+    ids = [await _add(redis, stream, i, bytes([i]) * 32) for i in range(6)]
+    hub = AudioHub(redis, block_ms=20, interval_s=0.0)
+    first = AudioReader(redis, stream, encounter_id="h-again", hub=hub)
+    first.seek((ids[3], 4 * 32, 3), 4 * 32)  # the old holder had read frames 0-3
+    assert first._sub is not None
+    in_flight = {stream: first._sub.gen}  # the hub's XREAD is issued at that position ...
+    reply = await redis.xread({stream: ids[3]})
+    first.close()  # ... the lease is lost, and the visit taken again from frame 1
+    again = AudioReader(redis, stream, encounter_id="h-again", hub=hub)
+    again.seek((ids[0], 32, 0), 32)
+    assert not hub._deliver(reply, in_flight)  # the stale read's frames 4-5 are dropped
+    async with _running(hub):
+        got = await _read_until(again, 5)
+    assert [f.seq for f in got] == [1, 2, 3, 4, 5]  # from its own position, nothing skipped
