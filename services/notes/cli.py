@@ -467,6 +467,7 @@ def _room_admin_run(work: Any) -> Any:
     """Run ``work(admin_redis, names)`` with the Redis admin user; one-line failures."""
     from redis.exceptions import RedisError
 
+    from services.notes import room_admin
     from services.notes.room_admin import RoomAdminError
     from shared.contracts import StreamNames
     from shared.streams import make_redis
@@ -482,6 +483,7 @@ def _room_admin_run(work: Any) -> Any:
     async def go() -> Any:
         admin = make_redis(admin_url)
         try:
+            await room_admin.reachable(admin)
             return await work(admin, StreamNames(settings.stream_prefix))
         finally:
             await admin.aclose()

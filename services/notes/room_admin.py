@@ -10,13 +10,16 @@ open connections at once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import BusyLoadingError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import rooms
 from shared.contracts import StreamNames
@@ -38,6 +41,21 @@ class RoomInfo:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def reachable(admin: Any, attempts: int = 4, wait_s: float = 2.0) -> None:
+    """PING until Redis answers, ``attempts`` times ``wait_s`` apart: an admin command run
+    while Redis restarts or the container network settles (a recreated container, a name
+    not resolving for a moment) waits a few seconds instead of failing before it started.
+    Only the connection is retried, never a change."""
+    for attempt in range(attempts):
+        try:
+            await admin.ping()
+            return
+        except (RedisConnectionError, RedisTimeoutError, BusyLoadingError):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(wait_s)
 
 
 async def _save(admin: Any) -> bool:
