@@ -21,6 +21,8 @@ import redis as sync_redis
 import redis.asyncio as aioredis
 from _pytest.terminal import TerminalReporter
 from hypothesis import settings as hypothesis_settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from shared.acibench import Dialogue, default_path, load_dialogues
 from shared.contracts import StreamNames
@@ -141,7 +143,13 @@ def acl_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclRe
 def acl_redis(acl_redis_server: AclRedis) -> Iterator[AclRedis]:
     """The production-ACL Redis, empty for this test (keys use the production ``ms:``
     prefix, so tests on it take turns: it is emptied before and after each)."""
-    admin = sync_redis.Redis.from_url(acl_redis_server.admin_url)
+    # A test may run ACL LOAD, which can close every connection (this one too): the
+    # clean-up reconnects once instead of failing in teardown.
+    admin = sync_redis.Redis.from_url(
+        acl_redis_server.admin_url,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[sync_redis.ConnectionError],
+    )
 
     def forget_rooms() -> None:
         # Rooms' users (issue 19) live in the ACL, not in the keyspace FLUSHALL empties.
