@@ -7,6 +7,7 @@ read the environment. Settings objects are built once in the CLI and passed in.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,29 @@ def _env(name: str, *aliases: str) -> AliasChoices:
     return AliasChoices(f"MEDSCRIBE_{name}", *aliases)
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
+
+
+def check_url(url: str, schemes: tuple[str, ...]) -> str:
+    """``url`` if its scheme is one of ``schemes`` and it names a host (a path for
+    ``unix``); else ValueError. Checked at start: a typo must not surface as an encounter
+    failing every 30 s. The message names the scheme, never the URL (it may hold a password).
+    """
+    try:
+        parts = urlsplit(url)
+        has_host = bool(parts.hostname) if parts.scheme != "unix" else bool(parts.path)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError:
+        raise ValueError("is not a URL (a port that is not a number?)") from None
+    wanted = " or ".join(f"{s}://" for s in schemes)
+    if parts.scheme not in schemes:
+        got = f"'{parts.scheme}://'" if parts.scheme else "no scheme"
+        raise ValueError(f"must start with {wanted} (it has {got})")
+    if not has_host:
+        raise ValueError(f"names no host (expected {parts.scheme}://HOST...)")
+    return url
+
+
 class CommonSettings(BaseSettings):
     """What every service needs: Redis, stream names, logging, health/metrics port."""
 
@@ -82,6 +106,11 @@ class CommonSettings(BaseSettings):
         description="Run on uvloop (a faster event loop; ignored where it is not installed). "
         "false = asyncio's own loop.",
     )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_is_a_url(cls, url: str) -> str:
+        return check_url(url, REDIS_SCHEMES)
 
     @field_validator("stream_prefix")
     @classmethod
@@ -118,6 +147,16 @@ class AssemblyAISettings(BaseSettings):
     llm_api_key: SecretStr | None = Field(
         None, description="Key for the LLM endpoint when it differs from the AssemblyAI key."
     )
+
+    @field_validator("streaming_url")
+    @classmethod
+    def _streaming_url_is_a_websocket(cls, url: str) -> str:
+        return check_url(url, ("wss", "ws"))
+
+    @field_validator("llm_gateway_url")
+    @classmethod
+    def _gateway_url_is_http(cls, url: str) -> str:
+        return check_url(url, ("https", "http"))
 
     def require_streaming_key(self) -> SecretStr:
         if self.assemblyai_api_key is None or not self.assemblyai_api_key.get_secret_value():
