@@ -8,6 +8,7 @@ Changing an existing password asks for the current one.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
@@ -16,7 +17,7 @@ from services.notes import passwords
 from services.notes.api.deps import get_ctx, source_ip
 from services.notes.auth import Action
 from services.notes.console import sessions
-from services.notes.console.routes import form_fields, redirect, render, signed_in
+from services.notes.console.routes import Signed, form_fields, redirect, render, signed_in
 from services.notes.db import repo
 from services.notes.db.models import ApiToken
 from shared.logging import get_logger
@@ -34,6 +35,14 @@ async def _token(request: Request, token_id: int) -> ApiToken | None:
         return await session.get(ApiToken, token_id)
 
 
+def _page(me: Signed, *, has_password: bool, status: int = 200, **shown: Any) -> Response:
+    """The account page; ``shown`` adds a message, a welcome or a saved notice."""
+    return render(
+        "password.html", status=status, me=me, page="account", has_password=has_password,
+        min_length=passwords.MIN_LENGTH, **shown,
+    )  # fmt: skip
+
+
 @router.get("/account/password")
 async def password_page(request: Request) -> Response:
     ctx = get_ctx(request)
@@ -42,10 +51,7 @@ async def password_page(request: Request) -> Response:
         return redirect("/signin")
     token = await _token(request, me.who.token_id)
     welcome = request.query_params.get("welcome") == "1"
-    return render(
-        "password.html", me=me, page="account", has_password=bool(token and token.password_hash),
-        welcome=welcome, min_length=passwords.MIN_LENGTH,
-    )  # fmt: skip
+    return _page(me, has_password=bool(token and token.password_hash), welcome=welcome)
 
 
 @router.post("/account/password")
@@ -63,10 +69,7 @@ async def set_password(request: Request) -> Response:
     new, repeat = fields.get("new_password", ""), fields.get("repeat_password", "")
 
     def again(message: str, status: int) -> Response:
-        return render(
-            "password.html", status=status, me=me, page="account", message=message,
-            has_password=bool(token.password_hash), min_length=passwords.MIN_LENGTH,
-        )  # fmt: skip
+        return _page(me, has_password=bool(token.password_hash), status=status, message=message)
 
     if token.password_hash and not await asyncio.to_thread(
         passwords.verify, fields.get("current_password", ""), token.password_hash
@@ -88,7 +91,4 @@ async def set_password(request: Request) -> Response:
         )  # fmt: skip
     ctx.metrics.audit_rows.labels(Action.CONSOLE_PASSWORD_SET.value).inc()
     log.info("console_password_set", token_id=token.id)
-    return render(
-        "password.html", me=me, page="account", saved=SAVED, has_password=True,
-        min_length=passwords.MIN_LENGTH,
-    )  # fmt: skip
+    return _page(me, has_password=True, saved=SAVED)

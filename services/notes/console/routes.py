@@ -9,6 +9,7 @@ of a patient's record is ever put into a URL by these routes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import secrets
 from pathlib import Path
@@ -320,9 +321,12 @@ async def signin(request: Request) -> Response:
     return await _start_session(request, ctx, found, next_page)
 
 
-# Verified against when the name is unknown, so an unknown name costs the same time as a
-# wrong password (the sign-in form does not tell which names exist).
-_DECOY_HASH = passwords.hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def _decoy_hash() -> str:
+    """Verified against when the name is unknown, so an unknown name costs the same time as
+    a wrong password (the sign-in form does not tell which names exist). Made on first use:
+    a scrypt hash at import slowed every process that imports the console (CLI included)."""
+    return passwords.hash_password(secrets.token_urlsafe(16))
 
 
 async def _password_account(ctx: ApiContext, name: str, password: str) -> ApiToken | None:
@@ -332,7 +336,7 @@ async def _password_account(ctx: ApiContext, name: str, password: str) -> ApiTok
     async with ctx.db.session() as session:
         token = await repo.find_token_by_name(session, name)
     stored = token.password_hash if token is not None else None
-    ok = await asyncio.to_thread(passwords.verify, password, stored or _DECOY_HASH)
+    ok = await asyncio.to_thread(passwords.verify, password, stored or _decoy_hash())
     if not ok or token is None or stored is None or token.role not in ROLES:
         return None
     return token
