@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from shared.backoff import equal_jitter, exponential
 from shared.gateway_types import (
     MAX_RETRY_AFTER_S,
     RETRY_STATUSES,
@@ -143,8 +144,9 @@ class GatewayClient:
             raise GatewayUnavailable("malformed_reply", status=200) from None
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
-        jittered = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        ceiling = exponential(attempt - 1, self.backoff_base_s, self.backoff_max_s)
+        # Drawn even when Retry-After wins, so a seeded rng gives the same sequence as before.
+        jittered = equal_jitter(ceiling, self._rng)
         if retry_after is not None:
             # At least what the server asked for; a little spread so workers don't stampede.
             return retry_after + self._rng.uniform(0, min(1.0, 0.1 * retry_after + 0.05))

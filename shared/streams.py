@@ -10,7 +10,6 @@ stream with the reason, then acked. Works on Redis >= 6.2.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,10 +30,12 @@ from redis.exceptions import (
 )
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.backoff import exponential
 from shared.contracts import MalformedEntry, Message, encode
 from shared.logging import get_logger
 from shared.redis_acl import is_permission_error
 from shared.settings import ClusterUnreachable
+from shared.waiting import sleep_or_stop
 
 log = get_logger(__name__)
 
@@ -371,7 +372,7 @@ class ConsumerGroupReader(Generic[T]):
         self._stop = stop
         await self.ensure_group()
         await self._drain_own_pending(stop)
-        backoff = 0.5
+        failures = 0  # Redis failures in a row: the backoff doubles from 0.5 s to 10 s
         me = asyncio.current_task()
         while not stop.is_set():
             if me is not None and me.cancelling():
@@ -382,11 +383,13 @@ class ConsumerGroupReader(Generic[T]):
                     await self._drain_own_pending(stop)
                     self._reread_own = False
                 await self.poll_once()
-                backoff = 0.5
+                failures = 0
             except TRANSIENT_REDIS_ERRORS as err:
                 if me is not None and me.cancelling():
                     raise asyncio.CancelledError from err
                 self._reread_own = True
+                backoff = exponential(failures, 0.5, 10.0)
+                failures += 1
                 log.warning(
                     "stream_redis_unavailable",
                     stream=self.stream,
@@ -394,9 +397,7 @@ class ConsumerGroupReader(Generic[T]):
                     error=type(err).__name__,
                     retry_in_s=backoff,
                 )
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
-                backoff = min(backoff * 2, 10.0)
+                await sleep_or_stop(stop, backoff)
             except ResponseError as err:
                 if "NOGROUP" in str(err):  # stream or group deleted under us: recreate
                     await self.ensure_group()
@@ -411,9 +412,8 @@ class ConsumerGroupReader(Generic[T]):
                     raise
                 log.warning("stream_redis_out_of_memory", stream=self.stream, group=self.group)
                 self._reread_own = True
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
-                backoff = min(backoff * 2, 10.0)
+                await sleep_or_stop(stop, exponential(failures, 0.5, 10.0))
+                failures += 1
 
     async def poll_once(self) -> int:
         """One read (new entries) plus a reclaim pass when due; returns entries handled."""
@@ -520,9 +520,7 @@ class ConsumerGroupReader(Generic[T]):
                 )
                 if not retry or self._stop.is_set():
                     return
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                if self._stop.is_set():
+                if await sleep_or_stop(self._stop, delay):
                     return  # stays pending: this consumer re-reads it first on its next start
                 delay = min(delay * 2, self.transient_retry_max_s)
                 continue

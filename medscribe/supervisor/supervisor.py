@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 import shared
+from shared.backoff import exponential
 from shared.logging import get_logger
+from shared.waiting import sleep_or_stop
 
 log = get_logger(__name__)
 
@@ -128,7 +130,7 @@ class Backoff:
 
     def delay(self, restarts: int) -> float:
         """Wait before restart number ``restarts`` (1, 2, ...): doubling, capped."""
-        return float(min(self.max_s, self.initial_s * 2 ** max(0, restarts - 1)))
+        return exponential(max(0, restarts - 1), self.initial_s, self.max_s)
 
 
 @dataclass
@@ -250,9 +252,7 @@ class Supervisor:
                 "service_crashed", name=svc.spec.name, code=code, attempt=svc.restarts,
                 retry_in_s=delay,
             )  # fmt: skip
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            if self._stopping.is_set():
+            if await sleep_or_stop(self._stopping, delay):
                 return
             await self._launch(svc)
 

@@ -61,8 +61,10 @@ from services.capture.spool import (
     SpoolFull,
     control_payload,
 )
+from shared.backoff import exponential
 from shared.contracts import MalformedEntry, audio_fields, decode_audio
 from shared.logging import get_logger
+from shared.waiting import sleep_or_stop
 
 log = get_logger(__name__)
 
@@ -185,7 +187,7 @@ class FrameWriter:
     # -- writer loop -------------------------------------------------------------------
     async def run(self) -> None:
         """Write until closed and drained. Never raises for Redis trouble: it spools."""
-        backoff = 0.2
+        failures = 0  # spool flushes failed in a row: the retry doubles from 0.2 s to 2 s
         while True:
             if self.status.online:
                 if self.verify_every_s > 0 and time.monotonic() >= self._next_verify:
@@ -199,8 +201,7 @@ class FrameWriter:
                             continue
                         return
                     self._wake.clear()
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._until_verify())
+                    await sleep_or_stop(self._wake, self._until_verify())
                     continue
                 batch = [self._queue[i] for i in range(min(self.batch, len(self._queue)))]
                 done, error = await self._send(batch)
@@ -232,12 +233,12 @@ class FrameWriter:
                     self.status.spool_bytes = self.spool.size - self.spool.flushed
                 if error is not None:
                     raise error
-                backoff = 0.2
+                failures = 0
             except (RedisError, OSError) as err:
                 self._check_top = True
                 self.status.last_error = type(err).__name__
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                await asyncio.sleep(exponential(failures, 0.2, 2.0))
+                failures += 1
 
     def _until_verify(self) -> float | None:
         if self.verify_every_s <= 0:

@@ -20,6 +20,7 @@ from services.capture.spool import EncounterSpool
 from shared.contracts import EncounterStopped, StreamNames
 from shared.logging import get_logger
 from shared.streams import publish
+from shared.waiting import sleep_or_stop
 
 log = get_logger(__name__)
 
@@ -105,10 +106,8 @@ async def _recover_one(
             )
         except (RedisError, OSError) as err:
             log.warning("spool_recovery_retry", encounter_id=encounter_id, error=type(err).__name__)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=retry_s)
-            except TimeoutError:
-                continue
+            if not await sleep_or_stop(stop, retry_s):
+                continue  # time ran out: retry
             spool.close()
             return False
     spool.remove()

@@ -27,6 +27,7 @@ from shared import rooms
 from shared.contracts import EncounterStarted, EncounterStopped, StreamNames, encode
 from shared.logging import get_logger
 from shared.private_files import private_dir
+from shared.waiting import sleep_or_stop
 
 log = get_logger(__name__)
 
@@ -295,5 +296,4 @@ def result_summary(settings: CaptureSettings, result: CaptureResult) -> Summary:
 async def _refresh(view: LiveView, status: WriterStatus, stop: asyncio.Event) -> None:
     while not stop.is_set():
         view.tick(status)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=view.refresh_s)
+        await sleep_or_stop(stop, view.refresh_s)

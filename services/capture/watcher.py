@@ -11,7 +11,6 @@ wrote the visit's files. Both land in :class:`ServerWord`, which the capture run
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from shared.contracts import (
 )
 from shared.logging import get_logger
 from shared.redis_acl import is_permission_error
+from shared.waiting import sleep_or_stop
 
 log = get_logger(__name__)
 
@@ -117,8 +117,7 @@ async def watch_encounter(
             if own_copy and word is not None:
                 word.revoked()
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            await sleep_or_stop(stop, 1.0)
             continue
         except RedisError as err:
             if is_permission_error(err):
@@ -126,12 +125,10 @@ async def watch_encounter(
                 # view shows the recording state only. Asking again would only be refused.
                 log.info("live_view_without_text", reason="redis_user_cannot_read_transcripts")
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            await sleep_or_stop(stop, 1.0)
             continue
         except OSError:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            await sleep_or_stop(stop, 1.0)
             continue
         for stream_raw, entries in reply or []:
             stream = stream_raw.decode() if isinstance(stream_raw, bytes) else stream_raw

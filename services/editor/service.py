@@ -4,7 +4,6 @@ backlog metrics and the health endpoint, until ``stop`` is set."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import time
@@ -34,6 +33,7 @@ from shared.logging import get_logger
 from shared.prompts import EDIT_PROMPT_VERSION
 from shared.readiness import GatewayKeyWatch, RedisPermissionsProbe
 from shared.streams import ConsumerGroupReader, RawFields, _id
+from shared.waiting import sleep_or_stop
 
 log = get_logger(__name__)
 
@@ -191,8 +191,7 @@ async def _backlog_loop(
                     metrics.backlog.labels("unread").set(int(info["lag"]))  # Redis >= 7
         except RedisError:
             pass  # the readers report Redis trouble
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), BACKLOG_EVERY_S)
+        await sleep_or_stop(stop, BACKLOG_EVERY_S)
 
 
 async def _check_models(gateway: GatewayClient, settings: EditorSettings) -> None:

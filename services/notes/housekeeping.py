@@ -8,7 +8,6 @@ acknowledged, so doing it twice is harmless.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
@@ -20,6 +19,7 @@ from services.notes.metrics import NotesMetrics
 from shared.contracts import StreamNames
 from shared.logging import get_logger
 from shared.trim import StreamReport, now_ms, trim_shared_streams
+from shared.waiting import sleep_or_stop
 
 log = get_logger(__name__)
 
@@ -88,5 +88,4 @@ class Housekeeping:
                 await self.once()
             except (RedisError, OSError) as err:
                 log.warning("stream_housekeeping_deferred", error=type(err).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.s.stream_trim_every_s)
+            await sleep_or_stop(stop, self.s.stream_trim_every_s)

@@ -20,7 +20,6 @@ delete the exact keys, set ``redis_released_at``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +37,7 @@ from services.notes.metrics import NotesMetrics
 from shared.contracts import StreamNames
 from shared.logging import get_logger
 from shared.release import StepHook, glob_escape, release_encounter
+from shared.waiting import sleep_or_stop
 
 log = get_logger(__name__)
 
@@ -203,5 +203,4 @@ class RedisReleaser:
             except (RedisError, OSError, SQLAlchemyError) as err:
                 # Nothing was marked released that is still in Redis: retried next pass.
                 log.warning("redis_release_deferred", error=type(err).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.s.redis_release_every_s)
+            await sleep_or_stop(stop, self.s.redis_release_every_s)

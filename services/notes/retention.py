@@ -22,6 +22,7 @@ from services.notes.audio_archive import remove_archive
 from services.notes.db.models import NOTE_SIGNED, Note, Turn, utcnow
 from services.notes.purge import purge_exports
 from shared.logging import get_logger
+from shared.waiting import sleep_or_stop
 
 if TYPE_CHECKING:
     from services.notes.config import NotesSettings
@@ -123,7 +124,4 @@ async def run_retention(
             await apply_retention(db, export_dir, policy)
         except Exception as err:  # noqa: BLE001 - the next run retries; never stop the service
             log.warning("retention_failed", error=type(err).__name__)
-        try:
-            await asyncio.wait_for(stop.wait(), interval_s)
-        except TimeoutError:
-            pass
+        await sleep_or_stop(stop, interval_s)

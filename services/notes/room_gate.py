@@ -41,6 +41,7 @@ from shared.contracts import (
 )
 from shared.logging import get_logger
 from shared.streams import ConsumerGroupReader, Delivery
+from shared.waiting import sleep_or_stop
 
 log = get_logger(__name__)
 
@@ -111,8 +112,7 @@ class RoomGate:
                                 room=room,
                                 error=type(task.exception()).__name__,
                             )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.settings.room_refresh_s)
+                await sleep_or_stop(stop, self.settings.room_refresh_s)
         finally:
             for _task, room_stop in running.values():
                 room_stop.set()

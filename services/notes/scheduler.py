@@ -36,6 +36,7 @@ from services.notes.metrics import NotesMetrics
 from services.notes.soap import ChatClient, SoapWriter, WrittenNote
 from services.notes.soap_format import SECTIONS, render
 from services.notes.speakers import resolve_roles
+from shared.backoff import exponential
 from shared.gateway_types import GatewayError, GatewayRejected
 from shared.logging import get_logger
 
@@ -77,7 +78,7 @@ class NoteScheduler:
         self._jobs: dict[str, asyncio.Task[None]] = {}
 
     def backoff(self, attempts: int) -> float:
-        base = min(self.s.note_retry_initial_s * 2 ** min(attempts, 20), self.s.note_retry_max_s)
+        base = exponential(min(attempts, 20), self.s.note_retry_initial_s, self.s.note_retry_max_s)
         return base * random.uniform(0.8, 1.0)  # jitter: replicas do not retry in lockstep
 
     async def run(

@@ -34,6 +34,7 @@ from services.stt_bridge.partials import PartialSink
 from services.stt_bridge.session import TERMINATION_TIMEOUT, run_session
 from services.stt_bridge.state import EncounterStore, LeaseLost, StateBehind, dump_revisions
 from services.stt_bridge.url import unsupported_params
+from shared.backoff import equal_jitter, exponential
 from shared.contracts import (
     EncounterFailed,
     EncounterStarted,
@@ -45,6 +46,7 @@ from shared.contracts import (
     SttSettings,
 )
 from shared.logging import get_logger
+from shared.waiting import sleep_or_stop
 
 if TYPE_CHECKING:
     from services.stt_bridge.session import _Session
@@ -75,8 +77,7 @@ class BridgeContext:
 
 def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
     """Exponential backoff with equal jitter: half fixed, half random."""
-    d = min(cap, initial * 2**attempt)
-    return d / 2 + rng.uniform(0, d / 2)
+    return equal_jitter(exponential(attempt, initial, cap), rng)
 
 
 def resume_guard_ms(configured: int, stt: SttSettings) -> int:
@@ -349,8 +350,7 @@ class EncounterRunner:
             attempt += 1
             await self._count_reconnect()
             log.info("stt_reconnect_scheduled", encounter_id=self.eid, retry_in_s=round(delay, 3))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            await sleep_or_stop(self._wake, delay)
 
     def _reconnect_cap(self, in_row: int) -> str | None:
         """Why the encounter must stop reconnecting (each session is billed), or None."""

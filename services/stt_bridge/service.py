@@ -47,6 +47,7 @@ from shared.streams import (
     Delivery,
     ReplicaWait,
 )
+from shared.waiting import sleep_or_stop
 
 log = get_logger(__name__)
 GROUP = "bridge"
@@ -235,8 +236,7 @@ class Bridge:
         every = self.settings.lease_ms / 3000
         last_ok = time.monotonic()
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
+            await sleep_or_stop(stop, every)
             ids = list(self.tasks)
             try:
                 await self._heartbeat()
@@ -267,8 +267,7 @@ class Bridge:
         ``_on_control`` at once): one pipelined read for all local encounters, instead of
         each encounter polling its own."""
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), _STOP_POLL_S / self.settings.pace_factor)
+            await sleep_or_stop(stop, _STOP_POLL_S / self.settings.pace_factor)
             waiting = [eid for eid, (r, _) in self.tasks.items() if r.stop_seq is None]
             try:
                 seqs = await self.store.stop_seqs(waiting)
@@ -292,8 +291,7 @@ class Bridge:
                         log.info("encounter_resumed", encounter_id=eid)
             except TRANSIENT_REDIS_ERRORS as err:
                 log.warning("scan_failed", error=type(err).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.scan_every_s)
+            await sleep_or_stop(stop, self.settings.scan_every_s)
 
     async def ready(self) -> bool:
         """Redis answers, AssemblyAI accepts the key (NotReady names it), not stopping."""

@@ -37,6 +37,7 @@ from services.stt_bridge.publish import TurnPublisher
 from services.stt_bridge.url import build_streaming_url, formats_turns
 from shared.contracts import SttSessionUsage
 from shared.logging import get_logger
+from shared.waiting import sleep_or_stop
 
 if TYPE_CHECKING:
     from services.stt_bridge.encounter import EncounterRunner
@@ -196,11 +197,8 @@ class _Session:
 
     async def _send(self, chunk: bytes) -> None:
         delay = self.pacer.delay()
-        if delay > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.halt.wait(), delay)
-            if self.halt.is_set():
-                return
+        if delay > 0 and await sleep_or_stop(self.halt, delay):
+            return
         await self.ws.send(chunk)
         self.pacer.sent(len(chunk))
         self.r.sent(len(chunk))

@@ -15,6 +15,8 @@ import re
 import socket
 from collections.abc import Callable, Sequence
 
+from shared.waiting import sleep_or_stop
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -77,8 +79,7 @@ async def keep_resolved(
     (a proxy container recreated gets a new address)."""
     while not stop.is_set():
         apply(static + await resolve(names))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every_s)
+        await sleep_or_stop(stop, every_s)
 
 
 def _address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
