@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notes.db.models import Turn
 
 
 class NotFound(LookupError):
@@ -46,3 +49,9 @@ def missing_seqs(expected: int | None, present: Sequence[int]) -> list[int]:
         return []
     have = set(present)
     return [s for s in range(expected) if s not in have]
+
+
+async def turn_seqs(session: AsyncSession, encounter_id: str) -> list[int]:
+    """The seqs of the encounter's stored turns, in order (for :func:`missing_seqs`)."""
+    stmt = select(Turn.seq).where(Turn.encounter_id == encounter_id).order_by(Turn.seq)
+    return list((await session.scalars(stmt)).all())

@@ -13,7 +13,13 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notes.db.common import InvalidTransition, LeaseLost, NotFound, missing_seqs
+from services.notes.db.common import (
+    InvalidTransition,
+    LeaseLost,
+    NotFound,
+    missing_seqs,
+    turn_seqs,
+)
 from services.notes.db.models import (
     NEEDS_REVIEW,
     NOTE_PENDING,
@@ -53,11 +59,6 @@ async def expire_transcriptions(
         enc.failure_stage, enc.failure_reason = "stt", TRANSCRIPTION_TIMEOUT
         enc.updated_at = now
     return [e.id for e in expired]
-
-
-async def _turn_seqs(session: AsyncSession, encounter_id: str) -> list[int]:
-    stmt = select(Turn.seq).where(Turn.encounter_id == encounter_id).order_by(Turn.seq)
-    return list((await session.scalars(stmt)).all())
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ async def pending_note_jobs(
         if not (expired or (complete and enc.started)):
             continue
         missing = (
-            [] if complete else missing_seqs(enc.expected_turns, await _turn_seqs(session, enc.id))
+            [] if complete else missing_seqs(enc.expected_turns, await turn_seqs(session, enc.id))
         )
         out.append(NoteCandidate(enc.id, enc.expected_turns, tuple(missing), not missing, expired))
         if len(out) >= limit:
@@ -333,7 +334,7 @@ async def late_turn_arrived(session: AsyncSession, encounter_id: str) -> bool:
     enc = await session.get(Encounter, encounter_id, with_for_update=True)
     if enc is None or not enc.missing_seqs or enc.status not in (NEEDS_REVIEW, READY):
         return False
-    remaining = missing_seqs(enc.expected_turns, await _turn_seqs(session, encounter_id))
+    remaining = missing_seqs(enc.expected_turns, await turn_seqs(session, encounter_id))
     if remaining == enc.missing_seqs:
         return False
     enc.missing_seqs = remaining or None

@@ -37,6 +37,7 @@ from services.notes.db.common import (
     VersionConflict,
     dialect_insert,
     missing_seqs,
+    turn_seqs,
 )
 from services.notes.db.drafts import drop_drafts, get_draft, save_draft
 from services.notes.db.jobs import (
@@ -103,7 +104,7 @@ __all__ = [  # the re-exported names (everything else here is defined in this mo
     "completes_pending", "give_up_note_job",
     "list_audit", "list_tokens", "missing_seqs", "pending_note_jobs", "release_note_job",
     "renew_note_lease", "request_note", "revoke_token", "touch_token",
-    "find_token_by_name", "set_password",
+    "find_token_by_name", "set_password", "turn_seqs",
 ]  # fmt: skip
 
 # Statuses after which an encounter has its note; control events never move it back.
@@ -322,9 +323,4 @@ async def upsert_turn(session: AsyncSession, turn: EditedTurn) -> bool:
 
 async def list_turns(session: AsyncSession, encounter_id: str) -> list[Turn]:
     stmt = select(Turn).where(Turn.encounter_id == encounter_id).order_by(Turn.seq)
-    return list((await session.scalars(stmt)).all())
-
-
-async def turn_seqs(session: AsyncSession, encounter_id: str) -> list[int]:
-    stmt = select(Turn.seq).where(Turn.encounter_id == encounter_id).order_by(Turn.seq)
     return list((await session.scalars(stmt)).all())
