@@ -30,6 +30,13 @@ class NotesMetrics:
             ["error"],
             registry=r,
         )
+        self.note_errors = Counter(
+            "medscribe_notes_note_errors_total",
+            "Note jobs stopped by an error that is not the gateway's (a bug, a database "
+            "blip), by error class; retried up to MEDSCRIBE_NOTE_MAX_ATTEMPTS.",
+            ["error"],
+            registry=r,
+        )
         self.notes = Counter(
             "medscribe_notes_notes_written_total",
             "Notes stored, by note status.",

@@ -228,7 +228,17 @@ class NoteScheduler:
             except GatewayRejected as err:  # 4xx: retrying the same request cannot help
                 await self._give_up(enc_id, err, _rejected_reason(err))
                 return 0
-            except Exception as err:  # noqa: BLE001 - gateway down: retry later, capped
+            except GatewayError as err:  # unavailable: retry later with backoff, capped
+                await self._defer(enc_id, err)
+                return 0
+            except Exception as err:  # noqa: BLE001 - not the gateway's: a bug or a DB blip
+                # Logged with its class (the message is redacted) and counted on its own, so
+                # a plain bug is not read as a gateway outage; retried, capped like the rest.
+                self.metrics.note_errors.labels(error=type(err).__name__).inc()
+                log.error(
+                    "note_job_error", encounter_id=enc_id, error=type(err).__name__,
+                    exc_info=True,
+                )  # fmt: skip
                 await self._defer(enc_id, err)
                 return 0
         if unfinished:
@@ -245,14 +255,20 @@ class NoteScheduler:
         async with self.db.session() as s:
             enc = await repo.get_encounter(s, encounter_id)
             attempts = enc.note_attempts if enc else 0
+        gateway = isinstance(err, GatewayError)
         if attempts + 1 >= self.s.note_max_attempts:
-            why = f"{type(err).__name__}" + (
-                f" ({err.reason}, HTTP {err.status})" if isinstance(err, GatewayError) else ""
-            )
-            reason = (
-                f"note_not_written: the LLM Gateway failed {attempts + 1} times (last: {why}); "
-                "the transcript is saved; regenerate the note when the gateway is back"
-            )
+            if isinstance(err, GatewayError):
+                reason = (
+                    f"note_not_written: the LLM Gateway failed {attempts + 1} times (last: "
+                    f"{type(err).__name__} ({err.reason}, HTTP {err.status})); the transcript "
+                    "is saved; regenerate the note when the gateway is back"
+                )
+            else:
+                reason = (
+                    f"note_not_written: an internal error ({type(err).__name__}) stopped it "
+                    f"{attempts + 1} times; the transcript is saved; the notes service log "
+                    "has the details (note_job_error); regenerate the note once it is fixed"
+                )
             await self._give_up(encounter_id, err, reason)
             return
         async with self.db.session() as s:
@@ -264,7 +280,8 @@ class NoteScheduler:
                 utcnow() + timedelta(seconds=delay),
                 type(err).__name__,
             )
-        self.metrics.gateway_errors.labels(error=type(err).__name__).inc()
+        if gateway:
+            self.metrics.gateway_errors.labels(error=type(err).__name__).inc()
         log.warning(
             "note_deferred",
             encounter_id=encounter_id,
@@ -278,7 +295,8 @@ class NoteScheduler:
             ok = await repo.give_up_note_job(
                 s, encounter_id, self.owner, reason, type(err).__name__
             )
-        self.metrics.gateway_errors.labels(error=type(err).__name__).inc()
+        if isinstance(err, GatewayError):
+            self.metrics.gateway_errors.labels(error=type(err).__name__).inc()
         if not ok:
             log.warning("note_lease_lost", encounter_id=encounter_id)
             return
