@@ -67,7 +67,12 @@ class BridgeSettings(CommonSettings, AssemblyAISettings):
     )  # fmt: skip
     connect_timeout_s: float = Field(10.0, gt=0, description="WebSocket handshake timeout.")
     begin_timeout_s: float = Field(10.0, gt=0, description="Wait for `Begin` after connect.")
-    terminate_timeout_s: float = Field(5.0, gt=0, description="Wait for `Termination`.")
+    terminate_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="Wait for `Termination`; doubled for each resend of a last turn that "
+        "never came (twice), then it is recorded as a gap.",
+    )
     format_wait_s: float = Field(
         2.0, gt=0, description="Universal-Streaming: wait for the formatted final this long."
     )

@@ -94,6 +94,11 @@ def resume_guard_ms(configured: int, stt: SttSettings) -> int:
     return min(configured, silence // 2)
 
 
+# Resends of a tail whose last turn never came after Terminate (each session waits twice
+# as long as the one before) before it is recorded as a gap.
+TAIL_RESENDS = 2
+
+
 class EncounterRunner:
     def __init__(self, ctx: BridgeContext, started: EncounterStarted) -> None:
         self.ctx = ctx
@@ -121,6 +126,9 @@ class EncounterRunner:
         self.ckpt: Checkpoint = ("0-0", 0, -1)
         self.stop_seq: int | None = None
         self.sent_pos = 0  # encounter bytes sent in the current session (incl. its offset)
+        # How long this session waits for `Termination`: doubled for each resend of an
+        # unanswered tail (5, 10, 20 s), so a slow server does not cost the last turn.
+        self.terminate_wait_s = s.terminate_timeout_s
         self.interrupted: str | None = None  # "handback" or "lost"
         self.current_session: _Session | None = None
         self.gap_seqs: list[int] = []
@@ -316,8 +324,9 @@ class EncounterRunner:
                 return await self._transcribed()
             if text == TERMINATION_TIMEOUT:
                 termination_timeouts += 1
-                if termination_timeouts >= 2:  # resent once and still missing: a gap
+                if termination_timeouts > TAIL_RESENDS:  # resent, waited longer: a gap
                     return await self._tail_gap() or await self._transcribed()
+                self.terminate_wait_s = ctx.settings.terminate_timeout_s * 2**termination_timeouts
             if next_step is Next.STOPPED or self.interrupted:
                 return self.interrupted or "handback"
             ctx.metrics.reconnects.labels(str(code if code is not None else "none")).inc()

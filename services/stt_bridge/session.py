@@ -213,7 +213,7 @@ class _Session:
                     raw = await self.ws.recv()
             except TimeoutError:
                 if self.terminate_at is not None and (
-                    time.monotonic() - self.terminate_at >= self.s.terminate_timeout_s
+                    time.monotonic() - self.terminate_at >= self.r.terminate_wait_s
                 ):
                     log.warning(
                         "stt_termination_timeout", encounter_id=self.r.eid,
@@ -265,7 +265,7 @@ class _Session:
         now = time.monotonic()
         t = 1.0
         if self.terminate_at is not None:
-            t = min(t, self.terminate_at + self.s.terminate_timeout_s - now)
+            t = min(t, self.terminate_at + self.r.terminate_wait_s - now)
         if (d := self.selector.deadline) is not None:
             t = min(t, d - now)
         return max(0.001, t)

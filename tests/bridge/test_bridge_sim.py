@@ -311,3 +311,42 @@ async def test_missing_termination_resends_the_unflushed_last_turn(
     turns = await turns_of(redis, names, "term-2")
     assert [t.text for t in turns] == ["Take it twice a day.", "Okay, thanks."]
     assert calls >= 2
+
+
+async def test_a_slow_termination_gets_longer_waits_before_a_gap(
+    redis: Any,
+    redis_url: str,
+    names: StreamNames,
+    sim: SttSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server slow to answer Terminate (a loaded host, a long last turn): every answer
+    takes 2.5 s. The bridge waits 1 s, then 2 s, then 4 s: the third session's answer
+    arrives within its wait and the last turn is kept, no gap (before, two unanswered
+    waits of the same length recorded one)."""
+    import asyncio
+
+    from simulators import stt_session
+
+    original = stt_session.SttSession._finish
+    calls = 0
+
+    async def slow_finish(self: Any) -> None:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(2.5)
+        await original(self)
+
+    monkeypatch.setattr(stt_session.SttSession, "_finish", slow_finish)
+    script = script_turns([("doctor", "Take it twice a day."), ("patient", "Okay, thanks.")])
+    script[-1] = type(script[-1])("patient", "Okay, thanks.", 0)
+    settings = bridge_settings(redis_url, names, sim.url, terminate_timeout_s=1.0)
+    async with running_bridge(settings):
+        await play_encounter(redis, names, "term-3", script_audio(script))
+        out = await wait_for_outcome(redis, names, ["term-3"])
+    done = out["term-3"]
+    assert isinstance(done, EncounterTranscribed)
+    assert done.gap_seqs == ()
+    turns = await turns_of(redis, names, "term-3")
+    assert [t.text for t in turns] == ["Take it twice a day.", "Okay, thanks."]
+    assert calls >= 3  # two unanswered waits before the one long enough
