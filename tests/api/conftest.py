@@ -1,84 +1,12 @@
 """Fixtures of the staff API tests: a real database, a real Redis, the real app."""
 
-from __future__ import annotations
-
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
-import httpx
-import pytest
-from fastapi import FastAPI
-
-from services.notes.api.app import create_app
-from services.notes.config import NotesSettings
-from services.notes.db.engine import Database
-from shared.contracts import StreamNames
-from tests.api.seeding import add_role_tokens
-
-
-def make_settings(
-    database_url: str, redis_url: str, names: StreamNames, export_dir: Path
-) -> NotesSettings:
-    return NotesSettings(
-        database_url=database_url,
-        export_dir=export_dir,
-        timezone="UTC",
-        redis_url=redis_url,
-        stream_prefix=names.prefix,
-        api_host="127.0.0.1",
-        api_port=0,
-        # The in-process clients talk plain http from 10.x addresses: an explicit "off"
-        # (tests/security checks the default, Secure off loopback).
-        console_secure_cookie=False,
-    )
-
-
-async def open_database(url: str) -> Database:
-    db = Database(url)
-    await db.create_all()
-    return db
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """SQLite, and PostgreSQL when reachable: for the core read/write paths."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-async def db(sqlite_url: str) -> AsyncIterator[Database]:
-    database = await open_database(sqlite_url)
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-def settings(sqlite_url: str, redis_url: str, names: StreamNames, tmp_path: Path) -> NotesSettings:
-    return make_settings(sqlite_url, redis_url, names, tmp_path / "exports")
-
-
-@pytest.fixture
-def app(settings: NotesSettings, db: Database, redis: Any) -> FastAPI:
-    return create_app(settings, db, redis, sse_heartbeat_s=0.5, sse_poll_s=0.1)
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as c:
-        yield c
-
-
-@pytest.fixture
-async def tokens(db: Database) -> dict[str, str]:
-    """Secrets of tokens named admin, staff, auditor, clin-a (dr-a), clin-b (dr-b)."""
-    return await add_role_tokens(db)
+# The staff API's fixtures live in the kit: tests/console and tests/security use them too.
+from tests.kit.api_fixtures import (  # noqa: F401
+    any_db_url,
+    app,
+    client,
+    db,
+    settings,
+    sqlite_url,
+    tokens,
+)

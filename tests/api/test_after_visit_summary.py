@@ -20,8 +20,8 @@ from services.notes.db.models import AfterVisitSummary, AuditEntry, Encounter
 from shared.contracts import StreamNames
 from shared.gateway import GatewayClient
 from simulators.llm_server import LlmSimConfig, LlmSimulator, start_llm_simulator
-from tests.api.conftest import make_settings, open_database
 from tests.api.seeding import add_encounter, add_role_tokens, bearer
+from tests.kit.api import make_settings, open_database
 
 FABRICATED = "Take 40 mg of warfarin daily."
 

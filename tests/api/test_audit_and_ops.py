@@ -17,8 +17,8 @@ from services.notes.db.engine import Database
 from shared.contracts import StreamNames
 from shared.logging import configure_logging
 from shared.streams import make_redis
-from tests.api.conftest import make_settings
 from tests.api.seeding import add_encounter, bearer
+from tests.kit.api import make_settings
 
 CANARY = "Quokka-canary-5521"
 

@@ -23,8 +23,8 @@ from services.notes.db.engine import Database
 from services.notes.db.migrate import upgrade_async
 from services.notes.db.models import AuditEntry, Encounter
 from shared.contracts import StreamNames
-from tests.api.conftest import make_settings
 from tests.api.seeding import SECTIONS, add_encounter, add_role_tokens, bearer
+from tests.kit.api import make_settings
 
 EDIT = {
     "sections": {

@@ -24,8 +24,8 @@ from services.notes.db.models import AuditEntry, Note
 from services.notes.exporter import export_encounter
 from services.notes.soap_format import render
 from shared.contracts import EncounterStarted, StreamNames
-from tests.api.conftest import make_settings
 from tests.api.seeding import SECTIONS, add_role_tokens, bearer
+from tests.kit.api import make_settings
 
 PATIENT = {
     "patient_name": "Asha Patel",

@@ -37,8 +37,8 @@ from shared.contracts import StreamNames
 from shared.gateway import GatewayClient
 from shared.streams import make_redis
 from simulators.llm_server import LlmSimConfig, start_llm_simulator
-from tests.api.conftest import make_settings
 from tests.api.seeding import add_encounter, add_token
+from tests.kit.api import make_settings
 
 SEEDED = ["enc-ready", "enc-signed", "enc-review", "enc-other"]
 CHECKS = [

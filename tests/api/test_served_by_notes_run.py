@@ -19,6 +19,7 @@ from shared.contracts import StreamNames
 from simulators.llm_server import LlmSimConfig, LlmSimulator, start_llm_simulator
 from tests.api.seeding import add_encounter, add_token, bearer
 from tests.helpers.procs import free_port, medscribe_cmd, subprocess_env
+from tests.kit.waiting import eventually
 
 TIMEOUT = 60.0  # bounds a hang; the note normally appears within a few seconds
 
@@ -30,15 +31,18 @@ async def llm_sim() -> AsyncIterator[LlmSimulator]:
 
 
 async def _wait_until_up(client: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -> None:
-    async with asyncio.timeout(TIMEOUT):
-        while True:
-            assert proc.poll() is None, "medscribe notes run exited early"
-            try:
-                if (await client.get("/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
+    async def up() -> bool:
+        assert proc.poll() is None, "medscribe notes run exited early"
+        return (await client.get("/healthz")).status_code == 200
+
+    # Refused connections only mean "not listening yet".
+    await eventually(
+        up,
+        timeout=TIMEOUT,
+        every=0.2,
+        what="/healthz answering 200",
+        retry_on=(httpx.TransportError,),
+    )
 
 
 async def test_regenerate_through_the_running_service(

@@ -17,9 +17,9 @@ from services.notes.db.engine import Database
 from services.notes.db.migrate import upgrade_async
 from services.notes.db.models import ApiToken, AuditEntry
 from shared.contracts import StreamNames
-from tests.api.conftest import make_settings
 from tests.api.seeding import add_encounter, bearer
 from tests.helpers.procs import medscribe_cmd, subprocess_env
+from tests.kit.api import make_settings
 
 
 def notes_cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -28,6 +28,7 @@ from tests.bridge.helpers import (
     wait_for_outcome,
 )
 from tests.helpers.procs import medscribe_cmd, subprocess_env
+from tests.kit.waiting import eventually
 
 LABELS = SttSettings(speaker_labels=True)
 
@@ -83,14 +84,6 @@ async def _owned_by(redis: Any, names: StreamNames, consumer: str) -> list[str]:
     return owned
 
 
-async def _until(cond: Any, timeout: float = 60.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 def _texts_ok(turns: list[Any], d: Dialogue) -> None:
     assert [t.seq for t in turns] == list(range(len(turns)))
     assert [t.text for t in turns] == [t.text for t in d.turns]
@@ -114,7 +107,7 @@ async def test_kill_9_mid_visit_and_restart(
     async def some_turns() -> bool:
         return len(await turns_of(redis, names, "k9-1")) >= 4
 
-    await _until(some_turns)
+    await eventually(some_turns, timeout=60)
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     await player
@@ -151,7 +144,7 @@ async def test_two_bridges_share_20_encounters_one_killed(
     async def both_up() -> bool:  # encounters are shared among the replicas that are up
         return int(await redis.zcard(names.key("bridge", "replicas"))) == 2
 
-    await _until(both_up)
+    await eventually(both_up, timeout=60)
     players = []
     us = SttSettings(speech_model="universal-streaming-english", format_turns=True,
                      speaker_labels=True)  # fmt: skip
@@ -165,7 +158,7 @@ async def test_two_bridges_share_20_encounters_one_killed(
         b = await _owned_by(redis, names, "bridge-b")
         return len(a) >= 3 and len(b) >= 3 and len(await redis.xrange(names.turns)) >= 10
 
-    await _until(both_busy)
+    await eventually(both_busy, timeout=60)
     victims = await _owned_by(redis, names, "bridge-a")
     bridges.procs["bridge-a"].send_signal(signal.SIGKILL)
     lasts = await asyncio.gather(*players)
@@ -198,7 +191,7 @@ async def test_sigterm_hands_encounters_back(
         async def some_turns() -> bool:
             return len(await turns_of(redis, names, "term-1")) >= 3
 
-        await _until(some_turns)
+        await eventually(some_turns, timeout=60)
         assert "term-1" in one.tasks, one.outcomes
     assert one.outcomes["term-1"] == "handback"
     assert await redis.get(names.key("bridge", "lease", "term-1")) is None
@@ -232,13 +225,13 @@ async def test_replica_that_loses_its_lease_stops_at_once(
         async def some_turns() -> bool:
             return len(await turns_of(redis, names, "lost-1")) >= 3
 
-        await _until(some_turns)
+        await eventually(some_turns, timeout=60)
         await redis.set(lease_key, "intruder:1", px=60_000)  # someone else owns it now
 
         async def released() -> bool:
             return "lost-1" not in one.tasks
 
-        await _until(released, timeout=10)
+        await eventually(released, timeout=10)
         assert one.outcomes["lost-1"] == "lost"
         frozen = len(await turns_of(redis, names, "lost-1"))
         await asyncio.sleep(0.5)

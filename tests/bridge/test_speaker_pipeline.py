@@ -35,7 +35,8 @@ from tests.bridge.helpers import (
     turns_of,
 )
 from tests.editor.support import RunningEditor, settings_for
-from tests.notes.conftest import notes_settings, running_notes, wait_until
+from tests.kit.notes import notes_settings, running_notes
+from tests.kit.waiting import eventually
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -104,7 +105,7 @@ async def test_roles_survive_reconnect_rotation_swapped_labels_and_revisions(
         await stack.enter_async_context(running_bridge(bridge))
         pcm = script_audio(script_turns(SCRIPT))
         await play_encounter(redis, names, EID, pcm, stt=SttSettings(speaker_labels=True))
-        await wait_until(lambda: _exported_with_note(exports / EID), timeout=150)
+        await eventually(lambda: _exported_with_note(exports / EID), timeout=150)
     watcher.cancel()
 
     stats = sim.stats

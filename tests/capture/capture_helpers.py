@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
@@ -46,13 +45,3 @@ class RecordingView(LiveView):
 async def read_frames(redis: aioredis.Redis, stream: str) -> list[tuple[str, AudioFrame]]:
     rows = await redis.xrange(stream)
     return [(eid.decode(), decode_audio(fields)) for eid, fields in rows]
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll until ``predicate()``; the timeout only bounds a hang."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached before the timeout")
-        await asyncio.sleep(0.02)

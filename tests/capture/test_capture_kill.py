@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,16 +18,9 @@ from shared.contracts import (
     decode_control,
 )
 from tests.helpers.procs import RedisServer, medscribe_cmd, redis_server_binary, subprocess_env
+from tests.kit.waiting import eventually_sync
 
 pytestmark = pytest.mark.skipif(redis_server_binary() is None, reason="needs redis-server")
-
-
-def _wait(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached before the timeout")
-        time.sleep(0.05)
 
 
 def _spool_bytes(spool_dir: Path) -> int:
@@ -60,14 +52,14 @@ def test_killed_agent_is_finished_by_the_next_start(
         env=env,
     )
     try:
-        _wait(lambda: client.xlen(names.control) >= 1)
+        eventually_sync(lambda: client.xlen(names.control) >= 1)
         started = decode_control(client.xrange(names.control)[0][1])
         assert isinstance(started, EncounterStarted)
         audio = names.audio(started.encounter_id)
-        _wait(lambda: client.xlen(audio) >= 40)
+        eventually_sync(lambda: client.xlen(audio) >= 40)
         if while_spooling:
             server.stop()
-            _wait(lambda: _spool_bytes(spool_dir) > 60 * 1600)
+            eventually_sync(lambda: _spool_bytes(spool_dir) > 60 * 1600)
         agent.send_signal(signal.SIGKILL)
         agent.wait(10)
     finally:

@@ -16,7 +16,7 @@ from services.capture.sources import WavFileSource
 from shared.contracts import EditedTurn, EncounterStarted, Flag, PartialTurn, StreamNames
 from shared.logging import configure_logging
 from shared.streams import publish
-from tests.capture.capture_helpers import wait_for
+from tests.kit.waiting import eventually
 
 CANARY = "CANARY-metoprolol-7731"
 
@@ -80,13 +80,13 @@ async def test_plain_view_shows_turns_without_text_and_logs_stay_clean(
             signals=signals,
         )
     )
-    await wait_for(lambda: view.msg is not None)
+    await eventually(lambda: view.msg is not None, every=0.02)
     assert view.msg is not None
     eid = view.msg.encounter_id
     await publish(redis, names.partials(eid), PartialTurn(encounter_id=eid, text="pt ta", at_ms=5))
     await publish(redis, names.edited, _turn("other-encounter", 0, "warfarin"))
     await publish(redis, names.edited, _turn(eid, 0, CANARY))
-    await wait_for(lambda: len(view.seen) == 1 and view.partial_texts == ["pt ta"])
+    await eventually(lambda: len(view.seen) == 1 and view.partial_texts == ["pt ta"], every=0.02)
     signals.stop.set()
     result = await asyncio.wait_for(task, 30)
 

@@ -15,8 +15,9 @@ from services.capture.service import StopSignals, run
 from services.capture.sources import FRAME_BYTES, WavFileSource
 from shared.contracts import EncounterStopped, StreamNames, decode_control
 from shared.streams import make_redis
-from tests.capture.capture_helpers import RecordingView, read_frames, wait_for
+from tests.capture.capture_helpers import RecordingView, read_frames
 from tests.helpers.procs import RedisServer, redis_server_binary
+from tests.kit.waiting import eventually
 
 pytestmark = pytest.mark.skipif(redis_server_binary() is None, reason="needs redis-server")
 
@@ -54,17 +55,23 @@ async def test_oom_spools_then_delivers_everything_once_memory_is_freed(
                 signals=signals,
             )
         )
-        await wait_for(lambda: view.status is not None and view.status.frames_confirmed >= 50)
+        await eventually(
+            lambda: view.status is not None and view.status.frames_confirmed >= 50, every=0.02
+        )
         status = view.status
         assert status is not None
         # Memory runs out: Redis answers OOM, the agent goes on capturing to its spool.
-        await wait_for(lambda: not status.online and status.spool_bytes > 100 * FRAME_BYTES)
+        await eventually(
+            lambda: not status.online and status.spool_bytes > 100 * FRAME_BYTES, every=0.02
+        )
         assert status.last_error == "OutOfMemoryError"
         assert not task.done()
         spooled_at = view.frames
         # Memory is freed (as the release job does): the spool drains into Redis.
         await redis.delete(f"{names.prefix}ballast")
-        await wait_for(lambda: status.online and status.frames_confirmed > spooled_at + 40)
+        await eventually(
+            lambda: status.online and status.frames_confirmed > spooled_at + 40, every=0.02
+        )
         signals.stop.set()
         result = await asyncio.wait_for(task, 60)
         assert result.stop_reason == "stopped"

@@ -14,8 +14,9 @@ from services.capture.service import StopSignals, run
 from services.capture.sources import FRAME_BYTES, WavFileSource
 from shared.contracts import EncounterStarted, EncounterStopped, StreamNames, decode_control
 from shared.streams import make_redis
-from tests.capture.capture_helpers import RecordingView, read_frames, wait_for
+from tests.capture.capture_helpers import RecordingView, read_frames
 from tests.helpers.procs import RedisServer, redis_server_binary
+from tests.kit.waiting import eventually
 
 pytestmark = pytest.mark.skipif(redis_server_binary() is None, reason="needs redis-server")
 
@@ -46,15 +47,21 @@ async def test_redis_restart_mid_visit_loses_and_doubles_nothing(
                 signals=signals,
             )
         )
-        await wait_for(lambda: view.status is not None and view.status.frames_confirmed >= 100)
+        await eventually(
+            lambda: view.status is not None and view.status.frames_confirmed >= 100, every=0.02
+        )
         status = view.status
         assert status is not None
         server.stop()
         # The agent keeps capturing while Redis is down: frames pile up on disk.
-        await wait_for(lambda: not status.online and status.spool_bytes > 100 * FRAME_BYTES)
+        await eventually(
+            lambda: not status.online and status.spool_bytes > 100 * FRAME_BYTES, every=0.02
+        )
         spooled_at = view.frames
         server.start()
-        await wait_for(lambda: status.online and status.frames_confirmed > spooled_at + 40)
+        await eventually(
+            lambda: status.online and status.frames_confirmed > spooled_at + 40, every=0.02
+        )
         signals.stop.set()
         result = await asyncio.wait_for(task, 60)
         assert result.stop_reason == "stopped"

@@ -18,7 +18,8 @@ from shared.contracts import (
     StreamNames,
     decode_control,
 )
-from tests.capture.capture_helpers import RecordingView, read_frames, wait_for
+from tests.capture.capture_helpers import RecordingView, read_frames
+from tests.kit.waiting import eventually
 
 
 async def _control(redis: aioredis.Redis, names: StreamNames) -> list[object]:
@@ -102,7 +103,9 @@ async def test_stop_signal_records_the_last_frame_written(
             signals=signals,
         )
     )
-    await wait_for(lambda: view.status is not None and view.status.frames_confirmed >= 30)
+    await eventually(
+        lambda: view.status is not None and view.status.frames_confirmed >= 30, every=0.02
+    )
     signals.stop.set()  # what Ctrl+C or SIGTERM does
     result = await asyncio.wait_for(task, 30)
 

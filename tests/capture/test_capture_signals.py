@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,14 +14,7 @@ from services.capture.recovery import recover_spools
 from shared.contracts import EncounterStopped, StreamNames, decode_audio, decode_control
 from shared.streams import make_redis
 from tests.helpers.procs import free_port, medscribe_cmd, subprocess_env
-
-
-def _wait(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached before the timeout")
-        time.sleep(0.05)
+from tests.kit.waiting import eventually_sync
 
 
 def test_second_ctrl_c_exits_now_and_keeps_the_stop(
@@ -44,9 +36,9 @@ def test_second_ctrl_c_exits_now_and_keeps_the_stop(
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait(lambda: any(p.stat().st_size > 8000 for p in spool_dir.glob("*/spool.bin")))
+        eventually_sync(lambda: any(p.stat().st_size > 8000 for p in spool_dir.glob("*/spool.bin")))
         agent.send_signal(signal.SIGINT)
-        _wait(lambda: any(spool_dir.glob("*/stopped")))  # the stop is on disk
+        eventually_sync(lambda: any(spool_dir.glob("*/stopped")))  # the stop is on disk
         agent.send_signal(signal.SIGINT)
         out, _ = agent.communicate(timeout=10)  # at once, not after the 15 s delivery wait
     finally:
@@ -93,9 +85,9 @@ def test_sigterm_ends_the_visit_cleanly(
     )
     client = sync_redis.Redis.from_url(redis_url)
     try:
-        _wait(lambda: client.xlen(names.control) >= 1)
+        eventually_sync(lambda: client.xlen(names.control) >= 1)
         started = decode_control(client.xrange(names.control)[0][1])
-        _wait(lambda: client.xlen(names.audio(started.encounter_id)) >= 20)
+        eventually_sync(lambda: client.xlen(names.audio(started.encounter_id)) >= 20)
         agent.send_signal(signal.SIGTERM)  # what systemd or docker stop sends
         assert agent.wait(30) == 0
         stop = decode_control(client.xrange(names.control)[-1][1])

@@ -1,10 +1,9 @@
-"""A real Redis Cluster (3 primaries + 3 replicas on loopback) per test session, and clinic
-prefixes."""
+"""A real Redis Cluster (3 primaries + 3 replicas on loopback) per test session (clinic
+prefixes: ``tests.kit.cluster``)."""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -30,15 +29,10 @@ def _session_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis
 def redis_cluster(_session_cluster: RedisClusterProcs) -> Iterator[RedisClusterProcs]:
     """One cluster per test session (starting six nodes costs seconds); each test gets it
     whole, with three primaries each replicated, whatever the previous test killed or froze.
-    Tests keep apart by their clinic prefixes (``clinic_prefix``)."""
+    Tests keep apart by their clinic prefixes (``tests.kit.cluster.clinic_prefix``)."""
     _session_cluster.heal()
     try:
         yield _session_cluster
     finally:
         for port in list(_session_cluster.frozen):
             _session_cluster.thaw(port)
-
-
-def clinic_prefix(clinic: str) -> str:
-    """A clinic's key space: one hash tag, so one slot (unique per test run)."""
-    return f"ms:{{{clinic}-{uuid.uuid4().hex[:8]}}}:"

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from shared import redis_acl
 from shared.contracts import StreamNames
 from shared.streams import make_redis
-from tests.cluster.conftest import clinic_prefix
 from tests.cluster.procs import RedisClusterProcs, _command
 from tests.helpers.acl import ACL_TEMPLATE
+from tests.kit.cluster import clinic_prefix
 
 pytestmark = [pytest.mark.timeout(120)]
 

@@ -12,8 +12,8 @@ from shared.acibench import Dialogue
 from shared.contracts import StreamNames
 from tests.chaos import test_bad_input as scenario
 from tests.chaos.report import Row
-from tests.cluster.conftest import clinic_prefix
 from tests.cluster.procs import RedisClusterProcs
+from tests.kit.cluster import clinic_prefix
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

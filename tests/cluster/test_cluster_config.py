@@ -14,9 +14,9 @@ from medscribe.supervisor.supervisor import FileSink, Supervisor
 from shared.contracts import StreamNames
 from shared.settings import CommonSettings
 from shared.streams import check_cluster_prefix, is_cluster_url, make_redis
-from tests.cluster.conftest import clinic_prefix
 from tests.cluster.procs import RedisClusterProcs
 from tests.helpers.procs import free_port, medscribe_cmd, subprocess_env
+from tests.kit.cluster import clinic_prefix
 
 CLUSTER = "redis+cluster://127.0.0.1:7000"
 

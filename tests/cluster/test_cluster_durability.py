@@ -30,8 +30,8 @@ from shared.contracts import (
     decode_control,
 )
 from shared.streams import ReplicaWait, make_redis
-from tests.cluster.conftest import clinic_prefix
 from tests.cluster.procs import RedisClusterProcs, _command
+from tests.kit.cluster import clinic_prefix
 
 pytestmark = [pytest.mark.timeout(120)]
 

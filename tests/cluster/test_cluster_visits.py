@@ -20,8 +20,8 @@ from shared.contracts import StreamNames
 from shared.streams import make_redis
 from tests.chaos.harness import ChaosStack, pick_dialogues
 from tests.chaos.report import Row
-from tests.cluster.conftest import clinic_prefix
 from tests.cluster.procs import RedisClusterProcs
+from tests.kit.cluster import clinic_prefix
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -1,51 +1,20 @@
-"""Fixtures of the web console tests: the staff API app (real database, real Redis) and
-helpers to sign in through the console's own forms."""
+"""Fixtures of the web console tests: the staff API app (real database, real Redis) and a
+headless browser (signing in and layout checks: ``tests.kit.console``)."""
 
 from __future__ import annotations
 
 import os
-import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-# The staff API's fixtures: settings, db, app, client (ASGI), tokens.
-from tests.api.conftest import app, client, db, settings, sqlite_url, tokens  # noqa: F401
 from tests.helpers.procs import REPO_ROOT
 
-NONCE_RE = re.compile(r'name="form_nonce" value="([^"]+)"')
-
-
-async def sign_in(http: httpx.AsyncClient, secret: str) -> httpx.Response:
-    """GET the sign-in form, POST the token with its nonce; returns the POST's response."""
-    form = await http.get("/signin")
-    assert form.status_code == 200
-    match = NONCE_RE.search(form.text)
-    assert match is not None
-    return await http.post("/signin", data={"token": secret, "form_nonce": match.group(1)})
-
-
-def csrf_of(page_html: str) -> str:
-    match = re.search(r'data-csrf="([0-9a-f]{64})"', page_html)
-    assert match is not None, "no CSRF token in the page"
-    return match.group(1)
-
-
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
-WIDE = {"width": 1280, "height": 900}
-NARROW = {"width": 360, "height": 780}
-
-
-def find_chromium() -> str | None:
-    for candidate in CHROMIUM_CANDIDATES:
-        path = candidate if os.path.isabs(candidate) else shutil.which(candidate)
-        if path and os.access(path, os.X_OK):
-            return path
-    return None
+# The staff API's fixtures: settings, db, app, client (ASGI), tokens.
+from tests.kit.api_fixtures import app, client, db, settings, sqlite_url, tokens  # noqa: F401
+from tests.kit.console import find_chromium
 
 
 # Module scope: Playwright's sync API keeps an event loop running while it is open, and
@@ -69,24 +38,3 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = (REPO_ROOT / configured) if configured else tmp_path_factory.mktemp("shots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-UNLABELLED = """() => Array.from(document.querySelectorAll(
-    'input:not([type=hidden]), select, textarea, button'))
-  .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
-                 && !(e.tagName === 'BUTTON' && e.textContent.trim()))
-  .map((e) => e.id || e.name || e.outerHTML.slice(0, 80))"""
-
-
-def check_layout(page: Any, shots: Path | None = None, name: str | None = None) -> None:
-    """At 360 px nothing sticks out sideways, and every control has a label."""
-    page.set_viewport_size(NARROW)
-    page.wait_for_timeout(100)
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"{page.url} is {overflow}px wider than 360 px"
-    assert page.evaluate(UNLABELLED) == [], page.url
-    if shots is not None and name:
-        page.screenshot(path=str(shots / name), full_page=True)
-    page.set_viewport_size(WIDE)

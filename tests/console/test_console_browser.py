@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.conftest import WIDE, check_layout
 from tests.e2e.test_demo import LineReader, demo_env
 from tests.helpers.procs import medscribe_cmd
+from tests.kit.console import WIDE, check_layout
 
 pytestmark = pytest.mark.browser
 

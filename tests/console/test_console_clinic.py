@@ -19,8 +19,8 @@ from services.notes.db.engine import Database
 from services.notes.db.models import ConsoleSession, Encounter, utcnow
 from shared.contracts import EncounterStarted
 from tests.api.seeding import add_encounter, add_token
-from tests.console.conftest import WIDE, check_layout
 from tests.console.test_console_live import ApiThread, api, sign_in  # noqa: F401
+from tests.kit.console import WIDE, check_layout
 
 pytestmark = pytest.mark.browser
 # Generous: a save computes the note's evidence (the first one in a process loads the

@@ -20,7 +20,7 @@ from services.notes.db.engine import Database
 from services.notes.db.models import AuditEntry, ConsoleSession, Note, utcnow
 from shared.contracts import StreamNames
 from tests.api.seeding import SECTIONS, add_encounter, bearer, token_id
-from tests.console.conftest import NONCE_RE, csrf_of, sign_in
+from tests.kit.console import NONCE_RE, csrf_of, sign_in
 
 EDIT = {"sections": {**SECTIONS, "plan": ["Albuterol as needed.", "Review in one week."]}}
 

@@ -25,9 +25,9 @@ from shared.contracts import EditedTurn, Flag, PartialTurn, StreamNames
 from shared.gateway import GatewayClient
 from shared.streams import make_redis, publish
 from simulators.llm_server import LlmSimConfig, start_llm_simulator
-from tests.api.conftest import make_settings
 from tests.api.seeding import add_encounter, add_token
-from tests.console.conftest import WIDE, check_layout
+from tests.kit.api import make_settings
+from tests.kit.console import WIDE, check_layout
 
 pytestmark = pytest.mark.browser
 T = TypeVar("T")

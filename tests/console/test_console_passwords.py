@@ -13,7 +13,7 @@ from services.notes.console import sessions
 from services.notes.db.engine import Database
 from services.notes.db.models import ApiToken, AuditEntry
 from tests.api.seeding import bearer, token_id
-from tests.console.conftest import NONCE_RE, csrf_of
+from tests.kit.console import NONCE_RE, csrf_of
 
 GOOD = "correct horse battery staple"
 

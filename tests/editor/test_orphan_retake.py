@@ -6,7 +6,6 @@ one of its tasks is still editing."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -15,6 +14,7 @@ from services.editor.service import ConcurrentReader
 from shared.contracts import FinalTurn, StreamNames, decode
 from shared.streams import Delivery, publish
 from tests.editor.support import make_turn
+from tests.kit.waiting import eventually
 
 
 def reader(redis: aioredis.Redis, names: StreamNames, handler) -> ConcurrentReader[FinalTurn]:  # type: ignore[no-untyped-def]
@@ -33,13 +33,6 @@ def reader(redis: aioredis.Redis, names: StreamNames, handler) -> ConcurrentRead
     )
 
 
-async def until(check, what: str, deadline_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + deadline_s  # bounds a hang only
-    while not check():
-        assert time.monotonic() < end, what
-        await asyncio.sleep(0.05)
-
-
 async def test_a_turn_whose_handler_lost_redis_is_taken_again(
     redis: aioredis.Redis, names: StreamNames
 ) -> None:
@@ -55,9 +48,9 @@ async def test_a_turn_whose_handler_lost_redis_is_taken_again(
     task = asyncio.create_task(r.run(stop))
     try:
         await publish(redis, names.turns, make_turn("enc-o", 0))
-        await until(lambda: len(calls) >= 2, "the orphaned turn taken again")
+        await eventually(lambda: len(calls) >= 2, what="the orphaned turn taken again")
         assert calls[:2] == [(0, 1), (0, 2)]
-        await until(lambda: r.stats.handled == 1, "acknowledged")
+        await eventually(lambda: r.stats.handled == 1, what="acknowledged")
         assert (await redis.xpending(names.turns, "editor"))["pending"] == 0
     finally:
         stop.set()
@@ -79,11 +72,11 @@ async def test_a_turn_still_being_edited_is_not_taken_again(
     task = asyncio.create_task(r.run(stop))
     try:
         await publish(redis, names.turns, make_turn("enc-s", 0))
-        await until(lambda: calls == [1], "the turn taken")
+        await eventually(lambda: calls == [1], what="the turn taken")
         await asyncio.sleep(2.5)  # idle past the orphan threshold, many claim passes
         assert calls == [1]
         release.set()
-        await until(lambda: r.stats.handled == 1, "finished once")
+        await eventually(lambda: r.stats.handled == 1, what="finished once")
         assert calls == [1]
     finally:
         release.set()

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from shared.contracts import EncounterStopped, StreamNames, decode, encode
 from shared.streams import ConsumerGroupReader, Delivery, PoisonEntry, make_redis, publish
+from tests.kit.waiting import eventually
 
 
 def _decoder(fields: dict[bytes, bytes]) -> EncounterStopped:
@@ -43,14 +44,6 @@ def _reader(
     )
 
 
-async def _until(cond, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached before timeout")
-        await asyncio.sleep(0.02)
-
-
 async def _run(
     reader: ConsumerGroupReader[EncounterStopped],
 ) -> tuple[asyncio.Event, asyncio.Task[None]]:
@@ -72,7 +65,7 @@ async def test_entries_written_before_group_exists_are_read(redis, names) -> Non
         seen.append(d.message.last_frame_seq)
 
     stop, task = await _run(_reader(redis, names, "c1", handle))
-    await _until(lambda: len(seen) == 5)
+    await eventually(lambda: len(seen) == 5, timeout=20, every=0.02)
     await _stop(stop, task)
     assert seen == [0, 1, 2, 3, 4]
     pending = await redis.xpending(names.control, "g")
@@ -95,7 +88,7 @@ async def test_crash_between_handling_and_ack_is_redelivered_to_another_consumer
         handled.append(d)
 
     stop, task = await _run(_reader(redis, names, "alive", handle))
-    await _until(lambda: len(handled) == 1)
+    await eventually(lambda: len(handled) == 1, timeout=20, every=0.02)
     await _stop(stop, task)
     assert handled[0].message.last_frame_seq == 7
     assert handled[0].deliveries == 2  # first to "dead", then reclaimed
@@ -115,7 +108,7 @@ async def test_own_pending_entries_are_handled_first_after_restart(redis, names)
         order.append(d.message.last_frame_seq)
 
     stop, task = await _run(_reader(redis, names, "same", handle, claim_idle_ms=60_000))
-    await _until(lambda: len(order) == 4)
+    await eventually(lambda: len(order) == 4, timeout=20, every=0.02)
     await _stop(stop, task)
     assert order == [0, 1, 2, 3]
 
@@ -132,7 +125,7 @@ async def test_unparseable_entry_goes_to_dead_letter_and_stream_keeps_flowing(re
         seen.append(d.message.last_frame_seq)
 
     stop, task = await _run(_reader(redis, names, "c", handle))
-    await _until(lambda: len(seen) == 2)
+    await eventually(lambda: len(seen) == 2, timeout=20, every=0.02)
     await _stop(stop, task)
     assert seen == [1, 2]
     dead = await redis.xrange(names.dead)
@@ -161,7 +154,7 @@ async def test_failing_handler_is_retried_then_dead_lettered(redis, names) -> No
 
     reader = _reader(redis, names, "c", handle, claim_idle_ms=50, max_deliveries=3)
     stop, task = await _run(reader)
-    await _until(lambda: reader.stats.dead == 1 and done == [6])
+    await eventually(lambda: reader.stats.dead == 1 and done == [6], timeout=20, every=0.02)
     await _stop(stop, task)
     assert attempts[5] == 3
     dead = await redis.xrange(names.dead)
@@ -195,7 +188,7 @@ async def test_transient_failure_retries_the_same_entry_at_once_in_order(redis, 
     reader = _reader(redis, names, "c", handle, claim_idle_ms=600_000, max_deliveries=2,
                      transient=_db_down, transient_retry_max_s=0.05)  # fmt: skip
     stop, task = await _run(reader)
-    await _until(lambda: len(seen) == 3, timeout=10)
+    await eventually(lambda: len(seen) == 3, timeout=10, every=0.02)
     await _stop(stop, task)
     assert seen == [0, 1, 2]
     assert reader.stats.failed == 8
@@ -214,7 +207,7 @@ async def test_stop_during_transient_retries_leaves_the_entry_pending(redis, nam
 
     reader = _reader(redis, names, "c", handle, claim_idle_ms=600_000, transient=_db_down)
     stop, task = await _run(reader)
-    await _until(lambda: len(tries) >= 2)
+    await eventually(lambda: len(tries) >= 2, timeout=20, every=0.02)
     await _stop(stop, task)
     assert (await redis.xpending(names.control, "g"))["pending"] == 1
     assert await redis.xlen(names.dead) == 0
@@ -230,7 +223,7 @@ async def test_non_transient_failure_still_waits_for_reclaim(redis, names) -> No
 
     reader = _reader(redis, names, "c", handle, claim_idle_ms=600_000, transient=_db_down)
     stop, task = await _run(reader)
-    await _until(lambda: len(tries) == 1)
+    await eventually(lambda: len(tries) == 1, timeout=20, every=0.02)
     await asyncio.sleep(0.5)
     await _stop(stop, task)
     assert tries == [1]  # no busy retry of an entry that is itself at fault
@@ -245,7 +238,7 @@ async def test_poison_entry_is_dead_lettered_at_once(redis, names) -> None:
 
     reader = _reader(redis, names, "c", handle)
     stop, task = await _run(reader)
-    await _until(lambda: reader.stats.dead == 1)
+    await eventually(lambda: reader.stats.dead == 1, timeout=20, every=0.02)
     await _stop(stop, task)
     dead = await redis.xrange(names.dead)
     assert dead[0][1][b"dead:reason"] == b"poison: unknown_room"
@@ -293,11 +286,11 @@ async def test_ten_thousand_entries_through_four_consumers_exactly_once_after_de
     ]
     runs = [await _run(r) for r in readers]
     # Kill one consumer part-way: what it took but did not ack must be reclaimed by others.
-    await _until(lambda: sum(handled.values()) > total // 4, timeout=60)
+    await eventually(lambda: sum(handled.values()) > total // 4, timeout=60, every=0.02)
     runs[3][1].cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(runs[3][1], 10)
-    await _until(lambda: len(handled) == total, timeout=120)
+    await eventually(lambda: len(handled) == total, timeout=120, every=0.02)
     for stop, task in runs[:3]:
         await _stop(stop, task)
     assert set(handled) == set(range(total))  # none lost
@@ -319,7 +312,7 @@ async def test_dead_letter_keeps_reason_free_of_values(redis, names, field: str)
 
     reader = _reader(redis, names, "c", handle)
     stop, task = await _run(reader)
-    await _until(lambda: reader.stats.dead == 1)
+    await eventually(lambda: reader.stats.dead == 1, timeout=20, every=0.02)
     await _stop(stop, task)
     dead = await redis.xrange(names.dead)
     assert b"SECRET-PHI" not in dead[0][1][b"dead:reason"]
@@ -366,7 +359,7 @@ async def test_blocking_read_ended_by_redis_is_read_again_not_fatal(
             await asyncio.sleep(0.02)
         assert await admin.execute_command("CLIENT", "UNBLOCK", blocked[0], "ERROR") == 1
         await publish(redis, names.control, _msg(1))
-        await _until(lambda: seen == ["enc-1"] or task.done())
+        await eventually(lambda: seen == ["enc-1"] or task.done(), timeout=20, every=0.02)
         assert not task.done(), task.exception()
         assert seen == ["enc-1"]
     finally:

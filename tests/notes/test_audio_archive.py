@@ -31,7 +31,7 @@ from shared.contracts import (
     encode_audio,
 )
 from tests.api.seeding import add_encounter
-from tests.notes.conftest import notes_settings
+from tests.kit.notes import notes_settings
 from tests.notes.test_notes_cli import notes as notes_cli
 from tests.notes.test_notes_release import keys_of, released_at, seed_keys, visit
 

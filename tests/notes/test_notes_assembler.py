@@ -15,18 +15,14 @@ from services.notes.db.models import NOTE_PENDING
 from services.notes.service import NotesRuntime
 from services.notes.transcript import lines_of
 from shared.contracts import StreamNames
-from tests.notes.conftest import publish_shuffled, visit_messages
+from tests.kit.factories import visit_messages
+from tests.kit.notes import publish_shuffled
+from tests.kit.waiting import eventually
 
 
 class NoGateway:
     async def chat(self, *args: object, **kwargs: object) -> object:
         raise AssertionError("the assembler must not call the gateway")
-
-
-async def _wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.05)
 
 
 async def test_out_of_order_duplicated_entries_assemble_exact_transcript(
@@ -56,8 +52,8 @@ async def test_out_of_order_duplicated_entries_assemble_exact_transcript(
         return enc is not None and enc.started and enc.status == NOTE_PENDING and n == 60
 
     try:
-        await _wait_for(assembled)
-        await _wait_for(lambda: _dead_count(redis, names, 1))
+        await eventually(assembled)
+        await eventually(lambda: _dead_count(redis, names, 1))
     finally:
         stop.set()
         for t in tasks:

@@ -14,7 +14,7 @@ from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.migrate import head_revision
 from tests.helpers.procs import medscribe_cmd, subprocess_env
-from tests.notes.conftest import visit_messages
+from tests.kit.factories import visit_messages
 
 
 def notes(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -12,14 +12,9 @@ from shared.gateway import GatewayClient
 from shared.streams import make_redis
 from simulators.llm_server import LlmSimulator
 from tests.helpers.procs import RedisServer, free_port
-from tests.notes.conftest import (
-    encounter_status,
-    notes_settings,
-    publish_shuffled,
-    running_notes,
-    visit_messages,
-    wait_until,
-)
+from tests.kit.factories import visit_messages
+from tests.kit.notes import encounter_status, notes_settings, publish_shuffled, running_notes
+from tests.kit.waiting import eventually
 
 
 async def test_health_readiness_and_metrics(
@@ -49,8 +44,8 @@ async def test_health_readiness_and_metrics(
                 except httpx.TransportError:
                     return False
 
-            await wait_until(serving, timeout=30)
-            await wait_until(lambda: _ready_note(db), timeout=30)
+            await eventually(serving)
+            await eventually(lambda: _ready_note(db))
             ready = await http.get("/readyz")
             assert ready.status_code == 200
             assert ready.json() == {"status": "ok", "database": "ok", "redis": "ok"}
@@ -59,7 +54,7 @@ async def test_health_readiness_and_metrics(
                 text = (await http.get("/metrics")).text
                 return 'medscribe_notes_encounters{status="ready"} 1.0' in text
 
-            await wait_until(counted, timeout=30)
+            await eventually(counted)
             text = (await http.get("/metrics")).text
             assert "medscribe_notes_stop_to_note_seconds_count 1.0" in text
             assert 'medscribe_notes_notes_written_total{status="draft"} 1.0' in text
@@ -108,7 +103,7 @@ async def test_readiness_names_a_rejected_gateway_key(
             async def serving() -> bool:
                 return await answer() is not None
 
-            await wait_until(serving, timeout=30)
+            await eventually(serving)
             first = await answer()
             assert first is not None
             assert first.status_code == 200  # the key is unknown until it is used
@@ -118,7 +113,7 @@ async def test_readiness_names_a_rejected_gateway_key(
                 resp = await answer()
                 return resp is not None and resp.json().get("llm_gateway") == "key_rejected"
 
-            await wait_until(rejected, timeout=30)
+            await eventually(rejected)
             resp = await answer()
             assert resp is not None
             assert resp.status_code == 503

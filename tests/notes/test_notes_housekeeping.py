@@ -13,7 +13,7 @@ from services.notes.metrics import NotesMetrics
 from shared.contracts import StreamNames
 from shared.streams import make_redis
 from tests.helpers.procs import RedisServer
-from tests.notes.conftest import notes_settings
+from tests.kit.notes import notes_settings
 
 
 def sample(metrics: NotesMetrics, name: str, **labels: str) -> float | None:

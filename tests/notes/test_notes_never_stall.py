@@ -18,14 +18,9 @@ from services.notes.db.models import NEEDS_REVIEW, READY
 from shared.contracts import StreamNames
 from shared.gateway import GatewayClient
 from simulators.llm_server import LlmSimulator
-from tests.notes.conftest import (
-    encounter_status,
-    notes_settings,
-    publish_shuffled,
-    running_notes,
-    visit_messages,
-    wait_until,
-)
+from tests.kit.factories import visit_messages
+from tests.kit.notes import encounter_status, notes_settings, publish_shuffled, running_notes
+from tests.kit.waiting import eventually
 
 TEXTS = [
     "What brings you in today?",
@@ -64,7 +59,7 @@ async def test_transcript_exported_while_the_gateway_is_down(
         async def transcript_written() -> bool:
             return bool(_files(tmp_path, "tx-1", "encounter_transcript_*.txt"))
 
-        await wait_until(transcript_written)
+        await eventually(transcript_written, timeout=60)
         assert await _notes(db, "tx-1") == []  # no note yet, the transcript did not wait
         assert _files(tmp_path, "tx-1", "clinical_note_soap_*.txt") == []
     text = _files(tmp_path, "tx-1", "encounter_transcript_*.txt")[0].read_text()
@@ -86,12 +81,12 @@ async def test_schema_refused_retried_once_as_plain_text(
     control, turns = visit_messages("plain-1", TEXTS)
     await publish_shuffled(redis, names, control, turns)
     async with running_notes(notes_settings(db, names, tmp_path), db, redis, gateway):
-        await wait_until(lambda: _is(db, "plain-1", READY))
+        await eventually(lambda: _is(db, "plain-1", READY), timeout=60)
 
         async def exported() -> bool:  # the files follow the note's commit
             return bool(_files(tmp_path, "plain-1", "clinical_note_soap_*.txt"))
 
-        await wait_until(exported)
+        await eventually(exported, timeout=60)
     notes = await _notes(db, "plain-1")
     assert len(notes) == 1
     assert notes[0].problem is None
@@ -119,7 +114,7 @@ async def test_rejected_key_is_needs_review_at_once_with_reason(
     bad = GatewayClient(llm_sim.base_url, SecretStr("wrong-key"), max_attempts=2)
     try:
         async with running_notes(notes_settings(db, names, tmp_path), db, redis, bad):
-            await wait_until(lambda: _is(db, "key-1", NEEDS_REVIEW))
+            await eventually(lambda: _is(db, "key-1", NEEDS_REVIEW), timeout=60)
     finally:
         await bad.aclose()
     enc = await _enc(db, "key-1")
@@ -143,7 +138,7 @@ async def test_unknown_model_is_needs_review_after_plain_text_try(
     control, turns = visit_messages("model-1", TEXTS, llm_model="claude-3-haiku-20240307")
     await publish_shuffled(redis, names, control, turns)
     async with running_notes(notes_settings(db, names, tmp_path), db, redis, gateway):
-        await wait_until(lambda: _is(db, "model-1", NEEDS_REVIEW))
+        await eventually(lambda: _is(db, "model-1", NEEDS_REVIEW), timeout=60)
     enc = await _enc(db, "model-1")
     assert enc.failure_stage == "notes"
     assert "HTTP 400" in enc.failure_reason
@@ -163,7 +158,7 @@ async def test_capped_attempts_then_needs_review_then_regenerated(
     await publish_shuffled(redis, names, control, turns)
     settings = notes_settings(db, names, tmp_path, note_max_attempts=3)
     async with running_notes(settings, db, redis, gateway):
-        await wait_until(lambda: _is(db, "cap-1", NEEDS_REVIEW))
+        await eventually(lambda: _is(db, "cap-1", NEEDS_REVIEW), timeout=60)
         enc = await _enc(db, "cap-1")
         assert enc.note_attempts == 3
         assert enc.failure_stage == "notes"
@@ -174,7 +169,7 @@ async def test_capped_attempts_then_needs_review_then_regenerated(
         llm_sim.config.down = False
         async with db.session() as s:
             await repo.request_note(s, "cap-1")
-        await wait_until(lambda: _is(db, "cap-1", READY))
+        await eventually(lambda: _is(db, "cap-1", READY), timeout=60)
     assert served == 3 * 2  # three jobs, each the client's two attempts; then no more
     enc = await _enc(db, "cap-1")
     assert enc.failure_stage is None

@@ -18,7 +18,7 @@ from services.notes.release import RedisReleaser
 from shared.contracts import StreamNames
 from shared.streams import ConsumerGroupReader, Delivery, make_redis
 from tests.helpers.procs import RedisServer
-from tests.notes.conftest import notes_settings
+from tests.kit.notes import notes_settings
 from tests.notes.test_notes_release import keys_of, seed_keys, visit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -27,7 +27,7 @@ from shared.contracts import (
     StreamNames,
 )
 from shared.prompts import EDIT_PROMPT_VERSION
-from tests.notes.conftest import notes_settings
+from tests.kit.notes import notes_settings
 from tests.notes.test_notes_cli import notes as notes_cli
 
 T0 = datetime.now(UTC) - timedelta(hours=1)

@@ -16,7 +16,9 @@ from services.notes.db.engine import Database
 from shared.contracts import StreamNames
 from simulators.llm_server import LlmSimulator
 from tests.helpers.procs import medscribe_cmd, subprocess_env
-from tests.notes.conftest import publish_shuffled, visit_messages, wait_until
+from tests.kit.factories import visit_messages
+from tests.kit.notes import publish_shuffled
+from tests.kit.waiting import eventually
 
 CANARY = "Quokka5519"
 
@@ -101,7 +103,7 @@ async def test_two_processes_race_one_note_per_encounter(
             counts = [await _note_count(db, e) for e in encounters]
             return all(c >= 1 for c in counts)
 
-        await wait_until(all_written, timeout=90)
+        await eventually(all_written, timeout=90)
         await asyncio.sleep(1.0)  # a second writer, if any, would show up now
         assert a.poll() is None
         assert b.poll() is None
@@ -134,7 +136,7 @@ async def test_killed_writer_is_replaced_after_its_lease(
         async def calling() -> bool:
             return llm_sim.stats.in_flight >= 1
 
-        await wait_until(calling, timeout=60)
+        await eventually(calling, timeout=60)
         a.kill()  # mid-request: the lease stays behind in the database
         a.wait()
     llm_sim.config.latency_s = 0.0
@@ -148,7 +150,7 @@ async def test_killed_writer_is_replaced_after_its_lease(
         async def written() -> bool:
             return await _note_count(db, "kill-1") == 1
 
-        await wait_until(written, timeout=60)
+        await eventually(written, timeout=60)
     async with db.session() as s:
         enc = await repo.get_encounter(s, "kill-1")
         notes = await repo.note_history(s, "kill-1")

@@ -21,14 +21,9 @@ from shared.gateway import GatewayClient
 from shared.logging import configure_logging
 from shared.prompts import NOT_DISCUSSED
 from simulators.llm_server import LlmSimulator
-from tests.notes.conftest import (
-    encounter_status,
-    notes_settings,
-    publish_shuffled,
-    running_notes,
-    visit_messages,
-    wait_until,
-)
+from tests.kit.factories import visit_messages
+from tests.kit.notes import encounter_status, notes_settings, publish_shuffled, running_notes
+from tests.kit.waiting import eventually
 
 ROLE_LABEL = {"doctor": "A", "patient": "B"}
 
@@ -71,8 +66,8 @@ async def test_aci_dialogue_note_grounded_exported(
     await publish_shuffled(redis, names, control, turns)
     settings = notes_settings(db, names, tmp_path)
     async with running_notes(settings, db, redis, gateway) as metrics:
-        await wait_until(lambda: _is(db, "aci-1", READY))
-        await wait_until(lambda: _exported_with_note(tmp_path / "aci-1"))
+        await eventually(lambda: _is(db, "aci-1", READY), timeout=60)
+        await eventually(lambda: _exported_with_note(tmp_path / "aci-1"), timeout=60)
     notes = await _notes(db, "aci-1")
     assert [(n.version, n.kind, n.status, n.model) for n in notes] == [
         (1, "generated", "draft", "gemini-2.5-flash")
@@ -157,7 +152,7 @@ async def test_gateway_down_then_up_note_appears_once(
                 enc = await repo.get_encounter(s, "down-1")
             return enc is not None and enc.note_attempts >= 2
 
-        await wait_until(deferred_twice)
+        await eventually(deferred_twice, timeout=60)
         async with db.session() as s:
             enc = await repo.get_encounter(s, "down-1")
         assert enc is not None
@@ -167,7 +162,7 @@ async def test_gateway_down_then_up_note_appears_once(
         assert metrics.gateway_errors.labels(error="GatewayUnavailable")._value.get() >= 2  # type: ignore[attr-defined]
 
         llm_sim.config.down = False
-        await wait_until(lambda: _is(db, "down-1", READY))
+        await eventually(lambda: _is(db, "down-1", READY), timeout=60)
     notes = await _notes(db, "down-1")
     assert len(notes) == 1
     assert llm_sim.stats.tasks["soap"] == 1
@@ -190,10 +185,10 @@ async def test_missing_turn_note_after_grace_with_gap_recorded(
     await publish_shuffled(redis, names, [], turns)
     settings = notes_settings(db, names, tmp_path, grace_period_s=1.0)
     async with running_notes(settings, db, redis, gateway):
-        await wait_until(lambda: _turns_stored(db, "gap-1", len(texts) - 1))
+        await eventually(lambda: _turns_stored(db, "gap-1", len(texts) - 1), timeout=60)
         await publish_shuffled(redis, names, control, [])
-        await wait_until(lambda: _is(db, "gap-1", NEEDS_REVIEW))
-        await wait_until(lambda: _exported_with_note(tmp_path / "gap-1"))
+        await eventually(lambda: _is(db, "gap-1", NEEDS_REVIEW), timeout=60)
+        await eventually(lambda: _exported_with_note(tmp_path / "gap-1"), timeout=60)
     notes = await _notes(db, "gap-1")
     assert len(notes) == 1
     assert notes[0].missing_seqs == [3]
@@ -217,7 +212,7 @@ async def test_missing_turn_note_after_grace_with_gap_recorded(
     late = next(t for t in visit_messages("gap-1", texts)[1] if t.seq == 3)
     await publish_shuffled(redis, names, [], [late])
     async with running_notes(settings, db, redis, gateway):
-        await wait_until(lambda: _is(db, "gap-1", READY))
+        await eventually(lambda: _is(db, "gap-1", READY), timeout=60)
     notes = await _notes(db, "gap-1")
     assert [(n.version, n.kind, n.status, n.missing_seqs) for n in notes] == [
         (1, "generated", "needs_review", [3]),
@@ -243,7 +238,7 @@ async def test_malformed_reply_retried_once_then_ok(
     control, turns, texts = dialogue_visit(aci_dialogues[3], "bad-1")
     await publish_shuffled(redis, names, control, turns)
     async with running_notes(notes_settings(db, names, tmp_path), db, redis, gateway):
-        await wait_until(lambda: _is(db, "bad-1", READY))
+        await eventually(lambda: _is(db, "bad-1", READY), timeout=60)
     notes = await _notes(db, "bad-1")
     assert len(notes) == 1
     assert notes[0].problem is None
@@ -264,7 +259,7 @@ async def test_malformed_twice_is_stored_for_review(
     control, turns, _ = dialogue_visit(aci_dialogues[4], "bad-2")
     await publish_shuffled(redis, names, control, turns)
     async with running_notes(notes_settings(db, names, tmp_path), db, redis, gateway):
-        await wait_until(lambda: _is(db, "bad-2", NEEDS_REVIEW))
+        await eventually(lambda: _is(db, "bad-2", NEEDS_REVIEW), timeout=60)
     notes = await _notes(db, "bad-2")
     assert len(notes) == 1
     assert notes[0].status == "needs_review"
@@ -330,7 +325,7 @@ async def test_700_turn_visit_is_summarised_in_parts_not_cut(
     client = RecordingClient(gateway)
     settings = notes_settings(db, names, tmp_path, soap_budget_chars=budget)
     async with running_notes(settings, db, redis, client):
-        await wait_until(lambda: _is(db, "long-1", READY), timeout=120)
+        await eventually(lambda: _is(db, "long-1", READY), timeout=120)
     total = sum(len(f"Clinician: {t}") + 1 for t in texts)
     assert total > 5 * budget  # the whole visit would not fit in one request
     assert max(client.sizes) <= budget
@@ -364,7 +359,7 @@ async def test_no_transcript_or_note_text_in_logs(
     try:
         settings = notes_settings(db, names, tmp_path, grace_period_s=0.5)
         async with running_notes(settings, db, redis, gateway):
-            await wait_until(lambda: _is(db, "phi-1", NEEDS_REVIEW))
+            await eventually(lambda: _is(db, "phi-1", NEEDS_REVIEW), timeout=60)
     finally:
         configure_logging("WARNING", "json", "notes")
     notes = await _notes(db, "phi-1")
@@ -404,7 +399,7 @@ async def test_visit_without_speech_gets_an_empty_note_for_review_without_a_call
     control, _ = visit_messages("quiet-1", [], turn_count=0)
     await publish_shuffled(redis, names, control, [])
     async with running_notes(notes_settings(db, names, tmp_path), db, redis, gateway):
-        await wait_until(lambda: _is(db, "quiet-1", NEEDS_REVIEW))
+        await eventually(lambda: _is(db, "quiet-1", NEEDS_REVIEW), timeout=60)
     notes = await _notes(db, "quiet-1")
     assert [(n.problem, n.model) for n in notes] == [("no speech was transcribed", None)]
     assert notes[0].text == "Subjective:\n\nObjective:\n\nAssessment:\n\nPlan:\n"
@@ -429,7 +424,7 @@ async def test_stopping_mid_note_hands_the_job_back(
         async def calling() -> bool:
             return llm_sim.stats.in_flight >= 1
 
-        await wait_until(calling)
+        await eventually(calling, timeout=60)
     async with db.session() as s:
         enc = await repo.get_encounter(s, "stop-1")
     assert enc is not None
@@ -437,7 +432,7 @@ async def test_stopping_mid_note_hands_the_job_back(
     assert enc.note_lease_owner is None  # released: no waiting for the lease to run out
     llm_sim.config.latency_s = 0.0
     async with running_notes(settings, db, redis, gateway):
-        await wait_until(lambda: _is(db, "stop-1", READY))
+        await eventually(lambda: _is(db, "stop-1", READY), timeout=60)
     assert len(await _notes(db, "stop-1")) == 1
 
 
@@ -462,9 +457,9 @@ async def test_transcription_that_never_finishes_still_gets_a_note(
             async with db.session() as s:
                 return len(await repo.turn_seqs(s, "lost-1")) == len(turns)
 
-        await wait_until(all_stored)
+        await eventually(all_stored, timeout=60)
         await publish_shuffled(redis, names, [started, stopped], [])  # no Transcribed
-        await wait_until(lambda: _is(db, "lost-1", NEEDS_REVIEW))
+        await eventually(lambda: _is(db, "lost-1", NEEDS_REVIEW), timeout=60)
         notes = await _notes(db, "lost-1")
         assert notes[0].problem == (
             "the transcription never finished; written from the turns received"
@@ -472,7 +467,7 @@ async def test_transcription_that_never_finishes_still_gets_a_note(
         assert_grounded(notes[0].sections, texts)
         # The STT side comes back and reports the count: all turns were there after all.
         await publish_shuffled(redis, names, [transcribed], [])
-        await wait_until(lambda: _is(db, "lost-1", READY))
+        await eventually(lambda: _is(db, "lost-1", READY), timeout=60)
     notes = await _notes(db, "lost-1")
     assert [(n.version, n.kind, n.problem) for n in notes[1:]] == [(2, "regenerated", None)]
     async with db.session() as s:

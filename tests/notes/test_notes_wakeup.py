@@ -16,13 +16,9 @@ from services.notes.metrics import NotesMetrics
 from shared.contracts import StreamNames
 from shared.gateway import GatewayClient
 from shared.streams import Delivery, publish
-from tests.notes.conftest import (
-    encounter_status,
-    notes_settings,
-    running_notes,
-    visit_messages,
-    wait_until,
-)
+from tests.kit.factories import visit_messages
+from tests.kit.notes import encounter_status, notes_settings, running_notes
+from tests.kit.waiting import eventually
 
 
 def _delivery(message: Any) -> Delivery[Any]:
@@ -71,7 +67,7 @@ async def test_note_is_written_when_the_last_turn_arrives_not_at_the_poll(
             async with db.session() as s:
                 return len(await repo.turn_seqs(s, "wk-2")) == len(texts) - 1
 
-        await wait_until(waiting, timeout=60)
+        await eventually(waiting, timeout=60)
         await asyncio.sleep(0.5)  # the scheduler has looked and gone back to waiting
         assert await encounter_status(db, "wk-2") != READY
         await publish(redis, names.edited, turns[-1])
@@ -79,4 +75,4 @@ async def test_note_is_written_when_the_last_turn_arrives_not_at_the_poll(
         async def ready() -> bool:
             return await encounter_status(db, "wk-2") == READY
 
-        await wait_until(ready, timeout=60)
+        await eventually(ready, timeout=60)

@@ -23,9 +23,9 @@ from services.notes.db.engine import Database
 from services.notes.db.migrate import upgrade_async
 from services.notes.db.models import AuditEntry, Encounter, Note, RoomAssignment, Turn, utcnow
 from shared.contracts import EditedTurn, StreamNames
-from tests.api.conftest import make_settings
 from tests.api.seeding import add_encounter, add_role_tokens, bearer
 from tests.helpers.procs import medscribe_cmd, subprocess_env
+from tests.kit.api import make_settings
 
 
 class Clinic:

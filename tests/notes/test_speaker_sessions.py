@@ -23,13 +23,9 @@ from shared.contracts import (
 from shared.gateway import GatewayClient
 from shared.streams import publish
 from simulators.llm_server import LlmSimulator
-from tests.notes.conftest import (
-    notes_settings,
-    publish_shuffled,
-    running_notes,
-    visit_messages,
-    wait_until,
-)
+from tests.kit.factories import visit_messages
+from tests.kit.notes import notes_settings, publish_shuffled, running_notes
+from tests.kit.waiting import eventually
 
 DOC = ("How long has the knee hurt?", "Any fever or swelling?", "Let me examine the knee.",
        "I'm going to prescribe ibuprofen 400 mg twice a day.")  # fmt: skip
@@ -128,11 +124,14 @@ async def test_revised_labels_reach_stored_turns_transcript_and_note(
         await publish(redis, names.edited, t)
     settings = notes_settings(db, names, tmp_path)
     async with running_notes(settings, db, redis, gateway):
-        await wait_until(lambda: _stored(db, "rev-late", len(TEXTS)))
+        await eventually(lambda: _stored(db, "rev-late", len(TEXTS)), timeout=60)
         for msg in late_ctl:  # the turns are stored with the labels first heard
             await publish(redis, names.control, msg)
         for eid in ("rev-early", "rev-late"):
-            await wait_until(lambda eid=eid: _exported_with_note(tmp_path / eid))  # type: ignore[misc]
+            await eventually(
+                lambda eid=eid: _exported_with_note(tmp_path / eid),  # type: ignore[misc]
+                timeout=60,
+            )
     for eid in ("rev-early", "rev-late"):
         async with db.session() as s:
             turns = await repo.list_turns(s, eid)

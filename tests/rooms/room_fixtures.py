@@ -4,8 +4,7 @@ a running room gate (as the `notes` user)."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -62,16 +61,3 @@ async def running_gate(settings: NotesSettings) -> AsyncIterator[RoomGate]:
         stop.set()
         await asyncio.wait_for(task, 30)
         await client.aclose()
-
-
-async def until(check: Callable[[], Any], what: str, deadline_s: float = 60.0) -> None:
-    """Poll ``check`` (sync or async) until true; the deadline only bounds a hang."""
-    end = time.monotonic() + deadline_s
-    while True:
-        got = check()
-        if asyncio.iscoroutine(got):
-            got = await got
-        if got:
-            return
-        assert time.monotonic() < end, f"not within {deadline_s} s: {what}"
-        await asyncio.sleep(0.05)

@@ -33,7 +33,8 @@ from shared.gateway import GatewayClient
 from shared.streams import make_redis
 from tests.helpers.acl import AclRedis
 from tests.helpers.procs import free_port
-from tests.rooms.room_fixtures import N, add_room, gate_settings, until
+from tests.kit.waiting import eventually
+from tests.rooms.room_fixtures import N, add_room, gate_settings
 from tests.rooms.test_room_refused_capture import noise_wav
 
 
@@ -85,7 +86,9 @@ async def test_the_live_view_ends_with_the_servers_export_folder(
     service = [asyncio.create_task(p) for p in parts]
     bridge = asyncio.create_task(play_bridge(admin))
     try:
-        await until(lambda: admin.exists("ms:room:exam-3:control"), "the gate reading")
+        await eventually(
+            lambda: admin.exists("ms:room:exam-3:control"), timeout=60, what="the gate reading"
+        )
         room_settings = CaptureSettings(
             _env_file=None, redis_url=url, stream_prefix="ms:", room="exam-3",
             spool_dir=tmp_path / "spool", export_wait_s=120,

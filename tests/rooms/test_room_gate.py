@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from shared.contracts import (
 from shared.streams import make_redis
 from tests.helpers.acl import PROD_PREFIX, AclRedis
 from tests.helpers.procs import medscribe_cmd, subprocess_env
+from tests.kit.waiting import eventually
 
 N = StreamNames(PROD_PREFIX)
 
@@ -92,13 +92,6 @@ def started(room: str, enc: str) -> EncounterStarted:
     return EncounterStarted(encounter_id=enc, room=room, llm_model="m")
 
 
-async def until(check: Any, what: str, deadline_s: float = 30.0) -> None:
-    end = time.monotonic() + deadline_s
-    while not check():
-        assert time.monotonic() < end, f"not within {deadline_s} s: {what}"
-        await asyncio.sleep(0.05)
-
-
 def control(admin: Any) -> list[tuple[str, str]]:
     out = []
     for _, fields in admin.xrange(N.control):
@@ -152,7 +145,9 @@ async def test_room_cli_and_gate(acl_redis: AclRedis, admin: Any, gate: RoomGate
         ("EncounterStopped", mine[0]),
         ("EncounterStarted", mine[3]),
     ]
-    await until(lambda: len(control(admin)) >= len(want) and admin.xlen(stream) == 0, "gate")
+    await eventually(
+        lambda: len(control(admin)) >= len(want) and admin.xlen(stream) == 0, what="gate"
+    )
     assert control(admin) == want
     refused = {
         s.labels["outcome"]: s.value

@@ -23,7 +23,8 @@ from shared.contracts import (
 )
 from shared.streams import make_redis
 from tests.helpers.acl import AclRedis
-from tests.rooms.room_fixtures import N, add_room, gate_settings, running_gate, until
+from tests.kit.waiting import eventually
+from tests.rooms.room_fixtures import N, add_room, gate_settings, running_gate
 
 
 def started(room: str, enc: str) -> EncounterStarted:
@@ -78,7 +79,9 @@ async def test_refusal_reaches_only_the_room(acl_redis: AclRedis, tmp_path: Path
                 started("exam-30", foreign),  # refused_encounter: another room's visit
             ):
                 room.xadd(stream, encode(msg))  # type: ignore[arg-type]
-            await until(lambda: admin.exists(N.live(mine[2])) == 1, "the refusals")
+            await eventually(
+                lambda: admin.exists(N.live(mine[2])) == 1, timeout=60, what="the refusals"
+            )
         # the room reads its refusals with its own credentials
         notices = {}
         for enc in mine[1:]:
@@ -108,13 +111,23 @@ async def test_a_revoked_rooms_keys_go_away(acl_redis: AclRedis, tmp_path: Path)
         async with running_gate(gate_settings(acl_redis, tmp_path)) as gate:
             enc = rooms.new_encounter_id("exam-3")
             room.xadd(stream3, encode(started("exam-3", enc)))  # type: ignore[arg-type]
-            await until(lambda: admin.xlen(N.control) == 1, "the start forwarded")
-            await until(lambda: admin.xlen(stream4) == 0 and admin.exists(stream4), "exam-4 read")
+            await eventually(
+                lambda: admin.xlen(N.control) == 1, timeout=60, what="the start forwarded"
+            )
+            await eventually(
+                lambda: admin.xlen(stream4) == 0 and admin.exists(stream4),
+                timeout=60,
+                what="exam-4 read",
+            )
             assert admin.exists(stream3, rooms.open_key(N, "exam-3")) == 2
             await room_admin.revoke(admin_async, N, "exam-3")
             # the gate's reader may make the stream again until it sees the revocation;
             # then the gate removes it too (nothing in it is pending)
-            await until(lambda: "exam-3" in gate.retired, "the gate acted on the revocation")
+            await eventually(
+                lambda: "exam-3" in gate.retired,
+                timeout=60,
+                what="the gate acted on the revocation",
+            )
             await asyncio.sleep(0.5)  # a few gate rounds: nothing may come back
             assert admin.exists(stream3, rooms.open_key(N, "exam-3")) == 0
             assert admin.exists(stream4) == 1  # another room's stream stays

@@ -15,7 +15,8 @@ from shared import rooms
 from shared.contracts import EncounterStarted, EncounterStopped, decode_control, encode
 from shared.streams import make_redis
 from tests.helpers.acl import AclRedis
-from tests.rooms.room_fixtures import N, add_room, gate_settings, running_gate, until
+from tests.kit.waiting import eventually
+from tests.rooms.room_fixtures import N, add_room, gate_settings, running_gate
 
 
 async def test_recovery_stops_a_killed_rooms_visit(acl_redis: AclRedis, tmp_path: Path) -> None:
@@ -37,7 +38,9 @@ async def test_recovery_stops_a_killed_rooms_visit(acl_redis: AclRedis, tmp_path
                 recover_spools(room, tmp_path / "spool", asyncio.Event(), retry_s=0.1), 60
             )
             assert done == 1
-            await until(lambda: admin.xlen(N.control) == 2, "the stop forwarded")
+            await eventually(
+                lambda: admin.xlen(N.control) == 2, timeout=60, what="the stop forwarded"
+            )
         sent = [decode_control(f) for _, f in admin.xrange(N.control)]
         assert isinstance(sent[1], EncounterStopped)
         assert (sent[1].encounter_id, sent[1].last_frame_seq) == (enc, 4)

@@ -24,7 +24,8 @@ from shared.contracts import EncounterStarted, decode_control, encode
 from shared.streams import make_redis
 from tests.helpers.acl import AclRedis
 from tests.helpers.procs import medscribe_cmd, subprocess_env
-from tests.rooms.room_fixtures import N, add_room, gate_settings, running_gate, until
+from tests.kit.waiting import eventually
+from tests.rooms.room_fixtures import N, add_room, gate_settings, running_gate
 
 
 def noise_wav(path: Path, seconds: float) -> Path:
@@ -65,7 +66,9 @@ async def test_a_start_over_the_rooms_cap_stops_the_agent(
             start = EncounterStarted(encounter_id=first, room="exam-3", llm_model="m")
             room.xadd(rooms.control_stream(N, "exam-3"), encode(start))  # type: ignore[arg-type]
             room.close()
-            await until(lambda: admin.xlen(N.control) == 1, "the first visit admitted")
+            await eventually(
+                lambda: admin.xlen(N.control) == 1, timeout=60, what="the first visit admitted"
+            )
             (tmp_path / "none.env").write_text("# none\n")
             env = subprocess_env(
                 MEDSCRIBE_REDIS_URL=url, MEDSCRIBE_STREAM_PREFIX="ms:",
@@ -119,7 +122,7 @@ async def test_a_room_revoked_mid_visit_stops_the_agent(
                     [k async for k in admin.scan_iter(match="ms:audio:exam-3.*")]
                 )
 
-            await until(recording, "the visit admitted and recording")
+            await eventually(recording, timeout=60, what="the visit admitted and recording")
             await room_admin.revoke(admin, N, "exam-3")
             result = await asyncio.wait_for(visit, 60)
     finally:

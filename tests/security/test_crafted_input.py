@@ -16,8 +16,9 @@ from services.notes.db.engine import Database
 from services.notes.db.models import Note
 from services.notes.exporter import export_encounter, safe_dirname
 from shared.contracts import StreamNames
-from tests.api.conftest import any_db_url, make_settings, open_database  # noqa: F401
 from tests.api.seeding import SECTIONS, add_encounter, add_role_tokens, bearer
+from tests.kit.api import make_settings, open_database
+from tests.kit.api_fixtures import any_db_url  # noqa: F401
 
 
 async def _versions(db: Database, eid: str) -> int:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from services.notes.db.engine import Database
 from services.notes.db.models import AuditEntry
 from tests.api.seeding import SECTIONS, add_encounter, bearer
-from tests.console.conftest import sign_in
+from tests.kit.console import sign_in
 
 PATHS = ("", "/transcript", "/note", "/note/versions", "/fhir", "/events")
 

@@ -15,7 +15,7 @@ from services.notes.db.engine import Database
 from services.notes.db.models import AuditEntry
 from shared.streams import make_redis
 from tests.api.seeding import add_encounter, add_token, bearer
-from tests.console.conftest import sign_in
+from tests.kit.console import sign_in
 
 
 async def _failures(db: Database) -> list[tuple[str, str | None, str, str | None, int]]:

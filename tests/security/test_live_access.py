@@ -15,7 +15,7 @@ from services.notes.config import NotesSettings
 from services.notes.db.engine import Database
 from tests.api.seeding import add_encounter, bearer, token_id
 from tests.api.test_live_events import sse_events
-from tests.console.conftest import csrf_of, sign_in
+from tests.kit.console import csrf_of, sign_in
 
 TIMEOUT = 20.0  # bounds a hang only
 

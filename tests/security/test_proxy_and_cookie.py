@@ -18,7 +18,7 @@ from services.notes.console import sessions
 from services.notes.db.engine import Database
 from services.notes.db.models import AuditEntry
 from tests.api.seeding import bearer
-from tests.console.conftest import NONCE_RE
+from tests.kit.console import NONCE_RE
 
 
 def _client(app: Any, peer: str, scheme: str = "http") -> httpx.AsyncClient:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from services.notes.db.engine import Database
 from services.notes.db.models import AuditEntry, Note
 from tests.api.seeding import SECTIONS, add_encounter, bearer
-from tests.console.conftest import sign_in
+from tests.kit.console import sign_in
 
 
 async def test_an_admin_neither_edits_nor_signs_a_note(

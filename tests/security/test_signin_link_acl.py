@@ -13,9 +13,10 @@ from services.notes.console import sessions
 from services.notes.db.engine import Database
 from shared.contracts import StreamNames
 from shared.streams import make_redis
-from tests.api.conftest import db, make_settings, sqlite_url  # noqa: F401
 from tests.api.seeding import add_token
 from tests.helpers.acl import PROD_PREFIX, AclRedis
+from tests.kit.api import make_settings
+from tests.kit.api_fixtures import db, sqlite_url  # noqa: F401
 
 
 async def test_signin_link_as_the_notes_user(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from medscribe.supervisor.supervisor import Backoff, FileSink, ServiceSpec, Supervisor, child_env
+from tests.kit.waiting import eventually
 
 
 class ListSink:
@@ -38,13 +39,6 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-async def wait_for(cond, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
-
-
 def test_backoff_doubles_and_caps() -> None:
     b = Backoff(initial_s=1.0, max_s=5.0)
     assert [b.delay(n) for n in (1, 2, 3, 4, 5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
@@ -56,7 +50,7 @@ async def test_output_of_services_is_merged_with_their_names() -> None:
     env = child_env(dict(os.environ))
     await sup.start(ServiceSpec("one", py("print('hello from one')"), env))
     await sup.start(ServiceSpec("two", py("import sys; print('oops', file=sys.stderr)"), env))
-    await wait_for(lambda: len(sink.lines) >= 2)
+    await eventually(lambda: len(sink.lines) >= 2, timeout=20)
     await sup.stop()
     assert ("one", "hello from one") in sink.lines
     assert ("two", "oops") in sink.lines  # stderr is merged too
@@ -71,7 +65,7 @@ async def test_crashed_service_is_restarted_with_backoff(tmp_path: Path) -> None
     sup = Supervisor(ListSink(), Backoff(initial_s=0.05, max_s=0.2, reset_after_s=60))
     spec = ServiceSpec("crashy", py(code), child_env(dict(os.environ)), restart=True)
     svc = await sup.start(spec)
-    await wait_for(lambda: counter.exists() and len(counter.read_text()) >= 4)
+    await eventually(lambda: counter.exists() and len(counter.read_text()) >= 4, timeout=20)
     await sup.stop()
     assert svc.restarts >= 3
     assert not sup.failed.is_set()  # restartable services never fail the supervisor
@@ -103,12 +97,12 @@ async def test_stop_reaches_grandchildren_and_kills_the_stubborn(tmp_path: Path)
     sink = ListSink()
     sup = Supervisor(sink, stop_timeout_s=0.5)
     svc = await sup.start(ServiceSpec("stubborn", py(code), child_env(dict(os.environ))))
-    await wait_for(lambda: ("stubborn", "ready") in sink.lines)
+    await eventually(lambda: ("stubborn", "ready") in sink.lines, timeout=20)
     grandchild = int(pidfile.read_text())
     assert svc.pid is not None
     child = svc.pid
     await sup.stop()
-    await wait_for(lambda: not alive(child) and not alive(grandchild), timeout=10)
+    await eventually(lambda: not alive(child) and not alive(grandchild), timeout=10)
 
 
 async def test_file_sink_keeps_one_log_per_service(tmp_path: Path) -> None:
