@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,28 +34,6 @@ async def add_audit(
     session.add(entry)
     await session.flush()
     return entry
-
-
-async def list_audit(
-    session: AsyncSession,
-    *,
-    encounter_id: str | None = None,
-    actor: str | None = None,
-    since: datetime | None = None,
-    limit: int = 100,
-    before_id: int | None = None,
-) -> list[AuditEntry]:
-    stmt = select(AuditEntry)
-    if encounter_id:
-        stmt = stmt.where(AuditEntry.encounter_id == encounter_id)
-    if actor:
-        stmt = stmt.where(AuditEntry.actor == actor)
-    if since:
-        stmt = stmt.where(AuditEntry.at >= since)
-    if before_id:
-        stmt = stmt.where(AuditEntry.id < before_id)
-    stmt = stmt.order_by(AuditEntry.id.desc()).limit(limit)
-    return list((await session.scalars(stmt)).all())
 
 
 async def create_token(

@@ -6,9 +6,10 @@ seq)``, ``(encounter_id, version)``) because stream delivery is at-least-once, a
 control and turn entries of one encounter may arrive in any order: a row that does not
 exist yet is created as a placeholder, never is an entry dropped.
 
-Note jobs (``jobs.py``), encounter listing (``listing.py``) and the audit log and API
+Note jobs (``jobs.py``), encounter counts (``listing.py``) and the audit log and API
 tokens (``access.py``) live in their own modules and are re-exported here, so callers use
-``repo.<function>`` for everything.
+``repo.<function>`` for everything. The staff API's listings (filters, search, pages) are
+``services/notes/api/queries.py``: one listing each, no second copy here.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from services.notes.db.access import (
     create_token,
     find_token_by_hash,
     find_token_by_name,
-    list_audit,
     list_tokens,
     revoke_token,
     set_password,
@@ -56,13 +56,7 @@ from services.notes.db.jobs import (
     renew_note_lease,
     request_note,
 )
-from services.notes.db.listing import (
-    EncounterFilter,
-    all_encounter_ids,
-    count_by_status,
-    decode_cursor,
-    list_encounters,
-)
+from services.notes.db.listing import all_encounter_ids, count_by_status
 from services.notes.db.models import (
     FAILED,
     NEEDS_REVIEW,
@@ -97,12 +91,12 @@ __all__ = [  # the re-exported names (everything else here is defined in this mo
     "add_note_version", "current_note", "note_history", "sign_note", "finish_note_job",
     "add_addendum", "NotSigned", "drop_drafts", "get_draft", "save_draft",
     "LeaseLost",
-    "TRANSCRIPTION_TIMEOUT", "EncounterFilter", "InvalidTransition", "NoteCandidate",
-    "NotFound", "all_encounter_ids", "count_by_status", "decode_cursor", "list_encounters",
+    "TRANSCRIPTION_TIMEOUT", "InvalidTransition", "NoteCandidate",
+    "NotFound", "all_encounter_ids", "count_by_status",
     "VersionConflict", "add_audit", "claim_note_job", "complete_note_job", "create_token",
     "defer_note_job", "expire_transcriptions", "find_token_by_hash", "late_turn_arrived",
     "completes_pending", "give_up_note_job",
-    "list_audit", "list_tokens", "missing_seqs", "pending_note_jobs", "release_note_job",
+    "list_tokens", "missing_seqs", "pending_note_jobs", "release_note_job",
     "renew_note_lease", "request_note", "revoke_token", "touch_token",
     "find_token_by_name", "set_password", "turn_seqs",
 ]  # fmt: skip
