@@ -276,6 +276,38 @@ async def test_logs_carry_no_transcript_text(
     assert "canary" not in logs.lower()
 
 
+def slow_terminate(monkeypatch: pytest.MonkeyPatch, delays: list[float]) -> list[int]:
+    """Make the simulator answer the n-th Terminate ``delays[n]`` s late (the last delay
+    for every later one); returns a one-item list counting the Terminates answered."""
+    import asyncio
+
+    from simulators import stt_session
+
+    original = stt_session.SttSession._finish
+    calls = [0]
+
+    async def slow_finish(self: Any) -> None:
+        delay = delays[min(calls[0], len(delays) - 1)]
+        calls[0] += 1
+        if delay:
+            await asyncio.sleep(delay)
+        await original(self)
+
+    monkeypatch.setattr(stt_session.SttSession, "_finish", slow_finish)
+    return calls
+
+
+# Two turns; the last ends with the audio (no trailing silence), so only the flush after
+# Terminate yields its final.
+ENDS_WITH_THE_AUDIO = [("doctor", "Take it twice a day."), ("patient", "Okay, thanks.")]
+
+
+def ends_with_the_audio() -> bytes:
+    script = script_turns(ENDS_WITH_THE_AUDIO)
+    script[-1] = type(script[-1])("patient", "Okay, thanks.", 0)
+    return script_audio(script)
+
+
 async def test_missing_termination_resends_the_unflushed_last_turn(
     redis: Any,
     redis_url: str,
@@ -286,31 +318,15 @@ async def test_missing_termination_resends_the_unflushed_last_turn(
     """The last turn ends with the audio (no trailing silence): only the flush after
     Terminate yields its final. The first Terminate goes unanswered (fault injected into
     the simulator): the bridge must not lose that turn."""
-    import asyncio
-
-    from simulators import stt_session
-
-    original = stt_session.SttSession._finish
-    calls = 0
-
-    async def slow_first_finish(self: Any) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            await asyncio.sleep(1.5)  # no Termination within the bridge's timeout
-        await original(self)
-
-    monkeypatch.setattr(stt_session.SttSession, "_finish", slow_first_finish)
-    script = script_turns([("doctor", "Take it twice a day."), ("patient", "Okay, thanks.")])
-    script[-1] = type(script[-1])("patient", "Okay, thanks.", 0)
+    calls = slow_terminate(monkeypatch, [1.5, 0.0])  # the first: over the bridge's wait
     settings = bridge_settings(redis_url, names, sim.url, terminate_timeout_s=0.5)
     async with running_bridge(settings):
-        await play_encounter(redis, names, "term-2", script_audio(script))
+        await play_encounter(redis, names, "term-2", ends_with_the_audio())
         out = await wait_for_outcome(redis, names, ["term-2"])
     assert isinstance(out["term-2"], EncounterTranscribed)
     turns = await turns_of(redis, names, "term-2")
-    assert [t.text for t in turns] == ["Take it twice a day.", "Okay, thanks."]
-    assert calls >= 2
+    assert [t.text for t in turns] == [text for _, text in ENDS_WITH_THE_AUDIO]
+    assert calls[0] >= 2
 
 
 async def test_a_slow_termination_gets_longer_waits_before_a_gap(
@@ -324,29 +340,14 @@ async def test_a_slow_termination_gets_longer_waits_before_a_gap(
     takes 2.5 s. The bridge waits 1 s, then 2 s, then 4 s: the third session's answer
     arrives within its wait and the last turn is kept, no gap (before, two unanswered
     waits of the same length recorded one)."""
-    import asyncio
-
-    from simulators import stt_session
-
-    original = stt_session.SttSession._finish
-    calls = 0
-
-    async def slow_finish(self: Any) -> None:
-        nonlocal calls
-        calls += 1
-        await asyncio.sleep(2.5)
-        await original(self)
-
-    monkeypatch.setattr(stt_session.SttSession, "_finish", slow_finish)
-    script = script_turns([("doctor", "Take it twice a day."), ("patient", "Okay, thanks.")])
-    script[-1] = type(script[-1])("patient", "Okay, thanks.", 0)
+    calls = slow_terminate(monkeypatch, [2.5])
     settings = bridge_settings(redis_url, names, sim.url, terminate_timeout_s=1.0)
     async with running_bridge(settings):
-        await play_encounter(redis, names, "term-3", script_audio(script))
+        await play_encounter(redis, names, "term-3", ends_with_the_audio())
         out = await wait_for_outcome(redis, names, ["term-3"])
     done = out["term-3"]
     assert isinstance(done, EncounterTranscribed)
     assert done.gap_seqs == ()
     turns = await turns_of(redis, names, "term-3")
-    assert [t.text for t in turns] == ["Take it twice a day.", "Okay, thanks."]
-    assert calls >= 3  # two unanswered waits before the one long enough
+    assert [t.text for t in turns] == [text for _, text in ENDS_WITH_THE_AUDIO]
+    assert calls[0] >= 3  # two unanswered waits before the one long enough

@@ -11,6 +11,7 @@ from typing import Any
 import redis.asyncio as aioredis
 import structlog
 
+from services.notes.config import NotesSettings
 from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.models import NEEDS_REVIEW, READY
@@ -50,17 +51,24 @@ async def _is(db: Database, encounter_id: str, status: str) -> bool:
     return enc is not None and enc.status == status
 
 
+async def _visit(redis: aioredis.Redis, names: StreamNames, encounter_id: str) -> None:
+    control, turns = visit_messages(encounter_id, ["Any chest pain?", "No chest pain at all."])
+    await publish_shuffled(redis, names, control, turns)
+
+
+def _settings(db: Database, names: StreamNames, tmp_path: Path) -> NotesSettings:
+    return notes_settings(db, names, tmp_path, grace_period_s=0.5, note_max_attempts=3)
+
+
 async def test_a_bug_is_counted_as_itself_and_capped(
     db: Database, redis: aioredis.Redis, names: StreamNames, tmp_path: Path,
     gateway: GatewayClient,
 ) -> None:  # fmt: skip
-    control, turns = visit_messages("bug-1", ["Any chest pain?", "No chest pain at all."])
-    await publish_shuffled(redis, names, control, turns)
+    await _visit(redis, names, "bug-1")
     client = BuggyClient(gateway, fails=10**6)
-    settings = notes_settings(db, names, tmp_path, grace_period_s=0.5, note_max_attempts=3)
     with structlog.testing.capture_logs() as logs:
-        async with running_notes(settings, db, redis, client) as metrics:
-            await eventually(lambda: _is(db, "bug-1", NEEDS_REVIEW), timeout=60)
+        async with running_notes(_settings(db, names, tmp_path), db, redis, client) as metrics:
+            await eventually(lambda: _is(db, "bug-1", NEEDS_REVIEW), timeout=180)
     status, _, error, reason = await _state(db, "bug-1")
     assert status == NEEDS_REVIEW
     assert error == "KeyError"
@@ -84,12 +92,10 @@ async def test_a_bug_that_goes_away_leaves_a_normal_note(
     db: Database, redis: aioredis.Redis, names: StreamNames, tmp_path: Path,
     gateway: GatewayClient,
 ) -> None:  # fmt: skip
-    control, turns = visit_messages("bug-2", ["Any chest pain?", "No chest pain at all."])
-    await publish_shuffled(redis, names, control, turns)
+    await _visit(redis, names, "bug-2")
     client = BuggyClient(gateway, fails=1)
-    settings = notes_settings(db, names, tmp_path, grace_period_s=0.5, note_max_attempts=3)
-    async with running_notes(settings, db, redis, client) as metrics:
-        await eventually(lambda: _is(db, "bug-2", READY), timeout=60)
+    async with running_notes(_settings(db, names, tmp_path), db, redis, client) as metrics:
+        await eventually(lambda: _is(db, "bug-2", READY), timeout=180)
     status, attempts, error, _ = await _state(db, "bug-2")
     assert (status, attempts, error) == (READY, 0, None)
     assert metrics.note_errors.labels(error="KeyError")._value.get() == 1
