@@ -138,7 +138,11 @@ class EncounterRunner:
         # seq -> revised speaker label ("" = unassigned), kept in Redis with the state
         self.speaker_revisions: dict[int, str] = {}
         self._fed: deque[tuple[int, int]] = deque()  # (frame end position, added ms)
-        self._last_frame_at = time.monotonic()
+        # When the sender first found no frame to send since the last it fed (None while it
+        # has audio): the missing-frames wait counts from here, not from the last read, so
+        # time spent sending a large batch (a slow server, a loaded host) is never taken
+        # for audio that did not come.
+        self._starved_since: float | None = None
         self._rng = random.Random()
         self._wake = asyncio.Event()
         self._lag_gauge: Gauge | None = None
@@ -159,7 +163,12 @@ class EncounterRunner:
         for f in frames:
             self.chunker.feed(f.pcm)
             self._fed.append((f.end_pos, f.added_ms))
-        self._last_frame_at = time.monotonic()
+        self._starved_since = None
+
+    def starved(self) -> None:
+        """The sender asked for frames and none came."""
+        if self._starved_since is None:
+            self._starved_since = time.monotonic()
 
     def sent(self, nbytes: int) -> None:
         self.sent_pos += nbytes
@@ -185,10 +194,11 @@ class EncounterRunner:
         """
         if self.stop_seq is None:
             return False
-        now = time.monotonic()
         if self.reader.last_seq >= self.stop_seq:
             return True
-        waited = now - self._last_frame_at
+        if self._starved_since is None:  # frames came since the last empty read: read on
+            return False
+        waited = time.monotonic() - self._starved_since
         if waited >= self.ctx.settings.stop_wait_s:
             log.warning(
                 "audio_frames_missing_at_stop", encounter_id=self.eid,
@@ -305,7 +315,7 @@ class EncounterRunner:
             self.chunker.clear()
             self._fed.clear()
             self.sent_pos = self.resume_pos
-            self._last_frame_at = time.monotonic()
+            self._starved_since = None
             try:
                 res = await run_session(self)
             except LeaseLost:

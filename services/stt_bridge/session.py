@@ -187,6 +187,7 @@ class _Session:
                 if frames:
                     r.feed(frames)
                     continue
+                r.starved()
                 idle = r.chunker.take_idle()
                 if idle is not None:
                     await self._send(idle)

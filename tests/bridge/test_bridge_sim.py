@@ -351,3 +351,45 @@ async def test_a_slow_termination_gets_longer_waits_before_a_gap(
     turns = await turns_of(redis, names, "term-3")
     assert [t.text for t in turns] == [text for _, text in ENDS_WITH_THE_AUDIO]
     assert calls[0] >= 3  # two unanswered waits before the one long enough
+
+
+async def test_time_spent_sending_is_not_taken_for_missing_audio(
+    redis: Any,
+    redis_url: str,
+    names: StreamNames,
+    sim: SttSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server slow to take audio in (a loaded host): the bridge's sends wait on the
+    socket, so sending what it read takes seconds, far longer than the 0.2 s it waits for
+    frames missing at the stop. That is time spent sending, not waiting for audio: the
+    visit must end complete (before, the bridge logged audio_frames_missing_at_stop as
+    soon as it ran out of what it had read and cut the visit short; the PostgreSQL
+    clinic-month lost 5 of a visit's 59 turns that way)."""
+    import asyncio
+
+    from services.stt_bridge import session
+
+    original = session._Session._send
+
+    async def slow_send(self: Any, chunk: bytes) -> None:
+        await asyncio.sleep(0.03)  # each send waits on the socket (the server reads slowly)
+        await original(self, chunk)
+
+    monkeypatch.setattr(session._Session, "_send", slow_send)
+    lines = [
+        ("doctor", "Good morning, what brings you in today?"),
+        ("patient", "I have had a cough for about two weeks now and it is worse at night."),
+        ("doctor", "Any fever, chills or shortness of breath with it?"),
+        ("patient", "No fever, but I do get a little short of breath on the stairs."),
+        ("doctor", "Let us listen to your lungs and get a chest x-ray today."),
+    ]
+    settings = bridge_settings(redis_url, names, sim.url, stop_wait_s=0.2, chunk_ms=50)
+    async with running_bridge(settings):
+        await play_encounter(redis, names, "backlog-1", script_audio(script_turns(lines)))
+        out = await wait_for_outcome(redis, names, ["backlog-1"], timeout=120)
+    done = out["backlog-1"]
+    assert isinstance(done, EncounterTranscribed)
+    assert done.gap_seqs == ()
+    turns = await turns_of(redis, names, "backlog-1")
+    assert [t.text for t in turns] == [text for _, text in lines]
