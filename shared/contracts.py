@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from shared.errors import MedscribeError
+
 SCHEMA_VERSION = 1
 
 # Keyterm limits of AssemblyAI streaming (assemblyai-protocol.md §4.4).
@@ -28,14 +30,12 @@ UNIVERSAL_STREAMING_MODELS = frozenset(
 EncounterId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
-class MalformedEntry(ValueError):
+class MalformedEntry(ValueError, MedscribeError):
     """A stream entry that cannot be decoded into its contract.
 
     The message names the problem (missing field, wrong type, bad version) but never the
     offending values, so it is safe to log.
     """
-
-    phi_safe = True
 
 
 class Message(BaseModel):

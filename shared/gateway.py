@@ -20,6 +20,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -163,15 +164,8 @@ class GatewayClient:
         response_format: dict[str, Any] | None = None,
         deadline_s: float | None = None,
     ) -> ChatResult:
-        body: dict[str, Any] = {"model": model, "messages": list(messages)}
-        if temperature is not None:
-            body["temperature"] = temperature
-        if max_tokens is not None:
-            body["max_tokens"] = max_tokens
-        if fallbacks:
-            body["fallbacks"] = [{"model": m} for m in fallbacks]
-        if response_format is not None:
-            body["response_format"] = response_format
+        """One chat completion, retried as the module says: attempt, then wait or give up."""
+        body = _chat_body(model, messages, temperature, max_tokens, fallbacks, response_format)
         started = time.monotonic()
         deadline = started + (deadline_s if deadline_s is not None else self.deadline_s)
         last: GatewayError = GatewayUnavailable("deadline_exceeded", attempts=0)
@@ -179,91 +173,118 @@ class GatewayClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            t0 = time.monotonic()
-            status, rid, retry_after = None, None, None
-            try:
-                resp = await self._post(
-                    "/v1/chat/completions",
-                    body,
-                    httpx.Timeout(
-                        min(self.timeout, remaining), connect=min(self.connect_timeout, remaining)
-                    ),
-                )
-            except httpx.TimeoutException:
-                reason = "timeout"
-            except httpx.TransportError as err:
-                reason = f"transport_{type(err).__name__}"
-            else:
-                status = resp.status_code
-                try:
-                    payload: Any = resp.json()
-                except ValueError:
-                    payload = None
-                rid = resp.headers.get("x-request-id") or (
-                    payload.get("request_id") if isinstance(payload, dict) else None
-                )
-                rid = str(rid) if rid is not None else error_request_id(payload)
-                if status == 200:
-                    try:
-                        text, served, usage, finish = parse_completion(payload, model)
-                    except (ValueError, TypeError):
-                        reason = "malformed_reply"
-                    else:
-                        elapsed = time.monotonic() - t0
-                        self._observe(model, attempt, status, "ok", "ok", elapsed, rid)
-                        log.info(
-                            "gateway_call",
-                            model=served,
-                            request_id=rid,
-                            status_code=status,
-                            attempt=attempt,
-                            latency_ms=round(elapsed * 1000),
-                            duration_ms=round((time.monotonic() - started) * 1000),
-                        )
-                        return ChatResult(
-                            text, rid, served, usage, time.monotonic() - started, attempt, finish
-                        )
-                elif status in RETRY_STATUSES:
-                    reason = "rate_limited" if status == 429 else "server_error"
-                    retry_after = parse_retry_after(resp.headers.get("retry-after"))
-                else:
-                    code = error_code(payload, status)
-                    cls: type[GatewayError] = (
-                        GatewayAuthError if status in (401, 403) else GatewayRejected
-                    )
-                    reason = "unauthorized" if cls is GatewayAuthError else f"rejected_{code}"
-                    if status < 400 or status >= 500:
-                        cls, reason = GatewayUnavailable, f"unexpected_status_{status}"
-                    self._observe(
-                        model, attempt, status, reason, "fail", time.monotonic() - t0, rid
-                    )
-                    log.warning(
-                        "gateway_rejected",
-                        model=model,
-                        request_id=rid,
-                        status_code=status,
-                        code=code,
-                        attempt=attempt,
-                    )
-                    raise cls(reason, status=status, request_id=rid, attempts=attempt)
-            elapsed = time.monotonic() - t0
-            last = GatewayUnavailable(reason, status=status, request_id=rid, attempts=attempt)
-            delay = self._backoff(attempt, retry_after)
-            if attempt == self.max_attempts or time.monotonic() + delay >= deadline:
-                self._observe(model, attempt, status, reason, "fail", elapsed, rid)
+            outcome = await self._attempt(model, body, attempt, remaining, started)
+            if isinstance(outcome, ChatResult):
+                return outcome
+            last = outcome.error(attempt)
+            if not await self._wait_to_retry(model, attempt, outcome, deadline):
                 break
-            self._observe(model, attempt, status, reason, "retry", elapsed, rid)
-            log.warning(
-                "gateway_retry",
-                model=model,
-                request_id=rid,
-                status_code=status,
-                reason=reason,
-                attempt=attempt,
-                latency_ms=round(elapsed * 1000),
-                retry_in_s=round(delay, 3),
+        self._log_unavailable(model, last, started)
+        raise last
+
+    async def _attempt(
+        self, model: str, body: dict[str, Any], attempt: int, remaining: float, started: float
+    ) -> ChatResult | _Retryable:
+        """One POST: its result, a failure worth retrying, or (raised) a rejection."""
+        t0 = time.monotonic()
+        timeout = httpx.Timeout(
+            min(self.timeout, remaining), connect=min(self.connect_timeout, remaining)
+        )
+        try:
+            resp = await self._post("/v1/chat/completions", body, timeout)
+        except httpx.TimeoutException:
+            return _Retryable("timeout", t0)
+        except httpx.TransportError as err:
+            return _Retryable(f"transport_{type(err).__name__}", t0)
+        status = resp.status_code
+        payload = _json_or_none(resp)
+        rid = _request_id(resp, payload)
+        if status == 200:
+            return self._completed(model, payload, rid, attempt, t0, started)
+        if status in RETRY_STATUSES:
+            reason = "rate_limited" if status == 429 else "server_error"
+            retry_after = parse_retry_after(resp.headers.get("retry-after"))
+            return _Retryable(reason, t0, status, rid, retry_after)
+        raise self._refused(model, payload, status, rid, attempt, t0)
+
+    def _completed(
+        self,
+        model: str,
+        payload: Any,
+        rid: str | None,
+        attempt: int,
+        t0: float,
+        started: float,
+    ) -> ChatResult | _Retryable:
+        """A 200: the parsed result (observed and logged), or a malformed reply to retry."""
+        try:
+            text, served, usage, finish = parse_completion(payload, model)
+        except (ValueError, TypeError):
+            return _Retryable("malformed_reply", t0, 200, rid)
+        elapsed = time.monotonic() - t0
+        self._observe(model, attempt, 200, "ok", "ok", elapsed, rid)
+        log.info(
+            "gateway_call",
+            model=served,
+            request_id=rid,
+            status_code=200,
+            attempt=attempt,
+            latency_ms=round(elapsed * 1000),
+            duration_ms=round((time.monotonic() - started) * 1000),
+        )
+        return ChatResult(text, rid, served, usage, time.monotonic() - started, attempt, finish)
+
+    def _refused(
+        self, model: str, payload: Any, status: int, rid: str | None, attempt: int, t0: float
+    ) -> GatewayError:
+        """A status not worth retrying, as its error (observed and logged): 401/403 the
+        key, other 4xx the request, anything else unexpected."""
+        code = error_code(payload, status)
+        cls: type[GatewayError] = GatewayAuthError if status in (401, 403) else GatewayRejected
+        reason = "unauthorized" if cls is GatewayAuthError else f"rejected_{code}"
+        if status < 400 or status >= 500:
+            cls, reason = GatewayUnavailable, f"unexpected_status_{status}"
+        self._observe(model, attempt, status, reason, "fail", time.monotonic() - t0, rid)
+        log.warning(
+            "gateway_rejected",
+            model=model,
+            request_id=rid,
+            status_code=status,
+            code=code,
+            attempt=attempt,
+        )
+        return cls(reason, status=status, request_id=rid, attempts=attempt)
+
+    async def _wait_to_retry(
+        self, model: str, attempt: int, failed: _Retryable, deadline: float
+    ) -> bool:
+        """Sleep the backoff before the next attempt; False (no sleep) when the attempts or
+        the deadline would run out first."""
+        elapsed = time.monotonic() - failed.t0
+        delay = self._backoff(attempt, failed.retry_after)
+        if attempt == self.max_attempts or time.monotonic() + delay >= deadline:
+            self._observe(
+                model, attempt, failed.status, failed.reason, "fail", elapsed, failed.request_id
             )
-            await asyncio.sleep(delay)
+            return False
+        self._observe(
+            model, attempt, failed.status, failed.reason, "retry", elapsed, failed.request_id
+        )
+        log.warning(
+            "gateway_retry",
+            model=model,
+            request_id=failed.request_id,
+            status_code=failed.status,
+            reason=failed.reason,
+            attempt=attempt,
+            latency_ms=round(elapsed * 1000),
+            retry_in_s=round(delay, 3),
+        )
+        await asyncio.sleep(delay)
+        return True
+
+    @staticmethod
+    def _log_unavailable(model: str, last: GatewayError, started: float) -> None:
         log.warning(
             "gateway_unavailable",
             model=model,
@@ -273,7 +294,6 @@ class GatewayClient:
             attempts=last.attempts,
             duration_ms=round((time.monotonic() - started) * 1000),
         )
-        raise last
 
     def _observe(
         self,
@@ -289,3 +309,56 @@ class GatewayClient:
             self.observer(
                 AttemptEvent(model, attempt, status, reason, outcome, latency_s, request_id)
             )
+
+
+@dataclass(frozen=True)
+class _Retryable:
+    """One attempt that failed in a way worth retrying: why, and what the server said."""
+
+    reason: str
+    t0: float  # when the attempt started (monotonic)
+    status: int | None = None  # None for a transport error or timeout
+    request_id: str | None = None
+    retry_after: float | None = None
+
+    def error(self, attempt: int) -> GatewayUnavailable:
+        """What the call raises if this stays the last attempt."""
+        return GatewayUnavailable(
+            self.reason, status=self.status, request_id=self.request_id, attempts=attempt
+        )
+
+
+def _chat_body(
+    model: str,
+    messages: Sequence[dict[str, Any]],
+    temperature: float | None,
+    max_tokens: int | None,
+    fallbacks: Sequence[str],
+    response_format: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The request body; options left unset are not sent (the gateway's defaults apply)."""
+    body: dict[str, Any] = {"model": model, "messages": list(messages)}
+    if temperature is not None:
+        body["temperature"] = temperature
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    if fallbacks:
+        body["fallbacks"] = [{"model": m} for m in fallbacks]
+    if response_format is not None:
+        body["response_format"] = response_format
+    return body
+
+
+def _json_or_none(resp: httpx.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def _request_id(resp: httpx.Response, payload: Any) -> str | None:
+    """The request id from the header, else from either body envelope."""
+    rid = resp.headers.get("x-request-id") or (
+        payload.get("request_id") if isinstance(payload, dict) else None
+    )
+    return str(rid) if rid is not None else error_request_id(payload)

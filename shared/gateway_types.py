@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from shared.errors import MedscribeError
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 120.0
 
@@ -45,10 +47,8 @@ class AttemptEvent:
     request_id: str | None
 
 
-class GatewayError(Exception):
+class GatewayError(MedscribeError):
     """Base of gateway failures; the message holds codes and ids only, never content."""
-
-    phi_safe = True
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from shared.contracts import StreamNames
+from shared.errors import MedscribeError
 from shared.gateway_types import AttemptEvent
 from shared.logging import get_logger
 from shared.redis_acl import require_permissions
@@ -38,10 +39,8 @@ REDIS_PERMISSIONS_MISSING = "redis_permissions_missing"
 UNREACHABLE_FIRST_RETRY_S = 2.0
 
 
-class NotReady(Exception):
+class NotReady(MedscribeError):
     """Not ready, for the one reason ``code`` (a fixed identifier, safe to show)."""
-
-    phi_safe = True
 
     def __init__(self, code: str) -> None:
         super().__init__(code)

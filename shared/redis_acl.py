@@ -26,6 +26,7 @@ from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
 from shared import rooms
 from shared.contracts import StreamNames
+from shared.errors import MedscribeError
 
 SERVICES = ("capture", "bridge", "editor", "notes")
 SAMPLE_ENCOUNTER = "enc-acl-probe"
@@ -163,11 +164,11 @@ def _editor(n: StreamNames) -> list[Use]:
         Use(("XACK", n.turns, "editor", "0-1"), "services/editor/state.py _PUBLISH_ONCE"),
         Use(
             ("XPENDING", n.turns, "editor", "IDLE", "1000", "-", "+", "10", "c"),
-            "services/editor/service.py _retake_own_orphans",
+            "shared/streams.py _retake_own_orphans (concurrency > 1)",
         ),
         Use(
             ("XCLAIM", n.turns, "editor", "c", "1000", "0-1"),
-            "services/editor/service.py _retake_own_orphans",
+            "shared/streams.py _retake_own_orphans (concurrency > 1)",
         ),
         Use(("EVALSHA", "0" * 40, "1", rate), limiter),
         Use(("SCRIPT", "LOAD", "return 0"), "redis-py Script (state.py, limiter.py)"),
@@ -513,10 +514,8 @@ async def require_permissions(
 EXIT_NO_PERMISSION = 78  # EX_CONFIG: the deployment, not the data, must change
 
 
-class PermissionsMissing(Exception):
+class PermissionsMissing(MedscribeError):
     """The start-up check found commands this service's Redis user may not run."""
-
-    phi_safe = True
 
 
 async def startup_check(redis: aioredis.Redis, service: str, names: StreamNames, url: str) -> None:

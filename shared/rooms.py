@@ -19,6 +19,7 @@ import uuid
 from datetime import UTC, datetime
 
 from shared.contracts import StreamNames
+from shared.errors import MedscribeError
 
 ROOM_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 # What follows "<room>." in a room's encounter id (total length stays within 64).
@@ -40,11 +41,9 @@ LIVE_TICKET_PREFIX = "rl_"
 RETIRE_TTL_S = 7 * 86400
 
 
-class RoomNameError(ValueError):
+class RoomNameError(ValueError, MedscribeError):
     """A room name or room encounter id that does not follow the rules (message names the
     rule, never anything but the offending name, which is not patient data)."""
-
-    phi_safe = True
 
 
 def check_room(name: str) -> str:

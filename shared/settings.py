@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.errors import MedscribeError
+
 DEFAULT_STREAMING_URL = "wss://streaming.assemblyai.com/v3/ws"
 EU_STREAMING_URL = "wss://streaming.eu.assemblyai.com/v3/ws"
 DEFAULT_GATEWAY_URL = "https://llm-gateway.assemblyai.com"
@@ -27,24 +29,20 @@ DEFAULT_LLM_MODELS = (
 )
 
 
-class MissingSetting(Exception):
+class MissingSetting(MedscribeError):
     """A required setting is absent; the message names the environment variable."""
-
-    phi_safe = True
 
     def __init__(self, variable: str, hint: str = "") -> None:
         self.variable = variable
         super().__init__(f"{variable} is not set{': ' + hint if hint else ''}")
 
 
-class ClusterUnreachable(Exception):
+class ClusterUnreachable(MedscribeError):
     """No node of the Redis Cluster answered when the client first connected.
 
     Deliberately not a RedisError: no retry loop swallows it, the command ends with one
     line (medscribe/cli.py), and a supervisor restarts the service with its back-off.
     """
-
-    phi_safe = True
 
 
 def _env(name: str, *aliases: str) -> AliasChoices:

@@ -4,7 +4,8 @@ The reader implements the rules of ARCHITECTURE.md §3 once for all consumers:
 group created at ``0`` with MKSTREAM; this consumer's own pending entries first, then new
 ones; ack only after the handler returned; periodic XAUTOCLAIM of entries idle past a
 timeout; delivery counting; poison and unparseable entries moved to the dead-letter
-stream with the reason, then acked. Works on Redis >= 6.2.
+stream with the reason, then acked; entries handled one at a time or (``concurrency``)
+several at once. Works on Redis >= 6.2.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.backoff import exponential
 from shared.contracts import MalformedEntry, Message, encode
+from shared.errors import MedscribeError
 from shared.logging import get_logger
 from shared.redis_acl import is_permission_error
 from shared.settings import ClusterUnreachable
@@ -69,13 +71,11 @@ RawFields = dict[bytes, bytes]
 Decoder = Callable[[RawFields], T]
 
 
-class PoisonEntry(Exception):
+class PoisonEntry(MedscribeError):
     """Raised by a handler for an entry that can never succeed: dead-letter it now.
 
     The message must be a reason code, not content; it is logged and stored.
     """
-
-    phi_safe = True
 
 
 class _Redis(aioredis.Redis):
@@ -297,6 +297,14 @@ class Acked:
 ACKED = Acked()
 
 
+# An entry of this consumer's own, not being worked on, idle this long: its handler ended
+# without the acknowledgement taking effect. (Not 0: a task that just finished may still
+# be between its acknowledgement and leaving the in-flight set.)
+ORPHAN_IDLE_MS = 1000
+# First wait before a transient handler failure is retried; doubles up to the reader's cap.
+TRANSIENT_RETRY_FIRST_S = 0.1
+
+
 @dataclass
 class ReaderStats:
     handled: int = 0
@@ -319,6 +327,15 @@ class ConsumerGroupReader(Generic[T]):
     dead-lettering nor leaves the entry waiting half a minute for reclaim (a note's grace
     period could end meanwhile). After Redis itself failed, this consumer's own pending
     entries are re-read before new ones, for the same reason.
+
+    ``concurrency`` is how many entries may be handled at once. At 1 (the default) each
+    entry is handled before the next is read. Above 1 each entry gets a task of its own and
+    the reader reads again as soon as a slot is free, so one slow handler (a gateway call
+    retrying for a minute) never holds back the entries behind it. Reads then take at most
+    the free slots (and ``batch``), a reclaim pass takes one page, and this consumer's own
+    pending entries that no task is working on are taken back after ``ORPHAN_IDLE_MS``
+    rather than ``claim_idle_ms``. A graceful stop lets the tasks finish; cancelling
+    the reader cancels them.
     """
 
     def __init__(
@@ -338,7 +355,10 @@ class ConsumerGroupReader(Generic[T]):
         max_deliveries: int = 5,
         transient: Callable[[BaseException], bool] | None = None,
         transient_retry_max_s: float = 5.0,
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.redis = redis
         self.stream = stream
         self.group = group
@@ -354,10 +374,14 @@ class ConsumerGroupReader(Generic[T]):
         self.stats = ReaderStats()
         self.transient = transient
         self.transient_retry_max_s = transient_retry_max_s
+        self.concurrency = concurrency
         self._claim_cursor = "0-0"
         self._last_claim = 0.0
         self._stop = asyncio.Event()
         self._reread_own = False  # Redis failed mid-entry: own pending entries come first
+        # concurrency > 1 only: the entries being handled, and their ids
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight_ids: set[str] = set()
 
     async def ensure_group(self) -> None:
         try:
@@ -368,6 +392,18 @@ class ConsumerGroupReader(Generic[T]):
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Consume until ``stop`` is set or the task is cancelled."""
+        try:
+            await self._consume(stop)
+        except asyncio.CancelledError:
+            for task in self._tasks:
+                task.cancel()
+            raise
+        finally:
+            # Graceful stop: finish what was taken (cancellation cancels it instead).
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _consume(self, stop: asyncio.Event | None) -> None:
         stop = stop or asyncio.Event()
         self._stop = stop
         await self.ensure_group()
@@ -416,19 +452,56 @@ class ConsumerGroupReader(Generic[T]):
                 failures += 1
 
     async def poll_once(self) -> int:
-        """One read (new entries) plus a reclaim pass when due; returns entries handled."""
+        """One read (new entries) plus a reclaim pass when due; returns entries handled
+        (taken, when ``concurrency`` > 1)."""
         self.stats.last_loop = time.monotonic()
         handled = 0
         if time.monotonic() - self._last_claim >= self.claim_every_s:
             handled += await self._claim_pass()
+        free = self._free_slots()
+        if free <= 0:
+            await asyncio.wait(
+                self._tasks, timeout=self.block_ms / 1000, return_when=asyncio.FIRST_COMPLETED
+            )
+            return handled
         reply: Any = await self.redis.xreadgroup(
-            self.group, self.consumer, {self.stream: ">"}, count=self.batch, block=self.block_ms
+            self.group, self.consumer, {self.stream: ">"}, count=free, block=self.block_ms
         )
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
-                await self._process(entry_id, fields, deliveries=1)
+                await self._take(entry_id, fields, deliveries=1)
                 handled += 1
         return handled
+
+    def _free_slots(self) -> int:
+        """How many entries to take now: a batch when handled one by one, else what fits."""
+        if self.concurrency == 1:
+            return self.batch
+        return min(self.batch, self.concurrency - len(self._tasks))
+
+    async def _take(self, entry_id: bytes | str, fields: RawFields, deliveries: int) -> None:
+        """Handle the entry now, or (``concurrency`` > 1) start its task and return."""
+        if self.concurrency == 1:
+            await self._process(entry_id, fields, deliveries)
+            return
+        eid = _id(entry_id)
+        self._inflight_ids.add(eid)
+        task = asyncio.create_task(self._process(eid, fields, deliveries))
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._finished(t, eid))
+
+    def _finished(self, task: asyncio.Task[None], entry_id: str) -> None:
+        self._tasks.discard(task)
+        self._inflight_ids.discard(entry_id)
+        if not task.cancelled() and task.exception() is not None:
+            # Redis trouble while handling: the entry stays pending and is taken again
+            # (_retake_own_orphans).
+            log.warning(
+                "stream_handler_aborted",
+                stream=self.stream,
+                entry_id=entry_id,
+                error=type(task.exception()).__name__,
+            )
 
     async def _drain_own_pending(self, stop: asyncio.Event) -> None:
         """Re-read entries this consumer took before a crash or restart."""
@@ -448,8 +521,11 @@ class ConsumerGroupReader(Generic[T]):
                 await self._process(entry_id, fields, await self._delivery_count(entry_id))
 
     async def _claim_pass(self) -> int:
+        """Take entries idle past ``claim_idle_ms`` (a dead consumer's). One by one, every
+        page now; concurrently, one page bounded by the free slots (the cursor carries on
+        at the next pass), after this consumer's own orphans."""
         self._last_claim = time.monotonic()
-        handled = 0
+        handled = await self._retake_own_orphans() if self.concurrency > 1 else 0
         while True:
             reply: Any = await self.redis.xautoclaim(
                 self.stream,
@@ -457,7 +533,7 @@ class ConsumerGroupReader(Generic[T]):
                 self.consumer,
                 min_idle_time=self.claim_idle_ms,
                 start_id=self._claim_cursor,
-                count=self.batch,
+                count=max(1, self._free_slots()),
             )
             cursor, entries = reply[0], reply[1]
             self._claim_cursor = _id(cursor)
@@ -465,11 +541,44 @@ class ConsumerGroupReader(Generic[T]):
                 if fields is None:  # Redis 6.2: deleted entry still in the PEL
                     await self.redis.xack(self.stream, self.group, entry_id)
                     continue
+                if _id(entry_id) in self._inflight_ids:
+                    continue  # our own slow handler, not a dead consumer's entry
                 self.stats.claimed += 1
-                await self._process(entry_id, fields, await self._delivery_count(entry_id))
+                await self._take(entry_id, fields, await self._delivery_count(entry_id))
                 handled += 1
-            if self._claim_cursor == "0-0" or not entries:
+            if self.concurrency > 1 or self._claim_cursor == "0-0" or not entries:
                 return handled
+
+    async def _retake_own_orphans(self) -> int:
+        """Entries pending for this very consumer that none of its tasks is working on: a
+        handler ended without its acknowledgement taking effect (Redis failed mid-entry, or
+        a failover dropped the write). A task's failure never reaches the read loop (which
+        re-reads own entries when handling one by one), so they are taken again here, now
+        rather than after ``claim_idle_ms`` (by then a note's grace period may be over);
+        handlers are idempotent."""
+        free = self._free_slots()
+        if free <= 0:
+            return 0
+        rows: Any = await self.redis.xpending_range(
+            self.stream, self.group, min="-", max="+", count=free,
+            consumername=self.consumer, idle=ORPHAN_IDLE_MS,
+        )  # fmt: skip
+        ids: list[Any] = [_id(r["message_id"]) for r in rows]
+        ids = [i for i in ids if i not in self._inflight_ids]
+        if not ids:
+            return 0
+        claimed: Any = await self.redis.xclaim(
+            self.stream, self.group, self.consumer, min_idle_time=ORPHAN_IDLE_MS,
+            message_ids=ids,
+        )  # fmt: skip
+        handled = 0
+        for entry_id, fields in claimed:
+            if fields is None or _id(entry_id) in self._inflight_ids:
+                continue
+            log.warning("stream_entry_retaken", stream=self.stream, entry_id=_id(entry_id))
+            await self._take(entry_id, fields, await self._delivery_count(entry_id))
+            handled += 1
+        return handled
 
     async def _delivery_count(self, entry_id: bytes | str) -> int:
         rows: Any = await self.redis.xpending_range(
@@ -489,7 +598,7 @@ class ConsumerGroupReader(Generic[T]):
         except MalformedEntry as err:
             await self.dead_letter(eid, fields, f"malformed: {err}", deliveries)
             return
-        delay = 0.1
+        retries = 0  # transient failures of this entry so far
         acked: Acked | None = None
         while True:
             try:
@@ -509,6 +618,7 @@ class ConsumerGroupReader(Generic[T]):
                     raise
                 self.stats.failed += 1
                 retry = self.transient is not None and self.transient(err)
+                delay = exponential(retries, TRANSIENT_RETRY_FIRST_S, self.transient_retry_max_s)
                 log.warning(
                     "stream_handler_failed",
                     stream=self.stream,
@@ -522,7 +632,7 @@ class ConsumerGroupReader(Generic[T]):
                     return
                 if await sleep_or_stop(self._stop, delay):
                     return  # stays pending: this consumer re-reads it first on its next start
-                delay = min(delay * 2, self.transient_retry_max_s)
+                retries += 1
                 continue
             break
         if acked is not ACKED:
@@ -575,10 +685,3 @@ def dead_entry(
 
 def _id(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-async def run_readers(readers: list[ConsumerGroupReader[Any]], stop: asyncio.Event) -> None:
-    """Run several readers until ``stop``; a crash of one stops all (and propagates)."""
-    async with asyncio.TaskGroup() as tg:
-        for reader in readers:
-            tg.create_task(reader.run(stop))

@@ -29,6 +29,7 @@ from shared.contracts import (
     SttSettings,
     validate_keyterms,
 )
+from shared.errors import MedscribeError
 from shared.llm_models import check_current
 from shared.settings import DEFAULT_LLM_MODELS, CommonSettings
 
@@ -38,10 +39,8 @@ DEFAULT_CONFIG_FILES = (
 )
 
 
-class KeytermError(ValueError):
+class KeytermError(ValueError, MedscribeError):
     """A keyterms file that breaks the service limits; the message says which and where."""
-
-    phi_safe = True
 
 
 class CaptureSettings(CommonSettings):

@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from shared.errors import MedscribeError
 from shared.llm_models import menu_entry
 
 
-class MenuCancelled(Exception):
+class MenuCancelled(MedscribeError):
     """The user left the menu (Esc, q or Ctrl+C) without choosing."""
-
-    phi_safe = True
 
 
 def _terminal_menu(options: Sequence[str], title: str) -> int | None:

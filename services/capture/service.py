@@ -11,6 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -77,8 +78,74 @@ async def run(
     stop_timeout: float = 15.0,
 ) -> CaptureResult:
     """Record one encounter until end of input or a stop signal; return what happened."""
-    view = view or NullView()
-    signals = signals or StopSignals.create()
+    visit, started = _open_visit(
+        settings,
+        redis,
+        view or NullView(),
+        signals or StopSignals.create(),
+        encounter_id,
+        llm_model,
+        keyterms,
+    )
+    await _announce(visit, started, source.description)
+    helpers = _start_helpers(visit)
+    frames, reason = await _record(visit, source)
+    last = frames - 1
+    if helpers.word.refused is not None:
+        reason = "refused"  # never admitted: no stop to send, nothing will be transcribed
+    else:
+        stopped = EncounterStopped(encounter_id=visit.encounter_id, last_frame_seq=last)
+        await visit.writer.add_control(visit.control, encode(stopped), stop=True)
+    visit.view.stopping(last)
+    delivered = await _deliver(visit, helpers, stop_timeout)
+    if helpers.word.refused is not None:
+        reason = "refused"  # also when the refusal came after a short recording ended
+    helpers.watch_stop.set()
+    if delivered:
+        await _let_earlier_visits_finish(visit, helpers.recovery, stop_timeout)
+    await _stop_helpers(visit, helpers)
+    kept_in = await _put_spool_away(visit, helpers.word, delivered)
+    return _finish(visit, helpers.word, last, reason, delivered, kept_in)
+
+
+@dataclass(frozen=True)
+class _Visit:
+    """One recording's settings, clients and parts, handed from step to step of ``run``."""
+
+    settings: CaptureSettings
+    redis: aioredis.Redis
+    names: StreamNames
+    view: LiveView
+    signals: StopSignals
+    encounter_id: str
+    room: str | None  # set when this machine uses its room's own credentials
+    control: str  # the stream EncounterStarted/Stopped are added to
+    spool: EncounterSpool
+    writer: FrameWriter
+
+
+@dataclass(frozen=True)
+class _Helpers:
+    """The tasks beside the recording, and how to end them."""
+
+    write_task: asyncio.Task[None]
+    recovery: asyncio.Task[int]  # sends what earlier runs left in the spool
+    recovery_stop: asyncio.Event
+    word: ServerWord  # what the clinic server said about this visit
+    watch_stop: asyncio.Event  # outlives the recording: the export folder comes later
+    tasks: list[asyncio.Task[Any]]  # cancelled at the end (recovery and watcher included)
+
+
+def _open_visit(
+    settings: CaptureSettings,
+    redis: aioredis.Redis,
+    view: LiveView,
+    signals: StopSignals,
+    encounter_id: str | None,
+    llm_model: str,
+    keyterms: tuple[str, ...],
+) -> tuple[_Visit, EncounterStarted]:
+    """The visit's id, its start message, its spool on disk and the frame writer."""
     names = StreamNames(settings.stream_prefix)
     room = settings.credentials_room
     if encounter_id is None:
@@ -86,6 +153,7 @@ async def run(
     # A room's own credentials may add control only to its room's stream (the notes
     # service's gate forwards it); the shared `capture` user adds to ms:control directly.
     control = rooms.control_stream(names, room) if room else names.control
+    # Built before anything is written: settings that cannot start a visit leave no spool.
     started = EncounterStarted(
         encounter_id=encounter_id,
         room=settings.room,
@@ -114,37 +182,66 @@ async def run(
         fsync_frames=settings.spool_fsync_frames,
         recent_frames=settings.recent_frames,
     )
-    await writer.add_control(control, encode(started), replay=True)
+    visit = _Visit(
+        settings, redis, names, view, signals, encounter_id, room, control, spool, writer
+    )
+    return visit, started
+
+
+async def _announce(visit: _Visit, started: EncounterStarted, source_description: str) -> None:
+    """EncounterStarted to the control stream (or the spool), the log and the view."""
+    await visit.writer.add_control(visit.control, encode(started), replay=True)
     log.info(
         "encounter_started",
-        encounter_id=encounter_id,
-        room=settings.room,
+        encounter_id=visit.encounter_id,
+        room=visit.settings.room,
         speech_model=started.stt.speech_model,
-        llm_model=llm_model,
+        llm_model=started.llm_model,
     )
-    view.started(started, source.description, writer.status)
-    write_task = asyncio.create_task(writer.run(), name="frame-writer")
+    visit.view.started(started, source_description, visit.writer.status)
+
+
+def _start_helpers(visit: _Visit) -> _Helpers:
+    """The frame writer, the resend of earlier visits' spools, the watcher of the server's
+    word and partials, the view's refresh and (a room's credentials) the live link."""
+    write_task = asyncio.create_task(visit.writer.run(), name="frame-writer")
     # Visits an earlier run left in the spool are sent alongside this one.
     recovery_stop = asyncio.Event()
-    recovery = asyncio.create_task(recover_spools(redis, settings.spool_dir, recovery_stop))
-    word = ServerWord(on_refused=lambda reason: _refused(view, signals, reason))
-    watch_stop = asyncio.Event()  # outlives the recording: the export folder comes later
+    recovery = asyncio.create_task(
+        recover_spools(visit.redis, visit.settings.spool_dir, recovery_stop)
+    )
+    word = ServerWord(on_refused=lambda reason: _refused(visit.view, visit.signals, reason))
+    watch_stop = asyncio.Event()
     watcher = asyncio.create_task(
         watch_encounter(
-            redis, names, encounter_id, view, watch_stop, own_copy=room is not None, word=word
+            visit.redis,
+            visit.names,
+            visit.encounter_id,
+            visit.view,
+            watch_stop,
+            own_copy=visit.room is not None,
+            word=word,
         )
     )
-    helpers = [
+    tasks: list[asyncio.Task[Any]] = [
         recovery,
         watcher,
-        asyncio.create_task(_refresh(view, writer.status, signals.stop)),
+        asyncio.create_task(_refresh(visit.view, visit.writer.status, visit.signals.stop)),
     ]
-    if room is not None:  # beside the audio path: no link is all that Redis trouble costs
-        link = show_live_link(redis, names, room, settings.notes_url, view)
-        helpers.append(asyncio.create_task(link))
+    if visit.room is not None:  # beside the audio path: no link is all that Redis trouble costs
+        link = show_live_link(
+            visit.redis, visit.names, visit.room, visit.settings.notes_url, visit.view
+        )
+        tasks.append(asyncio.create_task(link))
+    return _Helpers(write_task, recovery, recovery_stop, word, watch_stop, tasks)
+
+
+async def _record(visit: _Visit, source: AudioSource) -> tuple[int, str]:
+    """Frames from ``source`` to the writer until the input ends, a stop signal, the visit
+    length cap, a full spool or a source failure: (frames recorded, stop reason)."""
+    settings, writer, view = visit.settings, visit.writer, visit.view
     seq = 0
     reason = "end_of_input"
-
     max_frames = round(settings.max_visit_s / FRAME_SECONDS)
 
     async def capture_frames() -> None:
@@ -156,12 +253,12 @@ async def run(
             if seq >= max_frames:
                 # A visit left running all night must not become one endless encounter.
                 reason = "max_duration"
-                log.warning("max_visit_length_reached", encounter_id=encounter_id, frames=seq)
+                log.warning("max_visit_length_reached", encounter_id=visit.encounter_id, frames=seq)
                 view.notice(f"recording stopped: the visit reached {settings.max_visit_s} s")
                 return
 
     capture = asyncio.create_task(capture_frames(), name="capture-frames")
-    stopper = asyncio.create_task(signals.stop.wait())
+    stopper = asyncio.create_task(visit.signals.stop.wait())
     try:
         await asyncio.wait({capture, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if not capture.done():
@@ -173,74 +270,94 @@ async def run(
     except SpoolFull as err:
         reason = "spool_full"
         view.error(f"recording stopped: {err}")
-        log.error("spool_full_recording_stopped", encounter_id=encounter_id, frames=seq)
+        log.error("spool_full_recording_stopped", encounter_id=visit.encounter_id, frames=seq)
     except Exception as err:
         reason = "source_error"
-        log.error("audio_source_failed", encounter_id=encounter_id, error=type(err).__name__)
+        log.error("audio_source_failed", encounter_id=visit.encounter_id, error=type(err).__name__)
         view.error(str(err) if getattr(err, "phi_safe", False) else type(err).__name__)
     finally:
         stopper.cancel()
         source.close()
-    last = seq - 1
-    if word.refused is not None:
-        reason = "refused"  # never admitted: no stop to send, nothing will be transcribed
-    else:
-        stopped = EncounterStopped(encounter_id=encounter_id, last_frame_seq=last)
-        await writer.add_control(control, encode(stopped), stop=True)
-    view.stopping(last)
+    return seq, reason
+
+
+async def _deliver(visit: _Visit, helpers: _Helpers, stop_timeout: float) -> bool:
+    """Let the writer get what is left into Redis (bounded); True when all of it is in.
+    Then, for a room, wait a little for the server's word on where the files went."""
+    word, now = helpers.word, visit.signals.now
     # refused: nothing will take this visit; what is not in Redis yet stays on disk now
     wait_s = stop_timeout if word.refused is None else 0.0
-    delivered = await writer.close(write_task, wait_s, abort=signals.now)
-    if delivered and word.refused is None and room is not None and not signals.now.is_set():
+    delivered = await visit.writer.close(helpers.write_task, wait_s, abort=now)
+    if delivered and word.refused is None and visit.room is not None and not now.is_set():
         # All audio is in: wait a little for the server to say where the files went (the
         # live view's last line). Bounded, and a second Ctrl+C ends it.
-        await _first_of(word.answered, signals.now, timeout=settings.export_wait_s)
-    if word.refused is not None:
-        reason = "refused"  # also when the refusal came after a short recording ended
-    watch_stop.set()
-    if delivered and not recovery.done() and not signals.now.is_set():
-        # Redis answers: give an earlier visit's spool the same grace to finish sending.
-        view.notice("sending audio of an earlier visit that was kept in the spool ...")
-        now = asyncio.create_task(signals.now.wait())
-        await asyncio.wait(
-            {recovery, now}, timeout=stop_timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        now.cancel()
-    recovery_stop.set()
-    signals.stop.set()  # ends the helpers
-    for task in helpers:
+        await _first_of(word.answered, now, timeout=visit.settings.export_wait_s)
+    return delivered
+
+
+async def _let_earlier_visits_finish(
+    visit: _Visit, recovery: asyncio.Task[int], stop_timeout: float
+) -> None:
+    """Redis answers: give an earlier visit's spool the same grace to finish sending."""
+    if recovery.done() or visit.signals.now.is_set():
+        return
+    visit.view.notice("sending audio of an earlier visit that was kept in the spool ...")
+    now = asyncio.create_task(visit.signals.now.wait())
+    await asyncio.wait({recovery, now}, timeout=stop_timeout, return_when=asyncio.FIRST_COMPLETED)
+    now.cancel()
+
+
+async def _stop_helpers(visit: _Visit, helpers: _Helpers) -> None:
+    helpers.recovery_stop.set()
+    visit.signals.stop.set()  # ends the helpers
+    for task in helpers.tasks:
         task.cancel()
-    for task in helpers:
+    for task in helpers.tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    kept_in = None
+
+
+async def _put_spool_away(visit: _Visit, word: ServerWord, delivered: bool) -> str | None:
+    """A refused visit's audio is kept as a file (returns where); a delivered one's spool
+    is removed; otherwise it stays for a later run's recovery to send."""
     if word.refused is not None:
-        kept_in = str(
-            await keep_refused(redis, names.audio(encounter_id), spool, settings.spool_dir)
-        )
-    elif delivered:
-        spool.remove()
+        audio = visit.names.audio(visit.encounter_id)
+        return str(await keep_refused(visit.redis, audio, visit.spool, visit.settings.spool_dir))
+    if delivered:
+        visit.spool.remove()
     else:
-        spool.close()
+        visit.spool.close()
+    return None
+
+
+def _finish(
+    visit: _Visit,
+    word: ServerWord,
+    last: int,
+    reason: str,
+    delivered: bool,
+    kept_in: str | None,
+) -> CaptureResult:
+    """Log the end of the visit and show its summary; the result of ``run``."""
     log.info(
         "encounter_stopped",
-        encounter_id=encounter_id,
+        encounter_id=visit.encounter_id,
         last_frame_seq=last,
         reason=reason,
         ok=delivered,
-        spool_bytes=writer.status.spool_bytes,
+        spool_bytes=visit.writer.status.spool_bytes,
     )
     result = CaptureResult(
-        encounter_id,
+        visit.encounter_id,
         last,
         delivered and word.refused is None,
         reason,
-        writer.status,
+        visit.writer.status,
         refused=word.refused,
         kept_in=kept_in,
         export_dir=word.export_dir,
     )
-    view.finished(result_summary(settings, result))
+    visit.view.finished(result_summary(visit.settings, result))
     return result
 
 

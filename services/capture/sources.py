@@ -17,6 +17,7 @@ from typing import BinaryIO, Protocol
 import numpy as np
 
 from services.capture.resample import Resampler
+from shared.errors import MedscribeError
 
 SAMPLE_RATE = 16000
 FRAME_SAMPLES = 800
@@ -29,10 +30,8 @@ MIC_INSTALL_HINT = (
 )
 
 
-class SourceError(Exception):
+class SourceError(MedscribeError):
     """An audio source that cannot be opened or read; the message is safe to show."""
-
-    phi_safe = True
 
 
 class MicUnavailable(SourceError):

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.errors import MedscribeError
 from shared.logging import get_logger
 from shared.private_files import DIR_MODE, open_private, private_dir
 
@@ -39,10 +40,8 @@ KIND_FRAME = b"F"
 KIND_CONTROL = b"C"
 
 
-class SpoolFull(Exception):
+class SpoolFull(MedscribeError):
     """The spool reached its disk budget; the message is safe to show."""
-
-    phi_safe = True
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import asyncio
 import os
 import socket
 import time
-from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -32,133 +31,12 @@ from shared.health import HealthServer
 from shared.logging import get_logger
 from shared.prompts import EDIT_PROMPT_VERSION
 from shared.readiness import GatewayKeyWatch, RedisPermissionsProbe
-from shared.streams import ConsumerGroupReader, RawFields, _id
+from shared.streams import ConsumerGroupReader, RawFields
 from shared.waiting import sleep_or_stop
 
 log = get_logger(__name__)
 
-T = TypeVar("T")
 BACKLOG_EVERY_S = 5.0
-# An entry of this consumer's own, not being worked on, idle this long: its handler ended
-# without the acknowledgement taking effect. (Not 0: a task that just finished may still
-# be between its acknowledgement and leaving the in-flight set.)
-ORPHAN_IDLE_MS = 1000
-
-
-class ConcurrentReader(ConsumerGroupReader[T]):
-    """A group reader that keeps up to ``batch`` entries in flight as separate tasks and
-    reads more as soon as one finishes, so one slow gateway call (retrying for a minute)
-    never holds back the turns behind it."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._inflight_ids: set[str] = set()
-
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        try:
-            await super().run(stop)
-        except asyncio.CancelledError:
-            for task in self._tasks:
-                task.cancel()
-            raise
-        finally:
-            # Graceful stop: finish what was taken (cancellation cancels it instead).
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def poll_once(self) -> int:
-        self.stats.last_loop = time.monotonic()
-        handled = 0
-        if time.monotonic() - self._last_claim >= self.claim_every_s:
-            handled += await self._claim_pass()
-        free = self.batch - len(self._tasks)
-        if free <= 0:
-            await asyncio.wait(
-                self._tasks, timeout=self.block_ms / 1000, return_when=asyncio.FIRST_COMPLETED
-            )
-            return handled
-        reply: Any = await self.redis.xreadgroup(
-            self.group, self.consumer, {self.stream: ">"}, count=free, block=self.block_ms
-        )
-        for _stream, entries in reply or []:
-            for entry_id, fields in entries:
-                self._spawn(entry_id, fields, 1)
-                handled += 1
-        return handled
-
-    async def _claim_pass(self) -> int:
-        """One XAUTOCLAIM page per pass, bounded by free slots; the cursor carries on."""
-        self._last_claim = time.monotonic()
-        orphans = await self._retake_own_orphans()
-        reply: Any = await self.redis.xautoclaim(
-            self.stream,
-            self.group,
-            self.consumer,
-            min_idle_time=self.claim_idle_ms,
-            start_id=self._claim_cursor,
-            count=max(1, self.batch - len(self._tasks)),
-        )
-        self._claim_cursor = _id(reply[0])
-        handled = 0
-        for entry_id, fields in reply[1]:
-            if fields is None:  # Redis 6.2: deleted entry still pending
-                await self.redis.xack(self.stream, self.group, entry_id)
-                continue
-            if _id(entry_id) in self._inflight_ids:
-                continue  # our own slow call, not a dead consumer's entry
-            self.stats.claimed += 1
-            self._spawn(entry_id, fields, await self._delivery_count(entry_id))
-            handled += 1
-        return handled + orphans
-
-    async def _retake_own_orphans(self) -> int:
-        """Entries pending for this very consumer that none of its tasks is working on: a
-        handler ended without its acknowledgement taking effect (Redis failed mid-turn, or
-        a failover dropped the write). Taken again now, not after ``claim_idle_ms`` (by
-        then the note's grace period may be over); publishing is idempotent."""
-        free = self.batch - len(self._tasks)
-        if free <= 0:
-            return 0
-        rows: Any = await self.redis.xpending_range(
-            self.stream, self.group, min="-", max="+", count=free,
-            consumername=self.consumer, idle=ORPHAN_IDLE_MS,
-        )  # fmt: skip
-        ids: list[Any] = [_id(r["message_id"]) for r in rows]
-        ids = [i for i in ids if i not in self._inflight_ids]
-        if not ids:
-            return 0
-        claimed: Any = await self.redis.xclaim(
-            self.stream, self.group, self.consumer, min_idle_time=ORPHAN_IDLE_MS,
-            message_ids=ids,
-        )  # fmt: skip
-        handled = 0
-        for entry_id, fields in claimed:
-            if fields is None or _id(entry_id) in self._inflight_ids:
-                continue
-            log.warning("turn_retaken", stream=self.stream, entry_id=_id(entry_id))
-            self._spawn(entry_id, fields, await self._delivery_count(entry_id))
-            handled += 1
-        return handled
-
-    def _spawn(self, entry_id: bytes | str, fields: RawFields, deliveries: int) -> None:
-        eid = _id(entry_id)
-        self._inflight_ids.add(eid)
-        task = asyncio.create_task(self._process(eid, fields, deliveries))
-        self._tasks.add(task)
-        task.add_done_callback(lambda t: self._finished(t, eid))
-
-    def _finished(self, task: asyncio.Task[None], entry_id: str) -> None:
-        self._tasks.discard(task)
-        self._inflight_ids.discard(entry_id)
-        if not task.cancelled() and task.exception() is not None:
-            # Redis trouble while handling: the entry stays pending and is reclaimed later.
-            log.warning(
-                "turn_handler_aborted",
-                stream=self.stream,
-                entry_id=entry_id,
-                error=type(task.exception()).__name__,
-            )
 
 
 def _decode_turn(fields: RawFields) -> FinalTurn:
@@ -238,8 +116,8 @@ async def run(
     dispatcher = Dispatcher(gateway, limiter, settings, metrics)
     editor = TurnEditor(settings, state, dispatcher, metrics)
     consumer = settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
-    readers: list[ConcurrentReader[FinalTurn]] = [
-        ConcurrentReader(
+    readers: list[ConsumerGroupReader[FinalTurn]] = [
+        ConsumerGroupReader(
             redis,
             stream=names.turns,
             group=settings.group,
@@ -248,6 +126,9 @@ async def run(
             handler=editor.handle,
             dead_stream=names.dead,
             batch=settings.batch,
+            # Each turn in a task of its own: one slow gateway call (retrying for a minute)
+            # must never hold back the turns behind it.
+            concurrency=settings.batch,
             block_ms=settings.block_ms,
             claim_idle_ms=settings.claim_idle_ms,
             claim_every_s=settings.claim_every_s,

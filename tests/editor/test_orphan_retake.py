@@ -1,7 +1,7 @@
-"""The editor's reader takes back its own pending turns that none of its tasks is working
-on (a handler ended without its acknowledgement taking effect: Redis failed mid-turn, or a
-failover dropped the write) within seconds, not after ``claim_idle_ms``, and never a turn
-one of its tasks is still editing."""
+"""The editor's reader (concurrency > 1) takes back its own pending turns that none of its
+tasks is working on (a handler ended without its acknowledgement taking effect: Redis
+failed mid-turn, or a failover dropped the write) within seconds, not after
+``claim_idle_ms``, and never a turn one of its tasks is still editing."""
 
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ import asyncio
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from services.editor.service import ConcurrentReader
 from shared.contracts import FinalTurn, StreamNames, decode
-from shared.streams import Delivery, publish
+from shared.streams import ConsumerGroupReader, Delivery, publish
 from tests.editor.support import make_turn
 from tests.kit.waiting import eventually
 
 
-def reader(redis: aioredis.Redis, names: StreamNames, handler) -> ConcurrentReader[FinalTurn]:  # type: ignore[no-untyped-def]
-    return ConcurrentReader(
+def reader(redis: aioredis.Redis, names: StreamNames, handler) -> ConsumerGroupReader[FinalTurn]:  # type: ignore[no-untyped-def]
+    return ConsumerGroupReader(
         redis,
         stream=names.turns,
         group="editor",
@@ -27,6 +26,7 @@ def reader(redis: aioredis.Redis, names: StreamNames, handler) -> ConcurrentRead
         handler=handler,
         dead_stream=names.dead,
         batch=4,
+        concurrency=4,  # as the editor runs it
         block_ms=100,
         claim_idle_ms=600_000,  # a dead consumer's turns: not in this test's lifetime
         claim_every_s=0.2,

@@ -261,6 +261,67 @@ async def test_cancellation_leaves_in_flight_entry_pending(redis, names) -> None
     assert (await redis.xpending(names.control, "g"))["pending"] == 1
 
 
+async def test_one_by_one_by_default_a_slow_entry_holds_back_the_next(redis, names) -> None:
+    for i in range(2):
+        await publish(redis, names.control, _msg(i))
+    release = asyncio.Event()
+    seen: list[int] = []
+
+    async def handle(d: Delivery[EncounterStopped]) -> None:
+        seen.append(d.message.last_frame_seq)
+        if d.message.last_frame_seq == 0:
+            await release.wait()
+
+    reader = _reader(redis, names, "c", handle, claim_idle_ms=600_000)
+    stop, task = await _run(reader)
+    await eventually(lambda: seen == [0], timeout=20, every=0.02)
+    await asyncio.sleep(0.3)
+    assert seen == [0]
+    release.set()
+    await eventually(lambda: reader.stats.handled == 2, timeout=20, every=0.02)
+    await _stop(stop, task)
+    assert seen == [0, 1]
+
+
+async def test_concurrency_lets_later_entries_pass_a_slow_one(redis, names) -> None:
+    """At most ``concurrency`` at once; a graceful stop lets the slow one finish and ack."""
+    for i in range(4):
+        await publish(redis, names.control, _msg(i))
+    release = asyncio.Event()
+    seen: list[int] = []
+    running = {"now": 0, "most": 0}
+
+    async def handle(d: Delivery[EncounterStopped]) -> None:
+        running["now"] += 1
+        running["most"] = max(running["most"], running["now"])
+        try:
+            if d.message.last_frame_seq == 0:
+                await release.wait()
+            else:
+                await asyncio.sleep(0.05)
+            seen.append(d.message.last_frame_seq)
+        finally:
+            running["now"] -= 1
+
+    reader = _reader(redis, names, "c", handle, claim_idle_ms=600_000, concurrency=2)
+    stop, task = await _run(reader)
+    await eventually(lambda: seen == [1, 2, 3], timeout=20, every=0.02)
+    stop.set()
+    await asyncio.sleep(0.2)
+    assert not task.done()  # waits for the entry still in flight
+    release.set()
+    await asyncio.wait_for(task, 10)
+    assert seen == [1, 2, 3, 0]
+    assert running["most"] == 2
+    assert reader.stats.handled == 4
+    assert (await redis.xpending(names.control, "g"))["pending"] == 0
+
+
+async def test_concurrency_below_one_is_refused(redis, names) -> None:
+    with pytest.raises(ValueError, match="concurrency"):
+        _reader(redis, names, "c", None, concurrency=0)
+
+
 async def test_ten_thousand_entries_through_four_consumers_exactly_once_after_dedupe(
     redis, names
 ) -> None:
