@@ -394,6 +394,11 @@ class StreamNames:
     def editor_published(self, encounter_id: str, seq: int) -> str:
         return self.key("editor", "published", encounter_id, str(seq))
 
+    def editor_quota_wait(self, encounter_id: str) -> str:
+        """Set while a visit's turns wait for LLM quota (counts and times, no text); the
+        live view shows it. Short-lived: it expires seconds after the wait ends."""
+        return self.key("editor", "wait", encounter_id)
+
     def editor_result(self, prompt_version: str, encounter_id: str, seq: int) -> str:
         return self.key("editor", "result", prompt_version, encounter_id, str(seq))
 

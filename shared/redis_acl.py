@@ -171,6 +171,7 @@ def _editor(n: StreamNames) -> list[Use]:
             "shared/streams.py _retake_own_orphans (concurrency > 1)",
         ),
         Use(("EVALSHA", "0" * 40, "1", rate), limiter),
+        Use(("SET", n.editor_quota_wait(e), "x", "PX", "3000"), "services/editor/waiting.py"),
         Use(("SCRIPT", "LOAD", "return 0"), "redis-py Script (state.py, limiter.py)"),
         Use(("SET", published, "x", "EX", "60"), "services/editor/state.py _PUBLISH_ONCE"),
         Use(("XADD", n.edited, "*", "f", "v"), "services/editor/state.py _PUBLISH_ONCE"),

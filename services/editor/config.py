@@ -40,6 +40,20 @@ class EditorSettings(CommonSettings, AssemblyAISettings):
         3, ge=2, description="Queued turns of a model from which one encounter's turns merge."
     )
     merge_max_turns: int = Field(8, ge=1, le=50)
+    merge_across_encounters: bool = Field(
+        False,
+        description=(
+            "Under a quota, let one request carry turns of different visits (each checked "
+            "against its own words, without another visit's context): ~8x more rooms per model."
+        ),
+    )
+    equivalent_models: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Models the clinic accepts as interchangeable for turn edits; a turn whose model "
+            "is one of them and has no quota left goes to the next with quota."
+        ),
+    )
     merge_max_chars: int = Field(6000, ge=200)
     queue_deadline_s: float = Field(
         120.0, gt=0, description="Longest a turn waits for quota before it is published as is."

@@ -25,6 +25,7 @@ from services.editor.limiter import RateLimiter
 from services.editor.metrics import EditorMetrics
 from services.editor.review import review_reply
 from services.editor.state import EditOutcome
+from services.editor.waiting import QuotaWaitBoard
 from shared.contracts import FinalTurn
 from shared.gateway import GatewayClient, GatewayRejected, GatewayUnavailable
 from shared.logging import get_logger
@@ -85,11 +86,13 @@ class Dispatcher:
         limiter: RateLimiter,
         settings: EditorSettings,
         metrics: EditorMetrics,
+        waiting: QuotaWaitBoard | None = None,
     ) -> None:
         self.gateway = gateway
         self.limiter = limiter
         self.s = settings
         self.metrics = metrics
+        self.waiting = waiting
         self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
         self._queues: dict[str, list[EditJob]] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -159,11 +162,11 @@ class Dispatcher:
             except BaseException:
                 self._inflight.release()
                 raise
-            if not admitted:
+            if admitted is None:
                 self._inflight.release()
                 continue
             group = self._take_group(queue)
-            task = asyncio.create_task(self._call(model, group))
+            task = asyncio.create_task(self._call(admitted, group))
             self._calls.add(task)
             task.add_done_callback(self._call_done)
 
@@ -171,26 +174,41 @@ class Dispatcher:
         self._inflight.release()
         self._calls.discard(task)
 
-    async def _await_quota(self, model: str, queue: list[EditJob]) -> bool:
-        """Wait for the shared limiter; expire turns that waited past the queue deadline."""
+    async def _await_quota(self, model: str, queue: list[EditJob]) -> str | None:
+        """Wait for quota of ``model`` or of a model the clinic declared equivalent, and
+        return the model admitted (None: the queue emptied while waiting). Turns that wait
+        past the queue deadline are published unedited; visits with turns waiting are
+        marked for the live view."""
         started = time.monotonic()
         while True:
-            try:
-                wait = await self.limiter.try_acquire(model)
-            except (RedisError, OSError) as err:
-                log.warning("limiter_unavailable", model=model, error=type(err).__name__)
-                wait = 1.0
-            if wait <= 0:
-                self.metrics.limiter_wait.observe(time.monotonic() - started)
-                return bool(queue)
+            wait = 1.0
+            for candidate in self._candidates(model):
+                try:
+                    candidate_wait = await self.limiter.try_acquire(candidate)
+                except (RedisError, OSError) as err:
+                    log.warning("limiter_unavailable", model=candidate, error=type(err).__name__)
+                    candidate_wait = 1.0
+                if candidate_wait <= 0:
+                    self.metrics.limiter_wait.observe(time.monotonic() - started)
+                    return candidate if queue else None
+                wait = min(wait, candidate_wait)
             now = time.monotonic()
             expired = [j for j in queue if now - j.enqueued > self.s.queue_deadline_s]
             if expired:
                 self._resolve(expired, None, "quota_wait_exceeded")
                 queue[:] = [j for j in queue if not j.future.done()]
             if not queue:
-                return False
-            await asyncio.sleep(min(wait, 1.0))
+                return None
+            if self.waiting is not None:
+                await self.waiting.mark((j.turn.encounter_id, j.enqueued) for j in queue)
+            await asyncio.sleep(wait)
+
+    def _candidates(self, model: str) -> tuple[str, ...]:
+        """``model`` first, then the others of its equivalence group (each its own quota)."""
+        group = self.s.equivalent_models
+        if model not in group:
+            return (model,)
+        return (model, *(m for m in group if m != model))
 
     def _take_group(self, queue: list[EditJob]) -> list[EditJob]:
         first = queue[0]
@@ -217,6 +235,19 @@ class Dispatcher:
             chars += len(job.turn.text)
         if first not in group:  # the oldest turn always goes now
             group = [first]
+        chars = sum(len(j.turn.text) for j in group)
+        if self.s.merge_across_encounters:
+            # the oldest turns of other visits fill the request (each edited and checked
+            # against its own original; no visit's context or keyterms go to another's)
+            for job in queue:
+                if len(group) >= self.s.merge_max_turns:
+                    break
+                if job in group or job.single_only:
+                    continue
+                if chars + len(job.turn.text) > self.s.merge_max_chars:
+                    continue
+                group.append(job)
+                chars += len(job.turn.text)
         for job in group:
             queue.remove(job)
         return group
@@ -268,9 +299,9 @@ class Dispatcher:
     async def _edit_merged(self, model: str, group: list[EditJob]) -> None:
         self.metrics.requests.labels("merged").inc()
         self.metrics.merged_turns.inc(len(group))
-        keyterms = tuple(dict.fromkeys(k for j in group for k in j.keyterms))
+        context, keyterms = _shared_prompt_parts(group)
         messages = build_edit_batch_messages(
-            [j.turn.text for j in group], context=group[0].context, keyterms=keyterms
+            [j.turn.text for j in group], context=context, keyterms=keyterms
         )
         result = await self.gateway.chat(
             model,
@@ -294,3 +325,13 @@ class Dispatcher:
                 review.text, review.status, result.model, review.reason, result.request_id, share
             )
             self._resolve([job], outcome, "")
+
+
+def _shared_prompt_parts(group: Sequence[EditJob]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Context and keyterms of a merged request. One visit: its context and all its
+    keyterms. Several visits: no context (it is one visit's words) and only the keyterms
+    every visit has, so nothing of one patient's visit reaches another's edit."""
+    if len({j.turn.encounter_id for j in group}) == 1:
+        return group[0].context, tuple(dict.fromkeys(k for j in group for k in j.keyterms))
+    common = set(group[0].keyterms).intersection(*(j.keyterms for j in group[1:]))
+    return (), tuple(k for k in group[0].keyterms if k in common)

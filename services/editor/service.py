@@ -16,6 +16,7 @@ from services.editor.dispatch import Dispatcher
 from services.editor.limiter import RateLimiter
 from services.editor.metrics import EditorMetrics
 from services.editor.state import EditorState
+from services.editor.waiting import QuotaWaitBoard
 from services.editor.worker import TurnEditor
 from shared.contracts import (
     ControlMessage,
@@ -113,7 +114,7 @@ async def run(
         window_s=settings.rate_window_s,
         margin_s=settings.rate_margin_s,
     )
-    dispatcher = Dispatcher(gateway, limiter, settings, metrics)
+    dispatcher = Dispatcher(gateway, limiter, settings, metrics, QuotaWaitBoard(redis, names))
     editor = TurnEditor(settings, state, dispatcher, metrics)
     consumer = settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
     readers: list[ConsumerGroupReader[FinalTurn]] = [
