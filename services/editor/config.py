@@ -33,6 +33,14 @@ class EditorSettings(CommonSettings, AssemblyAISettings):
         30, ge=0, description="Requests per minute per model, all replicas together; 0 = off."
     )
     rate_window_s: float = Field(60.0, gt=0, description="Length of the rate window.")
+    rate_burst: int = Field(
+        5,
+        ge=0,
+        description=(
+            "Requests a model sends back to back; the rest of its quota is spread evenly over "
+            "the window, so queued turns merge instead of waiting out a spent window. 0 = off."
+        ),
+    )
     rate_margin_s: float = Field(
         0.5, ge=0, description="Safety margin added to the window (clock and transit skew)."
     )

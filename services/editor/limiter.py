@@ -4,6 +4,12 @@ A sliding-window log (sorted set of admission times, Redis server clock) checked
 updated by one Lua script, so concurrent workers can never admit more than ``limit``
 requests in any window. The window is the gateway's plus a margin, so that transit time
 between our admission and the gateway's count cannot push a request over its quota.
+
+Spreading (``burst``): a window's whole quota spent in one burst leaves every turn that
+comes next waiting until the burst leaves the window (up to a minute). Past ``burst``
+requests in the window, the rest are spaced evenly, ``window / (limit - burst)`` apart, so
+the quota lasts the whole window and turns that queue meanwhile travel together in the next
+request (merging). The sliding-window count still bounds every window.
 """
 
 from __future__ import annotations
@@ -12,20 +18,29 @@ import uuid
 
 import redis.asyncio as aioredis
 
-# KEYS[1] = zset; ARGV = limit, window_ms, member. Returns 0 (admitted) or ms to wait.
+# KEYS[1] = zset; ARGV = limit, window_ms, member, burst. Returns 0 (admitted) or ms to wait.
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local burst = tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window + 1000)
-  return 0
+local count = redis.call('ZCARD', KEYS[1])
+if count >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + window - now + 1)
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now + 1)
+if burst > 0 and burst < limit and count >= burst then
+  local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  local due = tonumber(newest[2]) + math.floor(window / (limit - burst))
+  if due > now then
+    return due - now
+  end
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window + 1000)
+return 0
 """
 
 
@@ -40,11 +55,13 @@ class RateLimiter:
         limit: int | None,
         window_s: float = 60.0,
         margin_s: float = 0.5,
+        burst: int = 0,
     ) -> None:
         self.redis = redis
         self.key_prefix = key_prefix
         self.limit = limit if limit else None
         self.window_ms = int((window_s + margin_s) * 1000)
+        self.burst = burst  # 0 or >= limit: no spreading
         self._script = redis.register_script(_SCRIPT)
 
     async def try_acquire(self, model: str) -> float:
@@ -52,6 +69,6 @@ class RateLimiter:
             return 0.0
         wait_ms = await self._script(
             keys=[f"{self.key_prefix}{model}"],
-            args=[self.limit, self.window_ms, uuid.uuid4().hex],
+            args=[self.limit, self.window_ms, uuid.uuid4().hex, self.burst],
         )
         return int(wait_ms) / 1000.0

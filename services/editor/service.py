@@ -113,6 +113,7 @@ async def run(
         limit=settings.rpm_per_model or None,
         window_s=settings.rate_window_s,
         margin_s=settings.rate_margin_s,
+        burst=settings.rate_burst,
     )
     dispatcher = Dispatcher(gateway, limiter, settings, metrics, QuotaWaitBoard(redis, names))
     editor = TurnEditor(settings, state, dispatcher, metrics)
