@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_valid
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import MedscribeError
+from shared.redis_urls import check_cluster_prefix
 
 DEFAULT_STREAMING_URL = "wss://streaming.assemblyai.com/v3/ws"
 EU_STREAMING_URL = "wss://streaming.eu.assemblyai.com/v3/ws"
@@ -114,8 +115,6 @@ class CommonSettings(BaseSettings):
     @classmethod
     def _prefix_fits_redis(cls, prefix: str, info: ValidationInfo) -> str:
         # Refused at start, not at the first CROSSSLOT error mid-visit (docs/cluster.md).
-        from shared.streams import check_cluster_prefix
-
         why = check_cluster_prefix(str(info.data.get("redis_url", "")), prefix)
         if why:
             raise ValueError(why)

@@ -36,6 +36,10 @@ from shared.contracts import MalformedEntry, Message, encode
 from shared.errors import MedscribeError
 from shared.logging import get_logger
 from shared.redis_acl import is_permission_error
+from shared.redis_urls import (
+    cluster_seed_url,
+    is_cluster_url,
+)
 from shared.settings import ClusterUnreachable
 from shared.waiting import sleep_or_stop
 
@@ -87,20 +91,6 @@ class _Redis(aioredis.Redis):
         except NoPermissionError as err:
             name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
             raise NoPermissionError(f"{name.upper()}: {err}") from None
-
-
-CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
-
-
-def is_cluster_url(url: str) -> bool:
-    """``redis+cluster://`` (or ``rediss+cluster://``): the seed node of a Redis Cluster."""
-    return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
-
-
-def cluster_seed_url(url: str) -> str:
-    """The seed node of a ``redis+cluster://`` URL as a plain ``redis://`` URL (database 0)."""
-    scheme, sep, rest = url.partition("://")
-    return CLUSTER_SCHEMES[scheme.lower()] + sep + rest.split("/", 1)[0]
 
 
 # Per process (per node on a cluster): far above what any service keeps busy at once.
@@ -174,26 +164,6 @@ class _ClinicCluster(RedisCluster):
             ) from None
         self._ready_once = True
         return self
-
-
-def check_cluster_prefix(url: str, prefix: str) -> str | None:
-    """Why ``prefix`` cannot be used on this Redis, or None when it can.
-
-    On a cluster every key of one clinic must hash to one slot (Lua scripts, transactions
-    and the bridge's multi-stream XREAD span the clinic's keys), so the prefix must carry a
-    Redis hash tag, e.g. ``ms:{clinic-a}:``.
-    """
-    if not is_cluster_url(url):
-        return None
-    start = prefix.find("{")
-    end = prefix.find("}", start + 1) if start >= 0 else -1
-    if start < 0 or end < 0 or end == start + 1:
-        return (
-            "on Redis Cluster the stream prefix needs a hash tag such as 'ms:{clinic-a}:' "
-            "so that all of a clinic's keys share one slot (scripts and multi-key reads "
-            "would fail with CROSSSLOT otherwise)"
-        )
-    return None
 
 
 @dataclass(frozen=True)

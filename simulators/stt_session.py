@@ -13,7 +13,7 @@ import json
 import random
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from shared.logging import get_logger
 from simulators.codec import mulaw_to_pcm16
 from simulators.codec_decoder import StreamDecoder
+from simulators.stt_config import SttSimConfig, SttSimStats
 from simulators.stt_params import ParamError, SessionParams, apply_update_message
 from simulators.stt_realism import (
     expires_at,
@@ -35,8 +36,15 @@ from simulators.stt_realism import (
 )
 from simulators.stt_turns import Message, TurnTracker
 
-if TYPE_CHECKING:
-    from simulators.stt_server import SttSimulator
+
+class SttSimulator(Protocol):
+    """What a session needs of the server that owns it."""
+
+    config: SttSimConfig
+    stats: SttSimStats
+
+    def new_id(self) -> str: ...
+
 
 log = get_logger(__name__)
 _CONTROL = ("Terminate", "ForceEndpoint", "KeepAlive", "UpdateConfiguration")

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from medscribe.supervisor import redis_provider, redis_users
 from medscribe.supervisor.redis_users import RedisUsers
 from medscribe.supervisor.supervisor import ServiceSpec, Supervisor, medscribe_argv
-from shared.streams import cluster_seed_url, is_cluster_url
+from shared.redis_urls import cluster_seed_url, is_cluster_url
 
 REDIS_START_TIMEOUT_S = 15.0
 

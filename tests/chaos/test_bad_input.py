@@ -33,7 +33,7 @@ from shared.contracts import (
     decode_audio,
     encode,
 )
-from shared.streams import cluster_seed_url, is_cluster_url
+from shared.redis_urls import cluster_seed_url, is_cluster_url
 from tests.chaos.harness import ChaosStack, pick_dialogues
 from tests.chaos.report import Row
 

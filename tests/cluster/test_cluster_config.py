@@ -12,8 +12,9 @@ from redis.exceptions import RedisClusterException, ResponseError
 from medscribe.supervisor import stack
 from medscribe.supervisor.supervisor import FileSink, Supervisor
 from shared.contracts import StreamNames
+from shared.redis_urls import check_cluster_prefix, is_cluster_url
 from shared.settings import CommonSettings
-from shared.streams import check_cluster_prefix, is_cluster_url, make_redis
+from shared.streams import make_redis
 from tests.cluster.procs import RedisClusterProcs
 from tests.helpers.procs import free_port, medscribe_cmd, subprocess_env
 from tests.kit.cluster import clinic_prefix
