@@ -225,6 +225,26 @@ class LiveNotice(Message):
     export_dir: str | None = Field(None, max_length=1000)
 
 
+class QuotaWait(BaseModel):
+    """The editor's mark on a visit whose turns wait for LLM quota (``editor_quota_wait``):
+    how many turns and since when (epoch ms). Counts and times only; the live views show it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    turns: int = Field(ge=1)
+    since_ms: int = Field(ge=0)
+
+    @classmethod
+    def parse(cls, raw: bytes | str | None) -> QuotaWait | None:
+        """The mark as stored, or None when absent or unreadable (a notice, never an error)."""
+        if not raw:
+            return None
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError:
+            return None
+
+
 M = TypeVar("M", bound=Message)
 
 Fields = Mapping[bytes, bytes] | Mapping[str, str] | Mapping[bytes | str, bytes | str]
@@ -314,8 +334,11 @@ def audio_fields(seq: int, pcm: bytes) -> dict[str, bytes]:
 def audio_parts(fields: Fields) -> tuple[int, bytes]:
     """``(seq, pcm)`` of an audio entry, checked as :func:`decode_audio` checks it, without
     a model per frame (the bridge reads every room's 20 frames a second)."""
-    seq_raw = _field(fields, "seq")
-    pcm = _field(fields, "pcm")
+    return audio_values(_field(fields, "seq"), _field(fields, "pcm"))
+
+
+def audio_values(seq_raw: bytes | str | None, pcm: bytes | str | None) -> tuple[int, bytes]:
+    """:func:`audio_parts` of an entry's ``seq`` and ``pcm`` values (None: missing)."""
     if seq_raw is None or pcm is None:
         raise MalformedEntry("audio entry lacks 'seq' or 'pcm'")
     try:

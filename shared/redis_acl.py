@@ -203,6 +203,10 @@ def _notes(n: StreamNames) -> list[Use]:
         Use(("XREVRANGE", partials, "+", "-", "COUNT", "1"), "services/notes/api/live.py"),
         Use(("XREVRANGE", n.edited, "+", "-", "COUNT", "1"), "services/notes/api/live.py"),
         Use(
+            ("GET", n.editor_quota_wait(SAMPLE_ENCOUNTER)),
+            "services/notes/console/room_live.py, api/live.py (turns waiting for quota)",
+        ),
+        Use(
             ("XREAD", "COUNT", "100", "BLOCK", "1000", "STREAMS", partials, n.edited, "0-0", "0-0"),
             "services/notes/api/live.py",
         ),
@@ -359,7 +363,7 @@ _RULES = {
     "(+xinfo|groups +xpending +xrange +xrevrange +xlen +xtrim +xdel ~{p}turns ~{p}turns:edited "
     "~{p}control) (+xlen ~{p}dead) (+del +object|idletime ~{p}audio:* ~{p}partials:* "
     "~{p}live:* ~{p}bridge:* ~{p}editor:*) (+srem ~{p}bridge:active) "
-    "(+hgetall +hexists %R~{p}rooms) "
+    "(+hgetall +hexists %R~{p}rooms) (+get %R~{p}editor:wait:*) "
     "(+xgroup|create +xreadgroup +xack +xautoclaim +xpending +xdel +xinfo|groups +xlen +del "
     "+expire +zadd +zrem +zremrangebyscore +zcard +zscore +zrange +getdel ~{p}room:*) "
     "(+eval ~{p}room:*) (+xadd +expire +xrange ~{p}live:*) (+xrange %R~{p}audio:*)",

@@ -1,7 +1,7 @@
 """Which visits have turns waiting for LLM quota, so the live view can say so.
 
 While the limiter refuses a model, the editor marks each visit with turns queued for that
-model: ``editor_quota_wait(encounter_id)`` = ``{"turns": n, "since_ms": epoch ms}``. The
+model: ``editor_quota_wait(encounter_id)`` = a ``QuotaWait`` (turns, since when). The
 mark expires ``MARK_TTL_MS`` after its last refresh (one per refused attempt, about once a
 second), so it disappears within seconds once the turns are sent, or if the editor dies.
 Counts and times only, never text.
@@ -9,14 +9,13 @@ Counts and times only, never text.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from shared.contracts import StreamNames
+from shared.contracts import QuotaWait, StreamNames
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -26,15 +25,15 @@ MARK_TTL_MS = 3000
 
 def wait_marks(
     queued: Iterable[tuple[str, float]], now_wall: float, now_mono: float
-) -> dict[str, dict[str, int]]:
+) -> dict[str, QuotaWait]:
     """``(encounter_id, enqueued monotonic time)`` of queued turns -> each visit's mark."""
-    marks: dict[str, dict[str, int]] = {}
+    turns: dict[str, int] = {}
+    since: dict[str, int] = {}
     for eid, enqueued in queued:
         since_ms = int((now_wall - (now_mono - enqueued)) * 1000)
-        mark = marks.setdefault(eid, {"turns": 0, "since_ms": since_ms})
-        mark["turns"] += 1
-        mark["since_ms"] = min(mark["since_ms"], since_ms)
-    return marks
+        turns[eid] = turns.get(eid, 0) + 1
+        since[eid] = min(since.get(eid, since_ms), since_ms)
+    return {eid: QuotaWait(turns=n, since_ms=since[eid]) for eid, n in turns.items()}
 
 
 class QuotaWaitBoard:
@@ -50,7 +49,7 @@ class QuotaWaitBoard:
             return
         pipe = self.redis.pipeline(transaction=False)
         for eid, mark in marks.items():
-            pipe.set(self.names.editor_quota_wait(eid), json.dumps(mark), px=MARK_TTL_MS)
+            pipe.set(self.names.editor_quota_wait(eid), mark.model_dump_json(), px=MARK_TTL_MS)
         try:
             await pipe.execute()
         except (RedisError, OSError) as err:

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 
 from services.editor.dispatch import EditJob, _shared_prompt_parts
 from services.editor.waiting import wait_marks
-from shared.contracts import EditedTurn, StreamNames
+from shared.contracts import EditedTurn, QuotaWait, StreamNames
 from simulators.llm_behaviour import edit_turn
 from simulators.llm_server import LlmSimConfig, LlmSimulator, start_llm_simulator
 from tests.editor.support import (
@@ -183,4 +183,7 @@ async def test_visits_waiting_for_quota_are_marked_for_the_live_view(
 
 def test_wait_marks_count_turns_per_visit_from_the_oldest() -> None:
     marks = wait_marks([("a", 95.0), ("b", 99.0), ("a", 98.0)], now_wall=1000.0, now_mono=100.0)
-    assert marks == {"a": {"turns": 2, "since_ms": 995_000}, "b": {"turns": 1, "since_ms": 999_000}}
+    assert marks == {
+        "a": QuotaWait(turns=2, since_ms=995_000),
+        "b": QuotaWait(turns=1, since_ms=999_000),
+    }

@@ -17,7 +17,7 @@ from services.notes import room_admin
 from services.notes.api.app import create_app
 from services.notes.db.engine import Database
 from shared import rooms
-from shared.contracts import EditedTurn, LiveNotice, PartialTurn, encode
+from shared.contracts import EditedTurn, LiveNotice, PartialTurn, QuotaWait, encode
 from shared.streams import make_redis
 from tests.api.seeding import add_encounter, add_role_tokens
 from tests.helpers.acl import AclRedis
@@ -85,6 +85,12 @@ async def test_the_rooms_browser_sees_its_visit_and_nothing_else(
         assert feed["encounter_id"] == mine
         assert [t["edited_text"] for t in feed["turns"]] == ["Started lisinopril."]
         assert feed["partial"] == {"text": "and the", "at_ms": 5000}
+        assert feed["waiting"] is None
+        # the editor marks a visit whose turns wait for LLM quota; the room sees it (its own)
+        admin.set(N.editor_quota_wait(mine), QuotaWait(turns=2, since_ms=1).model_dump_json())
+        admin.set(N.editor_quota_wait(theirs), QuotaWait(turns=7, since_ms=1).model_dump_json())
+        waiting = (await browser.get("/live/room/feed")).json()["waiting"]
+        assert waiting == {"turns": 2, "since_ms": 1}
         assert "Other room" not in str(feed)
         later = await browser.get(
             "/live/room/feed", params={"encounter": mine, "after": feed["next"]}

@@ -24,7 +24,14 @@ from redis.exceptions import RedisError
 from services.notes.api.deps import ApiContext, get_ctx
 from services.notes.console.routes import SECURITY_HEADERS, _secure, redirect, render
 from shared import rooms
-from shared.contracts import EditedTurn, LiveNotice, MalformedEntry, PartialTurn, decode
+from shared.contracts import (
+    EditedTurn,
+    LiveNotice,
+    MalformedEntry,
+    PartialTurn,
+    QuotaWait,
+    decode,
+)
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -152,6 +159,7 @@ async def room_live_feed(
             ctx.names.live(enc), min=f"({start}" if start else "-", count=FEED_LIMIT
         )
         partial_rows = await ctx.redis.xrevrange(ctx.names.partials(enc), count=1)
+        waiting = QuotaWait.parse(await ctx.redis.get(ctx.names.editor_quota_wait(enc)))
     except (RedisError, OSError):
         return JSONResponse({"detail": "Redis did not answer."}, status_code=503, headers=headers)
     turns, last = [], start or "0-0"
@@ -170,5 +178,8 @@ async def room_live_feed(
         except MalformedEntry:
             continue
         partial = {"text": p.text, "at_ms": p.at_ms}
-    body = {"encounter_id": enc, "turns": turns, "next": last, "partial": partial}
+    body = {
+        "encounter_id": enc, "turns": turns, "next": last, "partial": partial,
+        "waiting": waiting.model_dump() if waiting else None,
+    }  # fmt: skip
     return JSONResponse(body, headers=headers)

@@ -46,7 +46,11 @@
           state.textContent = "No visit in progress in this room.";
         } else {
           if (feed.encounter_id !== encounter) { box.replaceChildren(); encounter = feed.encounter_id; lastEnd = -1; }
-          state.textContent = `Visit ${feed.encounter_id}: live`;
+          const w = feed.waiting;
+          const waited = w ? Math.max(0, Math.round((Date.now() - w.since_ms) / 1000)) : 0;
+          state.textContent = w
+            ? `Visit ${feed.encounter_id}: live - ${w.turns} turn(s) waiting for the LLM quota (${waited} s); they appear here once edited`
+            : `Visit ${feed.encounter_id}: live`;
           feed.turns.forEach(show);
           after = feed.next;
           const p = feed.partial;
