@@ -3,6 +3,7 @@
     python -m bench pipeline [--rooms 10] [--seconds 60] [--latency 1.5]
     python -m bench scale    [--levels 10,50,100] [--seconds 60] [--latency 1.0]
     python -m bench baseline [--rooms 5] [--seconds 60] [--latencies 0.2,1.5]
+    python -m bench quota    [--quota-levels 5,10,20] [--seconds 150] [--rpm 30]
     python -m bench all
     python -m bench summary      (markdown tables of the latest results)
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from bench.baseline import run_baseline
 from bench.pipeline import PipelineConfig, run_pipeline
+from bench.quota import REAL_PAUSE_MS, quota_sweep
 from bench.report import print_compare, print_pipeline, print_scale, save
 from bench.summary import markdown
 
@@ -104,7 +106,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=raw
     )
-    parser.add_argument("mode", choices=("pipeline", "scale", "baseline", "all", "summary"))
+    parser.add_argument(
+        "mode", choices=("pipeline", "scale", "baseline", "quota", "all", "summary")
+    )
     parser.add_argument("--rooms", type=int, default=10, help="Rooms (pipeline, baseline).")
     parser.add_argument("--levels", default="10,50,100", help="Room counts of the scale sweep.")
     parser.add_argument("--seconds", type=float, default=60.0, help="Audio per visit (s).")
@@ -122,6 +126,16 @@ def main() -> None:
         help="Run the bridge under pyinstrument (report in the run folder).",
     )
     parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--quota-levels", default="5,10,20", help="Room counts (quota).")
+    parser.add_argument("--rpm", type=int, default=30, help="Gateway quota per model (quota).")
+    parser.add_argument(
+        "--pause-ms", type=int, default=REAL_PAUSE_MS, help="Pause after each turn (quota)."
+    )
+    parser.add_argument("--spread-s", type=float, default=15.0, help="Room starts (quota).")
+    parser.add_argument(
+        "--merge-across", action="store_true", help="Requests carry several visits (quota)."
+    )
+    parser.add_argument("--equivalent", default="", help="Equivalent models, comma list (quota).")
     a = parser.parse_args()
     if a.mode == "summary":
         print(markdown())
@@ -130,6 +144,21 @@ def main() -> None:
         print(f"results: {save('pipeline' + _prof(a), asyncio.run(pipeline(a)))}")
     if a.mode in ("baseline", "all"):
         print(f"results: {save('baseline-' + _tag(a.latencies), asyncio.run(baseline(a)))}")
+    if a.mode == "quota":
+        result = asyncio.run(
+            quota_sweep(
+                [int(x) for x in a.quota_levels.split(",")],
+                seconds=a.seconds,
+                latency_s=a.latency,
+                redis_url=a.redis,
+                rpm=a.rpm,
+                pause_ms=a.pause_ms,
+                spread_s=a.spread_s,
+                merge_across=a.merge_across,
+                equivalent=tuple(m for m in a.equivalent.split(",") if m),
+            )  # fmt: skip
+        )
+        print(f"results: {save('quota-' + _tag(a.quota_levels), result)}")
     if a.mode in ("scale", "all"):
         print(f"results: {save('scale-' + _tag(a.levels) + _prof(a), asyncio.run(scale(a)))}")
 

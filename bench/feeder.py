@@ -67,8 +67,8 @@ def room_script(room: int, seconds: float, pause_ms: int = 1200) -> tuple[Script
     return tuple(chosen)
 
 
-def room_pcm(room: int, seconds: float) -> bytes:
-    return LEAD_IN + encode(list(room_script(room, seconds)))
+def room_pcm(room: int, seconds: float, pause_ms: int = 1200) -> bytes:
+    return LEAD_IN + encode(list(room_script(room, seconds, pause_ms)))
 
 
 def encounter_id(room: int) -> str:
@@ -85,16 +85,24 @@ def _frames(pcm: bytes) -> list[dict[str, bytes]]:
 
 
 async def play_rooms(
-    redis_url: str, prefix: str, rooms: int, seconds: float, speech_model: str = SPEECH_MODEL
+    redis_url: str,
+    prefix: str,
+    rooms: int,
+    seconds: float,
+    speech_model: str = SPEECH_MODEL,
+    *,
+    pause_ms: int = 1200,
+    spread_s: float = 2.0,
 ) -> dict[str, float]:
     """All rooms from one 50 ms clock: each tick XADDs every room's due frame (and its start
     or stop) in one pipelined round trip, as capture agents writing at the same pace would,
-    without a task and a round trip per room per frame. Rooms start over ~2 s."""
+    without a task and a round trip per room per frame. Rooms start over ``spread_s``;
+    ``pause_ms`` is the silence after each turn (longer pauses: fewer turns per minute)."""
     redis = make_redis(redis_url)
     names = StreamNames(prefix)
     stopped: dict[str, float] = {}
-    frames = [_frames(room_pcm(i, seconds)) for i in range(rooms)]
-    first = [round(i * 2.0 / rooms / TICK_S) for i in range(rooms)]  # start tick of each room
+    frames = [_frames(room_pcm(i, seconds, pause_ms)) for i in range(rooms)]
+    first = [round(i * spread_s / rooms / TICK_S) for i in range(rooms)]  # start tick of each
     stt = SttSettings(speech_model=speech_model)
     starts: list[Any] = [
         encode_message(
@@ -140,7 +148,19 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--speech-model", default=SPEECH_MODEL)
+    parser.add_argument("--pause-ms", type=int, default=1200)
+    parser.add_argument("--spread-s", type=float, default=2.0)
     a = parser.parse_args()
-    result = asyncio.run(play_rooms(a.redis, a.prefix, a.rooms, a.seconds, a.speech_model))
+    result = asyncio.run(
+        play_rooms(
+            a.redis,
+            a.prefix,
+            a.rooms,
+            a.seconds,
+            a.speech_model,
+            pause_ms=a.pause_ms,
+            spread_s=a.spread_s,
+        )  # fmt: skip
+    )
     with open(a.out, "w") as f:
         json.dump(result, f)

@@ -18,6 +18,8 @@ from shared.contracts import StreamNames
 class Arrivals:
     partials: list[tuple[str, str, float]] = field(default_factory=list)  # (eid, hash, t)
     edited: list[tuple[str, str, int, float]] = field(default_factory=list)  # eid, sess, order, t
+    # turns published unedited (quota wait exceeded, gateway down): (eid, sess, order)
+    fallback: set[tuple[str, str, int]] = field(default_factory=set)
 
 
 async def observe(redis: Any, names: StreamNames, eids: list[str], stop: asyncio.Event,
@@ -34,8 +36,9 @@ async def observe(redis: Any, names: StreamNames, eids: list[str], stop: asyncio
                 positions[stream] = entry_id
                 data = json.loads(fields[b"data"])
                 if stream == names.edited:
-                    out.edited.append(
-                        (data["encounter_id"], data["stt_session_id"], data["turn_order"], now)
-                    )
+                    key = (data["encounter_id"], data["stt_session_id"], data["turn_order"])
+                    out.edited.append((*key, now))
+                    if data.get("edit_status") == "fallback":
+                        out.fallback.add(key)
                 else:
                     out.partials.append((partial_stream[stream], text_hash(data["text"]), now))

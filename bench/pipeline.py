@@ -16,7 +16,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,12 @@ class PipelineConfig:
     editor_workers: int = 2
     scheduler_poll_s: float | None = None  # None = the product default
     profile: bool = False  # run the bridge under pyinstrument
+    # issue 22 point 5: the gateway's quota (simulator 429s) and the editor's limiter both at
+    # this many requests per minute per model; 0 = both off, as in the speed figures
+    rpm: int = 0
+    pause_ms: int = 1200  # silence after each turn: longer = the speech density of real visits
+    spread_s: float = 2.0  # rooms start over this long
+    extra_env: dict[str, str] = field(default_factory=dict)  # more service settings
 
 
 def _note_times(db: Path) -> dict[str, float]:
@@ -64,7 +70,7 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
     prefix = f"bench{uuid.uuid4().hex[:8]}:"
     names = StreamNames(prefix)
     eids = [encounter_id(i) for i in range(cfg.rooms)]
-    expected = sum(len(room_script(i, cfg.seconds)) for i in range(cfg.rooms))
+    expected = sum(len(room_script(i, cfg.seconds, cfg.pause_ms)) for i in range(cfg.rooms))
     db = work / "notes.db"
     procs = Procs(work)
     redis = make_redis(cfg.redis_url)
@@ -72,16 +78,17 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
     try:
         env = base_env(MEDSCRIBE_LOG_LEVEL="WARNING")
         stt_url = procs.start_stt_probe(work / "emits.jsonl", env)
-        llm_url = procs.start_llm_sim(cfg.latency_s, env)
+        llm_url = procs.start_llm_sim(cfg.latency_s, env, rpm=cfg.rpm)
         env = base_env(
             MEDSCRIBE_REDIS_URL=cfg.redis_url, MEDSCRIBE_STREAM_PREFIX=prefix,
             ASSEMBLYAI_API_KEY="bench", MEDSCRIBE_STREAMING_URL=stt_url,
             MEDSCRIBE_LLM_GATEWAY_URL=llm_url, MEDSCRIBE_DATABASE_URL=f"sqlite+aiosqlite:///{db}",
-            MEDSCRIBE_EXPORT_DIR=str(work / "exports"), MEDSCRIBE_RPM_PER_MODEL="0",
+            MEDSCRIBE_EXPORT_DIR=str(work / "exports"), MEDSCRIBE_RPM_PER_MODEL=str(cfg.rpm),
             MEDSCRIBE_LOG_LEVEL="WARNING", MEDSCRIBE_LOG_FORMAT="json",
             MEDSCRIBE_WORKERS=str(cfg.editor_workers), MEDSCRIBE_HEALTH_PORT="0",
             MEDSCRIBE_GRACE_PERIOD_S="30",
         )  # fmt: skip
+        env.update(cfg.extra_env)
         if cfg.scheduler_poll_s is not None:
             env["MEDSCRIBE_SCHEDULER_POLL_S"] = str(cfg.scheduler_poll_s)
         bridge = module("bench.bridge_proc", "--out", str(work / "lag.json"))
@@ -100,7 +107,8 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
         feeder = await asyncio.create_subprocess_exec(
             *module("bench.feeder", "--redis", cfg.redis_url, "--prefix", prefix, "--rooms",
                     str(cfg.rooms), "--seconds", str(cfg.seconds), "--out",
-                    str(work / "stopped.json")),
+                    str(work / "stopped.json"), "--pause-ms", str(cfg.pause_ms),
+                    "--spread-s", str(cfg.spread_s)),
             env=env,
         )  # fmt: skip
         watch.pids["feeder"] = feeder.pid  # the load generator's cost, for the record
@@ -112,7 +120,8 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
                 await asyncio.wait_for(feeder.wait(), 1.0)
             except TimeoutError:
                 pass
-        deadline = time.monotonic() + 30 + 3 * cfg.latency_s
+        # under a quota a turn may wait up to the editor's queue deadline (120 s) for its edit
+        deadline = time.monotonic() + 30 + 3 * cfg.latency_s + (150 if cfg.rpm else 0)
         notes: dict[str, float] = {}
         while time.monotonic() < deadline:
             watch.sample()
@@ -153,6 +162,8 @@ async def run_pipeline(cfg: PipelineConfig, workdir: Path | None = None) -> dict
     return {
         "rooms": cfg.rooms, "seconds": cfg.seconds, "gateway_latency_s": cfg.latency_s,
         "turns_expected": expected, "turns_edited": len({(s, o) for s, o, _ in edited}),
+        "turns_fallback": len(arrivals.fallback), "rpm_per_model": cfg.rpm,
+        "pause_ms": cfg.pause_ms, "turns_per_room_min": expected / cfg.rooms / (cfg.seconds / 60),
         "notes_stored": len(notes),
         "turn_overhead": summary(overhead), "partial_delay": summary(shown),
         "partial_delay_edit_in_flight": summary(shown_busy),

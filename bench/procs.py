@@ -86,10 +86,12 @@ class Procs:
             time.sleep(0.05)
         raise RuntimeError("the STT simulator did not start")
 
-    def start_llm_sim(self, latency_s: float, env: dict[str, str]) -> str:
+    def start_llm_sim(self, latency_s: float, env: dict[str, str], rpm: int = 0) -> str:
+        """The LLM Gateway simulator; ``rpm`` > 0 enforces the gateway's per-model quota
+        (429 with Retry-After past ``rpm`` requests in a minute)."""
         port = free_port()
         argv = medscribe("sim", "llm", "--port", str(port), "--latency", str(latency_s),
-                         "--key", "bench")  # fmt: skip
+                         "--key", "bench", "--rpm", str(rpm))  # fmt: skip
         wait_tcp(port, self.start("sim-llm", argv, env))
         return f"http://127.0.0.1:{port}"
 
