@@ -156,7 +156,12 @@ def _api_task() -> ExtraTask | None:
 
     async def api(rt: NotesRuntime, stop: asyncio.Event) -> None:
         await serve_api(
-            rt.settings, rt.db, rt.redis, stop, service_metrics=rt.metrics, gateway=rt.gateway,
+            rt.settings,
+            rt.db,
+            rt.redis,
+            stop,
+            service_metrics=rt.metrics,
+            gateway=rt.gateway,
             gateway_key=rt.gateway_key,
         )
 
@@ -296,9 +301,9 @@ def purge_cmd(
 
     from services.notes.api.token_admin import CLI_ACTOR
     from services.notes.db import repo
-    from services.notes.db.common import NotFound
     from services.notes.db.engine import Database, DatabaseUrlError
-    from services.notes.purge import PurgeNeedsConfirmation, purge_encounter
+    from services.notes.domain.errors import EncounterNotFound, PurgeNeedsConfirmation
+    from services.notes.domain.purge import purge_encounter
     from shared.contracts import StreamNames
     from shared.streams import make_redis
 
@@ -331,7 +336,7 @@ def purge_cmd(
 
     try:
         counts = asyncio.run(go())
-    except NotFound:
+    except EncounterNotFound:
         fail(f"no encounter {encounter_id!r}")
     except PurgeNeedsConfirmation as err:
         fail(f"{err} (--signed)")

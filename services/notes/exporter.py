@@ -23,6 +23,7 @@ from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.models import Encounter, Note, Turn
 from services.notes.speakers import resolve_roles
+from services.notes.status import NoteStatus
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def note_file_text(
 ) -> str:
     """The note as the guide saved it, under a header that says whose visit it is and
     whether this text is signed: an unsigned version can never pass for the record."""
-    if note.status == "signed" and note.signed_by:
+    if note.status == NoteStatus.SIGNED and note.signed_by:
         head = [f"Signed by {note.signed_by} at {_iso(note.signed_at)}"]
     else:
         head = ["DRAFT — NOT SIGNED"]

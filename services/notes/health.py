@@ -7,18 +7,16 @@ its own port (``MEDSCRIBE_HEALTH_PORT``) for deployments that keep probes off th
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 from typing import Any
 
 import redis.asyncio as aioredis
-import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 
 from services.notes.db.engine import Database
 from services.notes.db.migrate import schema_behind
 from services.notes.metrics import NotesMetrics
+from services.notes.serve import serve
 from shared.readiness import GatewayKeyWatch
 
 PROBE_TIMEOUT_S = 2.0
@@ -76,22 +74,8 @@ def health_router(
     return router
 
 
-async def serve_health(
-    app_router: APIRouter,
-    host: str,
-    port: int,
-    stop: asyncio.Event,
-    sock: socket.socket | None = None,
-) -> None:
-    """Serve the router until ``stop`` (no access log: paths could carry identifiers)."""
+async def serve_health(app_router: APIRouter, host: str, port: int, stop: asyncio.Event) -> None:
+    """Serve the router until ``stop``."""
     app = FastAPI(title="medscribe notes health", docs_url=None, redoc_url=None)
     app.include_router(app_router)
-    config = uvicorn.Config(
-        app, host=host, port=port, access_log=False, log_config=None, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock] if sock else None))
-    await stop.wait()
-    server.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await serve(app, host, port, stop, name="health")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from services.notes.db.models import ENCOUNTER_STATUSES
+from services.notes.status import EncounterStatus
 
 
 class NotesMetrics:
@@ -95,11 +95,11 @@ class NotesMetrics:
             registry=r,
         )
         self.warnings: list[str] = []  # shown by /readyz (reasons, never content)
-        for status in ENCOUNTER_STATUSES:
+        for status in EncounterStatus:
             self.encounters.labels(status=status).set(0)
 
     def set_encounter_counts(self, counts: dict[str, int]) -> None:
-        for status in set(ENCOUNTER_STATUSES) | set(counts):
+        for status in {*EncounterStatus, *counts}:
             self.encounters.labels(status=status).set(counts.get(status, 0))
 
     def render(self) -> bytes:

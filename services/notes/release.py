@@ -32,8 +32,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.notes.audio_archive import ArchiveError, archive_audio, remove_archive
 from services.notes.config import NotesSettings
 from services.notes.db.engine import Database
-from services.notes.db.models import FAILED, PURGED, Encounter, utcnow
+from services.notes.db.models import Encounter, utcnow
 from services.notes.metrics import NotesMetrics
+from services.notes.status import EncounterStatus
 from shared.contracts import StreamNames
 from shared.logging import get_logger
 from shared.release import StepHook, glob_escape, release_encounter
@@ -49,7 +50,11 @@ ORPHAN_SWEEP_EVERY_S = 3600.0
 def audio_kept_until(enc: Encounter, settings: NotesSettings) -> datetime | None:
     """For a visit held for a replay (transcription failed, audio still in Redis): when
     its audio will be deleted. None for every other visit."""
-    if enc.redis_released_at is not None or enc.status != FAILED or enc.transcribed_at:
+    if (
+        enc.redis_released_at is not None
+        or enc.status != EncounterStatus.FAILED
+        or enc.transcribed_at
+    ):
         return None
     ended = enc.stopped_at or enc.started_at
     return ended + timedelta(hours=settings.failed_audio_max_age_h)
@@ -81,7 +86,7 @@ class RedisReleaser:
         ended = func.coalesce(e.stopped_at, e.started_at)
         durable = or_(
             and_(e.note_at.is_not(None), e.note_at <= settled),
-            and_(e.status == FAILED, e.updated_at <= settled),
+            and_(e.status == EncounterStatus.FAILED, e.updated_at <= settled),
         )
         stmt = (
             select(e.id)
@@ -89,7 +94,7 @@ class RedisReleaser:
                 e.redis_released_at.is_(None),
                 or_(
                     and_(e.transcribed_at.is_not(None), durable),
-                    and_(e.status == FAILED, ended <= now - max_age),
+                    and_(e.status == EncounterStatus.FAILED, ended <= now - max_age),
                     # Abandoned (never finished nor failed): never sooner than a day.
                     ended <= now - max(max_age, ABANDONED_AFTER),
                 ),
@@ -133,7 +138,7 @@ class RedisReleaser:
             return True
         async with self.db.session() as session:
             enc = await session.get(Encounter, encounter_id)
-        if enc is None or enc.status == PURGED:
+        if enc is None or enc.status == EncounterStatus.PURGED:
             return True  # a purged visit's audio is never written anywhere
         try:
             path = await archive_audio(
@@ -156,7 +161,7 @@ class RedisReleaser:
             status = await session.scalar(
                 select(Encounter.status).where(Encounter.id == encounter_id)
             )
-        return status == PURGED
+        return status == EncounterStatus.PURGED
 
     async def sweep_orphans(self, idle_s: float | None = None) -> int:
         """Audio streams of visits the database never heard of (their control entries were

@@ -19,8 +19,9 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes.audio_archive import remove_archive
-from services.notes.db.models import NOTE_SIGNED, Note, Turn, utcnow
-from services.notes.purge import purge_exports
+from services.notes.db.models import Note, Turn, utcnow
+from services.notes.domain.purge import purge_exports
+from services.notes.status import NoteStatus
 from shared.logging import get_logger
 from shared.waiting import sleep_or_stop
 
@@ -66,7 +67,7 @@ def _signed_before(cutoff: datetime) -> Any:
     """Encounter ids whose note was first signed before ``cutoff``."""
     return (
         select(Note.encounter_id)
-        .where(Note.status == NOTE_SIGNED)
+        .where(Note.status == NoteStatus.SIGNED)
         .group_by(Note.encounter_id)
         .having(func.min(Note.signed_at) < cutoff)
     )

@@ -22,14 +22,8 @@ from services.notes import transcript
 from services.notes.config import NotesSettings
 from services.notes.db import repo
 from services.notes.db.engine import Database
-from services.notes.db.models import (
-    NEEDS_REVIEW,
-    NOTE_DRAFT,
-    NOTE_NEEDS_REVIEW,
-    READY,
-    Note,
-    utcnow,
-)
+from services.notes.db.models import Note, utcnow
+from services.notes.domain.notes import written_statuses
 from services.notes.evidence import note_evidence
 from services.notes.exporter import export_encounter
 from services.notes.metrics import NotesMetrics
@@ -255,13 +249,13 @@ class NoteScheduler:
         async with self.db.session() as s:
             enc = await repo.get_encounter(s, encounter_id)
             attempts = enc.note_attempts if enc else 0
-        gateway = isinstance(err, GatewayError)
+        gateway = err if isinstance(err, GatewayError) else None  # the gateway's, or ours
         if attempts + 1 >= self.s.note_max_attempts:
-            if isinstance(err, GatewayError):
+            if gateway is not None:
                 reason = (
                     f"note_not_written: the LLM Gateway failed {attempts + 1} times (last: "
-                    f"{type(err).__name__} ({err.reason}, HTTP {err.status})); the transcript "
-                    "is saved; regenerate the note when the gateway is back"
+                    f"{type(err).__name__} ({gateway.reason}, HTTP {gateway.status})); the "
+                    "transcript is saved; regenerate the note when the gateway is back"
                 )
             else:
                 reason = (
@@ -280,7 +274,7 @@ class NoteScheduler:
                 utcnow() + timedelta(seconds=delay),
                 type(err).__name__,
             )
-        if gateway:
+        if gateway is not None:
             self.metrics.gateway_errors.labels(error=type(err).__name__).inc()
         log.warning(
             "note_deferred",
@@ -323,7 +317,7 @@ class NoteScheduler:
         if missing:
             problems.append(f"written without {len(missing)} turn(s) that never arrived")
         problem = "; ".join(problems) or None
-        status = NEEDS_REVIEW if problem else READY
+        status, note_status = written_statuses(problem)
         note: Note | None = None
         for _ in range(3):  # a version number taken meanwhile (a person's edit): next one
             try:
@@ -335,7 +329,7 @@ class NoteScheduler:
                         status=status,
                         missing=missing,
                         kind="regenerated" if has_prior else "generated",
-                        note_status=NOTE_NEEDS_REVIEW if problem else NOTE_DRAFT,
+                        note_status=note_status,
                         text=written.text,
                         sections=written.sections,
                         model=model if written.requests else None,

@@ -19,10 +19,11 @@ from services.notes.audio_archive import ARCHIVE_NAME, archive_audio, archive_pa
 from services.notes.config import NotesSettings
 from services.notes.db import repo
 from services.notes.db.engine import Database
-from services.notes.db.models import PURGED, Encounter
+from services.notes.db.models import Encounter
 from services.notes.metrics import NotesMetrics
 from services.notes.release import RedisReleaser
 from services.notes.retention import RetentionPolicy, apply_retention
+from services.notes.status import EncounterStatus
 from shared.contracts import (
     AudioFrame,
     EncounterStarted,
@@ -156,7 +157,7 @@ async def test_a_purged_visit_is_never_archived(
     async with db.session() as s:
         enc = await s.get(Encounter, "purged")
         assert enc is not None
-        enc.status = PURGED
+        enc.status = EncounterStatus.PURGED
     await seed_keys(redis, names, "purged")  # e.g. a purge whose Redis step had not run yet
     export = tmp_path / "exports"
     releaser = RedisReleaser(archive_settings(db, names, export), db, redis, NotesMetrics())

@@ -14,7 +14,7 @@ import structlog
 from services.notes.config import NotesSettings
 from services.notes.db import repo
 from services.notes.db.engine import Database
-from services.notes.db.models import NEEDS_REVIEW, READY
+from services.notes.status import EncounterStatus
 from shared.contracts import StreamNames
 from shared.gateway import GatewayClient
 from tests.kit.factories import visit_messages
@@ -68,9 +68,9 @@ async def test_a_bug_is_counted_as_itself_and_capped(
     client = BuggyClient(gateway, fails=10**6)
     with structlog.testing.capture_logs() as logs:
         async with running_notes(_settings(db, names, tmp_path), db, redis, client) as metrics:
-            await eventually(lambda: _is(db, "bug-1", NEEDS_REVIEW), timeout=180)
+            await eventually(lambda: _is(db, "bug-1", EncounterStatus.NEEDS_REVIEW), timeout=180)
     status, _, error, reason = await _state(db, "bug-1")
-    assert status == NEEDS_REVIEW
+    assert status == EncounterStatus.NEEDS_REVIEW
     assert error == "KeyError"
     assert reason is not None
     assert "internal error (KeyError)" in reason
@@ -95,7 +95,7 @@ async def test_a_bug_that_goes_away_leaves_a_normal_note(
     await _visit(redis, names, "bug-2")
     client = BuggyClient(gateway, fails=1)
     async with running_notes(_settings(db, names, tmp_path), db, redis, client) as metrics:
-        await eventually(lambda: _is(db, "bug-2", READY), timeout=180)
+        await eventually(lambda: _is(db, "bug-2", EncounterStatus.READY), timeout=180)
     status, attempts, error, _ = await _state(db, "bug-2")
-    assert (status, attempts, error) == (READY, 0, None)
+    assert (status, attempts, error) == (EncounterStatus.READY, 0, None)
     assert metrics.note_errors.labels(error="KeyError")._value.get() == 1

@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 from services.notes.config import NotesSettings
 from services.notes.db import repo
 from services.notes.db.engine import Database
-from services.notes.db.models import NOTE_PENDING
 from services.notes.service import NotesRuntime
+from services.notes.status import EncounterStatus
 from services.notes.transcript import lines_of
 from shared.contracts import StreamNames
 from tests.kit.factories import visit_messages
@@ -49,7 +49,12 @@ async def test_out_of_order_duplicated_entries_assemble_exact_transcript(
         async with db.session() as s:
             enc = await repo.get_encounter(s, "enc-asm")
             n = len(await repo.turn_seqs(s, "enc-asm"))
-        return enc is not None and enc.started and enc.status == NOTE_PENDING and n == 60
+        return (
+            enc is not None
+            and enc.started
+            and enc.status == EncounterStatus.NOTE_PENDING
+            and n == 60
+        )
 
     try:
         await eventually(assembled)

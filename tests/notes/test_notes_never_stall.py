@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from services.notes.db import repo
 from services.notes.db.engine import Database
-from services.notes.db.models import NEEDS_REVIEW, READY
+from services.notes.status import EncounterStatus
 from shared.contracts import StreamNames
 from shared.gateway import GatewayClient
 from simulators.llm_server import LlmSimulator
@@ -81,7 +81,7 @@ async def test_schema_refused_retried_once_as_plain_text(
     control, turns = visit_messages("plain-1", TEXTS)
     await publish_shuffled(redis, names, control, turns)
     async with running_notes(notes_settings(db, names, tmp_path), db, redis, gateway):
-        await eventually(lambda: _is(db, "plain-1", READY), timeout=60)
+        await eventually(lambda: _is(db, "plain-1", EncounterStatus.READY), timeout=60)
 
         async def exported() -> bool:  # the files follow the note's commit
             return bool(_files(tmp_path, "plain-1", "clinical_note_soap_*.txt"))
@@ -114,7 +114,7 @@ async def test_rejected_key_is_needs_review_at_once_with_reason(
     bad = GatewayClient(llm_sim.base_url, SecretStr("wrong-key"), max_attempts=2)
     try:
         async with running_notes(notes_settings(db, names, tmp_path), db, redis, bad):
-            await eventually(lambda: _is(db, "key-1", NEEDS_REVIEW), timeout=60)
+            await eventually(lambda: _is(db, "key-1", EncounterStatus.NEEDS_REVIEW), timeout=60)
     finally:
         await bad.aclose()
     enc = await _enc(db, "key-1")
@@ -138,7 +138,7 @@ async def test_unknown_model_is_needs_review_after_plain_text_try(
     control, turns = visit_messages("model-1", TEXTS, llm_model="claude-3-haiku-20240307")
     await publish_shuffled(redis, names, control, turns)
     async with running_notes(notes_settings(db, names, tmp_path), db, redis, gateway):
-        await eventually(lambda: _is(db, "model-1", NEEDS_REVIEW), timeout=60)
+        await eventually(lambda: _is(db, "model-1", EncounterStatus.NEEDS_REVIEW), timeout=60)
     enc = await _enc(db, "model-1")
     assert enc.failure_stage == "notes"
     assert "HTTP 400" in enc.failure_reason
@@ -158,7 +158,7 @@ async def test_capped_attempts_then_needs_review_then_regenerated(
     await publish_shuffled(redis, names, control, turns)
     settings = notes_settings(db, names, tmp_path, note_max_attempts=3)
     async with running_notes(settings, db, redis, gateway):
-        await eventually(lambda: _is(db, "cap-1", NEEDS_REVIEW), timeout=60)
+        await eventually(lambda: _is(db, "cap-1", EncounterStatus.NEEDS_REVIEW), timeout=60)
         enc = await _enc(db, "cap-1")
         assert enc.note_attempts == 3
         assert enc.failure_stage == "notes"
@@ -169,7 +169,7 @@ async def test_capped_attempts_then_needs_review_then_regenerated(
         llm_sim.config.down = False
         async with db.session() as s:
             await repo.request_note(s, "cap-1")
-        await eventually(lambda: _is(db, "cap-1", READY), timeout=60)
+        await eventually(lambda: _is(db, "cap-1", EncounterStatus.READY), timeout=60)
     assert served == 3 * 2  # three jobs, each the client's two attempts; then no more
     enc = await _enc(db, "cap-1")
     assert enc.failure_stage is None

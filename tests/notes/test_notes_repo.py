@@ -10,7 +10,7 @@ import pytest
 from services.notes.api import queries
 from services.notes.db import repo
 from services.notes.db.engine import Database
-from services.notes.db.models import NOTE_PENDING, READY, RECORDING, SIGNED, TRANSCRIBING
+from services.notes.status import EncounterStatus
 from shared.contracts import (
     EditedTurn,
     EncounterFailed,
@@ -55,7 +55,7 @@ async def test_turns_out_of_order_and_duplicated_assemble_in_order(db: Database)
     # The turns overtook EncounterStarted: a placeholder row holds them.
     assert enc is not None
     assert enc.started is False
-    assert enc.status == RECORDING
+    assert enc.status == EncounterStatus.RECORDING
 
 
 async def test_better_version_replaces_worse_never_the_reverse(db: Database) -> None:
@@ -103,7 +103,9 @@ async def test_control_events_in_any_order(db: Database) -> None:
     async with db.session() as s:
         enc = await repo.get_encounter(s, "enc-3")
     assert enc is not None
-    assert enc.status == NOTE_PENDING  # Stopped/Started arriving late never move it back
+    assert (
+        enc.status == EncounterStatus.NOTE_PENDING
+    )  # Stopped/Started arriving late never move it back
     assert (enc.room, enc.clinician, enc.llm_model) == ("exam-2", "dr-a", "gemini-2.5-flash")
     assert enc.started_at == datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
     assert (enc.expected_turns, enc.stt_audio_s, enc.stt_session_s) == (2, 65, 68)
@@ -114,7 +116,7 @@ async def test_control_events_in_any_order(db: Database) -> None:
         await repo.mark_stopped(s, EncounterStopped(encounter_id="e4", last_frame_seq=5))
         enc4 = await repo.get_encounter(s, "e4")
         assert enc4 is not None
-        assert enc4.status == TRANSCRIBING
+        assert enc4.status == EncounterStatus.TRANSCRIBING
         await repo.mark_failed(
             s, EncounterFailed(encounter_id="e4", stage="stt", reason="auth_rejected")
         )
@@ -143,7 +145,9 @@ async def test_note_versions_lease_and_signing(db: Database) -> None:
         # after the lease runs out another replica may take over
         assert await repo.claim_note_job(s, "enc-5", "b", now + timedelta(seconds=31), 30)
     async with db.session() as s:
-        assert not await repo.complete_note_job(s, "enc-5", "a", status=READY, missing=[])
+        assert not await repo.complete_note_job(
+            s, "enc-5", "a", status=EncounterStatus.READY, missing=[]
+        )
     async with db.session() as s:
         note = await repo.add_note_version(
             s,
@@ -156,7 +160,9 @@ async def test_note_versions_lease_and_signing(db: Database) -> None:
             author="system",
         )
         assert note.version == 1
-        assert await repo.complete_note_job(s, "enc-5", "b", status=READY, missing=[1])
+        assert await repo.complete_note_job(
+            s, "enc-5", "b", status=EncounterStatus.READY, missing=[1]
+        )
     async with db.session() as s:
         with pytest.raises(repo.VersionConflict):
             await repo.add_note_version(
@@ -184,7 +190,7 @@ async def test_note_versions_lease_and_signing(db: Database) -> None:
     async with db.session() as s:
         enc = await repo.get_encounter(s, "enc-5")
         assert enc is not None
-        assert enc.status == READY
+        assert enc.status == EncounterStatus.READY
         assert enc.missing_seqs == [1]
         cur = await repo.current_note(s, "enc-5")
         assert cur is not None
@@ -194,7 +200,7 @@ async def test_note_versions_lease_and_signing(db: Database) -> None:
         enc = await repo.get_encounter(s, "enc-5")
         hist = await repo.note_history(s, "enc-5")
         assert enc is not None
-        assert enc.status == SIGNED
+        assert enc.status == EncounterStatus.SIGNED
         assert [n.version for n in hist] == [1, 2]
         assert hist[1].signed_by == "dr-a"
         with pytest.raises(repo.InvalidTransition):
@@ -231,7 +237,7 @@ async def test_list_encounters_pages_with_filters(db: Database) -> None:
             await queries.list_encounters(s, queries.EncounterFilter(), "not-a-cursor", 50)
     assert seen == ["p6", "p5", "p4", "p3", "p2", "p1", "p0"]
     assert {e.id for e in r1} == {"p1", "p3", "p5"}
-    assert counts == {RECORDING: 7}
+    assert counts == {EncounterStatus.RECORDING: 7}
 
 
 async def test_audit_and_tokens(db: Database) -> None:

@@ -12,8 +12,8 @@ import redis.asyncio as aioredis
 
 from services.notes.db import repo
 from services.notes.db.engine import Database
-from services.notes.db.models import NEEDS_REVIEW, NOTE_PENDING, READY
 from services.notes.soap import SoapWriter
+from services.notes.status import EncounterStatus
 from shared.acibench import Dialogue
 from shared.contracts import StreamNames
 from shared.evidence import open_high_flags
@@ -66,7 +66,7 @@ async def test_aci_dialogue_note_grounded_exported(
     await publish_shuffled(redis, names, control, turns)
     settings = notes_settings(db, names, tmp_path)
     async with running_notes(settings, db, redis, gateway) as metrics:
-        await eventually(lambda: _is(db, "aci-1", READY), timeout=60)
+        await eventually(lambda: _is(db, "aci-1", EncounterStatus.READY), timeout=60)
         await eventually(lambda: _exported_with_note(tmp_path / "aci-1"), timeout=60)
     notes = await _notes(db, "aci-1")
     assert [(n.version, n.kind, n.status, n.model) for n in notes] == [
@@ -156,13 +156,13 @@ async def test_gateway_down_then_up_note_appears_once(
         async with db.session() as s:
             enc = await repo.get_encounter(s, "down-1")
         assert enc is not None
-        assert enc.status == NOTE_PENDING
+        assert enc.status == EncounterStatus.NOTE_PENDING
         assert enc.note_error == "GatewayUnavailable"
         assert await _notes(db, "down-1") == []
         assert metrics.gateway_errors.labels(error="GatewayUnavailable")._value.get() >= 2  # type: ignore[attr-defined]
 
         llm_sim.config.down = False
-        await eventually(lambda: _is(db, "down-1", READY), timeout=60)
+        await eventually(lambda: _is(db, "down-1", EncounterStatus.READY), timeout=60)
     notes = await _notes(db, "down-1")
     assert len(notes) == 1
     assert llm_sim.stats.tasks["soap"] == 1
@@ -187,7 +187,7 @@ async def test_missing_turn_note_after_grace_with_gap_recorded(
     async with running_notes(settings, db, redis, gateway):
         await eventually(lambda: _turns_stored(db, "gap-1", len(texts) - 1), timeout=60)
         await publish_shuffled(redis, names, control, [])
-        await eventually(lambda: _is(db, "gap-1", NEEDS_REVIEW), timeout=60)
+        await eventually(lambda: _is(db, "gap-1", EncounterStatus.NEEDS_REVIEW), timeout=60)
         await eventually(lambda: _exported_with_note(tmp_path / "gap-1"), timeout=60)
     notes = await _notes(db, "gap-1")
     assert len(notes) == 1
@@ -212,7 +212,7 @@ async def test_missing_turn_note_after_grace_with_gap_recorded(
     late = next(t for t in visit_messages("gap-1", texts)[1] if t.seq == 3)
     await publish_shuffled(redis, names, [], [late])
     async with running_notes(settings, db, redis, gateway):
-        await eventually(lambda: _is(db, "gap-1", READY), timeout=60)
+        await eventually(lambda: _is(db, "gap-1", EncounterStatus.READY), timeout=60)
     notes = await _notes(db, "gap-1")
     assert [(n.version, n.kind, n.status, n.missing_seqs) for n in notes] == [
         (1, "generated", "needs_review", [3]),
@@ -238,7 +238,7 @@ async def test_malformed_reply_retried_once_then_ok(
     control, turns, texts = dialogue_visit(aci_dialogues[3], "bad-1")
     await publish_shuffled(redis, names, control, turns)
     async with running_notes(notes_settings(db, names, tmp_path), db, redis, gateway):
-        await eventually(lambda: _is(db, "bad-1", READY), timeout=60)
+        await eventually(lambda: _is(db, "bad-1", EncounterStatus.READY), timeout=60)
     notes = await _notes(db, "bad-1")
     assert len(notes) == 1
     assert notes[0].problem is None
@@ -259,7 +259,7 @@ async def test_malformed_twice_is_stored_for_review(
     control, turns, _ = dialogue_visit(aci_dialogues[4], "bad-2")
     await publish_shuffled(redis, names, control, turns)
     async with running_notes(notes_settings(db, names, tmp_path), db, redis, gateway):
-        await eventually(lambda: _is(db, "bad-2", NEEDS_REVIEW), timeout=60)
+        await eventually(lambda: _is(db, "bad-2", EncounterStatus.NEEDS_REVIEW), timeout=60)
     notes = await _notes(db, "bad-2")
     assert len(notes) == 1
     assert notes[0].status == "needs_review"
@@ -325,7 +325,7 @@ async def test_700_turn_visit_is_summarised_in_parts_not_cut(
     client = RecordingClient(gateway)
     settings = notes_settings(db, names, tmp_path, soap_budget_chars=budget)
     async with running_notes(settings, db, redis, client):
-        await eventually(lambda: _is(db, "long-1", READY), timeout=120)
+        await eventually(lambda: _is(db, "long-1", EncounterStatus.READY), timeout=120)
     total = sum(len(f"Clinician: {t}") + 1 for t in texts)
     assert total > 5 * budget  # the whole visit would not fit in one request
     assert max(client.sizes) <= budget
@@ -359,7 +359,7 @@ async def test_no_transcript_or_note_text_in_logs(
     try:
         settings = notes_settings(db, names, tmp_path, grace_period_s=0.5)
         async with running_notes(settings, db, redis, gateway):
-            await eventually(lambda: _is(db, "phi-1", NEEDS_REVIEW), timeout=60)
+            await eventually(lambda: _is(db, "phi-1", EncounterStatus.NEEDS_REVIEW), timeout=60)
     finally:
         configure_logging("WARNING", "json", "notes")
     notes = await _notes(db, "phi-1")
@@ -399,7 +399,7 @@ async def test_visit_without_speech_gets_an_empty_note_for_review_without_a_call
     control, _ = visit_messages("quiet-1", [], turn_count=0)
     await publish_shuffled(redis, names, control, [])
     async with running_notes(notes_settings(db, names, tmp_path), db, redis, gateway):
-        await eventually(lambda: _is(db, "quiet-1", NEEDS_REVIEW), timeout=60)
+        await eventually(lambda: _is(db, "quiet-1", EncounterStatus.NEEDS_REVIEW), timeout=60)
     notes = await _notes(db, "quiet-1")
     assert [(n.problem, n.model) for n in notes] == [("no speech was transcribed", None)]
     assert notes[0].text == "Subjective:\n\nObjective:\n\nAssessment:\n\nPlan:\n"
@@ -428,11 +428,11 @@ async def test_stopping_mid_note_hands_the_job_back(
     async with db.session() as s:
         enc = await repo.get_encounter(s, "stop-1")
     assert enc is not None
-    assert enc.status == NOTE_PENDING
+    assert enc.status == EncounterStatus.NOTE_PENDING
     assert enc.note_lease_owner is None  # released: no waiting for the lease to run out
     llm_sim.config.latency_s = 0.0
     async with running_notes(settings, db, redis, gateway):
-        await eventually(lambda: _is(db, "stop-1", READY), timeout=60)
+        await eventually(lambda: _is(db, "stop-1", EncounterStatus.READY), timeout=60)
     assert len(await _notes(db, "stop-1")) == 1
 
 
@@ -459,7 +459,7 @@ async def test_transcription_that_never_finishes_still_gets_a_note(
 
         await eventually(all_stored, timeout=60)
         await publish_shuffled(redis, names, [started, stopped], [])  # no Transcribed
-        await eventually(lambda: _is(db, "lost-1", NEEDS_REVIEW), timeout=60)
+        await eventually(lambda: _is(db, "lost-1", EncounterStatus.NEEDS_REVIEW), timeout=60)
         notes = await _notes(db, "lost-1")
         assert notes[0].problem == (
             "the transcription never finished; written from the turns received"
@@ -467,7 +467,7 @@ async def test_transcription_that_never_finishes_still_gets_a_note(
         assert_grounded(notes[0].sections, texts)
         # The STT side comes back and reports the count: all turns were there after all.
         await publish_shuffled(redis, names, [transcribed], [])
-        await eventually(lambda: _is(db, "lost-1", READY), timeout=60)
+        await eventually(lambda: _is(db, "lost-1", EncounterStatus.READY), timeout=60)
     notes = await _notes(db, "lost-1")
     assert [(n.version, n.kind, n.problem) for n in notes[1:]] == [(2, "regenerated", None)]
     async with db.session() as s:

@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 from services.notes.assembler import Assembler
 from services.notes.db import repo
 from services.notes.db.engine import Database
-from services.notes.db.models import READY
 from services.notes.metrics import NotesMetrics
+from services.notes.status import EncounterStatus
 from shared.contracts import StreamNames
 from shared.gateway import GatewayClient
 from shared.streams import Delivery, publish
@@ -69,10 +69,10 @@ async def test_note_is_written_when_the_last_turn_arrives_not_at_the_poll(
 
         await eventually(waiting, timeout=60)
         await asyncio.sleep(0.5)  # the scheduler has looked and gone back to waiting
-        assert await encounter_status(db, "wk-2") != READY
+        assert await encounter_status(db, "wk-2") != EncounterStatus.READY
         await publish(redis, names.edited, turns[-1])
 
         async def ready() -> bool:
-            return await encounter_status(db, "wk-2") == READY
+            return await encounter_status(db, "wk-2") == EncounterStatus.READY
 
         await eventually(ready, timeout=60)

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes.api import proxies, queries, throttle, tickets
+from services.notes.api.errors import http_error
 from services.notes.api.observe import ApiMetrics
 from services.notes.auth import (
     Action,
@@ -30,6 +31,7 @@ from services.notes.console import sessions as console_sessions
 from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.models import ApiToken
+from services.notes.domain.errors import DomainError
 from services.notes.metrics import NotesMetrics
 from services.notes.soap import ChatClient
 from shared.contracts import StreamNames
@@ -257,14 +259,18 @@ async def audited(
     """Run the block in one transaction that also writes the audit row.
 
     Success: the row (status 200 or ``work.status``) commits with the read or change.
-    An HTTP error (403, 404, 409, 412 …): the transaction rolls back and the refusal is
-    audited on its own. Either way the audit row names who, what, when and from where.
+    An HTTP error (403, 404, 409, 412 …) or a refused domain operation (answered as its
+    HTTP error): the transaction rolls back and the refusal is audited on its own. Either
+    way the audit row names who, what, when and from where.
     """
     ip = source_ip(request)
     try:
         async with ctx.db.session() as session:
             work = AuditedWork(session=session, encounter_id=encounter_id)
-            yield work
+            try:
+                yield work
+            except DomainError as err:
+                raise http_error(err) from None
             await repo.add_audit(
                 session,
                 actor=who.name,

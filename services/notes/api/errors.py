@@ -2,7 +2,8 @@
 
 - Validation errors are 422 ``{"detail": [{"loc", "msg", "type"}]}``: FastAPI's shape
   without the ``input`` and ``ctx`` members, which would echo what was sent (a note text).
-- HTTP errors are ``{"detail": "<one sentence>"}``.
+- HTTP errors are ``{"detail": "<one sentence>"}``; a refused domain operation
+  (``services.notes.domain.errors``) is one of them, its status code chosen by its type.
 - A database that is down or locked is 503 (try again), not 500.
 - Anything else is a 500 with a fixed sentence; the log gets the exception type and
   location only (shared.logging never renders the message).
@@ -10,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -21,7 +23,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.notes.api.queries import BadQuery
-from services.notes.api.schemas import ErrorBody
+from services.notes.api.schemas import ErrorBody, StatementOut
+from services.notes.domain.errors import (
+    DomainError,
+    EmptyNote,
+    EncounterNotFound,
+    FlagsNotAcknowledged,
+    NoteChanged,
+)
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -34,6 +43,39 @@ class DetailedHTTPException(HTTPException):
     def __init__(self, status_code: int, detail: str, extra: dict[str, Any]) -> None:
         super().__init__(status_code, detail)
         self.extra = extra
+
+
+def note_etag(version: int) -> str:
+    """The ETag of a note version (sent back in If-Match to change or sign it)."""
+    return f'"v{version}"'
+
+
+def _statements(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Evidence rows as StatementOut; a row that does not fit the shape is left out."""
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        try:
+            out.append(StatementOut.model_validate(row).model_dump(mode="json"))
+        except ValueError:
+            log.warning("evidence_row_invalid")
+    return out
+
+
+def http_error(err: DomainError) -> HTTPException | RequestValidationError:
+    """The answer to a refused domain operation: 412 for a stale version (with the
+    current ETag when known), 422 for an empty note, 404 for an unknown encounter, 409
+    for every other refusal (with the unacknowledged flags when there is a list)."""
+    if isinstance(err, NoteChanged):
+        headers = {"ETag": note_etag(err.current)} if err.current is not None else None
+        return HTTPException(412, str(err), headers=headers)
+    if isinstance(err, EmptyNote):
+        where = ("body", "sections")
+        return RequestValidationError([{"loc": where, "msg": str(err), "type": "value_error"}])
+    if isinstance(err, EncounterNotFound):
+        return HTTPException(404, str(err))
+    if isinstance(err, FlagsNotAcknowledged) and err.statements:
+        return DetailedHTTPException(409, str(err), {"flags": _statements(err.statements)})
+    return HTTPException(409, str(err))
 
 
 def _clean_errors(errors: Any) -> list[dict[str, Any]]:
@@ -72,6 +114,15 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    # Routes convert refusals inside ``audited`` (so they are audited); this catches the rest.
+    assert isinstance(exc, DomainError)
+    answer = http_error(exc)
+    if isinstance(answer, RequestValidationError):
+        return await _validation_error(request, answer)
+    return await _http_error(request, answer)
+
+
 async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
     log.warning("api_dependency_unavailable", error=type(exc).__name__)
     return JSONResponse(
@@ -96,6 +147,7 @@ async def _internal(_request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(BadQuery, _bad_query)
+    app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PoolTimeout, _unavailable)
     app.add_exception_handler(RedisError, _unavailable)

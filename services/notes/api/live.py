@@ -7,7 +7,9 @@ several services, and the row is where they all land).
 
 Events: ``status`` ``{"status": …}`` first and on every change; ``partial``
 ``{"text", "at_ms"}``; ``turn`` ``{seq, speaker, start_ms, end_ms, text, original_text,
-edit_status, flags}``; ``end`` once the encounter reaches a final status, after which the
+edit_status, flags}``; ``waiting`` ``{"turns", "since_ms"}`` when the editor marks turns of
+the visit as waiting for LLM quota (read with the status poll) and ``{"turns": 0}`` once
+the mark is gone; ``end`` once the encounter reaches a final status, after which the
 stream closes. A ``: heartbeat`` comment every ~15 s keeps proxies from closing an idle
 stream. Each data event carries ``id: p=<entry>;e=<entry>`` (the positions in both
 streams), so a browser's EventSource resumes without loss after a reconnect
@@ -24,12 +26,28 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.contracts import EditedTurn, MalformedEntry, PartialTurn, StreamNames, decode
+from services.notes.status import EncounterStatus
+from shared.contracts import (
+    EditedTurn,
+    MalformedEntry,
+    PartialTurn,
+    QuotaWait,
+    StreamNames,
+    decode,
+)
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-FINAL_STATUSES = frozenset({"ready", "needs_review", "signed", "failed"})
+# A follow ends once the encounter reaches one of these.
+FINAL_STATUSES = frozenset(
+    {
+        EncounterStatus.READY,
+        EncounterStatus.NEEDS_REVIEW,
+        EncounterStatus.SIGNED,
+        EncounterStatus.FAILED,
+    }
+)
 _ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 _LAST_EVENT_ID = re.compile(r"^p=(\d{1,20}-\d{1,20});e=(\d{1,20}-\d{1,20})$")
 READ_COUNT = 200
@@ -113,6 +131,7 @@ async def follow(
     pos = Positions(start.partials, start.edited)
     partials, edited = names.partials(encounter_id), names.edited
     status = await read_status()
+    waiting: QuotaWait | None = None
     yield format_event("status", {"status": status}, pos.event_id())
     last_sent = last_poll = time.monotonic()
     block_ms = max(int(poll_s * 1000), 10)
@@ -143,6 +162,12 @@ async def follow(
             if new_status != status:
                 status = new_status
                 yield format_event("status", {"status": status}, pos.event_id())
+                last_sent = now
+            mark = QuotaWait.parse(await redis.get(names.editor_quota_wait(encounter_id)))
+            if mark != waiting:
+                waiting = mark
+                body = mark.model_dump() if mark else {"turns": 0}
+                yield format_event("waiting", body, pos.event_id())
                 last_sent = now
         if now - last_sent >= heartbeat_s:
             yield HEARTBEAT

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.notes.api.schemas import ENCOUNTER_ID_PATTERN
 from services.notes.db import repo
 from services.notes.db.models import ApiToken, AuditEntry, Encounter, Note, Turn, utcnow
+from services.notes.status import AWAITING_SIGNATURE
 
 _ENCOUNTER_ID = re.compile(ENCOUNTER_ID_PATTERN)
 # Touch a token's last_used_at at most this often (it is a write per request otherwise).
@@ -90,10 +91,6 @@ class EncounterFilter:
     to_sign: bool = False
 
 
-# A written note nobody has signed yet: the clinician's worklist.
-AWAITING_SIGNATURE = ("needs_review", "ready")
-
-
 def _current_note_version() -> Any:
     other = aliased(Note)
     return (
@@ -137,7 +134,7 @@ def _filtered(query: Select[Any], f: EncounterFilter) -> Select[Any]:
     if f.unassigned:
         query = query.where(Encounter.clinician.is_(None))
     if f.to_sign:
-        query = query.where(Encounter.status.in_(AWAITING_SIGNATURE))
+        query = query.where(Encounter.status.in_(AWAITING_SIGNATURE))  # the worklist
     return query
 
 
@@ -199,15 +196,6 @@ async def latest_signed_note(session: AsyncSession, encounter_id: str) -> Note |
         .limit(1)
     )
     return await session.scalar(query)
-
-
-async def set_encounter_status(session: AsyncSession, encounter_id: str, status: str) -> None:
-    await session.execute(
-        update(Encounter)
-        .where(Encounter.id == encounter_id)
-        .values(status=status, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
 
 
 # --- tokens -------------------------------------------------------------------------------

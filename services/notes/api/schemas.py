@@ -13,19 +13,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.notes.auth import CLINICIAN_ID_RE, TOKEN_NAME_RE, Role
+from services.notes.status import EncounterStatus
 
 ENCOUNTER_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
-EncounterStatus = Literal[
-    "recording",
-    "transcribing",
-    "note_pending",
-    "needs_review",
-    "ready",
-    "signed",
-    "failed",
-    "purged",
-]
-NoteStatus = Literal["draft", "needs_review", "signed"]
 NoteKind = Literal["generated", "regenerated", "edited", "addendum"]
 
 MAX_SECTION_ITEMS = 200

@@ -39,6 +39,7 @@ from services.notes.console import sessions
 from services.notes.console.wording import STATUS_LABELS, model_label
 from services.notes.db import repo
 from services.notes.db.models import ApiToken
+from services.notes.status import EncounterStatus
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -65,9 +66,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-STATUSES = (
-    "recording", "transcribing", "note_pending", "needs_review", "ready", "signed", "failed"
-)  # fmt: skip
+# The list's status filter: every status a visit is worked in (not purged).
+STATUSES = tuple(s for s in EncounterStatus if s is not EncounterStatus.PURGED)
 MAX_FORM_BYTES = 4096
 ROLES = frozenset(r.value for r in Role)
 BAD_TOKEN = "That token is not valid (unknown, revoked or mistyped)."

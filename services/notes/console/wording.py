@@ -5,15 +5,17 @@ console.js has the same status words (it draws badges from API data); keep the t
 
 from __future__ import annotations
 
-STATUS_LABELS = {
-    "recording": "Recording",
-    "transcribing": "Transcribing",
-    "note_pending": "Writing note",
-    "needs_review": "Needs review",
-    "ready": "Awaiting signature",
-    "signed": "Signed",
-    "failed": "Failed",
-    "purged": "Removed",
+from services.notes.status import EncounterStatus
+
+STATUS_LABELS: dict[str, str] = {
+    EncounterStatus.RECORDING: "Recording",
+    EncounterStatus.TRANSCRIBING: "Transcribing",
+    EncounterStatus.NOTE_PENDING: "Writing note",
+    EncounterStatus.NEEDS_REVIEW: "Needs review",
+    EncounterStatus.READY: "Awaiting signature",
+    EncounterStatus.SIGNED: "Signed",
+    EncounterStatus.FAILED: "Failed",
+    EncounterStatus.PURGED: "Removed",
 }
 
 MODEL_LABELS = {

@@ -20,21 +20,9 @@ from services.notes.db.common import (
     missing_seqs,
     turn_seqs,
 )
-from services.notes.db.models import (
-    NEEDS_REVIEW,
-    NOTE_PENDING,
-    PURGED,
-    READY,
-    RECORDING,
-    SIGNED,
-    SYSTEM_ACTOR,
-    TRANSCRIBING,
-    Encounter,
-    Note,
-    Turn,
-    utcnow,
-)
+from services.notes.db.models import SYSTEM_ACTOR, Encounter, Note, Turn, utcnow
 from services.notes.db.versions import add_note_version
+from services.notes.status import AWAITING_SIGNATURE, EncounterStatus
 
 TRANSCRIPTION_TIMEOUT = "transcription_timeout"
 
@@ -47,14 +35,14 @@ async def expire_transcriptions(
     stmt = (
         select(Encounter)
         .where(
-            Encounter.status == TRANSCRIBING,
+            Encounter.status == EncounterStatus.TRANSCRIBING,
             Encounter.stopped_at < now - timedelta(seconds=timeout_s),
         )
         .with_for_update(skip_locked=True)
     )
     expired = list((await session.scalars(stmt)).all())
     for enc in expired:
-        enc.status = NOTE_PENDING
+        enc.status = EncounterStatus.NOTE_PENDING
         enc.transcribed_at = now
         enc.failure_stage, enc.failure_reason = "stt", TRANSCRIPTION_TIMEOUT
         enc.updated_at = now
@@ -84,7 +72,7 @@ async def pending_note_jobs(
     stmt = (
         select(Encounter)
         .where(
-            Encounter.status == NOTE_PENDING,
+            Encounter.status == EncounterStatus.NOTE_PENDING,
             or_(Encounter.note_lease_until.is_(None), Encounter.note_lease_until < now),
             or_(Encounter.note_next_try_at.is_(None), Encounter.note_next_try_at <= now),
         )
@@ -126,7 +114,7 @@ async def claim_note_job(
         update(Encounter)
         .where(
             Encounter.id == encounter_id,
-            Encounter.status == NOTE_PENDING,
+            Encounter.status == EncounterStatus.NOTE_PENDING,
             or_(Encounter.note_lease_until.is_(None), Encounter.note_lease_until < now),
         )
         .values(note_lease_owner=owner, note_lease_until=now + timedelta(seconds=lease_s))
@@ -183,10 +171,10 @@ async def give_up_note_job(
         .where(
             Encounter.id == encounter_id,
             Encounter.note_lease_owner == owner,
-            Encounter.status == NOTE_PENDING,
+            Encounter.status == EncounterStatus.NOTE_PENDING,
         )
         .values(
-            status=NEEDS_REVIEW,
+            status=EncounterStatus.NEEDS_REVIEW,
             note_lease_owner=None,
             note_lease_until=None,
             note_next_try_at=None,
@@ -227,7 +215,7 @@ async def complete_note_job(
         .where(
             Encounter.id == encounter_id,
             Encounter.note_lease_owner == owner,
-            Encounter.status == NOTE_PENDING,
+            Encounter.status == EncounterStatus.NOTE_PENDING,
         )
         .values(
             status=status,
@@ -296,15 +284,15 @@ async def request_note(session: AsyncSession, encounter_id: str) -> None:
     enc = await session.get(Encounter, encounter_id, with_for_update=True)
     if enc is None:
         raise NotFound(encounter_id)
-    if enc.status == SIGNED:
+    if enc.status == EncounterStatus.SIGNED:
         raise InvalidTransition("a signed note cannot be regenerated; add an addendum")
-    if enc.status == PURGED:
+    if enc.status == EncounterStatus.PURGED:
         raise InvalidTransition("the encounter's content was purged")
-    if enc.status in (RECORDING, TRANSCRIBING):
+    if enc.status in (EncounterStatus.RECORDING, EncounterStatus.TRANSCRIBING):
         raise InvalidTransition("the encounter is still being transcribed")
-    if enc.status == NOTE_PENDING:
+    if enc.status == EncounterStatus.NOTE_PENDING:
         return  # already queued (maybe being written right now): never a second writer
-    enc.status = NOTE_PENDING
+    enc.status = EncounterStatus.NOTE_PENDING
     enc.note_lease_owner = enc.note_lease_until = enc.note_next_try_at = None
     enc.note_attempts = 0
     # The note is written from what is stored now: no second grace period.
@@ -316,7 +304,7 @@ async def completes_pending(session: AsyncSession, encounter_id: str) -> bool:
     """True when the encounter waits for its note and every expected turn is stored (the
     turn just stored may have been the last one it waited for)."""
     enc = await session.get(Encounter, encounter_id)
-    if enc is None or enc.status != NOTE_PENDING or enc.expected_turns is None:
+    if enc is None or enc.status != EncounterStatus.NOTE_PENDING or enc.expected_turns is None:
         return False
     have = await session.scalar(
         select(func.count()).where(Turn.encounter_id == encounter_id, Turn.seq < enc.expected_turns)
@@ -332,7 +320,7 @@ async def late_turn_arrived(session: AsyncSession, encounter_id: str) -> bool:
     again (a new version; the old one stays in the history). True when queued.
     """
     enc = await session.get(Encounter, encounter_id, with_for_update=True)
-    if enc is None or not enc.missing_seqs or enc.status not in (NEEDS_REVIEW, READY):
+    if enc is None or not enc.missing_seqs or enc.status not in AWAITING_SIGNATURE:
         return False
     remaining = missing_seqs(enc.expected_turns, await turn_seqs(session, encounter_id))
     if remaining == enc.missing_seqs:

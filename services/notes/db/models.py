@@ -27,31 +27,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# Encounter statuses, in the order an encounter normally moves through them.
-RECORDING = "recording"
-TRANSCRIBING = "transcribing"
-NOTE_PENDING = "note_pending"
-NEEDS_REVIEW = "needs_review"
-READY = "ready"
-SIGNED = "signed"
-FAILED = "failed"
-# An admin removed the encounter's content on request; the row and its audit trail remain.
-PURGED = "purged"
-ENCOUNTER_STATUSES = (
-    RECORDING,
-    TRANSCRIBING,
-    NOTE_PENDING,
-    NEEDS_REVIEW,
-    READY,
-    SIGNED,
-    FAILED,
-    PURGED,
-)
+from services.notes.status import EncounterStatus
 
-# Note statuses and kinds.
-NOTE_DRAFT = "draft"
-NOTE_NEEDS_REVIEW = "needs_review"
-NOTE_SIGNED = "signed"
+# Statuses are services.notes.status (EncounterStatus, NoteStatus).
 NOTE_KINDS = ("generated", "regenerated", "edited", "addendum")
 
 SYSTEM_ACTOR = "system"
@@ -112,7 +90,9 @@ class Encounter(Base):
     speech_model: Mapped[str] = mapped_column(String(50), default="")
     # Of the audio on ms:audio:{id} (EncounterStarted.stt); the FLAC archive needs it.
     sample_rate: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default=RECORDING, index=True)
+    status: Mapped[str] = mapped_column(
+        String(20), default=EncounterStatus.RECORDING.value, index=True
+    )
     # False while the row is a placeholder created by a turn or event that overtook
     # EncounterStarted; room, models and started_at are then not yet known.
     started: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -57,21 +57,7 @@ from services.notes.db.jobs import (
     request_note,
 )
 from services.notes.db.listing import all_encounter_ids, count_by_status
-from services.notes.db.models import (
-    FAILED,
-    NEEDS_REVIEW,
-    NOTE_PENDING,
-    PURGED,
-    READY,
-    RECORDING,
-    SIGNED,
-    SYSTEM_ACTOR,
-    TRANSCRIBING,
-    Encounter,
-    RoomAssignment,
-    Turn,
-    utcnow,
-)
+from services.notes.db.models import SYSTEM_ACTOR, Encounter, RoomAssignment, Turn, utcnow
 from services.notes.db.versions import (
     add_addendum,
     add_note_version,
@@ -79,6 +65,7 @@ from services.notes.db.versions import (
     note_history,
     sign_note,
 )
+from services.notes.status import AWAITING_SIGNATURE, HAS_NOTE, EncounterStatus
 from shared.contracts import (
     EditedTurn,
     EncounterFailed,
@@ -101,9 +88,6 @@ __all__ = [  # the re-exported names (everything else here is defined in this mo
     "find_token_by_name", "set_password", "turn_seqs",
 ]  # fmt: skip
 
-# Statuses after which an encounter has its note; control events never move it back.
-_HAS_NOTE = (READY, NEEDS_REVIEW, SIGNED)
-
 
 # --- encounters: control events ----------------------------------------------------------
 
@@ -111,7 +95,11 @@ _HAS_NOTE = (READY, NEEDS_REVIEW, SIGNED)
 async def ensure_encounter(session: AsyncSession, encounter_id: str) -> None:
     """Create a placeholder row if the encounter is not known yet (idempotent)."""
     stmt = dialect_insert(session, Encounter).values(
-        id=encounter_id, status=RECORDING, started=False, started_at=utcnow(), updated_at=utcnow()
+        id=encounter_id,
+        status=EncounterStatus.RECORDING,
+        started=False,
+        started_at=utcnow(),
+        updated_at=utcnow(),
     )
     await session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
 
@@ -137,7 +125,7 @@ async def upsert_encounter_started(session: AsyncSession, msg: EncounterStarted)
         "updated_at": now,
     }
     stmt = dialect_insert(session, Encounter).values(
-        id=msg.encounter_id, status=RECORDING, **values
+        id=msg.encounter_id, status=EncounterStatus.RECORDING, **values
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["id"], set_=values, where=Encounter.started.is_(False)
@@ -180,8 +168,8 @@ async def mark_stopped(session: AsyncSession, msg: EncounterStopped) -> None:
     if enc.stopped_at is None:
         enc.stopped_at = msg.stopped_at
     enc.last_frame_seq = msg.last_frame_seq
-    if enc.status == RECORDING:
-        enc.status = TRANSCRIBING
+    if enc.status == EncounterStatus.RECORDING:
+        enc.status = EncounterStatus.TRANSCRIBING
     enc.updated_at = utcnow()
 
 
@@ -200,12 +188,17 @@ async def mark_transcribed(session: AsyncSession, msg: EncounterTranscribed) -> 
         enc.transcribed_at = now
     if enc.stopped_at is None:
         enc.stopped_at = now
-    if enc.status in (RECORDING, TRANSCRIBING, FAILED):  # FAILED: a later STT pass succeeded
-        enc.status = NOTE_PENDING
+    # From FAILED too: a later STT pass succeeded.
+    if enc.status in (
+        EncounterStatus.RECORDING,
+        EncounterStatus.TRANSCRIBING,
+        EncounterStatus.FAILED,
+    ):
+        enc.status = EncounterStatus.NOTE_PENDING
         enc.note_next_try_at = None
         enc.note_attempts = 0
     enc.updated_at = now
-    if enc.failure_reason == TRANSCRIPTION_TIMEOUT and enc.status in (READY, NEEDS_REVIEW):
+    if enc.failure_reason == TRANSCRIPTION_TIMEOUT and enc.status in AWAITING_SIGNATURE:
         # The note was written without knowing how many turns there were: now we know.
         enc.failure_stage = enc.failure_reason = None
         missing = missing_seqs(msg.turn_count, await turn_seqs(session, enc.id))
@@ -233,12 +226,12 @@ async def _revise_speakers(
 async def mark_failed(session: AsyncSession, msg: EncounterFailed) -> None:
     """Keep everything stored; show the stage and reason. A written note stays."""
     enc = await _locked(session, msg.encounter_id)
-    if enc.status == PURGED:
+    if enc.status == EncounterStatus.PURGED:
         return
     enc.failure_stage = msg.stage
     enc.failure_reason = msg.reason
-    if enc.status not in _HAS_NOTE:
-        enc.status = FAILED
+    if enc.status not in HAS_NOTE:  # control events never move it back
+        enc.status = EncounterStatus.FAILED
         enc.note_lease_owner = None
         enc.note_lease_until = None
     enc.updated_at = utcnow()
@@ -280,7 +273,7 @@ async def upsert_turn(session: AsyncSession, turn: EditedTurn) -> bool:
             )
         )
     ).one()
-    if status == PURGED:
+    if status == EncounterStatus.PURGED:
         return False
     speaker = turn.speaker
     if revisions and str(turn.seq) in revisions:  # revised before this turn got here

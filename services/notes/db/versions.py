@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes.db.common import NotFound, NotSigned, VersionConflict
-from services.notes.db.models import NOTE_SIGNED, SIGNED, Encounter, Note, utcnow
+from services.notes.db.models import Encounter, Note, utcnow
+from services.notes.status import EncounterStatus, NoteStatus
 
 
 async def current_note(session: AsyncSession, encounter_id: str) -> Note | None:
@@ -78,13 +79,13 @@ async def sign_note(session: AsyncSession, encounter_id: str, version: int, sign
     )
     if note is None:
         raise NotFound(f"{encounter_id} v{version}")
-    if note.status == NOTE_SIGNED:
+    if note.status == NoteStatus.SIGNED:
         return note
     now = utcnow()
-    note.status, note.signed_by, note.signed_at = NOTE_SIGNED, signer, now
+    note.status, note.signed_by, note.signed_at = NoteStatus.SIGNED, signer, now
     enc = await session.get(Encounter, encounter_id, with_for_update=True)
     assert enc is not None
-    enc.status, enc.updated_at = SIGNED, now
+    enc.status, enc.updated_at = EncounterStatus.SIGNED, now
     return note
 
 
@@ -112,7 +113,7 @@ async def add_addendum(session: AsyncSession, encounter_id: str, author: str, te
         encounter_id,
         version=base.version + 1,
         kind="addendum",
-        status=NOTE_SIGNED,
+        status=NoteStatus.SIGNED,
         text=base.text.rstrip("\n") + "\n\n" + addendum_block(now, author, text) + "\n",
         sections=base.sections,
         model=base.model,

@@ -16,11 +16,11 @@ from services.notes.api.schemas import DraftIn, DraftOut, SectionsOut
 from services.notes.auth import Action
 from services.notes.db import repo
 from services.notes.db.models import NoteDraft
+from services.notes.domain import notes
 
 router = APIRouter(prefix="/v1/encounters/{encounter_id}/note/draft", tags=["notes"])
 
 NO_DRAFT = "you have no unsaved draft of this note"
-LOCKED = "the note is signed and locked; add an addendum instead"
 SECTION_KEYS = ("subjective", "objective", "assessment", "plan")
 
 
@@ -64,14 +64,8 @@ async def put_draft(
 ) -> DraftOut:
     async with audited(ctx, request, who, Action.NOTE_DRAFT, encounter_id) as work:
         await check_encounter(work.session, who, Action.NOTE_DRAFT, encounter_id)
-        note = await repo.current_note(work.session, encounter_id)
-        if note is None:
-            raise HTTPException(409, "this encounter has no note yet")
-        if note.signed_at is not None:
-            raise HTTPException(409, LOCKED)
-        sections = {k: [" ".join(item.split()) for item in v] for k, v in body.sections}
-        draft = await repo.save_draft(
-            work.session, encounter_id, who.name, body.base_version, sections
+        draft = await notes.save_draft(
+            work.session, encounter_id, who.name, body.base_version, dict(body.sections)
         )
         work.target = f"base=v{body.base_version}"
         return draft_out(draft)

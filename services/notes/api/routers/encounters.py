@@ -24,7 +24,6 @@ from services.notes.api.schemas import (
     EncounterDetail,
     EncounterPage,
     EncounterSearch,
-    EncounterStatus,
     EncounterSummary,
     FlagOut,
     NoteRef,
@@ -37,6 +36,7 @@ from services.notes.auth import Action, Principal, Role
 from services.notes.db import repo
 from services.notes.db.models import Encounter
 from services.notes.release import audio_kept_until
+from services.notes.status import EncounterStatus
 from services.notes.transcript import turn_text
 
 router = APIRouter(prefix="/v1/encounters", tags=["encounters"])

@@ -1,17 +1,20 @@
 """The note: current version, history, clinician edit (ETag/If-Match), regenerate, sign,
-and addenda to a signed note (which is locked: never edited in place)."""
+and addenda to a signed note (which is locked: never edited in place).
+
+The rules are ``services.notes.domain``'s; a route checks access, calls it and answers.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 
-from services.notes.api import queries
 from services.notes.api.deps import ApiContext, Caller, Ctx, audited, check_encounter
-from services.notes.api.errors import DetailedHTTPException, error_responses
+from services.notes.api.errors import error_responses, note_etag
 from services.notes.api.routers.encounters import EncounterIdPath, wants_text
 from services.notes.api.schemas import (
     AddendumIn,
@@ -30,24 +33,18 @@ from services.notes.api.schemas import (
 from services.notes.auth import Action
 from services.notes.db import repo
 from services.notes.db.models import Note
-from services.notes.evidence import note_evidence
+from services.notes.domain import notes, signing
+from services.notes.domain.notes import NO_NOTE, Expected
 from services.notes.exporter import export_encounter, note_file_text
-from services.notes.soap_format import render
-from shared.evidence import open_high_flags
+from services.notes.status import EncounterStatus
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 router = APIRouter(prefix="/v1/encounters/{encounter_id}/note", tags=["notes"])
 
-NO_NOTE = "this encounter has no note yet"
-CHANGED = "the note changed since you read it; get it again and reapply your edit"
-UNACKNOWLEDGED = (
-    "the note has unsupported high-severity statements; review them or sign with acknowledge_flags"
-)
-LOCKED = "the note is signed and locked; add an addendum instead"
-# Encounters whose note may be written again on request.
-REGENERATABLE = frozenset({"needs_review", "ready", "failed"})
+IF_MATCH_REQUIRED = "send If-Match with the ETag of the version you edited"
+_ETAG = re.compile(r'"v(0|[1-9][0-9]*)"')
 
 IfMatch = Annotated[
     str | None,
@@ -59,13 +56,25 @@ IfMatch = Annotated[
 
 
 def etag(note: Note) -> str:
-    return f'"v{note.version}"'
+    return note_etag(note.version)
 
 
-def matches(if_match: str, note: Note) -> bool:
-    """RFC 9110 strong comparison; ``*`` matches any current version."""
-    current = etag(note)
-    return any(tag.strip() in ("*", current) for tag in if_match.split(","))
+def expected(if_match: str | None) -> Expected | None:
+    """The versions If-Match names (RFC 9110 strong comparison: a tag we did not issue
+    matches nothing); ``*`` matches any current version."""
+    if if_match is None:
+        return None
+    tags = [tag.strip() for tag in if_match.split(",")]
+    found = [m for m in (_ETAG.fullmatch(tag) for tag in tags) if m is not None]
+    return Expected(frozenset(int(m.group(1)) for m in found), any_version="*" in tags)
+
+
+def required(if_match: str | None) -> Expected:
+    """An edit must name the version it was made on (428 otherwise)."""
+    wanted = expected(if_match)
+    if wanted is None:
+        raise HTTPException(428, IF_MATCH_REQUIRED)
+    return wanted
 
 
 async def refresh_files(ctx: ApiContext, encounter_id: str) -> None:
@@ -83,6 +92,13 @@ async def refresh_files(ctx: ApiContext, encounter_id: str) -> None:
         )
     except Exception as err:  # noqa: BLE001 - never fail the request for the copy
         log.warning("export_failed", encounter_id=encounter_id, error=type(err).__name__)
+
+
+async def changed(ctx: ApiContext, response: Response, note: Note) -> NoteOut:
+    """The answer to a change, after its commit: the files follow, the ETag is the new one."""
+    await refresh_files(ctx, note.encounter_id)
+    response.headers["ETag"] = etag(note)
+    return note_out(note)
 
 
 def statements_out(note: Note) -> list[StatementOut]:
@@ -177,9 +193,9 @@ async def get_versions(
 ) -> NoteVersions:
     async with audited(ctx, request, who, Action.NOTE_HISTORY, encounter_id) as work:
         await check_encounter(work.session, who, Action.NOTE_HISTORY, encounter_id)
-        notes = await repo.note_history(work.session, encounter_id)
-        work.target = f"count={len(notes)}"
-    return NoteVersions(encounter_id=encounter_id, versions=[note_out(n) for n in notes])
+        history = await repo.note_history(work.session, encounter_id)
+        work.target = f"count={len(history)}"
+    return NoteVersions(encounter_id=encounter_id, versions=[note_out(n) for n in history])
 
 
 @router.put(
@@ -204,48 +220,11 @@ async def put_note(
     """
     async with audited(ctx, request, who, Action.NOTE_UPDATE, encounter_id) as work:
         await check_encounter(work.session, who, Action.NOTE_UPDATE, encounter_id)
-        if if_match is None:
-            raise HTTPException(428, "send If-Match with the ETag of the version you edited")
-        base = await repo.current_note(work.session, encounter_id)
-        if base is None:
-            raise HTTPException(409, NO_NOTE)
-        if base.signed_at is not None:
-            raise HTTPException(409, LOCKED)
-        if not matches(if_match, base):
-            raise HTTPException(412, CHANGED, headers={"ETag": etag(base)})
-        sections = {k: [" ".join(item.split()) for item in v] for k, v in body.sections}
-        if not any(sections.values()):
-            raise RequestValidationError(
-                [{"loc": ("body", "sections"), "msg": "the note is empty", "type": "value_error"}]
-            )
-        # The clinician's text is checked like the model's (links computed).
-        turns = await repo.list_turns(work.session, encounter_id)
-        try:
-            note = await repo.add_note_version(
-                work.session,
-                encounter_id,
-                # Version base+1 exactly: a concurrent edit of the same base conflicts.
-                version=base.version + 1,
-                kind="edited",
-                status="draft",
-                text=render(sections),
-                sections=sections,
-                model=None,
-                author=who.name,
-                missing=base.missing_seqs,
-                evidence=await note_evidence(sections, turns),
-            )
-        except repo.VersionConflict:
-            raise HTTPException(412, CHANGED) from None
-        await repo.drop_drafts(work.session, encounter_id, who.name)  # saved: no longer a draft
-        enc = await repo.get_encounter(work.session, encounter_id)
-        if enc is not None and enc.status == "needs_review":
-            # The clinician has read and corrected it.
-            await queries.set_encounter_status(work.session, encounter_id, "ready")
+        note = await notes.edit_note(
+            work.session, encounter_id, who.name, dict(body.sections), required(if_match)
+        )
         work.target = f"v{note.version}"
-    await refresh_files(ctx, encounter_id)
-    response.headers["ETag"] = etag(note)
-    return note_out(note)
+    return await changed(ctx, response, note)
 
 
 @router.post(
@@ -271,50 +250,14 @@ async def sign_note(
     acknowledged = body is not None and body.acknowledge_flags
     async with audited(ctx, request, who, Action.NOTE_SIGN, encounter_id) as work:
         await check_encounter(work.session, who, Action.NOTE_SIGN, encounter_id)
-        note = await repo.current_note(work.session, encounter_id)
-        if note is None:
-            raise HTTPException(409, NO_NOTE)
-        if if_match is not None and not matches(if_match, note):
-            raise HTTPException(412, CHANGED, headers={"ETag": etag(note)})
-        if note.signed_at is not None:
-            raise HTTPException(409, "already signed; add an addendum instead")
-        high = open_high_flags(note.evidence if isinstance(note.evidence, list) else None)
-        if high and not acknowledged:
-            raise HTTPException(409, UNACKNOWLEDGED)
-        note = await repo.sign_note(work.session, encounter_id, note.version, who.name)
-        await repo.drop_drafts(work.session, encounter_id)  # the note is locked now
+        signed = await signing.sign_note(
+            work.session, encounter_id, who.name, expected(if_match), acknowledged
+        )
+        note = signed.note
         work.target = f"v{note.version}"
-        if high:
-            work.target = f"v{note.version} acknowledged {high} high flags"
-    await refresh_files(ctx, encounter_id)
-    response.headers["ETag"] = etag(note)
-    return note_out(note)
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.split()).casefold()
-
-
-def unacknowledged(note: Note, acknowledged: set[tuple[str, str]]) -> list[StatementOut]:
-    """The statements of ``note`` with their high flags that are not acknowledged."""
-    out: list[StatementOut] = []
-    for st in statements_out(note):
-        high = [
-            f
-            for f in st.flags
-            if f.severity == "high" and (_norm(st.text), _norm(f.term)) not in acknowledged
-        ]
-        if high:
-            out.append(st.model_copy(update={"flags": high}))
-    return out
-
-
-def same_sections(note: Note, sections: dict[str, list[str]]) -> bool:
-    stored = note.sections if isinstance(note.sections, dict) else {}
-    return all(
-        [" ".join(str(i).split()) for i in stored.get(k) or []] == sections.get(k, [])
-        for k in ("subjective", "objective", "assessment", "plan")
-    )
+        if signed.high_flags:
+            work.target = f"v{note.version} acknowledged {signed.high_flags} high flags"
+    return await changed(ctx, response, note)
 
 
 @router.post(
@@ -346,58 +289,19 @@ async def save_and_sign(
     another version in between: 412; a signed note: 409 (add an addendum)."""
     async with audited(ctx, request, who, Action.NOTE_SIGN, encounter_id) as work:
         await check_encounter(work.session, who, Action.NOTE_SIGN, encounter_id)
-        if if_match is None:
-            raise HTTPException(428, "send If-Match with the ETag of the version you edited")
-        base = await repo.current_note(work.session, encounter_id)
-        if base is None:
-            raise HTTPException(409, NO_NOTE)
-        if base.signed_at is not None:
-            raise HTTPException(409, "already signed; add an addendum instead")
-        if not matches(if_match, base):
-            raise HTTPException(412, CHANGED, headers={"ETag": etag(base)})
-        sections = {k: [" ".join(item.split()) for item in v] for k, v in body.sections}
-        if not any(sections.values()):
-            raise RequestValidationError(
-                [{"loc": ("body", "sections"), "msg": "the note is empty", "type": "value_error"}]
-            )
-        note, edited = base, not same_sections(base, sections)
-        if edited:
-            turns = await repo.list_turns(work.session, encounter_id)
-            try:
-                note = await repo.add_note_version(
-                    work.session,
-                    encounter_id,
-                    version=base.version + 1,
-                    kind="edited",
-                    status="draft",
-                    text=render(sections),
-                    sections=sections,
-                    model=None,
-                    author=who.name,
-                    missing=base.missing_seqs,
-                    evidence=await note_evidence(sections, turns),
-                )
-            except repo.VersionConflict:
-                raise HTTPException(412, CHANGED) from None
-        acked = {(_norm(a.statement), _norm(a.term)) for a in body.acknowledged}
-        refused = unacknowledged(note, acked)
-        if refused:
-            # The whole request rolls back: nothing saved, nothing signed.
-            raise DetailedHTTPException(
-                409,
-                f"{sum(len(st.flags) for st in refused)} high-severity flag(s) not acknowledged; "
-                "review them (listed in flags) and sign again",
-                {"flags": [st.model_dump(mode="json") for st in refused]},
-            )
-        high = open_high_flags(note.evidence if isinstance(note.evidence, list) else None)
-        note = await repo.sign_note(work.session, encounter_id, note.version, who.name)
-        await repo.drop_drafts(work.session, encounter_id)  # the note is locked now
-        work.target = f"v{note.version} {'saved and ' if edited else ''}signed, attested"
-        if high:
-            work.target += f", acknowledged {high} high flags"
-    await refresh_files(ctx, encounter_id)
-    response.headers["ETag"] = etag(note)
-    return note_out(note)
+        signed = await signing.save_and_sign(
+            work.session,
+            encounter_id,
+            who.name,
+            dict(body.sections),
+            required(if_match),
+            [(a.statement, a.term) for a in body.acknowledged],
+        )
+        note = signed.note
+        work.target = f"v{note.version} {'saved and ' if signed.edited else ''}signed, attested"
+        if signed.high_flags:
+            work.target += f", acknowledged {signed.high_flags} high flags"
+    return await changed(ctx, response, note)
 
 
 @router.post(
@@ -428,26 +332,14 @@ async def regenerate(
             raise RequestValidationError(
                 [{"loc": ("body", "model"), "msg": f"must be one of: {allowed}", "type": "enum"}]
             )
-        enc = await repo.get_encounter(work.session, encounter_id)
-        assert enc is not None
-        if enc.status == "signed":
-            raise HTTPException(409, "the note is signed; add an addendum instead")
-        if enc.status not in REGENERATABLE:
-            raise HTTPException(409, f"the encounter is {enc.status}; its note is not done yet")
-        if await queries.count_turns(work.session, encounter_id) == 0:
-            raise HTTPException(409, "the encounter has no transcript to write a note from")
-        chosen = model or enc.llm_model or ctx.settings.default_llm_model
-        # The scheduler writes the next version (kind "regenerated") with llm_model.
-        enc.llm_model = chosen
-        try:
-            await repo.request_note(work.session, encounter_id)
-        except repo.InvalidTransition as err:
-            raise HTTPException(409, str(err)) from None
+        chosen = await notes.request_note(
+            work.session, encounter_id, model, ctx.settings.default_llm_model
+        )
         work.status = 202
         work.target = chosen
     return RegenerateAccepted(
         encounter_id=encounter_id,
-        status="note_pending",
+        status=EncounterStatus.NOTE_PENDING,
         model=chosen,
         detail="the note will be written again; poll the encounter or follow its events",
     )
@@ -473,19 +365,9 @@ async def add_addendum(
     signature it amends; the addendum is dated and names its author."""
     async with audited(ctx, request, who, Action.NOTE_ADDENDUM, encounter_id) as work:
         await check_encounter(work.session, who, Action.NOTE_ADDENDUM, encounter_id)
-        base = await repo.current_note(work.session, encounter_id)
-        if base is None:
-            raise HTTPException(409, NO_NOTE)
-        if if_match is not None and not matches(if_match, base):
-            raise HTTPException(412, CHANGED, headers={"ETag": etag(base)})
-        try:
-            note = await repo.add_addendum(work.session, encounter_id, who.name, body.text)
-        except repo.NotSigned:
-            raise HTTPException(409, "the note is not signed yet; edit it instead") from None
-        except repo.VersionConflict:
-            raise HTTPException(412, CHANGED) from None
+        note = await notes.add_addendum(
+            work.session, encounter_id, who.name, body.text, expected(if_match)
+        )
         work.status = 201
         work.target = f"v{note.version}"
-    await refresh_files(ctx, encounter_id)
-    response.headers["ETag"] = etag(note)
-    return note_out(note)
+    return await changed(ctx, response, note)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, Path, Request
 
 from services.notes.api.deps import Caller, Ctx, audited, require
 from services.notes.api.errors import error_responses
 from services.notes.api.schemas import ENCOUNTER_ID_PATTERN, PurgeRequest, PurgeResult
 from services.notes.auth import Action
-from services.notes.db.common import NotFound
-from services.notes.purge import PurgeNeedsConfirmation, purge_exports, purge_record, purge_redis
+from services.notes.domain.purge import purge_exports, purge_record, purge_redis
+from services.notes.status import EncounterStatus
 
 router = APIRouter(prefix="/v1/encounters", tags=["retention"])
 
@@ -34,19 +34,14 @@ async def purge_encounter(
     purge is harmless (it finishes one that was interrupted)."""
     async with audited(ctx, request, who, Action.ENCOUNTER_PURGE, encounter_id) as work:
         require(who, Action.ENCOUNTER_PURGE)
-        try:
-            counts = await purge_record(work.session, encounter_id, signed_ok=body.confirm_signed)
-        except NotFound:
-            raise HTTPException(404, "no such encounter") from None
-        except PurgeNeedsConfirmation as err:
-            raise HTTPException(409, str(err)) from None
+        counts = await purge_record(work.session, encounter_id, signed_ok=body.confirm_signed)
         work.target = "signed" if body.confirm_signed else None
     # The database is committed first: files and Redis follow (a retry redoes them).
     files = purge_exports(ctx.settings.export_dir, encounter_id)
     keys = await purge_redis(ctx.redis, ctx.names, encounter_id)
     return PurgeResult(
         encounter_id=encounter_id,
-        status="purged",
+        status=EncounterStatus.PURGED,
         turns=counts.turns,
         note_versions=counts.note_versions,
         export_folders=files,

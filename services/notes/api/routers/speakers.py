@@ -20,8 +20,9 @@ from services.notes.api.routers.encounters import EncounterIdPath
 from services.notes.api.schemas import SpeakerRolesOut, TurnRoleIn
 from services.notes.auth import Action
 from services.notes.db import repo
-from services.notes.db.models import SIGNED, Encounter, Turn, utcnow
+from services.notes.db.models import Encounter, Turn, utcnow
 from services.notes.speakers import CLINICIAN, PATIENT, resolve_roles
+from services.notes.status import EncounterStatus
 
 router = APIRouter(prefix="/v1/encounters/{encounter_id}", tags=["speakers"])
 
@@ -32,7 +33,7 @@ SWAPPED = {CLINICIAN: PATIENT, PATIENT: CLINICIAN}
 async def _unsigned(session: AsyncSession, encounter_id: str) -> Encounter:
     enc = await repo.get_encounter(session, encounter_id)
     assert enc is not None  # check_encounter found it
-    if enc.status == SIGNED:
+    if enc.status == EncounterStatus.SIGNED:
         raise HTTPException(409, SIGNED_LOCKED)
     return enc
 

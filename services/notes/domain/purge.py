@@ -23,11 +23,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notes.db.common import InvalidTransition, NotFound
 from services.notes.db.models import (
-    NOTE_SIGNED,
-    PURGED,
-    SIGNED,
     AfterVisitSummary,
     Encounter,
     Note,
@@ -36,13 +32,11 @@ from services.notes.db.models import (
     Turn,
     utcnow,
 )
+from services.notes.domain.errors import EncounterNotFound, PurgeNeedsConfirmation
 from services.notes.exporter import safe_dirname
+from services.notes.status import EncounterStatus, NoteStatus
 from shared.contracts import StreamNames
 from shared.release import release_encounter
-
-
-class PurgeNeedsConfirmation(InvalidTransition):
-    """The encounter holds a signed note and the caller did not say it may go."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +53,12 @@ async def purge_record(session: AsyncSession, encounter_id: str, *, signed_ok: b
     """Remove the encounter's content from the database (inside the caller's transaction)."""
     enc = await session.get(Encounter, encounter_id, with_for_update=True, populate_existing=True)
     if enc is None:
-        raise NotFound(encounter_id)
-    signed = enc.status == SIGNED or bool(
+        raise EncounterNotFound("no such encounter")
+    signed = enc.status == EncounterStatus.SIGNED or bool(
         await session.scalar(
             select(func.count())
             .select_from(Note)
-            .where(Note.encounter_id == encounter_id, Note.status == NOTE_SIGNED)
+            .where(Note.encounter_id == encounter_id, Note.status == NoteStatus.SIGNED)
         )
     )
     if signed and not signed_ok:
@@ -86,7 +80,7 @@ async def purge_record(session: AsyncSession, encounter_id: str, *, signed_ok: b
         .where(RoomAssignment.encounter_id == encounter_id)
         .values(patient_name="", patient_mrn=None, patient_dob=None, visit_reason=None)
     )
-    enc.status = PURGED
+    enc.status = EncounterStatus.PURGED
     enc.speaker_roles = None
     enc.missing_seqs = None
     enc.note_lease_owner = enc.note_lease_until = enc.note_next_try_at = None
