@@ -417,6 +417,12 @@ class StreamNames:
     def editor_published(self, encounter_id: str, seq: int) -> str:
         return self.key("editor", "published", encounter_id, str(seq))
 
+    @property
+    def llm_rate_prefix(self) -> str:
+        """Keys of the shared per-model LLM quota (``shared.rate_limit``): the editor's
+        edits and the notes' SOAP calls count against the same window."""
+        return self.key("editor", "rate", "")
+
     def editor_quota_wait(self, encounter_id: str) -> str:
         """Set while a visit's turns wait for LLM quota (counts and times, no text); the
         live view shows it. Short-lived: it expires seconds after the wait ends."""

@@ -19,7 +19,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,7 @@ class GatewayClient:
         max_connections: int = 64,
         observer: Callable[[AttemptEvent], None] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        admit: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         if max_attempts < 1 or deadline_s <= 0 or timeout <= 0:
             raise ValueError("max_attempts, deadline_s and timeout must be positive")
@@ -92,6 +93,9 @@ class GatewayClient:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.observer = observer
+        # Waits for a model's quota before a request (``shared.rate_limit.QuotaGate``);
+        # raises GatewayUnavailable when the wait is too long.
+        self.admit = admit
         self._rng = random.Random()
         # httpcore's pool looks at every connection on each request event, so one pool of
         # 128 connections cost the editor most of a core at 200 rooms (issue 12): several
@@ -165,6 +169,8 @@ class GatewayClient:
         deadline_s: float | None = None,
     ) -> ChatResult:
         """One chat completion, retried as the module says: attempt, then wait or give up."""
+        if self.admit is not None:
+            await self.admit(model)
         body = _chat_body(model, messages, temperature, max_tokens, fallbacks, response_format)
         started = time.monotonic()
         deadline = started + (deadline_s if deadline_s is not None else self.deadline_s)

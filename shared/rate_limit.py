@@ -14,9 +14,15 @@ request (merging). The sliding-window count still bounds every window.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from shared.gateway_types import GatewayUnavailable
+from shared.waiting import sleep_or_stop
 
 # KEYS[1] = zset; ARGV = limit, window_ms, member, burst. Returns 0 (admitted) or ms to wait.
 _SCRIPT = """
@@ -72,3 +78,38 @@ class RateLimiter:
             args=[self.limit, self.window_ms, uuid.uuid4().hex, self.burst],
         )
         return int(wait_ms) / 1000.0
+
+
+async def wait_for_slot(
+    limiter: RateLimiter, model: str, stop: asyncio.Event, *, give_up_s: float
+) -> bool:
+    """Wait until ``limiter`` admits a request of ``model``: True when admitted, False when
+    ``stop`` is set or ``give_up_s`` passed first (the caller defers its work). A limiter
+    Redis cannot answer admits: the gateway's own 429 and the client's retries still hold."""
+    deadline = time.monotonic() + give_up_s
+    while True:
+        try:
+            wait = await limiter.try_acquire(model)
+        except (RedisError, OSError):
+            return True
+        if wait <= 0:
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0 or await sleep_or_stop(stop, min(wait, left, 1.0)):
+            return False
+
+
+class QuotaGate:
+    """``GatewayClient(admit=...)`` for a service without a queue of its own (the notes'
+    SOAP calls): each request waits for its model's quota in the shared limiter, at most
+    ``give_up_s``; past that the request fails as the gateway's 429s would have (the caller
+    defers it with backoff)."""
+
+    def __init__(self, limiter: RateLimiter, stop: asyncio.Event, *, give_up_s: float) -> None:
+        self.limiter = limiter
+        self.stop = stop
+        self.give_up_s = give_up_s
+
+    async def __call__(self, model: str) -> None:
+        if not await wait_for_slot(self.limiter, model, self.stop, give_up_s=self.give_up_s):
+            raise GatewayUnavailable("quota_wait", status=429, attempts=0)

@@ -142,7 +142,7 @@ def _editor(n: StreamNames) -> list[Use]:
     e = SAMPLE_ENCOUNTER
     published, rate = n.key("editor", "published", e, "1"), n.key("editor", "rate", "m")
     ctx, enc, result = n.key("editor", "ctx", e), n.key("editor", "enc", e), n.key("editor", "r")
-    state, limiter = "services/editor/state.py", "services/editor/limiter.py"
+    state, limiter = "services/editor/state.py", "shared/rate_limit.py"
     return [
         *_consumer_group(n.turns, "editor", n.dead, "services/editor/service.py"),
         *_consumer_group(n.control, "editor", n.dead, "services/editor/service.py"),
@@ -170,7 +170,7 @@ def _editor(n: StreamNames) -> list[Use]:
             ("XCLAIM", n.turns, "editor", "c", "1000", "0-1"),
             "shared/streams.py _retake_own_orphans (concurrency > 1)",
         ),
-        Use(("EVALSHA", "0" * 40, "1", rate), limiter),
+        *(Use(argv, limiter) for argv in _limiter_calls(rate)),
         Use(("SET", n.editor_quota_wait(e), "x", "PX", "3000"), "services/editor/waiting.py"),
         Use(("SCRIPT", "LOAD", "return 0"), "redis-py Script (state.py, limiter.py)"),
         Use(("SET", published, "x", "EX", "60"), "services/editor/state.py _PUBLISH_ONCE"),
@@ -179,13 +179,21 @@ def _editor(n: StreamNames) -> list[Use]:
             ("XADD", n.live("exam-1.x"), "MAXLEN", "~", "500", "*", "f", "v"),
             "services/editor/state.py _PUBLISH_ONCE (a room's copy)",
         ),
+    ]
+
+
+def _limiter_calls(rate: str) -> list[Argv]:
+    """shared/rate_limit.py: its script and the commands the script runs."""
+    return [
+        ("EVALSHA", "0" * 40, "1", rate),
+        ("SCRIPT", "LOAD", "return 0"),
         # the limiter reads the Redis server clock: one clock for every replica
-        Use(("TIME",), limiter),
-        Use(("ZREMRANGEBYSCORE", rate, "-inf", "1"), limiter),
-        Use(("ZCARD", rate), limiter),
-        Use(("ZADD", rate, "1", "m"), limiter),
-        Use(("PEXPIRE", rate, "1000"), limiter),
-        Use(("ZRANGE", rate, "0", "0", "WITHSCORES"), limiter),
+        ("TIME",),
+        ("ZREMRANGEBYSCORE", rate, "-inf", "1"),
+        ("ZCARD", rate),
+        ("ZADD", rate, "1", "m"),
+        ("PEXPIRE", rate, "1000"),
+        ("ZRANGE", rate, "0", "0", "WITHSCORES"),
     ]
 
 
@@ -202,6 +210,11 @@ def _notes(n: StreamNames) -> list[Use]:
         Use(("PING",), "services/notes/health.py"),
         Use(("XREVRANGE", partials, "+", "-", "COUNT", "1"), "services/notes/api/live.py"),
         Use(("XREVRANGE", n.edited, "+", "-", "COUNT", "1"), "services/notes/api/live.py"),
+        # the shared LLM quota, before each SOAP call (shared/rate_limit.py QuotaGate)
+        *(
+            Use(argv, "shared/rate_limit.py (notes' SOAP calls)")
+            for argv in _limiter_calls(n.llm_rate_prefix + "m")
+        ),
         Use(
             ("GET", n.editor_quota_wait(SAMPLE_ENCOUNTER)),
             "services/notes/console/room_live.py, api/live.py (turns waiting for quota)",
@@ -364,6 +377,8 @@ _RULES = {
     "~{p}control) (+xlen ~{p}dead) (+del +object|idletime ~{p}audio:* ~{p}partials:* "
     "~{p}live:* ~{p}bridge:* ~{p}editor:*) (+srem ~{p}bridge:active) "
     "(+hgetall +hexists %R~{p}rooms) (+get %R~{p}editor:wait:*) "
+    "(+evalsha +zremrangebyscore +zcard +zadd +pexpire +zrange ~{p}editor:rate:*) "
+    "+time +script|load "
     "(+xgroup|create +xreadgroup +xack +xautoclaim +xpending +xdel +xinfo|groups +xlen +del "
     "+expire +zadd +zrem +zremrangebyscore +zcard +zscore +zrange +getdel ~{p}room:*) "
     "(+eval ~{p}room:*) (+xadd +expire +xrange ~{p}live:*) (+xrange %R~{p}audio:*)",

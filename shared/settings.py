@@ -121,6 +121,21 @@ class CommonSettings(BaseSettings):
         return prefix
 
 
+class LlmQuotaSettings(BaseSettings):
+    """The LLM Gateway's per-model request quota, one shared limiter in Redis for every
+    service that calls the gateway (the editor's turn edits, the notes' SOAP calls)."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDSCRIBE_", extra="ignore", env_file=None)
+
+    rpm_per_model: int = Field(
+        30, ge=0, description="Requests per minute per model, all replicas together; 0 = off."
+    )
+    rate_window_s: float = Field(60.0, gt=0, description="Length of the rate window.")
+    rate_margin_s: float = Field(
+        0.5, ge=0, description="Safety margin added to the window (clock and transit skew)."
+    )
+
+
 class AssemblyAISettings(BaseSettings):
     """AssemblyAI keys and endpoints; the defaults are the real US endpoints."""
 

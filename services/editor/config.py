@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import AssemblyAISettings, CommonSettings
+from shared.settings import AssemblyAISettings, CommonSettings, LlmQuotaSettings
 
 
-class EditorSettings(CommonSettings, AssemblyAISettings):
+class EditorSettings(CommonSettings, AssemblyAISettings, LlmQuotaSettings):
     workers: int = Field(2, ge=1, le=64, description="Consumers in this process.")
     consumer: str | None = Field(
         None, description="Consumer name prefix in the group (default: host-pid)."
@@ -29,10 +29,15 @@ class EditorSettings(CommonSettings, AssemblyAISettings):
     temperature: float = Field(0.2, ge=0.0, le=2.0)
     max_tokens: int = Field(600, ge=16)
 
-    rpm_per_model: int = Field(
-        30, ge=0, description="Requests per minute per model, all replicas together; 0 = off."
+    notes_reserve: int = Field(
+        2,
+        ge=0,
+        description=(
+            "Requests per window of each model the editor leaves to the notes service's SOAP "
+            "calls (at most a quarter of it), so a busy clinic's edits never hold a finished "
+            "visit's note back."
+        ),
     )
-    rate_window_s: float = Field(60.0, gt=0, description="Length of the rate window.")
     rate_burst: int = Field(
         5,
         ge=0,
@@ -40,9 +45,6 @@ class EditorSettings(CommonSettings, AssemblyAISettings):
             "Requests a model sends back to back; the rest of its quota is spread evenly over "
             "the window, so queued turns merge instead of waiting out a spent window. 0 = off."
         ),
-    )
-    rate_margin_s: float = Field(
-        0.5, ge=0, description="Safety margin added to the window (clock and transit skew)."
     )
     merge_threshold: int = Field(
         3, ge=2, description="Queued turns of a model from which one encounter's turns merge."
@@ -93,6 +95,12 @@ class EditorSettings(CommonSettings, AssemblyAISettings):
     claim_every_s: float = Field(5.0, gt=0)
     max_deliveries: int = Field(5, ge=1)
     block_ms: int = Field(1000, ge=10)
+
+    def edit_limit(self) -> int | None:
+        """The editor's share of each model's quota (None: no limit)."""
+        if not self.rpm_per_model:
+            return None
+        return self.rpm_per_model - min(self.notes_reserve, self.rpm_per_model // 4)
 
     def claim_too_short(self) -> bool:
         """True when a turn still being edited could look dead and be reclaimed (paid twice)."""

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from redis.exceptions import RedisError
 
 from services.editor.config import EditorSettings
-from services.editor.limiter import RateLimiter
 from services.editor.metrics import EditorMetrics
 from services.editor.review import review_reply
 from services.editor.state import EditOutcome
@@ -30,6 +29,7 @@ from shared.contracts import FinalTurn
 from shared.gateway import GatewayClient, GatewayRejected, GatewayUnavailable
 from shared.logging import get_logger
 from shared.prompts import build_edit_batch_messages, build_edit_messages, parse_edit_batch_reply
+from shared.rate_limit import RateLimiter
 
 log = get_logger(__name__)
 

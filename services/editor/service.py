@@ -13,7 +13,6 @@ from redis.exceptions import RedisError
 
 from services.editor.config import EditorSettings
 from services.editor.dispatch import Dispatcher
-from services.editor.limiter import RateLimiter
 from services.editor.metrics import EditorMetrics
 from services.editor.state import EditorState
 from services.editor.waiting import QuotaWaitBoard
@@ -31,6 +30,7 @@ from shared.gateway import GatewayClient, GatewayError
 from shared.health import HealthServer
 from shared.logging import get_logger
 from shared.prompts import EDIT_PROMPT_VERSION
+from shared.rate_limit import RateLimiter
 from shared.readiness import GatewayKeyWatch, RedisPermissionsProbe
 from shared.streams import ConsumerGroupReader, RawFields
 from shared.waiting import sleep_or_stop
@@ -109,8 +109,8 @@ async def run(
     )
     limiter = RateLimiter(
         redis,
-        names.key("editor", "rate", ""),
-        limit=settings.rpm_per_model or None,
+        names.llm_rate_prefix,
+        limit=settings.edit_limit(),
         window_s=settings.rate_window_s,
         margin_s=settings.rate_margin_s,
         burst=settings.rate_burst,

@@ -173,6 +173,7 @@ async def _main(s: NotesSettings, with_api: bool) -> None:
     from services.notes.service import run as run_service
     from shared.contracts import StreamNames
     from shared.gateway import GatewayClient
+    from shared.rate_limit import QuotaGate, RateLimiter
     from shared.redis_acl import startup_check
     from shared.streams import make_redis
 
@@ -182,18 +183,27 @@ async def _main(s: NotesSettings, with_api: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
     db = Database(s.database_url)
     redis = make_redis(s.redis_url)
+    names = StreamNames(s.stream_prefix)
+    # SOAP calls count against the same per-model quota as the editor's edits (the editor
+    # leaves MEDSCRIBE_NOTES_RESERVE of each window to them); a wait past one window defers
+    # the note with backoff, as a gateway 429 would.
+    limiter = RateLimiter(
+        redis, names.llm_rate_prefix, limit=s.rpm_per_model or None,
+        window_s=s.rate_window_s, margin_s=s.rate_margin_s,
+    )  # fmt: skip
     gateway = GatewayClient(
         s.llm_gateway_url,
         s.require_llm_key(),
         timeout=s.gateway_timeout_s,
         max_attempts=s.gateway_max_attempts,
         deadline_s=s.gateway_timeout_s * s.gateway_max_attempts + 30,
+        admit=QuotaGate(limiter, stop, give_up_s=s.rate_window_s + s.rate_margin_s),
     )
     extra = [task] if with_api and (task := _api_task()) is not None else []
     if with_api and not extra:
         log.warning("api_unavailable", reason="services.notes.api not installed")
     try:
-        await startup_check(redis, "notes", StreamNames(s.stream_prefix), s.redis_url)
+        await startup_check(redis, "notes", names, s.redis_url)
         await run_service(s, db, redis, gateway, stop, extra_tasks=extra)
     finally:
         await gateway.aclose()

@@ -16,6 +16,7 @@ from shared.settings import (
     DEFAULT_LLM_MODELS,
     AssemblyAISettings,
     CommonSettings,
+    LlmQuotaSettings,
 )
 
 SPEAKER_ROLES = ("clinician", "patient", "other")
@@ -25,7 +26,7 @@ def _default_consumer() -> str:
     return f"notes-{socket.gethostname()}-{os.getpid()}"
 
 
-class NotesSettings(CommonSettings, AssemblyAISettings):
+class NotesSettings(CommonSettings, AssemblyAISettings, LlmQuotaSettings):
     """Storage, note writing, exports and the staff API of the notes service."""
 
     database_url: str = Field(

@@ -17,7 +17,7 @@ from services.notes.api.server import serve_api
 from services.notes.config import NotesSettings
 from services.notes.db.engine import Database
 from services.notes.db.models import ApiToken, Encounter, utcnow
-from shared.contracts import EditedTurn, Flag, PartialTurn, StreamNames
+from shared.contracts import EditedTurn, Flag, PartialTurn, QuotaWait, StreamNames
 from shared.streams import publish
 from tests.api.seeding import add_encounter, bearer
 
@@ -155,6 +155,42 @@ async def test_live_turn_partial_status_and_end(
     assert seen[-1].data == {"status": "ready"}
     assert {"status": "ready"} in [e.data for e in seen if e.event == "status"]
     assert all(e.id and e.id.startswith("p=") for e in seen if e.event in ("partial", "turn"))
+
+
+async def test_turns_waiting_for_quota_are_announced_and_cleared(
+    server: tuple[str, asyncio.Event],
+    db: Database,
+    redis: Any,
+    names: StreamNames,
+    tokens: dict[str, str],
+) -> None:
+    base, _ = server
+    enc = await add_encounter(db, clinician="dr-a", status="recording", note=None, turns=0)
+    mark = names.editor_quota_wait(enc.encounter_id)
+    url = f"{base}/v1/encounters/{enc.encounter_id}/events"
+    seen: list[Event] = []
+    async with (
+        asyncio.timeout(TIMEOUT),
+        httpx.AsyncClient() as client,
+        client.stream("GET", url, headers=bearer(tokens["clin-a"])) as response,
+    ):
+        events = sse_events(response)
+        assert (await anext(events)).event == "status"
+        await redis.set(mark, QuotaWait(turns=2, since_ms=1_700_000_000_000).model_dump_json())
+        async for ev in events:
+            if ev.event == "waiting":
+                seen.append(ev)
+                break
+        await redis.delete(mark)
+        async for ev in events:
+            if ev.event == "waiting":
+                seen.append(ev)
+                break
+        await _set_status(db, enc.encounter_id, "ready")
+        async for ev in events:
+            if ev.event == "end":
+                break
+    assert [e.data for e in seen] == [{"turns": 2, "since_ms": 1_700_000_000_000}, {"turns": 0}]
 
 
 async def test_resume_with_last_event_id(

@@ -16,10 +16,10 @@ from redis.exceptions import NoPermissionError, ResponseError
 
 from services.capture.live_view import make_view
 from services.capture.watcher import watch_encounter
-from services.editor.limiter import RateLimiter
 from shared.checks import _timed, check_redis
 from shared.contracts import StreamNames
 from shared.dlq import replay
+from shared.rate_limit import RateLimiter
 from shared.redis_acl import EXIT_NO_PERMISSION, permission_failure
 from shared.streams import ConsumerGroupReader, Delivery, dead_entry, make_redis
 from simulators.codec import write_wav
@@ -36,14 +36,17 @@ def admin(acl_redis: AclRedis) -> sync_redis.Redis:
     client.close()
 
 
-async def test_rate_limiter_admits_and_limits_as_the_editor_user(acl_redis: AclRedis) -> None:
-    client = make_redis(acl_redis.url("editor"))
+@pytest.mark.parametrize("user", ["editor", "notes"])  # edits and SOAP calls share it
+async def test_rate_limiter_admits_and_limits_as_each_caller(
+    acl_redis: AclRedis, user: str
+) -> None:
+    client = make_redis(acl_redis.url(user))
     try:
-        limiter = RateLimiter(client, N.key("editor", "rate", ""), limit=2)
+        limiter = RateLimiter(client, N.llm_rate_prefix + user, limit=2, burst=1)
         waits = [await limiter.try_acquire("m") for _ in range(3)]
     finally:
         await client.aclose()
-    assert waits[:2] == [0.0, 0.0]
+    assert waits[:1] == [0.0]
     assert 0 < waits[2] <= 61
 
 
@@ -133,7 +136,7 @@ def test_pipeline_noperm_line_names_the_command_not_its_values() -> None:
 
 WRONG_USER = [  # (service, command line, whose user it is given, a command it then lacks)
     ("bridge", ["stt-bridge"], "capture", "XREADGROUP"),
-    ("editor", ["editor"], "notes", "TIME"),
+    ("editor", ["editor"], "notes", "XCLAIM"),
     ("notes", ["notes", "run", "--no-api"], "editor", "GETDEL"),
     ("capture", ["capture", "--file", "{wav}", "--room", "r1", "--spool-dir", "{spool}"],
      "notes", "XADD"),

@@ -6,8 +6,8 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from services.editor.limiter import RateLimiter
 from shared.contracts import StreamNames
+from shared.rate_limit import RateLimiter
 from shared.streams import make_redis
 
 
