@@ -7,9 +7,10 @@ between our admission and the gateway's count cannot push a request over its quo
 
 Spreading (``burst``): a window's whole quota spent in one burst leaves every turn that
 comes next waiting until the burst leaves the window (up to a minute). Past ``burst``
-requests in the window, the rest are spaced evenly, ``window / (limit - burst)`` apart, so
-the quota lasts the whole window and turns that queue meanwhile travel together in the next
-request (merging). The sliding-window count still bounds every window.
+requests in the window, requests are spaced ``window / limit`` apart (the full rate, evenly),
+so the quota lasts the whole window and turns that queue meanwhile travel together in the
+next request (merging). The sliding-window count still bounds every window (right after a
+burst it may hold the pace back once, for about ``burst`` spacings).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ if count >= limit then
 end
 if burst > 0 and burst < limit and count >= burst then
   local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-  local due = tonumber(newest[2]) + math.floor(window / (limit - burst))
+  local due = tonumber(newest[2]) + math.floor(window / limit)
   if due > now then
     return due - now
   end

@@ -39,7 +39,7 @@ class EditorSettings(CommonSettings, AssemblyAISettings, LlmQuotaSettings):
         ),
     )
     rate_burst: int = Field(
-        5,
+        3,
         ge=0,
         description=(
             "Requests a model sends back to back; the rest of its quota is spread evenly over "

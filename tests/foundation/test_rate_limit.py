@@ -43,7 +43,7 @@ async def test_past_the_burst_the_quota_is_spread_over_the_window(
     limiter = RateLimiter(redis, key, limit=10, window_s=1.0, margin_s=0.0, burst=2)
     assert [await limiter.try_acquire("m") for _ in range(2)] == [0.0, 0.0]  # the burst
     wait = await limiter.try_acquire("m")
-    assert 0 < wait <= 0.125  # window / (limit - burst) after the newest admission
+    assert 0 < wait <= 0.1  # window / limit after the newest admission
     for _ in range(40):  # keep asking for 0.9 s, as a busy model loop would
         wait = await limiter.try_acquire("m")
         await asyncio.sleep(wait or 0.005)
@@ -51,4 +51,4 @@ async def test_past_the_burst_the_quota_is_spread_over_the_window(
     gaps = [b - a for a, b in zip(admitted[1:], admitted[2:], strict=False)]
     assert len(admitted) <= 10  # the window's limit still holds
     assert gaps
-    assert min(gaps) >= 125  # ms, on the Redis server's clock: spaced, not one burst
+    assert min(gaps) >= 100  # ms, on the Redis server's clock: spaced, not one burst
