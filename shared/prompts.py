@@ -123,16 +123,9 @@ def build_edit_messages(
     keyterms: Sequence[str] = (),
 ) -> list[Message]:
     """Messages for editing one turn; ``context`` are earlier turns (oldest first)."""
-    parts: list[str] = []
-    if keyterms:
-        parts.append(f"Keyterms: {json.dumps(list(keyterms))}")
-    if context:
-        parts.append("<context>\n" + "\n".join(context) + "\n</context>")
-    parts.append(f"<turn>\n{turn_text}\n</turn>")
-    return [
-        {"role": "system", "content": EDIT_SYSTEM_PROMPT},
-        {"role": "user", "content": "\n\n".join(parts)},
-    ]
+    return _edit_messages(
+        EDIT_SYSTEM_PROMPT, f"<turn>\n{turn_text}\n</turn>", context=context, keyterms=keyterms
+    )
 
 
 def build_edit_batch_messages(
@@ -142,14 +135,22 @@ def build_edit_batch_messages(
     keyterms: Sequence[str] = (),
 ) -> list[Message]:
     """Messages editing several consecutive turns of one encounter in one request."""
+    turns = "\n".join(f'<turn n="{i}">{text}</turn>' for i, text in enumerate(turn_texts))
+    return _edit_messages(EDIT_BATCH_SYSTEM_PROMPT, turns, context=context, keyterms=keyterms)
+
+
+def _edit_messages(
+    system: str, turns: str, *, context: Sequence[str], keyterms: Sequence[str]
+) -> list[Message]:
+    """The system prompt, then one user message: keyterms, earlier turns, the turn(s)."""
     parts: list[str] = []
     if keyterms:
         parts.append(f"Keyterms: {json.dumps(list(keyterms))}")
     if context:
         parts.append("<context>\n" + "\n".join(context) + "\n</context>")
-    parts.append("\n".join(f'<turn n="{i}">{text}</turn>' for i, text in enumerate(turn_texts)))
+    parts.append(turns)
     return [
-        {"role": "system", "content": EDIT_BATCH_SYSTEM_PROMPT},
+        {"role": "system", "content": system},
         {"role": "user", "content": "\n\n".join(parts)},
     ]
 

@@ -217,7 +217,7 @@ def _notes(n: StreamNames) -> list[Use]:
         ),
         Use(
             ("GET", n.editor_quota_wait(SAMPLE_ENCOUNTER)),
-            "services/notes/console/room_live.py, api/live.py (turns waiting for quota)",
+            "services/notes/api/console/room_live.py, api/live.py (turns waiting for quota)",
         ),
         Use(
             ("XREAD", "COUNT", "100", "BLOCK", "1000", "STREAMS", partials, n.edited, "0-0", "0-0"),
@@ -227,8 +227,8 @@ def _notes(n: StreamNames) -> list[Use]:
         Use(("XLEN", n.edited), "operators: redis-cli --user notes XLEN ms:turns:edited"),
         Use(("SET", sse, "x", "PX", "1000"), "services/notes/api/tickets.py"),
         Use(("GETDEL", sse), "services/notes/api/tickets.py"),
-        Use(("SET", link, "x", "PX", "1000"), "services/notes/console/sessions.py"),
-        Use(("GETDEL", link), "services/notes/console/sessions.py"),
+        Use(("SET", link, "x", "PX", "1000"), "services/notes/api/console_sessions.py"),
+        Use(("GETDEL", link), "services/notes/api/console_sessions.py"),
         Use(("XREVRANGE", n.dead, "+", "-", "COUNT", "50"), dlq),
         Use(("XRANGE", n.dead, "1-1", "1-1"), dlq),
         Use(("EVAL", "return 0", "2", n.dead, n.control), dlq),
@@ -290,13 +290,16 @@ def _room_gate(n: StreamNames) -> list[Use]:
         Use(("EXPIRE", n.live(enc), "3600"), gate),
         Use(("XADD", n.live(enc), "MAXLEN", "~", "500", "*", "f", "v"), "notes/service.py"),
         # a room's browser: its one-time link, its current visit's live text
-        Use(("GETDEL", rooms.live_ticket_key(n, room, "h")), "services/notes/console/room_live.py"),
-        Use(("ZRANGE", opened, "-1", "-1"), "services/notes/console/room_live.py"),
-        Use(("HEXISTS", rooms.registry_key(n), room), "services/notes/console/room_live.py"),
+        Use(
+            ("GETDEL", rooms.live_ticket_key(n, room, "h")),
+            "services/notes/api/console/room_live.py",
+        ),
+        Use(("ZRANGE", opened, "-1", "-1"), "services/notes/api/console/room_live.py"),
+        Use(("HEXISTS", rooms.registry_key(n), room), "services/notes/api/console/room_live.py"),
         Use(("SET", n.key("console", "room-session", "h"), room, "EX", "60"), "room_live.py"),
         Use(("GET", n.key("console", "room-session", "h")), "room_live.py"),
         Use(("GETDEL", n.key("console", "room-session", "h")), "room_live.py"),
-        Use(("XRANGE", n.live(enc), "(1-1", "+", "COUNT", "200"), "notes/console/room_live.py"),
+        Use(("XRANGE", n.live(enc), "(1-1", "+", "COUNT", "200"), "notes/api/console/room_live.py"),
         # a revoked room's keys (services/notes/room_admin.py retire_keys)
         Use(("XINFO", "GROUPS", control), gate),
         Use(("XLEN", control), gate),

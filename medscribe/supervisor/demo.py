@@ -25,7 +25,6 @@ from medscribe.supervisor.readiness import (
     wait_tcp,
 )
 from medscribe.supervisor.supervisor import (
-    ConsoleSink,
     FileSink,
     ServiceSpec,
     Supervisor,
@@ -105,7 +104,7 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
     run_id = secrets.token_hex(4)
     demo_dir = settings.demo_dir.resolve()
     demo_dir.mkdir(parents=True, exist_ok=True)
-    logs = FileSink(demo_dir / "logs", echo=ConsoleSink(sys.stderr) if opts.verbose else None)
+    logs = FileSink.shown_when(opts.verbose, demo_dir / "logs", sys.stderr)
     sup = Supervisor(logs, stop_timeout_s=settings.stop_timeout_s)
     sig = _Signals()
     sig.install()
@@ -272,8 +271,8 @@ def _report(say: object, r: DemoResult, api: str, token: str, took: float, sampl
 
 async def _signin_link(redis_url: str, prefix: str, token: str, api: str, ttl_s: float) -> str:
     """A one-time web console link that signs in as the demo's admin token."""
+    from services.notes.api.console_sessions import issue_link
     from services.notes.auth import hash_token
-    from services.notes.console.sessions import issue_link
     from shared.contracts import StreamNames
     from shared.streams import make_redis
 

@@ -26,7 +26,6 @@ from medscribe.supervisor.demo_visit import DemoResult, VisitError, wait_note
 from medscribe.supervisor.readiness import NotReady, port_is_free, wait_http_ok
 from medscribe.supervisor.supervisor import (
     Backoff,
-    ConsoleSink,
     FileSink,
     ServiceSpec,
     Supervisor,
@@ -73,7 +72,7 @@ async def run_scribe(settings: SupervisorSettings, opts: ScribeOptions, out: Tex
     settings.require_streaming_key()  # MissingSetting names ASSEMBLYAI_API_KEY
     data = settings.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
-    logs = FileSink(data / "logs", echo=ConsoleSink(out) if opts.verbose else None)
+    logs = FileSink.shown_when(opts.verbose, data / "logs", out)
     sup = Supervisor(
         logs,
         Backoff(settings.restart_initial_s, settings.restart_max_s, settings.restart_reset_s),

@@ -63,6 +63,21 @@ class ServiceSpec:
     cwd: Path | None = None
 
 
+async def _spawn(spec: ServiceSpec, *, stderr: int) -> asyncio.subprocess.Process:
+    """Start ``spec`` in a process group of its own (signalled as a group), stdin closed,
+    stdout piped; it gets SIGTERM when this process dies."""
+    return await asyncio.create_subprocess_exec(
+        *spec.argv,
+        env=spec.env,
+        cwd=spec.cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+
+
 class LogSink(Protocol):
     def line(self, name: str, text: str) -> None: ...
 
@@ -97,6 +112,11 @@ class FileSink:
         self.echo = echo
         folder.mkdir(parents=True, exist_ok=True)
         self._files: dict[str, TextIO] = {}
+
+    @classmethod
+    def shown_when(cls, verbose: bool, folder: Path, out: TextIO | None = None) -> FileSink:
+        """Log files under ``folder``; with ``verbose`` every line is also shown on ``out``."""
+        return cls(folder, echo=ConsoleSink(out) if verbose else None)
 
     def path(self, name: str) -> Path:
         return self.folder / f"{name}.log"
@@ -180,16 +200,7 @@ class Supervisor:
     async def run_once(self, spec: ServiceSpec, timeout: float = 120.0) -> tuple[int, str]:
         """Run a one-shot command (migrations, token creation) to completion; returns
         its exit code and stdout. stderr goes to the log view."""
-        proc = await asyncio.create_subprocess_exec(
-            *spec.argv,
-            env=spec.env,
-            cwd=spec.cwd,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        proc = await _spawn(spec, stderr=asyncio.subprocess.PIPE)
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout)
         except TimeoutError:
@@ -202,16 +213,7 @@ class Supervisor:
 
     async def _launch(self, svc: Service) -> None:
         spec = svc.spec
-        svc.proc = await asyncio.create_subprocess_exec(
-            *spec.argv,
-            env=spec.env,
-            cwd=spec.cwd,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        svc.proc = await _spawn(spec, stderr=asyncio.subprocess.STDOUT)
         svc.started_at = time.monotonic()
         svc.exit_code = None
         log.info("service_started", name=spec.name, pid=svc.proc.pid, attempt=svc.restarts)

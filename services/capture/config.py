@@ -169,18 +169,8 @@ class CaptureSettings(CommonSettings):
 
     def stt_settings(self, keyterms: tuple[str, ...] = ()) -> SttSettings:
         """Streaming parameters of a new encounter for the configured speech model."""
-        if self.speech_model in UNIVERSAL_STREAMING_MODELS:
-            return SttSettings(
-                speech_model=self.speech_model,
-                domain=self.domain,
-                language=self.language,
-                keyterms=keyterms,
-                min_turn_silence=self.min_turn_silence,
-                max_turn_silence=self.max_turn_silence,
-                end_of_turn_confidence_threshold=self.end_of_turn_confidence_threshold,
-                format_turns=self.format_turns,
-                speaker_labels=self.speaker_labels,
-            )
+        # The end-of-turn confidence and turn formatting are Universal-Streaming's only.
+        universal = self.speech_model in UNIVERSAL_STREAMING_MODELS
         return SttSettings(
             speech_model=self.speech_model,
             domain=self.domain,
@@ -188,6 +178,10 @@ class CaptureSettings(CommonSettings):
             keyterms=keyterms,
             min_turn_silence=self.min_turn_silence,
             max_turn_silence=self.max_turn_silence,
+            end_of_turn_confidence_threshold=(
+                self.end_of_turn_confidence_threshold if universal else None
+            ),
+            format_turns=self.format_turns if universal else None,
             speaker_labels=self.speaker_labels,
         )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import socket
 from datetime import tzinfo
 from pathlib import Path
@@ -20,6 +22,32 @@ from shared.settings import (
 )
 
 SPEAKER_ROLES = ("clinician", "patient", "other")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+_HOST = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def split_entries(text: str) -> tuple[tuple[Network, ...], tuple[str, ...]]:
+    """``trusted_proxies``: ``"127.0.0.1, 172.18.0.0/16, tls"`` → (networks, host names);
+    ValueError naming a bad entry. A host name (e.g. the TLS front's compose service) is
+    trusted at the addresses it resolves to, looked up again by ``api.proxies.keep_resolved``."""
+    networks: list[Network] = []
+    names: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            if not _HOST.match(part):
+                raise ValueError(f"{part!r} is not an IP address, network or host name") from None
+            names.append(part.lower())
+    return tuple(networks), tuple(names)
 
 
 def _default_consumer() -> str:
@@ -198,8 +226,6 @@ class NotesSettings(CommonSettings, AssemblyAISettings, LlmQuotaSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: str) -> str:
-        from services.notes.api.proxies import split_entries
-
         split_entries(value)  # ValueError naming the bad entry
         return value
 

@@ -12,10 +12,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
+from services.notes.api import console_sessions as sessions
 from services.notes.api.app import create_app
 from services.notes.auth import hash_token
 from services.notes.config import NotesSettings
-from services.notes.console import sessions
 from services.notes.db.engine import Database
 from services.notes.db.models import AuditEntry, ConsoleSession, Note, utcnow
 from shared.contracts import StreamNames

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from services.notes import passwords
-from services.notes.console import sessions
+from services.notes.api import console_sessions as sessions
 from services.notes.db.engine import Database
 from services.notes.db.models import ApiToken, AuditEntry
 from tests.api.seeding import bearer, token_id

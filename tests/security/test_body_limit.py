@@ -14,7 +14,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from services.notes.api.body_limit import BodyLimitMiddleware
-from services.notes.console.routes import MAX_FORM_BYTES
+from services.notes.api.console.routes import MAX_FORM_BYTES
 from services.notes.db.engine import Database
 from services.notes.db.models import Note
 from tests.api.seeding import add_encounter, bearer

@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from services.notes.api import console_sessions as sessions
 from services.notes.api import throttle
 from services.notes.api.app import create_app
 from services.notes.config import NotesSettings
-from services.notes.console import sessions
 from services.notes.db.engine import Database
 from services.notes.db.models import AuditEntry
 from shared.streams import make_redis

@@ -11,10 +11,10 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from services.notes.api import console_sessions as sessions
 from services.notes.api import proxies
 from services.notes.api.app import create_app
 from services.notes.config import NotesSettings
-from services.notes.console import sessions
 from services.notes.db.engine import Database
 from services.notes.db.models import AuditEntry
 from tests.api.seeding import bearer

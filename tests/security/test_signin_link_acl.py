@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 
+from services.notes.api import console_sessions as sessions
 from services.notes.api.app import create_app
 from services.notes.auth import hash_token
-from services.notes.console import sessions
 from services.notes.db.engine import Database
 from shared.contracts import StreamNames
 from shared.streams import make_redis

@@ -14,6 +14,8 @@ from fastapi.staticfiles import StaticFiles
 import shared
 from services.notes.api import api_docs, errors, proxies
 from services.notes.api.body_limit import BodyLimitMiddleware
+from services.notes.api.console import account, room_live
+from services.notes.api.console import routes as console
 from services.notes.api.deps import ApiContext
 from services.notes.api.observe import ApiMetrics, RequestLogMiddleware
 from services.notes.api.routers import (
@@ -30,8 +32,6 @@ from services.notes.api.routers import (
     summary,
 )
 from services.notes.config import NotesSettings
-from services.notes.console import account, room_live
-from services.notes.console import routes as console
 from services.notes.db.engine import Database
 from services.notes.metrics import NotesMetrics
 from services.notes.soap import ChatClient

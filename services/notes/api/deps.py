@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notes.api import proxies, queries, throttle, tickets
+from services.notes.api import console_sessions, proxies, queries, throttle, tickets
 from services.notes.api.errors import http_error
 from services.notes.api.observe import ApiMetrics
 from services.notes.auth import (
@@ -27,7 +27,6 @@ from services.notes.auth import (
     may_access,
 )
 from services.notes.config import NotesSettings
-from services.notes.console import sessions as console_sessions
 from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.models import ApiToken

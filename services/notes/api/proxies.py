@@ -11,37 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import re
 import socket
 from collections.abc import Callable, Sequence
 
+from services.notes.config import Network, split_entries
 from shared.waiting import sleep_or_stop
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-_HOST = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
-)
-
-
-def split_entries(text: str) -> tuple[tuple[Network, ...], tuple[str, ...]]:
-    """``"127.0.0.1, 172.18.0.0/16, tls"`` → (networks, host names); ValueError naming a
-    bad entry. A host name (e.g. the TLS front's compose service) is trusted at the
-    addresses it resolves to, looked up again every ``RESOLVE_EVERY_S``."""
-    networks: list[Network] = []
-    names: list[str] = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(part, strict=False))
-        except ValueError:
-            if not _HOST.match(part):
-                raise ValueError(f"{part!r} is not an IP address, network or host name") from None
-            names.append(part.lower())
-    return tuple(networks), tuple(names)
 
 
 def parse_networks(text: str) -> tuple[Network, ...]:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
+from services.notes.api import console_sessions as sessions
 from services.notes.api import queries
 from services.notes.api.deps import Caller, Ctx, audited, require
 from services.notes.api.errors import error_responses
@@ -22,7 +23,6 @@ from services.notes.api.schemas import (
     TokenOut,
 )
 from services.notes.auth import Action, Role, hash_token, new_token
-from services.notes.console import sessions
 from services.notes.db import repo
 
 router = APIRouter(prefix="/v1", tags=["audit and tokens"])

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.background import BackgroundTask
 
-from services.notes.api import queries, tickets
+from services.notes.api import console_sessions, queries, tickets
 from services.notes.api.deps import (
     ApiContext,
     Caller,
@@ -35,7 +35,6 @@ from services.notes.api.routers.encounters import EncounterIdPath
 from services.notes.api.schemas import StreamTicket
 from services.notes.api.transcripts import transcript_view
 from services.notes.auth import Action
-from services.notes.console import sessions as console_sessions
 from services.notes.db import repo
 from services.notes.db.models import ApiToken
 from shared.logging import get_logger

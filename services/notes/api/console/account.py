@@ -14,10 +14,10 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from services.notes import passwords
+from services.notes.api import console_sessions as sessions
+from services.notes.api.console.routes import Signed, form_fields, redirect, render, signed_in
 from services.notes.api.deps import get_ctx, source_ip
 from services.notes.auth import Action
-from services.notes.console import sessions
-from services.notes.console.routes import Signed, form_fields, redirect, render, signed_in
 from services.notes.db import repo
 from services.notes.db.models import ApiToken
 from shared.logging import get_logger

@@ -22,8 +22,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from redis.exceptions import RedisError
 
 from services.notes import passwords
+from services.notes.api import console_sessions as sessions
 from services.notes.api import throttle
 from services.notes.api.body_limit import declared_length
+from services.notes.api.console.wording import STATUS_LABELS, model_label
 from services.notes.api.deps import (
     ApiContext,
     audit_failure,
@@ -35,8 +37,6 @@ from services.notes.api.deps import (
 from services.notes.api.proxies import is_loopback
 from services.notes.api.routers.encounters import EncounterIdPath
 from services.notes.auth import Action, Principal, Role, allowed, hash_token, looks_like_token
-from services.notes.console import sessions
-from services.notes.console.wording import STATUS_LABELS, model_label
 from services.notes.db import repo
 from services.notes.db.models import ApiToken
 from services.notes.status import EncounterStatus

@@ -21,8 +21,8 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
+from services.notes.api.console.routes import SECURITY_HEADERS, _secure, redirect, render
 from services.notes.api.deps import ApiContext, get_ctx
-from services.notes.console.routes import SECURITY_HEADERS, _secure, redirect, render
 from shared import rooms
 from shared.contracts import (
     EditedTurn,
