@@ -193,6 +193,26 @@ async def test_turns_waiting_for_quota_are_announced_and_cleared(
     assert [e.data for e in seen] == [{"turns": 2, "since_ms": 1_700_000_000_000}, {"turns": 0}]
 
 
+async def test_a_follow_ends_when_its_encounter_is_purged(
+    server: tuple[str, asyncio.Event], db: Database, tokens: dict[str, str]
+) -> None:
+    base, _ = server
+    enc = await add_encounter(db, clinician="dr-a", status="recording", note=None, turns=0)
+    url = f"{base}/v1/encounters/{enc.encounter_id}/events"
+    async with (
+        asyncio.timeout(TIMEOUT),
+        httpx.AsyncClient() as client,
+        client.stream("GET", url, headers=bearer(tokens["clin-a"])) as response,
+    ):
+        events = sse_events(response)
+        assert (await anext(events)).event == "status"
+        await _set_status(db, enc.encounter_id, "purged")
+        async for ev in events:
+            if ev.event == "end":
+                assert ev.data == {"status": "purged"}
+                break
+
+
 async def test_resume_with_last_event_id(
     server: tuple[str, asyncio.Event],
     db: Database,

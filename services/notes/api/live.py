@@ -46,6 +46,7 @@ FINAL_STATUSES = frozenset(
         EncounterStatus.NEEDS_REVIEW,
         EncounterStatus.SIGNED,
         EncounterStatus.FAILED,
+        EncounterStatus.PURGED,  # its content is gone: nothing more will come
     }
 )
 _ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
