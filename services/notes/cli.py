@@ -18,7 +18,7 @@ from shared.logging import configure_logging, get_logger
 from shared.settings import MissingSetting
 
 if TYPE_CHECKING:
-    from services.notes.service import ExtraTask, NotesRuntime
+    from services.notes.service import ExtraTask, NotesRuntime, Role
 
 log = get_logger(__name__)
 
@@ -168,8 +168,9 @@ def _api_task() -> ExtraTask | None:
     return api
 
 
-async def _main(s: NotesSettings, with_api: bool) -> None:
+async def _main(s: NotesSettings, roles: frozenset[Role]) -> None:
     from services.notes.db.engine import Database
+    from services.notes.service import Role
     from services.notes.service import run as run_service
     from shared.contracts import StreamNames
     from shared.gateway import GatewayClient
@@ -184,36 +185,66 @@ async def _main(s: NotesSettings, with_api: bool) -> None:
     db = Database(s.database_url)
     redis = make_redis(s.redis_url)
     names = StreamNames(s.stream_prefix)
-    # SOAP calls count against the same per-model quota as the editor's edits (the editor
-    # leaves MEDSCRIBE_NOTES_RESERVE of each window to them); a wait past one window defers
-    # the note with backoff, as a gateway 429 would.
-    limiter = RateLimiter(
-        redis, names.llm_rate_prefix, limit=s.rpm_per_model or None,
-        window_s=s.rate_window_s, margin_s=s.rate_margin_s,
-    )  # fmt: skip
-    gateway = GatewayClient(
-        s.llm_gateway_url,
-        s.require_llm_key(),
-        timeout=s.gateway_timeout_s,
-        max_attempts=s.gateway_max_attempts,
-        deadline_s=s.gateway_timeout_s * s.gateway_max_attempts + 30,
-        admit=QuotaGate(limiter, stop, give_up_s=s.rate_window_s + s.rate_margin_s),
-    )
+    gateway: GatewayClient | None = None
+    if roles & {Role.WRITER, Role.API}:  # notes; after-visit summaries (ingest calls none)
+        # SOAP calls count against the same per-model quota as the editor's edits (the
+        # editor leaves MEDSCRIBE_NOTES_RESERVE of each window to them); a wait past one
+        # window defers the note with backoff, as a gateway 429 would.
+        limiter = RateLimiter(
+            redis, names.llm_rate_prefix, limit=s.rpm_per_model or None,
+            window_s=s.rate_window_s, margin_s=s.rate_margin_s,
+        )  # fmt: skip
+        gateway = GatewayClient(
+            s.llm_gateway_url,
+            s.require_llm_key(),
+            timeout=s.gateway_timeout_s,
+            max_attempts=s.gateway_max_attempts,
+            deadline_s=s.gateway_timeout_s * s.gateway_max_attempts + 30,
+            admit=QuotaGate(limiter, stop, give_up_s=s.rate_window_s + s.rate_margin_s),
+        )
+    with_api = Role.API in roles
     extra = [task] if with_api and (task := _api_task()) is not None else []
     if with_api and not extra:
         log.warning("api_unavailable", reason="services.notes.api not installed")
     try:
         await startup_check(redis, "notes", names, s.redis_url)
-        await run_service(s, db, redis, gateway, stop, extra_tasks=extra)
+        await run_service(s, db, redis, gateway, stop, roles=roles, extra_tasks=extra)
     finally:
-        await gateway.aclose()
+        if gateway is not None:
+            await gateway.aclose()
         await redis.aclose()
         await db.dispose()
 
 
+def _roles(values: list[str] | None, api: bool) -> frozenset[Role]:
+    """The ``--role`` values (default all), less ``api`` with ``--no-api``; exits on none."""
+    from services.notes.service import Role, parse_roles
+
+    try:
+        roles = parse_roles(values or [])
+    except ValueError as err:
+        fail(f"--role: {err}")
+    if not api:
+        roles -= {Role.API}
+    if not roles:
+        fail("--role api with --no-api leaves nothing to run")
+    return roles
+
+
 @app.command("run")
 def run(
-    api: bool = typer.Option(True, "--api/--no-api", help="Serve the staff API too."),
+    role: list[str] | None = typer.Option(
+        None,
+        "--role",
+        metavar="ROLE[,ROLE]",
+        help="What this process runs: ingest (stream consumers, room gate), writer (note "
+        "scheduler, exports, release, stream housekeeping, retention), api (staff API, "
+        "console, live follows). Repeat or comma-separate; default all three.",
+        show_default=False,
+    ),
+    api: bool = typer.Option(
+        True, "--api/--no-api", help="Serve the staff API too (--no-api: drop the api role)."
+    ),
     migrate_first: bool = typer.Option(
         False, "--migrate", help="Upgrade the database schema before starting."
     ),
@@ -224,10 +255,16 @@ def run(
         None, "--port", help="Port of the staff API (MEDSCRIBE_API_PORT, 8080).", min=0, max=65535
     ),
 ) -> None:
-    """Consume edited turns and control events, write notes, serve the staff API."""
+    """Consume edited turns and control events, write notes, serve the staff API.
+
+    All in one process by default; with --role, only some of it (the others run in other
+    processes or containers over the same database and Redis: README, "Running the notes
+    roles apart")."""
     from services.notes.db import migrate as mig
     from services.notes.db.engine import DatabaseUrlError
+    from services.notes.service import Role
 
+    roles = _roles(role, api)
     s = load_settings()
     overrides: dict[str, object] = {}
     if host is not None:
@@ -238,14 +275,15 @@ def run(
         s = s.model_copy(update=overrides)
     configure_logging(s.log_level, s.log_format, "notes")
     _refuse_weak_passwords(s)
-    try:
-        s.require_llm_key()  # fail now, with the variable's name, not at the first note
-    except MissingSetting as err:
-        settings_error(err)
+    if roles & {Role.WRITER, Role.API}:  # the ingest role never calls the LLM Gateway
+        try:
+            s.require_llm_key()  # fail now, with the variable's name, not at the first note
+        except MissingSetting as err:
+            settings_error(err)
     try:
         if migrate_first:
             mig.upgrade(s.database_url)
-        aio.run(_main(s, api), use_uvloop=s.uvloop)
+        aio.run(_main(s, roles), use_uvloop=s.uvloop)
     except (mig.MigrationNeeded, DatabaseUrlError) as err:
         fail(str(err))
     except OSError as err:

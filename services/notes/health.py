@@ -1,7 +1,10 @@
 """Health, readiness and metrics endpoints of the notes service.
 
 ``health_router`` is a FastAPI router the staff API mounts; ``serve_health`` runs it on
-its own port (``MEDSCRIBE_HEALTH_PORT``) for deployments that keep probes off the API.
+its own port (``MEDSCRIBE_HEALTH_PORT``) for deployments that keep probes off the API, and
+for a process without the api role (``medscribe notes run --role ingest``), whose only
+probe it is. Such a process's answers name its roles (``"roles": "ingest"``), and its
+/metrics and warnings are those of the parts it runs.
 """
 
 from __future__ import annotations
@@ -42,12 +45,18 @@ def health_router(
     redis: aioredis.Redis,
     metrics: NotesMetrics,
     gateway_key: GatewayKeyWatch | None = None,
+    *,
+    roles: str | None = None,
 ) -> APIRouter:
+    """``roles``: the process's roles when it runs only some (named in every answer;
+    None: all of them, and the answers are as they always were);
+    ``gateway_key`` only where a running part calls the LLM Gateway."""
     router = APIRouter(tags=["operations"])
+    named = {"roles": roles} if roles else {}
 
     @router.get("/healthz", summary="The process is alive (no dependencies checked).")
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", **named}
 
     @router.get("/readyz", summary="The database (at the code's schema) and Redis answer.")
     async def readyz() -> JSONResponse:
@@ -56,6 +65,7 @@ def health_router(
             "status": "ok" if not (db_err or redis_err) else "unavailable",
             "database": db_err or "ok",
             "redis": redis_err or "ok",
+            **named,
         }
         if gateway_key is not None and gateway_key.rejected:
             body["status"], body["llm_gateway"] = "unavailable", "key_rejected"

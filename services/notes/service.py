@@ -1,16 +1,29 @@
-"""The notes service loop: stream consumers + note scheduler (+ whatever the CLI adds).
+"""The notes service loop, in three roles a process runs together (the default) or apart.
 
-``run`` takes settings and clients from the CLI. The staff API (``services.notes.api``)
-runs in the same process: the CLI passes it as one of ``extra_tasks``; each extra task
-gets the shared :class:`NotesRuntime` and the stop event.
+- ``ingest``: the stream consumers that store what the other services send: the
+  assembler's readers of ``ms:control`` and ``ms:edited`` (turns, encounter starts, stops
+  and outcomes into the database) and the room gate (reads each room's control stream,
+  forwards to ``ms:control``: a consumer, and the visits' way in).
+- ``writer``: the note scheduler (which also writes the exported files), the release job
+  (a visit's Redis keys, and with ``audio_archive=flac`` its audio into the export
+  folder, once its note is written), stream housekeeping (trimming, Redis budget and lag
+  measures) and the retention policy. The scheduler leases each job in the database, the
+  others are idempotent, so any number of writers is safe; one per clinic is enough.
+- ``api``: the staff API with the web console and the live follows (the CLI passes it as
+  one of ``extra_tasks``; each gets the shared :class:`NotesRuntime` and the stop event).
+
+The roles share nothing but the database and Redis: the ingest side wakes a writer in
+the same process at once, a writer elsewhere finds the work at its next poll
+(``scheduler_poll_s``). ``run`` takes settings and clients from the CLI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +53,40 @@ log = get_logger(__name__)
 GROUP = "notes"
 
 
+class Role(StrEnum):
+    """What a notes process runs (module docstring)."""
+
+    INGEST = "ingest"
+    WRITER = "writer"
+    API = "api"
+
+
+ALL_ROLES: frozenset[Role] = frozenset(Role)
+
+
+def parse_roles(values: Iterable[str]) -> frozenset[Role]:
+    """Roles from ``--role`` values, each one name or a comma list; none given: all.
+
+    ValueError names the first unknown role."""
+    found: set[Role] = set()
+    for value in values:
+        for part in value.split(","):
+            name = part.strip().lower()
+            if not name:
+                continue
+            try:
+                found.add(Role(name))
+            except ValueError:
+                known = ", ".join(r.value for r in Role)
+                raise ValueError(f"unknown role {name!r} (known: {known})") from None
+    return frozenset(found) if found else ALL_ROLES
+
+
+def role_names(roles: Collection[Role]) -> str:
+    """``ingest,writer,api`` order, whatever the order given."""
+    return ",".join(r.value for r in Role if r in roles)
+
+
 def _decode_edited(fields: RawFields) -> EditedTurn:
     return decode(fields, EditedTurn)
 
@@ -51,7 +98,7 @@ class NotesRuntime:
     settings: NotesSettings
     db: Database
     redis: aioredis.Redis
-    gateway: ChatClient
+    gateway: ChatClient | None  # None: no role of this process calls the LLM Gateway
     metrics: NotesMetrics = field(default_factory=NotesMetrics)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     due: asyncio.Event = field(default_factory=asyncio.Event)  # a note may be due now
@@ -59,7 +106,7 @@ class NotesRuntime:
     gateway_key: GatewayKeyWatch = field(default_factory=GatewayKeyWatch)
 
     def __post_init__(self) -> None:
-        if hasattr(self.gateway, "observer"):  # a GatewayClient (tests may pass fakes)
+        if self.gateway is not None and hasattr(self.gateway, "observer"):  # a GatewayClient
             self.gateway.observer = self.gateway_key.chain(self.gateway.observer)
 
     @property
@@ -92,6 +139,8 @@ class NotesRuntime:
         return [control, edited]
 
     def scheduler(self) -> NoteScheduler:
+        if self.gateway is None:
+            raise ValueError("the writer role needs an LLM Gateway client")
         return NoteScheduler(
             self.settings,
             self.db,
@@ -124,37 +173,50 @@ async def run(
     settings: NotesSettings,
     db: Database,
     redis: aioredis.Redis,
-    gateway: ChatClient,
+    gateway: ChatClient | None,
     stop: asyncio.Event,
     *,
+    roles: Collection[Role] = ALL_ROLES,
     extra_tasks: Sequence[ExtraTask] = (),
     metrics: NotesMetrics | None = None,
 ) -> None:
-    """Run until ``stop``: the schema is checked first (never migrated implicitly)."""
+    """Run ``roles`` until ``stop``: the schema is checked first (never migrated implicitly).
+
+    ``extra_tasks`` (the staff API) are the caller's: it passes them for the api role."""
     await check_current_async(settings.database_url)
+    roles = frozenset(roles)
     rt = NotesRuntime(settings, db, redis, gateway, metrics or NotesMetrics())
     log.info(
         "notes_started",
         consumer=settings.consumer_name,
         dialect=db.dialect,
         port=settings.health_port or None,
+        role=role_names(roles),  # "roles" is no allow-listed log key
     )
     async with asyncio.TaskGroup() as tg:
-        tg.create_task(warm_meaning_checks())  # the first note is not the one paying for it
-        for reader in rt.readers():
-            tg.create_task(reader.run(stop))
-        tg.create_task(rt.scheduler().run(stop, rt.wake, rt.due))
-        tg.create_task(RedisReleaser(settings, db, redis, rt.metrics).run(stop))
-        tg.create_task(Housekeeping(settings, redis, rt.metrics).run(stop))
-        tg.create_task(RoomGate(settings, redis, rt.metrics).run(stop))
+        if roles & {Role.WRITER, Role.API}:  # notes and summaries are checked with them
+            tg.create_task(warm_meaning_checks())  # the first note does not pay for it
+        if Role.INGEST in roles:
+            for reader in rt.readers():
+                tg.create_task(reader.run(stop))
+            tg.create_task(RoomGate(settings, redis, rt.metrics).run(stop))
+        if Role.WRITER in roles:
+            tg.create_task(rt.scheduler().run(stop, rt.wake, rt.due))
+            tg.create_task(RedisReleaser(settings, db, redis, rt.metrics).run(stop))
+            tg.create_task(Housekeeping(settings, redis, rt.metrics).run(stop))
+            policy = RetentionPolicy.of(settings)
+            if policy.active:
+                tg.create_task(
+                    run_retention(
+                        db, settings.export_dir, policy, settings.retention_interval_s, stop
+                    )
+                )
         if settings.health_port:
-            router = health_router(db, redis, rt.metrics, rt.gateway_key)
+            # Only the gateway's key of a process that calls the gateway is its business.
+            key = rt.gateway_key if gateway is not None else None
+            some = None if roles == ALL_ROLES else role_names(roles)
+            router = health_router(db, redis, rt.metrics, key, roles=some)
             tg.create_task(serve_health(router, settings.health_host, settings.health_port, stop))
-        policy = RetentionPolicy.of(settings)
-        if policy.active:
-            tg.create_task(
-                run_retention(db, settings.export_dir, policy, settings.retention_interval_s, stop)
-            )
         for extra in extra_tasks:
             tg.create_task(extra(rt, stop))
     log.info("notes_stopped", consumer=settings.consumer_name)
