@@ -55,6 +55,21 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[Event]:
                 event_id = value
 
 
+@contextlib.asynccontextmanager
+async def follow_events(
+    base: str, encounter_id: str, token: str
+) -> AsyncIterator[AsyncIterator[Event]]:
+    """The live follow of one encounter, as its events."""
+    url = f"{base}/v1/encounters/{encounter_id}/events"
+    async with (
+        asyncio.timeout(TIMEOUT),
+        httpx.AsyncClient() as client,
+        client.stream("GET", url, headers=bearer(token)) as response,
+    ):
+        assert response.status_code == 200
+        yield sse_events(response)
+
+
 @pytest.fixture
 async def server(
     settings: NotesSettings, db: Database, redis: Any
@@ -167,14 +182,8 @@ async def test_turns_waiting_for_quota_are_announced_and_cleared(
     base, _ = server
     enc = await add_encounter(db, clinician="dr-a", status="recording", note=None, turns=0)
     mark = names.editor_quota_wait(enc.encounter_id)
-    url = f"{base}/v1/encounters/{enc.encounter_id}/events"
     seen: list[Event] = []
-    async with (
-        asyncio.timeout(TIMEOUT),
-        httpx.AsyncClient() as client,
-        client.stream("GET", url, headers=bearer(tokens["clin-a"])) as response,
-    ):
-        events = sse_events(response)
+    async with follow_events(base, enc.encounter_id, tokens["clin-a"]) as events:
         assert (await anext(events)).event == "status"
         await redis.set(mark, QuotaWait(turns=2, since_ms=1_700_000_000_000).model_dump_json())
         async for ev in events:
@@ -198,13 +207,7 @@ async def test_a_follow_ends_when_its_encounter_is_purged(
 ) -> None:
     base, _ = server
     enc = await add_encounter(db, clinician="dr-a", status="recording", note=None, turns=0)
-    url = f"{base}/v1/encounters/{enc.encounter_id}/events"
-    async with (
-        asyncio.timeout(TIMEOUT),
-        httpx.AsyncClient() as client,
-        client.stream("GET", url, headers=bearer(tokens["clin-a"])) as response,
-    ):
-        events = sse_events(response)
+    async with follow_events(base, enc.encounter_id, tokens["clin-a"]) as events:
         assert (await anext(events)).event == "status"
         await _set_status(db, enc.encounter_id, "purged")
         async for ev in events:
