@@ -335,8 +335,17 @@ def test_editor_scales_out(stack: tuple[Compose, dict[str, str]]) -> None:
 
 
 def _token(compose: Compose, name: str, role: str = "admin") -> str:
-    made = compose.exec("notes", "medscribe", "notes", "token", "create", "--name", name,
-                        "--role", role)  # fmt: skip
+    # Podman's DNS (aardvark) reloads when a container starts: right after `compose start
+    # redis` a lookup of "postgres" failed once (gaierror). A name that stays unresolvable
+    # for 30 s is still a failure.
+    deadline = time.monotonic() + 30
+    while True:
+        made = compose.exec("notes", "medscribe", "notes", "token", "create", "--name", name,
+                            "--role", role)  # fmt: skip
+        transient = "cannot reach the database (gaierror)" in made.stderr
+        if made.returncode == 0 or not transient or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert made.returncode == 0, made.stderr
     return made.stdout.strip().splitlines()[0]
 
