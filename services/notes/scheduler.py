@@ -36,6 +36,8 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 
+SHUTDOWN_GRACE_S = 3.0  # how long a stop waits for running note jobs before cancelling them
+
 SETTLE_S = 0.2
 
 
@@ -141,9 +143,14 @@ class NoteScheduler:
         """Stop running jobs and hand their leases back, so another replica (or this one
         after a restart) takes them at once instead of after the lease time."""
         jobs = dict(self._jobs)
-        for task in jobs.values():
-            task.cancel()
-        await asyncio.gather(*jobs.values(), return_exceptions=True)
+        if jobs:
+            # A job storing or exporting its note finishes (it takes moments); one waiting
+            # on the gateway is cancelled. Cancelled inside a database transaction, a job
+            # could leave SQLite locked for the rest of this process (busy timeouts).
+            _done, pending = await asyncio.wait(jobs.values(), timeout=SHUTDOWN_GRACE_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*jobs.values(), return_exceptions=True)
         for enc_id in jobs:
             with contextlib.suppress(Exception):
                 async with self.db.session() as s:
