@@ -4,6 +4,10 @@ transcribed, failed, handed back or lost; reconnect policy (assemblyai-protocol.
 Between sessions nothing is kept in memory that Redis does not also hold: each session
 starts from the stored resume position, so a session on another replica (after a crash)
 starts exactly where one here would have.
+
+The runner owns the encounter's state (resume point, gaps, recent turns, speaker map) and
+its ``AudioCursor``. A session gets the cursor, not the runner; its publisher reads the
+resume point and returns what each write changed, which the runner applies (``TurnLog``).
 """
 
 from __future__ import annotations
@@ -12,27 +16,22 @@ import asyncio
 import contextlib
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from enum import StrEnum
+from typing import TypeVar
 
-import redis.asyncio as aioredis
-from prometheus_client import Gauge
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from services.stt_bridge.audio import AudioReader, Checkpoint, Frame
-from services.stt_bridge.audio_hub import AudioHub
+from services.stt_bridge.audio import AudioReader, Checkpoint
 from services.stt_bridge.chunker import Rechunker, bytes_to_ms
 from services.stt_bridge.closes import Next, fatal_reason
-from services.stt_bridge.config import BridgeSettings
-from services.stt_bridge.lease import Leases
-from services.stt_bridge.ledger import DoneLedger, LedgerError
-from services.stt_bridge.metrics import BridgeMetrics
-from services.stt_bridge.partials import PartialSink
-from services.stt_bridge.session import TERMINATION_TIMEOUT, run_session
-from services.stt_bridge.state import EncounterStore, LeaseLost, StateBehind, dump_revisions
+from services.stt_bridge.context import BridgeContext, EncounterInfo
+from services.stt_bridge.cursor import AudioCursor, ResumePoint
+from services.stt_bridge.ledger import LedgerError
+from services.stt_bridge.publish import GapRecorded, Published
+from services.stt_bridge.session import TERMINATION_TIMEOUT, SessionStop, run_session
+from services.stt_bridge.state import LeaseLost, StateBehind, dump_revisions
 from services.stt_bridge.url import unsupported_params
 from shared.backoff import equal_jitter, exponential
 from shared.contracts import (
@@ -41,15 +40,13 @@ from shared.contracts import (
     EncounterTranscribed,
     FinalTurn,
     SpeakerRevised,
-    StreamNames,
     SttSessionUsage,
     SttSettings,
 )
 from shared.logging import get_logger
 from shared.waiting import sleep_or_stop
 
-if TYPE_CHECKING:
-    from services.stt_bridge.session import _Session
+__all__ = ["BridgeContext", "EncounterRunner", "Outcome"]  # BridgeContext: from context.py
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -60,19 +57,15 @@ US_MIN_TURN_SILENCE_MS = 400  # the servers' defaults (assemblyai-protocol.md §
 U3_MIN_TURN_SILENCE_MS = 100
 
 
-@dataclass
-class BridgeContext:
-    settings: BridgeSettings
-    redis: aioredis.Redis
-    names: StreamNames
-    store: EncounterStore
-    leases: Leases
-    metrics: BridgeMetrics
-    api_key: str
-    latency_samples: list[float] | None = None  # benchmarks collect forward latencies
-    audio: AudioHub | None = None  # the replica's shared audio reader (None: one XREAD each)
-    partials: PartialSink | None = None  # the replica's partial publisher (None: awaited XADD)
-    ledger: DoneLedger | None = None  # durable record of transcribed encounters (outside Redis)
+class Outcome(StrEnum):
+    """How an encounter's task on this replica ended (the ``outcome`` metric label)."""
+
+    TRANSCRIBED = "transcribed"
+    FAILED = "failed"
+    HANDBACK = "handback"  # this replica stops (SIGTERM): another one continues
+    LOST = "lost"  # the lease was lost: another replica owns the encounter
+    CRASHED = "crashed"  # the task raised (set by the replica, service.py)
+    CANCELLED = "cancelled"  # the task was cancelled (set by the replica)
 
 
 def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
@@ -104,7 +97,6 @@ class EncounterRunner:
         self.ctx = ctx
         self.eid = started.encounter_id
         self.stt = started.stt
-        self.bytes_per_s = self.stt.sample_rate * 2
         s = ctx.settings
         self.resume_guard_ms = resume_guard_ms(s.resume_guard_ms, self.stt)
         if dropped := unsupported_params(self.stt):  # e.g. Medical Mode with whisper-rt
@@ -112,7 +104,8 @@ class EncounterRunner:
                 "stt_params_not_supported_by_model", encounter_id=self.eid,
                 speech_model=self.stt.speech_model, params=dropped,
             )  # fmt: skip
-        self.reader = AudioReader(
+        self.info = EncounterInfo(self.eid, self.stt, self.resume_guard_ms)
+        reader = AudioReader(
             ctx.redis,
             ctx.names.audio(self.eid),
             encounter_id=self.eid,
@@ -120,103 +113,71 @@ class EncounterRunner:
             dead_stream=ctx.names.dead,
             dead_mark_prefix=ctx.names.key("bridge", "dead", ""),
         )
-        self.chunker = Rechunker(self.stt.sample_rate, s.chunk_ms)
+        # What each session reads and sends audio through (sought to the resume point).
+        self.cursor = AudioCursor(
+            reader, Rechunker(self.stt.sample_rate, s.chunk_ms), encounter_id=self.eid,
+            metrics=ctx.metrics, stop_wait_s=s.stop_wait_s,
+            latency_samples=ctx.latency_samples,
+        )  # fmt: skip
         self.next_seq = 0
         self.resume_pos = 0
         self.ckpt: Checkpoint = ("0-0", 0, -1)
-        self.stop_seq: int | None = None
-        self.sent_pos = 0  # encounter bytes sent in the current session (incl. its offset)
         # How long this session waits for `Termination`: doubled for each resend of an
         # unanswered tail (5, 10, 20 s), so a slow server does not cost the last turn.
         self.terminate_wait_s = s.terminate_timeout_s
-        self.interrupted: str | None = None  # "handback" or "lost"
-        self.current_session: _Session | None = None
+        self.interrupted: Outcome | None = None  # HANDBACK or LOST
+        self._halt = SessionStop()  # stops the streaming session on interrupt
         self.gap_seqs: list[int] = []
         self.reconnects = 0
         self.recent: dict[int, FinalTurn] = {}  # seq -> turn published by this owner
         self.last_key: tuple[str, int] | None = None  # (session, turn_order) last published
         # seq -> revised speaker label ("" = unassigned), kept in Redis with the state
         self.speaker_revisions: dict[int, str] = {}
-        self._fed: deque[tuple[int, int]] = deque()  # (frame end position, added ms)
-        # When the sender first found no frame to send since the last it fed (None while it
-        # has audio): the missing-frames wait counts from here, not from the last read, so
-        # time spent sending a large batch (a slow server, a loaded host) is never taken
-        # for audio that did not come.
-        self._starved_since: float | None = None
         self._rng = random.Random()
         self._wake = asyncio.Event()
-        self._lag_gauge: Gauge | None = None
+
+    @property
+    def stop_seq(self) -> int | None:
+        """``EncounterStopped.last_frame_seq`` once known (kept by the audio cursor, which
+        ends the audio there); set by the replica."""
+        return self.cursor.stop_seq
+
+    @stop_seq.setter
+    def stop_seq(self, seq: int | None) -> None:
+        self.cursor.stop_seq = seq
 
     def ms(self, nbytes: int) -> float:
         return bytes_to_ms(nbytes, self.stt.sample_rate)
 
-    def interrupt(self, why: str) -> None:
+    def interrupt(self, why: Outcome) -> None:
         """Stop this encounter here (handback on SIGTERM, or the lease was lost)."""
         self.interrupted = self.interrupted or why
         self._wake.set()
-        if self.current_session is not None:
-            self.current_session.stop_sending()
+        self._halt.stop()
 
-    # -- audio bookkeeping (used by the session's sender) ------------------------------
+    # -- the publisher's owner (TurnLog): where the encounter stands, what changed ------
 
-    def feed(self, frames: list[Frame]) -> None:
-        for f in frames:
-            self.chunker.feed(f.pcm)
-            self._fed.append((f.end_pos, f.added_ms))
-        self._starved_since = None
+    def resume_point(self) -> ResumePoint:
+        return ResumePoint(self.next_seq, self.resume_pos, self.ckpt)
 
-    def starved(self) -> None:
-        """The sender asked for frames and none came."""
-        if self._starved_since is None:
-            self._starved_since = time.monotonic()
-
-    def sent(self, nbytes: int) -> None:
-        self.sent_pos += nbytes
-        now_ms = time.time() * 1000
-        latest = None
-        while self._fed and self._fed[0][0] <= self.sent_pos:
-            _, added = self._fed.popleft()
-            latency = max(0.0, (now_ms - added) / 1000)
-            self.ctx.metrics.forward_latency.observe(latency)
-            if self.ctx.latency_samples is not None:
-                self.ctx.latency_samples.append(latency)
-            latest = latency
-        if latest is not None:
-            if self._lag_gauge is None:  # a labels() lookup per chunk adds up over rooms
-                self._lag_gauge = self.ctx.metrics.audio_lag.labels(self.eid)
-            self._lag_gauge.set(latest)
-
-    def at_end(self) -> bool:
-        """True once the last frame of a stopped encounter has been read.
-
-        ``stop_seq`` is set by the replica: at once when it reads ``EncounterStopped``
-        itself, else by its batched poll of the stored stops (``Bridge._watch_stops``).
-        """
-        if self.stop_seq is None:
-            return False
-        if self.reader.last_seq >= self.stop_seq:
-            return True
-        if self._starved_since is None:  # frames came since the last empty read: read on
-            return False
-        waited = time.monotonic() - self._starved_since
-        if waited >= self.ctx.settings.stop_wait_s:
-            log.warning(
-                "audio_frames_missing_at_stop", encounter_id=self.eid,
-                last_frame_seq=self.stop_seq, frame_seq=self.reader.last_seq,
-            )  # fmt: skip
-            return True
-        return False
-
-    # -- Redis lost our newest writes ---------------------------------------------------
-
-    def published(self, turn: FinalTurn, resume: int, ckpt: Checkpoint) -> None:
+    def published(self, done: Published) -> None:
         """Bookkeeping after a turn was published (Redis now says the same)."""
-        self.next_seq = turn.seq + 1
-        self.resume_pos, self.ckpt = resume, ckpt
+        turn, at = done.turn, done.resume
+        self.next_seq = at.seq
+        self.resume_pos, self.ckpt = at.pos, at.ckpt
         self.last_key = (turn.stt_session_id, turn.turn_order)
         self.recent[turn.seq] = turn
         while len(self.recent) > RECENT_TURNS:
             del self.recent[min(self.recent)]
+
+    def gap_recorded(self, gap: GapRecorded) -> None:
+        """Bookkeeping after a gap was recorded (Redis now says the same)."""
+        self.next_seq = gap.seq + 1
+        self.gap_seqs.append(gap.seq)
+        if gap.turn_order is not None:
+            self.last_key = (gap.session_id, gap.turn_order)
+
+    # -- Redis lost our newest writes ---------------------------------------------------
 
     async def restoring(self, write: Callable[[], Awaitable[T]]) -> T:
         """Run a fenced state write; if Redis turns out to have lost our newest writes,
@@ -279,14 +240,14 @@ class EncounterRunner:
 
     # -- the encounter loop --------------------------------------------------------------
 
-    async def run(self) -> str:
+    async def run(self) -> Outcome:
         """Returns the outcome: transcribed, failed, handback or lost."""
         try:
             return await self._run()
         finally:
-            self.reader.close()
+            self.cursor.reader.close()
 
-    async def _run(self) -> str:
+    async def _run(self) -> Outcome:
         ctx = self.ctx
         st = await ctx.store.load(self.eid)
         self.next_seq, self.resume_pos = st.next_seq, st.resume_pos
@@ -311,15 +272,14 @@ class EncounterRunner:
         while True:
             if self.interrupted:
                 return self.interrupted
-            self.reader.seek(self.ckpt, self.resume_pos)
-            self.chunker.clear()
-            self._fed.clear()
-            self.sent_pos = self.resume_pos
-            self._starved_since = None
+            self.cursor.seek(self.ckpt, self.resume_pos)
             try:
-                res = await run_session(self)
+                res = await run_session(
+                    ctx, self.info, self.cursor, self, self._halt,
+                    terminate_wait_s=self.terminate_wait_s,
+                )  # fmt: skip
             except LeaseLost:
-                self.interrupted = self.interrupted or "lost"
+                self.interrupted = self.interrupted or Outcome.LOST
                 return self.interrupted
             except (RedisConnectionError, RedisTimeoutError) as err:
                 log.warning("redis_unavailable", encounter_id=self.eid, error=type(err).__name__)
@@ -338,7 +298,7 @@ class EncounterRunner:
                     return await self._tail_gap() or await self._transcribed()
                 self.terminate_wait_s = ctx.settings.terminate_timeout_s * 2**termination_timeouts
             if next_step is Next.STOPPED or self.interrupted:
-                return self.interrupted or "handback"
+                return self.interrupted or Outcome.HANDBACK
             ctx.metrics.reconnects.labels(str(code if code is not None else "none")).inc()
             log.info(
                 "stt_session_ended", encounter_id=self.eid, close_code=code,
@@ -393,7 +353,7 @@ class EncounterRunner:
                 self.eid, self.ctx.leases.token, reconnects=self.reconnects
             )
 
-    async def _tail_gap(self) -> str | None:
+    async def _tail_gap(self) -> Outcome | None:
         """The last turn was heard but never arrived: record it as a gap (shown like a
         missing turn) so the transcript never looks complete without it."""
         ctx = self.ctx
@@ -406,25 +366,24 @@ class EncounterRunner:
                 )
             )  # fmt: skip
         except LeaseLost:
-            return "lost"
+            return Outcome.LOST
         if fresh:
-            self.next_seq += 1
-            self.gap_seqs.append(seq)
+            self.gap_recorded(GapRecorded(seq, "termination-timeout", None))
             ctx.metrics.gaps.inc()
             log.warning("last_turn_missing_gap_recorded", encounter_id=self.eid, seq=seq)
         return None
 
-    async def _transcribed(self) -> str:
+    async def _transcribed(self) -> Outcome:
         ctx = self.ctx
         try:
             await self._check_state()
         except LeaseLost:
-            return "lost"
+            return Outcome.LOST
         sessions = await ctx.store.sessions(self.eid)
         msg = EncounterTranscribed(
             encounter_id=self.eid,
             turn_count=self.next_seq,
-            audio_ms=round(self.ms(self.reader.pos)),
+            audio_ms=round(self.ms(self.cursor.reader.pos)),
             stt_sessions=tuple(sessions),
             gap_seqs=tuple(sorted(set(self.gap_seqs))),
             speaker_revisions=tuple(
@@ -435,7 +394,7 @@ class EncounterRunner:
         try:
             await ctx.store.finish(self.eid, ctx.leases.token, msg)
         except LeaseLost:
-            return "lost"
+            return Outcome.LOST
         if ctx.ledger is not None:
             try:
                 await ctx.ledger.record(msg)
@@ -445,14 +404,14 @@ class EncounterRunner:
             "encounter_transcribed", encounter_id=self.eid, turn_count=self.next_seq,
             audio_ms=msg.audio_ms, count=len(sessions),
         )  # fmt: skip
-        return "transcribed"
+        return Outcome.TRANSCRIBED
 
-    async def _failed(self, reason: str) -> str:
+    async def _failed(self, reason: str) -> Outcome:
         ctx = self.ctx
         msg = EncounterFailed(encounter_id=self.eid, stage="stt", reason=reason)
         try:
             await ctx.store.finish(self.eid, ctx.leases.token, msg)
         except LeaseLost:
-            return "lost"
+            return Outcome.LOST
         log.error("encounter_failed", encounter_id=self.eid, reason=reason)
-        return "failed"
+        return Outcome.FAILED

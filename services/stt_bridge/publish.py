@@ -5,39 +5,94 @@ A final is published in one fenced Lua call together with the new resume positio
 the final's last word, plus a guard inside the silence that ended the turn) and an audio
 checkpoint, so a resumed session never re-sends a published turn's audio and never skips
 unpublished audio.
+
+The publisher holds no encounter state: it reads where the encounter stands from its
+owner (``TurnLog``, the runner) and returns what a write changed (``Published``,
+``GapRecorded``); the session hands that back to the owner, which applies it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from services.stt_bridge.chunker import BYTES_PER_SAMPLE, ms_to_bytes
+from services.stt_bridge.context import BridgeContext, EncounterInfo
+from services.stt_bridge.cursor import AudioCursor, ResumePoint
 from services.stt_bridge.messages import RevisedTurn, SpeakerRevisionMessage, TurnMessage
 from shared.contracts import PARTIALS_MAXLEN, FinalTurn, PartialTurn, Word
 from shared.logging import get_logger
 from shared.speaker_labels import session_label
 from shared.streams import publish
 
-if TYPE_CHECKING:
-    from services.stt_bridge.encounter import EncounterRunner
-
 log = get_logger(__name__)
 MAX_EARLY = 64  # revisions kept for turns not yet published (a misbehaving server: bounded)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A final turn now in Redis, and the resume point its write advanced the state to."""
+
+    turn: FinalTurn
+    resume: ResumePoint
+
+
+@dataclass(frozen=True, slots=True)
+class GapRecorded:
+    """A final that could not be used, recorded as a gap at ``seq`` (the next is seq + 1)."""
+
+    seq: int
+    session_id: str
+    turn_order: int | None
+
+
+class TurnLog(Protocol):
+    """What a session and its publisher need of the encounter's owner (the runner)."""
+
+    def resume_point(self) -> ResumePoint:
+        """Where the encounter stands now (the next seq, resume position, checkpoint)."""
+        ...
+
+    async def restoring(self, write: Callable[[], Awaitable[T]]) -> T:
+        """Run a fenced state write, putting back first what Redis lost if it must."""
+        ...
+
+    async def revise_speakers(self, changed: dict[int, str | None]) -> None: ...
+
+    def published(self, done: Published) -> None:
+        """Apply a published turn to the owner's state (Redis now says the same)."""
+        ...
+
+    def gap_recorded(self, gap: GapRecorded) -> None:
+        """Apply a recorded gap to the owner's state (Redis now says the same)."""
+        ...
 
 
 class TurnPublisher:
     def __init__(
-        self, r: EncounterRunner, session_id: str, offset: int, session_n: int = 1
+        self,
+        ctx: BridgeContext,
+        enc: EncounterInfo,
+        owner: TurnLog,
+        cursor: AudioCursor,
+        session_id: str,
+        offset: int,
+        session_n: int = 1,
     ) -> None:
-        self.r = r
+        self.ctx = ctx
+        self.enc = enc
+        self.owner = owner
+        self.cursor = cursor  # the session's audio: checkpoints for a resume position
         self.session_id = session_id
         self.offset = offset  # encounter audio bytes where this session's audio starts
-        self.offset_ms = r.ms(offset)
-        self.labels = r.stt.speaker_labels
+        self.offset_ms = enc.ms(offset)
+        self.labels = enc.stt.speaker_labels
         self.session_n = session_n  # ordinal of this session in the encounter (labels)
         self.published = 0
-        self.partials_stream = r.ctx.names.partials(r.eid)
+        self.partials_stream = ctx.names.partials(enc.eid)
         # turn_order -> seq of this session's published finals: SpeakerRevision names
         # turns by turn_order, which restarts in every session.
         self.seq_of: dict[int, int] = {}
@@ -54,19 +109,21 @@ class TurnPublisher:
         if not text:
             return
         at = self.offset_ms + (msg.words[-1].end if msg.words else 0)
-        partial = PartialTurn(encounter_id=self.r.eid, text=text, at_ms=max(0, round(at)))
-        ctx = self.r.ctx
+        partial = PartialTurn(encounter_id=self.enc.eid, text=text, at_ms=max(0, round(at)))
+        ctx = self.ctx
         if ctx.partials is not None:  # published off the receive loop, latest wins
             ctx.partials.offer(self.partials_stream, partial, msg.turn_order)
             return
         await publish(ctx.redis, self.partials_stream, partial, maxlen=PARTIALS_MAXLEN)
         ctx.metrics.partials.inc()
 
-    async def final(self, msg: TurnMessage, formatted: bool, sent_pos: int) -> None:
-        r = self.r
+    async def final(self, msg: TurnMessage, formatted: bool, sent_pos: int) -> Published | None:
+        """Publish a final; returns it with the new resume point (None: nothing published,
+        an empty or duplicate final). The caller hands the result to the owner."""
+        ctx, eid = self.ctx, self.enc.eid
         text = msg.transcript.strip()
         if not text:
-            return
+            return None
         words = tuple(
             Word(
                 text=w.text,
@@ -78,11 +135,12 @@ class TurnPublisher:
             for w in msg.words
         )
         # Word times are the model's estimates and may overlap: the turn spans them all.
-        start_ms = min(w.start_ms for w in words) if words else round(r.ms(sent_pos))
+        start_ms = min(w.start_ms for w in words) if words else round(self.enc.ms(sent_pos))
         end_ms = max([start_ms, *(w.end_ms for w in words)]) if words else start_ms
+        at = self.owner.resume_point()
         turn = FinalTurn(
-            encounter_id=r.eid,
-            seq=r.next_seq,
+            encounter_id=eid,
+            seq=at.seq,
             stt_session_id=self.session_id,
             turn_order=msg.turn_order,
             text=text,
@@ -96,27 +154,27 @@ class TurnPublisher:
             end_ms=end_ms,
             formatted=formatted,
         )
-        if r.ctx.partials is not None:  # a partial of this turn, still queued, is stale now
-            r.ctx.partials.discard(self.partials_stream, msg.turn_order)
-        resume = self._resume_after(msg, sent_pos)
-        ckpt = r.reader.checkpoint_for(resume, r.ckpt)
-        fresh = await r.restoring(
-            lambda: r.ctx.store.publish_turn(r.ctx.leases.token, turn, resume_pos=resume, ckpt=ckpt)
+        if ctx.partials is not None:  # a partial of this turn, still queued, is stale now
+            ctx.partials.discard(self.partials_stream, msg.turn_order)
+        resume = self._resume_after(msg, sent_pos, at.pos)
+        ckpt = self.cursor.reader.checkpoint_for(resume, at.ckpt)
+        fresh = await self.owner.restoring(
+            lambda: ctx.store.publish_turn(ctx.leases.token, turn, resume_pos=resume, ckpt=ckpt)
         )
         if not fresh:
             log.info(
-                "turn_duplicate_skipped", encounter_id=r.eid, stt_session_id=self.session_id,
+                "turn_duplicate_skipped", encounter_id=eid, stt_session_id=self.session_id,
                 turn_order=msg.turn_order,
             )  # fmt: skip
-            return
-        r.published(turn, resume, ckpt)
+            return None
         self.seq_of[msg.turn_order] = turn.seq
         self.published += 1
-        r.ctx.metrics.turns.inc()
+        ctx.metrics.turns.inc()
         log.info(
-            "turn_published", encounter_id=r.eid, seq=turn.seq, stt_session_id=self.session_id,
+            "turn_published", encounter_id=eid, seq=turn.seq, stt_session_id=self.session_id,
             turn_order=msg.turn_order, words=len(words),
         )  # fmt: skip
+        return Published(turn, ResumePoint(turn.seq + 1, resume, ckpt))
 
     async def revise(self, msg: SpeakerRevisionMessage) -> None:
         """Apply a ``SpeakerRevision`` to this session's published turns: the encounter
@@ -137,51 +195,50 @@ class TurnPublisher:
             else:
                 unknown += 1
         if changed:
-            await self.r.revise_speakers(changed)
-        self.r.ctx.metrics.speaker_revisions.labels("applied").inc(len(changed))
-        self.r.ctx.metrics.speaker_revisions.labels("unknown_turn").inc(unknown)
+            await self.owner.revise_speakers(changed)
+        self.ctx.metrics.speaker_revisions.labels("applied").inc(len(changed))
+        self.ctx.metrics.speaker_revisions.labels("unknown_turn").inc(unknown)
         log.info(
-            "speaker_revision", encounter_id=self.r.eid, stt_session_id=self.session_id,
+            "speaker_revision", encounter_id=self.enc.eid, stt_session_id=self.session_id,
             count=len(changed), missing=unknown,  # applied / of turns not published here
         )  # fmt: skip
 
-    async def gap(self, turn_order: int | None) -> None:
+    async def gap(self, turn_order: int | None) -> GapRecorded | None:
         """Reserve the next ``seq`` for a final that could not be used, so the transcript
-        and note show a missing turn where it was (its audio is resent after a drop)."""
-        r = self.r
-        seq = r.next_seq
-        fresh = await r.restoring(
-            lambda: r.ctx.store.record_gap(
-                r.eid, r.ctx.leases.token, seq=seq, session_id=self.session_id,
+        and note show a missing turn where it was (its audio is resent after a drop).
+        Returns the gap (None: a repeat); the caller hands it to the owner."""
+        ctx, eid = self.ctx, self.enc.eid
+        seq = self.owner.resume_point().seq
+        fresh = await self.owner.restoring(
+            lambda: ctx.store.record_gap(
+                eid, ctx.leases.token, seq=seq, session_id=self.session_id,
                 turn_order=turn_order,
             )
         )
         if not fresh:
-            return
-        r.next_seq += 1
-        r.gap_seqs.append(seq)
-        if turn_order is not None:
-            r.last_key = (self.session_id, turn_order)
-        r.ctx.metrics.gaps.inc()
+            return None
+        ctx.metrics.gaps.inc()
         log.warning(
-            "final_unusable_gap_recorded", encounter_id=r.eid, seq=seq,
+            "final_unusable_gap_recorded", encounter_id=eid, seq=seq,
             stt_session_id=self.session_id, turn_order=turn_order,
         )  # fmt: skip
+        return GapRecorded(seq, self.session_id, turn_order)
 
-    def _resume_after(self, msg: TurnMessage, sent_pos: int) -> int:
-        """Encounter byte position just after this final (never beyond what was sent)."""
-        r = self.r
+    def _resume_after(self, msg: TurnMessage, sent_pos: int, resume_pos: int) -> int:
+        """Encounter byte position just after this final (never beyond what was sent, never
+        before the current ``resume_pos``)."""
+        enc = self.enc
         if msg.words:
             # The latest estimated end of any word (estimates overlap), plus a guard that
             # absorbs their error; it stays inside the silence that ended the turn.
             last_end = max(w.end for w in msg.words)
-            pos = self.offset + ms_to_bytes(last_end + r.resume_guard_ms, r.stt.sample_rate)
+            pos = self.offset + ms_to_bytes(last_end + enc.resume_guard_ms, enc.stt.sample_rate)
         else:
-            log.warning("final_without_words", encounter_id=r.eid, turn_order=msg.turn_order)
+            log.warning("final_without_words", encounter_id=enc.eid, turn_order=msg.turn_order)
             pos = sent_pos
         pos = min(pos, sent_pos)
         pos -= pos % BYTES_PER_SAMPLE
-        return max(pos, r.resume_pos)
+        return max(pos, resume_pos)
 
 
 def _revised_label(item: RevisedTurn) -> str | None:

@@ -25,7 +25,8 @@ from redis.exceptions import RedisError
 
 from services.stt_bridge.audio_hub import AudioHub
 from services.stt_bridge.config import BridgeSettings
-from services.stt_bridge.encounter import BridgeContext, EncounterRunner
+from services.stt_bridge.context import BridgeContext
+from services.stt_bridge.encounter import EncounterRunner, Outcome
 from services.stt_bridge.lease import Leases
 from services.stt_bridge.ledger import DoneLedger, LedgerError
 from services.stt_bridge.metrics import BridgeMetrics
@@ -99,7 +100,7 @@ class Bridge:
             api_key=settings.require_streaming_key().get_secret_value(),
             latency_samples=latency_samples, audio=self.audio, partials=self.partials,
         )  # fmt: skip
-        self.tasks: dict[str, tuple[EncounterRunner, asyncio.Task[str]]] = {}
+        self.tasks: dict[str, tuple[EncounterRunner, asyncio.Task[Outcome]]] = {}
         self._lost_since: dict[str, float] = {}  # encounter -> when its lease was first seen lost
         self._hard_stop_after_s = max(2.0, self.settings.lease_ms / 1000)
         self._crashed: dict[str, float] = {}
@@ -110,7 +111,7 @@ class Bridge:
             redis, stream=names.control, group=GROUP, consumer=settings.consumer,
             decoder=decode_control, handler=self._on_control, dead_stream=names.dead,
         )  # fmt: skip
-        self.outcomes: dict[str, str] = {}
+        self.outcomes: dict[str, Outcome] = {}
 
     # -- control stream ------------------------------------------------------------------
 
@@ -186,14 +187,14 @@ class Bridge:
                     turn_count=done.turn_count)  # fmt: skip
         return True
 
-    async def _run_encounter(self, runner: EncounterRunner) -> str:
+    async def _run_encounter(self, runner: EncounterRunner) -> Outcome:
         eid = runner.eid
-        outcome = "crashed"
+        outcome = Outcome.CRASHED
         try:
             outcome = await runner.run()
             return outcome
         except asyncio.CancelledError:
-            outcome = "cancelled"
+            outcome = Outcome.CANCELLED
             raise
         except Exception:
             log.exception("encounter_task_crashed", encounter_id=eid)
@@ -207,7 +208,7 @@ class Bridge:
             self.metrics.encounters.labels(outcome).inc()
             with contextlib.suppress(Exception):
                 self.metrics.audio_lag.remove(eid)
-            if outcome in ("handback", "crashed", "cancelled"):
+            if outcome in (Outcome.HANDBACK, Outcome.CRASHED, Outcome.CANCELLED):
                 with contextlib.suppress(RedisError, OSError):
                     await self.leases.release(eid)
             log.info("encounter_released", encounter_id=eid, action=outcome)
@@ -253,7 +254,7 @@ class Bridge:
                     runner, task = self.tasks[eid]
                     first = self._lost_since.setdefault(eid, now)
                     log.warning("lease_lost", encounter_id=eid)
-                    runner.interrupt("lost")
+                    runner.interrupt(Outcome.LOST)
                     # Another replica owns it: if the graceful stop (Terminate, wait for
                     # Termination) is stuck, e.g. in a slow handshake, stop it hard.
                     if now - first > self._hard_stop_after_s:
@@ -340,7 +341,7 @@ class Bridge:
         with contextlib.suppress(RedisError, OSError):  # others' fair share grows at once
             await self.redis.zrem(self.names.key("bridge", "replicas"), self.leases.token)
         for runner, _ in entries:
-            runner.interrupt("handback")
+            runner.interrupt(Outcome.HANDBACK)
         tasks = [t for _, t in entries]
         if tasks:
             bound = self.settings.terminate_timeout_s + 5.0

@@ -5,6 +5,10 @@ The session starts at the encounter's resume position (just after the last publi
 final) and maps the server's session-relative word times back to encounter time by that
 offset. Whatever ends it, the socket is closed on the way out (billing runs while it is
 open); the caller decides what the end means (``SessionResult.next``).
+
+A session never holds its encounter's runner: it reads and sends audio through the
+runner's ``AudioCursor``, hands what its publisher returns to the runner's ``TurnLog``,
+and is stopped mid-stream through a ``SessionStop`` the runner keeps.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from services.stt_bridge.closes import Next, classify_close, classify_handshake
+from services.stt_bridge.context import BridgeContext, EncounterInfo
+from services.stt_bridge.cursor import AudioCursor
 from services.stt_bridge.finals import FinalSelector
 from services.stt_bridge.messages import (
     TERMINATE,
@@ -33,14 +38,12 @@ from services.stt_bridge.messages import (
     parse_server_message,
 )
 from services.stt_bridge.pacer import Pacer
-from services.stt_bridge.publish import TurnPublisher
+from services.stt_bridge.publish import TurnLog, TurnPublisher
+from services.stt_bridge.state import LeaseLost
 from services.stt_bridge.url import build_streaming_url, formats_turns
 from shared.contracts import SttSessionUsage
 from shared.logging import get_logger
 from shared.waiting import sleep_or_stop
-
-if TYPE_CHECKING:
-    from services.stt_bridge.encounter import EncounterRunner
 
 log = get_logger(__name__)
 
@@ -56,14 +59,44 @@ class SessionResult:
     published: int = 0
 
 
-async def run_session(r: EncounterRunner) -> SessionResult:
-    s = r.ctx.settings
-    url = build_streaming_url(s.streaming_url, r.stt)
+class SessionStop:
+    """The runner's hold on its streaming session: ``stop()`` (handback, a lost lease)
+    stops the current session sending, or the next one as soon as it has begun."""
+
+    __slots__ = ("requested", "_session")
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._session: _Session | None = None
+
+    def stop(self) -> None:
+        self.requested = True
+        if self._session is not None:
+            self._session.stop_sending()
+
+    def _attach(self, session: _Session | None) -> None:
+        self._session = session
+        if session is not None and self.requested:
+            session.stop_sending()
+
+
+async def run_session(
+    ctx: BridgeContext,
+    enc: EncounterInfo,
+    cursor: AudioCursor,
+    owner: TurnLog,
+    halt: SessionStop,
+    *,
+    terminate_wait_s: float,
+) -> SessionResult:
+    """One session from ``cursor``'s position (the owner's resume point, already sought)."""
+    s = ctx.settings
+    url = build_streaming_url(s.streaming_url, enc.stt)
     try:
         ws = await asyncio.wait_for(
             connect(
                 url,
-                additional_headers={"Authorization": r.ctx.api_key},
+                additional_headers={"Authorization": ctx.api_key},
                 open_timeout=None,
                 max_size=2**22,
                 compression=None,
@@ -72,31 +105,45 @@ async def run_session(r: EncounterRunner) -> SessionResult:
         )
     except InvalidStatus as err:
         status = err.response.status_code
-        log.warning("stt_handshake_rejected", encounter_id=r.eid, status_code=status)
+        log.warning("stt_handshake_rejected", encounter_id=enc.eid, status_code=status)
         return SessionResult(classify_handshake(status), status, f"HTTP {status}")
     except InvalidURI:
         return SessionResult(Next.FATAL, None, "invalid streaming URL")
     except (OSError, TimeoutError, InvalidHandshake) as err:
-        log.warning("stt_connect_failed", encounter_id=r.eid, error=type(err).__name__)
+        log.warning("stt_connect_failed", encounter_id=enc.eid, error=type(err).__name__)
         return SessionResult(Next.TRANSIENT, 1006, type(err).__name__)
     try:
-        return await _Session(r, ws).run()
+        session = _Session(ctx, enc, cursor, owner, ws, terminate_wait_s=terminate_wait_s)
+        return await session.run(halt)
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(), 2.0)
 
 
 class _Session:
-    def __init__(self, r: EncounterRunner, ws: ClientConnection) -> None:
-        self.r = r
+    def __init__(
+        self,
+        ctx: BridgeContext,
+        enc: EncounterInfo,
+        cursor: AudioCursor,
+        owner: TurnLog,
+        ws: ClientConnection,
+        *,
+        terminate_wait_s: float,
+    ) -> None:
+        self.ctx = ctx
+        self.enc = enc
+        self.cursor = cursor
+        self.owner = owner
         self.ws = ws
-        self.s = r.ctx.settings
+        self.s = ctx.settings
+        self.terminate_wait_s = terminate_wait_s
         self.sid = ""
         self.expires_at: float | None = None
-        self.offset = r.resume_pos
+        self.offset = cursor.sent_pos  # the resume position the cursor was sought to
         self.pacer = Pacer(
-            r.bytes_per_s, pace_factor=self.s.pace_factor, catchup=self.s.max_catchup_factor,
-            max_lead_s=self.s.max_lead_s,
+            enc.stt.sample_rate * 2, pace_factor=self.s.pace_factor,  # bytes per second
+            catchup=self.s.max_catchup_factor, max_lead_s=self.s.max_lead_s,
         )  # fmt: skip
         self.halt = asyncio.Event()  # stop sending: rotation, handback, lost lease
         self.discard = False  # publish nothing more from this session
@@ -109,7 +156,7 @@ class _Session:
         self.error = ErrorMessage()
         self.started = time.monotonic()
         self.usage_recorded = False
-        stt = r.stt
+        stt = enc.stt
         self.selector = FinalSelector(
             universal_streaming=stt.universal_streaming, format_turns=formats_turns(stt),
             wait_s=self.s.format_wait_s / self.s.pace_factor,
@@ -121,28 +168,28 @@ class _Session:
         self.rotating = self.rotating or rotating
         self.halt.set()
 
-    async def run(self) -> SessionResult:
-        r = self.r
+    async def run(self, halt: SessionStop) -> SessionResult:
+        ctx, enc = self.ctx, self.enc
         begin = await self._wait_begin()
         if not isinstance(begin, BeginMessage):
             return begin
         self.sid, self.expires_at = begin.id, begin.expires_at
-        r.ctx.metrics.sessions.inc()
-        await r.ctx.store.begin_session(r.eid, r.ctx.leases.token, self.sid, self.offset)
+        ctx.metrics.sessions.inc()
+        await ctx.store.begin_session(enc.eid, ctx.leases.token, self.sid, self.offset)
         log.info(
-            "stt_session_started", encounter_id=r.eid, session_id=self.sid,
-            offset_ms=int(r.ms(self.offset)), speech_model=r.stt.speech_model,
+            "stt_session_started", encounter_id=enc.eid, session_id=self.sid,
+            offset_ms=int(enc.ms(self.offset)), speech_model=enc.stt.speech_model,
         )  # fmt: skip
-        session_n = await r.ctx.store.session_count(r.eid) + 1
-        self.publisher = TurnPublisher(r, self.sid, self.offset, session_n)
-        r.current_session = self
-        if r.interrupted:
-            self.stop_sending()
-        sender = asyncio.create_task(self._send_loop(), name=f"send-{r.eid}")
+        session_n = await ctx.store.session_count(enc.eid) + 1
+        self.publisher = TurnPublisher(
+            ctx, enc, self.owner, self.cursor, self.sid, self.offset, session_n
+        )
+        halt._attach(self)  # stops at once if the runner was interrupted before
+        sender = asyncio.create_task(self._send_loop(), name=f"send-{enc.eid}")
         try:
             result = await self._receive_loop(sender)
         finally:
-            r.current_session = None
+            halt._attach(None)
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await sender
@@ -158,7 +205,7 @@ class _Session:
             try:
                 raw = await asyncio.wait_for(self.ws.recv(), max(0.0, deadline - time.monotonic()))
             except TimeoutError:
-                log.warning("stt_begin_timeout", encounter_id=self.r.eid)
+                log.warning("stt_begin_timeout", encounter_id=self.enc.eid)
                 return SessionResult(Next.TRANSIENT, None, "begin_timeout")
             except ConnectionClosed:
                 return self._closed_result()
@@ -173,22 +220,22 @@ class _Session:
     # -- sending -------------------------------------------------------------------------
 
     async def _send_loop(self) -> None:
-        r = self.r
+        cur = self.cursor
         block_ms = max(5, int(self.s.chunk_ms / self.s.pace_factor))
         while not self.halt.is_set():
-            chunk = r.chunker.take()
+            chunk = cur.chunker.take()
             if chunk is None:
-                if r.at_end():
-                    for tail in r.chunker.take_final():
+                if cur.at_end():
+                    for tail in cur.chunker.take_final():
                         await self._send(tail)
                     self.end_reached = True
                     break
-                frames = await r.reader.read(block_ms)
+                frames = await cur.reader.read(block_ms)
                 if frames:
-                    r.feed(frames)
+                    cur.feed(frames)
                     continue
-                r.starved()
-                idle = r.chunker.take_idle()
+                cur.starved()
+                idle = cur.chunker.take_idle()
                 if idle is not None:
                     await self._send(idle)
                 continue
@@ -202,7 +249,7 @@ class _Session:
             return
         await self.ws.send(chunk)
         self.pacer.sent(len(chunk))
-        self.r.sent(len(chunk))
+        self.cursor.sent(len(chunk))
 
     # -- receiving -----------------------------------------------------------------------
 
@@ -214,10 +261,10 @@ class _Session:
                     raw = await self.ws.recv()
             except TimeoutError:
                 if self.terminate_at is not None and (
-                    time.monotonic() - self.terminate_at >= self.r.terminate_wait_s
+                    time.monotonic() - self.terminate_at >= self.terminate_wait_s
                 ):
                     log.warning(
-                        "stt_termination_timeout", encounter_id=self.r.eid,
+                        "stt_termination_timeout", encounter_id=self.enc.eid,
                         turn_pending=self.speech_pending,
                     )  # fmt: skip
                     if self.end_reached and not self.discard and self.speech_pending:
@@ -256,7 +303,7 @@ class _Session:
             elif isinstance(msg, ErrorMessage):
                 self.error = msg
                 log.warning(
-                    "stt_error_message", encounter_id=self.r.eid, session_id=self.sid,
+                    "stt_error_message", encounter_id=self.enc.eid, session_id=self.sid,
                     code=msg.error_code, error=msg.error[:120],
                 )  # fmt: skip
             else:
@@ -266,7 +313,7 @@ class _Session:
         now = time.monotonic()
         t = 1.0
         if self.terminate_at is not None:
-            t = min(t, self.terminate_at + self.r.terminate_wait_s - now)
+            t = min(t, self.terminate_at + self.terminate_wait_s - now)
         if (d := self.selector.deadline) is not None:
             t = min(t, d - now)
         return max(0.001, t)
@@ -294,7 +341,9 @@ class _Session:
         selected, gap = self.selector.lost(turn_order)
         await self._publish(selected)
         if gap and not self.discard:
-            await self.publisher.gap(turn_order)
+            recorded = await self.publisher.gap(turn_order)
+            if recorded is not None:
+                self.owner.gap_recorded(recorded)
             self.speech_pending = False
 
     async def _publish(self, selected: list[tuple[TurnMessage, bool]]) -> None:
@@ -302,7 +351,9 @@ class _Session:
         for msg, formatted in selected:
             if self.discard:
                 return
-            await self.publisher.final(msg, formatted, self.r.sent_pos)
+            done = await self.publisher.final(msg, formatted, self.cursor.sent_pos)
+            if done is not None:
+                self.owner.published(done)
             self.speech_pending = False
 
     def _maybe_rotate(self, *, after_final: bool) -> None:
@@ -311,7 +362,7 @@ class _Session:
             return
         left = (self.expires_at - time.time()) * self.s.pace_factor
         if left <= before if after_final else left <= before / 2:
-            log.info("stt_session_rotating", encounter_id=self.r.eid, session_id=self.sid)
+            log.info("stt_session_rotating", encounter_id=self.enc.eid, session_id=self.sid)
             self.stop_sending(rotating=True)
 
     def _other(self, msg: ServerMessage) -> None:
@@ -319,8 +370,8 @@ class _Session:
         if kind == "SpeechStarted":
             self.speech_pending = True
         else:
-            log.info("stt_message_ignored", encounter_id=self.r.eid, kind=kind)
-        self.r.ctx.metrics.unknown_messages.labels(kind).inc()
+            log.info("stt_message_ignored", encounter_id=self.enc.eid, kind=kind)
+        self.ctx.metrics.unknown_messages.labels(kind).inc()
 
     # -- ending --------------------------------------------------------------------------
 
@@ -360,7 +411,8 @@ class _Session:
             audio_duration_s=round(audio_s),
             session_duration_s=round(session_s),
         )
-        await self.r.record_usage(usage)
+        with contextlib.suppress(LeaseLost):  # as the runner's own record_usage
+            await self.ctx.store.record_session(self.enc.eid, self.ctx.leases.token, usage)
 
 
 def _failure(task: asyncio.Task[None]) -> BaseException:

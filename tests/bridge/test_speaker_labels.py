@@ -8,6 +8,7 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
+from services.stt_bridge.context import EncounterInfo
 from services.stt_bridge.messages import (
     RevisedTurn,
     SpeakerRevisionMessage,
@@ -76,26 +77,22 @@ def test_session_labels_never_collide() -> None:
     assert {session_label(x, n) for x in "AB" for n in (1, 2, 3)}.__len__() == 6
 
 
-class _Runner:
-    """The parts of an EncounterRunner a publisher's ``revise`` touches."""
+class _Owner:
+    """The part of a publisher's owner (``TurnLog``) that ``revise`` touches."""
 
     def __init__(self) -> None:
-        self.eid = "enc-1"
-        self.stt = SttSettings(speaker_labels=True)
-        self.ctx = SimpleNamespace(metrics=BridgeMetrics(), names=SimpleNamespace(
-            partials=lambda eid: f"p:{eid}"))  # fmt: skip
         self.revised: dict[int, str | None] = {}
-
-    def ms(self, nbytes: int) -> float:
-        return nbytes / 32
 
     async def revise_speakers(self, changed: dict[int, str | None]) -> None:
         self.revised.update(changed)
 
 
 async def test_revisions_map_turn_orders_to_seqs_and_tolerate_unknown_turns() -> None:
-    r = _Runner()
-    pub = TurnPublisher(r, "sess-2", 0, session_n=2)  # type: ignore[arg-type]
+    r = _Owner()
+    ctx = SimpleNamespace(metrics=BridgeMetrics(), names=SimpleNamespace(
+        partials=lambda eid: f"p:{eid}"))  # fmt: skip
+    enc = EncounterInfo("enc-1", SttSettings(speaker_labels=True), resume_guard_ms=50)
+    pub = TurnPublisher(ctx, enc, r, None, "sess-2", 0, session_n=2)  # type: ignore[arg-type]
     pub.seq_of = {0: 7, 1: 8, 2: 9}  # this session's published finals
     await pub.revise(SpeakerRevisionMessage((
         RevisedTurn(1, "B"),
@@ -111,6 +108,6 @@ async def test_revisions_map_turn_orders_to_seqs_and_tolerate_unknown_turns() ->
     pub.seq_of[100] = 10
     await pub.revise(SpeakerRevisionMessage((RevisedTurn(50, "B"),)))  # an old, unknown turn
     assert r.revised == before
-    applied = r.ctx.metrics.speaker_revisions.labels("applied")._value.get()
-    unknown = r.ctx.metrics.speaker_revisions.labels("unknown_turn")._value.get()
+    applied = ctx.metrics.speaker_revisions.labels("applied")._value.get()
+    unknown = ctx.metrics.speaker_revisions.labels("unknown_turn")._value.get()
     assert (applied, unknown) == (4, 1)
