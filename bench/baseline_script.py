@@ -30,9 +30,10 @@ from websockets.sync.client import connect
 
 from bench.feeder import MODEL, SPEECH_MODEL, room_pcm
 from bench.probe_sim import text_hash
+from services.notes.soap_prompt import soap_messages
 from services.stt_bridge.url import formats_turns, streaming_params
 from shared.contracts import SttSettings
-from shared.prompts import build_edit_messages, build_soap_messages
+from shared.prompts import build_edit_messages
 
 
 class Scribe:
@@ -116,7 +117,7 @@ def main() -> None:
         ws.send(json.dumps({"type": "Terminate"}))
         rx.join(120)
     if scribe.turns:
-        scribe.llm(build_soap_messages([(None, t) for t in scribe.turns]), 1200)
+        scribe.llm(soap_messages("\n".join(scribe.turns)), 1200)  # the guide's one request
         note_at = time.time()  # written to a file right after, as the guide did
     with open(a.out, "w") as f:
         json.dump({"partials": scribe.partials, "edited": scribe.edited, "stopped": stopped,

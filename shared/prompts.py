@@ -4,6 +4,8 @@ One module so the editor, the notes service and the gateway simulator agree on t
 form. Each system prompt starts with a stable task marker (``[medscribe:…]``) that the
 simulator uses to recognise the task; real models simply read it as a heading. Bump a
 ``*_PROMPT_VERSION`` whenever a prompt changes: the editor's result cache is keyed on it.
+The SOAP prompt itself, and the check of its replies, are the notes service's
+(``services/notes/soap_prompt.py``, ``soap_format.py``): here only its marker and sections.
 
 User messages delimit transcript text with tags (``<turn>``, ``<context>``, ``<transcript>``)
 so that the model, and the simulator, can tell the text to work on from the instructions.
@@ -14,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 EDIT_MARKER = "[medscribe:turn-edit]"
 EDIT_BATCH_MARKER = "[medscribe:turn-edit-batch]"
@@ -22,7 +23,6 @@ SOAP_MARKER = "[medscribe:soap-note]"
 SUMMARY_MARKER = "[medscribe:after-visit-summary]"
 
 EDIT_PROMPT_VERSION = "edit-v2"
-SOAP_PROMPT_VERSION = "soap-v1"
 
 # The clinical-edit prompt of the original real-time scribe guide, made stricter about
 # numbers and context turns.
@@ -50,25 +50,6 @@ EDIT_BATCH_SYSTEM_PROMPT = f"""{EDIT_BATCH_MARKER}
 - Several turns are given, each as <turn n="K">…</turn>. Edit each one on its own.
 - Reply with exactly the same turns, in the same order, each as <turn n="K">corrected
   text</turn>, and nothing else."""
-
-SOAP_SYSTEM_PROMPT = f"""{SOAP_MARKER}
-You are a clinical documentation assistant. From the visit transcript inside
-<transcript>, write a SOAP note.
-Format, strictly, with nothing before or after:
-Subjective:
-- bullet
-Objective:
-- bullet
-Assessment:
-- bullet
-Plan:
-- bullet
-Rules:
-- Use only information stated in the transcript. Do NOT invent data: no number, drug,
-  dose, diagnosis, finding or instruction that was not said.
-- Every section has at least one bullet; if nothing was said for a section, write
-  "- Not discussed."
-- Use U.S. clinical style."""
 
 # The after-visit summary for the patient, written from the SIGNED note only.
 SUMMARY_PROMPT_VERSION = "summary-v1"
@@ -169,56 +150,3 @@ def parse_edit_batch_reply(reply: str, expected: int) -> list[str] | None:
             return None
         texts.append(text.strip())
     return texts
-
-
-def build_soap_messages(turns: Sequence[tuple[str | None, str]]) -> list[Message]:
-    """Messages for a SOAP note from ``(speaker, text)`` turns in conversation order."""
-    lines = [f"{speaker.capitalize()}: {text}" if speaker else text for speaker, text in turns]
-    body = "<transcript>\n" + "\n".join(lines) + "\n</transcript>"
-    return [
-        {"role": "system", "content": SOAP_SYSTEM_PROMPT},
-        {"role": "user", "content": body},
-    ]
-
-
-@dataclass(frozen=True)
-class SoapNote:
-    subjective: tuple[str, ...]
-    objective: tuple[str, ...]
-    assessment: tuple[str, ...]
-    plan: tuple[str, ...]
-
-
-class SoapFormatError(ValueError):
-    """A SOAP reply that is not in the strict four-section format (message names no text)."""
-
-    phi_safe = True
-
-
-def parse_soap(reply: str) -> SoapNote:
-    """Parse the strict format; raise :class:`SoapFormatError` naming what is wrong."""
-    sections: dict[str, list[str]] = {}
-    current: str | None = None
-    for raw in reply.strip().splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        heading = line.rstrip(":")
-        if line.endswith(":") and heading in SOAP_SECTIONS:
-            if heading in sections:
-                raise SoapFormatError(f"section {heading} appears twice")
-            expected = SOAP_SECTIONS[len(sections)]
-            if heading != expected:
-                raise SoapFormatError(f"section {heading} out of order (expected {expected})")
-            sections[heading] = []
-            current = heading
-        elif line.startswith("- ") and current is not None:
-            sections[current].append(line[2:].strip())
-        else:
-            raise SoapFormatError("line is neither a section heading nor a bullet")
-    for name in SOAP_SECTIONS:
-        if name not in sections:
-            raise SoapFormatError(f"section {name} is missing")
-        if not sections[name]:
-            raise SoapFormatError(f"section {name} has no bullet")
-    return SoapNote(*(tuple(sections[n]) for n in SOAP_SECTIONS))

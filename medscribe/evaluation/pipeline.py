@@ -33,6 +33,7 @@ from medscribe.supervisor.supervisor import (
 )
 from shared.acibench import Dialogue
 from shared.contracts import EncounterStarted, StreamNames, decode_control
+from shared.errors import MedscribeError
 from shared.streams import make_redis
 from simulators.codec import encode, script_from_dialogue, write_wav
 
@@ -51,8 +52,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class PipelineError(Exception):
-    phi_safe = True
+class PipelineError(MedscribeError):
+    """A through-pipeline run failed (the message: a room, encounter id or service name)."""
 
 
 async def _encounter_of_room(redis_url: str, names: StreamNames, room: str) -> str | None:

@@ -15,16 +15,16 @@ from medscribe.evaluation.config import EvalSettings
 from medscribe.evaluation.direct import EncounterResult, run_dialogue
 from medscribe.evaluation.options import Endpoint, EvalOptions
 from shared.acibench import Dialogue
+from shared.errors import MedscribeError
 from shared.gateway import GatewayClient
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 
-class EvalError(Exception):
-    """A problem with the evaluation's inputs; the message is shown to the user."""
-
-    phi_safe = True
+class EvalError(MedscribeError):
+    """A problem with the evaluation's inputs; the message is shown to the user (a path,
+    an error class, a setting: never dialogue text)."""
 
 
 @asynccontextmanager

@@ -17,7 +17,7 @@ from simulators.samples import SAMPLE_VISIT
 
 
 class VisitError(StackError):
-    phi_safe = True
+    """The demo visit went wrong (the message: a file path, an exit or failure code)."""
 
 
 @dataclass(frozen=True)

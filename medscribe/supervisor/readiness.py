@@ -8,9 +8,11 @@ import time
 
 import httpx
 
+from shared.errors import MedscribeError
 
-class NotReady(Exception):
-    phi_safe = True
+
+class NotReady(MedscribeError):
+    """A service did not come up (the message: its name, port, exit code or timeout)."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -16,11 +16,13 @@ from urllib.parse import urlsplit
 
 import redis
 
+from shared.errors import MedscribeError
+
 Origin = Literal["path", "bundled"]
 
 
-class NoRedisServer(Exception):
-    phi_safe = True
+class NoRedisServer(MedscribeError):
+    """No Redis to use; the message names the binary or the exit, never a password."""
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,14 @@ from urllib.parse import urlsplit
 from medscribe.supervisor import redis_provider, redis_users
 from medscribe.supervisor.redis_users import RedisUsers
 from medscribe.supervisor.supervisor import ServiceSpec, Supervisor, medscribe_argv
+from shared.errors import MedscribeError
 from shared.redis_urls import cluster_seed_url, is_cluster_url
 
 REDIS_START_TIMEOUT_S = 15.0
 
 
-class StackError(Exception):
+class StackError(MedscribeError):
     """A step of starting the stack failed; the message says which and what to do."""
-
-    phi_safe = True
 
 
 @dataclass(frozen=True)

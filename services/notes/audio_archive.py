@@ -24,6 +24,7 @@ import soundfile
 
 from services.notes.exporter import safe_dirname
 from shared.contracts import MalformedEntry, StreamNames, decode_audio
+from shared.errors import MedscribeError
 
 ARCHIVE_NAME = "encounter_audio.flac"
 _TMP_PREFIX = f".{ARCHIVE_NAME}."
@@ -31,7 +32,7 @@ FILE_MODE = 0o640  # like the other export files: PHI, not world-readable
 BATCH = 2000  # frames per XRANGE (~100 s of audio at 50 ms frames)
 
 
-class ArchiveError(Exception):
+class ArchiveError(MedscribeError):
     """The archive could not be written; the text names the cause, never content."""
 
 

@@ -18,11 +18,23 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 
+from shared.errors import MedscribeError
 
-class BackupError(Exception):
-    """A backup or restore that cannot be done; the message names no patient data."""
 
-    phi_safe = True
+class BackupError(MedscribeError):
+    """A backup or restore that cannot be done; the message names no patient data.
+
+    ``tool_output`` is the failing pg_dump/pg_restore's last stderr line, for the operator's
+    terminal only: PostgreSQL's messages can quote row values (a COPY error's CONTEXT
+    line), so it is kept out of the message, which may be logged."""
+
+    def __init__(self, message: str, tool_output: str = "") -> None:
+        super().__init__(message)
+        self.tool_output = tool_output
+
+    def for_operator(self) -> str:
+        """The message, with the tool's own last line when there is one."""
+        return f"{self}: {self.tool_output}" if self.tool_output else str(self)
 
 
 @dataclass(frozen=True)
@@ -85,9 +97,8 @@ def _tool(name: str) -> str:
 def _run(argv: list[str], env: dict[str, str], stdout: int | None = None) -> None:
     proc = subprocess.run(argv, env=env, stdout=stdout, stderr=subprocess.PIPE, check=False)
     if proc.returncode != 0:
-        # pg tools' messages name objects and connections, not row contents.
-        last = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
-        raise BackupError(f"{Path(argv[0]).name} failed (exit {proc.returncode}): {last[0]}")
+        last = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise BackupError(f"{Path(argv[0]).name} failed (exit {proc.returncode})", last[0])
 
 
 def backup(database_url: str, out: Path, *, overwrite: bool = False) -> BackupInfo:

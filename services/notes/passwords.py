@@ -13,16 +13,16 @@ import hashlib
 import hmac
 import secrets
 
+from shared.errors import MedscribeError
+
 SCHEME = "scrypt"
 N, R, P, DKLEN = 2**14, 8, 1, 32  # 16 MiB and ~50 ms per check: slow for a guesser
 MIN_LENGTH = 12
 MAX_LENGTH = 200  # scrypt takes any length; a bound keeps requests small
 
 
-class PasswordRejected(ValueError):
+class PasswordRejected(MedscribeError, ValueError):
     """A password the policy refuses; the message says why (never the password)."""
-
-    phi_safe = True
 
 
 def check_policy(password: str, name: str) -> None:

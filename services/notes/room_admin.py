@@ -23,12 +23,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import rooms
 from shared.contracts import StreamNames
+from shared.errors import MedscribeError
 
 
-class RoomAdminError(Exception):
+class RoomAdminError(MedscribeError):
     """A refusal fit for the operator (names the room, never a password)."""
-
-    phi_safe = True
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from shared.errors import MedscribeError
 from shared.prompts import NOT_DISCUSSED
 
 SECTIONS = ("subjective", "objective", "assessment", "plan")
@@ -28,8 +29,8 @@ _HEADING_INLINE = re.compile(r"^\s*(?:\*\*)?(subjective|objective|assessment|pla
 _BULLET = re.compile(r"^(\s*)(?:[-*•‣▪–]|\d{1,2}[.)])\s+(.*\S)\s*$")
 
 
-class SoapFormatError(ValueError):
-    phi_safe = True
+class SoapFormatError(MedscribeError, ValueError):
+    """The reply is not a four-section note (the message: section names and counts)."""
 
 
 @dataclass(frozen=True)

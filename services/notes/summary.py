@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.notes.soap import ChatClient
+from shared.errors import MedscribeError
 from shared.evidence import build_evidence, open_high_flags
 from shared.prompts import SUMMARY_SECTIONS, build_summary_messages
 
@@ -27,10 +28,8 @@ MAX_TOKENS = 900
 TEMPERATURE = 0.2
 
 
-class SummaryFormatError(ValueError):
+class SummaryFormatError(MedscribeError, ValueError):
     """The model's reply is not the three sections (no content in the message)."""
-
-    phi_safe = True
 
 
 @dataclass(frozen=True)

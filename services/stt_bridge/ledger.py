@@ -16,6 +16,7 @@ encounter id and hold no PHI: the outcome message is ids, counts and durations.
 from __future__ import annotations
 
 import asyncio
+import errno
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from shared.contracts import EncounterTranscribed
+from shared.errors import MedscribeError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS transcribed (
@@ -39,10 +41,20 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
-class LedgerError(Exception):
+class LedgerError(MedscribeError):
     """The ledger file cannot be read or written (path, permissions, disk)."""
 
-    phi_safe = True
+
+def _reason(err: BaseException) -> str:
+    """The error's class and code (SQLite's result code, the OS's errno), never the
+    driver's message text, which could quote a row."""
+    if isinstance(err, sqlite3.Error):
+        code = getattr(err, "sqlite_errorname", None)
+        return f"{type(err).__name__} {code}" if code else type(err).__name__
+    if isinstance(err, OSError) and err.errno is not None:
+        name = errno.errorcode.get(err.errno, str(err.errno))
+        return f"{type(err).__name__} {name} ({err.strerror})"
+    return type(err).__name__
 
 
 class DoneLedger:
@@ -103,5 +115,5 @@ class DoneLedger:
                 await asyncio.to_thread(self._open)
             return await asyncio.to_thread(fn, *args, **kw)
         except (sqlite3.Error, OSError, ValueError) as err:  # ValueError: a corrupt row
-            # The message names the file and the error class only (no row content).
-            raise LedgerError(f"bridge ledger {self.path}: {type(err).__name__}: {err}") from err
+            # The message names the file and the error's class and code (no row content).
+            raise LedgerError(f"bridge ledger {self.path}: {_reason(err)}") from err

@@ -30,6 +30,7 @@ from shared.contracts import (
     SttSessionUsage,
     encode,
 )
+from shared.errors import MedscribeError
 from shared.streams import ReplicaWait, WaitStats, eval_replicated
 
 ACTIVE, DONE, FAILED = "active", "done", "failed"
@@ -113,10 +114,8 @@ return 1
 )
 
 
-class LeaseLost(Exception):
-    """This replica no longer owns the encounter; stop touching it."""
-
-    phi_safe = True
+class LeaseLost(MedscribeError):
+    """This replica no longer owns the encounter; stop touching it (message: its id)."""
 
 
 class StateBehind(LeaseLost):

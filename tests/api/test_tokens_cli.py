@@ -109,6 +109,11 @@ def test_duplicate_name_unknown_token_and_no_tables(migrated: str, tmp_path: Pat
     missing = notes_cli(migrated, "token", "revoke", "nobody")
     assert missing.returncode == 2
     assert "no token named or numbered 'nobody'" in missing.stderr
+    pasted = "ms_" + "x" * 43  # a token's secret given for its name: never echoed
+    secret = notes_cli(migrated, "token", "revoke", pasted)
+    assert secret.returncode == 2
+    assert "no token has that name or number" in secret.stderr
+    assert pasted not in secret.stderr
     empty = notes_cli(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", "token", "list")
     assert empty.returncode == 2
     assert "run `medscribe notes migrate`" in empty.stderr

@@ -158,6 +158,17 @@ async def test_ledger_keeps_outcomes_per_prefix_and_reports_a_bad_path(tmp_path:
         await DoneLedger(blocker / "x.sqlite3", "a:", keep_days=30).open()
 
 
+async def test_a_ledger_error_names_sqlites_code_not_its_text(tmp_path: Path) -> None:
+    # A LedgerError's message is logged (a MedscribeError): the driver's own text is not
+    # in it, since it could quote a row; SQLite's result code is.
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(b"not a database\n" * 100)
+    with pytest.raises(LedgerError) as caught:
+        await DoneLedger(junk, "a:", keep_days=30).open()
+    assert str(caught.value).endswith("DatabaseError SQLITE_NOTADB")
+    assert "file is not a database" not in str(caught.value)
+
+
 def test_cli_refuses_to_start_without_a_usable_ledger(
     tmp_path: Path, names: StreamNames, redis_url: str
 ) -> None:

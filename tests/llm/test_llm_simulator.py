@@ -9,15 +9,14 @@ from typing import Any
 import httpx
 import pytest
 
+from services.notes.soap_format import SoapFormatError, parse_soap
+from services.notes.soap_prompt import soap_messages
 from shared.acibench import Dialogue
 from shared.prompts import (
     NOT_DISCUSSED,
-    SoapFormatError,
     build_edit_batch_messages,
     build_edit_messages,
-    build_soap_messages,
     parse_edit_batch_reply,
-    parse_soap,
 )
 from simulators.llm_behaviour import FABRICATION, edit_turn, transcript_sentences
 from simulators.llm_server import LlmSimConfig, LlmSimulator, start_llm_simulator
@@ -85,27 +84,28 @@ async def test_batch_edit_round_trips(http: httpx.AsyncClient) -> None:
 async def test_soap_is_strict_and_extractive(
     http: httpx.AsyncClient, aci_dialogues: list[Dialogue]
 ) -> None:
+    # The notes service's own request and check (services/notes/soap_prompt.py, soap_format.py).
     for dialogue in aci_dialogues[:5]:
-        turns = [(t.speaker, t.text) for t in dialogue.turns]
-        resp = await post(http, build_soap_messages(turns), max_tokens=1200)
+        lines = [f"{t.speaker.capitalize()}: {t.text}" for t in dialogue.turns]
+        resp = await post(http, soap_messages("\n".join(lines), has_roles=True), max_tokens=1200)
         note = parse_soap(reply_text(resp))
-        said = set(transcript_sentences([t for _, t in turns]))
-        bullets = note.subjective + note.objective + note.assessment + note.plan
-        assert bullets
-        for bullet in bullets:
+        # parse_soap folds runs of whitespace inside a bullet; the sentences are compared so.
+        said = {" ".join(s.split()) for s in transcript_sentences([t.text for t in dialogue.turns])}
+        assert note.bullets
+        for bullet in note.bullets:
             assert bullet == NOT_DISCUSSED or bullet in said
 
 
 async def test_soap_malformed_first_reply_lacks_a_section(sim: LlmSimulator) -> None:
     sim.config.soap_malformed = 1
     async with httpx.AsyncClient(base_url=sim.base_url) as http:
-        messages = build_soap_messages([("doctor", "We'll start aspirin tomorrow morning.")])
+        messages = soap_messages("Doctor: We'll start aspirin tomorrow morning.", has_roles=True)
         first = await post(http, messages)
         with pytest.raises(SoapFormatError, match="Plan"):
             parse_soap(reply_text(first))
         second = parse_soap(reply_text(await post(http, messages)))
-        assert second.plan == ("We'll start aspirin tomorrow morning.",)
-        assert second.subjective == (NOT_DISCUSSED,)
+        assert second.sections["plan"] == ["We'll start aspirin tomorrow morning."]
+        assert second.sections["subjective"] == [NOT_DISCUSSED]
 
 
 async def test_auth_envelope_and_bearer(http: httpx.AsyncClient) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import stat
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from services.notes.api.app import create_app
+from services.notes.backup import BackupError, _run
 from services.notes.db.engine import Database
 from services.notes.db.migrate import upgrade_async
 from services.notes.db.models import AuditEntry
@@ -154,3 +156,14 @@ def test_restore_of_a_file_that_is_no_backup_says_so_and_keeps_the_database(
     missing = notes("restore", str(tmp_path / "nope.backup"), "--yes", database_url=dst_url)
     assert missing.returncode == 2
     assert "no backup file" in missing.stderr
+
+
+def test_a_failing_tools_own_words_reach_the_operator_but_not_the_message() -> None:
+    # pg_restore's last line can be a COPY error's CONTEXT, which quotes the row: the
+    # message (a MedscribeError, so logged) names the tool and its exit code only.
+    line = 'CONTEXT:  COPY turns, line 1, column text: "words said in the visit"'
+    tool = [sys.executable, "-c", f"import sys; sys.stderr.write({line!r}); sys.exit(3)"]
+    with pytest.raises(BackupError) as caught:
+        _run(tool, {})
+    assert str(caught.value) == f"{Path(sys.executable).name} failed (exit 3)"
+    assert caught.value.for_operator() == f"{caught.value}: {line}"

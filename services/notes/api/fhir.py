@@ -17,6 +17,8 @@ from typing import Any
 
 from fhir.resources.R4B.documentreference import DocumentReference
 
+from shared.errors import MedscribeError
+
 FHIR_VERSION = "4.3"  # R4B
 FHIR_MEDIA_TYPE = f"application/fhir+json; fhirVersion={FHIR_VERSION}"
 LOINC = "http://loinc.org"
@@ -34,10 +36,8 @@ DOCUMENT_STATUSES = frozenset({"current", "superseded", "entered-in-error"})
 COMPOSITION_STATUSES = frozenset({"preliminary", "final", "amended", "entered-in-error"})
 
 
-class FhirExportError(ValueError):
+class FhirExportError(MedscribeError, ValueError):
     """The export cannot be built; the message names the rule, never note content."""
-
-    phi_safe = True
 
 
 @dataclass(frozen=True)

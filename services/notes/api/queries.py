@@ -25,16 +25,16 @@ from services.notes.api.schemas import ENCOUNTER_ID_PATTERN
 from services.notes.db import repo
 from services.notes.db.models import ApiToken, AuditEntry, Encounter, Note, Turn, utcnow
 from services.notes.status import AWAITING_SIGNATURE
+from shared.errors import MedscribeError
 
 _ENCOUNTER_ID = re.compile(ENCOUNTER_ID_PATTERN)
 # Touch a token's last_used_at at most this often (it is a write per request otherwise).
 TOKEN_TOUCH_INTERVAL = timedelta(seconds=60)
 
 
-class BadQuery(ValueError):
-    """A query parameter the database cannot use (answered with 422)."""
-
-    phi_safe = True
+class BadQuery(MedscribeError, ValueError):
+    """A query parameter the database cannot use (answered with 422; the message names
+    the parameter, never its value)."""
 
 
 class BadCursor(BadQuery):

@@ -13,18 +13,24 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes.api import queries
-from services.notes.auth import Action, check_token_spec, hash_token, new_token
+from services.notes.auth import (
+    TOKEN_NAME_RE,
+    TOKEN_PREFIX,
+    Action,
+    check_token_spec,
+    hash_token,
+    new_token,
+)
 from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.models import ApiToken
+from shared.errors import MedscribeError
 
 CLI_ACTOR = "cli"
 
 
-class TokenAdminError(Exception):
+class TokenAdminError(MedscribeError):
     """A refusal with a message fit for the operator (no secrets, no patient data)."""
-
-    phi_safe = True
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,11 @@ async def revoke(db: Database, name_or_id: str) -> TokenInfo:
     async with db.session() as session:
         token = await queries.find_token(session, name_or_id)
         if token is None:
+            if name_or_id.startswith(TOKEN_PREFIX) or not TOKEN_NAME_RE.match(name_or_id):
+                # Not quoted back: it may be a pasted secret (and this message may be logged).
+                raise TokenAdminError(
+                    "no token has that name or number (see `medscribe notes token list`)"
+                )
             raise TokenAdminError(f"no token named or numbered {name_or_id!r}")
         if token.revoked_at is not None:
             raise TokenAdminError(f"token {token.name!r} is already revoked")

@@ -10,32 +10,29 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes.db.models import Turn
+from shared.errors import MedscribeError
+
+# Messages hold ids, version numbers and token names only (never note or transcript text).
 
 
-class NotFound(LookupError):
-    phi_safe = True
+class NotFound(MedscribeError, LookupError):
+    """No such row (the message: its id or name)."""
 
 
-class VersionConflict(RuntimeError):
+class VersionConflict(MedscribeError, RuntimeError):
     """Another writer stored this row (note version, token name) first."""
 
-    phi_safe = True
+
+class InvalidTransition(MedscribeError, RuntimeError):
+    """The encounter's status does not allow this (the message: a fixed sentence)."""
 
 
-class InvalidTransition(RuntimeError):
-    phi_safe = True
-
-
-class NotSigned(RuntimeError):
+class NotSigned(MedscribeError, RuntimeError):
     """The current note version is not signed (an addendum amends a signed note only)."""
 
-    phi_safe = True
 
-
-class LeaseLost(RuntimeError):
+class LeaseLost(MedscribeError, RuntimeError):
     """This replica no longer holds the note job (its lease ran out and another took it)."""
-
-    phi_safe = True
 
 
 def dialect_insert(session: AsyncSession, table: Any) -> Any:

@@ -16,14 +16,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from services.notes.db.engine import Database
+from shared.errors import MedscribeError
 
 SCRIPT_LOCATION = "services.notes:migrations"
 
 
-class MigrationNeeded(RuntimeError):
-    """The database is not at the code's schema revision."""
-
-    phi_safe = True
+class MigrationNeeded(MedscribeError, RuntimeError):
+    """The database is not at the code's schema revision (the message: revision ids)."""
 
 
 @dataclass(frozen=True)

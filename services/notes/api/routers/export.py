@@ -37,6 +37,7 @@ from services.notes.api.transcripts import transcript_view
 from services.notes.auth import Action
 from services.notes.db import repo
 from services.notes.db.models import ApiToken
+from shared.errors import MedscribeError
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -200,8 +201,9 @@ class LiveSlot:
         ctx.metrics.live_followers.dec()
 
 
-class AccessEnded(Exception):
-    """The stream's token was revoked or its console session ended."""
+class AccessEnded(MedscribeError):
+    """The stream's token was revoked or its console session ended (raised without a
+    message)."""
 
 
 @dataclass(frozen=True)
