@@ -306,7 +306,7 @@ def backup_cmd(
     try:
         info = backup(s.database_url, out, overwrite=overwrite)
     except BackupError as err:
-        fail(str(err))
+        fail(err.for_operator())
     typer.echo(f"backup of the {info.kind} database written to {info.path} ({info.bytes} bytes)")
 
 
@@ -330,7 +330,7 @@ def restore_cmd(
         restore(s.database_url, src)
         mig.upgrade(s.database_url, "head")
     except BackupError as err:
-        fail(str(err))
+        fail(err.for_operator())
     typer.echo(f"restored {src} into {_safe_url(s.database_url)} and migrated it to head")
 
 
@@ -345,7 +345,12 @@ def purge_cmd(
     """Remove one encounter's transcript, notes, exported files and audio (audited).
 
     The encounter row and the audit log stay. Running it again finishes an interrupted purge."""
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
     from redis.exceptions import RedisError
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from services.notes.api.token_admin import CLI_ACTOR
     from services.notes.db import repo
@@ -363,11 +368,11 @@ def purge_cmd(
     async def go() -> Any:
         db = Database(s.database_url)
         redis = make_redis(s.redis_url)
-        try:
-            async with db.session() as session:
-                counts = await purge_encounter(
-                    db, redis, names, s.export_dir, encounter_id, signed_ok=signed, session=session
-                )
+
+        @asynccontextmanager
+        async def audited() -> AsyncIterator[AsyncSession]:
+            async with db.session() as session:  # the audit row commits with the purge
+                yield session
                 await repo.add_audit(
                     session,
                     actor=CLI_ACTOR,
@@ -377,7 +382,12 @@ def purge_cmd(
                     target="signed" if signed else None,
                     status=200,
                 )
-            return counts
+
+        try:
+            # As the API route: the database commits first, then files and Redis keys go.
+            return await purge_encounter(
+                audited(), redis, names, s.export_dir, encounter_id, signed_ok=signed
+            )
         finally:
             await redis.aclose()
             await db.dispose()
@@ -390,6 +400,8 @@ def purge_cmd(
         fail(f"{err} (--signed)")
     except DatabaseUrlError as err:
         fail(str(err))
+    except SQLAlchemyError as err:
+        fail(f"the database did not take the purge ({type(err).__name__}): nothing was removed")
     except (OSError, RedisError) as err:
         fail(f"cannot reach the database or Redis ({type(err).__name__})")
     typer.echo(

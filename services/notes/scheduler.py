@@ -33,24 +33,13 @@ from services.notes.speakers import resolve_roles
 from shared.backoff import exponential
 from shared.gateway_types import GatewayError, GatewayRejected
 from shared.logging import get_logger
+from shared.waiting import first_of
 
 log = get_logger(__name__)
 
 SHUTDOWN_GRACE_S = 3.0  # how long a stop waits for running note jobs before cancelling them
 
 SETTLE_S = 0.2
-
-
-async def _first(*events: asyncio.Event, timeout: float) -> None:
-    """Until one of ``events`` is set, at most ``timeout`` seconds."""
-    if any(e.is_set() for e in events):
-        return
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
 
 
 class NoteScheduler:
@@ -95,9 +84,9 @@ class NoteScheduler:
                     raise
                 except Exception as err:  # noqa: BLE001 - DB blips must not end the service
                     log.warning("note_scheduler_failed", error=type(err).__name__, exc_info=True)
-                await _first(stop, due, timeout=min(SETTLE_S, self.s.scheduler_poll_s))
+                await first_of(stop, due, timeout=min(SETTLE_S, self.s.scheduler_poll_s))
                 if not due.is_set():
-                    await _first(stop, due, wake, timeout=self.s.scheduler_poll_s)
+                    await first_of(stop, due, wake, timeout=self.s.scheduler_poll_s)
         finally:
             await self.shutdown()
 
@@ -145,8 +134,10 @@ class NoteScheduler:
         jobs = dict(self._jobs)
         if jobs:
             # A job storing or exporting its note finishes (it takes moments); one waiting
-            # on the gateway is cancelled. Cancelled inside a database transaction, a job
-            # could leave SQLite locked for the rest of this process (busy timeouts).
+            # on the gateway is cancelled. The grace only spares work: a job cancelled inside
+            # a database transaction no longer leaves SQLite locked (Database rolls back
+            # and releases the connection, even mid-statement; tests/notes/
+            # test_cancelled_transaction.py), so nothing depends on it.
             _done, pending = await asyncio.wait(jobs.values(), timeout=SHUTDOWN_GRACE_S)
             for task in pending:
                 task.cancel()

@@ -15,9 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from services.notes.api.app import create_app
+from services.notes.audio_archive import archive_path
 from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.migrate import upgrade_async
@@ -254,3 +255,83 @@ def test_purge_command(db_url: str, redis_url: str, stream_prefix: str, tmp_path
     assert "4 turns, 1 note versions" in done.stdout
     assert "Patel" not in done.stdout + done.stderr
     assert asyncio.run(patient(eid)) == (None, None)
+
+
+def test_purge_command_removes_files_and_keys_only_after_its_commit(
+    db_url: str, redis_url: str, stream_prefix: str, tmp_path: Path
+) -> None:
+    """The CLI's purge transaction fails at COMMIT (a deferred foreign key, checked by the
+    database only then): the export folder, the audio archive and the Redis keys are all
+    still there, as after the API's purge, since they go only once the database took it.
+    When the database takes it, the same command removes them."""
+    import asyncio
+
+    import redis as sync_redis
+
+    names = StreamNames(stream_prefix)
+    exports = tmp_path / "exports"
+
+    async def sql(statement: str, **params: str) -> Any:
+        db = Database(db_url)
+        try:
+            async with db.session() as s:
+                result = await s.execute(text(statement), params)
+                return result.all() if result.returns_rows else None
+        finally:
+            await db.dispose()
+
+    async def seed() -> str:
+        await upgrade_async(db_url)
+        db = Database(db_url)
+        try:
+            return (await add_encounter(db, note="draft", status="ready")).encounter_id
+        finally:
+            await db.dispose()
+
+    eid = asyncio.run(seed())
+    # A row the purge's deleted turns leave dangling: the commit itself fails.
+    asyncio.run(sql("CREATE TABLE purge_guard (turn_id INTEGER REFERENCES turns (id) "
+                    "DEFERRABLE INITIALLY DEFERRED)"))  # fmt: skip
+    asyncio.run(sql("INSERT INTO purge_guard SELECT id FROM turns WHERE encounter_id = :e", e=eid))
+    audio = archive_path(exports, eid)
+    audio.parent.mkdir(parents=True)
+    audio.write_bytes(b"fLaC")
+    transcript = audio.parent / "encounter_transcript.txt"
+    transcript.write_text("transcript\n")
+    keys = [names.audio(eid), names.bridge_state(eid)]
+    client = sync_redis.Redis.from_url(redis_url)
+    try:
+        client.xadd(keys[0], {"seq": "0", "pcm": b"\x00\x00"})
+        client.hset(keys[1], "status", "done")
+
+        def purge() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*medscribe_cmd(), "notes", "purge", eid, "--yes"],
+                env=subprocess_env(
+                    MEDSCRIBE_DATABASE_URL=db_url, MEDSCRIBE_REDIS_URL=redis_url,
+                    MEDSCRIBE_STREAM_PREFIX=stream_prefix, MEDSCRIBE_EXPORT_DIR=str(exports),
+                ),
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+
+        refused = purge()
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert "nothing was removed" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert audio.read_bytes() == b"fLaC"
+        assert transcript.exists()
+        assert client.exists(*keys) == len(keys)
+        status = asyncio.run(sql("SELECT status FROM encounters WHERE id = :e", e=eid))
+        assert status == [("ready",)]
+        purge_audits = "SELECT count(*) FROM audit_log WHERE action = 'encounter.purge'"
+        assert asyncio.run(sql(purge_audits)) == [(0,)]
+
+        asyncio.run(sql("DROP TABLE purge_guard"))
+        done = purge()
+        assert done.returncode == 0, done.stderr
+        assert "1 export folders, 2 Redis keys" in done.stdout
+        assert not audio.parent.exists()
+        assert client.exists(*keys) == 0
+        assert asyncio.run(sql(purge_audits)) == [(1,)]
+    finally:
+        client.close()

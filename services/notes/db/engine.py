@@ -8,7 +8,8 @@ read transaction tries to become a write transaction.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -24,15 +25,14 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from services.notes.db.models import Base
+from shared.errors import MedscribeError
 from shared.private_files import private_dir, private_file
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
-class DatabaseUrlError(ValueError):
+class DatabaseUrlError(MedscribeError, ValueError):
     """The configured database URL cannot be used (the message never shows a password)."""
-
-    phi_safe = True
 
 
 def is_transient_db_error(err: BaseException) -> bool:
@@ -110,6 +110,53 @@ def _sqlite_on_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _sqlite_on_invalidate(dbapi_conn: Any, _record: Any, _exc: BaseException | None) -> None:
+    """Roll back before SQLAlchemy closes an invalidated SQLite connection.
+
+    A statement interrupted by a cancellation (any BaseException) makes SQLAlchemy invalidate
+    its connection: close it without a rollback. Closing does not end the transaction while
+    a statement of the connection is still alive (sqlite3_close_v2 leaves a "zombie"), and
+    the interrupted statement's cursor lives on in the cancellation's traceback (kept by
+    the cancelled task, a log record, a gather result) until the garbage collector frees
+    it: the write lock of BEGIN IMMEDIATE stayed, and every other connection waited out
+    its busy timeout ("database is locked"). The ROLLBACK runs on the connection's thread
+    before the close queued after it, so the lock goes with the transaction.
+    """
+    try:
+        dbapi_conn.rollback()
+    except asyncio.CancelledError:
+        pass  # cancelled again while waiting: the ROLLBACK is queued ahead of the close
+    except Exception:  # noqa: BLE001, S110 - a connection really gone holds no lock (and
+        pass  # outside a greenlet, when the garbage collector closes one, it cannot wait)
+
+
+async def _to_completion(cleanup: Awaitable[None]) -> None:
+    """Await ``cleanup`` in a task of its own until it ends, even when the caller is
+    cancelled meanwhile; a cancellation received while waiting is raised afterwards."""
+    task = asyncio.ensure_future(cleanup)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError as err:
+            if task.done():
+                raise
+            cancelled = err
+    if cancelled is not None:
+        raise cancelled
+    task.result()
+
+
+async def _discard(session: AsyncSession) -> None:
+    """Roll back and hand the connection back; the error that got here is the one raised."""
+    try:
+        await session.rollback()
+    except Exception:  # noqa: BLE001, S110 - e.g. the connection dropped: nothing to undo
+        pass
+    finally:
+        await session.close()
+
+
 class Database:
     """Owns the engine; ``session()`` yields an AsyncSession committed on success."""
 
@@ -126,13 +173,25 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
+            event.listen(self.engine.sync_engine.pool, "invalidate", _sqlite_on_invalidate)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: committed when the block ends, rolled back on an exception."""
-        async with self.sessions() as session, session.begin():
+        """One transaction: committed when the block ends, rolled back on an exception.
+
+        Also when the block is cancelled (a service stopping): the rollback and the return
+        of the connection run to their end, shielded, before the cancellation goes on, so
+        no transaction stays open on a connection (on SQLite it would keep the write lock).
+        """
+        session = self.sessions()
+        try:
             yield session
+            await session.commit()
+        except BaseException:
+            await _to_completion(_discard(session))
+            raise
+        await _to_completion(session.close())
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -16,7 +16,8 @@ files, then Redis. Running the purge again on a purged encounter redoes the last
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -104,25 +105,25 @@ async def purge_redis(redis: Any, names: StreamNames, encounter_id: str) -> int:
 
 
 async def purge_encounter(
-    db: Any,
+    transaction: AbstractAsyncContextManager[AsyncSession],
     redis: Any,
     names: StreamNames,
     export_dir: Path,
     encounter_id: str,
     *,
     signed_ok: bool,
-    session: AsyncSession | None = None,
 ) -> PurgeCounts:
-    """The whole purge: database (in ``session`` if given, else its own), files, Redis."""
-    if session is not None:
+    """The whole purge, in the one safe order (the API route and the CLI both run this).
+
+    ``transaction`` yields the session of the caller's transaction (with its audit row) and
+    commits when it ends; only after that commit do the export folder (audio archive
+    included) and the Redis keys go. A failed commit so loses nothing; a failure after it
+    leaves the purge recorded (status ``purged``), and running it again removes the rest.
+    """
+    async with transaction as session:
         counts = await purge_record(session, encounter_id, signed_ok=signed_ok)
-        await session.flush()
-    else:
-        async with db.session() as own:
-            counts = await purge_record(own, encounter_id, signed_ok=signed_ok)
-    return PurgeCounts(
-        turns=counts.turns,
-        note_versions=counts.note_versions,
+    return replace(
+        counts,
         export_folders=purge_exports(export_dir, encounter_id),
         redis_keys=await purge_redis(redis, names, encounter_id),
     )
