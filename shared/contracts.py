@@ -8,7 +8,7 @@ where several message kinds share a stream. Anything that does not parse raises
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -193,6 +193,12 @@ class Flag(Message):
     # "negated": the patient denied it ("no chest pain"), shown apart as "denies: ...".
     # Absent in older messages and stored turns: those were present.
     assertion: FlagAssertion = "present"
+
+
+def flag_dicts(flags: Iterable[Flag]) -> list[dict[str, Any]]:
+    """A turn's flags as JSON objects (kind, term, assertion): as stored with the turn and
+    as the live views send them."""
+    return [f.model_dump() for f in flags]
 
 
 EditStatus = Literal["edited", "unchanged", "fallback"]

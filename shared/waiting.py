@@ -24,3 +24,16 @@ async def sleep_or_stop(stop: asyncio.Event, seconds: float | None) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
     return stop.is_set()
+
+
+async def first_of(*events: asyncio.Event, timeout: float) -> None:
+    """Wait until one of ``events`` is set, at most ``timeout`` seconds (no error when the
+    time runs out); the waiters are cancelled on the way out."""
+    if any(e.is_set() for e in events):
+        return
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

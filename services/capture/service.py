@@ -28,7 +28,7 @@ from shared import rooms
 from shared.contracts import EncounterStarted, EncounterStopped, StreamNames, encode
 from shared.logging import get_logger
 from shared.private_files import private_dir
-from shared.waiting import sleep_or_stop
+from shared.waiting import first_of, sleep_or_stop
 
 log = get_logger(__name__)
 
@@ -291,7 +291,7 @@ async def _deliver(visit: _Visit, helpers: _Helpers, stop_timeout: float) -> boo
     if delivered and word.refused is None and visit.room is not None and not now.is_set():
         # All audio is in: wait a little for the server to say where the files went (the
         # live view's last line). Bounded, and a second Ctrl+C ends it.
-        await _first_of(word.answered, now, timeout=visit.settings.export_wait_s)
+        await first_of(word.answered, now, timeout=visit.settings.export_wait_s)
     return delivered
 
 
@@ -383,15 +383,6 @@ def refusal_text(reason: str) -> str:
         )
     why = REFUSALS.get(reason, f"the clinic server refused the visit ({reason})")
     return f"visit NOT started, no note will be written: {why}"
-
-
-async def _first_of(*events: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
 
 
 def result_summary(settings: CaptureSettings, result: CaptureResult) -> Summary:

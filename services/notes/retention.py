@@ -10,6 +10,7 @@ that stops half way is finished by the next.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -79,6 +80,19 @@ async def _expired_transcripts(session: AsyncSession, cutoff: datetime) -> list[
     return list((await session.scalars(stmt)).all())
 
 
+async def _remove_signed_before(
+    db: Any, cutoff: datetime, remove: Callable[[Path, str], int], export_dir: Path
+) -> int:
+    """``remove(export_dir, id)`` (off the loop) for each encounter signed before
+    ``cutoff``; the sum of what it counted."""
+    async with db.session() as session:
+        expired = list((await session.scalars(_signed_before(cutoff))).all())
+    removed = 0
+    for eid in expired:
+        removed += await asyncio.to_thread(remove, export_dir, eid)
+    return removed
+
+
 async def apply_retention(
     db: Any, export_dir: Path, policy: RetentionPolicy, now: datetime | None = None
 ) -> RetentionReport:
@@ -95,16 +109,10 @@ async def apply_retention(
             encounters += 1
     if policy.exports_days is not None:
         cutoff = now - timedelta(days=policy.exports_days)
-        async with db.session() as session:
-            expired = list((await session.scalars(_signed_before(cutoff))).all())
-        for eid in expired:
-            folders += await asyncio.to_thread(purge_exports, export_dir, eid)
+        folders = await _remove_signed_before(db, cutoff, purge_exports, export_dir)
     if policy.audio_days is not None:
         cutoff = now - timedelta(days=policy.audio_days)
-        async with db.session() as session:
-            expired = list((await session.scalars(_signed_before(cutoff))).all())
-        for eid in expired:
-            audio += await asyncio.to_thread(remove_archive, export_dir, eid)
+        audio = await _remove_signed_before(db, cutoff, remove_archive, export_dir)
     report = RetentionReport(encounters, turns, folders, audio)
     log.info(
         "retention_applied",

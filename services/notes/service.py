@@ -20,6 +20,7 @@ the same process at once, a writer elsewhere finds the work at its next poll
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Callable, Collection, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -115,26 +116,19 @@ class NotesRuntime:
 
     def readers(self) -> list[ConsumerGroupReader[Any]]:
         assembler = Assembler(self.db, self.metrics, self.wake, self.due)
-        control = ConsumerGroupReader(
+        reader = functools.partial(
+            ConsumerGroupReader,
             self.redis,
-            stream=self.names.control,
             group=GROUP,
             consumer=self.settings.consumer_name,
-            decoder=decode_control,
-            handler=assembler.on_control,
             dead_stream=self.names.dead,
             transient=is_transient_db_error,
         )
-        edited = ConsumerGroupReader(
-            self.redis,
-            stream=self.names.edited,
-            group=GROUP,
-            consumer=self.settings.consumer_name,
-            decoder=_decode_edited,
-            handler=assembler.on_turn,
-            dead_stream=self.names.dead,
-            batch=64,
-            transient=is_transient_db_error,
+        control = reader(
+            stream=self.names.control, decoder=decode_control, handler=assembler.on_control
+        )
+        edited = reader(
+            stream=self.names.edited, decoder=_decode_edited, handler=assembler.on_turn, batch=64
         )
         return [control, edited]
 

@@ -34,6 +34,7 @@ from shared.contracts import (
     QuotaWait,
     StreamNames,
     decode,
+    flag_dicts,
 )
 from shared.logging import get_logger
 
@@ -109,7 +110,7 @@ def _turn_payload(turn: EditedTurn) -> dict[str, Any]:
         "text": turn.edited_text or turn.text,
         "original_text": turn.text,
         "edit_status": turn.edit_status,
-        "flags": [{"kind": f.kind, "term": f.term, "assertion": f.assertion} for f in turn.flags],
+        "flags": flag_dicts(turn.flags),
     }
 
 

@@ -106,55 +106,60 @@ async def pending_note_jobs(
     return out
 
 
+def _held(encounter_id: str, owner: str) -> tuple[Any, ...]:
+    """Where ``owner`` holds the note lease of the encounter."""
+    return (Encounter.id == encounter_id, Encounter.note_lease_owner == owner)
+
+
+async def _update_one(session: AsyncSession, where: tuple[Any, ...], **values: Any) -> bool:
+    """Update the encounter rows ``where`` holds; True when exactly one changed."""
+    result: Any = await session.execute(
+        update(Encounter)
+        .where(*where)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)
+
+
 async def claim_note_job(
     session: AsyncSession, encounter_id: str, owner: str, now: datetime, lease_s: float
 ) -> bool:
     """Compare-and-set lease: True for exactly one replica until the lease runs out."""
-    stmt = (
-        update(Encounter)
-        .where(
+    return await _update_one(
+        session,
+        (
             Encounter.id == encounter_id,
             Encounter.status == EncounterStatus.NOTE_PENDING,
             or_(Encounter.note_lease_until.is_(None), Encounter.note_lease_until < now),
-        )
-        .values(note_lease_owner=owner, note_lease_until=now + timedelta(seconds=lease_s))
-        .execution_options(synchronize_session=False)
+        ),
+        note_lease_owner=owner,
+        note_lease_until=now + timedelta(seconds=lease_s),
     )
-    result: Any = await session.execute(stmt)
-    return bool(result.rowcount == 1)
 
 
 async def renew_note_lease(
     session: AsyncSession, encounter_id: str, owner: str, now: datetime, lease_s: float
 ) -> bool:
-    stmt = (
-        update(Encounter)
-        .where(Encounter.id == encounter_id, Encounter.note_lease_owner == owner)
-        .values(note_lease_until=now + timedelta(seconds=lease_s))
-        .execution_options(synchronize_session=False)
+    return await _update_one(
+        session, _held(encounter_id, owner), note_lease_until=now + timedelta(seconds=lease_s)
     )
-    result: Any = await session.execute(stmt)
-    return bool(result.rowcount == 1)
 
 
 async def defer_note_job(
     session: AsyncSession, encounter_id: str, owner: str, retry_at: datetime, error: str
 ) -> None:
     """Give the job back (gateway down): retried by any replica from ``retry_at``."""
-    stmt = (
-        update(Encounter)
-        .where(Encounter.id == encounter_id, Encounter.note_lease_owner == owner)
-        .values(
-            note_lease_owner=None,
-            note_lease_until=None,
-            note_next_try_at=retry_at,
-            note_attempts=Encounter.note_attempts + 1,
-            note_error=error[:100],
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
+    await _update_one(
+        session,
+        _held(encounter_id, owner),
+        note_lease_owner=None,
+        note_lease_until=None,
+        note_next_try_at=retry_at,
+        note_attempts=Encounter.note_attempts + 1,
+        note_error=error[:100],
+        updated_at=utcnow(),
     )
-    await session.execute(stmt)
 
 
 NOTES_STAGE = "notes"
@@ -166,37 +171,25 @@ async def give_up_note_job(
     """The note cannot be written (gateway rejected it, or attempts are spent): the
     encounter waits for a person (``needs_review``, reason shown) instead of retrying for
     ever. Regenerating it (API/console) queues it again. False if the lease was lost."""
-    stmt = (
-        update(Encounter)
-        .where(
-            Encounter.id == encounter_id,
-            Encounter.note_lease_owner == owner,
-            Encounter.status == EncounterStatus.NOTE_PENDING,
-        )
-        .values(
-            status=EncounterStatus.NEEDS_REVIEW,
-            note_lease_owner=None,
-            note_lease_until=None,
-            note_next_try_at=None,
-            note_attempts=Encounter.note_attempts + 1,
-            note_error=error[:100],
-            failure_stage=NOTES_STAGE,
-            failure_reason=reason[:500],
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
+    return await _update_one(
+        session,
+        (*_held(encounter_id, owner), Encounter.status == EncounterStatus.NOTE_PENDING),
+        status=EncounterStatus.NEEDS_REVIEW,
+        note_lease_owner=None,
+        note_lease_until=None,
+        note_next_try_at=None,
+        note_attempts=Encounter.note_attempts + 1,
+        note_error=error[:100],
+        failure_stage=NOTES_STAGE,
+        failure_reason=reason[:500],
+        updated_at=utcnow(),
     )
-    result: Any = await session.execute(stmt)
-    return bool(result.rowcount == 1)
 
 
 async def release_note_job(session: AsyncSession, encounter_id: str, owner: str) -> None:
     """Hand a job back untouched (shutdown): any replica may take it right away."""
-    await session.execute(
-        update(Encounter)
-        .where(Encounter.id == encounter_id, Encounter.note_lease_owner == owner)
-        .values(note_lease_owner=None, note_lease_until=None)
-        .execution_options(synchronize_session=False)
+    await _update_one(
+        session, _held(encounter_id, owner), note_lease_owner=None, note_lease_until=None
     )
 
 
@@ -210,34 +203,26 @@ async def complete_note_job(
 ) -> bool:
     """Finish the job if this replica still holds the lease; False means another took over."""
     now = utcnow()
-    stmt = (
-        update(Encounter)
-        .where(
-            Encounter.id == encounter_id,
-            Encounter.note_lease_owner == owner,
-            Encounter.status == EncounterStatus.NOTE_PENDING,
-        )
-        .values(
-            status=status,
-            note_at=now,
-            note_lease_owner=None,
-            note_lease_until=None,
-            note_next_try_at=None,
-            note_attempts=0,
-            note_error=None,
-            missing_seqs=missing or None,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    held = await _update_one(
+        session,
+        (*_held(encounter_id, owner), Encounter.status == EncounterStatus.NOTE_PENDING),
+        status=status,
+        note_at=now,
+        note_lease_owner=None,
+        note_lease_until=None,
+        note_next_try_at=None,
+        note_attempts=0,
+        note_error=None,
+        missing_seqs=missing or None,
+        updated_at=now,
     )
-    result: Any = await session.execute(stmt)
-    if result.rowcount != 1:
+    if not held:
         return False
-    await session.execute(  # a note that could not be written earlier now is
-        update(Encounter)
-        .where(Encounter.id == encounter_id, Encounter.failure_stage == NOTES_STAGE)
-        .values(failure_stage=None, failure_reason=None)
-        .execution_options(synchronize_session=False)
+    await _update_one(  # a note that could not be written earlier now is
+        session,
+        (Encounter.id == encounter_id, Encounter.failure_stage == NOTES_STAGE),
+        failure_stage=None,
+        failure_reason=None,
     )
     return True
 

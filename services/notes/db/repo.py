@@ -72,6 +72,7 @@ from shared.contracts import (
     EncounterStarted,
     EncounterStopped,
     EncounterTranscribed,
+    flag_dicts,
 )
 
 __all__ = [  # the re-exported names (everything else here is defined in this module)
@@ -288,7 +289,7 @@ async def upsert_turn(session: AsyncSession, turn: EditedTurn) -> bool:
         "edit_status": turn.edit_status,
         "edit_reason": turn.edit_reason,
         "llm_model": turn.llm_model[:100],
-        "flags": [f.model_dump() for f in turn.flags],
+        "flags": flag_dicts(turn.flags),
         "speaker": speaker[:20] if speaker else None,
         "start_ms": turn.start_ms,
         "end_ms": turn.end_ms,

@@ -31,6 +31,7 @@ from shared.contracts import (
     PartialTurn,
     QuotaWait,
     decode,
+    flag_dicts,
 )
 from shared.logging import get_logger
 
@@ -132,7 +133,7 @@ def _turn(turn: EditedTurn) -> dict[str, Any]:
         "edited_text": turn.edited_text,
         "edit_status": turn.edit_status,
         "end_ms": turn.end_ms,
-        "flags": [{"kind": f.kind, "term": f.term, "assertion": f.assertion} for f in turn.flags],
+        "flags": flag_dicts(turn.flags),
     }
 
 

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -398,14 +399,38 @@ async def home(request: Request) -> Response:
     return redirect(_page_or_signin(request) if me is None else _home(me))
 
 
-@router.get("/encounters")
-async def encounters_page(request: Request) -> Response:
+async def _page(
+    request: Request, may: Callable[[Signed], bool], refusal: str, page: str, **data: Any
+) -> Response:
+    """Page ``page`` (its template ``<page>.html``) for a signed-in user ``may`` admits;
+    sign-in first, or ``refusal`` (403)."""
     me = await signed_in(request, get_ctx(request))
     if me is None:
         return redirect(_page_or_signin(request))
-    if not me.sees_encounters:
-        return _forbidden(me, "Your role may not see encounters.")
-    return render("encounters.html", me=me, page="encounters")
+    if not may(me):
+        return _forbidden(me, refusal)
+    return render(f"{page}.html", me=me, page=page, **data)
+
+
+async def _encounter_refused(
+    ctx: ApiContext, me: Signed, action: Action, encounter_id: str, refusal: str
+) -> HTMLResponse | None:
+    """None when ``me`` may ``action`` the encounter, else the page saying why: another
+    clinician's encounter reads as unknown (404), like in the API; else ``refusal``."""
+    try:
+        async with ctx.db.session() as session:
+            await check_encounter(session, me.who, action, encounter_id)
+    except HTTPException as err:
+        text = "No such encounter." if err.status_code == 404 else refusal
+        return _forbidden(me, text, err.status_code)
+    return None
+
+
+@router.get("/encounters")
+async def encounters_page(request: Request) -> Response:
+    return await _page(
+        request, lambda me: me.sees_encounters, "Your role may not see encounters.", "encounters"
+    )
 
 
 @router.get("/encounters/{encounter_id}")
@@ -414,15 +439,11 @@ async def encounter_page(encounter_id: EncounterIdPath, request: Request) -> Res
     me = await signed_in(request, ctx)
     if me is None:
         return redirect(_page_or_signin(request, safe_next(f"/encounters/{encounter_id}")))
-    try:
-        async with ctx.db.session() as session:
-            await check_encounter(session, me.who, Action.ENCOUNTER_READ, encounter_id)
-    except HTTPException as err:
-        # Another clinician's encounter reads as unknown (404), like in the API.
-        text = (
-            "No such encounter." if err.status_code == 404 else "Your role may not see encounters."
-        )
-        return _forbidden(me, text, err.status_code)
+    refused = await _encounter_refused(
+        ctx, me, Action.ENCOUNTER_READ, encounter_id, "Your role may not see encounters."
+    )
+    if refused is not None:
+        return refused
     return render(
         "encounter.html", me=me, page="encounters", encounter_id=encounter_id,
         models=[(m, model_label(m)) for m in sorted(ctx.allowed_models)],
@@ -438,40 +459,31 @@ async def summary_page(encounter_id: EncounterIdPath, request: Request) -> Respo
     if me is None:
         next_page = safe_next(f"/encounters/{encounter_id}/summary")
         return redirect(_page_or_signin(request, next_page))
-    try:
-        async with ctx.db.session() as session:
-            await check_encounter(session, me.who, Action.SUMMARY_READ, encounter_id)
-    except HTTPException as err:
-        text = "No such encounter." if err.status_code == 404 else "Your role may not see this."
-        return _forbidden(me, text, err.status_code)
+    refused = await _encounter_refused(
+        ctx, me, Action.SUMMARY_READ, encounter_id, "Your role may not see this."
+    )
+    if refused is not None:
+        return refused
     return render("summary.html", me=me, page="encounters", encounter_id=encounter_id)
 
 
 @router.get("/admin/tokens")
 async def tokens_page(request: Request) -> Response:
-    me = await signed_in(request, get_ctx(request))
-    if me is None:
-        return redirect(_page_or_signin(request))
-    if not me.is_admin:
-        return _forbidden(me, "Only admins manage tokens.")
-    return render("tokens.html", me=me, page="tokens", roles=[r.value for r in Role])
+    return await _page(
+        request, lambda me: me.is_admin, "Only admins manage tokens.", "tokens",
+        roles=[r.value for r in Role],
+    )  # fmt: skip
 
 
 @router.get("/admin/rooms")
 async def rooms_page(request: Request) -> Response:
-    me = await signed_in(request, get_ctx(request))
-    if me is None:
-        return redirect(_page_or_signin(request))
-    if not me.is_admin:
-        return _forbidden(me, "Only admins manage exam rooms' credentials.")
-    return render("rooms.html", me=me, page="rooms")
+    return await _page(
+        request, lambda me: me.is_admin, "Only admins manage exam rooms' credentials.", "rooms"
+    )
 
 
 @router.get("/audit")
 async def audit_page(request: Request) -> Response:
-    me = await signed_in(request, get_ctx(request))
-    if me is None:
-        return redirect(_page_or_signin(request))
-    if not me.sees_audit:
-        return _forbidden(me, "Only auditors and admins read the audit log.")
-    return render("audit.html", me=me, page="audit")
+    return await _page(
+        request, lambda me: me.sees_audit, "Only auditors and admins read the audit log.", "audit"
+    )

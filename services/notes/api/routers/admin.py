@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes.api import console_sessions as sessions
 from services.notes.api import queries
@@ -24,12 +25,23 @@ from services.notes.api.schemas import (
 )
 from services.notes.auth import Action, Role, hash_token, new_token
 from services.notes.db import repo
+from services.notes.db.models import ApiToken
 
 router = APIRouter(prefix="/v1", tags=["audit and tokens"])
 
 TOKEN_NOT_FOUND = "no such token"
 # An invitation is opened within a working day; it signs in once, then it is gone.
 INVITE_TTL_S = 24 * 3600
+
+
+async def _unrevoked_token(session: AsyncSession, token_id: int, revoked: str) -> ApiToken:
+    """The token ``token_id``: 404 when there is none, 409 (``revoked``) when revoked."""
+    token = await queries.get_token(session, token_id)
+    if token is None:
+        raise HTTPException(404, TOKEN_NOT_FOUND)
+    if token.revoked_at is not None:
+        raise HTTPException(409, revoked)
+    return token
 
 
 @router.get(
@@ -120,11 +132,7 @@ async def revoke_token(
 ) -> TokenOut:
     async with audited(ctx, request, who, Action.TOKEN_REVOKE) as work:
         require(who, Action.TOKEN_REVOKE)
-        token = await queries.get_token(work.session, token_id)
-        if token is None:
-            raise HTTPException(404, TOKEN_NOT_FOUND)
-        if token.revoked_at is not None:
-            raise HTTPException(409, "the token is already revoked")
+        token = await _unrevoked_token(work.session, token_id, "the token is already revoked")
         token = await repo.revoke_token(work.session, token.name)
         work.target = f"token:{token.id}"
         return TokenOut.model_validate(token)
@@ -144,11 +152,7 @@ async def signin_link(
     the token's identity and role (valid 24 h; audited as token.create)."""
     async with audited(ctx, request, who, Action.TOKEN_CREATE) as work:
         require(who, Action.TOKEN_CREATE)
-        token = await queries.get_token(work.session, token_id)
-        if token is None:
-            raise HTTPException(404, TOKEN_NOT_FOUND)
-        if token.revoked_at is not None:
-            raise HTTPException(409, "the token is revoked")
+        token = await _unrevoked_token(work.session, token_id, "the token is revoked")
         ticket = await sessions.issue_link(
             ctx.redis, ctx.names, token.token_hash, INVITE_TTL_S, invite=True
         )

@@ -7,11 +7,12 @@ The rules are ``services.notes.domain``'s; a route checks access, calls it and a
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
 
 from services.notes.api.deps import ApiContext, Caller, Ctx, audited, check_encounter
 from services.notes.api.errors import error_responses, note_etag
@@ -40,6 +41,8 @@ from services.notes.status import EncounterStatus
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+
+_Row = TypeVar("_Row", bound=BaseModel)
 
 router = APIRouter(prefix="/v1/encounters/{encounter_id}/note", tags=["notes"])
 
@@ -101,15 +104,21 @@ async def changed(ctx: ApiContext, response: Response, note: Note) -> NoteOut:
     return note_out(note)
 
 
-def statements_out(note: Note) -> list[StatementOut]:
-    """The stored evidence; a row that does not fit the shape is left out, not a 500."""
-    out: list[StatementOut] = []
-    for item in note.evidence if isinstance(note.evidence, list) else []:
+def _rows(note: Note, rows: object, model: type[_Row], event: str) -> list[_Row]:
+    """A note's stored JSON rows as ``model``; a row that does not fit the shape is left
+    out (logged as ``event``), not a 500."""
+    out: list[_Row] = []
+    for item in rows if isinstance(rows, list) else []:
         try:
-            out.append(StatementOut.model_validate(item))
+            out.append(model.model_validate(item))
         except ValueError:
-            log.warning("evidence_row_invalid", encounter_id=note.encounter_id)
+            log.warning(event, encounter_id=note.encounter_id)
     return out
+
+
+def statements_out(note: Note) -> list[StatementOut]:
+    """The stored evidence."""
+    return _rows(note, note.evidence, StatementOut, "evidence_row_invalid")
 
 
 def note_out(note: Note) -> NoteOut:
@@ -142,13 +151,7 @@ def note_out(note: Note) -> NoteOut:
 
 
 def addenda_out(note: Note) -> list[AddendumOut]:
-    out: list[AddendumOut] = []
-    for item in note.addenda if isinstance(note.addenda, list) else []:
-        try:
-            out.append(AddendumOut.model_validate(item))
-        except ValueError:
-            log.warning("addendum_row_invalid", encounter_id=note.encounter_id)
-    return out
+    return _rows(note, note.addenda, AddendumOut, "addendum_row_invalid")
 
 
 @router.get(

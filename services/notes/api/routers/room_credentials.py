@@ -8,6 +8,8 @@ password is shown once, in the answer to the add; audit rows name the room, neve
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request
@@ -39,6 +41,20 @@ def _admin(ctx: ApiContext) -> Any:
     return ctx.redis_admin
 
 
+@contextmanager
+def _answers(status_of: Callable[[str], int] | None = None) -> Iterator[None]:
+    """Redis not answering as 503; with ``status_of``, a room_admin refusal as the HTTP
+    error it picks by the refusal's message."""
+    try:
+        yield
+    except room_admin.RoomAdminError as err:
+        if status_of is None:
+            raise
+        raise HTTPException(status_of(str(err)), str(err)) from None
+    except (RedisError, OSError):
+        raise HTTPException(503, REDIS_DOWN) from None
+
+
 def _out(info: room_admin.RoomInfo) -> RoomCredentialOut:
     return RoomCredentialOut(
         name=info.name, user=info.user, created_at=info.created_at, active=info.has_credentials
@@ -54,10 +70,8 @@ def _out(info: room_admin.RoomInfo) -> RoomCredentialOut:
 async def list_rooms(request: Request, ctx: Ctx, who: Caller) -> RoomCredentialList:
     async with audited(ctx, request, who, Action.ROOM_CREDENTIALS_LIST) as work:
         require(who, Action.ROOM_CREDENTIALS_LIST)
-        try:
+        with _answers():
             found = await room_admin.list_all(_admin(ctx), ctx.names)
-        except (RedisError, OSError):
-            raise HTTPException(503, REDIS_DOWN) from None
         work.target = f"count={len(found)}"
         return RoomCredentialList(items=[_out(r) for r in found])
 
@@ -76,13 +90,8 @@ async def add_room(
         require(who, Action.ROOM_CREDENTIALS_ADD)
         client = _admin(ctx)
         work.target = f"room={body.name[:40]}"
-        try:
+        with _answers(lambda refusal: 409 if "exists" in refusal else 422):
             info, password = await room_admin.add(client, ctx.names, body.name)
-        except room_admin.RoomAdminError as err:
-            code = 409 if "exists" in str(err) else 422
-            raise HTTPException(code, str(err)) from None
-        except (RedisError, OSError):
-            raise HTTPException(503, REDIS_DOWN) from None
         work.status = 201
         out = _out(info)
     return RoomCredentialCreated(**out.model_dump(), password=password)
@@ -104,11 +113,6 @@ async def revoke_room(
         require(who, Action.ROOM_CREDENTIALS_REVOKE)
         client = _admin(ctx)
         work.target = f"room={room[:40]}"
-        try:
+        with _answers(lambda refusal: 404 if refusal.startswith("no room") else 422):
             info = await room_admin.revoke(client, ctx.names, room)
-        except room_admin.RoomAdminError as err:
-            code = 404 if str(err).startswith("no room") else 422
-            raise HTTPException(code, str(err)) from None
-        except (RedisError, OSError):
-            raise HTTPException(503, REDIS_DOWN) from None
         return _out(info)
