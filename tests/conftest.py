@@ -242,7 +242,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     one worker (module fixtures such as a running demo start once), and the whole chaos
     suite and the compose stack test on one worker each: two fault-injected stacks at once
     would only fight over the two cores. The Redis Cluster tests share one worker too: its
-    session's cluster (six redis-server) is started once."""
+    session's cluster (six redis-server) is started once.
+
+    The groups with the most `slow` tests go first (longest first: the workers hand out
+    groups in collection order, so a long group collected last kept one worker busy alone
+    at the end while the other had nothing left)."""
+    groups: dict[pytest.Item, str] = {}
+    slow: dict[str, int] = {}
     for item in items:
         path = Path(str(item.fspath)).resolve()
         parts = path.parts
@@ -255,6 +261,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         else:
             group = str(path)
         item.add_marker(pytest.mark.xdist_group(group))
+        groups[item] = group
+        slow[group] = slow.get(group, 0) + (item.get_closest_marker("slow") is not None)
+    items.sort(key=lambda item: -slow[groups[item]])  # stable: a group keeps its order
 
 
 # The chaos suite's summary table (tests/chaos/report.py). Under pytest-xdist the scenarios

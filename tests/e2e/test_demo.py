@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import redis as redis_sync
 
 from simulators.codec import load_script
 from simulators.samples import SAMPLE_VISIT
 from tests.helpers.procs import REPO_ROOT, free_port, medscribe_cmd, subprocess_env
+
+pytestmark = pytest.mark.slow  # each test runs the whole demo (about 25 s)
 
 DEMO_TIMEOUT_S = 150  # bounds a hang only; the demo normally takes ~15 s
 
