@@ -165,6 +165,22 @@ class Compose:
             out.append(f"== {name}: {health.stdout.strip()[:1500]}\n{logs.stdout}{logs.stderr}")
         return "\n".join(out)
 
+    def dns_report(self, service: str, *names: str) -> str:
+        """What a container resolves, its resolver, and aardvark-dns as the host sees it:
+        attached to a failure that says "cannot reach ... (gaierror)"."""
+        looked = self.exec(service, "getent", "hosts", *names, timeout=30)
+        conf = self.exec(service, "cat", "/etc/resolv.conf", timeout=30)
+        host = subprocess.run(
+            ["sh", "-c", "pgrep -a aardvark-dns; for f in /run/containers/networks/aardvark-dns/*; "
+             'do echo "== $f"; cat "$f"; done'],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        return (
+            f"getent hosts {' '.join(names)} (exit {looked.returncode}):\n"
+            f"{looked.stdout}{looked.stderr}\nresolv.conf:\n{conf.stdout}\n"
+            f"host:\n{host.stdout}{host.stderr}"
+        )
+
     def logs(self, service: str, tail: int = 40) -> str:
         done = subprocess.run(
             ["podman", "logs", "--tail", str(tail), self.container(service)],
