@@ -304,8 +304,9 @@ class ConsumerGroupReader(Generic[T]):
     retrying for a minute) never holds back the entries behind it. Reads then take at most
     the free slots (and ``batch``), a reclaim pass takes one page, and this consumer's own
     pending entries that no task is working on are taken back after ``ORPHAN_IDLE_MS``
-    rather than ``claim_idle_ms``. A graceful stop lets the tasks finish; cancelling
-    the reader cancels them.
+    rather than ``claim_idle_ms``; the re-read after a Redis failure skips the entries
+    its tasks are still handling, so none runs twice at once. A graceful stop lets the
+    tasks finish; cancelling the reader cancels them.
     """
 
     def __init__(
@@ -474,9 +475,15 @@ class ConsumerGroupReader(Generic[T]):
             )
 
     async def _drain_own_pending(self, stop: asyncio.Event) -> None:
-        """Re-read entries this consumer took before a crash or restart."""
+        """Re-read entries this consumer took before a crash or restart, or before Redis
+        failed. Entries a task of ours was handling when the page was read are skipped:
+        that task acks them, or, if it ends without the ack, they are orphans for
+        :meth:`_retake_own_orphans`; handling them here too would run them twice at once."""
         last = "0"
         while not stop.is_set():
+            # Taken before the read: a task that acks while the reply is on its way must
+            # not have its entry handled again. (No task starts during the drain.)
+            busy = set(self._inflight_ids)
             reply: Any = await self.redis.xreadgroup(
                 self.group, self.consumer, {self.stream: last}, count=self.batch
             )
@@ -485,6 +492,8 @@ class ConsumerGroupReader(Generic[T]):
                 return
             for entry_id, fields in entries:
                 last = _id(entry_id)
+                if last in busy:
+                    continue
                 if fields is None:  # trimmed while pending: nothing left to do
                     await self.redis.xack(self.stream, self.group, entry_id)
                     continue

@@ -426,3 +426,67 @@ async def test_blocking_read_ended_by_redis_is_read_again_not_fatal(
     finally:
         await admin.aclose()
         await _stop(stop, task)
+
+
+async def _end_blocked_read(admin: aioredis.Redis, how: str) -> None:
+    """End the reader's blocking XREADGROUP as a Redis failure would: the connection lost
+    (``kill``) or the read ended by Redis (``unblock``, what a failover's demotion gives)."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        assert asyncio.get_running_loop().time() < deadline, "reader never blocked"
+        rows = await admin.client_list()
+        blocked = [int(r["id"]) for r in rows if r.get("cmd") == "xreadgroup" and "b" in r["flags"]]
+        if blocked:
+            if how == "kill":
+                ended = await admin.client_kill_filter(_id=blocked[0])
+            else:
+                ended = await admin.execute_command("CLIENT", "UNBLOCK", blocked[0], "ERROR")
+            if ended == 1:
+                return
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("how", ["kill", "unblock"])
+async def test_after_redis_failure_an_entry_in_flight_is_not_handled_again(
+    redis, redis_url, names, how: str
+) -> None:
+    """With ``concurrency`` > 1, a Redis failure makes the reader re-read its own pending
+    entries: the one a task is still handling must not be handed out a second time (it
+    once was, and ran twice at once); its task acks it, and new entries keep flowing."""
+    await publish(redis, names.control, _msg(0))
+    release = asyncio.Event()
+    started: Counter[int] = Counter()
+    finished: Counter[int] = Counter()
+
+    async def handle(d: Delivery[EncounterStopped]) -> None:
+        seq = d.message.last_frame_seq
+        started[seq] += 1
+        if seq == 0:
+            await release.wait()
+        finished[seq] += 1
+
+    # No client-side retry: the lost connection reaches the reader, as in an outage.
+    client = make_redis(redis_url, retry=False)
+    admin = make_redis(redis_url)
+    reader = _reader(
+        client, names, "c", handle, block_ms=1000, claim_idle_ms=600_000, concurrency=2
+    )
+    stop, task = await _run(reader)
+    try:
+        await eventually(lambda: started[0] == 1, timeout=20, every=0.02)
+        await _end_blocked_read(admin, how)
+        await publish(redis, names.control, _msg(1))
+        # Entry 1 is read only after the own pending entries were re-read.
+        await eventually(lambda: finished[1] == 1 or started[0] > 1, timeout=20, every=0.02)
+        assert started[0] == 1, "the entry in flight was handed out again"
+        release.set()
+        await eventually(lambda: reader.stats.handled == 2, timeout=20, every=0.02)
+        assert (await redis.xpending(names.control, "g"))["pending"] == 0
+    finally:
+        release.set()
+        await _stop(stop, task)
+        await client.aclose()
+        await admin.aclose()
+    assert started == Counter({0: 1, 1: 1})
+    assert finished == Counter({0: 1, 1: 1})
+    assert reader.stats.handled == 2
