@@ -10,11 +10,13 @@ budget was full.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
@@ -30,6 +32,9 @@ from shared.contracts import StreamNames
 from shared.logging import configure_logging
 from shared.private_files import private_dir
 from shared.redis_acl import startup_check
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 EXIT_SPOOLED = 75
 EXIT_SPOOL_FULL = 4
@@ -185,17 +190,11 @@ async def _record(
     show_text: bool,
 ) -> int:
     from services.capture.service import StopSignals, run
-    from shared.streams import make_redis
 
     signals = StopSignals.create()
     view = make_view(sys.stdout, show_text=show_text)
     _install_signals(signals, view)
-    redis = make_redis(settings.redis_url, retry=False)  # the writer sees every outage
-    try:
-        # before recording: a room must not record into a spool Redis will never take
-        await startup_check(
-            redis, settings.acl_service, StreamNames(settings.stream_prefix), settings.redis_url
-        )
+    async with _writer_redis(settings) as redis:
         result = await run(
             settings,
             source,
@@ -205,8 +204,6 @@ async def _record(
             view=view,
             signals=signals,
         )
-    finally:
-        await redis.aclose()
     if result.stop_reason == "refused":
         return EXIT_REFUSED
     if result.stop_reason == "spool_full":
@@ -214,6 +211,22 @@ async def _record(
     if result.stop_reason == "source_error":
         return 1
     return 0 if result.delivered else EXIT_SPOOLED
+
+
+@contextlib.asynccontextmanager
+async def _writer_redis(settings: CaptureSettings) -> AsyncIterator[aioredis.Redis]:
+    """The frame writer's client, its permissions checked before any audio is taken or
+    sent (a room must not record into a spool Redis will never take); closed after."""
+    from shared.streams import make_redis
+
+    redis = make_redis(settings.redis_url, retry=False)  # the writer sees every outage
+    try:
+        await startup_check(
+            redis, settings.acl_service, StreamNames(settings.stream_prefix), settings.redis_url
+        )
+        yield redis
+    finally:
+        await redis.aclose()
 
 
 def _install_signals(signals: Any, view: Any) -> None:
@@ -232,7 +245,6 @@ def _install_signals(signals: Any, view: Any) -> None:
 
 async def _flush_only(settings: CaptureSettings) -> int:
     from services.capture.recovery import leftover_spools, recover_spools
-    from shared.streams import make_redis
 
     before = leftover_spools(settings.spool_dir)
     if not before:
@@ -243,14 +255,8 @@ async def _flush_only(settings: CaptureSettings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     typer.echo(f"sending {len(before)} spooled encounter(s) to {safe_url(settings.redis_url)} ...")
-    redis = make_redis(settings.redis_url, retry=False)  # the writer sees every outage
-    try:
-        await startup_check(
-            redis, settings.acl_service, StreamNames(settings.stream_prefix), settings.redis_url
-        )
+    async with _writer_redis(settings) as redis:
         done = await recover_spools(redis, settings.spool_dir, stop)
-    finally:
-        await redis.aclose()
     left = len(leftover_spools(settings.spool_dir))
     typer.echo(f"{done} encounter(s) sent; {left} left in the spool")
     return 0 if left == 0 else EXIT_SPOOLED

@@ -50,6 +50,7 @@ end
 return id
 """
 
+
 @dataclass(frozen=True)
 class EditOutcome:
     """What the editor decided for one turn."""

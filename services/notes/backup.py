@@ -70,6 +70,16 @@ def _create_private(path: Path, overwrite: bool) -> int:
     return fd
 
 
+def _sqlite_copy(src: Path, dst: Path) -> None:
+    """Copy every page of one SQLite database into another with SQLite's online backup,
+    which is consistent even while the source is being written."""
+    with (
+        contextlib.closing(sqlite3.connect(src)) as source,
+        contextlib.closing(sqlite3.connect(dst)) as target,
+    ):
+        source.backup(target)
+
+
 def _pg_env(url: URL) -> dict[str, str]:
     env = dict(os.environ)
     for key, value in (
@@ -110,11 +120,7 @@ def backup(database_url: str, out: Path, *, overwrite: bool = False) -> BackupIn
         if not src_path.exists():
             raise BackupError(f"no database at {src_path}")
         os.close(_create_private(out, overwrite))
-        with (
-            contextlib.closing(sqlite3.connect(src_path)) as src,
-            contextlib.closing(sqlite3.connect(out)) as dst,
-        ):
-            src.backup(dst)
+        _sqlite_copy(src_path, out)
         return BackupInfo(out, out.stat().st_size, "sqlite")
     if backend == "postgresql":
         pg_dump = _tool("pg_dump")
@@ -146,11 +152,7 @@ def restore(database_url: str, src: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
             os.close(_create_private(target, overwrite=False))
-        with (
-            contextlib.closing(sqlite3.connect(src)) as source,
-            contextlib.closing(sqlite3.connect(target)) as dst,
-        ):
-            source.backup(dst)
+        _sqlite_copy(src, target)
         return
     if backend == "postgresql":
         pg_restore = _tool("pg_restore")

@@ -100,18 +100,20 @@ def merge_messages(notes: Sequence[Mapping[str, Sequence[str]]]) -> list[Message
     ]
 
 
+def _asked_again(original: Sequence[Message], correction: str) -> list[Message]:
+    """The same request again, its last message followed by ``correction`` (our words
+    about what was wrong with the reply, never PHI)."""
+    *head, last = original
+    return [*head, {"role": "user", "content": f"{last['content']}\n\n{correction}"}]
+
+
 def retry_messages(original: Sequence[Message], problem: str) -> list[Message]:
     """The same request again, naming what was wrong with the reply (our words, no PHI)."""
-    *head, last = original
-    return [
-        *head,
-        {
-            "role": "user",
-            "content": f"{last['content']}\n\nA previous reply did not follow the required "
-            f"format: {problem}. Reply with only the four sections, in order, each followed "
-            "by its bullet points.",
-        },
-    ]
+    return _asked_again(
+        original,
+        f"A previous reply did not follow the required format: {problem}. Reply with only "
+        "the four sections, in order, each followed by its bullet points.",
+    )
 
 
 # --- structured output (issue 14): statements with the turns they rest on -----------------
@@ -176,12 +178,8 @@ def structured_messages(transcript: str, *, has_roles: bool = False) -> list[Mes
 
 
 def structured_retry_messages(original: Sequence[Message], problem: str) -> list[Message]:
-    *head, last = original
-    return [
-        *head,
-        {
-            "role": "user",
-            "content": f"{last['content']}\n\nA previous reply was not usable: {problem}. "
-            "Reply with only the JSON object described above, all four sections present.",
-        },
-    ]
+    return _asked_again(
+        original,
+        f"A previous reply was not usable: {problem}. Reply with only the JSON object "
+        "described above, all four sections present.",
+    )

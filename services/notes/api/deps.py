@@ -315,3 +315,14 @@ async def check_encounter(
     exists, clinician = await queries.encounter_clinician(session, encounter_id)
     if not exists or not may_access(who, action, clinician):
         raise HTTPException(404, NOT_FOUND)
+
+
+@asynccontextmanager
+async def audited_encounter(
+    ctx: ApiContext, request: Request, who: Principal, action: Action, encounter_id: str
+) -> AsyncIterator[AuditedWork]:
+    """:func:`audited` for a route on one encounter: the block runs once
+    :func:`check_encounter` let the caller at it (its 403 or 404 is audited as a refusal)."""
+    async with audited(ctx, request, who, action, encounter_id) as work:
+        await check_encounter(work.session, who, action, encounter_id)
+        yield work

@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from services.notes.status import EncounterStatus
 from shared.contracts import (
@@ -39,6 +39,7 @@ from shared.contracts import (
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+_Live = TypeVar("_Live", PartialTurn, EditedTurn)  # the entries a follow shows
 
 # A follow ends once the encounter reaches one of these.
 FINAL_STATUSES = frozenset(
@@ -176,23 +177,26 @@ async def follow(
             last_sent = now
 
 
-def _partial_frame(fields: Any, encounter_id: str, pos: Positions) -> bytes | None:
+def _entry_of(fields: Any, model: type[_Live], encounter_id: str) -> _Live | None:
+    """The entry, or None when it is malformed (logged and skipped: one bad entry must not
+    end the follow) or belongs to another encounter."""
     try:
-        partial = decode(fields, PartialTurn)
+        entry = decode(fields, model)
     except MalformedEntry as err:
         log.warning("live_entry_skipped", encounter_id=encounter_id, reason=str(err)[:120])
         return None
-    if partial.encounter_id != encounter_id:
+    return entry if entry.encounter_id == encounter_id else None
+
+
+def _partial_frame(fields: Any, encounter_id: str, pos: Positions) -> bytes | None:
+    partial = _entry_of(fields, PartialTurn, encounter_id)
+    if partial is None:
         return None
     return format_event("partial", {"text": partial.text, "at_ms": partial.at_ms}, pos.event_id())
 
 
 def _turn_frame(fields: Any, encounter_id: str, pos: Positions) -> bytes | None:
-    try:
-        turn = decode(fields, EditedTurn)
-    except MalformedEntry as err:
-        log.warning("live_entry_skipped", encounter_id=encounter_id, reason=str(err)[:120])
-        return None
-    if turn.encounter_id != encounter_id:
+    turn = _entry_of(fields, EditedTurn, encounter_id)
+    if turn is None:
         return None
     return format_event("turn", _turn_payload(turn), pos.event_id())

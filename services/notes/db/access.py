@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notes.db.common import NotFound, VersionConflict
+from services.notes.db.common import NotFound, insert_unique
 from services.notes.db.models import ApiToken, AuditEntry, utcnow
 
 
@@ -42,12 +41,7 @@ async def create_token(
     token = ApiToken(
         name=name, role=role, clinician_id=clinician_id, token_hash=token_hash, created_at=utcnow()
     )
-    try:
-        async with session.begin_nested():
-            session.add(token)
-            await session.flush()
-    except IntegrityError:
-        raise VersionConflict(f"token name {name!r} exists") from None
+    await insert_unique(session, token, f"token name {name!r} exists")
     return token
 
 

@@ -1,4 +1,5 @@
-"""What the repository modules share: errors, the dialect's upsert, gap arithmetic."""
+"""What the repository modules share: errors, unique inserts, the dialect's upsert, gap
+arithmetic."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notes.db.models import Turn
+from services.notes.db.models import Base, Turn
 from shared.errors import MedscribeError
 
 # Messages hold ids, version numbers and token names only (never note or transcript text).
@@ -33,6 +35,17 @@ class NotSigned(MedscribeError, RuntimeError):
 
 class LeaseLost(MedscribeError, RuntimeError):
     """This replica no longer holds the note job (its lease ran out and another took it)."""
+
+
+async def insert_unique(session: AsyncSession, row: Base, conflict: str) -> None:
+    """Insert ``row`` now, or raise VersionConflict(``conflict``) when a unique key says
+    another writer stored it first. A savepoint keeps the caller's transaction usable."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        raise VersionConflict(conflict) from None
 
 
 def dialect_insert(session: AsyncSession, table: Any) -> Any:

@@ -6,10 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notes.db.common import NotFound, NotSigned, VersionConflict
+from services.notes.db.common import NotFound, NotSigned, insert_unique
 from services.notes.db.models import Encounter, Note, utcnow
 from services.notes.status import EncounterStatus, NoteStatus
 
@@ -61,12 +60,7 @@ async def add_note_version(
         evidence=evidence,
         created_at=utcnow(),
     )
-    try:
-        async with session.begin_nested():
-            session.add(note)
-            await session.flush()
-    except IntegrityError:
-        raise VersionConflict(f"{encounter_id} v{version}") from None
+    await insert_unique(session, note, f"{encounter_id} v{version}")
     return note
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from services.notes.api.deps import Caller, Ctx, audited, check_encounter
+from services.notes.api.deps import Caller, Ctx, audited_encounter
 from services.notes.api.errors import error_responses
 from services.notes.api.routers.encounters import EncounterIdPath
 from services.notes.api.schemas import DraftIn, DraftOut, SectionsOut
@@ -44,8 +44,7 @@ def draft_out(draft: NoteDraft) -> DraftOut:
 async def get_draft(
     encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
 ) -> DraftOut:
-    async with audited(ctx, request, who, Action.NOTE_DRAFT, encounter_id) as work:
-        await check_encounter(work.session, who, Action.NOTE_DRAFT, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.NOTE_DRAFT, encounter_id) as work:
         draft = await repo.get_draft(work.session, encounter_id, who.name)
         if draft is None:
             raise HTTPException(404, NO_DRAFT)
@@ -62,8 +61,7 @@ async def get_draft(
 async def put_draft(
     encounter_id: EncounterIdPath, body: DraftIn, request: Request, ctx: Ctx, who: Caller
 ) -> DraftOut:
-    async with audited(ctx, request, who, Action.NOTE_DRAFT, encounter_id) as work:
-        await check_encounter(work.session, who, Action.NOTE_DRAFT, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.NOTE_DRAFT, encounter_id) as work:
         draft = await notes.save_draft(
             work.session, encounter_id, who.name, body.base_version, dict(body.sections)
         )
@@ -80,8 +78,7 @@ async def put_draft(
 async def delete_draft(
     encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
 ) -> Response:
-    async with audited(ctx, request, who, Action.NOTE_DRAFT, encounter_id) as work:
-        await check_encounter(work.session, who, Action.NOTE_DRAFT, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.NOTE_DRAFT, encounter_id) as work:
         dropped = await repo.drop_drafts(work.session, encounter_id, who.name)
         work.status = 204
         work.target = f"deleted={dropped}"

@@ -15,7 +15,7 @@ from services.notes.api.deps import (
     Caller,
     Ctx,
     audited,
-    check_encounter,
+    audited_encounter,
     require,
 )
 from services.notes.api.errors import error_responses
@@ -155,8 +155,7 @@ async def _list(
 async def get_encounter(
     encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
 ) -> EncounterDetail:
-    async with audited(ctx, request, who, Action.ENCOUNTER_READ, encounter_id) as work:
-        await check_encounter(work.session, who, Action.ENCOUNTER_READ, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.ENCOUNTER_READ, encounter_id) as work:
         enc = await repo.get_encounter(work.session, encounter_id)
         assert enc is not None
         note = await repo.current_note(work.session, encounter_id)
@@ -223,8 +222,7 @@ async def get_transcript(
     encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
 ) -> Response | Transcript:
     as_text = wants_text(request)
-    async with audited(ctx, request, who, Action.TRANSCRIPT_READ, encounter_id) as work:
-        await check_encounter(work.session, who, Action.TRANSCRIPT_READ, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.TRANSCRIPT_READ, encounter_id) as work:
         enc = await repo.get_encounter(work.session, encounter_id)
         assert enc is not None
         turns = await repo.list_turns(work.session, encounter_id)

@@ -19,8 +19,7 @@ from services.notes.api.deps import (
     Caller,
     Ctx,
     StreamCaller,
-    audited,
-    check_encounter,
+    audited_encounter,
 )
 from services.notes.api.errors import error_responses
 from services.notes.api.fhir import FHIR_MEDIA_TYPE, FhirExportError, SignedNote, export_document
@@ -61,8 +60,7 @@ router = APIRouter(prefix="/v1/encounters/{encounter_id}", tags=["export and liv
 async def export_fhir(
     encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
 ) -> Response:
-    async with audited(ctx, request, who, Action.EXPORT_FHIR, encounter_id) as work:
-        await check_encounter(work.session, who, Action.EXPORT_FHIR, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.EXPORT_FHIR, encounter_id) as work:
         enc = await repo.get_encounter(work.session, encounter_id)
         assert enc is not None
         note = await queries.latest_signed_note(work.session, encounter_id)
@@ -112,8 +110,7 @@ async def live_events(
     who: StreamCaller,
     last_event_id: Annotated[str | None, Header(max_length=200)] = None,
 ) -> StreamingResponse:
-    async with audited(ctx, request, who, Action.LIVE_FOLLOW, encounter_id) as work:
-        await check_encounter(work.session, who, Action.LIVE_FOLLOW, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.LIVE_FOLLOW, encounter_id) as work:
         work.target = "stream"
     del work
     slot = LiveSlot.take(ctx, who.token_id)
@@ -149,8 +146,7 @@ async def live_ticket(
     encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
 ) -> StreamTicket:
     """EventSource cannot send ``Authorization``: open ``url`` within 60 s instead (once)."""
-    async with audited(ctx, request, who, Action.LIVE_FOLLOW, encounter_id) as work:
-        await check_encounter(work.session, who, Action.LIVE_FOLLOW, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.LIVE_FOLLOW, encounter_id) as work:
         ticket = await tickets.issue(ctx.redis, ctx.names, who.token_id, encounter_id)
         work.status = 201
         work.target = "ticket"

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from services.notes.api.deps import ApiContext, Caller, Ctx, audited, check_encounter
+from services.notes.api.deps import ApiContext, Caller, Ctx, audited_encounter
 from services.notes.api.errors import error_responses, note_etag
 from services.notes.api.routers.encounters import EncounterIdPath, wants_text
 from services.notes.api.schemas import (
@@ -171,8 +171,7 @@ async def get_note(
     encounter_id: EncounterIdPath, request: Request, response: Response, ctx: Ctx, who: Caller
 ) -> Response | NoteOut:
     as_text = wants_text(request)
-    async with audited(ctx, request, who, Action.NOTE_READ, encounter_id) as work:
-        await check_encounter(work.session, who, Action.NOTE_READ, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.NOTE_READ, encounter_id) as work:
         note = await repo.current_note(work.session, encounter_id)
         if note is None:
             raise HTTPException(404, NO_NOTE)
@@ -194,8 +193,7 @@ async def get_note(
 async def get_versions(
     encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
 ) -> NoteVersions:
-    async with audited(ctx, request, who, Action.NOTE_HISTORY, encounter_id) as work:
-        await check_encounter(work.session, who, Action.NOTE_HISTORY, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.NOTE_HISTORY, encounter_id) as work:
         history = await repo.note_history(work.session, encounter_id)
         work.target = f"count={len(history)}"
     return NoteVersions(encounter_id=encounter_id, versions=[note_out(n) for n in history])
@@ -221,8 +219,7 @@ async def put_note(
     Without it: 428. When someone changed the note in between: 412 (get it again, merge,
     retry). A signed note is locked: 409 (``POST …/note/addendum`` adds dated text to it).
     """
-    async with audited(ctx, request, who, Action.NOTE_UPDATE, encounter_id) as work:
-        await check_encounter(work.session, who, Action.NOTE_UPDATE, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.NOTE_UPDATE, encounter_id) as work:
         note = await notes.edit_note(
             work.session, encounter_id, who.name, dict(body.sections), required(if_match)
         )
@@ -251,8 +248,7 @@ async def sign_note(
     ``{"acknowledge_flags": true}``; otherwise 409. The acknowledgement is audited.
     """
     acknowledged = body is not None and body.acknowledge_flags
-    async with audited(ctx, request, who, Action.NOTE_SIGN, encounter_id) as work:
-        await check_encounter(work.session, who, Action.NOTE_SIGN, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.NOTE_SIGN, encounter_id) as work:
         signed = await signing.sign_note(
             work.session, encounter_id, who.name, expected(if_match), acknowledged
         )
@@ -290,8 +286,7 @@ async def save_and_sign(
     high-severity flag of the text being signed must be in ``acknowledged``; otherwise
     nothing is saved and the 409 lists them with what they rest on. Without If-Match: 428;
     another version in between: 412; a signed note: 409 (add an addendum)."""
-    async with audited(ctx, request, who, Action.NOTE_SIGN, encounter_id) as work:
-        await check_encounter(work.session, who, Action.NOTE_SIGN, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.NOTE_SIGN, encounter_id) as work:
         signed = await signing.save_and_sign(
             work.session,
             encounter_id,
@@ -328,8 +323,7 @@ async def regenerate(
     stays in the history. Signed notes are not regenerated: add an addendum.
     """
     model = body.model if body is not None else None
-    async with audited(ctx, request, who, Action.NOTE_REGENERATE, encounter_id) as work:
-        await check_encounter(work.session, who, Action.NOTE_REGENERATE, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.NOTE_REGENERATE, encounter_id) as work:
         if model is not None and model not in ctx.allowed_models:
             allowed = ", ".join(sorted(ctx.allowed_models))
             raise RequestValidationError(
@@ -366,8 +360,7 @@ async def add_addendum(
 ) -> NoteOut:
     """Only on a signed note (else 409: edit it instead). The new version keeps the
     signature it amends; the addendum is dated and names its author."""
-    async with audited(ctx, request, who, Action.NOTE_ADDENDUM, encounter_id) as work:
-        await check_encounter(work.session, who, Action.NOTE_ADDENDUM, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.NOTE_ADDENDUM, encounter_id) as work:
         note = await notes.add_addendum(
             work.session, encounter_id, who.name, body.text, expected(if_match)
         )

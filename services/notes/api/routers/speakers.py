@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes import transcript
-from services.notes.api.deps import Caller, Ctx, audited, check_encounter
+from services.notes.api.deps import Caller, Ctx, audited_encounter
 from services.notes.api.errors import error_responses
 from services.notes.api.routers.encounters import EncounterIdPath
 from services.notes.api.schemas import SpeakerRolesOut, TurnRoleIn
@@ -57,8 +57,7 @@ async def swap_speakers(
 ) -> SpeakerRolesOut:
     """The roles as shown (stored, configured or guessed) with clinician and patient
     exchanged; stored, so the transcript, exports and a regenerated note follow them."""
-    async with audited(ctx, request, who, Action.SPEAKERS_EDIT, encounter_id) as work:
-        await check_encounter(work.session, who, Action.SPEAKERS_EDIT, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.SPEAKERS_EDIT, encounter_id) as work:
         enc = await _unsigned(work.session, encounter_id)
         turns = await repo.list_turns(work.session, encounter_id)
         roles = resolve_roles(
@@ -87,8 +86,7 @@ async def set_turn_role(
     ctx: Ctx,
     who: Caller,
 ) -> SpeakerRolesOut:
-    async with audited(ctx, request, who, Action.SPEAKERS_EDIT, encounter_id) as work:
-        await check_encounter(work.session, who, Action.SPEAKERS_EDIT, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.SPEAKERS_EDIT, encounter_id) as work:
         enc = await _unsigned(work.session, encounter_id)
         turn = await work.session.scalar(
             select(Turn).where(Turn.encounter_id == encounter_id, Turn.seq == seq)

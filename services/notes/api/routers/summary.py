@@ -15,7 +15,7 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notes.api.deps import Caller, Ctx, audited, check_encounter
+from services.notes.api.deps import Caller, Ctx, audited_encounter
 from services.notes.api.errors import error_responses
 from services.notes.api.routers.encounters import EncounterIdPath, wants_text
 from services.notes.api.schemas import (
@@ -113,8 +113,7 @@ async def write(
     """Only from a signed note (else 409). Plain language; every statement is checked
     against the signed note and its addenda, and unsupported ones are flagged (stored and
     shown, never dropped). Writing again adds a new summary; the newest is served."""
-    async with audited(ctx, request, who, Action.SUMMARY_WRITE, encounter_id) as work:
-        await check_encounter(work.session, who, Action.SUMMARY_WRITE, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.SUMMARY_WRITE, encounter_id) as work:
         model = body.model if body is not None else None
         if model is not None and model not in ctx.allowed_models:
             allowed = ", ".join(sorted(ctx.allowed_models))
@@ -172,8 +171,7 @@ async def read(
     encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
 ) -> Response | SummaryOut:
     as_text = wants_text(request)
-    async with audited(ctx, request, who, Action.SUMMARY_READ, encounter_id) as work:
-        await check_encounter(work.session, who, Action.SUMMARY_READ, encounter_id)
+    async with audited_encounter(ctx, request, who, Action.SUMMARY_READ, encounter_id) as work:
         row = await latest(work.session, encounter_id)
         if row is None:
             raise HTTPException(404, NO_SUMMARY)
