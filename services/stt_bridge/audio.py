@@ -14,13 +14,12 @@ replica's one shared XREAD instead of this reader's own; everything else is the 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 
 from services.stt_bridge.audio_hub import AudioHub, RawEntry, Subscription
-from shared.contracts import MalformedEntry, audio_parts
+from shared.contracts import MalformedEntry, audio_parts, audio_values
 from shared.logging import get_logger
 from shared.streams import dead_entry
 
@@ -31,8 +30,9 @@ DEAD_GROUP = "stt-bridge"  # the audio stream has no consumer group; named for `
 DEAD_MARK_TTL_S = 7 * 24 * 3600
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
+    """A tuple, not a frozen dataclass: every room reads 20 a second."""
+
     seq: int
     pcm: bytes  # only the part at or after the seek position
     end_pos: int  # encounter byte position just after this frame
@@ -41,6 +41,33 @@ class Frame:
 
 def _id_ms(entry_id: str) -> int:
     return int(entry_id.split("-", 1)[0])
+
+
+def _as_dict(fields: Any) -> dict[Any, Any]:
+    """An entry's fields as a dict: as redis-py gives them, or from the raw flat list."""
+    if isinstance(fields, dict):
+        return dict(fields)
+    if not isinstance(fields, list | tuple):
+        return {}
+    it = iter(fields)
+    return dict(zip(it, it, strict=False))
+
+
+def _flat_parts(fields: Any) -> tuple[int, bytes]:
+    """:func:`audio_parts` of the raw ``[name, value, ...]`` list (the last of a repeated
+    name wins, as in a dict), with the same checks."""
+    if type(fields) is list and len(fields) == 4 and fields[0] == b"seq" and fields[2] == b"pcm":
+        return audio_values(fields[1], fields[3])  # as capture writes them
+    if not isinstance(fields, list | tuple):
+        return audio_values(None, None)
+    seq = pcm = None
+    it = iter(fields)
+    for name, value in zip(it, it, strict=False):
+        if name == b"seq" or name == "seq":
+            seq = value
+        elif name == b"pcm" or name == "pcm":
+            pcm = value
+    return audio_values(seq, pcm)
 
 
 class AudioReader:
@@ -85,13 +112,16 @@ class AudioReader:
             self.hub.unsubscribe(self._sub)
             self._sub = None
 
-    async def read(self, block_ms: int | None) -> list[Frame]:
-        """The next frames (empty after ``block_ms`` without any; None = don't block)."""
+    async def read(self, block_ms: int | None, want: int = 1) -> list[Frame]:
+        """The next frames (empty after ``block_ms`` without any; None = don't block).
+
+        With a hub, ``want``: return as soon as that many entries came (a chunk's worth),
+        else what came by the end of the wait."""
         if self.hub is not None:
             if self._sub is None:
                 self._sub = self.hub.subscribe(self.stream, self.last_id)
             if block_ms:
-                await self.hub.wait(self._sub, block_ms / 1000)
+                await self.hub.wait(self._sub, block_ms / 1000, want)
             out = self._frames(self.hub.take(self._sub))
         else:
             reply: Any = await self.redis.xread(
@@ -131,15 +161,15 @@ class AudioReader:
                 out.append(frame)
         return out
 
-    def _accept(self, entry_id: str, fields: dict[bytes, bytes]) -> Frame | None:
+    def _accept(self, entry_id: str, fields: Any) -> Frame | None:
         try:
-            seq, pcm = audio_parts(fields)
+            seq, pcm = audio_parts(fields) if type(fields) is dict else _flat_parts(fields)
         except MalformedEntry as err:
             log.warning(
                 "audio_frame_malformed", encounter_id=self.encounter_id, entry_id=entry_id,
                 error=str(err),
             )  # fmt: skip
-            self._malformed.append((entry_id, dict(fields), f"malformed: {err}"))
+            self._malformed.append((entry_id, _as_dict(fields), f"malformed: {err}"))
             return None
         if seq <= self.last_seq:
             log.info("audio_frame_duplicate", encounter_id=self.encounter_id, frame_seq=seq)

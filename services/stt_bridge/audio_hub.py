@@ -9,6 +9,13 @@ logic, exactly as with its own XREAD. A seek re-positions the subscription and b
 generation: entries of a read issued before the seek are dropped, so none is doubled or
 skipped. A Redis failure is handed to every reader (its session ends as before and is
 resumed from the stored position); the hub retries on its own.
+
+The hub's loop is the one timer of every waiting reader (issue 22): a reader waits on its
+subscription's event alone, woken when its entries reach what it asked for (a chunk's
+worth of frames, not each frame) or by the hub when its wait is over; the hub's XREAD
+blocks no longer than the earliest such end. Replies are read without redis-py's
+conversion of each entry to a dict (``_raw_client``): an entry's fields stay the flat
+``[name, value, ...]`` list Redis sends.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import time
 from collections import deque
 from typing import Any
@@ -30,13 +38,30 @@ from shared.streams import TRANSIENT_REDIS_ERRORS
 
 log = get_logger(__name__)
 
-RawEntry = tuple[Any, dict[bytes, bytes]]
+# (entry id, fields): a dict from redis-py's xread, the flat [name, value, ...] list of the
+# raw reply the hub reads.
+RawEntry = tuple[Any, Any]
+
+
+def _raw_client(redis: aioredis.Redis) -> aioredis.Redis | None:
+    """A client on ``redis``'s own connection pool whose XREAD returns Redis's reply as it
+    is (no dict per entry), or None where that is not possible (a cluster client)."""
+    pool = getattr(redis, "connection_pool", None)
+    if not isinstance(redis, aioredis.Redis) or pool is None:
+        return None
+    client = type(redis)(connection_pool=pool)
+    client.set_response_callback("XREAD", _as_is)
+    return client
+
+
+def _as_is(response: Any, **_options: Any) -> Any:
+    return response
 
 
 class Subscription:
     """One encounter's view of the hub: entries after ``after``, in stream order."""
 
-    __slots__ = ("after", "entries", "error", "gen", "ready", "stream")
+    __slots__ = ("after", "deadline", "entries", "error", "gen", "ready", "stream", "want")
 
     def __init__(self, stream: str, after: str) -> None:
         self.stream = stream
@@ -45,6 +70,8 @@ class Subscription:
         self.entries: deque[RawEntry] = deque()
         self.error: type[RedisError] | None = None
         self.ready = asyncio.Event()
+        self.want = 1  # entries that wake the waiting reader
+        self.deadline: float | None = None  # when its wait ends without them (monotonic)
 
 
 class AudioHub:
@@ -67,6 +94,9 @@ class AudioHub:
         self.max_buffered = max_buffered  # per encounter; a paced session drains slowly
         self.retry_s = retry_s
         self.reads = 0  # XREAD calls, for tests and the benchmark
+        self._raw = _raw_client(redis)
+        self._running = False  # waits end by the hub's loop only while it runs
+        self._waiting: set[Subscription] = set()
         self._subs: dict[str, Subscription] = {}
         self._changed = asyncio.Event()
         # Generations unique across the hub's life, not per subscription: after an
@@ -109,29 +139,69 @@ class AudioHub:
             self._changed.set()  # it was left out of the read: include it again
         return out
 
-    async def wait(self, sub: Subscription, timeout_s: float) -> None:
-        """Until ``sub`` has entries or an error, at most ``timeout_s``."""
-        if sub.entries or sub.error is not None:
+    async def wait(self, sub: Subscription, timeout_s: float, want: int = 1) -> None:
+        """Until ``sub`` has ``want`` entries (any, once the wait is over) or an error, at
+        most ``timeout_s`` (later by at most the hub's own round trip)."""
+        if len(sub.entries) >= want or sub.error is not None:
             return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                await sub.ready.wait()
+        if not self._running:  # nobody ends the wait but its own timer
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await sub.ready.wait()
+            return
+        sub.ready.clear()  # set by a delivery of fewer entries than wanted now
+        sub.want = want
+        sub.deadline = time.monotonic() + timeout_s
+        self._waiting.add(sub)
+        try:
+            await sub.ready.wait()
+        finally:
+            self._waiting.discard(sub)
+            sub.want, sub.deadline = 1, None
+
+    def _expire(self, now: float) -> float:
+        """Wake the readers whose wait is over; seconds until the next one's end (at most
+        the XREAD block)."""
+        until = self.block_ms / 1000
+        for sub in self._waiting:
+            deadline = sub.deadline
+            if deadline is None:
+                continue
+            if deadline <= now:
+                sub.deadline = None
+                sub.ready.set()
+            elif deadline - now < until:
+                until = deadline - now
+        return until
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._running = True
+        try:
+            await self._run(stop)
+        finally:
+            self._running = False
+            for sub in self._waiting:  # nobody ends these waits now
+                sub.ready.set()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            until = self._expire(time.monotonic())
             wanted: dict[Any, Any] = {
                 s.stream: s.after for s in self._subs.values() if len(s.entries) < self.max_buffered
             }
             if not wanted:
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.block_ms / 1000):
+                    async with asyncio.timeout(until):
                         await self._changed.wait()
                 continue
             gens = {stream: self._subs[stream].gen for stream in wanted}
             started = time.monotonic()
+            # Not shorter than a fifth of the block: with no audio flowing, readers' waits
+            # ending at many different times must not turn into as many round trips.
+            block = max(self.block_ms // 5, 1, min(self.block_ms, math.ceil(until * 1000)))
             try:
-                reply: Any = await self.redis.xread(wanted, count=self.count, block=self.block_ms)
+                reply: Any = await self._xread(wanted, block)
             except TRANSIENT_REDIS_ERRORS as err:
                 self._fail(RedisTimeoutError if isinstance(err, RedisTimeoutError)
                            else RedisConnectionError, err)  # fmt: skip
@@ -143,11 +213,20 @@ class AudioHub:
             got = self._deliver(reply, gens)
             pause = self.interval_s - (time.monotonic() - started)
             if got and pause > 0:
-                await asyncio.sleep(pause)
+                await asyncio.sleep(min(pause, self._expire(time.monotonic())))
+
+    async def _xread(self, wanted: dict[Any, Any], block: int) -> Any:
+        if self._raw is None:
+            return await self.redis.xread(wanted, count=self.count, block=block)
+        return await self._raw.execute_command(
+            "XREAD", "COUNT", self.count, "BLOCK", block, "STREAMS", *wanted, *wanted.values()
+        )
 
     def _deliver(self, reply: Any, gens: dict[str, int]) -> bool:
+        """Hand a reply's entries to their subscriptions: ``[[stream, entries], ...]``
+        (RESP2, redis-py's xread) or ``{stream: entries}`` (RESP3, the raw reply)."""
         got = False
-        for stream_b, entries in reply or []:
+        for stream_b, entries in reply.items() if isinstance(reply, dict) else reply or []:
             stream = stream_b.decode() if isinstance(stream_b, bytes) else stream_b
             sub = self._subs.get(stream)
             if sub is None or sub.gen != gens.get(stream) or not entries:
@@ -155,7 +234,8 @@ class AudioHub:
             sub.entries.extend(entries)
             last = entries[-1][0]
             sub.after = last.decode() if isinstance(last, bytes) else last
-            sub.ready.set()
+            if len(sub.entries) >= sub.want:
+                sub.ready.set()
             got = True
         return got
 

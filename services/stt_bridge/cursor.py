@@ -23,6 +23,7 @@ from services.stt_bridge.metrics import BridgeMetrics
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+MAX_FRAMES_WANTED = 16  # far below the audio hub's per-encounter buffer
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class AudioCursor:
         # for audio that did not come.
         self._starved_since: float | None = None
         self._lag_gauge: Gauge | None = None
+        self._frame_bytes = 0  # the largest frame fed since the last seek
 
     def seek(self, ckpt: Checkpoint, pos: int) -> None:
         """Start a session's audio at encounter byte ``pos`` (read from ``ckpt``)."""
@@ -66,12 +68,24 @@ class AudioCursor:
         self._fed.clear()
         self.sent_pos = pos
         self._starved_since = None
+        self._frame_bytes = 0
 
     def feed(self, frames: list[Frame]) -> None:
         for f in frames:
             self.chunker.feed(f.pcm)
             self._fed.append((f.end_pos, f.added_ms))
+            if len(f.pcm) > self._frame_bytes:
+                self._frame_bytes = len(f.pcm)
         self._starved_since = None
+
+    def frames_wanted(self) -> int:
+        """Frames that complete the next chunk, by the size of the frames so far (1 while
+        none is known): the sender is woken once they came, not at every frame. Once the
+        stop is known, every frame: the last may be any size."""
+        need = self.chunker.target - self.chunker.buffered
+        if need <= 0 or self._frame_bytes <= 0 or self.stop_seq is not None:
+            return 1
+        return min(MAX_FRAMES_WANTED, -(-need // self._frame_bytes))
 
     def starved(self) -> None:
         """The sender asked for frames and none came."""

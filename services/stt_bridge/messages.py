@@ -17,7 +17,11 @@ so the session can record a gap instead of dropping it.
 Turn messages (a partial per word, each repeating every word so far) are the bridge's
 hottest input: they are plain slotted dataclasses built by hand with the same tolerant
 rules, not pydantic models (issue 22: ~5x cheaper; the rules are checked against the
-former pydantic models in ``tests/bridge/test_turn_parse.py``).
+former pydantic models in ``tests/bridge/test_turn_parse.py``). The text is parsed with
+orjson (the standard library's parser, with its exact results, takes what orjson refuses:
+NaN, integers beyond 64 bits, lone surrogates); a session asks for a partial's last usable
+word only (``last_partial_word``): it publishes nothing else of a partial, and a partial
+repeats every word of the turn so far.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
@@ -148,14 +153,29 @@ class TurnMessage:
     type: Literal["Turn"] = "Turn"
 
 
-def _turn(raw: dict[str, Any]) -> TurnMessage | MalformedMessage:
+def _last_word(words_raw: list[Any]) -> tuple[WordMessage, ...]:
+    """The last usable word of a list, as a 1-tuple (empty if none is usable)."""
+    for raw in reversed(words_raw):
+        word = _word(raw)
+        if word is not None:
+            return (word,)
+    return ()
+
+
+def _turn(raw: dict[str, Any], last_partial_word: bool = False) -> TurnMessage | MalformedMessage:
     order = _int(raw.get("turn_order"))
     if order is None or order < 0:  # without a usable order the turn cannot be placed
         return MalformedMessage(declared="Turn", final=_bool(raw.get("end_of_turn")))
     words_raw = raw.get("words")
-    words = tuple(w for w in map(_word, words_raw if isinstance(words_raw, list) else []) if w)
-    label = raw.get("speaker_label")
     text = raw.get("transcript")
+    end_of_turn = _bool(raw.get("end_of_turn"))
+    if not isinstance(words_raw, list):
+        words: tuple[WordMessage, ...] = ()
+    elif last_partial_word and not end_of_turn and isinstance(text, str):
+        words = _last_word(words_raw)  # all a partial is published with
+    else:
+        words = tuple(w for w in map(_word, words_raw) if w)
+    label = raw.get("speaker_label")
     missing = False
     if not isinstance(text, str):
         # No text field: the words still say what was heard; without them it is lost.
@@ -163,7 +183,7 @@ def _turn(raw: dict[str, Any]) -> TurnMessage | MalformedMessage:
     return TurnMessage(
         turn_order=order,
         turn_is_formatted=_bool(raw.get("turn_is_formatted")),
-        end_of_turn=_bool(raw.get("end_of_turn")),
+        end_of_turn=end_of_turn,
         transcript=text,
         end_of_turn_confidence=_number(raw.get("end_of_turn_confidence")) or 0.0,
         words=words,
@@ -274,9 +294,18 @@ _KNOWN: dict[str, type[_Server]] = {
 }
 
 
-def parse_server_message(text: str | bytes) -> ServerMessage:
+def _loads(text: str | bytes) -> Any:
     try:
-        raw: Any = json.loads(text)
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # NaN, huge integers, surrogates: as json reads them
+
+
+def parse_server_message(text: str | bytes, *, last_partial_word: bool = False) -> ServerMessage:
+    """One server message. ``last_partial_word``: a partial Turn (not ``end_of_turn``, with
+    its text) keeps only its last usable word; everything else is parsed in full."""
+    try:
+        raw: Any = _loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return MalformedMessage()
     if not isinstance(raw, dict):
@@ -287,7 +316,7 @@ def parse_server_message(text: str | bytes) -> ServerMessage:
     if not isinstance(kind, str):
         return MalformedMessage()
     if kind == "Turn":
-        return _turn(raw)
+        return _turn(raw, last_partial_word)
     if kind == "SpeakerRevision":
         return _speaker_revision(raw)
     model = _KNOWN.get(kind)

@@ -22,7 +22,7 @@ from services.stt_bridge.chunker import BYTES_PER_SAMPLE, ms_to_bytes
 from services.stt_bridge.context import BridgeContext, EncounterInfo
 from services.stt_bridge.cursor import AudioCursor, ResumePoint
 from services.stt_bridge.messages import RevisedTurn, SpeakerRevisionMessage, TurnMessage
-from shared.contracts import PARTIALS_MAXLEN, FinalTurn, PartialTurn, Word
+from shared.contracts import PARTIALS_MAXLEN, FinalTurn, PartialTurn
 from shared.logging import get_logger
 from shared.speaker_labels import session_label
 from shared.streams import publish
@@ -124,35 +124,41 @@ class TurnPublisher:
         text = msg.transcript.strip()
         if not text:
             return None
-        words = tuple(
-            Word(
-                text=w.text,
-                start_ms=max(0, round(self.offset_ms + w.start)),
-                end_ms=max(0, round(self.offset_ms + w.end)),
-                confidence=min(1.0, max(0.0, float(w.confidence))),
-                speaker=self._speaker(w.speaker),
-            )
-            for w in msg.words
-        )
+        # The words as plain dicts, validated with the turn in one call (a Word model built
+        # per word cost more than the rest of the turn).
+        starts = [max(0, round(self.offset_ms + w.start)) for w in msg.words]
+        ends = [max(0, round(self.offset_ms + w.end)) for w in msg.words]
+        words = [
+            {
+                "text": w.text,
+                "start_ms": start,
+                "end_ms": end,
+                "confidence": min(1.0, max(0.0, float(w.confidence))),
+                "speaker": self._speaker(w.speaker),
+            }
+            for w, start, end in zip(msg.words, starts, ends, strict=True)
+        ]
         # Word times are the model's estimates and may overlap: the turn spans them all.
-        start_ms = min(w.start_ms for w in words) if words else round(self.enc.ms(sent_pos))
-        end_ms = max([start_ms, *(w.end_ms for w in words)]) if words else start_ms
+        start_ms = min(starts) if starts else round(self.enc.ms(sent_pos))
+        end_ms = max(start_ms, *ends) if ends else start_ms
         at = self.owner.resume_point()
-        turn = FinalTurn(
-            encounter_id=eid,
-            seq=at.seq,
-            stt_session_id=self.session_id,
-            turn_order=msg.turn_order,
-            text=text,
-            words=words,
-            speaker=self._speaker(
-                self.early.pop(msg.turn_order)
-                if msg.turn_order in self.early
-                else msg.speaker_label
-            ),
-            start_ms=start_ms,
-            end_ms=end_ms,
-            formatted=formatted,
+        turn = FinalTurn.model_validate(
+            {
+                "encounter_id": eid,
+                "seq": at.seq,
+                "stt_session_id": self.session_id,
+                "turn_order": msg.turn_order,
+                "text": text,
+                "words": tuple(words),  # strict: a tuple, as the field says
+                "speaker": self._speaker(
+                    self.early.pop(msg.turn_order)
+                    if msg.turn_order in self.early
+                    else msg.speaker_label
+                ),
+                "start_ms": start_ms,
+                "end_ms": end_ms,
+                "formatted": formatted,
+            }
         )
         if ctx.partials is not None:  # a partial of this turn, still queued, is stale now
             ctx.partials.discard(self.partials_stream, msg.turn_order)
@@ -211,7 +217,10 @@ class TurnPublisher:
         seq = self.owner.resume_point().seq
         fresh = await self.owner.restoring(
             lambda: ctx.store.record_gap(
-                eid, ctx.leases.token, seq=seq, session_id=self.session_id,
+                eid,
+                ctx.leases.token,
+                seq=seq,
+                session_id=self.session_id,
                 turn_order=turn_order,
             )
         )

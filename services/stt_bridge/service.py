@@ -284,9 +284,13 @@ class Bridge:
         while not stop.is_set():
             try:
                 for eid in await self.store.active_ids():
-                    if stop.is_set() or len(self.tasks) >= await self._room():
+                    if stop.is_set():
                         break
-                    if eid in self.tasks or await self.redis.exists(self.leases.key(eid)):
+                    if eid in self.tasks:  # ours: no round trip (was two per encounter)
+                        continue
+                    if len(self.tasks) >= await self._room():
+                        break
+                    if await self.redis.exists(self.leases.key(eid)):
                         continue
                     if await self.take(eid):
                         log.info("encounter_resumed", encounter_id=eid)

@@ -230,7 +230,7 @@ class _Session:
                         await self._send(tail)
                     self.end_reached = True
                     break
-                frames = await cur.reader.read(block_ms)
+                frames = await cur.reader.read(block_ms, cur.frames_wanted())
                 if frames:
                     cur.feed(frames)
                     continue
@@ -283,7 +283,7 @@ class _Session:
                 if failed and not isinstance(failed, ConnectionClosed):
                     raise _failure(sender) from None
                 return self._closed_result()
-            msg = parse_server_message(raw)
+            msg = parse_server_message(raw, last_partial_word=True)  # partials: the last word
             if isinstance(msg, TurnMessage):
                 if self.terminate_at is not None:  # still flushing: give it the full wait
                     self.terminate_at = time.monotonic()

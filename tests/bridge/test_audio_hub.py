@@ -9,13 +9,23 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from services.stt_bridge.audio import AudioReader, Frame
+from services.stt_bridge.audio import AudioReader, Frame, _flat_parts
 from services.stt_bridge.audio_hub import AudioHub
 from services.stt_bridge.metrics import BridgeMetrics
 from services.stt_bridge.partials import PartialSink
-from shared.contracts import AudioFrame, PartialTurn, StreamNames, decode, encode_audio
+from shared.contracts import (
+    AudioFrame,
+    MalformedEntry,
+    PartialTurn,
+    StreamNames,
+    audio_parts,
+    decode,
+    encode_audio,
+)
 
 
 async def _add(redis: Any, stream: str, seq: int, pcm: bytes) -> str:
@@ -221,3 +231,75 @@ async def test_a_read_in_flight_never_feeds_a_visit_taken_again(
     async with _running(hub):
         got = await _read_until(again, 5)
     assert [f.seq for f in got] == [1, 2, 3, 4, 5]  # from its own position, nothing skipped
+
+
+async def test_a_malformed_entry_read_through_the_hub_is_dead_lettered(
+    redis: Any, names: StreamNames
+) -> None:
+    """The hub hands the raw ``[name, value, ...]`` fields over: a bad entry among them is
+    skipped and dead-lettered with its fields, as with the reader's own XREAD."""
+    stream = names.audio("h-bad")
+    await _add(redis, stream, 0, b"\x01" * 32)
+    bad_id = (await redis.xadd(stream, {"seq": "x", "pcm": b"ab"})).decode()
+    await _add(redis, stream, 1, b"\x02" * 32)
+    hub = AudioHub(redis, block_ms=20, interval_s=0.0)
+    r = AudioReader(
+        redis, stream, encounter_id="h-bad", hub=hub, dead_stream=names.dead,
+        dead_mark_prefix=names.key("bridge", "dead", ""),
+    )  # fmt: skip
+    r.seek(("0-0", 0, -1), 0)
+    async with _running(hub):
+        got = await _read_until(r, 2)
+    assert [f.seq for f in got] == [0, 1]
+    dead = await redis.xrange(names.dead)
+    assert [(row[b"dead:entry_id"], row[b"f:seq"]) for _, row in dead] == [(bad_id.encode(), b"x")]
+
+
+async def test_a_reader_is_woken_once_its_frames_came_or_its_wait_is_over(
+    redis: Any, names: StreamNames
+) -> None:
+    """One timer for all: a reader asking for 3 frames is not woken by the first two; with
+    only those by the end of its wait, it gets them then (the hub's loop ends the wait)."""
+    stream = names.audio("h-want")
+    hub = AudioHub(redis, block_ms=50, interval_s=0.0)
+    r = AudioReader(redis, stream, encounter_id="h-want", hub=hub)
+    r.seek(("0-0", 0, -1), 0)
+    async with _running(hub):
+        reading = asyncio.create_task(r.read(10_000, want=3))
+        for seq in range(2):
+            await _add(redis, stream, seq, b"\x01" * 32)
+        await asyncio.sleep(0.3)  # both delivered (many reads), the reader still waits
+        assert not reading.done()
+        await _add(redis, stream, 2, b"\x01" * 32)
+        assert [f.seq for f in await asyncio.wait_for(reading, 5)] == [0, 1, 2]
+        await _add(redis, stream, 3, b"\x01" * 32)
+        short = await asyncio.wait_for(r.read(100, want=3), 5)  # ends by its deadline
+        assert [f.seq for f in short] == [3]
+        assert await asyncio.wait_for(r.read(50), 5) == []  # nothing came: empty, not stuck
+    # Without the hub's loop running, a wait still ends by its own timer.
+    assert await asyncio.wait_for(r.read(20, want=2), 5) == []
+
+
+_field_name = st.sampled_from([b"seq", b"pcm", "seq", "pcm", b"x", b"v"])
+_field_value = st.one_of(
+    st.binary(max_size=6), st.sampled_from([b"0", b"12", b"-1", b"x", "7", "ab"])
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_field_name, _field_value), max_size=4))
+def test_raw_audio_fields_read_as_the_dict_fields(pairs: list[tuple[Any, Any]]) -> None:
+    """The audio hub's raw ``[name, value, ...]`` entries give the same ``(seq, pcm)``, or
+    the same refusal, as redis-py's dict of them (the last of a repeated name wins)."""
+    flat = [x for pair in pairs for x in pair]
+    as_dict = dict(pairs)
+
+    def read(f: Any, fields: Any) -> Any:
+        try:
+            return f(fields)
+        except MalformedEntry as err:
+            return ("malformed", str(err))
+
+    if b"seq" in as_dict and "seq" in as_dict or b"pcm" in as_dict and "pcm" in as_dict:
+        return  # both spellings of one name: not a reply Redis can send
+    assert read(_flat_parts, flat) == read(audio_parts, as_dict)

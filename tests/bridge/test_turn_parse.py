@@ -4,6 +4,7 @@ the same fields, or both call it malformed."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -162,6 +163,23 @@ _turn = st.fixed_dictionaries(
 @given(_turn)
 def test_same_fields_as_the_pydantic_models(raw: dict[str, Any]) -> None:
     assert _fast(raw) == _reference(raw)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_turn)
+def test_last_partial_word_keeps_every_field_but_the_earlier_words(raw: dict[str, Any]) -> None:
+    """What a session parses: a partial with its text keeps only its last usable word;
+    finals, and partials without a text (rebuilt from the words), are parsed in full."""
+    full = parse_server_message(json.dumps(raw))
+    short = parse_server_message(json.dumps(raw), last_partial_word=True)
+    if not isinstance(full, TurnMessage):
+        assert short == full
+        return
+    assert isinstance(short, TurnMessage)
+    if not full.end_of_turn and isinstance(raw.get("transcript"), str):
+        assert short == dataclasses.replace(full, words=full.words[-1:])
+    else:
+        assert short == full
 
 
 def test_a_typical_partial_and_final() -> None:
