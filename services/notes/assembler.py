@@ -61,9 +61,8 @@ class Assembler:
     async def on_turn(self, delivery: Delivery[EditedTurn]) -> None:
         turn = delivery.message
         async with self.db.session() as s:
-            changed = await repo.upsert_turn(s, turn)
-            reopened = changed and await repo.late_turn_arrived(s, turn.encounter_id)
-            completes = changed and await repo.completes_pending(s, turn.encounter_id)
+            stored = await repo.store_turn(s, turn)
+        changed, reopened, completes = stored.changed, stored.reopened, stored.completes
         if reopened:
             log.info("note_requeued_gap_closed", encounter_id=turn.encounter_id, seq=turn.seq)
         if changed:

@@ -291,10 +291,15 @@ async def completes_pending(session: AsyncSession, encounter_id: str) -> bool:
     enc = await session.get(Encounter, encounter_id)
     if enc is None or enc.status != EncounterStatus.NOTE_PENDING or enc.expected_turns is None:
         return False
+    return await has_expected_turns(session, encounter_id, enc.expected_turns)
+
+
+async def has_expected_turns(session: AsyncSession, encounter_id: str, expected: int) -> bool:
+    """True when every one of the ``expected`` turns (seqs below it) is stored."""
     have = await session.scalar(
-        select(func.count()).where(Turn.encounter_id == encounter_id, Turn.seq < enc.expected_turns)
+        select(func.count()).where(Turn.encounter_id == encounter_id, Turn.seq < expected)
     )
-    return (have or 0) >= enc.expected_turns
+    return (have or 0) >= expected
 
 
 async def late_turn_arrived(session: AsyncSession, encounter_id: str) -> bool:

@@ -14,6 +14,7 @@ tokens (``access.py``) live in their own modules and are re-exported here, so ca
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -50,6 +51,7 @@ from services.notes.db.jobs import (
     expire_transcriptions,
     finish_note_job,
     give_up_note_job,
+    has_expected_turns,
     late_turn_arrived,
     pending_note_jobs,
     release_note_job,
@@ -83,7 +85,7 @@ __all__ = [  # the re-exported names (everything else here is defined in this mo
     "NotFound", "all_encounter_ids", "count_by_status",
     "VersionConflict", "add_audit", "claim_note_job", "complete_note_job", "create_token",
     "defer_note_job", "expire_transcriptions", "find_token_by_hash", "late_turn_arrived",
-    "completes_pending", "give_up_note_job",
+    "completes_pending", "give_up_note_job", "has_expected_turns",
     "list_tokens", "missing_seqs", "pending_note_jobs", "release_note_job",
     "renew_note_lease", "request_note", "revoke_token", "touch_token",
     "find_token_by_name", "set_password", "turn_seqs",
@@ -274,6 +276,59 @@ async def upsert_turn(session: AsyncSession, turn: EditedTurn) -> bool:
             )
         )
     ).one()
+    return await _write_turn(session, turn, status, revisions)
+
+
+@dataclass(frozen=True)
+class TurnStored:
+    """What storing one edited turn did (:func:`store_turn`)."""
+
+    changed: bool  # stored or replaced (False: the stored version was better, or purged)
+    reopened: bool  # it closed the gap its note was written with: the note is queued again
+    completes: bool  # the encounter waits for its note and now has every expected turn
+
+
+async def store_turn(session: AsyncSession, turn: EditedTurn) -> TurnStored:
+    """:func:`upsert_turn`, then :func:`late_turn_arrived` and :func:`completes_pending`
+    when the turn changed something, in the caller's transaction.
+
+    The encounter row is read once, locked (PostgreSQL; SQLite's ``BEGIN IMMEDIATE``
+    already holds the write lock), before the turn is written: no other transaction can
+    change it before this one commits, so what it says decides which of the two checks can
+    apply, and the checks that cannot are not run. A turn of a visit still recording costs
+    two statements (this read and the upsert) instead of four.
+    """
+    eid = turn.encounter_id
+    read = select(
+        Encounter.status,
+        Encounter.speaker_revisions,
+        Encounter.missing_seqs,
+        Encounter.expected_turns,
+    ).where(Encounter.id == eid)
+    row = (await session.execute(read.with_for_update())).one_or_none()
+    if row is None:  # the first entry of this encounter: its placeholder row
+        await ensure_encounter(session, eid)
+        row = (await session.execute(read.with_for_update())).one()
+    status, revisions, missing, expected = row
+    if not await _write_turn(session, turn, status, revisions):
+        return TurnStored(changed=False, reopened=False, completes=False)
+    # late_turn_arrived returns False (and changes nothing) unless both hold
+    reopened = bool(missing) and status in AWAITING_SIGNATURE
+    reopened = reopened and await late_turn_arrived(session, eid)
+    if reopened:  # queued again: its count decides as for any pending note
+        return TurnStored(True, True, await completes_pending(session, eid))
+    if status != EncounterStatus.NOTE_PENDING or expected is None:
+        return TurnStored(changed=True, reopened=False, completes=False)
+    return TurnStored(True, False, await has_expected_turns(session, eid, expected))
+
+
+async def _write_turn(
+    session: AsyncSession,
+    turn: EditedTurn,
+    status: str,
+    revisions: dict[str, str | None] | None,
+) -> bool:
+    """The upsert of :func:`upsert_turn`, given the encounter's status and revisions."""
     if status == EncounterStatus.PURGED:
         return False
     speaker = turn.speaker
