@@ -9,10 +9,10 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from medscribe.supervisor import stack
 from medscribe.supervisor.config import SupervisorSettings, inherited_env
@@ -120,6 +120,14 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
     async def step(aw: Awaitable[T]) -> T:
         return await _race(aw, sig, sup)
 
+    pending: list[asyncio.Task[Any]] = []
+
+    def background(aw: Coroutine[object, object, T]) -> asyncio.Task[T]:
+        """Start a one-shot step now; it is awaited (through ``step``) where it is needed."""
+        task = asyncio.create_task(aw)
+        pending.append(task)
+        return task
+
     try:
         say(f"medscribe demo: logs in {logs.folder}")
         choice = await step(
@@ -131,30 +139,34 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
 
         scale = settings.demo_time_scale
         stt_port, llm_port = free_port(), free_port()
-        stt = await sup.start(ServiceSpec("sim-stt", medscribe_argv(
-            "sim", "stt", "--port", str(stt_port), "--time-scale", f"{scale:g}",
-            "--api-key", SIM_KEY, "--mishear-drugs"),  # the editor has real fixes to make
-            child_env(inherited_env())))  # fmt: skip
-        llm = await sup.start(ServiceSpec("sim-llm", medscribe_argv(
-            "sim", "llm", "--port", str(llm_port), "--key", SIM_KEY),
-            child_env(inherited_env())))  # fmt: skip
-        await step(wait_tcp("sim-stt", "127.0.0.1", stt_port, START_TIMEOUT_S, stt.proc))
-        await step(wait_tcp("sim-llm", "127.0.0.1", llm_port, START_TIMEOUT_S, llm.proc))
-        say(f"  simulators  AssemblyAI streaming :{stt_port}, LLM Gateway :{llm_port} "
-            f"(time x{scale:g})")  # fmt: skip
-
         api_port = settings.api_port
         if not port_is_free("127.0.0.1", api_port):
             api_port = free_port()
         env = _services_env(demo_dir, redis_url, prefix, stt_port, llm_port, api_port, scale)
         (demo_dir / "no-capture-config.env").write_text("# the demo's capture needs none\n")
-        await step(stack.migrate(sup, env))
-        token = await step(stack.create_token(sup, env, f"demo-{run_id}", "admin"))
+        # The database migration needs neither simulator: it runs while they start.
+        migration = background(stack.migrate(sup, env))
+        stt = await sup.start(ServiceSpec("sim-stt", medscribe_argv(
+            "sim", "stt", "--port", str(stt_port), "--time-scale", f"{scale:g}",
+            "--api-key", SIM_KEY, "--mishear-drugs"),  # the editor has real fixes to make
+            child_env(inherited_env()), stop_group="simulators"))  # fmt: skip
+        llm = await sup.start(ServiceSpec("sim-llm", medscribe_argv(
+            "sim", "llm", "--port", str(llm_port), "--key", SIM_KEY),
+            child_env(inherited_env()), stop_group="simulators"))  # fmt: skip
+        await step(wait_tcp("sim-stt", "127.0.0.1", stt_port, START_TIMEOUT_S, stt.proc))
+        await step(wait_tcp("sim-llm", "127.0.0.1", llm_port, START_TIMEOUT_S, llm.proc))
+        say(f"  simulators  AssemblyAI streaming :{stt_port}, LLM Gateway :{llm_port} "
+            f"(time x{scale:g})")  # fmt: skip
+
+        await step(migration)
+        # The token is written while the services start (it is first needed below).
+        token_made = background(stack.create_token(sup, env, f"demo-{run_id}", "admin"))
         for spec in stack.service_specs(env, restart=False):
             await sup.start(spec)
         api = f"http://127.0.0.1:{api_port}"
         await step(wait_http_ok("notes", f"{api}/healthz", START_TIMEOUT_S,
                                 sup.get("notes").proc))  # fmt: skip
+        token = await step(token_made)
         say(f"  services    stt-bridge, editor, notes (staff API {api})")
         link = await step(_signin_link(redis_url, prefix, token, api,
                                        settings.demo_signin_link_ttl_s))  # fmt: skip
@@ -203,6 +215,9 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
                 say(f"  {line}")
         return 1
     finally:
+        for task in pending:  # a step that failed or was interrupted before it was awaited
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         await sup.stop()
         if external and redis_url:
             await _forget_streams(redis_url, prefix)

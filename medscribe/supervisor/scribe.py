@@ -90,6 +90,7 @@ async def run_scribe(settings: SupervisorSettings, opts: ScribeOptions, out: Tex
 
     enc: str | None = None
     env: dict[str, str] | None = None
+    pending: list[asyncio.Task[str]] = []  # started steps, awaited where they are needed
     token_name = f"scribe-{secrets.token_hex(4)}"
     try:
         if not port_is_free(settings.api_host, settings.api_port):
@@ -103,11 +104,14 @@ async def run_scribe(settings: SupervisorSettings, opts: ScribeOptions, out: Tex
         ))  # fmt: skip
         env = _services_env(settings, data, choice.url)
         await step(stack.migrate(sup, env))
-        token = await step(stack.create_token(sup, env, token_name, "staff"))
+        # The token is written while the services start (it is first needed below).
+        token_made = asyncio.create_task(stack.create_token(sup, env, token_name, "staff"))
+        pending.append(token_made)
         for spec in stack.service_specs(env, restart=True):
             await sup.start(spec)
         api = f"http://127.0.0.1:{settings.api_port}"
         await step(wait_http_ok("notes", f"{api}/healthz", START_TIMEOUT_S, None))
+        token = await step(token_made)
         say(f"pipeline running on this machine (logs in {logs.folder}); Ctrl+C ends the visit")
         names = StreamNames(settings.stream_prefix)
         mark = await step(_control_tail(choice.url, names))
@@ -141,9 +145,13 @@ async def run_scribe(settings: SupervisorSettings, opts: ScribeOptions, out: Tex
         say(f"cannot start: {err}")
         return 1
     finally:
-        await sup.stop()
+        for task in pending:  # a step that failed or was stopped before it was awaited
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         if env is not None:  # the run's own API token is of no use after it
-            await _revoke(sup, env, token_name)
+            await asyncio.gather(sup.stop(), _revoke(sup, env, token_name))
+        else:
+            await sup.stop()
         logs.close()
 
 

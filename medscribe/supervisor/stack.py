@@ -15,6 +15,7 @@ from shared.errors import MedscribeError
 from shared.redis_urls import cluster_seed_url, is_cluster_url
 
 REDIS_START_TIMEOUT_S = 15.0
+PIPELINE = "pipeline"  # stop group of the bridge, editor(s) and notes
 
 
 class StackError(MedscribeError):
@@ -129,13 +130,17 @@ def service_specs(
         user = redis_users.SERVICE_USERS[service]
         return {**env, "MEDSCRIBE_REDIS_URL": redis.url_for(user)}
 
+    group = PIPELINE  # each keeps its work in Redis: they stop at the same time
     specs = [
-        ServiceSpec("stt-bridge", medscribe_argv("stt-bridge"), own("stt-bridge"), restart=restart)
-    ]
+        ServiceSpec("stt-bridge", medscribe_argv("stt-bridge"), own("stt-bridge"),
+                    restart=restart, stop_group=group)
+    ]  # fmt: skip
     for i in range(editors):
         name = "editor" if editors == 1 else f"editor-{i + 1}"
-        specs.append(ServiceSpec(name, medscribe_argv("editor"), own("editor"), restart=restart))
+        specs.append(ServiceSpec(name, medscribe_argv("editor"), own("editor"), restart=restart,
+                                 stop_group=group))  # fmt: skip
     specs.append(
-        ServiceSpec("notes", medscribe_argv("notes", "run"), own("notes"), restart=restart)
-    )
+        ServiceSpec("notes", medscribe_argv("notes", "run"), own("notes"), restart=restart,
+                    stop_group=group)
+    )  # fmt: skip
     return specs

@@ -61,6 +61,10 @@ class ServiceSpec:
     env: dict[str, str]
     restart: bool = False  # `up`: restart after a crash, with backoff
     cwd: Path | None = None
+    # Services of one group started one after another are also stopped together (each
+    # still gets SIGTERM and its grace period): none of them needs another of them to
+    # stop cleanly, only what was started before them (Redis, the simulators).
+    stop_group: str | None = None
 
 
 async def _spawn(spec: ServiceSpec, *, stderr: int) -> asyncio.subprocess.Process:
@@ -207,6 +211,10 @@ class Supervisor:
             _signal_group(proc.pid, signal.SIGKILL)
             await proc.wait()
             return -9, ""
+        except asyncio.CancelledError:  # the caller gave up (e.g. Ctrl+C): leave no process
+            _signal_group(proc.pid, signal.SIGKILL)
+            await asyncio.shield(proc.wait())
+            raise
         for text in err.decode("utf-8", "replace").splitlines():
             self.sink.line(spec.name, text)
         return int(proc.returncode or 0), out.decode("utf-8", "replace")
@@ -259,10 +267,17 @@ class Supervisor:
             await self._launch(svc)
 
     async def stop(self) -> None:
-        """Stop every service, newest first: SIGTERM, then SIGKILL after the grace period."""
+        """Stop every service, newest first: SIGTERM, then SIGKILL after the grace period.
+        Consecutive services of one ``stop_group`` are stopped at the same time."""
         self._stopping.set()
+        batch: list[Service] = []
         for svc in reversed(self.services):
-            await self._stop_one(svc)
+            group = svc.spec.stop_group
+            if batch and (group is None or group != batch[-1].spec.stop_group):
+                await asyncio.gather(*(self._stop_one(s) for s in batch))
+                batch = []
+            batch.append(svc)
+        await asyncio.gather(*(self._stop_one(s) for s in batch))
         for svc in self.services:
             if svc.task is not None:
                 with contextlib.suppress(asyncio.CancelledError):

@@ -194,10 +194,17 @@ class ChaosStack:
             **{**FAST_ENV, **self.extra_env},  # a scenario may override a FAST_ENV value
         )
         await stack.migrate(self.sup, self.env)
-        self.token = await stack.create_token(self.sup, self.env, "chaos-staff", "staff")
-        for spec in self.specs():
-            await self.sup.start(spec)
-        await self.wait_api()
+        # The token is written while the services start (nothing needs it before the API).
+        token_made = asyncio.create_task(
+            stack.create_token(self.sup, self.env, "chaos-staff", "staff")
+        )
+        try:
+            for spec in self.specs():
+                await self.sup.start(spec)
+            await self.wait_api()
+            self.token = await token_made
+        finally:
+            token_made.cancel()  # a no-op once it is done
 
     def env_of(self, service: str) -> dict[str, str]:
         url = self.redis_users.get(service)
@@ -205,18 +212,22 @@ class ChaosStack:
 
     def specs(self) -> list[ServiceSpec]:
         bridge_env, editor_env = self.env_of("bridge"), self.env_of("editor")
+        group = stack.PIPELINE  # stopped together at the end, as `medscribe up` does
         out = [
-            ServiceSpec(f"bridge-{i + 1}", medscribe_argv("stt-bridge"), bridge_env, restart=True)
+            ServiceSpec(f"bridge-{i + 1}", medscribe_argv("stt-bridge"), bridge_env, restart=True,
+                        stop_group=group)
             for i in range(self.bridges)
-        ]
+        ]  # fmt: skip
         out += [
-            ServiceSpec(f"editor-{i + 1}", medscribe_argv("editor"), editor_env, restart=True)
+            ServiceSpec(f"editor-{i + 1}", medscribe_argv("editor"), editor_env, restart=True,
+                        stop_group=group)
             for i in range(self.editors)
-        ]
+        ]  # fmt: skip
         # A stable consumer name, as a deployment gives it: a restarted notes re-reads
         # its own pending entries at once instead of waiting for the claim timeout.
         notes_env = {**self.env_of("notes"), "MEDSCRIBE_CONSUMER_NAME": "notes-1"}
-        out.append(ServiceSpec("notes", medscribe_argv("notes", "run"), notes_env, restart=True))
+        out.append(ServiceSpec("notes", medscribe_argv("notes", "run"), notes_env, restart=True,
+                               stop_group=group))  # fmt: skip
         return out
 
     async def wait_api(self, timeout: float = 60) -> float:

@@ -116,21 +116,29 @@ async def test_three_concurrent_visits_become_complete_notes(
     (tmp_path / "capture.env").write_text("# none\n")
     sims = [
         ServiceSpec("sim-stt", [*medscribe_cmd(), "sim", "stt", "--port", str(stt_port),
-                                "--time-scale", str(SCALE)], env),
-        ServiceSpec("sim-llm", [*medscribe_cmd(), "sim", "llm", "--port", str(llm_port)], env),
+                                "--time-scale", str(SCALE)], env, stop_group="sims"),
+        ServiceSpec("sim-llm", [*medscribe_cmd(), "sim", "llm", "--port", str(llm_port)], env,
+                    stop_group="sims"),
     ]  # fmt: skip
     try:
         for spec in sims:
             await sup.start(spec)
-        await wait_tcp("sim-stt", "127.0.0.1", stt_port, 30, sup.get("sim-stt").proc)
-        await wait_tcp("sim-llm", "127.0.0.1", llm_port, 30, sup.get("sim-llm").proc)
-        await stack.migrate(sup, env)
-        staff = await stack.create_token(sup, env, "e2e-staff", "staff")
-        mine = await _clinician_token(sup, env, "e2e-owner", CLINICIAN)
-        other = await _clinician_token(sup, env, "e2e-other", "dr-someone-else")
+        # Start-up steps that do not need each other run side by side: the migration
+        # while the simulators start, the tokens while the services start.
+        await asyncio.gather(
+            wait_tcp("sim-stt", "127.0.0.1", stt_port, 30, sup.get("sim-stt").proc),
+            wait_tcp("sim-llm", "127.0.0.1", llm_port, 30, sup.get("sim-llm").proc),
+            stack.migrate(sup, env),
+        )
+        tokens = asyncio.gather(
+            stack.create_token(sup, env, "e2e-staff", "staff"),
+            _clinician_token(sup, env, "e2e-owner", CLINICIAN),
+            _clinician_token(sup, env, "e2e-other", "dr-someone-else"),
+        )
         for spec in stack.service_specs(env, restart=False):
             await sup.start(spec)
         await wait_http_ok("notes", f"{api}/healthz", 60, sup.get("notes").proc)
+        staff, mine, other = await tokens
 
         captures = []
         for i, d in enumerate(dialogues):

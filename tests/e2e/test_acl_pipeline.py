@@ -100,24 +100,35 @@ async def test_visits_become_edited_notes_with_production_users_and_rate_limit(
 
     sims = [
         ServiceSpec("sim-stt", [*medscribe_cmd(), "sim", "stt", "--port", str(stt_port),
-                                "--time-scale", str(SCALE)], base),
-        ServiceSpec("sim-llm", [*medscribe_cmd(), "sim", "llm", "--port", str(llm_port)], base),
+                                "--time-scale", str(SCALE)], base, stop_group="sims"),
+        ServiceSpec("sim-llm", [*medscribe_cmd(), "sim", "llm", "--port", str(llm_port)], base,
+                    stop_group="sims"),
     ]  # fmt: skip
     services = [
-        ServiceSpec("stt-bridge", medscribe_argv("stt-bridge"), env("bridge")),
-        ServiceSpec("editor", medscribe_argv("editor"), env("editor")),
-        ServiceSpec("notes", medscribe_argv("notes", "run"), env("notes")),
+        ServiceSpec(
+            "stt-bridge", medscribe_argv("stt-bridge"), env("bridge"), stop_group=stack.PIPELINE
+        ),
+        ServiceSpec("editor", medscribe_argv("editor"), env("editor"), stop_group=stack.PIPELINE),
+        ServiceSpec(
+            "notes", medscribe_argv("notes", "run"), env("notes"), stop_group=stack.PIPELINE
+        ),
     ]
     try:
         for spec in sims:
             await sup.start(spec)
-        await wait_tcp("sim-stt", "127.0.0.1", stt_port, 30, sup.get("sim-stt").proc)
-        await wait_tcp("sim-llm", "127.0.0.1", llm_port, 30, sup.get("sim-llm").proc)
-        await stack.migrate(sup, env("notes"))
-        staff = await stack.create_token(sup, env("notes"), "acl-staff", "staff")
+        # The migration runs while the simulators start, the token while the services do.
+        await asyncio.gather(
+            wait_tcp("sim-stt", "127.0.0.1", stt_port, 30, sup.get("sim-stt").proc),
+            wait_tcp("sim-llm", "127.0.0.1", llm_port, 30, sup.get("sim-llm").proc),
+            stack.migrate(sup, env("notes")),
+        )
+        token_made = asyncio.ensure_future(
+            stack.create_token(sup, env("notes"), "acl-staff", "staff")
+        )
         for spec in services:
             await sup.start(spec)
         await wait_http_ok("notes", f"{api}/healthz", 60, sup.get("notes").proc)
+        staff = await token_made
 
         room_admin_redis = make_redis(acl_redis.admin_url)
         try:

@@ -69,8 +69,9 @@ async def test_visit_survives_redis_out_of_memory(
     (tmp_path / "capture.env").write_text("# none\n")
     sims = [
         ServiceSpec("sim-stt", [*medscribe_cmd(), "sim", "stt", "--port", str(stt_port),
-                                "--time-scale", str(SCALE)], env),
-        ServiceSpec("sim-llm", [*medscribe_cmd(), "sim", "llm", "--port", str(llm_port)], env),
+                                "--time-scale", str(SCALE)], env, stop_group="sims"),
+        ServiceSpec("sim-llm", [*medscribe_cmd(), "sim", "llm", "--port", str(llm_port)], env,
+                    stop_group="sims"),
     ]  # fmt: skip
     try:
         # Memory that "something else" holds; freeing it ends the shortage.
@@ -79,13 +80,17 @@ async def test_visit_survives_redis_out_of_memory(
         await admin.config_set("maxmemory-policy", "noeviction")
         for spec in sims:
             await sup.start(spec)
-        await wait_tcp("sim-stt", "127.0.0.1", stt_port, 30, sup.get("sim-stt").proc)
-        await wait_tcp("sim-llm", "127.0.0.1", llm_port, 30, sup.get("sim-llm").proc)
-        await stack.migrate(sup, env)
-        staff = await stack.create_token(sup, env, "oom-staff", "staff")
+        # The migration runs while the simulators start, the token while the services do.
+        await asyncio.gather(
+            wait_tcp("sim-stt", "127.0.0.1", stt_port, 30, sup.get("sim-stt").proc),
+            wait_tcp("sim-llm", "127.0.0.1", llm_port, 30, sup.get("sim-llm").proc),
+            stack.migrate(sup, env),
+        )
+        token_made = asyncio.ensure_future(stack.create_token(sup, env, "oom-staff", "staff"))
         for spec in stack.service_specs(env, restart=False):
             await sup.start(spec)
         await wait_http_ok("notes", f"{api}/healthz", 60, sup.get("notes").proc)
+        staff = await token_made
 
         wav = tmp_path / "visit.wav"
         write_wav(wav, encode(script_from_dialogue(dialogue, 1200)))

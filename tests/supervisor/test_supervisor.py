@@ -135,3 +135,35 @@ def test_no_redis_at_all_says_what_to_install(tmp_path: Path, monkeypatch) -> No
     monkeypatch.setattr(rp, "_bundled", lambda: None)
     with pytest.raises(rp.NoRedisServer, match="apt install redis-server"):
         rp.find_redis_server(search_path=str(tmp_path))
+
+
+async def test_a_stop_group_stops_together_after_newer_services_and_before_older(
+    tmp_path: Path,
+) -> None:
+    """Newest first, as ever; consecutive services of one stop group get SIGTERM at once
+    (each takes its time to exit), and what was started before them only once they left."""
+    journal = tmp_path / "journal"
+    code = (
+        "import signal, sys, time\n"
+        "name, journal = sys.argv[1], sys.argv[2]\n"
+        "def note(what):\n"
+        "    with open(journal, 'a') as f: f.write(f'{name} {what}\\n')\n"
+        "def term(*_):\n"
+        "    note('term'); time.sleep(0.5); note('exit'); sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, term)\n"
+        "note('up')\n"
+        "while True: time.sleep(1)\n"
+    )
+    env = child_env(dict(os.environ))
+    sup = Supervisor(ListSink(), stop_timeout_s=20)
+    for name, group in (("base", None), ("a", "g"), ("b", "g"), ("newest", None)):
+        argv = [*py(code), name, str(journal)]
+        await sup.start(ServiceSpec(name, argv, env, stop_group=group))
+    await eventually(lambda: journal.exists() and journal.read_text().count(" up") == 4, 20)
+    await sup.stop()
+    events = [line for line in journal.read_text().splitlines() if not line.endswith(" up")]
+    at = {event: i for i, event in enumerate(events)}
+    assert at["newest exit"] < min(at["a term"], at["b term"])
+    assert at["a term"] < at["b exit"]  # together: each got SIGTERM before the other left
+    assert at["b term"] < at["a exit"]
+    assert at["base term"] > max(at["a exit"], at["b exit"])
