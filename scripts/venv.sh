@@ -19,7 +19,7 @@ source .venv/bin/activate
 # MEDSCRIBE_EXTRAS must install; MEDSCRIBE_OPTIONAL_EXTRAS are tried (e.g. `mic` needs PortAudio).
 stamp=".venv/.medscribe-installed"
 hash=$(sha256sum pyproject.toml | cut -d' ' -f1)
-read -r had_hash had_extras < "$stamp" 2>/dev/null || { had_hash=; had_extras=; }
+{ read -r had_hash had_extras < "$stamp"; } 2>/dev/null || { had_hash=; had_extras=; }
 need_install=0
 [ "$had_hash" = "$hash" ] || { need_install=1; had_extras=; }
 for extra in ${MEDSCRIBE_EXTRAS//,/ }; do
