@@ -3,25 +3,83 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import typer
 from pydantic import ValidationError
+from typer.core import TyperGroup
 
 import shared
-from medscribe.evaluation.cli import app as eval_app
-from medscribe.supervisor.cli import demo, scribe, up
-from services.capture.cli import capture
-from services.editor.cli import editor
-from services.notes.cli import app as notes_app
-from services.stt_bridge.cli import stt_bridge
 from shared.cli_util import fail, fail_on_no_permission, settings_error
 from shared.config import ToolSettings
 from shared.contracts import StreamNames
 from shared.settings import ClusterUnreachable, MissingSetting
-from simulators.cli import app as sim_app
+
+
+class _Lazy(NamedTuple):
+    module: str
+    attr: str  # a command function, or a typer.Typer for a command group
+    help: str
+
+
+# Each service's command is imported only when it runs (or for --help): a room agent or a
+# simulator starts without importing the evaluation, numpy and every other service (~0.6 s).
+_LAZY: dict[str, _Lazy] = {
+    "demo": _Lazy(
+        "medscribe.supervisor.cli", "demo",
+        "Run the whole pipeline on a sample visit: simulators, no keys."),
+    "up": _Lazy(
+        "medscribe.supervisor.cli", "up", "Run every clinic-server service (real AssemblyAI)."),
+    "scribe": _Lazy(
+        "medscribe.supervisor.cli", "scribe",
+        "One clinician: pick a model, talk, Ctrl+C, get transcript and SOAP files."),
+    "capture": _Lazy(
+        "services.capture.cli", "capture", "Room agent: record a visit from mic, WAV or stdin."),
+    "stt-bridge": _Lazy(
+        "services.stt_bridge.cli", "stt_bridge",
+        "Stream encounter audio to AssemblyAI; publish turns."),
+    "editor": _Lazy("services.editor.cli", "editor", "Clean each final turn with the LLM Gateway."),
+    "notes": _Lazy("services.notes.cli", "app", "Notes service, migrations, API tokens."),
+    "sim": _Lazy("simulators.cli", "app", "Offline AssemblyAI and LLM Gateway simulators."),
+    "eval": _Lazy("medscribe.evaluation.cli", "app", "Measure note quality on ACI-Bench."),
+}  # fmt: skip
+
+
+_loaded: dict[str, Any] = {}
+
+
+# `Any` for click's types: typer >= 0.29 vendors click, older typer uses the click package.
+class _LazyGroup(TyperGroup):
+    """The top-level group: lists every command, imports a service's only on use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*_LAZY, *super().list_commands(ctx)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        lazy = _LAZY.get(cmd_name)
+        if lazy is None:
+            return super().get_command(ctx, cmd_name)
+        if cmd_name not in _loaded:
+            _loaded[cmd_name] = _load(cmd_name, lazy)
+        return _loaded[cmd_name]
+
+
+def _load(name: str, lazy: _Lazy) -> Any:
+    target = getattr(importlib.import_module(lazy.module), lazy.attr)
+    # Built inside a group as add_typer/command would build it (no completion options).
+    holder = typer.Typer(add_completion=False)
+    holder.callback()(lambda: None)
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name, help=lazy.help)
+    else:
+        holder.command(name, help=lazy.help)(target)
+    return typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
+
 
 app = typer.Typer(
+    cls=_LazyGroup,
     name="medscribe",
     help=(
         "medscribe: a real-time medical scribe for clinics. Exam-room audio is transcribed "
@@ -33,18 +91,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-app.command("demo", help="Run the whole pipeline on a sample visit: simulators, no keys.")(demo)
-app.command("up", help="Run every clinic-server service (real AssemblyAI).")(up)
-app.command(
-    "scribe", help="One clinician: pick a model, talk, Ctrl+C, get transcript and SOAP files."
-)(scribe)
-app.command("capture", help="Room agent: record a visit from mic, WAV or stdin.")(capture)
-app.command("stt-bridge", help="Stream encounter audio to AssemblyAI; publish turns.")(stt_bridge)
-app.command("editor", help="Clean each final turn with the LLM Gateway.")(editor)
-app.add_typer(notes_app, name="notes", help="Notes service, migrations, API tokens.")
-app.add_typer(sim_app, name="sim", help="Offline AssemblyAI and LLM Gateway simulators.")
-app.add_typer(eval_app, name="eval", help="Measure note quality on ACI-Bench.")
 
 dlq_app = typer.Typer(help="Inspect and replay the dead-letter stream.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
