@@ -4,8 +4,6 @@ Every timestamp is timestamptz on PostgreSQL and naive UTC text on SQLite (see
 models.UTCDateTime). Constraint names follow models.NAMING so later revisions can
 address them on both databases.
 
-Revision ID: 0001
-Revises:
 Create Date: 2026-11-29
 """
 
@@ -17,8 +15,6 @@ from sqlalchemy.dialects import postgresql
 
 revision = '0001'
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -3,8 +3,6 @@
 Only the SHA-256 of a session id is stored; a session belongs to an API token and goes
 with it (ON DELETE CASCADE).
 
-Revision ID: 0002
-Revises: 0001
 Create Date: 2026-11-29
 """
 
@@ -15,8 +13,6 @@ from alembic import op
 
 revision = '0002'
 down_revision = '0001'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

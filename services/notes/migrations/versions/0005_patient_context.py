@@ -5,8 +5,6 @@ Encounters gain the patient's name, MRN, date of birth and the reason for the vi
 front desk assigned to a room; the notes service attaches the oldest unused one to the
 room's next encounter when it starts.
 
-Revision ID: 0005
-Revises: 0004
 Create Date: 2026-12-06
 """
 
@@ -15,19 +13,21 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from services.notes.migrations.columns import add_columns, drop_columns
+
 revision = '0005'
 down_revision = '0004'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('encounters') as batch:
-        batch.add_column(sa.Column('patient_name', sa.String(200), nullable=True))
-        batch.add_column(sa.Column('patient_mrn', sa.String(64), nullable=True))
-        batch.add_column(sa.Column('patient_dob', sa.Date(), nullable=True))
-        batch.add_column(sa.Column('visit_reason', sa.String(300), nullable=True))
-        batch.create_index('ix_encounters_patient_mrn', ['patient_mrn'])
+    add_columns(
+        'encounters',
+        sa.Column('patient_name', sa.String(200), nullable=True),
+        sa.Column('patient_mrn', sa.String(64), nullable=True),
+        sa.Column('patient_dob', sa.Date(), nullable=True),
+        sa.Column('visit_reason', sa.String(300), nullable=True),
+        indexes={'ix_encounters_patient_mrn': ['patient_mrn']},
+    )
     op.create_table(
         'room_assignments',
         sa.Column('id', sa.Integer(), primary_key=True, autoincrement=True),
@@ -46,9 +46,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('room_assignments')
-    with op.batch_alter_table('encounters') as batch:
-        batch.drop_index('ix_encounters_patient_mrn')
-        batch.drop_column('visit_reason')
-        batch.drop_column('patient_dob')
-        batch.drop_column('patient_mrn')
-        batch.drop_column('patient_name')
+    drop_columns(
+        'encounters',
+        'visit_reason',
+        'patient_dob',
+        'patient_mrn',
+        'patient_name',
+        indexes=['ix_encounters_patient_mrn'],
+    )

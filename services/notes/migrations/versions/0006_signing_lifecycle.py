@@ -5,8 +5,6 @@ far (``notes.addenda``) and marks the encounter amended (``encounters.amended_at
 ``note_drafts`` holds a clinician's unsaved edit as they type (PHI: database only).
 ``turns.role`` is the clinician's correction of one turn's speaker role.
 
-Revision ID: 0006
-Revises: 0005
 Create Date: 2026-12-06
 """
 
@@ -16,21 +14,18 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from services.notes.migrations.columns import add_columns, drop_columns
+
 revision = '0006'
 down_revision = '0005'
-branch_labels = None
-depends_on = None
 
 JSON = sa.JSON().with_variant(JSONB(), 'postgresql')
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('encounters') as batch:
-        batch.add_column(sa.Column('amended_at', sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table('notes') as batch:
-        batch.add_column(sa.Column('addenda', JSON, nullable=True))
-    with op.batch_alter_table('turns') as batch:
-        batch.add_column(sa.Column('role', sa.String(20), nullable=True))
+    add_columns('encounters', sa.Column('amended_at', sa.DateTime(timezone=True), nullable=True))
+    add_columns('notes', sa.Column('addenda', JSON, nullable=True))
+    add_columns('turns', sa.Column('role', sa.String(20), nullable=True))
     op.create_table(
         'note_drafts',
         sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -55,9 +50,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('note_drafts')
-    with op.batch_alter_table('turns') as batch:
-        batch.drop_column('role')
-    with op.batch_alter_table('notes') as batch:
-        batch.drop_column('addenda')
-    with op.batch_alter_table('encounters') as batch:
-        batch.drop_column('amended_at')
+    drop_columns('turns', 'role')
+    drop_columns('notes', 'addenda')
+    drop_columns('encounters', 'amended_at')

@@ -3,27 +3,22 @@
 Nullable integer from EncounterStarted; encounters started before this revision have
 none, and the archive assumes 16 kHz (the capture agent's default) for them.
 
-Revision ID: 0007
-Revises: 0006
 Create Date: 2026-12-06
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from services.notes.migrations.columns import add_columns, drop_columns
 
 revision = '0007'
 down_revision = '0006'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('encounters') as batch:
-        batch.add_column(sa.Column('sample_rate', sa.Integer(), nullable=True))
+    add_columns('encounters', sa.Column('sample_rate', sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('encounters') as batch:
-        batch.drop_column('sample_rate')
+    drop_columns('encounters', 'sample_rate')

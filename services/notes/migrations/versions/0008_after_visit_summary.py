@@ -4,8 +4,6 @@ One row per request (the newest is shown), with the statements' evidence against
 signed note and the count of open high flags. Removed with the encounter (cascade) and by
 a purge.
 
-Revision ID: 0008
-Revises: 0007
 Create Date: 2026-12-06
 """
 
@@ -17,8 +15,6 @@ from sqlalchemy.dialects import postgresql
 
 revision = '0008'
 down_revision = '0007'
-branch_labels = None
-depends_on = None
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(), 'postgresql')
 

@@ -3,27 +3,22 @@
 ``api_tokens.password_hash``: scrypt (services/notes/passwords.py); null = sign in with
 the key or a personal link only.
 
-Revision ID: 0010
-Revises: 0009
 Create Date: 2026-12-06
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from services.notes.migrations.columns import add_columns, drop_columns
 
 revision = '0010'
 down_revision = '0009'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('api_tokens') as batch:
-        batch.add_column(sa.Column('password_hash', sa.String(length=200), nullable=True))
+    add_columns('api_tokens', sa.Column('password_hash', sa.String(length=200), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('api_tokens') as batch:
-        batch.drop_column('password_hash')
+    drop_columns('api_tokens', 'password_hash')
