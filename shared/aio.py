@@ -6,12 +6,14 @@ uvloop's loop is libuv in C: the bridge spends a large share of its CPU in the l
 work at a fraction of the cost. ``MEDSCRIBE_UVLOOP=false`` turns it off (e.g. to rule it out
 when diagnosing a problem); on a platform without a uvloop wheel (Windows) asyncio's loop is
 used either way.
+
+Also :func:`cancel_all`, the clean-up of tasks a coroutine started and leaves behind.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -38,3 +40,12 @@ def loop_name() -> str:
     """The running loop's implementation, for the startup log and the benchmark."""
     loop = asyncio.get_running_loop()
     return type(loop).__module__.split(".")[0]
+
+
+async def cancel_all(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel ``tasks`` and wait until each has ended; their errors are dropped (the
+    caller is already leaving, e.g. through a ``finally``)."""
+    tasks = list(tasks)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
-
-from shared.settings import DEFAULT_DATABASE_URL, AssemblyAISettings, CommonSettings
+from shared.settings import AssemblyAISettings, CommonSettings, DatabaseSettings
 
 
-class ToolSettings(CommonSettings, AssemblyAISettings):
-    database_url: str = Field(
-        DEFAULT_DATABASE_URL,
-        validation_alias=AliasChoices("MEDSCRIBE_DATABASE_URL", "DATABASE_URL"),
-        description="Notes database (SQLAlchemy async URL).",
-    )
+class ToolSettings(CommonSettings, AssemblyAISettings, DatabaseSettings):
+    """Redis, AssemblyAI and the notes database, as the checks and the dead-letter tool see them."""

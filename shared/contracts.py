@@ -268,6 +268,14 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
+def _integer(value: bytes | str, what: str) -> int:
+    """``value`` as an int, else MalformedEntry naming ``what`` (never the value)."""
+    try:
+        return int(_text(value))
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedEntry(f"{what} is not an integer") from None
+
+
 def encode(message: Message) -> dict[str, str]:
     """Stream fields for one message."""
     return {
@@ -292,10 +300,7 @@ def decode(fields: Fields, model: type[M]) -> M:
     data_raw = _field(fields, "data")
     if version_raw is None or data_raw is None:
         raise MalformedEntry("entry lacks the 'v' or 'data' field")
-    try:
-        version = int(_text(version_raw))
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedEntry("schema version is not an integer") from None
+    version = _integer(version_raw, "schema version")
     if version != SCHEMA_VERSION:
         raise MalformedEntry(f"unsupported schema version {version} (expected {SCHEMA_VERSION})")
     type_raw = _field(fields, "type")
@@ -347,10 +352,7 @@ def audio_values(seq_raw: bytes | str | None, pcm: bytes | str | None) -> tuple[
     """:func:`audio_parts` of an entry's ``seq`` and ``pcm`` values (None: missing)."""
     if seq_raw is None or pcm is None:
         raise MalformedEntry("audio entry lacks 'seq' or 'pcm'")
-    try:
-        seq = int(_text(seq_raw))
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedEntry("audio seq is not an integer") from None
+    seq = _integer(seq_raw, "audio seq")
     if seq < 0:
         raise MalformedEntry("audio seq is negative")
     if isinstance(pcm, str):
@@ -365,27 +367,32 @@ def decode_audio(fields: Fields) -> AudioFrame:
     return AudioFrame(seq=seq, pcm=pcm)
 
 
+class _Stream:
+    """A shared stream's name under the instance's prefix: a read-only attribute."""
+
+    def __init__(self, suffix: str) -> None:
+        self.suffix = suffix
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, names: StreamNames, owner: type | None = None) -> str:
+        return names.prefix + self.suffix
+
+    def __set__(self, names: StreamNames, value: str) -> None:
+        raise AttributeError(f"{self.name} follows the prefix and cannot be set")
+
+
 class StreamNames:
     """Names of all streams and keys, under one configurable prefix (default ``ms:``)."""
 
+    control = _Stream("control")
+    turns = _Stream("turns")
+    edited = _Stream("turns:edited")
+    dead = _Stream("dead")
+
     def __init__(self, prefix: str = "ms:") -> None:
         self.prefix = prefix
-
-    @property
-    def control(self) -> str:
-        return f"{self.prefix}control"
-
-    @property
-    def turns(self) -> str:
-        return f"{self.prefix}turns"
-
-    @property
-    def edited(self) -> str:
-        return f"{self.prefix}turns:edited"
-
-    @property
-    def dead(self) -> str:
-        return f"{self.prefix}dead"
 
     def audio(self, encounter_id: str) -> str:
         return f"{self.prefix}audio:{encounter_id}"

@@ -276,12 +276,10 @@ class GatewayClient:
         self._observe(
             model, attempt, failed.status, failed.reason, "retry", elapsed, failed.request_id
         )
-        log.warning(
+        _log_failure(
             "gateway_retry",
-            model=model,
-            request_id=failed.request_id,
-            status_code=failed.status,
-            reason=failed.reason,
+            model,
+            failed,
             attempt=attempt,
             latency_ms=round(elapsed * 1000),
             retry_in_s=round(delay, 3),
@@ -291,12 +289,10 @@ class GatewayClient:
 
     @staticmethod
     def _log_unavailable(model: str, last: GatewayError, started: float) -> None:
-        log.warning(
+        _log_failure(
             "gateway_unavailable",
-            model=model,
-            request_id=last.request_id,
-            status_code=last.status,
-            reason=last.reason,
+            model,
+            last,
             attempts=last.attempts,
             duration_ms=round((time.monotonic() - started) * 1000),
         )
@@ -332,6 +328,18 @@ class _Retryable:
         return GatewayUnavailable(
             self.reason, status=self.status, request_id=self.request_id, attempts=attempt
         )
+
+
+def _log_failure(event: str, model: str, failed: _Retryable | GatewayError, **extra: Any) -> None:
+    """Warn of a failed attempt or call: codes and ids only, never content."""
+    log.warning(
+        event,
+        model=model,
+        request_id=failed.request_id,
+        status_code=failed.status,
+        reason=failed.reason,
+        **extra,
+    )
 
 
 def _chat_body(

@@ -6,6 +6,8 @@ read the environment. Settings objects are built once in the CLI and passed in.
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -119,6 +121,38 @@ class CommonSettings(BaseSettings):
         if why:
             raise ValueError(why)
         return prefix
+
+
+def host_and_pid() -> str:
+    """Names this process among replicas on every host (consumer names, lease owners)."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def default_consumer(service: str) -> str:
+    return f"{service}-{host_and_pid()}"
+
+
+class DatabaseSettings(BaseSettings):
+    """The notes database, for the notes service and the commands that start or check it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MEDSCRIBE_", extra="ignore", env_file=None, populate_by_name=True
+    )
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("MEDSCRIBE_DATABASE_URL", "DATABASE_URL"),
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://…",
+    )
+
+
+class StaffApiSettings(BaseSettings):
+    """Where the notes service's staff API listens (the service itself, and `up`)."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDSCRIBE_", extra="ignore", env_file=None)
+
+    api_host: str = Field("127.0.0.1", description="Bind address of the staff API.")
+    api_port: int = Field(8080, ge=0, le=65535, description="Port of the staff API.")
 
 
 class LlmQuotaSettings(BaseSettings):

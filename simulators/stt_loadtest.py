@@ -25,15 +25,17 @@ from simulators.codec import ScriptTurn, StreamDecoder, encode
 _WORDS = "the patient reports mild chest pain since monday , no fever . blood pressure is ok ?"
 
 
-def _script(seconds: float, seed: int) -> list[ScriptTurn]:
+def filler_script(seconds: float, seed: int, pause_ms: int = 1000) -> list[ScriptTurn]:
+    """Alternating doctor/patient turns of filler words, about ``seconds`` of coded audio;
+    ``seed`` varies the words (load tests and benchmarks, one script per session)."""
     words = _WORDS.split()
     turns: list[ScriptTurn] = []
     total_ms, i = 0.0, seed
     while total_ms < seconds * 1000 - 4000:
         n = 6 + i % 9
         text = " ".join(words[(i + k) % len(words)] for k in range(n))
-        turns.append(ScriptTurn("doctor" if len(turns) % 2 == 0 else "patient", text, 1000))
-        total_ms += (len(text) + 10) * 20 + 1000
+        turns.append(ScriptTurn("doctor" if len(turns) % 2 == 0 else "patient", text, pause_ms))
+        total_ms += (len(text) + 10) * 20 + pause_ms
         i += 7
     return turns
 
@@ -85,7 +87,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def decode_speed(seconds: float = 120.0) -> float:
-    pcm = encode(_script(seconds, 1))
+    pcm = encode(filler_script(seconds, 1))
     dec = StreamDecoder()
     t = time.perf_counter()
     for i in range(0, len(pcm), 1600):  # 50 ms chunks, as a session receives them
@@ -96,7 +98,7 @@ def decode_speed(seconds: float = 120.0) -> float:
 async def _run(args: argparse.Namespace, url: str) -> list[Result | BaseException]:
     async def staggered(i: int) -> Result:
         await asyncio.sleep(i * 0.01)
-        return await _session(url, "lt", _script(args.seconds, i), args.chunk_ms)
+        return await _session(url, "lt", filler_script(args.seconds, i), args.chunk_ms)
 
     return await asyncio.gather(*(staggered(i) for i in range(args.sessions)),
                                 return_exceptions=True)  # fmt: skip

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from pydantic import ValidationError
 
+from shared.cli_options import DeviceOption, LlmModelOption, RoomOption, StdinOption, WavFileOption
 from shared.cli_util import fail, settings_error
 from shared.logging import configure_logging
 from shared.settings import MissingSetting
@@ -73,12 +74,12 @@ def up(
 
 
 def scribe(
-    file: Path | None = typer.Option(None, "--file", "-f", help="Record from a WAV file."),
-    stdin: bool = typer.Option(False, "--stdin", help="Raw PCM16LE 16 kHz mono on stdin."),
-    device: str | None = typer.Option(None, "--device", help="Microphone: index or name."),
+    file: WavFileOption = None,
+    stdin: StdinOption = False,
+    device: DeviceOption = None,
     speed: str | None = typer.Option(None, "--speed", help="File playback speed: 1, N, max."),
-    llm_model: str | None = typer.Option(None, "--llm-model", help="LLM model; skips the menu."),
-    room: str | None = typer.Option(None, "--room", help="Exam room name [MEDSCRIBE_ROOM]."),
+    llm_model: LlmModelOption = None,
+    room: RoomOption = None,
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Redis AOF, SQLite database, exports [./medscribe-data]."
     ),

@@ -9,12 +9,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 
-from shared.settings import DEFAULT_DATABASE_URL, AssemblyAISettings, CommonSettings
+from shared.settings import (
+    AssemblyAISettings,
+    CommonSettings,
+    DatabaseSettings,
+    StaffApiSettings,
+)
 
 
-class SupervisorSettings(CommonSettings, AssemblyAISettings):
+class SupervisorSettings(CommonSettings, AssemblyAISettings, DatabaseSettings, StaffApiSettings):
     """Where `up` keeps its data, how it restarts crashed services, how `demo` runs."""
 
     data_dir: Path = Field(
@@ -24,13 +29,6 @@ class SupervisorSettings(CommonSettings, AssemblyAISettings):
     demo_dir: Path = Field(
         Path("./demo-data"), description="`medscribe demo`: its database, exports and logs."
     )
-    database_url: str = Field(
-        DEFAULT_DATABASE_URL,
-        validation_alias=AliasChoices("MEDSCRIBE_DATABASE_URL", "DATABASE_URL"),
-        description="Notes database for `up` (SQLite file by default, or PostgreSQL).",
-    )
-    api_host: str = Field("127.0.0.1", description="Bind address of the staff API.")
-    api_port: int = Field(8080, ge=0, le=65535, description="Port of the staff API.")
     redis_bind: str = Field(
         "127.0.0.1",
         description="`up` with its own redis-server: interfaces it listens on (room machines "

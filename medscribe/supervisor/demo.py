@@ -31,6 +31,7 @@ from medscribe.supervisor.supervisor import (
     child_env,
     medscribe_argv,
 )
+from shared.aio import cancel_all
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -215,9 +216,7 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
                 say(f"  {line}")
         return 1
     finally:
-        for task in pending:  # a step that failed or was interrupted before it was awaited
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await cancel_all(pending)  # a step that failed or was interrupted before it was awaited
         await sup.stop()
         if external and redis_url:
             await _forget_streams(redis_url, prefix)

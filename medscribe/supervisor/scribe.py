@@ -33,6 +33,7 @@ from medscribe.supervisor.supervisor import (
     medscribe_argv,
 )
 from medscribe.supervisor.up import database_url
+from shared.aio import cancel_all
 from shared.contracts import EncounterStarted, MalformedEntry, StreamNames, decode_control
 from shared.streams import make_redis
 
@@ -145,9 +146,7 @@ async def run_scribe(settings: SupervisorSettings, opts: ScribeOptions, out: Tex
         say(f"cannot start: {err}")
         return 1
     finally:
-        for task in pending:  # a step that failed or was stopped before it was awaited
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await cancel_all(pending)  # a step that failed or was stopped before it was awaited
         if env is not None:  # the run's own API token is of no use after it
             await asyncio.gather(sup.stop(), _revoke(sup, env, token_name))
         else:

@@ -27,6 +27,7 @@ from services.capture.live_view import make_view
 from services.capture.menu import MenuCancelled, choose_model
 from services.capture.sources import AudioSource, SourceError, StdinSource, WavFileSource
 from shared import aio
+from shared.cli_options import DeviceOption, LlmModelOption, RoomOption, StdinOption, WavFileOption
 from shared.cli_util import fail, fail_on_no_permission, settings_error
 from shared.contracts import StreamNames
 from shared.logging import configure_logging
@@ -96,14 +97,14 @@ def _list_devices() -> None:
 
 
 def capture(
-    file: Path | None = typer.Option(None, "--file", "-f", help="Record from a WAV file."),
-    stdin: bool = typer.Option(False, "--stdin", help="Raw PCM16LE 16 kHz mono on stdin."),
-    device: str | None = typer.Option(None, "--device", help="Microphone: index or name."),
+    file: WavFileOption = None,
+    stdin: StdinOption = False,
+    device: DeviceOption = None,
     list_devices: bool = typer.Option(False, "--list-devices", help="List microphones, exit."),
     speed: str = typer.Option("1", "--speed", help="File playback speed: 1 = real time, N, max."),
-    room: str | None = typer.Option(None, "--room", help="Exam room name [MEDSCRIBE_ROOM]."),
+    room: RoomOption = None,
     clinician: str | None = typer.Option(None, "--clinician", help="Clinician id."),
-    llm_model: str | None = typer.Option(None, "--llm-model", help="LLM model; skips the menu."),
+    llm_model: LlmModelOption = None,
     speech_model: str | None = typer.Option(None, "--speech-model", help="e.g. u3-rt-pro."),
     keyterms_file: Path | None = typer.Option(
         None, "--keyterms-file", help="One term per line; at most 100 terms of 50 characters."

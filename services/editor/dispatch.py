@@ -25,6 +25,7 @@ from services.editor.metrics import EditorMetrics
 from services.editor.review import review_reply
 from services.editor.state import EditOutcome
 from services.editor.waiting import QuotaWaitBoard
+from shared.aio import cancel_all
 from shared.contracts import FinalTurn
 from shared.gateway import GatewayClient, GatewayRejected, GatewayUnavailable
 from shared.logging import get_logger
@@ -122,10 +123,7 @@ class Dispatcher:
             raise
 
     async def aclose(self) -> None:
-        tasks = [*self._loops.values(), *self._calls]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all([*self._loops.values(), *self._calls])
 
     def _enqueue(self, job: EditJob, *, front: bool = False) -> None:
         queue = self._queues.setdefault(job.model, [])

@@ -4,8 +4,6 @@ backlog metrics and the health endpoint, until ``stop`` is set."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import time
 
 import redis.asyncio as aioredis
@@ -32,6 +30,7 @@ from shared.logging import get_logger
 from shared.prompts import EDIT_PROMPT_VERSION
 from shared.rate_limit import RateLimiter
 from shared.readiness import GatewayKeyWatch, RedisPermissionsProbe
+from shared.settings import host_and_pid
 from shared.streams import ConsumerGroupReader, RawFields
 from shared.waiting import sleep_or_stop
 
@@ -117,7 +116,7 @@ async def run(
     )
     dispatcher = Dispatcher(gateway, limiter, settings, metrics, QuotaWaitBoard(redis, names))
     editor = TurnEditor(settings, state, dispatcher, metrics)
-    consumer = settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
+    consumer = settings.consumer or host_and_pid()
     readers: list[ConsumerGroupReader[FinalTurn]] = [
         ConsumerGroupReader(
             redis,

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-import socket
 from datetime import tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from shared.settings import (
-    DEFAULT_DATABASE_URL,
     DEFAULT_LLM_MODELS,
     AssemblyAISettings,
     CommonSettings,
+    DatabaseSettings,
     LlmQuotaSettings,
+    StaffApiSettings,
+    default_consumer,
 )
 
 SPEAKER_ROLES = ("clinician", "patient", "other")
@@ -50,18 +51,11 @@ def split_entries(text: str) -> tuple[tuple[Network, ...], tuple[str, ...]]:
     return tuple(networks), tuple(names)
 
 
-def _default_consumer() -> str:
-    return f"notes-{socket.gethostname()}-{os.getpid()}"
-
-
-class NotesSettings(CommonSettings, AssemblyAISettings, LlmQuotaSettings):
+class NotesSettings(
+    CommonSettings, AssemblyAISettings, LlmQuotaSettings, DatabaseSettings, StaffApiSettings
+):
     """Storage, note writing, exports and the staff API of the notes service."""
 
-    database_url: str = Field(
-        DEFAULT_DATABASE_URL,
-        validation_alias=AliasChoices("MEDSCRIBE_DATABASE_URL", "DATABASE_URL"),
-        description="SQLAlchemy async URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://…",
-    )
     export_dir: Path = Field(
         Path("./medscribe-data/exports"),
         description="Folder for per-encounter transcript, SOAP note and JSON files.",
@@ -72,7 +66,7 @@ class NotesSettings(CommonSettings, AssemblyAISettings, LlmQuotaSettings):
         "empty = the server's local time, as the original guide did.",
     )
     consumer_name: str = Field(
-        default_factory=_default_consumer,
+        default_factory=partial(default_consumer, "notes"),
         description="Consumer name in the `notes` group; stable per replica.",
     )
     redis_admin_url: SecretStr | None = Field(
@@ -174,8 +168,6 @@ class NotesSettings(CommonSettings, AssemblyAISettings, LlmQuotaSettings):
         "those labels are guessed); empty = guess from the conversation (the clinician can "
         "correct it).",
     )
-    api_host: str = Field("127.0.0.1", description="Bind address of the staff API.")
-    api_port: int = Field(8080, ge=0, le=65535, description="Port of the staff API.")
     console_session_lifetime_s: float = Field(
         12 * 3600.0, gt=0, description="Web console: a session ends this long after sign-in."
     )

@@ -3,22 +3,17 @@ the environment."""
 
 from __future__ import annotations
 
-import os
-import socket
+from functools import partial
 from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from shared.settings import AssemblyAISettings, CommonSettings
-
-
-def _default_consumer() -> str:
-    return f"bridge-{socket.gethostname()}-{os.getpid()}"
+from shared.settings import AssemblyAISettings, CommonSettings, default_consumer
 
 
 class BridgeSettings(CommonSettings, AssemblyAISettings):
     consumer: str = Field(
-        default_factory=_default_consumer,
+        default_factory=partial(default_consumer, "bridge"),
         description="Consumer name in the `bridge` group and lease owner prefix.",
     )
     lease_ms: int = Field(

@@ -36,11 +36,18 @@ from shared.streams import ReplicaWait, WaitStats, eval_replicated
 ACTIVE, DONE, FAILED = "active", "done", "failed"
 
 _FENCE = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end\n"
-_PUBLISH_TURN = (
+# Writes that advance the encounter: also refused (-2) unless Redis holds the ``seq`` the
+# owner expects (ARGV[2]), so a lost write is noticed (StateBehind) instead of skipped.
+_FENCE_SEQ = (
     _FENCE
     + """
 local seq = tonumber(redis.call('HGET', KEYS[2], 'next_seq') or '0')
 if seq ~= tonumber(ARGV[2]) then return -2 end
+"""
+)
+_PUBLISH_TURN = (
+    _FENCE_SEQ
+    + """\
 if redis.call('HGET', KEYS[2], 'last_sid') == ARGV[3]
    and tonumber(redis.call('HGET', KEYS[2], 'last_to') or '-1') >= tonumber(ARGV[4]) then
   return 0
@@ -52,10 +59,8 @@ return 1
 """
 )
 _GAP = (
-    _FENCE
-    + """
-local seq = tonumber(redis.call('HGET', KEYS[2], 'next_seq') or '0')
-if seq ~= tonumber(ARGV[2]) then return -2 end
+    _FENCE_SEQ
+    + """\
 if ARGV[4] ~= '' and redis.call('HGET', KEYS[2], 'last_sid') == ARGV[3]
    and tonumber(redis.call('HGET', KEYS[2], 'last_to') or '-1') >= tonumber(ARGV[4]) then
   return 0
@@ -72,10 +77,8 @@ return 1
 # Put back what Redis lost of this owner's newest writes (a failover to a replica that
 # had not received them): the turns, in order, and the state after the last of them.
 _RESTORE = (
-    _FENCE
-    + """
-local seq = tonumber(redis.call('HGET', KEYS[2], 'next_seq') or '0')
-if seq ~= tonumber(ARGV[2]) then return -2 end
+    _FENCE_SEQ
+    + """\
 local i = 4
 for _ = 1, tonumber(ARGV[3]) do
   redis.call('XADD', KEYS[3], '*', 'v', ARGV[i], 'type', ARGV[i + 1], 'data', ARGV[i + 2])

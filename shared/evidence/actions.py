@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shared.evidence.assertion import sentences
-from shared.evidence.lexicon import BRAND_GENERIC, DRUG_NAMES
+from shared.evidence.lexicon import BRAND_GENERIC, DRUG_NAMES, by_canonical
 
 Action = Literal["start", "stop", "continue", "change", "hold"]
 # What matters for safety: will the patient be taking the drug after the visit?
@@ -25,31 +25,30 @@ _OPPOSITE: dict[Action, Action] = {
     "hold": "continue",
 }  # fmt: skip
 
-_PHRASES: dict[str, Action] = {
-    "start": "start", "starting": "start", "begin": "start", "initiate": "start",
-    "prescribe": "start", "prescribing": "start", "prescribed": "start", "add": "start",
-    "adding": "start", "put you on": "start", "put him on": "start", "put her on": "start",
-    "try": "start", "trial of": "start", "switch to": "start", "switching to": "start",
-    "new prescription for": "start", "give you": "start", "recommend": "start",
-    "continue": "continue", "continuing": "continue", "keep": "continue",
-    "stay on": "continue", "remain on": "continue", "refill": "continue",
-    "refilled": "continue", "taking": "continue", "take": "continue", "takes": "continue",
-    "still on": "continue", "resume": "continue", "restart": "start",
-    "increase": "change", "increasing": "change", "increased": "change",
-    "decrease": "change", "decreasing": "change", "decreased": "change",
-    "reduce": "change", "reducing": "change", "double": "change", "titrate": "change",
-    "bump up": "change", "go up on": "change", "lower": "change", "raise": "change",
-    "adjust": "change", "change the dose": "change",
-    "stop": "stop", "stopping": "stop", "stopped": "stop", "discontinue": "stop",
-    "discontinuing": "stop", "discontinued": "stop", "d/c": "stop", "come off": "stop",
-    "get off": "stop", "taper off": "stop", "no longer": "stop", "quit": "stop",
-    "switch from": "stop", "switching from": "stop", "change from": "stop",
-    "switch you from": "stop", "switching you from": "stop", "change you from": "stop",
-    "take you off": "stop", "taking you off": "stop", "switch you to": "start",
-    "instead of": "stop", "off of": "stop", "off the": "stop",
-    "hold": "hold", "holding": "hold", "pause": "hold", "hold off on": "hold",
-    "skip": "hold", "avoid": "hold",
-}  # fmt: skip
+_PHRASES: dict[str, Action] = by_canonical({
+    "start": (
+        "start", "starting", "begin", "initiate", "prescribe", "prescribing", "prescribed",
+        "add", "adding", "put you on", "put him on", "put her on", "try", "trial of",
+        "switch to", "switching to", "new prescription for", "give you", "recommend",
+        "restart", "switch you to",
+    ),
+    "continue": (
+        "continue", "continuing", "keep", "stay on", "remain on", "refill", "refilled",
+        "taking", "take", "takes", "still on", "resume",
+    ),
+    "change": (
+        "increase", "increasing", "increased", "decrease", "decreasing", "decreased",
+        "reduce", "reducing", "double", "titrate", "bump up", "go up on", "lower", "raise",
+        "adjust", "change the dose",
+    ),
+    "stop": (
+        "stop", "stopping", "stopped", "discontinue", "discontinuing", "discontinued", "d/c",
+        "come off", "get off", "taper off", "no longer", "quit", "switch from",
+        "switching from", "change from", "switch you from", "switching you from",
+        "change you from", "take you off", "taking you off", "instead of", "off of", "off the",
+    ),
+    "hold": ("hold", "holding", "pause", "hold off on", "skip", "avoid"),
+})  # fmt: skip
 _NOT = re.compile(r"(?:\b(?:don't|do not|not|never|won't|will not|didn't|shouldn't)\s+)$")
 _ACTION = re.compile(
     r"(?<![\w-])("

@@ -6,9 +6,20 @@ listed is simply not checked (the checker errs towards silence, the reviewer rea
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
+
+K = TypeVar("K", bound=str)
+
 
 def _lexicon(block: str) -> frozenset[str]:
     return frozenset(block.split())
+
+
+def by_canonical(groups: Mapping[K, Iterable[str]]) -> dict[str, K]:
+    """phrase -> canonical, from each canonical with its phrases (so a reader sees the
+    groups, and no phrase repeats its canonical)."""
+    return {phrase: canonical for canonical, phrases in groups.items() for phrase in phrases}
 
 
 # Generic and brand names common in primary care. The editor's medication flags extend it.
@@ -131,24 +142,28 @@ VITAL_WORDS: dict[str, str] = {
 }  # fmt: skip
 
 # Frequencies: phrase -> canonical (longest phrases are matched first).
-FREQUENCIES: dict[str, str] = {
-    "once a day": "daily", "once daily": "daily", "once per day": "daily", "daily": "daily",
-    "every day": "daily", "each day": "daily", "a day": "daily", "per day": "daily",
-    "qd": "daily", "q.d.": "daily", "every morning": "daily", "in the morning": "daily",
-    "twice a day": "bid", "twice daily": "bid", "two times a day": "bid", "bid": "bid",
-    "b.i.d.": "bid", "twice per day": "bid", "every twelve hours": "bid",
-    "every 12 hours": "bid",
-    "three times a day": "tid", "three times daily": "tid", "tid": "tid", "t.i.d.": "tid",
-    "every eight hours": "tid", "every 8 hours": "tid",
-    "four times a day": "qid", "four times daily": "qid", "qid": "qid", "q.i.d.": "qid",
-    "every six hours": "qid", "every 6 hours": "qid",
-    "every four hours": "q4h", "every 4 hours": "q4h",
-    "at bedtime": "nightly", "at night": "nightly", "nightly": "nightly", "qhs": "nightly",
-    "every night": "nightly", "before bed": "nightly", "at nighttime": "nightly",
-    "once a week": "weekly", "weekly": "weekly", "every week": "weekly", "a week": "weekly",
-    "per week": "weekly",
-    "once a month": "monthly", "monthly": "monthly", "every month": "monthly",
-    "a month": "monthly",
-    "as needed": "prn", "prn": "prn", "when needed": "prn", "as necessary": "prn",
-    "if needed": "prn", "when you need": "prn",
-}  # fmt: skip
+FREQUENCIES: dict[str, str] = by_canonical({
+    "daily": (
+        "once a day", "once daily", "once per day", "daily", "every day", "each day", "a day",
+        "per day", "qd", "q.d.", "every morning", "in the morning",
+    ),
+    "bid": (
+        "twice a day", "twice daily", "two times a day", "bid", "b.i.d.", "twice per day",
+        "every twelve hours", "every 12 hours",
+    ),
+    "tid": (
+        "three times a day", "three times daily", "tid", "t.i.d.", "every eight hours",
+        "every 8 hours",
+    ),
+    "qid": (
+        "four times a day", "four times daily", "qid", "q.i.d.", "every six hours",
+        "every 6 hours",
+    ),
+    "q4h": ("every four hours", "every 4 hours"),
+    "nightly": (
+        "at bedtime", "at night", "nightly", "qhs", "every night", "before bed", "at nighttime",
+    ),
+    "weekly": ("once a week", "weekly", "every week", "a week", "per week"),
+    "monthly": ("once a month", "monthly", "every month", "a month"),
+    "prn": ("as needed", "prn", "when needed", "as necessary", "if needed", "when you need"),
+})  # fmt: skip
