@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import signal
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -18,9 +19,12 @@ from shared.logging import configure_logging, get_logger
 from shared.settings import MissingSetting
 
 if TYPE_CHECKING:
+    from services.notes.api.token_admin import TokenInfo
+    from services.notes.room_admin import RoomInfo
     from services.notes.service import ExtraTask, NotesRuntime, Role
 
 log = get_logger(__name__)
+_Row = TypeVar("_Row")
 
 app = typer.Typer(help="Notes service: encounters, SOAP notes, staff API.", no_args_is_help=True)
 migrate_app = typer.Typer(
@@ -472,6 +476,18 @@ def _token_db_run(work: Any) -> Any:
         fail(f"cannot reach the database ({type(err).__name__})")
 
 
+def _print_table(
+    rows: Sequence[_Row], empty: str, header: str, line: Callable[[_Row], str]
+) -> None:
+    """A header and one line per row on stdout; ``empty`` (how to make one) when none."""
+    if not rows:
+        typer.echo(empty)
+        return
+    typer.echo(header)
+    for row in rows:
+        typer.echo(line(row))
+
+
 @token_app.command("create")
 def token_create(
     name: str = typer.Option(..., "--name", help="Who or what uses it, e.g. dr-lee or ehr-sync."),
@@ -495,19 +511,21 @@ def token_list() -> None:
     """List tokens (never their secrets)."""
     from services.notes.api import token_admin
 
-    rows = _token_db_run(token_admin.list_all)
-    if not rows:
-        typer.echo("no tokens; create one with `medscribe notes token create`")
-        return
-    typer.echo(f"{'id':>4}  {'name':<24} {'role':<9} {'clinician':<16} {'created':<20} state")
-    for t in rows:
+    def line(t: TokenInfo) -> str:
         state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "active"
         if t.last_used_at and not t.revoked_at:
             state += f", last used {t.last_used_at:%Y-%m-%d %H:%M}"
-        typer.echo(
+        return (
             f"{t.id:>4}  {t.name:<24} {t.role:<9} {t.clinician_id or '-':<16} "
             f"{t.created_at:%Y-%m-%d %H:%M:%S}  {state}"
         )
+
+    _print_table(
+        _token_db_run(token_admin.list_all),
+        "no tokens; create one with `medscribe notes token create`",
+        f"{'id':>4}  {'name':<24} {'role':<9} {'clinician':<16} {'created':<20} state",
+        line,
+    )
 
 
 @token_app.command("revoke")
@@ -584,14 +602,16 @@ def room_list() -> None:
     """List rooms (never their passwords)."""
     from services.notes import room_admin
 
-    rows = _room_admin_run(room_admin.list_all)
-    if not rows:
-        typer.echo("no rooms; create one with `medscribe notes room add NAME`")
-        return
-    typer.echo(f"{'room':<33} {'redis user':<38} {'created':<26} state")
-    for r in rows:
+    def line(r: RoomInfo) -> str:
         state = "active" if r.has_credentials else "no Redis user (revoke and add again)"
-        typer.echo(f"{r.name:<33} {r.user:<38} {r.created_at:<26} {state}")
+        return f"{r.name:<33} {r.user:<38} {r.created_at:<26} {state}"
+
+    _print_table(
+        _room_admin_run(room_admin.list_all),
+        "no rooms; create one with `medscribe notes room add NAME`",
+        f"{'room':<33} {'redis user':<38} {'created':<26} state",
+        line,
+    )
 
 
 @room_app.command("revoke")

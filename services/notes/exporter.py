@@ -22,6 +22,7 @@ from services.notes import transcript
 from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.models import Encounter, Note, Turn
+from services.notes.fields import pick
 from services.notes.speakers import resolve_roles
 from services.notes.status import NoteStatus
 
@@ -98,35 +99,30 @@ def note_file_text(
     return "\n".join(head) + "\n\n" + body
 
 
+# The columns each record of encounter.json shows, in file order (dates as ISO text).
+_TURN_FIELDS = (
+    "start_ms", "end_ms", "original_text", "edited_text", "edit_status", "llm_model",
+    "flags", "stt_session_id", "turn_order", "formatted",
+)  # fmt: skip
+_NOTE_FIELDS = (
+    "version", "kind", "status", "text", "sections", "model", "author", "problem",
+    "missing_seqs",
+)  # fmt: skip
+_ENCOUNTER_FIELDS = ("id", "room", "clinician", "status", "llm_model", "speech_model")
+_ENCOUNTER_DATES = ("started_at", "stopped_at", "transcribed_at", "note_at")
+_ENCOUNTER_COUNTS = (
+    "expected_turns", "audio_ms", "stt_audio_s", "stt_session_s", "missing_seqs",
+)  # fmt: skip
+
+
 def _turn_json(t: Turn, roles: dict[str, str]) -> dict[str, Any]:
-    return {
-        "seq": t.seq,
-        "speaker": t.speaker,
-        "role": roles.get(t.speaker or ""),
-        "start_ms": t.start_ms,
-        "end_ms": t.end_ms,
-        "original_text": t.original_text,
-        "edited_text": t.edited_text,
-        "edit_status": t.edit_status,
-        "llm_model": t.llm_model,
-        "flags": t.flags,
-        "stt_session_id": t.stt_session_id,
-        "turn_order": t.turn_order,
-        "formatted": t.formatted,
-    }
+    role = roles.get(t.speaker or "")
+    return {"seq": t.seq, "speaker": t.speaker, "role": role, **pick(t, _TURN_FIELDS)}
 
 
 def _note_json(n: Note) -> dict[str, Any]:
     return {
-        "version": n.version,
-        "kind": n.kind,
-        "status": n.status,
-        "text": n.text,
-        "sections": n.sections,
-        "model": n.model,
-        "author": n.author,
-        "problem": n.problem,
-        "missing_seqs": n.missing_seqs,
+        **pick(n, _NOTE_FIELDS),
         "created_at": _iso(n.created_at),
         "signed_by": n.signed_by,
         "signed_at": _iso(n.signed_at),
@@ -139,21 +135,9 @@ def encounter_json(
 ) -> dict[str, Any]:
     return {
         "encounter": {
-            "id": enc.id,
-            "room": enc.room,
-            "clinician": enc.clinician,
-            "status": enc.status,
-            "llm_model": enc.llm_model,
-            "speech_model": enc.speech_model,
-            "started_at": _iso(enc.started_at),
-            "stopped_at": _iso(enc.stopped_at),
-            "transcribed_at": _iso(enc.transcribed_at),
-            "note_at": _iso(enc.note_at),
-            "expected_turns": enc.expected_turns,
-            "audio_ms": enc.audio_ms,
-            "stt_audio_s": enc.stt_audio_s,
-            "stt_session_s": enc.stt_session_s,
-            "missing_seqs": enc.missing_seqs,
+            **pick(enc, _ENCOUNTER_FIELDS),
+            **pick(enc, _ENCOUNTER_DATES, _iso),
+            **pick(enc, _ENCOUNTER_COUNTS),
             "speaker_roles": roles,
             "failure_stage": enc.failure_stage,
             "failure_reason": enc.failure_reason,

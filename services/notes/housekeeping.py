@@ -14,9 +14,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from services.notes.background import RedisJob
 from services.notes.config import NotesSettings
 from services.notes.metrics import NotesMetrics
-from shared.contracts import StreamNames
 from shared.logging import get_logger
 from shared.trim import StreamReport, now_ms, trim_shared_streams
 from shared.waiting import sleep_or_stop
@@ -28,19 +28,16 @@ MEMORY_WARN_SHARE = 0.8
 ALERT_REPEAT_S = 3600.0
 
 
-class Housekeeping:
+class Housekeeping(RedisJob):
     def __init__(
         self, settings: NotesSettings, redis: aioredis.Redis, metrics: NotesMetrics
     ) -> None:
-        self.s = settings
-        self.redis = redis
-        self.metrics = metrics
-        self.names = StreamNames(settings.stream_prefix)
+        super().__init__(settings, redis, metrics)
         self._last_alert: dict[str, float] = {}
 
     async def once(self) -> list[StreamReport]:
         reports = await trim_shared_streams(
-            self.redis, self.names, keep_tail=self.s.stream_keep_tail
+            self.redis, self.names, keep_tail=self.settings.stream_keep_tail
         )
         warnings: list[str] = []
         now = now_ms()
@@ -55,7 +52,7 @@ class Housekeeping:
             if rep.skipped and rep.skipped.startswith("group_missing"):
                 self._alert("stream_not_trimmed", stream=rep.name, reason=rep.skipped)
         dead = next(r for r in reports if r.name == "dead")
-        over = dead.length >= self.s.dead_letter_alert
+        over = dead.length >= self.settings.dead_letter_alert
         self.metrics.dead_letter_alert.set(1 if over else 0)
         if over:
             warnings.append("dead_letters_at_alert_level")
@@ -88,4 +85,4 @@ class Housekeeping:
                 await self.once()
             except (RedisError, OSError) as err:
                 log.warning("stream_housekeeping_deferred", error=type(err).__name__)
-            await sleep_or_stop(stop, self.s.stream_trim_every_s)
+            await sleep_or_stop(stop, self.settings.stream_trim_every_s)

@@ -30,12 +30,12 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.notes.audio_archive import ArchiveError, archive_audio, remove_archive
+from services.notes.background import RedisJob
 from services.notes.config import NotesSettings
 from services.notes.db.engine import Database
 from services.notes.db.models import Encounter, utcnow
 from services.notes.metrics import NotesMetrics
 from services.notes.status import EncounterStatus
-from shared.contracts import StreamNames
 from shared.logging import get_logger
 from shared.release import StepHook, glob_escape, release_encounter
 from shared.waiting import sleep_or_stop
@@ -60,7 +60,7 @@ def audio_kept_until(enc: Encounter, settings: NotesSettings) -> datetime | None
     return ended + timedelta(hours=settings.failed_audio_max_age_h)
 
 
-class RedisReleaser:
+class RedisReleaser(RedisJob):
     def __init__(
         self,
         settings: NotesSettings,
@@ -70,18 +70,15 @@ class RedisReleaser:
         *,
         between_steps: StepHook | None = None,
     ) -> None:
-        self.s = settings
+        super().__init__(settings, redis, metrics)
         self.db = db
-        self.redis = redis
-        self.metrics = metrics
-        self.names = StreamNames(settings.stream_prefix)
         self.between_steps = between_steps
 
     async def due(self, now: datetime | None = None, limit: int = BATCH) -> list[str]:
         """Ids of visits whose Redis keys may go now, oldest first."""
         now = now or utcnow()
-        settled = now - timedelta(seconds=self.s.redis_release_delay_s)
-        max_age = timedelta(hours=self.s.failed_audio_max_age_h)
+        settled = now - timedelta(seconds=self.settings.redis_release_delay_s)
+        max_age = timedelta(hours=self.settings.failed_audio_max_age_h)
         e = Encounter
         ended = func.coalesce(e.stopped_at, e.started_at)
         durable = or_(
@@ -134,7 +131,7 @@ class RedisReleaser:
 
     async def _archive(self, encounter_id: str) -> bool:
         """Write the FLAC archive if one is wanted; False keeps the audio in Redis."""
-        if self.s.audio_archive != "flac":
+        if self.settings.audio_archive != "flac":
             return True
         async with self.db.session() as session:
             enc = await session.get(Encounter, encounter_id)
@@ -142,7 +139,11 @@ class RedisReleaser:
             return True  # a purged visit's audio is never written anywhere
         try:
             path = await archive_audio(
-                self.redis, self.names, self.s.export_dir, encounter_id, enc.sample_rate or 16000
+                self.redis,
+                self.names,
+                self.settings.export_dir,
+                encounter_id,
+                enc.sample_rate or 16000,
             )
         except ArchiveError as err:
             self.metrics.export_errors.inc()
@@ -151,7 +152,7 @@ class RedisReleaser:
         if path is not None and await self._purged_meanwhile(encounter_id):
             # A purge committed while the file was written; its folder removal may have
             # run before the file existed, so remove it here (purge order: DB, files, Redis).
-            await asyncio.to_thread(remove_archive, self.s.export_dir, encounter_id)
+            await asyncio.to_thread(remove_archive, self.settings.export_dir, encounter_id)
         if self.between_steps is not None:
             await self.between_steps("archived", encounter_id)
         return True
@@ -193,7 +194,7 @@ class RedisReleaser:
 
     @property
     def _max_age(self) -> timedelta:
-        return timedelta(hours=self.s.failed_audio_max_age_h)
+        return timedelta(hours=self.settings.failed_audio_max_age_h)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Release what is due every ``redis_release_every_s`` until ``stop``; look for
@@ -208,4 +209,4 @@ class RedisReleaser:
             except (RedisError, OSError, SQLAlchemyError) as err:
                 # Nothing was marked released that is still in Redis: retried next pass.
                 log.warning("redis_release_deferred", error=type(err).__name__)
-            await sleep_or_stop(stop, self.s.redis_release_every_s)
+            await sleep_or_stop(stop, self.settings.redis_release_every_s)

@@ -26,6 +26,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from services.notes.background import RedisJob
 from services.notes.config import NotesSettings
 from services.notes.metrics import NotesMetrics
 from services.notes.room_admin import retire_keys
@@ -58,17 +59,14 @@ return 1
 """
 
 
-class RoomGate:
+class RoomGate(RedisJob):
     """One consumer-group reader per registered room, started and stopped as admins add
     and revoke rooms."""
 
     def __init__(
         self, settings: NotesSettings, redis: aioredis.Redis, metrics: NotesMetrics
     ) -> None:
-        self.settings = settings
-        self.redis = redis
-        self.metrics = metrics
-        self.names = StreamNames(settings.stream_prefix)
+        super().__init__(settings, redis, metrics)
         # Rooms whose reader this gate stopped and whose keys it retired (ops and tests
         # can tell a revocation has been fully acted on).
         self.retired: set[str] = set()

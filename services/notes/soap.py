@@ -15,7 +15,7 @@ and merge of long visits stay in text form: their statements' links are computed
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from services.notes import soap_prompt
@@ -114,22 +114,18 @@ def _halves(items: Sequence[T]) -> tuple[list[T], list[T]]:
     return list(items[:mid]), list(items[mid:])
 
 
+@dataclass(eq=False)
 class SoapWriter:
-    def __init__(
-        self,
-        client: ChatClient,
-        *,
-        max_tokens: int = 1200,
-        temperature: float = 0.2,
-        budget_chars: int = 60_000,
-        on_request: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        self.client = client
-        self.max_tokens = max_tokens
-        self.temperature = temperature
-        self.budget = budget_chars
-        self.on_request = on_request
-        self.requests = 0
+    """Writes notes through ``client``; a transcript longer than ``budget_chars`` is cut
+    into parts (module docstring)."""
+
+    client: ChatClient
+    _: KW_ONLY
+    max_tokens: int = 1200
+    temperature: float = 0.2
+    budget_chars: int = 60_000
+    on_request: Callable[[], Awaitable[None]] | None = None
+    requests: int = field(default=0, init=False)  # chat requests of the current note
 
     async def _chat(
         self, model: str, messages: list[dict[str, str]], structured: bool = False
@@ -192,7 +188,7 @@ class SoapWriter:
         structured = seqs is not None
         body = soap_prompt.numbered(lines, seqs) if seqs is not None else list(lines)
         transcript = "\n".join(body)
-        if len(transcript) <= self.budget:
+        if len(transcript) <= self.budget_chars:
             if structured:
                 msgs = soap_prompt.structured_messages(transcript, has_roles=has_roles)
             else:
@@ -215,7 +211,7 @@ class SoapWriter:
                 return WrittenNote(readable(got.raw), {s: [] for s in SECTIONS}, problem, 2)
             # The note of the whole visit does not fit in max_tokens: write it in parts.
             return await self._write_long(model, lines, len(transcript) // 2 + 1, has_roles)
-        return await self._write_long(model, lines, self.budget, has_roles)
+        return await self._write_long(model, lines, self.budget_chars, has_roles)
 
     async def _write_long(
         self, model: str, lines: Sequence[str], budget: int, has_roles: bool
@@ -264,7 +260,7 @@ class SoapWriter:
             size = 0
             for note in notes:
                 n = len(note.text) + 40
-                if groups[-1] and (size + n > self.budget or len(groups[-1]) >= max_group):
+                if groups[-1] and (size + n > self.budget_chars or len(groups[-1]) >= max_group):
                     groups.append([])
                     size = 0
                 groups[-1].append(note)

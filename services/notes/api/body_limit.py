@@ -11,6 +11,8 @@ from fastapi import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.notes.api.asgi import HttpMiddleware
+
 TOO_LARGE = "request body too large"
 
 
@@ -46,17 +48,14 @@ async def _drain(receive: Receive) -> None:
             return
 
 
-class BodyLimitMiddleware:
-    """Pure ASGI middleware (a ``BaseHTTPMiddleware`` would buffer streamed responses)."""
+class BodyLimitMiddleware(HttpMiddleware):
+    """Refuses bodies above ``max_bytes`` with 413 (module docstring: how)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = declared_length(scope)
         if declared is not None and declared > self.max_bytes:
             detail = f"{TOO_LARGE} (at most {self.max_bytes} bytes)"

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from services.notes.fields import pick
 from services.notes.status import EncounterStatus
 from shared.contracts import (
     EditedTurn,
@@ -104,10 +105,7 @@ HEARTBEAT = b": heartbeat\n\n"
 
 def _turn_payload(turn: EditedTurn) -> dict[str, Any]:
     return {
-        "seq": turn.seq,
-        "speaker": turn.speaker,
-        "start_ms": turn.start_ms,
-        "end_ms": turn.end_ms,
+        **pick(turn, ("seq", "speaker", "start_ms", "end_ms")),
         "text": turn.edited_text or turn.text,
         "original_text": turn.text,
         "edit_status": turn.edit_status,

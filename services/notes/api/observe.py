@@ -11,58 +11,49 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.notes.api.asgi import HttpMiddleware
 from shared.logging import get_logger
+from shared.metrics import MetricSet
 
 log = get_logger(__name__)
 UNMATCHED = "<unmatched>"
 
 
-class ApiMetrics:
+class ApiMetrics(MetricSet):
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
+        super().__init__()
+        self.requests = self.counter(
             "medscribe_api_requests",
             "Staff API requests by route template, method and status.",
             ["method", "route", "status"],
-            registry=self.registry,
         )
-        self.duration = Histogram(
+        self.duration = self.histogram(
             "medscribe_api_request_duration_seconds",
             "Staff API request duration (until the response started, for streams).",
             ["method", "route"],
-            registry=self.registry,
         )
-        self.live_followers = Gauge(
-            "medscribe_api_live_followers",
-            "Open Server-Sent Event streams.",
-            registry=self.registry,
+        self.live_followers = self.gauge(
+            "medscribe_api_live_followers", "Open Server-Sent Event streams."
         )
-        self.live_refused = Counter(
+        self.live_refused = self.counter(
             "medscribe_api_live_refused",
             "Live streams refused (429): the token's or the replica's limit was reached.",
-            registry=self.registry,
         )
-        self.summaries = Counter(
+        self.summaries = self.counter(
             "medscribe_api_after_visit_summaries",
             "After-visit summaries written, by the result of their check (passed, flagged).",
             ["check"],
-            registry=self.registry,
         )
-        self.auth_failures = Counter(
+        self.auth_failures = self.counter(
             "medscribe_api_auth_failures",
             "Requests refused for a missing or bad credential, by kind "
             "(missing, bearer, session, ticket, signin, signin_link, throttled).",
             ["kind"],
-            registry=self.registry,
         )
-        self.audit_rows = Counter(
-            "medscribe_api_audit_rows",
-            "Audit rows written, by action.",
-            ["action"],
-            registry=self.registry,
+        self.audit_rows = self.counter(
+            "medscribe_api_audit_rows", "Audit rows written, by action.", ["action"]
         )
 
 
@@ -72,17 +63,14 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else UNMATCHED
 
 
-class RequestLogMiddleware:
+class RequestLogMiddleware(HttpMiddleware):
     """Logs ``api_request`` with method, route template, status and duration_ms."""
 
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 

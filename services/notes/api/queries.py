@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -100,17 +101,41 @@ def _current_note_version() -> Any:
     )
 
 
+def _narrowed(
+    query: Select[Any],
+    equal: tuple[tuple[Any, str | None], ...],
+    at: Any,
+    since: datetime | None,
+    until: datetime | None,
+) -> Select[Any]:
+    """Keep rows whose columns equal the given values and whose ``at`` lies in
+    [since, until); a filter left empty is no filter."""
+    for column, value in equal:
+        if value:
+            query = query.where(column == value)
+    if since:
+        query = query.where(at >= as_utc(since))
+    if until:
+        query = query.where(at < as_utc(until))
+    return query
+
+
+async def _page(
+    session: AsyncSession, query: Select[Any], limit: int, key: Callable[[Any], list[Any]]
+) -> tuple[list[Any], str | None]:
+    """One page of ``query`` (ordered by the caller) and the cursor, made by ``key`` from
+    the page's last row, of the next page (None on the last page)."""
+    rows = list((await session.scalars(query.limit(limit + 1))).all())
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(key(rows[-1]))
+
+
 def _filtered(query: Select[Any], f: EncounterFilter) -> Select[Any]:
-    if f.status:
-        query = query.where(Encounter.status == f.status)
-    if f.room:
-        query = query.where(Encounter.room == f.room)
-    if f.clinician:
-        query = query.where(Encounter.clinician == f.clinician)
-    if f.started_after:
-        query = query.where(Encounter.started_at >= as_utc(f.started_after))
-    if f.started_before:
-        query = query.where(Encounter.started_at < as_utc(f.started_before))
+    e = Encounter
+    equal = ((e.status, f.status), (e.room, f.room), (e.clinician, f.clinician))
+    query = _narrowed(query, equal, e.started_at, f.started_after, f.started_before)
     if f.text:
         # Search the current note version only: an old, corrected text must not match.
         in_note = (
@@ -158,14 +183,8 @@ async def list_encounters(
                 and_(Encounter.started_at == at, Encounter.id < last_id),
             )
         )
-    query = query.order_by(Encounter.started_at.desc(), Encounter.id.desc()).limit(limit + 1)
-    rows = list((await session.scalars(query)).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor([last.started_at.isoformat(), last.id])
-    return rows, next_cursor
+    query = query.order_by(Encounter.started_at.desc(), Encounter.id.desc())
+    return await _page(session, query, limit, lambda last: [last.started_at.isoformat(), last.id])
 
 
 async def encounter_clinician(session: AsyncSession, encounter_id: str) -> tuple[bool, str | None]:
@@ -239,26 +258,13 @@ async def list_audit(
     session: AsyncSession, f: AuditFilter, cursor: str | None, limit: int
 ) -> tuple[list[AuditEntry], str | None]:
     """Newest first by id (ids only grow, so the cursor is the last id seen)."""
-    query = select(AuditEntry)
-    if f.actor:
-        query = query.where(AuditEntry.actor == f.actor)
-    if f.action:
-        query = query.where(AuditEntry.action == f.action)
-    if f.encounter_id:
-        query = query.where(AuditEntry.encounter_id == f.encounter_id)
-    if f.since:
-        query = query.where(AuditEntry.at >= as_utc(f.since))
-    if f.until:
-        query = query.where(AuditEntry.at < as_utc(f.until))
+    a = AuditEntry
+    equal = ((a.actor, f.actor), (a.action, f.action), (a.encounter_id, f.encounter_id))
+    query = _narrowed(select(a), equal, a.at, f.since, f.until)
     if cursor:
         (last_id,) = decode_cursor(cursor, (int,))
         if not 0 < last_id < 2**62:
             raise BadCursor("cursor is not valid")
         query = query.where(AuditEntry.id < last_id)
-    query = query.order_by(AuditEntry.id.desc()).limit(limit + 1)
-    rows = list((await session.scalars(query)).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].id])
-    return rows, next_cursor
+    query = query.order_by(AuditEntry.id.desc())
+    return await _page(session, query, limit, lambda last: [last.id])

@@ -80,6 +80,16 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
 
 
+class OfEncounter:
+    """Columns of a row that belongs to one encounter and goes with it (the turns, note
+    versions and drafts). ``sort_order`` keeps them first, as the migrations made them."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True, sort_order=-2)
+    encounter_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("encounters.id", ondelete="CASCADE"), sort_order=-1
+    )
+
+
 class Encounter(Base):
     __tablename__ = "encounters"
 
@@ -138,14 +148,10 @@ class Encounter(Base):
         return {"name": self.patient_name, "mrn": self.patient_mrn, "dob": self.patient_dob}
 
 
-class Turn(Base):
+class Turn(OfEncounter, Base):
     __tablename__ = "turns"
     __table_args__ = (UniqueConstraint("encounter_id", "seq", name="uq_turns_encounter_seq"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    encounter_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("encounters.id", ondelete="CASCADE")
-    )
     seq: Mapped[int] = mapped_column(Integer)
     stt_session_id: Mapped[str] = mapped_column(String(100), default="")
     turn_order: Mapped[int] = mapped_column(Integer, default=0)
@@ -168,16 +174,12 @@ class Turn(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-class Note(Base):
+class Note(OfEncounter, Base):
     __tablename__ = "notes"
     __table_args__ = (
         UniqueConstraint("encounter_id", "version", name="uq_notes_encounter_version"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    encounter_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("encounters.id", ondelete="CASCADE")
-    )
     version: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20))
@@ -198,7 +200,7 @@ class Note(Base):
     addenda: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
 
 
-class NoteDraft(Base):
+class NoteDraft(OfEncounter, Base):
     """A clinician's unsaved edit, saved by the console as they type (one per author and
     encounter), so that an ended session or a closed tab loses nothing."""
 
@@ -207,10 +209,6 @@ class NoteDraft(Base):
         UniqueConstraint("encounter_id", "author", name="uq_note_drafts_encounter_author"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    encounter_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("encounters.id", ondelete="CASCADE")
-    )
     author: Mapped[str] = mapped_column(String(100))
     base_version: Mapped[int] = mapped_column(Integer)
     sections: Mapped[dict[str, list[str]]] = mapped_column(JSONType)

@@ -45,8 +45,7 @@ def _page(me: Signed, *, has_password: bool, status: int = 200, **shown: Any) ->
 
 @router.get("/account/password")
 async def password_page(request: Request) -> Response:
-    ctx = get_ctx(request)
-    me = await signed_in(request, ctx)
+    me = await signed_in(request, get_ctx(request))
     if me is None:
         return redirect("/signin")
     token = await _token(request, me.who.token_id)

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from services.notes.api.console.routes import SECURITY_HEADERS, _secure, redirect, render
 from services.notes.api.deps import ApiContext, get_ctx
+from services.notes.fields import pick
 from shared import rooms
 from shared.contracts import (
     EditedTurn,
@@ -126,15 +127,8 @@ async def _redeem(request: Request, ctx: ApiContext, room: str, ticket: str) -> 
 
 
 def _turn(turn: EditedTurn) -> dict[str, Any]:
-    return {
-        "seq": turn.seq,
-        "speaker": turn.speaker,
-        "text": turn.text,
-        "edited_text": turn.edited_text,
-        "edit_status": turn.edit_status,
-        "end_ms": turn.end_ms,
-        "flags": flag_dicts(turn.flags),
-    }
+    shown = pick(turn, ("seq", "speaker", "text", "edited_text", "edit_status", "end_ms"))
+    return {**shown, "flags": flag_dicts(turn.flags)}
 
 
 @router.get(PATH + "/feed")

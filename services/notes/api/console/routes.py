@@ -105,44 +105,38 @@ def redirect(to: str) -> RedirectResponse:
     return RedirectResponse(to, status_code=303, headers=SECURITY_HEADERS)
 
 
+class _Allowed:
+    """A read-only flag of ``Signed``: whether the user may do ``action`` (pages show or
+    hide controls by it; the API checks again)."""
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+
+    def __get__(self, me: Signed, owner: type[Signed] | None = None) -> bool:
+        return allowed(me.who, self.action)
+
+
 class Signed:
     """The signed-in user of a page: principal, and the session's CSRF token."""
+
+    may_write = _Allowed(Action.NOTE_UPDATE)
+    may_regenerate = _Allowed(Action.NOTE_REGENERATE)
+    may_assign = _Allowed(Action.ROOM_ASSIGN)
+    may_summarize = _Allowed(Action.SUMMARY_WRITE)
+    sees_encounters = _Allowed(Action.ENCOUNTER_LIST)
+    sees_audit = _Allowed(Action.AUDIT_READ)
 
     def __init__(self, who: Principal, session_id: str) -> None:
         self.who = who
         self.csrf = sessions.csrf_token(session_id)
 
     @property
-    def may_write(self) -> bool:
-        return allowed(self.who, Action.NOTE_UPDATE)
-
-    @property
-    def may_regenerate(self) -> bool:
-        return allowed(self.who, Action.NOTE_REGENERATE)
-
-    @property
-    def may_assign(self) -> bool:
-        return allowed(self.who, Action.ROOM_ASSIGN)
-
-    @property
-    def may_summarize(self) -> bool:
-        return allowed(self.who, Action.SUMMARY_WRITE)
-
-    @property
     def may_claim(self) -> bool:
         return self.who.role is Role.CLINICIAN and allowed(self.who, Action.ENCOUNTER_CLAIM)
 
     @property
-    def sees_encounters(self) -> bool:
-        return allowed(self.who, Action.ENCOUNTER_LIST)
-
-    @property
     def is_admin(self) -> bool:
         return self.who.role is Role.ADMIN
-
-    @property
-    def sees_audit(self) -> bool:
-        return allowed(self.who, Action.AUDIT_READ)
 
 
 async def signed_in(request: Request, ctx: ApiContext) -> Signed | None:

@@ -984,9 +984,51 @@
     load();
   }
 
+  // ---------------------------------------------------------------- admin pages' shared parts
+  // A card that shows a secret (a new token, a sign-in link, a room's password) once,
+  // until "Done" wipes it; returns the function that shows one.
+  function secretCard(box, intro, value, done) {
+    $(done).addEventListener("click", () => {
+      $(value).textContent = "";
+      $(box).hidden = true;
+    });
+    return (introText, secret) => {
+      $(intro).textContent = introText;
+      $(value).textContent = secret;
+      $(box).hidden = false;
+    };
+  }
+
+  // A form that creates something: POST body(its fields) to path, then shown(the answer),
+  // an empty form and a reloaded list.
+  function createForm(form, path, body, shown, reload) {
+    $(form).addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const resp = await api("POST", path, { json: body(new FormData(e.target)) });
+      if (!resp.ok) { toast(await detail(resp), "error"); return; }
+      shown(await resp.json());
+      e.target.reset();
+      reload();
+    });
+  }
+
+  // A list row's Revoke button: confirm, DELETE path, say how it went, reload the list.
+  function revokeButton(name, question, path, reload) {
+    return el("button", {
+      type: "button", class: "secondary danger", "aria-label": `Revoke ${name}`,
+      onclick: async () => {
+        if (!window.confirm(question)) return;
+        const r = await api("DELETE", path);
+        toast(r.ok ? `${name} revoked.` : await detail(r), r.ok ? "info" : "error");
+        reload();
+      },
+    }, "Revoke");
+  }
+
   // ---------------------------------------------------------------- tokens (admin)
   function tokensPage() {
     const rows = $("#token-rows");
+    const showSecret = secretCard("#new-secret", "#secret-intro", "#secret-value", "#secret-done");
     async function load() {
       const resp = await api("GET", "/v1/tokens");
       if (!resp.ok) { toast(await detail(resp), "error"); return; }
@@ -1003,45 +1045,26 @@
             const r = await api("POST", `/v1/tokens/${t.id}/signin-link`);
             if (!r.ok) { toast(await detail(r), "error"); return; }
             const link = await r.json();
-            $("#secret-intro").textContent = `A personal sign-in link for ${t.name}: it works once, for ${Math.round(link.expires_in_s / 3600)} hours. Send it to them:`;
-            $("#secret-value").textContent = `${window.location.origin}${link.url}`;
-            $("#new-secret").hidden = false;
+            showSecret(`A personal sign-in link for ${t.name}: it works once, for ${Math.round(link.expires_in_s / 3600)} hours. Send it to them:`,
+              `${window.location.origin}${link.url}`);
           },
-        }, "Sign-in link"), t.revoked_at ? "" : el("button", {
-          type: "button", class: "secondary danger", "aria-label": `Revoke ${t.name}`,
-          onclick: async () => {
-            if (!window.confirm(`Revoke the token ${t.name}? Its sessions end too.`)) return;
-            const r = await api("DELETE", `/v1/tokens/${t.id}`);
-            toast(r.ok ? `${t.name} revoked.` : await detail(r), r.ok ? "info" : "error");
-            load();
-          },
-        }, "Revoke")))));
+        }, "Sign-in link"), t.revoked_at ? "" : revokeButton(t.name,
+          `Revoke the token ${t.name}? Its sessions end too.`, `/v1/tokens/${t.id}`, load)))));
     }
-    $("#token-form").addEventListener("submit", async (e) => {
-      e.preventDefault();
-      const data = new FormData(e.target);
+    createForm("#token-form", "/v1/tokens", (data) => {
       const json = { name: data.get("name"), role: data.get("role") };
       const clinician = (data.get("clinician_id") || "").toString().trim();
       if (clinician) json.clinician_id = clinician;
-      const resp = await api("POST", "/v1/tokens", { json });
-      if (!resp.ok) { toast(await detail(resp), "error"); return; }
-      const created = await resp.json();
-      $("#secret-intro").textContent = "The new token, shown only now. Give it to its owner (or send them a sign-in link from the list below):";
-      $("#secret-value").textContent = created.token;
-      $("#new-secret").hidden = false;
-      e.target.reset();
-      load();
-    });
-    $("#secret-done").addEventListener("click", () => {
-      $("#secret-value").textContent = "";
-      $("#new-secret").hidden = true;
-    });
+      return json;
+    }, (created) => showSecret("The new token, shown only now. Give it to its owner (or send them a sign-in link from the list below):",
+      created.token), load);
     load();
   }
 
   // ---------------------------------------------------------------- rooms' credentials (admin)
   function roomsPage() {
     const rows = $("#room-rows");
+    const showSecret = secretCard("#room-secret", "#room-secret-intro", "#room-secret-value", "#room-secret-done");
     async function load() {
       const resp = await api("GET", "/v1/admin/rooms");
       if (!resp.ok) { $("#rooms-unavailable").textContent = await detail(resp); $("#rooms-unavailable").hidden = false; return; }
@@ -1050,32 +1073,13 @@
         el("td", { "data-label": "Room", text: r.name }), el("td", { "data-label": "Redis user", class: "mono", text: r.user }),
         el("td", { "data-label": "Created", text: r.created_at }),
         el("td", { "data-label": "State" }, r.active ? el("span", { class: "badge status-ready", text: "active" }) : el("span", { class: "badge status-failed", text: "no credentials" })),
-        el("td", {}, el("button", {
-          type: "button", class: "secondary danger", "aria-label": `Revoke ${r.name}`,
-          onclick: async () => {
-            if (!window.confirm(`Revoke the credentials of room ${r.name}? Its machine is disconnected at once and cannot record until it gets new ones.`)) return;
-            const d = await api("DELETE", `/v1/admin/rooms/${encodeURIComponent(r.name)}`);
-            toast(d.ok ? `${r.name} revoked.` : await detail(d), d.ok ? "info" : "error");
-            load();
-          },
-        }, "Revoke")))));
+        el("td", {}, revokeButton(r.name,
+          `Revoke the credentials of room ${r.name}? Its machine is disconnected at once and cannot record until it gets new ones.`,
+          `/v1/admin/rooms/${encodeURIComponent(r.name)}`, load)))));
     }
-    $("#room-form").addEventListener("submit", async (e) => {
-      e.preventDefault();
-      const data = new FormData(e.target);
-      const resp = await api("POST", "/v1/admin/rooms", { json: { name: data.get("name") } });
-      if (!resp.ok) { toast(await detail(resp), "error"); return; }
-      const created = await resp.json();
-      $("#room-secret-intro").textContent = `Room ${created.name}: Redis user ${created.user}. The password, shown only now; put it in the room machine's MEDSCRIBE_REDIS_URL (redis://${created.user}:PASSWORD@<clinic server>:6379/0):`;
-      $("#room-secret-value").textContent = created.password;
-      $("#room-secret").hidden = false;
-      e.target.reset();
-      load();
-    });
-    $("#room-secret-done").addEventListener("click", () => {
-      $("#room-secret-value").textContent = "";
-      $("#room-secret").hidden = true;
-    });
+    createForm("#room-form", "/v1/admin/rooms", (data) => ({ name: data.get("name") }),
+      (created) => showSecret(`Room ${created.name}: Redis user ${created.user}. The password, shown only now; put it in the room machine's MEDSCRIBE_REDIS_URL (redis://${created.user}:PASSWORD@<clinic server>:6379/0):`,
+        created.password), load);
     load();
   }
 
