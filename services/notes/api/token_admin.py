@@ -6,7 +6,7 @@ Each change writes an audit row with actor ``cli``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import inspect
@@ -52,15 +52,8 @@ async def _require_tables(db: Database) -> None:
 
 
 def _info(token: ApiToken) -> TokenInfo:
-    return TokenInfo(
-        id=token.id,
-        name=token.name,
-        role=token.role,
-        clinician_id=token.clinician_id,
-        created_at=token.created_at,
-        last_used_at=token.last_used_at,
-        revoked_at=token.revoked_at,
-    )
+    """The token's columns of the same names as the fields (never its hash)."""
+    return TokenInfo(**{f.name: getattr(token, f.name) for f in fields(TokenInfo)})
 
 
 async def _audit(session: AsyncSession, action: Action, target: str) -> None:

@@ -5,14 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes.api import console_sessions as sessions
 from services.notes.api import queries
-from services.notes.api.deps import Caller, Ctx, audited, require
-from services.notes.api.errors import error_responses
-from services.notes.api.routers.encounters import PLAIN
+from services.notes.api.route_helpers import Call, Cursor, PlainFilter, answers
 from services.notes.api.schemas import (
     ENCOUNTER_ID_PATTERN,
     AuditEntryOut,
@@ -32,6 +30,7 @@ router = APIRouter(prefix="/v1", tags=["audit and tokens"])
 TOKEN_NOT_FOUND = "no such token"
 # An invitation is opened within a working day; it signs in once, then it is gone.
 INVITE_TTL_S = 24 * 3600
+TokenIdPath = Annotated[int, Path(ge=1, le=2**62)]
 
 
 async def _unrevoked_token(session: AsyncSession, token_id: int, revoked: str) -> ApiToken:
@@ -44,27 +43,19 @@ async def _unrevoked_token(session: AsyncSession, token_id: int, revoked: str) -
     return token
 
 
-@router.get(
-    "/audit",
-    response_model=AuditPage,
-    summary="Query the audit log (auditor, admin)",
-    responses=error_responses(401, 403),
-)
+@router.get("/audit", summary="Query the audit log (auditor, admin)", **answers(AuditPage))
 async def get_audit(
-    request: Request,
-    ctx: Ctx,
-    who: Caller,
-    actor: Annotated[str | None, Query(max_length=100, pattern=PLAIN)] = None,
+    call: Call,
+    actor: PlainFilter = None,
     action: Annotated[str | None, Query(max_length=50, pattern=r"^[a-z_.]+$")] = None,
     encounter_id: Annotated[str | None, Query(pattern=ENCOUNTER_ID_PATTERN)] = None,
     since: Annotated[datetime | None, Query(description="At or after (UTC if no zone).")] = None,
     until: Annotated[datetime | None, Query(description="Before.")] = None,
-    cursor: Annotated[str | None, Query(max_length=300, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
     """Newest first. This query is itself audited. The log has no write endpoints."""
-    async with audited(ctx, request, who, Action.AUDIT_READ, encounter_id) as work:
-        require(who, Action.AUDIT_READ)
+    async with call.allowed(Action.AUDIT_READ, encounter_id) as work:
         filters = queries.AuditFilter(
             actor=actor, action=action, encounter_id=encounter_id, since=since, until=until
         )
@@ -77,14 +68,11 @@ async def get_audit(
 
 @router.post(
     "/tokens",
-    response_model=TokenCreated,
-    status_code=201,
     summary="Create an API token (admin); the secret is shown only here",
-    responses=error_responses(401, 403, 409),
+    **answers(TokenCreated, 409, status_code=201),
 )
-async def create_token(body: TokenCreate, request: Request, ctx: Ctx, who: Caller) -> TokenCreated:
-    async with audited(ctx, request, who, Action.TOKEN_CREATE) as work:
-        require(who, Action.TOKEN_CREATE)
+async def create_token(body: TokenCreate, call: Call) -> TokenCreated:
+    async with call.allowed(Action.TOKEN_CREATE) as work:
         if body.role is Role.CLINICIAN and not body.clinician_id:
             raise HTTPException(409, "a clinician token needs clinician_id")
         if body.role is not Role.CLINICIAN and body.clinician_id:
@@ -108,30 +96,18 @@ async def create_token(body: TokenCreate, request: Request, ctx: Ctx, who: Calle
     return TokenCreated(**out.model_dump(), token=secret)
 
 
-@router.get(
-    "/tokens",
-    response_model=TokenList,
-    summary="List API tokens (admin); never their secrets",
-    responses=error_responses(401, 403),
-)
-async def list_tokens(request: Request, ctx: Ctx, who: Caller) -> TokenList:
-    async with audited(ctx, request, who, Action.TOKEN_LIST) as work:
-        require(who, Action.TOKEN_LIST)
+@router.get("/tokens", summary="List API tokens (admin); never their secrets", **answers(TokenList))
+async def list_tokens(call: Call) -> TokenList:
+    async with call.allowed(Action.TOKEN_LIST) as work:
         tokens = await repo.list_tokens(work.session)
         return TokenList(items=[TokenOut.model_validate(t) for t in tokens])
 
 
 @router.delete(
-    "/tokens/{token_id}",
-    response_model=TokenOut,
-    summary="Revoke an API token (admin)",
-    responses=error_responses(401, 403, 404, 409),
+    "/tokens/{token_id}", summary="Revoke an API token (admin)", **answers(TokenOut, 404, 409)
 )
-async def revoke_token(
-    token_id: Annotated[int, Path(ge=1, le=2**62)], request: Request, ctx: Ctx, who: Caller
-) -> TokenOut:
-    async with audited(ctx, request, who, Action.TOKEN_REVOKE) as work:
-        require(who, Action.TOKEN_REVOKE)
+async def revoke_token(token_id: TokenIdPath, call: Call) -> TokenOut:
+    async with call.allowed(Action.TOKEN_REVOKE) as work:
         token = await _unrevoked_token(work.session, token_id, "the token is already revoked")
         token = await repo.revoke_token(work.session, token.name)
         work.target = f"token:{token.id}"
@@ -140,21 +116,16 @@ async def revoke_token(
 
 @router.post(
     "/tokens/{token_id}/signin-link",
-    response_model=SigninLink,
-    status_code=201,
     summary="A personal one-time sign-in link for a token's owner (admin)",
-    responses=error_responses(401, 403, 404, 409),
+    **answers(SigninLink, 404, 409, status_code=201),
 )
-async def signin_link(
-    token_id: Annotated[int, Path(ge=1, le=2**62)], request: Request, ctx: Ctx, who: Caller
-) -> SigninLink:
+async def signin_link(token_id: TokenIdPath, call: Call) -> SigninLink:
     """Send the link instead of the token: opening it once starts a console session with
     the token's identity and role (valid 24 h; audited as token.create)."""
-    async with audited(ctx, request, who, Action.TOKEN_CREATE) as work:
-        require(who, Action.TOKEN_CREATE)
+    async with call.allowed(Action.TOKEN_CREATE) as work:
         token = await _unrevoked_token(work.session, token_id, "the token is revoked")
         ticket = await sessions.issue_link(
-            ctx.redis, ctx.names, token.token_hash, INVITE_TTL_S, invite=True
+            call.ctx.redis, call.ctx.names, token.token_hash, INVITE_TTL_S, invite=True
         )
         work.status = 201
         work.target = f"signin-link:token:{token.id}"

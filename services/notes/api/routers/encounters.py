@@ -9,16 +9,16 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from services.notes.api import queries
-from services.notes.api.deps import (
-    FORBIDDEN,
-    ApiContext,
-    Caller,
-    Ctx,
-    audited,
-    audited_encounter,
-    require,
+from services.notes.api.deps import FORBIDDEN
+from services.notes.api.route_helpers import (
+    PLAIN,
+    Call,
+    Cursor,
+    PlainFilter,
+    RouteCall,
+    answers,
+    same_named,
 )
-from services.notes.api.errors import error_responses
 from services.notes.api.schemas import (
     ENCOUNTER_ID_PATTERN,
     EncounterDetail,
@@ -32,7 +32,7 @@ from services.notes.api.schemas import (
     TurnOut,
 )
 from services.notes.api.transcripts import transcript_view
-from services.notes.auth import Action, Principal, Role
+from services.notes.auth import Action, Role
 from services.notes.db import repo
 from services.notes.db.models import Encounter
 from services.notes.release import audio_kept_until
@@ -41,8 +41,6 @@ from services.notes.transcript import turn_text
 
 router = APIRouter(prefix="/v1/encounters", tags=["encounters"])
 
-# Printable text only: a NUL or other control byte in a query is a 422, not a DB error.
-PLAIN = r"^[^\x00-\x1f\x7f]+$"
 EncounterIdPath = Annotated[
     str, Path(pattern=ENCOUNTER_ID_PATTERN, description="The encounter id.", max_length=64)
 ]
@@ -63,19 +61,12 @@ def timings(e: Encounter) -> Timings:
     )
 
 
-@router.get(
-    "",
-    response_model=EncounterPage,
-    summary="List encounters",
-    responses=error_responses(401, 403),
-)
+@router.get("", summary="List encounters", **answers(EncounterPage))
 async def list_encounters(
-    request: Request,
-    ctx: Ctx,
-    who: Caller,
+    call: Call,
     status: Annotated[EncounterStatus | None, Query()] = None,
-    room: Annotated[str | None, Query(max_length=100, pattern=PLAIN)] = None,
-    clinician: Annotated[str | None, Query(max_length=100, pattern=PLAIN)] = None,
+    room: PlainFilter = None,
+    clinician: PlainFilter = None,
     started_after: Annotated[
         datetime | None, Query(description="Started at or after (ISO 8601; UTC if no zone).")
     ] = None,
@@ -93,7 +84,7 @@ async def list_encounters(
     unassigned: Annotated[
         bool, Query(description="Only visits recorded without a clinician (to claim).")
     ] = False,
-    cursor: Annotated[str | None, Query(max_length=300, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> EncounterPage:
     """Newest first. Clinicians see only their own encounters, and the unassigned queue."""
@@ -101,41 +92,33 @@ async def list_encounters(
         status=status, room=room, clinician=clinician, started_after=started_after,
         started_before=started_before, q=q, unassigned=unassigned, cursor=cursor, limit=limit,
     )  # fmt: skip
-    return await _list(request, ctx, who, search)
+    return await _list(call, search)
 
 
 @router.post(
     "/search",
-    response_model=EncounterPage,
     summary="List encounters, filters in the body (keeps search words out of URLs)",
-    responses=error_responses(401, 403),
+    **answers(EncounterPage),
 )
-async def search_encounters(
-    body: EncounterSearch, request: Request, ctx: Ctx, who: Caller
-) -> EncounterPage:
+async def search_encounters(body: EncounterSearch, call: Call) -> EncounterPage:
     """The same as ``GET /v1/encounters`` with the filters as JSON; audited as a list."""
-    return await _list(request, ctx, who, body)
+    return await _list(call, body)
 
 
-async def _list(
-    request: Request, ctx: ApiContext, who: Principal, search: EncounterSearch
-) -> EncounterPage:
+# The search's fields that the filter takes as they are (not the clinician, nor q: text).
+_AS_FILTERED = {"status", "room", "started_after", "started_before", "unassigned", "to_sign"}
+
+
+async def _list(call: RouteCall, search: EncounterSearch) -> EncounterPage:
+    who = call.who
     clinician = search.clinician
-    async with audited(ctx, request, who, Action.ENCOUNTER_LIST) as work:
-        require(who, Action.ENCOUNTER_LIST)
+    async with call.allowed(Action.ENCOUNTER_LIST) as work:
         if who.role is Role.CLINICIAN and not search.unassigned:
             if clinician is not None and clinician != who.clinician_id:
                 raise HTTPException(403, FORBIDDEN)
             clinician = who.clinician_id
         filters = queries.EncounterFilter(
-            status=search.status,
-            room=search.room,
-            clinician=clinician,
-            started_after=search.started_after,
-            started_before=search.started_before,
-            text=search.q,
-            unassigned=search.unassigned,
-            to_sign=search.to_sign,
+            **search.model_dump(include=_AS_FILTERED), clinician=clinician, text=search.q
         )
         rows, next_cursor = await queries.list_encounters(
             work.session, filters, search.cursor, search.limit
@@ -146,16 +129,20 @@ async def _list(
         )
 
 
+# The encounter's columns that the detail shows as they are, under their own names.
+_AS_STORED = (
+    "transcribed_at", "audio_ms", "expected_turns", "missing_seqs", "failure_stage",
+    "failure_reason", "speaker_roles", "stt_audio_s", "stt_session_s",
+)  # fmt: skip
+
+
 @router.get(
     "/{encounter_id}",
-    response_model=EncounterDetail,
     summary="One encounter with its status and timings",
-    responses=error_responses(401, 403, 404),
+    **answers(EncounterDetail, 404),
 )
-async def get_encounter(
-    encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
-) -> EncounterDetail:
-    async with audited_encounter(ctx, request, who, Action.ENCOUNTER_READ, encounter_id) as work:
+async def get_encounter(encounter_id: EncounterIdPath, call: Call) -> EncounterDetail:
+    async with call.on_encounter(Action.ENCOUNTER_READ, encounter_id) as work:
         enc = await repo.get_encounter(work.session, encounter_id)
         assert enc is not None
         note = await repo.current_note(work.session, encounter_id)
@@ -163,20 +150,12 @@ async def get_encounter(
         summary = EncounterSummary.model_validate(enc).model_dump()
         return EncounterDetail(
             **summary,
-            transcribed_at=enc.transcribed_at,
-            audio_ms=enc.audio_ms,
-            expected_turns=enc.expected_turns,
+            **same_named(enc, _AS_STORED),
             stored_turns=stored,
-            missing_seqs=enc.missing_seqs,
-            failure_stage=enc.failure_stage,
-            failure_reason=enc.failure_reason,
-            speaker_roles=enc.speaker_roles,
-            stt_audio_s=enc.stt_audio_s,
-            stt_session_s=enc.stt_session_s,
             timings=timings(enc),
             note=NoteRef.model_validate(note) if note is not None else None,
             audio_released_at=enc.redis_released_at,
-            audio_kept_until=(kept := audio_kept_until(enc, ctx.settings)),
+            audio_kept_until=(kept := audio_kept_until(enc, call.ctx.settings)),
             audio_warning=(
                 f"transcription failed: the audio is kept for a replay until "
                 f"{kept.isoformat(timespec='minutes')} and then deleted"
@@ -207,27 +186,21 @@ def wants_text(request: Request) -> bool:
 
 @router.get(
     "/{encounter_id}/transcript",
-    response_model=Transcript,
     summary="The encounter's transcript (JSON turns, or text/plain export format)",
-    responses={
-        200: {
-            "content": {"text/plain": {"schema": {"type": "string"}}},
-            "description": "JSON turns, or `[HH:MM:SS] Speaker: text` lines with "
-            "`Accept: text/plain`.",
-        },
-        **error_responses(401, 403, 404),
-    },
+    **answers(
+        Transcript,
+        404,
+        text="JSON turns, or `[HH:MM:SS] Speaker: text` lines with `Accept: text/plain`.",
+    ),
 )
-async def get_transcript(
-    encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
-) -> Response | Transcript:
-    as_text = wants_text(request)
-    async with audited_encounter(ctx, request, who, Action.TRANSCRIPT_READ, encounter_id) as work:
+async def get_transcript(encounter_id: EncounterIdPath, call: Call) -> Response | Transcript:
+    as_text = wants_text(call.request)
+    async with call.on_encounter(Action.TRANSCRIPT_READ, encounter_id) as work:
         enc = await repo.get_encounter(work.session, encounter_id)
         assert enc is not None
         turns = await repo.list_turns(work.session, encounter_id)
         work.target = "text" if as_text else "json"
-    view = transcript_view(ctx.settings, enc, turns)
+    view = transcript_view(call.ctx.settings, enc, turns)
     if as_text:
         return PlainTextResponse(view.text)
     return Transcript(

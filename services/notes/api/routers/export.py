@@ -13,23 +13,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.background import BackgroundTask
 
-from services.notes.api import console_sessions, queries, tickets
-from services.notes.api.deps import (
-    ApiContext,
-    Caller,
-    Ctx,
-    StreamCaller,
-    audited_encounter,
-)
+from services.notes.api import console_sessions, live, queries, tickets
+from services.notes.api.deps import ApiContext, Ctx, StreamCaller, audited_encounter
 from services.notes.api.errors import error_responses
 from services.notes.api.fhir import FHIR_MEDIA_TYPE, FhirExportError, SignedNote, export_document
-from services.notes.api.live import (
-    Positions,
-    current_positions,
-    follow,
-    format_event,
-    parse_last_event_id,
-)
+from services.notes.api.route_helpers import Call, answers
 from services.notes.api.routers.encounters import EncounterIdPath
 from services.notes.api.schemas import StreamTicket
 from services.notes.api.transcripts import transcript_view
@@ -57,10 +45,8 @@ router = APIRouter(prefix="/v1/encounters/{encounter_id}", tags=["export and liv
         **error_responses(401, 403, 404, 409),
     },
 )
-async def export_fhir(
-    encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
-) -> Response:
-    async with audited_encounter(ctx, request, who, Action.EXPORT_FHIR, encounter_id) as work:
+async def export_fhir(encounter_id: EncounterIdPath, call: Call) -> Response:
+    async with call.on_encounter(Action.EXPORT_FHIR, encounter_id) as work:
         enc = await repo.get_encounter(work.session, encounter_id)
         assert enc is not None
         note = await queries.latest_signed_note(work.session, encounter_id)
@@ -72,12 +58,12 @@ async def export_fhir(
             version=note.version,
             kind=note.kind,
             text=note.text,
-            signed_by=note.signed_by or who.name,
+            signed_by=note.signed_by or call.who.name,
             signed_at=note.signed_at,
             clinician=enc.clinician,
             started_at=enc.started_at,
             stopped_at=enc.stopped_at,
-            transcript_text=transcript_view(ctx.settings, enc, turns).text,
+            transcript_text=transcript_view(call.ctx.settings, enc, turns).text,
             patient_name=enc.patient_name,
             patient_mrn=enc.patient_mrn,
         )
@@ -115,9 +101,9 @@ async def live_events(
     del work
     slot = LiveSlot.take(ctx, who.token_id)
     try:
-        start = parse_last_event_id(last_event_id)
+        start = live.parse_last_event_id(last_event_id)
         if start is None:
-            start = await current_positions(ctx.live_redis, ctx.names, encounter_id)
+            start = await live.current_positions(ctx.live_redis, ctx.names, encounter_id)
     except BaseException:
         slot.release()
         raise
@@ -137,17 +123,15 @@ async def live_events(
 
 @router.post(
     "/events/ticket",
-    response_model=StreamTicket,
-    status_code=201,
     summary="A one-time ticket to open the live stream from a browser's EventSource",
-    responses=error_responses(401, 403, 404),
+    **answers(StreamTicket, 404, status_code=201),
 )
-async def live_ticket(
-    encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
-) -> StreamTicket:
+async def live_ticket(encounter_id: EncounterIdPath, call: Call) -> StreamTicket:
     """EventSource cannot send ``Authorization``: open ``url`` within 60 s instead (once)."""
-    async with audited_encounter(ctx, request, who, Action.LIVE_FOLLOW, encounter_id) as work:
-        ticket = await tickets.issue(ctx.redis, ctx.names, who.token_id, encounter_id)
+    async with call.on_encounter(Action.LIVE_FOLLOW, encounter_id) as work:
+        ticket = await tickets.issue(
+            call.ctx.redis, call.ctx.names, call.who.token_id, encounter_id
+        )
         work.status = 201
         work.target = "ticket"
     return StreamTicket(
@@ -223,7 +207,7 @@ ACCESS_ENDED = "access ended (token revoked or session over); sign in again"
 
 
 async def _stream(
-    ctx: ApiContext, encounter_id: str, start: Positions, access: Access, slot: LiveSlot
+    ctx: ApiContext, encounter_id: str, start: live.Positions, access: Access, slot: LiveSlot
 ) -> AsyncIterator[bytes]:
     async def read_status() -> str | None:
         async with ctx.db.session() as session:
@@ -235,7 +219,7 @@ async def _stream(
         return status
 
     try:
-        async for frame in follow(
+        async for frame in live.follow(
             ctx.live_redis,
             ctx.names,
             encounter_id,
@@ -248,10 +232,10 @@ async def _stream(
             yield frame
     except AccessEnded:
         log.info("live_follow_access_ended", encounter_id=encounter_id)
-        yield format_event("error", {"detail": ACCESS_ENDED})
+        yield live.format_event("error", {"detail": ACCESS_ENDED})
     except (RedisError, DBAPIError) as err:
         # The stream has started (200 sent): say why it ends instead of cutting it.
         log.warning("live_follow_failed", encounter_id=encounter_id, error=type(err).__name__)
-        yield format_event("error", {"detail": "live source unavailable; reconnect later"})
+        yield live.format_event("error", {"detail": "live source unavailable; reconnect later"})
     finally:
         slot.release()

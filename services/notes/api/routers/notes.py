@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Header, HTTPException, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from services.notes.api.deps import ApiContext, Caller, Ctx, audited_encounter
+from services.notes.api.deps import ApiContext
 from services.notes.api.errors import error_responses, note_etag
+from services.notes.api.route_helpers import Call, answers, offered, same_named, sections_out
 from services.notes.api.routers.encounters import EncounterIdPath, wants_text
 from services.notes.api.schemas import (
     AddendumIn,
@@ -26,7 +26,6 @@ from services.notes.api.schemas import (
     RegenerateAccepted,
     RegenerateRequest,
     SaveAndSignIn,
-    SectionsOut,
     SignRefused,
     SignRequest,
     StatementOut,
@@ -121,28 +120,18 @@ def statements_out(note: Note) -> list[StatementOut]:
     return _rows(note, note.evidence, StatementOut, "evidence_row_invalid")
 
 
+# The note's columns that NoteOut shows as they are, under their own names.
+_AS_STORED = (
+    "encounter_id", "version", "kind", "status", "text", "model", "author", "problem",
+    "missing_seqs", "created_at", "signed_by", "signed_at",
+)  # fmt: skip
+
+
 def note_out(note: Note) -> NoteOut:
-    sections = note.sections if isinstance(note.sections, dict) else {}
     statements = statements_out(note)
     return NoteOut(
-        encounter_id=note.encounter_id,
-        version=note.version,
-        kind=note.kind,
-        status=note.status,
-        text=note.text,
-        sections=SectionsOut(
-            **{
-                k: [str(item) for item in sections.get(k) or []]
-                for k in ("subjective", "objective", "assessment", "plan")
-            }
-        ),
-        model=note.model,
-        author=note.author,
-        problem=note.problem,
-        missing_seqs=note.missing_seqs,
-        created_at=note.created_at,
-        signed_by=note.signed_by,
-        signed_at=note.signed_at,
+        **same_named(note, _AS_STORED),
+        sections=sections_out(note.sections),
         etag=etag(note),
         statements=statements,
         open_high_flags=sum(f.severity == "high" for st in statements for f in st.flags),
@@ -156,44 +145,36 @@ def addenda_out(note: Note) -> list[AddendumOut]:
 
 @router.get(
     "",
-    response_model=NoteOut,
     summary="The current note version (JSON, or text/plain with its header)",
-    responses={
-        200: {
-            "content": {"text/plain": {"schema": {"type": "string"}}},
-            "description": "JSON, or with `Accept: text/plain` the note file: a header (DRAFT "
-            "— NOT SIGNED or signed by/at, patient, clinician, visit date) above the note.",
-        },
-        **error_responses(401, 403, 404),
-    },
+    **answers(
+        NoteOut,
+        404,
+        text="JSON, or with `Accept: text/plain` the note file: a header (DRAFT — NOT SIGNED "
+        "or signed by/at, patient, clinician, visit date) above the note.",
+    ),
 )
 async def get_note(
-    encounter_id: EncounterIdPath, request: Request, response: Response, ctx: Ctx, who: Caller
+    encounter_id: EncounterIdPath, response: Response, call: Call
 ) -> Response | NoteOut:
-    as_text = wants_text(request)
-    async with audited_encounter(ctx, request, who, Action.NOTE_READ, encounter_id) as work:
+    as_text = wants_text(call.request)
+    async with call.on_encounter(Action.NOTE_READ, encounter_id) as work:
         note = await repo.current_note(work.session, encounter_id)
         if note is None:
             raise HTTPException(404, NO_NOTE)
         enc = await repo.get_encounter(work.session, encounter_id)
         work.target = f"v{note.version}" + (" text" if as_text else "")
     if as_text:
-        text = note_file_text(note, note.missing_seqs or [], enc, ctx.settings.tzinfo())
+        text = note_file_text(note, note.missing_seqs or [], enc, call.ctx.settings.tzinfo())
         return PlainTextResponse(text, headers={"ETag": etag(note)})
     response.headers["ETag"] = etag(note)
     return note_out(note)
 
 
 @router.get(
-    "/versions",
-    response_model=NoteVersions,
-    summary="Every version of the note, oldest first",
-    responses=error_responses(401, 403, 404),
+    "/versions", summary="Every version of the note, oldest first", **answers(NoteVersions, 404)
 )
-async def get_versions(
-    encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
-) -> NoteVersions:
-    async with audited_encounter(ctx, request, who, Action.NOTE_HISTORY, encounter_id) as work:
+async def get_versions(encounter_id: EncounterIdPath, call: Call) -> NoteVersions:
+    async with call.on_encounter(Action.NOTE_HISTORY, encounter_id) as work:
         history = await repo.note_history(work.session, encounter_id)
         work.target = f"count={len(history)}"
     return NoteVersions(encounter_id=encounter_id, versions=[note_out(n) for n in history])
@@ -201,17 +182,14 @@ async def get_versions(
 
 @router.put(
     "",
-    response_model=NoteOut,
     summary="Edit the note (a new version); a signed note is locked (409)",
-    responses=error_responses(401, 403, 404, 409, 412, 413, 428),
+    **answers(NoteOut, 404, 409, 412, 413, 428),
 )
 async def put_note(
     encounter_id: EncounterIdPath,
     body: NoteUpdate,
-    request: Request,
     response: Response,
-    ctx: Ctx,
-    who: Caller,
+    call: Call,
     if_match: IfMatch = None,
 ) -> NoteOut:
     """Optimistic concurrency: send the ETag of the version you edited in ``If-Match``.
@@ -219,26 +197,23 @@ async def put_note(
     Without it: 428. When someone changed the note in between: 412 (get it again, merge,
     retry). A signed note is locked: 409 (``POST …/note/addendum`` adds dated text to it).
     """
-    async with audited_encounter(ctx, request, who, Action.NOTE_UPDATE, encounter_id) as work:
+    async with call.on_encounter(Action.NOTE_UPDATE, encounter_id) as work:
         note = await notes.edit_note(
-            work.session, encounter_id, who.name, dict(body.sections), required(if_match)
+            work.session, encounter_id, call.who.name, dict(body.sections), required(if_match)
         )
         work.target = f"v{note.version}"
-    return await changed(ctx, response, note)
+    return await changed(call.ctx, response, note)
 
 
 @router.post(
     "/sign",
-    response_model=NoteOut,
     summary="Sign the current note version (locks it)",
-    responses=error_responses(401, 403, 404, 409, 412),
+    **answers(NoteOut, 404, 409, 412),
 )
 async def sign_note(
     encounter_id: EncounterIdPath,
-    request: Request,
     response: Response,
-    ctx: Ctx,
-    who: Caller,
+    call: Call,
     if_match: IfMatch = None,
     body: SignRequest | None = None,
 ) -> NoteOut:
@@ -248,15 +223,15 @@ async def sign_note(
     ``{"acknowledge_flags": true}``; otherwise 409. The acknowledgement is audited.
     """
     acknowledged = body is not None and body.acknowledge_flags
-    async with audited_encounter(ctx, request, who, Action.NOTE_SIGN, encounter_id) as work:
+    async with call.on_encounter(Action.NOTE_SIGN, encounter_id) as work:
         signed = await signing.sign_note(
-            work.session, encounter_id, who.name, expected(if_match), acknowledged
+            work.session, encounter_id, call.who.name, expected(if_match), acknowledged
         )
         note = signed.note
         work.target = f"v{note.version}"
         if signed.high_flags:
             work.target = f"v{note.version} acknowledged {signed.high_flags} high flags"
-    return await changed(ctx, response, note)
+    return await changed(call.ctx, response, note)
 
 
 @router.post(
@@ -275,10 +250,8 @@ async def sign_note(
 async def save_and_sign(
     encounter_id: EncounterIdPath,
     body: SaveAndSignIn,
-    request: Request,
     response: Response,
-    ctx: Ctx,
-    who: Caller,
+    call: Call,
     if_match: IfMatch = None,
 ) -> NoteOut:
     """One transaction: the text (a new version if it differs from the one named by
@@ -286,11 +259,11 @@ async def save_and_sign(
     high-severity flag of the text being signed must be in ``acknowledged``; otherwise
     nothing is saved and the 409 lists them with what they rest on. Without If-Match: 428;
     another version in between: 412; a signed note: 409 (add an addendum)."""
-    async with audited_encounter(ctx, request, who, Action.NOTE_SIGN, encounter_id) as work:
+    async with call.on_encounter(Action.NOTE_SIGN, encounter_id) as work:
         signed = await signing.save_and_sign(
             work.session,
             encounter_id,
-            who.name,
+            call.who.name,
             dict(body.sections),
             required(if_match),
             [(a.statement, a.term) for a in body.acknowledged],
@@ -299,22 +272,16 @@ async def save_and_sign(
         work.target = f"v{note.version} {'saved and ' if signed.edited else ''}signed, attested"
         if signed.high_flags:
             work.target += f", acknowledged {signed.high_flags} high flags"
-    return await changed(ctx, response, note)
+    return await changed(call.ctx, response, note)
 
 
 @router.post(
     "/regenerate",
-    response_model=RegenerateAccepted,
-    status_code=202,
     summary="Write the note again (optionally with another model)",
-    responses=error_responses(401, 403, 404, 409),
+    **answers(RegenerateAccepted, 404, 409, status_code=202),
 )
 async def regenerate(
-    encounter_id: EncounterIdPath,
-    request: Request,
-    ctx: Ctx,
-    who: Caller,
-    body: RegenerateRequest | None = None,
+    encounter_id: EncounterIdPath, call: Call, body: RegenerateRequest | None = None
 ) -> RegenerateAccepted:
     """Accepted (202): the notes service's scheduler writes the next version shortly.
 
@@ -322,13 +289,10 @@ async def regenerate(
     ``needs_review``) or the live events. Every earlier version (a clinician's edit too)
     stays in the history. Signed notes are not regenerated: add an addendum.
     """
+    ctx = call.ctx
     model = body.model if body is not None else None
-    async with audited_encounter(ctx, request, who, Action.NOTE_REGENERATE, encounter_id) as work:
-        if model is not None and model not in ctx.allowed_models:
-            allowed = ", ".join(sorted(ctx.allowed_models))
-            raise RequestValidationError(
-                [{"loc": ("body", "model"), "msg": f"must be one of: {allowed}", "type": "enum"}]
-            )
+    async with call.on_encounter(Action.NOTE_REGENERATE, encounter_id) as work:
+        offered(ctx, model)
         chosen = await notes.request_note(
             work.session, encounter_id, model, ctx.settings.default_llm_model
         )
@@ -344,26 +308,22 @@ async def regenerate(
 
 @router.post(
     "/addendum",
-    response_model=NoteOut,
-    status_code=201,
     summary="Add dated text to the signed note (a new version; the signed text stays)",
-    responses=error_responses(401, 403, 404, 409, 412),
+    **answers(NoteOut, 404, 409, 412, status_code=201),
 )
 async def add_addendum(
     encounter_id: EncounterIdPath,
     body: AddendumIn,
-    request: Request,
     response: Response,
-    ctx: Ctx,
-    who: Caller,
+    call: Call,
     if_match: IfMatch = None,
 ) -> NoteOut:
     """Only on a signed note (else 409: edit it instead). The new version keeps the
     signature it amends; the addendum is dated and names its author."""
-    async with audited_encounter(ctx, request, who, Action.NOTE_ADDENDUM, encounter_id) as work:
+    async with call.on_encounter(Action.NOTE_ADDENDUM, encounter_id) as work:
         note = await notes.add_addendum(
-            work.session, encounter_id, who.name, body.text, expected(if_match)
+            work.session, encounter_id, call.who.name, body.text, expected(if_match)
         )
         work.status = 201
         work.target = f"v{note.version}"
-    return await changed(ctx, response, note)
+    return await changed(call.ctx, response, note)

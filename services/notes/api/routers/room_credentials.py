@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, HTTPException, Path
 from redis.exceptions import RedisError
 
 from services.notes import room_admin
-from services.notes.api.deps import ApiContext, Caller, Ctx, audited, require
-from services.notes.api.errors import error_responses
+from services.notes.api.deps import ApiContext
+from services.notes.api.route_helpers import Call, answers
 from services.notes.api.schemas import (
     RoomCredentialCreated,
     RoomCredentialIn,
@@ -63,35 +63,28 @@ def _out(info: room_admin.RoomInfo) -> RoomCredentialOut:
 
 @router.get(
     "/rooms",
-    response_model=RoomCredentialList,
     summary="Exam rooms with their own Redis credentials (admin); never a password",
-    responses=error_responses(401, 403),
+    **answers(RoomCredentialList),
 )
-async def list_rooms(request: Request, ctx: Ctx, who: Caller) -> RoomCredentialList:
-    async with audited(ctx, request, who, Action.ROOM_CREDENTIALS_LIST) as work:
-        require(who, Action.ROOM_CREDENTIALS_LIST)
+async def list_rooms(call: Call) -> RoomCredentialList:
+    async with call.allowed(Action.ROOM_CREDENTIALS_LIST) as work:
         with _answers():
-            found = await room_admin.list_all(_admin(ctx), ctx.names)
+            found = await room_admin.list_all(_admin(call.ctx), call.ctx.names)
         work.target = f"count={len(found)}"
         return RoomCredentialList(items=[_out(r) for r in found])
 
 
 @router.post(
     "/rooms",
-    response_model=RoomCredentialCreated,
-    status_code=201,
     summary="Give an exam room its own Redis credentials (admin); the password only here",
-    responses=error_responses(401, 403, 409, 422),
+    **answers(RoomCredentialCreated, 409, 422, status_code=201),
 )
-async def add_room(
-    body: RoomCredentialIn, request: Request, ctx: Ctx, who: Caller
-) -> RoomCredentialCreated:
-    async with audited(ctx, request, who, Action.ROOM_CREDENTIALS_ADD) as work:
-        require(who, Action.ROOM_CREDENTIALS_ADD)
-        client = _admin(ctx)
+async def add_room(body: RoomCredentialIn, call: Call) -> RoomCredentialCreated:
+    async with call.allowed(Action.ROOM_CREDENTIALS_ADD) as work:
+        client = _admin(call.ctx)
         work.target = f"room={body.name[:40]}"
         with _answers(lambda refusal: 409 if "exists" in refusal else 422):
-            info, password = await room_admin.add(client, ctx.names, body.name)
+            info, password = await room_admin.add(client, call.ctx.names, body.name)
         work.status = 201
         out = _out(info)
     return RoomCredentialCreated(**out.model_dump(), password=password)
@@ -99,20 +92,15 @@ async def add_room(
 
 @router.delete(
     "/rooms/{room}",
-    response_model=RoomCredentialOut,
     summary="Revoke an exam room's credentials (admin): its connections close at once",
-    responses=error_responses(401, 403, 404, 422),
+    **answers(RoomCredentialOut, 404, 422),
 )
 async def revoke_room(
-    room: Annotated[str, Path(min_length=1, max_length=100)],
-    request: Request,
-    ctx: Ctx,
-    who: Caller,
+    room: Annotated[str, Path(min_length=1, max_length=100)], call: Call
 ) -> RoomCredentialOut:
-    async with audited(ctx, request, who, Action.ROOM_CREDENTIALS_REVOKE) as work:
-        require(who, Action.ROOM_CREDENTIALS_REVOKE)
-        client = _admin(ctx)
+    async with call.allowed(Action.ROOM_CREDENTIALS_REVOKE) as work:
+        client = _admin(call.ctx)
         work.target = f"room={room[:40]}"
         with _answers(lambda refusal: 404 if refusal.startswith("no room") else 422):
-            info = await room_admin.revoke(client, ctx.names, room)
+            info = await room_admin.revoke(client, call.ctx.names, room)
         return _out(info)

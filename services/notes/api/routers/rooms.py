@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 
-from services.notes.api.deps import Caller, Ctx, audited, require
-from services.notes.api.errors import error_responses
+from services.notes.api.route_helpers import Call, answers
 from services.notes.api.schemas import (
     ENCOUNTER_ID_PATTERN,
     ROOM_PATTERN,
@@ -30,25 +29,17 @@ from services.notes.db.models import RoomAssignment, utcnow
 
 router = APIRouter(prefix="/v1", tags=["rooms and patients"])
 NO_ENCOUNTER = "no such encounter"
+RoomPath = Annotated[str, Path(pattern=ROOM_PATTERN)]
 
 
 @router.post(
     "/rooms/{room}/assignments",
-    response_model=AssignmentOut,
-    status_code=201,
     summary="Assign the next patient (and clinician) to a room (staff, admin)",
-    responses=error_responses(401, 403),
+    **answers(AssignmentOut, status_code=201),
 )
-async def assign(
-    room: Annotated[str, Path(pattern=ROOM_PATTERN)],
-    body: AssignmentIn,
-    request: Request,
-    ctx: Ctx,
-    who: Caller,
-) -> AssignmentOut:
+async def assign(room: RoomPath, body: AssignmentIn, call: Call) -> AssignmentOut:
     """Queued per room, oldest first: the room's next visit gets the oldest unused one."""
-    async with audited(ctx, request, who, Action.ROOM_ASSIGN) as work:
-        require(who, Action.ROOM_ASSIGN)
+    async with call.allowed(Action.ROOM_ASSIGN) as work:
         row = RoomAssignment(
             room=room,
             patient_name=body.patient_name,
@@ -56,7 +47,7 @@ async def assign(
             patient_dob=body.dob,
             visit_reason=body.visit_reason or None,
             clinician=body.clinician,
-            created_by=who.name,
+            created_by=call.who.name,
             created_at=utcnow(),
         )
         work.session.add(row)
@@ -68,20 +59,16 @@ async def assign(
 
 @router.get(
     "/rooms/{room}/assignments",
-    response_model=AssignmentList,
     summary="A room's schedule: pending assignments (and recent used ones)",
-    responses=error_responses(401, 403),
+    **answers(AssignmentList),
 )
 async def schedule(
-    room: Annotated[str, Path(pattern=ROOM_PATTERN)],
-    request: Request,
-    ctx: Ctx,
-    who: Caller,
+    room: RoomPath,
+    call: Call,
     include_used: Annotated[bool, Query(description="Also the ones already used.")] = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AssignmentList:
-    async with audited(ctx, request, who, Action.ROOM_SCHEDULE) as work:
-        require(who, Action.ROOM_SCHEDULE)
+    async with call.allowed(Action.ROOM_SCHEDULE) as work:
         stmt = select(RoomAssignment).where(RoomAssignment.room == room)
         if not include_used:
             stmt = stmt.where(RoomAssignment.encounter_id.is_(None))
@@ -92,19 +79,13 @@ async def schedule(
 
 @router.delete(
     "/rooms/{room}/assignments/{assignment_id}",
-    status_code=204,
     summary="Cancel a pending assignment (staff, admin)",
-    responses=error_responses(401, 403, 404, 409),
+    **answers(None, 404, 409, status_code=204),
 )
 async def cancel(
-    room: Annotated[str, Path(pattern=ROOM_PATTERN)],
-    assignment_id: Annotated[int, Path(ge=1, le=2**62)],
-    request: Request,
-    ctx: Ctx,
-    who: Caller,
+    room: RoomPath, assignment_id: Annotated[int, Path(ge=1, le=2**62)], call: Call
 ) -> Response:
-    async with audited(ctx, request, who, Action.ROOM_ASSIGN) as work:
-        require(who, Action.ROOM_ASSIGN)
+    async with call.allowed(Action.ROOM_ASSIGN) as work:
         row = await work.session.get(RoomAssignment, assignment_id, with_for_update=True)
         if row is None or row.room != room:
             raise HTTPException(404, "no such assignment")
@@ -118,21 +99,16 @@ async def cancel(
 
 @router.post(
     "/encounters/{encounter_id}/claim",
-    response_model=EncounterSummary,
     summary="Take a visit that was recorded without a clinician (clinician; admins assign)",
-    responses=error_responses(401, 403, 404, 409),
+    **answers(EncounterSummary, 404, 409),
 )
 async def claim(
-    encounter_id: Annotated[str, Path(pattern=ENCOUNTER_ID_PATTERN)],
-    body: ClaimIn,
-    request: Request,
-    ctx: Ctx,
-    who: Caller,
+    encounter_id: Annotated[str, Path(pattern=ENCOUNTER_ID_PATTERN)], body: ClaimIn, call: Call
 ) -> EncounterSummary:
     """Idempotent for the same clinician; a visit someone else already has is a 404 for a
     clinician (it is not theirs to see) and a 409 for an admin."""
-    async with audited(ctx, request, who, Action.ENCOUNTER_CLAIM, encounter_id) as work:
-        require(who, Action.ENCOUNTER_CLAIM)
+    who = call.who
+    async with call.allowed(Action.ENCOUNTER_CLAIM, encounter_id) as work:
         if who.role is Role.CLINICIAN:
             target = who.clinician_id
         else:

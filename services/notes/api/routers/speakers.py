@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, HTTPException, Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notes import transcript
-from services.notes.api.deps import Caller, Ctx, audited_encounter
-from services.notes.api.errors import error_responses
+from services.notes.api.route_helpers import Call, answers
 from services.notes.api.routers.encounters import EncounterIdPath
 from services.notes.api.schemas import SpeakerRolesOut, TurnRoleIn
 from services.notes.auth import Action
@@ -48,20 +47,17 @@ def _out(enc: Encounter, turns: list[Turn]) -> SpeakerRolesOut:
 
 @router.post(
     "/speakers/swap",
-    response_model=SpeakerRolesOut,
     summary="Swap clinician and patient (every turn of both speakers)",
-    responses=error_responses(401, 403, 404, 409),
+    **answers(SpeakerRolesOut, 404, 409),
 )
-async def swap_speakers(
-    encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
-) -> SpeakerRolesOut:
+async def swap_speakers(encounter_id: EncounterIdPath, call: Call) -> SpeakerRolesOut:
     """The roles as shown (stored, configured or guessed) with clinician and patient
     exchanged; stored, so the transcript, exports and a regenerated note follow them."""
-    async with audited_encounter(ctx, request, who, Action.SPEAKERS_EDIT, encounter_id) as work:
+    async with call.on_encounter(Action.SPEAKERS_EDIT, encounter_id) as work:
         enc = await _unsigned(work.session, encounter_id)
         turns = await repo.list_turns(work.session, encounter_id)
         roles = resolve_roles(
-            transcript.spoken(turns), enc.speaker_roles, ctx.settings.speaker_roles
+            transcript.spoken(turns), enc.speaker_roles, call.ctx.settings.speaker_roles
         )
         if not any(role in SWAPPED for role in roles.values()):
             raise HTTPException(409, "no speaker of this visit has a role to swap")
@@ -74,19 +70,16 @@ async def swap_speakers(
 
 @router.put(
     "/turns/{seq}/role",
-    response_model=SpeakerRolesOut,
     summary="Correct who said one turn (null: back to its speaker's role)",
-    responses=error_responses(401, 403, 404, 409),
+    **answers(SpeakerRolesOut, 404, 409),
 )
 async def set_turn_role(
     encounter_id: EncounterIdPath,
     seq: Annotated[int, Path(ge=0, le=1_000_000)],
     body: TurnRoleIn,
-    request: Request,
-    ctx: Ctx,
-    who: Caller,
+    call: Call,
 ) -> SpeakerRolesOut:
-    async with audited_encounter(ctx, request, who, Action.SPEAKERS_EDIT, encounter_id) as work:
+    async with call.on_encounter(Action.SPEAKERS_EDIT, encounter_id) as work:
         enc = await _unsigned(work.session, encounter_id)
         turn = await work.session.scalar(
             select(Turn).where(Turn.encounter_id == encounter_id, Turn.seq == seq)

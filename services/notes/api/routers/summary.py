@@ -7,16 +7,15 @@ A summary whose check found unsupported statements is stored and served with its
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import tzinfo
 
-from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notes.api.deps import Caller, Ctx, audited_encounter
-from services.notes.api.errors import error_responses
+from services.notes.api.route_helpers import Call, answers, offered
 from services.notes.api.routers.encounters import EncounterIdPath, wants_text
 from services.notes.api.schemas import (
     SummaryOut,
@@ -98,28 +97,19 @@ async def latest(session: AsyncSession, encounter_id: str) -> AfterVisitSummary 
 
 @router.post(
     "",
-    response_model=SummaryOut,
-    status_code=201,
     summary="Write the patient's after-visit summary from the signed note",
-    responses=error_responses(401, 403, 404, 409, 502),
+    **answers(SummaryOut, 404, 409, 502, status_code=201),
 )
 async def write(
-    encounter_id: EncounterIdPath,
-    request: Request,
-    ctx: Ctx,
-    who: Caller,
-    body: SummaryRequest | None = None,
+    encounter_id: EncounterIdPath, call: Call, body: SummaryRequest | None = None
 ) -> SummaryOut:
     """Only from a signed note (else 409). Plain language; every statement is checked
     against the signed note and its addenda, and unsupported ones are flagged (stored and
     shown, never dropped). Writing again adds a new summary; the newest is served."""
-    async with audited_encounter(ctx, request, who, Action.SUMMARY_WRITE, encounter_id) as work:
+    ctx = call.ctx
+    async with call.on_encounter(Action.SUMMARY_WRITE, encounter_id) as work:
         model = body.model if body is not None else None
-        if model is not None and model not in ctx.allowed_models:
-            allowed = ", ".join(sorted(ctx.allowed_models))
-            raise RequestValidationError(
-                [{"loc": ("body", "model"), "msg": f"must be one of: {allowed}", "type": "enum"}]
-            )
+        offered(ctx, model)
         note = await repo.current_note(work.session, encounter_id)
         if note is None or note.signed_at is None:
             raise HTTPException(409, NOT_SIGNED)
@@ -143,12 +133,9 @@ async def write(
         row = AfterVisitSummary(
             encounter_id=encounter_id,
             note_version=note.version,
-            sections=written.sections,
-            text=written.text,
-            evidence=written.evidence,
-            open_high_flags=written.open_high_flags,
             model=chosen,
-            created_by=who.name,
+            created_by=call.who.name,
+            **asdict(written),
         )
         work.session.add(row)
         await work.session.flush()
@@ -160,18 +147,12 @@ async def write(
 
 @router.get(
     "",
-    response_model=SummaryOut,
     summary="The newest after-visit summary (JSON, or text/plain to print or download)",
-    responses={
-        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
-        **error_responses(401, 403, 404),
-    },
+    **answers(SummaryOut, 404, text=True),
 )
-async def read(
-    encounter_id: EncounterIdPath, request: Request, ctx: Ctx, who: Caller
-) -> Response | SummaryOut:
-    as_text = wants_text(request)
-    async with audited_encounter(ctx, request, who, Action.SUMMARY_READ, encounter_id) as work:
+async def read(encounter_id: EncounterIdPath, call: Call) -> Response | SummaryOut:
+    as_text = wants_text(call.request)
+    async with call.on_encounter(Action.SUMMARY_READ, encounter_id) as work:
         row = await latest(work.session, encounter_id)
         if row is None:
             raise HTTPException(404, NO_SUMMARY)
@@ -180,5 +161,5 @@ async def read(
         assert enc is not None
         work.target = f"from v{row.note_version}" + (" text" if as_text else "")
     if as_text:
-        return PlainTextResponse(summary_file_text(row, enc, ctx.settings.tzinfo()))
+        return PlainTextResponse(summary_file_text(row, enc, call.ctx.settings.tzinfo()))
     return summary_out(row, note.version if note is not None else row.note_version)
