@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import typer
-from pydantic import ValidationError
 from typer.core import TyperGroup
 
 import shared
-from shared.cli_util import fail, fail_on_no_permission, settings_error
+from shared.cli_util import fail, fail_on_no_permission, settings_from
 from shared.config import ToolSettings
 from shared.contracts import StreamNames
 from shared.settings import ClusterUnreachable, MissingSetting
@@ -97,10 +96,7 @@ app.add_typer(dlq_app, name="dlq")
 
 
 def _tool_settings() -> ToolSettings:
-    try:
-        return ToolSettings()
-    except ValidationError as err:
-        settings_error(err)
+    return settings_from(ToolSettings)
 
 
 @app.command("version")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from shared.settings import MissingSetting
 
@@ -15,6 +16,18 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print one line to stderr and exit: no traceback for configuration problems."""
     typer.echo(f"medscribe: {message}", err=True)
     raise typer.Exit(code)
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def settings_from(settings_cls: type[S], **options: Any) -> S:
+    """``settings_cls`` from the environment and the command's options (None: not given);
+    an invalid setting ends the command with one line naming its variable."""
+    try:
+        return settings_cls(**{k: v for k, v in options.items() if v is not None})
+    except ValidationError as err:
+        settings_error(err)
 
 
 def settings_error(err: ValidationError | MissingSetting) -> NoReturn:

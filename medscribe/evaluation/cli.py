@@ -6,10 +6,9 @@ import asyncio
 from pathlib import Path
 
 import typer
-from pydantic import ValidationError
 
 from medscribe.evaluation.direct import Models
-from shared.cli_util import fail, settings_error
+from shared.cli_util import fail, settings_from
 
 app = typer.Typer(help="Measure note quality and the claim checker.", no_args_is_help=True)
 
@@ -49,10 +48,7 @@ def aci_bench(
     from shared.logging import configure_logging
 
     configure_logging("WARNING", "auto", "eval")  # a line per gateway call is noise here
-    try:
-        settings = EvalSettings()
-    except ValidationError as err:
-        settings_error(err)
+    settings = settings_from(EvalSettings)
     opts = EvalOptions(
         data=data or settings.aci_bench,
         limit=limit,

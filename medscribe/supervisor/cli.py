@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import ValidationError
 
 from shared.cli_options import DeviceOption, LlmModelOption, RoomOption, StdinOption, WavFileOption
-from shared.cli_util import fail, settings_error
+from shared.cli_util import fail, settings_error, settings_from
 from shared.logging import configure_logging
 from shared.settings import MissingSetting
 
@@ -22,10 +21,7 @@ if TYPE_CHECKING:
 def _settings(**overrides: Any) -> SupervisorSettings:
     from medscribe.supervisor.config import SupervisorSettings
 
-    try:
-        return SupervisorSettings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as err:
-        settings_error(err)
+    return settings_from(SupervisorSettings, **overrides)
 
 
 def demo(

@@ -8,10 +8,9 @@ import signal
 from typing import Any
 
 import typer
-from pydantic import ValidationError
 
 from shared import aio
-from shared.cli_util import fail_on_no_permission, settings_error
+from shared.cli_util import fail_on_no_permission, settings_error, settings_from
 from shared.settings import MissingSetting
 
 
@@ -46,10 +45,10 @@ def editor(
         "claim_idle_ms": claim_idle_ms,
         "health_port": health_port,
     }
+    settings = settings_from(EditorSettings, **overrides)
     try:
-        settings = EditorSettings(**{k: v for k, v in overrides.items() if v is not None})
         key = settings.require_llm_key()
-    except (ValidationError, MissingSetting) as err:
+    except MissingSetting as err:
         settings_error(err)
     try:
         aio.run(_main(settings, key), use_uvloop=settings.uvloop)

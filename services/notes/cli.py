@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
-from pydantic import ValidationError
 
 from services.notes.config import NotesSettings
 from shared import aio
-from shared.cli_util import fail, fail_on_no_permission, settings_error
+from shared.cli_util import fail, fail_on_no_permission, settings_error, settings_from
 from shared.logging import configure_logging, get_logger
 from shared.settings import MissingSetting
 
@@ -35,10 +34,7 @@ app.add_typer(migrate_app, name="migrate")
 
 
 def load_settings() -> NotesSettings:
-    try:
-        return NotesSettings()
-    except ValidationError as err:
-        settings_error(err)
+    return settings_from(NotesSettings)
 
 
 def _refuse_weak_passwords(s: NotesSettings) -> None:

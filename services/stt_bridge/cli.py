@@ -6,10 +6,9 @@ import asyncio
 import signal
 
 import typer
-from pydantic import ValidationError
 
 from shared import aio
-from shared.cli_util import fail_on_no_permission, settings_error
+from shared.cli_util import fail_on_no_permission, settings_error, settings_from
 from shared.logging import configure_logging
 from shared.settings import MissingSetting
 
@@ -34,15 +33,10 @@ def stt_bridge(
     from shared.redis_acl import startup_check
     from shared.streams import DEFAULT_MAX_CONNECTIONS, make_redis
 
-    overrides: dict[str, object] = {}
-    if consumer:
-        overrides["consumer"] = consumer
-    if health_port is not None:
-        overrides["health_port"] = health_port
+    settings = settings_from(BridgeSettings, consumer=consumer or None, health_port=health_port)
     try:
-        settings = BridgeSettings(**overrides)  # type: ignore[arg-type]
         settings.require_streaming_key()
-    except (ValidationError, MissingSetting) as err:
+    except MissingSetting as err:
         settings_error(err)
     configure_logging(settings.log_level, settings.log_format, service="stt-bridge")
 
