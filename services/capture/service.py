@@ -247,7 +247,13 @@ async def _record(visit: _Visit, source: AudioSource) -> tuple[int, str]:
     async def capture_frames() -> None:
         nonlocal seq, reason
         async for pcm in source.frames():
-            await writer.add_frame(seq, pcm)
+            try:
+                await writer.add_frame(seq, pcm)
+            except asyncio.CancelledError:
+                # Only a spool sync awaits, after the frame was appended: a stop landing
+                # there must still count it, or the stop names one frame fewer than exist.
+                seq += 1
+                raise
             view.frame(pcm)
             seq += 1
             if seq >= max_frames:

@@ -153,3 +153,52 @@ async def test_next_visit_sends_the_previous_visits_spool(
     finally:
         await redis.aclose()
         server.stop()
+
+
+async def test_a_stop_while_the_spool_syncs_counts_the_frame_it_kept(
+    tmp_path: Path,
+    names: StreamNames,
+    make_wav: Callable[..., tuple[Path, bytes]],
+    settings_for: Callable[..., CaptureSettings],
+    view: RecordingView,
+) -> None:
+    """Offline, every frame is spooled and then synced (in a thread): a stop that lands
+    during the sync must still count the frame already in the spool, or the visit's
+    EncounterStopped names one frame fewer than was recorded."""
+    from services.capture.recovery import recover_spools
+
+    server = RedisServer(tmp_path / "redis", appendonly=True)
+    server.start()
+    server.stop()  # never reachable during the visit: every frame goes to the spool
+    redis = make_redis(server.url)
+    try:
+        path, _pcm = make_wav(seconds=600.0)
+        settings = settings_for(server.url, spool_fsync_frames=1)
+        signals = StopSignals.create()
+        task = asyncio.create_task(
+            run(
+                settings,
+                WavFileSource(path, speed=None),  # as fast as it reads: it waits only on syncs
+                redis,
+                llm_model="m",
+                view=view,
+                signals=signals,
+                stop_timeout=0.2,
+            )
+        )
+        await eventually(lambda: view.frames >= 30, every=0.005)
+        signals.stop.set()
+        result = await asyncio.wait_for(task, 60)
+        assert result.stop_reason == "stopped"
+        assert not result.delivered
+
+        server.start()
+        assert await recover_spools(redis, settings.spool_dir, asyncio.Event()) == 1
+        frames = await read_frames(redis, names.audio(result.encounter_id))
+        control = [decode_control(f) for _id, f in await redis.xrange(names.control)]
+        assert isinstance(control[-1], EncounterStopped)
+        assert [f.seq for _id, f in frames] == list(range(result.last_frame_seq + 1))
+        assert control[-1].last_frame_seq == result.last_frame_seq
+    finally:
+        await redis.aclose()
+        server.stop()
