@@ -70,6 +70,34 @@ class EncounterInfo:
     keyterms: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What Redis holds for a turn about to be edited, read in one round trip."""
+
+    published: bool
+    cached: EditOutcome | None
+    encounter: EncounterInfo | None  # None: not recorded here (the control stream knows)
+    context: tuple[str, ...]  # text of the turns just before it, oldest first
+
+
+def _outcome_of(raw: bytes | str | None) -> EditOutcome | None:
+    if raw is None:
+        return None
+    try:
+        return EditOutcome(**{**json.loads(raw), "cached": True})
+    except (ValueError, TypeError):
+        return None  # unreadable cache entry: edit again
+
+
+def _info_of(raw: bytes | str) -> EncounterInfo:
+    data = json.loads(raw)
+    return EncounterInfo(data.get("model"), tuple(data.get("keyterms", ())))
+
+
+def _context_seqs(first_seq: int, count: int) -> list[str]:
+    return [str(s) for s in range(max(first_seq - count, 0), first_seq)]
+
+
 class EditorState:
     def __init__(
         self,
@@ -88,13 +116,36 @@ class EditorState:
         self._publish = redis.register_script(_PUBLISH_ONCE)
         self._misses: dict[str, float] = {}
 
-    # -- publish once -------------------------------------------------------------------
     def _mark(self, turn: FinalTurn) -> str:
         return self.names.editor_published(turn.encounter_id, turn.seq)
 
-    async def already_published(self, turn: FinalTurn) -> bool:
-        return bool(await self.redis.exists(self._mark(turn)))
+    # -- before an edit -----------------------------------------------------------------
+    async def prepare(self, turn: FinalTurn, *, remember: bool, context_turns: int) -> Prepared:
+        """Everything the editor reads before an edit, in one pipeline: whether the turn
+        was published, its cached edit, the encounter's parameters and the turns before
+        it; with ``remember`` the turn is also kept as context for the turns after it."""
+        context_key = self._context_key(turn.encounter_id)
+        seqs = _context_seqs(turn.seq, context_turns)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.exists(self._mark(turn))
+            pipe.get(self._result_key(turn))
+            pipe.get(self._encounter_key(turn.encounter_id))
+            if seqs:
+                pipe.hmget(context_key, seqs)
+            if remember:
+                pipe.hset(context_key, str(turn.seq), turn.text)
+                pipe.expire(context_key, CONTEXT_TTL_S)
+            replies: list[Any] = await pipe.execute()
+        published, result, encounter = replies[:3]
+        context = replies[3] if seqs else []
+        return Prepared(
+            published=bool(published),
+            cached=_outcome_of(result),
+            encounter=None if encounter is None else _info_of(encounter),
+            context=tuple(v.decode() for v in context if v is not None),
+        )
 
+    # -- publish once -------------------------------------------------------------------
     async def publish_once(
         self, edited: EditedTurn, ack: tuple[str, str] | None = None
     ) -> str | None:
@@ -118,16 +169,6 @@ class EditorState:
     def _result_key(self, turn: FinalTurn) -> str:
         return self.names.editor_result(self.prompt_version, turn.encounter_id, turn.seq)
 
-    async def cached_result(self, turn: FinalTurn) -> EditOutcome | None:
-        raw = await self.redis.get(self._result_key(turn))
-        if raw is None:
-            return None
-        try:
-            data = json.loads(raw)
-            return EditOutcome(**{**data, "cached": True})
-        except (ValueError, TypeError):
-            return None  # unreadable cache entry: edit again
-
     async def store_result(self, turn: FinalTurn, outcome: EditOutcome) -> None:
         if outcome.status == "fallback":
             return  # a later redelivery may still get a real edit
@@ -139,23 +180,6 @@ class EditorState:
     def _context_key(self, encounter_id: str) -> str:
         return self.names.editor_context(encounter_id)
 
-    async def remember(self, turn: FinalTurn) -> None:
-        key = self._context_key(turn.encounter_id)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(key, str(turn.seq), turn.text)
-            pipe.expire(key, CONTEXT_TTL_S)
-            await pipe.execute()
-
-    async def context(self, encounter_id: str, first_seq: int, count: int) -> tuple[str, ...]:
-        """Text of up to ``count`` turns just before ``first_seq``, oldest first."""
-        seqs = [s for s in range(first_seq - count, first_seq) if s >= 0]
-        if not seqs:
-            return ()
-        values: list[Any] = await self.redis.hmget(
-            self._context_key(encounter_id), [str(s) for s in seqs]
-        )
-        return tuple(v.decode() for v in values if v is not None)
-
     # -- encounter parameters -----------------------------------------------------------
     def _encounter_key(self, encounter_id: str) -> str:
         return self.names.editor_encounter(encounter_id)
@@ -166,12 +190,9 @@ class EditorState:
             self._encounter_key(started.encounter_id), json.dumps(info), ex=ENCOUNTER_TTL_S
         )
 
-    async def encounter(self, encounter_id: str) -> EncounterInfo:
-        """The encounter's model and keyterms; searches the control stream if not recorded."""
-        raw = await self.redis.get(self._encounter_key(encounter_id))
-        if raw is not None:
-            data = json.loads(raw)
-            return EncounterInfo(data.get("model"), tuple(data.get("keyterms", ())))
+    async def encounter_from_control(self, encounter_id: str) -> EncounterInfo:
+        """The encounter's parameters from its EncounterStarted (recorded for next time);
+        a miss is remembered for a while, so a stream of turns does not rescan each time."""
         now = time.monotonic()
         if self._misses.get(encounter_id, 0.0) > now:
             return EncounterInfo(None)

@@ -17,7 +17,7 @@ from services.editor.config import EditorSettings
 from services.editor.dispatch import Dispatcher
 from services.editor.flags import flags_for
 from services.editor.metrics import EditorMetrics
-from services.editor.state import EditorState, EditOutcome
+from services.editor.state import EditorState, EditOutcome, Prepared
 from shared.contracts import ControlMessage, EditedTurn, EncounterStarted, FinalTurn
 from shared.logging import get_logger
 from shared.streams import ACKED, Acked, Delivery
@@ -81,12 +81,21 @@ class TurnEditor:
         turn = delivery.message
         started = time.monotonic()
         slot = self.order.reserve(turn.encounter_id)
+        # Earlier attempts died with this turn (worker crashes): publish it as spoken
+        # rather than let it be dead-lettered and missing from the note.
+        last_try = delivery.deliveries >= self.s.max_deliveries > 1
         try:
-            if await self.state.already_published(turn):
+            prep = await self.state.prepare(
+                turn, remember=not last_try, context_turns=self.s.context_turns
+            )
+            if prep.published:
                 self.metrics.duplicates.inc()
                 log.info("turn_already_published", encounter_id=turn.encounter_id, seq=turn.seq)
                 return None  # the reader acknowledges it: nothing was written
-            outcome = await self._outcome(turn, delivery.deliveries)
+            if last_try:
+                outcome = EditOutcome(turn.text, "fallback", self.s.default_model, "last_delivery")
+            else:
+                outcome = await self._outcome(turn, prep)
             edited = EditedTurn(
                 **dict(turn),
                 edited_text=outcome.edited_text,
@@ -125,16 +134,10 @@ class TurnEditor:
         )
         return ACKED if ack else None
 
-    async def _outcome(self, turn: FinalTurn, deliveries: int) -> EditOutcome:
-        if deliveries >= self.s.max_deliveries > 1:
-            # Earlier attempts died with this turn (worker crashes): publish it as spoken
-            # rather than let it be dead-lettered and missing from the note.
-            return EditOutcome(turn.text, "fallback", self.s.default_model, "last_delivery")
-        await self.state.remember(turn)
-        cached = await self.state.cached_result(turn)
-        if cached is not None:
+    async def _outcome(self, turn: FinalTurn, prep: Prepared) -> EditOutcome:
+        if prep.cached is not None:
             self.metrics.cache_hits.inc()
-            return cached
+            return prep.cached
         key = (turn.encounter_id, turn.seq)
         if key in self._inflight:  # a duplicate entry of a turn being edited right now
             shared = await asyncio.shield(self._inflight[key])
@@ -145,7 +148,7 @@ class TurnEditor:
         self._inflight[key] = future
         outcome: EditOutcome | None = None
         try:
-            outcome = await self._edit(turn)
+            outcome = await self._edit(turn, prep)
             return outcome
         finally:
             # None tells a waiting duplicate to edit on its own (this attempt failed).
@@ -153,13 +156,10 @@ class TurnEditor:
             if self._inflight.get(key) is future:
                 del self._inflight[key]
 
-    async def _edit(self, turn: FinalTurn) -> EditOutcome:
-        info = await self.state.encounter(turn.encounter_id)
+    async def _edit(self, turn: FinalTurn, prep: Prepared) -> EditOutcome:
+        info = prep.encounter or await self.state.encounter_from_control(turn.encounter_id)
         model = info.model or self.s.default_model
-        context: tuple[str, ...] = ()
-        if self.s.context_turns:
-            context = await self.state.context(turn.encounter_id, turn.seq, self.s.context_turns)
-        outcome = await self.dispatcher.edit(turn, model, info.keyterms, context)
+        outcome = await self.dispatcher.edit(turn, model, info.keyterms, prep.context)
         with contextlib.suppress(Exception):  # the cache is an optimisation only
             await self.state.store_result(turn, outcome)
         return outcome

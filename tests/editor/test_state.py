@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from services.editor.state import EditorState
+from services.editor.state import EditorState, EditOutcome
 from shared.contracts import EditedTurn, EncounterStarted, StreamNames, SttSettings
 from shared.streams import publish
 from tests.editor.support import make_turn
@@ -20,11 +20,11 @@ async def test_publish_once_is_atomic_and_idempotent(
     state = state_for(redis, names)
     turn = make_turn("enc-1", 4)
     edited = EditedTurn(**dict(turn), edited_text="x", edit_status="edited", llm_model="m")
-    assert not await state.already_published(turn)
+    assert not (await state.prepare(turn, remember=False, context_turns=0)).published
     first = await state.publish_once(edited)
     assert first is not None
     assert await state.publish_once(edited) is None
-    assert await state.already_published(turn)
+    assert (await state.prepare(turn, remember=False, context_turns=0)).published
     assert await redis.xlen(names.edited) == 1
 
 
@@ -36,19 +36,44 @@ async def test_encounter_found_by_scanning_control_when_not_recorded(
         encounter_id="enc-s", room="r", llm_model="gemini-2.5-pro", stt=SttSettings(keyterms=("x",))
     )
     await publish(redis, names.control, started)
-    info = await state.encounter("enc-s")
+    turn = make_turn("enc-s", 0)
+    assert (await state.prepare(turn, remember=False, context_turns=0)).encounter is None
+    info = await state.encounter_from_control("enc-s")
     assert (info.model, info.keyterms) == ("gemini-2.5-pro", ("x",))
     assert await redis.exists(names.key("editor", "enc", "enc-s"))  # recorded for next time
-    assert (await state.encounter("enc-unknown")).model is None
+    recorded = (await state.prepare(turn, remember=False, context_turns=0)).encounter
+    assert recorded == info
+    assert (await state.encounter_from_control("enc-unknown")).model is None
 
 
 async def test_context_is_the_turns_just_before(redis: aioredis.Redis, names: StreamNames) -> None:
     state = state_for(redis, names)
-    for seq in (0, 1, 3):
-        await state.remember(make_turn("enc-c", seq, f"turn {seq}"))
-    assert await state.context("enc-c", 3, 2) == ("turn 1",)  # seq 2 never arrived
-    assert await state.context("enc-c", 2, 2) == ("turn 0", "turn 1")
-    assert await state.context("enc-c", 0, 2) == ()
+
+    async def context(seq: int, count: int, remember: bool = True) -> tuple[str, ...]:
+        turn = make_turn("enc-c", seq, f"turn {seq}")
+        return (await state.prepare(turn, remember=remember, context_turns=count)).context
+
+    assert await context(0, 2) == ()
+    assert await context(1, 2) == ("turn 0",)
+    assert await context(3, 2) == ("turn 1",)  # seq 2 never arrived
+    assert await context(2, 2, remember=False) == ("turn 0", "turn 1")
+    assert await context(4, 3, remember=False) == ("turn 1", "turn 3")  # 2 was not kept
+    assert await context(4, 0) == ()
+
+
+async def test_a_cached_edit_is_read_back_and_a_fallback_is_not_cached(
+    redis: aioredis.Redis, names: StreamNames
+) -> None:
+    state = state_for(redis, names)
+    turn, other = make_turn("enc-r", 0), make_turn("enc-r", 1)
+    assert (await state.prepare(turn, remember=False, context_turns=0)).cached is None
+    await state.store_result(turn, EditOutcome("Clean.", "edited", "m", request_id="r1"))
+    await state.store_result(other, EditOutcome("as spoken", "fallback", "m", "timeout"))
+    cached = (await state.prepare(turn, remember=False, context_turns=0)).cached
+    assert cached == EditOutcome("Clean.", "edited", "m", request_id="r1", cached=True)
+    assert (await state.prepare(other, remember=False, context_turns=0)).cached is None
+    await redis.set(names.editor_result("t1", "enc-r", 1), b"{not json")
+    assert (await state.prepare(other, remember=False, context_turns=0)).cached is None
 
 
 async def test_publish_once_acknowledges_the_raw_turn_in_the_same_step(
