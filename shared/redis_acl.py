@@ -82,6 +82,7 @@ def _capture(n: StreamNames) -> list[Use]:
         Use(("XREVRANGE", audio, "+", "-", "COUNT", "1"), "services/capture/publisher.py"),
         Use(("MULTI",), "services/capture/publisher.py _send (all of a batch or none)"),
         Use(("EXEC",), "services/capture/publisher.py _send"),
+        Use(("WAIT", "1", "500"), "services/capture/publisher.py _send_stop_replicated"),
     ]
 
 
@@ -322,6 +323,7 @@ def _room(room: str, n: StreamNames) -> list[Use]:
         Use(("XREVRANGE", audio, "+", "-", "COUNT", "1"), publisher),
         Use(("MULTI",), f"{publisher} _send (all of a batch or none)"),
         Use(("EXEC",), f"{publisher} _send"),
+        Use(("WAIT", "1", "500"), f"{publisher} _send_stop_replicated"),
         Use(("XREVRANGE", n.live(enc), "+", "-", "COUNT", "1"), view),
         Use(
             ("SET", rooms.live_ticket_key(n, room, "h"), "1", "PX", "1000"),

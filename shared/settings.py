@@ -155,6 +155,29 @@ class StaffApiSettings(BaseSettings):
     api_port: int = Field(8080, ge=0, le=65535, description="Port of the staff API.")
 
 
+class ReplicaWaitSettings(BaseSettings):
+    """On Redis Cluster: which writes wait for a replica (WAIT; docs/cluster.md), for the
+    bridge (final turns, outcomes) and the capture agent (the visit's last write)."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDSCRIBE_", extra="ignore", env_file=None)
+
+    redis_wait_replicas: int = Field(
+        1,
+        ge=0,
+        le=5,
+        description="On Redis Cluster: replicas that must hold a final turn, an outcome or "
+        "a visit's last audio before the service goes on (WAIT; docs/cluster.md). 0 = off. "
+        "Ignored on a single Redis.",
+    )
+    redis_wait_timeout_ms: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="Longest WAIT for those replicas; past it the write counts as "
+        "unreplicated (logged) and the service goes on.",
+    )
+
+
 class LlmQuotaSettings(BaseSettings):
     """The LLM Gateway's per-model request quota, one shared limiter in Redis for every
     service that calls the gateway (the editor's turn edits, the notes' SOAP calls)."""

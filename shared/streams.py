@@ -196,37 +196,53 @@ async def eval_replicated(
     *keys_and_args: Any,
 ) -> Any:
     """``EVAL`` and, when ``wait`` is set, ``WAIT`` on the same connection, so the reply
-    comes back only once a replica holds the write (or the timeout passed).
+    comes back only once a replica holds the write (or the timeout passed)."""
+    if wait is None:
+        return await redis.eval(script, numkeys, *keys_and_args)
+    key = keys_and_args[0]
+    result, _acked = await write_replicated(
+        redis, wait, stats, key, lambda pipe: pipe.eval(script, numkeys, *keys_and_args)
+    )
+    return result
+
+
+async def write_replicated(
+    redis: aioredis.Redis,
+    wait: ReplicaWait,
+    stats: WaitStats,
+    key: str,
+    write: Callable[[Any], object],
+) -> tuple[Any, bool]:
+    """One write (``write`` queues it on a pipeline; ``key`` is its first key) and ``WAIT``
+    on the same connection. Returns the write's reply and whether enough replicas hold it.
 
     WAIT covers the writes of the connection it is sent on, so both go in one pipeline:
     the cluster pipeline sends each node's commands on one connection, and the WAIT is sent
-    to the node that owns the script's first key. A WAIT that fails or times out does not
-    fail the write (it happened on the primary): it is logged and counted, and the caller's
-    other rules (fences, re-delivery) are what is left if that primary then dies.
+    to the node that owns ``key``. A WAIT that fails or times out does not fail the write
+    (it happened on the primary): it is logged and counted, and the caller decides what is
+    left to do if that primary then dies.
     """
-    if wait is None:
-        return await redis.eval(script, numkeys, *keys_and_args)
     wait_kwargs: dict[str, Any] = {}
     if isinstance(redis, RedisCluster):
-        wait_kwargs["target_nodes"] = redis.get_node_from_key(keys_and_args[0])
+        wait_kwargs["target_nodes"] = redis.get_node_from_key(key)
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.eval(script, numkeys, *keys_and_args)
+        write(pipe)
         pipe.execute_command("WAIT", wait.replicas, wait.timeout_ms, **wait_kwargs)
         result, acked = await pipe.execute(raise_on_error=False)
     if isinstance(result, BaseException):
         raise result
     if isinstance(acked, int) and acked >= wait.replicas:
         stats.replicated += 1
-    else:
-        stats.unreplicated += 1
-        log.warning(
-            "redis_write_unreplicated",
-            replicas_wanted=wait.replicas,
-            replicas_acked=acked if isinstance(acked, int) else None,
-            error=type(acked).__name__ if isinstance(acked, BaseException) else None,
-            timeout_ms=wait.timeout_ms,
-        )
-    return result
+        return result, True
+    stats.unreplicated += 1
+    log.warning(
+        "redis_write_unreplicated",
+        replicas_wanted=wait.replicas,
+        replicas_acked=acked if isinstance(acked, int) else None,
+        error=type(acked).__name__ if isinstance(acked, BaseException) else None,
+        timeout_ms=wait.timeout_ms,
+    )
+    return result, False
 
 
 async def publish(

@@ -31,7 +31,7 @@ from shared.contracts import (
 )
 from shared.errors import MedscribeError
 from shared.llm_models import check_current
-from shared.settings import DEFAULT_LLM_MODELS, CommonSettings
+from shared.settings import DEFAULT_LLM_MODELS, CommonSettings, ReplicaWaitSettings
 
 DEFAULT_CONFIG_FILES = (
     Path.home() / ".config" / "medscribe" / "capture.env",
@@ -43,7 +43,7 @@ class KeytermError(ValueError, MedscribeError):
     """A keyterms file that breaks the service limits; the message says which and where."""
 
 
-class CaptureSettings(CommonSettings):
+class CaptureSettings(CommonSettings, ReplicaWaitSettings):
     """Everything the exam-room agent needs; built once by the CLI."""
 
     room: str = Field("room-1", min_length=1, max_length=100, description="Exam room name.")
@@ -98,6 +98,14 @@ class CaptureSettings(CommonSettings):
     spool_fsync_frames: int = Field(20, ge=1, description="fsync the spool every N frames.")
     recent_frames: int = Field(
         1200, ge=0, description="Confirmed frames kept in memory to repair a Redis that lost them."
+    )
+    replica_settle_s: float = Field(
+        3.0,
+        ge=0,
+        le=60,
+        description="On Redis Cluster, when no replica confirmed a visit's last audio within "
+        "the WAIT: how long the agent keeps checking that Redis still holds it (a cut-off "
+        "primary may have taken it and be replaced) before it reports the visit sent.",
     )
     notes_url: str = Field("http://127.0.0.1:8080", description="Base URL of the notes API.")
     export_dir: str = Field(

@@ -24,6 +24,12 @@ Exactly-once, in order — how:
   what this agent wrote. If the newest frame is there, so is everything before it; if
   frames were lost after the EncounterStopped was sent, the stop was lost too and is re-sent
   after them (docs/cluster.md).
+- The visit's last write, its EncounterStopped, is sent with ``WAIT`` on Redis Cluster
+  (``wait``): a replica holding it holds every frame before it (one replication stream).
+  When none confirms it in time (a replica down, or a primary cut off from its replica
+  that still acknowledges writes it will drop when it learns it was replaced), the writer
+  keeps checking the stream's top for ``settle_s`` before it reports the visit sent; a
+  replaced primary answers MOVED or stops answering by then, and the check re-sends.
 - A primary that was cut off rather than dead (a network partition, a paused VM) can still
   acknowledge a frame after its replica took over, then turn replica and drop it. Had the
   next frame simply followed the MOVED reply to the new primary, the stream would have a
@@ -64,6 +70,7 @@ from services.capture.spool import (
 from shared.backoff import exponential
 from shared.contracts import MalformedEntry, audio_fields, decode_audio
 from shared.logging import get_logger
+from shared.streams import ReplicaWait, WaitStats, write_replicated
 from shared.waiting import sleep_or_stop
 
 log = get_logger(__name__)
@@ -73,11 +80,16 @@ CONTROL_STOP = 1
 
 
 TOP_SCAN = 200  # entries searched back for the newest real frame
+SETTLE_CHECK_S = 0.5  # how often the stream's top is read while the last write settles
 
 
 def frame_entry_id(seq: int) -> str:
     """Stream entry id of frame ``seq`` (ids must be > 0-0, hence the +1)."""
     return f"{seq + 1}-0"
+
+
+def _is_stop(rec: Record) -> bool:
+    return rec.kind == KIND_CONTROL and rec.seq == CONTROL_STOP
 
 
 def _is_duplicate(err: BaseException) -> bool:
@@ -112,6 +124,8 @@ class FrameWriter:
         batch: int = 50,
         start_spooling: bool = False,
         verify_every_s: float = 1.0,
+        wait: ReplicaWait | None = None,
+        settle_s: float = 3.0,
     ) -> None:
         self.redis = redis
         self.audio_stream = audio_stream
@@ -132,6 +146,10 @@ class FrameWriter:
         self.verify_every_s = verify_every_s
         self._next_verify = time.monotonic() + verify_every_s
         self._final_verified = False
+        self.wait = wait
+        self.wait_stats = WaitStats()
+        self.settle_s = settle_s
+        self._settle_until: float | None = None  # the stop's WAIT failed: check until then
         self._stop_sent: Record | None = None  # re-sent if frames before it are lost
         # Control records to re-send when Redis turns out to have lost this encounter's
         # stream (restart without persistence): the EncounterStarted.
@@ -176,7 +194,7 @@ class FrameWriter:
         except OSError as err:  # disk full or failing: say so, never pretend it is kept
             where = self.spool.dir.parent
             raise SpoolFull(f"cannot write the spool in {where}: {err.strerror}") from None
-        if rec.kind == KIND_CONTROL and rec.seq == CONTROL_STOP:
+        if _is_stop(rec):
             self.spool.mark_stopped(-1)
         self.status.spool_bytes = self.spool.size - self.spool.flushed
         near = used >= self.warn_ratio * self.budget_bytes
@@ -197,6 +215,10 @@ class FrameWriter:
                     if self._closing:
                         if not self._final_verified:  # one last look after the last write
                             self._final_verified = True
+                            await self._verify_online()
+                            continue
+                        if self._settling():
+                            await asyncio.sleep(self._until_settled())
                             await self._verify_online()
                             continue
                         return
@@ -239,6 +261,20 @@ class FrameWriter:
                 self.status.last_error = type(err).__name__
                 await asyncio.sleep(exponential(failures, 0.2, 2.0))
                 failures += 1
+
+    def _settling(self) -> bool:
+        """The stop has no replica yet and the settle time is not over."""
+        if self._settle_until is None:
+            return False
+        if time.monotonic() < self._settle_until:
+            return True
+        self._settle_until = None
+        log.warning("audio_replication_unconfirmed", settle_s=self.settle_s)
+        return False
+
+    def _until_settled(self) -> float:
+        assert self._settle_until is not None
+        return max(0.0, min(SETTLE_CHECK_S, self._settle_until - time.monotonic()))
 
     def _until_verify(self) -> float | None:
         if self.verify_every_s <= 0:
@@ -283,8 +319,34 @@ class FrameWriter:
             self._queue.clear()
 
     async def _send(self, recs: list[Record]) -> tuple[int, BaseException | None]:
-        """Pipeline the records; returns how many leading ones are confirmed, and the error
-        that stopped the rest (None when all are in Redis)."""
+        """Send the records in order; returns how many leading ones are confirmed, and the
+        error that stopped the rest (None when all are in Redis)."""
+        if self.wait is None or not recs or not _is_stop(recs[-1]):
+            return await self._send_batch(recs)
+        done, error = await self._send_batch(recs[:-1]) if len(recs) > 1 else (0, None)
+        if error is None:
+            try:
+                await self._send_stop_replicated(recs[-1], self.wait)
+                done += 1
+            except (RedisError, OSError) as err:
+                error = err
+        return done, error
+
+    async def _send_stop_replicated(self, rec: Record, wait: ReplicaWait) -> None:
+        """The stop alone, with WAIT on the same connection (a single XADD needs no
+        transaction); without a replica's word the settle time starts."""
+        stream, fields = rec.control()
+        _entry, replicated = await write_replicated(
+            self.redis, wait, self.wait_stats, stream, lambda pipe: pipe.xadd(stream, fields)
+        )
+        self._stop_written(rec)
+        self._settle_until = None if replicated else time.monotonic() + self.settle_s
+
+    async def _send_batch(self, recs: list[Record]) -> tuple[int, BaseException | None]:
+        """Pipeline the records in one transaction; returns how many leading ones are
+        confirmed, and the error that stopped the rest (None when all are in Redis)."""
+        if not recs:
+            return 0, None
         try:
             # MULTI/EXEC: all of the batch or none of it. Without it Redis refuses single
             # commands of a pipeline (out of memory) while it takes later ones as memory
@@ -313,9 +375,12 @@ class FrameWriter:
             if rec.kind == KIND_FRAME:
                 self._confirmed(rec.seq, rec.payload)
             elif rec.seq == CONTROL_STOP:
-                self.spool.mark_stopped(self.status.last_confirmed_seq)
-                self._stop_sent = rec
+                self._stop_written(rec)
         return len(recs), None
+
+    def _stop_written(self, rec: Record) -> None:
+        self.spool.mark_stopped(self.status.last_confirmed_seq)
+        self._stop_sent = rec
 
     def _frame_id(self, seq: int) -> str:
         return "*" if self._auto_ids else frame_entry_id(seq)

@@ -28,6 +28,7 @@ from shared import rooms
 from shared.contracts import EncounterStarted, EncounterStopped, StreamNames, encode
 from shared.logging import get_logger
 from shared.private_files import private_dir
+from shared.streams import ReplicaWait
 from shared.waiting import first_of, sleep_or_stop
 
 log = get_logger(__name__)
@@ -181,6 +182,10 @@ def _open_visit(
         warn_ratio=settings.spool_warn_ratio,
         fsync_frames=settings.spool_fsync_frames,
         recent_frames=settings.recent_frames,
+        wait=ReplicaWait.for_url(
+            settings.redis_url, settings.redis_wait_replicas, settings.redis_wait_timeout_ms
+        ),
+        settle_s=settings.replica_settle_s,
     )
     visit = _Visit(
         settings, redis, names, view, signals, encounter_id, room, control, spool, writer

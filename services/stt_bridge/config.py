@@ -8,10 +8,15 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from shared.settings import AssemblyAISettings, CommonSettings, default_consumer
+from shared.settings import (
+    AssemblyAISettings,
+    CommonSettings,
+    ReplicaWaitSettings,
+    default_consumer,
+)
 
 
-class BridgeSettings(CommonSettings, AssemblyAISettings):
+class BridgeSettings(CommonSettings, AssemblyAISettings, ReplicaWaitSettings):
     consumer: str = Field(
         default_factory=partial(default_consumer, "bridge"),
         description="Consumer name in the `bridge` group and lease owner prefix.",
@@ -21,20 +26,6 @@ class BridgeSettings(CommonSettings, AssemblyAISettings):
     )
     scan_every_s: float = Field(
         2.0, gt=0, description="How often to look for encounters whose owner died."
-    )
-    redis_wait_replicas: int = Field(
-        1,
-        ge=0,
-        le=5,
-        description="On Redis Cluster: replicas that must hold a final turn or an outcome "
-        "before the bridge goes on (WAIT; docs/cluster.md). 0 = off. Ignored on a single Redis.",
-    )
-    redis_wait_timeout_ms: int = Field(
-        500,
-        ge=1,
-        le=10_000,
-        description="Longest WAIT for those replicas; past it the write counts as "
-        "unreplicated (logged) and the bridge goes on.",
     )
     max_encounters: int = Field(500, ge=1, description="Encounters one replica holds at most.")
     pace_factor: float = Field(

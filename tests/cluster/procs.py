@@ -147,15 +147,20 @@ class RedisClusterProcs:
                             return p
         raise RuntimeError(f"no live primary serves slot {slot}")
 
-    def replica_of(self, primary: int) -> int:
-        """Port of a live replica of the primary on ``primary``."""
-        nodes = _command(primary, "CLUSTER", "NODES").decode()
-        me = next(line.split()[0] for line in nodes.splitlines() if "myself" in line)
-        for line in nodes.splitlines():
-            parts = line.split()
-            if len(parts) > 3 and parts[3] == me and "fail" not in parts[2]:
-                return int(parts[1].split("@")[0].rsplit(":", 1)[1])
-        raise RuntimeError(f"no replica of {primary}")
+    def replica_of(self, primary: int, timeout: float = 10.0) -> int:
+        """Port of a live replica of the primary on ``primary`` (a node that just rejoined
+        may be flagged failed for a moment: asked again until ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            nodes = _command(primary, "CLUSTER", "NODES").decode()
+            me = next(line.split()[0] for line in nodes.splitlines() if "myself" in line)
+            for line in nodes.splitlines():
+                parts = line.split()
+                if len(parts) > 3 and parts[3] == me and "fail" not in parts[2]:
+                    return int(parts[1].split("@")[0].rsplit(":", 1)[1])
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"no replica of {primary}")
+            time.sleep(0.1)
 
     def repl_offset(self, port: int) -> int:
         """The node's replication offset (a replica: how far it has applied its primary's)."""
@@ -165,12 +170,22 @@ class RedisClusterProcs:
         raise RuntimeError("no master_repl_offset in INFO")
 
     def cut_replication(self, replica: int) -> int:
-        """Drop the replica's link and freeze it: it receives nothing until ``thaw``.
-        Returns the offset it had applied."""
-        _command(replica, "CLIENT", "KILL", "TYPE", "master")
-        applied = self.repl_offset(replica)
+        """Freeze the replica, then have its primary drop the link: it receives nothing
+        until ``thaw``. Returns the primary's offset at the cut: the replica has at most that.
+
+        Killing the link from the replica's side is not enough: it reconnects at once, and
+        whatever its primary sends after that waits in the frozen replica's socket buffer
+        and is applied on thaw, even after the primary died."""
+        primary = self.primary_of_replica(replica)
         self.freeze(replica)
-        return applied
+        _command(primary, "CLIENT", "KILL", "TYPE", "replica")
+        return self.repl_offset(primary)
+
+    def primary_of_replica(self, replica: int) -> int:
+        for line in _command(replica, "INFO", "replication").decode().splitlines():
+            if line.startswith("master_port:"):
+                return int(line.split(":", 1)[1])
+        raise RuntimeError(f"node {replica} is not a replica")
 
     def freeze(self, port: int) -> None:
         """SIGSTOP: the node neither answers nor notices anything until ``thaw``."""

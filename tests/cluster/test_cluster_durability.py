@@ -12,22 +12,29 @@ never had it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from redis.exceptions import MovedError
 from structlog.testing import capture_logs
 
+from services.capture.publisher import FrameWriter
+from services.capture.spool import EncounterSpool
 from services.stt_bridge.lease import Leases
 from services.stt_bridge.state import EncounterStore
 from shared.contracts import (
     EncounterStarted,
+    EncounterStopped,
     EncounterTranscribed,
     FinalTurn,
     StreamNames,
     decode,
+    decode_audio,
     decode_control,
+    encode,
 )
 from shared.streams import ReplicaWait, make_redis
 from tests.cluster.procs import RedisClusterProcs, _command
@@ -166,5 +173,108 @@ async def test_capture_batch_meets_moved_as_an_error_not_a_redirect(
                 await pipe.execute(raise_on_error=False)
         assert [e for e, _ in await client.xrevrange(stream)] == [b"1-0"]  # follows
         assert redis_cluster.primary_of(stream) == replica
+    finally:
+        await client.aclose()
+
+
+def _pcm(seq: int) -> bytes:
+    return bytes([seq % 251]) * 640
+
+
+async def _frame_writer(
+    tmp_path: Path, client: Any, names: StreamNames, eid: str, wait: ReplicaWait | None
+) -> tuple[FrameWriter, asyncio.Task[None]]:
+    meta = {"encounter_id": eid, "stream_prefix": names.prefix}
+    spool = EncounterSpool.create(tmp_path / "spool", eid, meta)
+    writer = FrameWriter(
+        client, names.audio(eid), spool, budget_bytes=1 << 30, wait=wait, settle_s=3.0
+    )
+    task = asyncio.create_task(writer.run())
+    started = EncounterStarted(encounter_id=eid, room=eid.split(".")[0], llm_model="m")
+    await writer.add_control(names.control, encode(started), replay=True)
+    return writer, task
+
+
+async def _frames_and_stops(reader: Any, names: StreamNames, eid: str) -> tuple[list[int], int]:
+    """Frame seqs and stops as the slot's primary has them now (``reader``: a client that
+    retries, so it follows a failover)."""
+    frames = [decode_audio(f).seq for _id, f in await reader.xrange(names.audio(eid))]
+    stops = [
+        m for _id, f in await reader.xrange(names.control)
+        if isinstance(m := decode_control(f), EncounterStopped) and m.encounter_id == eid
+    ]  # fmt: skip
+    return frames, len(stops)
+
+
+async def test_capture_visit_end_outlasts_a_primary_that_dies_with_its_last_audio(
+    tmp_path: Path, redis_cluster: RedisClusterProcs
+) -> None:
+    """The visit's last frames and its stop reach a primary whose replica is cut off, and
+    that primary dies the moment it has taken the stop. The agent must not report the visit
+    sent on the word of that primary alone: the stop's WAIT finds no replica, the writer
+    keeps checking, finds the promoted replica without the last frames, and sends them
+    (and the stop) again from its ring. Before, it checked the stream's top on the doomed
+    primary, saw everything, and returned: the promoted replica lacked the last 20 frames."""
+    names = StreamNames(clinic_prefix("clinic-e"))
+    eid = "room-e.enc-1"
+    client: Any = make_redis(redis_cluster.url, retry=False)
+    reader: Any = make_redis(redis_cluster.url)
+    try:
+        await reader.ping()  # knows every node before one dies
+        writer, task = await _frame_writer(
+            tmp_path, client, names, eid, ReplicaWait(replicas=1, timeout_ms=300)
+        )
+        for seq in range(20):
+            await writer.add_frame(seq, _pcm(seq))
+        while writer.status.last_confirmed_seq < 19:
+            await asyncio.sleep(0.01)
+        primary = redis_cluster.primary_of(names.control)
+        replica = redis_cluster.replica_of(primary)
+        redis_cluster.cut_replication(replica)
+        for seq in range(20, 40):
+            await writer.add_frame(seq, _pcm(seq))
+        stopped = EncounterStopped(encounter_id=eid, last_frame_seq=39)
+        await writer.add_control(names.control, encode(stopped), stop=True)
+        closing = asyncio.create_task(writer.close(task, timeout=60))
+        deadline = time.monotonic() + 30
+        while b"EncounterStopped" not in _command(primary, "XREVRANGE", names.control, "+", "-",
+                                                  "COUNT", "1"):  # fmt: skip
+            assert time.monotonic() < deadline, "the stop never reached the primary"
+            await asyncio.sleep(0.005)
+        # The primary holds the stop; the agent may look again and decide. A second later
+        # the primary dies, and its frozen replica takes over.
+        await asyncio.wait({closing}, timeout=1.0)
+        redis_cluster.kill(primary)
+        redis_cluster.thaw(replica)
+        promoted = await asyncio.to_thread(redis_cluster.wait_promoted, primary, names.control)
+        assert promoted == replica
+        assert await closing, "the visit was not reported sent"
+        frames, stops = await _frames_and_stops(reader, names, eid)
+        assert frames == list(range(40))  # every frame once, in order, on the new primary
+        assert stops >= 1
+        assert writer.wait_stats.unreplicated >= 1
+    finally:
+        await client.aclose()
+        await reader.aclose()
+
+
+async def test_capture_visit_end_waits_for_one_replica_round_trip_when_healthy(
+    tmp_path: Path, redis_cluster: RedisClusterProcs
+) -> None:
+    """A healthy cluster: the stop's WAIT comes back at once, nothing settles or repeats."""
+    names = StreamNames(clinic_prefix("clinic-h"))
+    eid = "room-h.enc-1"
+    client: Any = make_redis(redis_cluster.url, retry=False)
+    try:
+        writer, task = await _frame_writer(
+            tmp_path, client, names, eid, ReplicaWait(replicas=1, timeout_ms=10_000)
+        )
+        for seq in range(10):
+            await writer.add_frame(seq, _pcm(seq))
+        stopped = EncounterStopped(encounter_id=eid, last_frame_seq=9)
+        await writer.add_control(names.control, encode(stopped), stop=True)
+        assert await writer.close(task, timeout=60)
+        assert (writer.wait_stats.replicated, writer.wait_stats.unreplicated) == (1, 0)
+        assert await _frames_and_stops(client, names, eid) == (list(range(10)), 1)
     finally:
         await client.aclose()

@@ -187,11 +187,10 @@ async def test_partitioned_primary_rejoins_as_replica_visit_exact(
     row = Row("cluster partitioned primary", "partition")
     async with s:
         v = s.visit(d, "room-p")
-        # Slow enough that the visit goes on after the old primary turns replica: its next
-        # batch gets MOVED and the writer's check re-sends what was dropped. At 4x the visit
-        # sometimes ended while the thawed old primary still answered (it acknowledged the
-        # last frames, then dropped them): a gap of the writer's last check, not covered here.
-        await s.play(v, speed=2.0)
+        # At 4x the visit often ends while the thawed old primary still answers: it takes the
+        # last frames and the stop, then turns replica and drops them. The stop's WAIT finds
+        # no replica, so the writer keeps checking and re-sends (services/capture/publisher.py).
+        await s.play(v, speed=4.0)
         await s.encounter_ids()
         await s.wait_turns(4)
         assert v.proc is not None

@@ -98,8 +98,12 @@ class Compose:
         )  # fmt: skip
 
     def piped(
-        self, *args: str, stdin: Path | None = None, stdout: Path | None = None,
-        demo: bool = False, timeout: float = 300,
+        self,
+        *args: str,
+        stdin: Path | None = None,
+        stdout: Path | None = None,
+        demo: bool = False,
+        timeout: float = 300,
     ) -> subprocess.CompletedProcess[bytes]:
         """docker-compose with a file as stdin or stdout (bytes: dumps and archives), as a
         shell redirect in the README does; ``stdout`` is created owner-only (umask 077)."""
