@@ -2,9 +2,10 @@
 
 A reply is rejected, and the original turn kept (``edit_status=fallback``), when it is
 empty, cut off, far longer than the turn, adds a number or a drug name the speaker did
-not say, or flips a denial or a medication action ("no chest pain" -> "chest pain",
-"stop lisinopril" -> "continue lisinopril") (``shared.guard``). Reasons are codes, never
-text.
+not say, or flips what the turn says: a denial ("no chest pain" -> "chest pain", "unable
+to walk" -> "able to walk"), a medication action ("stop lisinopril" -> "continue
+lisinopril"), a direction ("increase" -> "decrease", "worse" -> "better"), a frequency or
+the time of day (``shared.guard``). Reasons are codes, never text.
 """
 
 from __future__ import annotations

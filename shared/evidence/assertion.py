@@ -71,6 +71,12 @@ _EXTRA_RULES: tuple[tuple[str, str, str], ...] = (
     ("in case", "HYPOTHETICAL", "FORWARD"),
     ("watch for", "HYPOTHETICAL", "FORWARD"),
     ("call if", "HYPOTHETICAL", "FORWARD"),
+    # A new clause of the speaker's own ends a denial ("no, I have chest pain", "no fever
+    # I have a cough"): said without punctuation, as speech recognition often writes it.
+    ("i have", "TERMINATE", "TERMINATE"),
+    ("i've got", "TERMINATE", "TERMINATE"),
+    ("i'm having", "TERMINATE", "TERMINATE"),
+    ("i do have", "TERMINATE", "TERMINATE"),
     ("positive for", "TERMINATE", "TERMINATE"),
     ("reports", "TERMINATE", "TERMINATE"),
     ("endorses", "TERMINATE", "TERMINATE"),

@@ -20,6 +20,7 @@ from shared.evidence.allergy import AllergyReader
 from shared.evidence.assertion import Mention, mentions
 from shared.evidence.check import Finding, Severity
 from shared.evidence.frequency import Dosing, DosingReader, compare, statement_dosings
+from shared.evidence.polarity import open_flips
 from shared.evidence.sides import SideMention, parts_named, side_mentions
 
 FREQUENCY_CHANGED = "changed by the frequency"
@@ -221,9 +222,10 @@ _FLIPS = {"negation": "flipped_negation", "experiencer": "flipped_negation",
 
 def edit_flips(source: str, candidate: str) -> list[str]:
     """Reason codes for an edit of one turn that changes what it says: ``flipped_negation``
-    (a concept denied/affirmed, or moved to another person), ``flipped_action`` (a drug
-    started/stopped the other way) and ``changed_frequency`` (another number of doses a
-    day for a drug or dose said with a frequency)."""
+    (a concept or any word denied/affirmed, or moved to another person), ``flipped_action``
+    (a drug started/stopped the other way), ``flipped_direction`` (more/less, better/
+    worse), ``changed_frequency`` (another number of doses a day, or a frequency nobody
+    said) and ``changed_timing`` (morning/night) (``shared.evidence.polarity``)."""
     said = VisitMeaning.of([(0, source)])
     codes = {_FLIPS[f.kind] for f in meaning_findings(candidate, said, "edit") if f.kind in _FLIPS}
-    return sorted(codes)
+    return sorted(codes | open_flips(source, candidate))
