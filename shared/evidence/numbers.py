@@ -86,6 +86,29 @@ def spoken_numbers(text: str) -> set[str]:
         values.add("0.5")
     for m in _AND_A_HALF.finditer(low):
         values.add(norm(NUMBER_WORDS[m.group(1)] + 0.5))
+    return values | spoken_decimals(low)
+
+
+def spoken_decimals(text: str) -> set[str]:
+    """ "point five" -> 0.5, "one oh one point five" -> 101.5 (and 2.5: the run read as
+    a sum), "two point five" -> 2.5: the run before "point" and the digits after it."""
+    words = WORD.findall(text.lower())
+    values: set[str] = set()
+    for i, word in enumerate(words):
+        if word != "point":
+            continue
+        decimals = ""
+        for after in words[i + 1 :]:
+            if NUMBER_WORDS.get(after, 10) > 9:
+                break
+            decimals += str(NUMBER_WORDS[after])
+        if not decimals:
+            continue
+        start = i
+        while start > 0 and is_number_word(words[start - 1]):
+            start -= 1
+        wholes = run_readings(words[start:i]) if start < i else {"0"}
+        values.update(norm(float(f"{whole}.{decimals}")) for whole in wholes)
     return values
 
 

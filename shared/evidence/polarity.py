@@ -18,6 +18,8 @@ numbers as digits, punctuation), so the rules can be strict without flagging a c
 - **frequency**: every frequency of the edit must read the same (doses a day, as needed)
   as one of the turn's; a frequency the turn did not say is a change too.
 - **time of day**: the turn says only morning, the edit only night (or the reverse).
+- **unit**: a number said with one unit stands in the edit with another of the same kind
+  (units -> mg, days -> weeks).
 Rules over words, pure functions; reason codes only, never the words.
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import re
 
 from shared.evidence.frequency import Frequency, compare, frequencies, normalise
+from shared.evidence.terms import measured
 
 _CONTRACTED_NOT = re.compile(r"^[a-z]+n't$")
 _NEGATORS = frozenset({
@@ -177,9 +180,23 @@ def frequency_changed(source: str, candidate: str) -> bool:
     return any(not any(_same(f, s) for s in said) for f in _frequencies(candidate))
 
 
+def unit_changed(source: str, candidate: str) -> bool:
+    """A number the turn said with one unit that the edit gives another unit of the same
+    kind: "ten units of insulin" -> "10 mg", "three days ago" -> "3 weeks ago" (mass
+    compares in mg: "500 mg" -> "0.5 g" is the same dose)."""
+    said = measured(source, strict=False)
+    for value, kind, unit in measured(candidate, strict=True):
+        others = {u for v, k, u in said if v == value and k == kind}
+        if others and unit not in others:
+            return True
+    return False
+
+
 def open_flips(source: str, candidate: str) -> set[str]:
     """Reason codes of the open-class checks for one edit."""
     codes = direction_flips(source, candidate)
+    if unit_changed(source, candidate):
+        codes.add("changed_unit")
     if negation_flipped(source, candidate):
         codes.add("flipped_negation")
     if frequency_changed(source, candidate):

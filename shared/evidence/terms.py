@@ -90,6 +90,18 @@ def _number_word_at(toks: list[tuple[str, str]], i: int) -> bool:
     return i < len(toks) and num.is_number_word(toks[i][1])
 
 
+def _decimals(toks: list[tuple[str, str]], j: int) -> tuple[str, int]:
+    """The digits spoken after a "point" at ``j`` ("point two five" -> "25") and where
+    they end; ("", j) when there is none."""
+    if j >= len(toks) or toks[j][1] != "point":
+        return "", j
+    k, digits = j + 1, ""
+    while k < len(toks) and toks[k][0] == "w" and num.NUMBER_WORDS.get(toks[k][1], 10) <= 9:
+        digits += str(num.NUMBER_WORDS[toks[k][1]])
+        k += 1
+    return (digits, k) if digits else ("", j)
+
+
 def _numbers(toks: list[tuple[str, str]]) -> list[_Num]:
     found: list[_Num] = []
     i = 0
@@ -99,6 +111,12 @@ def _numbers(toks: list[tuple[str, str]]) -> list[_Num]:
             value = num.digits_value(tok)
             found.append(_Num(i, i + 1, {value}, {value}, tok))
             i += 1
+            continue
+        decimals, end = _decimals(toks, i)
+        if decimals:  # "point five"
+            value = num.norm(float(f"0.{decimals}"))
+            found.append(_Num(i, end, {value}, {value}, " ".join(t for _, t in toks[i:end])))
+            i = end
             continue
         if kind == "w" and num.is_number_word(tok) and tok != "oh":
             j = i
@@ -119,6 +137,11 @@ def _numbers(toks: list[tuple[str, str]]) -> list[_Num]:
                 j += 3
             digits = [str(num.NUMBER_WORDS[w]) for w in run if w in num.NUMBER_WORDS]
             generous = strict | set(digits) | {a + b for a, b in pairwise(digits)}
+            decimals, end = _decimals(toks, j)
+            if decimals:  # "two point five", "one oh one point five"
+                strict = {num.norm(float(f"{v}.{decimals}")) for v in strict}
+                generous |= strict
+                j = end
             found.append(_Num(i, j, strict, generous, " ".join(t for _, t in toks[i:j])))
             i = j
             continue
@@ -153,6 +176,31 @@ def said_doses(text: str) -> set[tuple[str, str]]:
         nxt = toks[n.end][1] if n.end < len(toks) else ""
         if nxt in DOSE_UNITS:
             out |= {_mg(DOSE_UNITS[nxt], v) for v in n.generous}
+    return out
+
+
+TIME_UNITS: dict[str, str] = {
+    "second": "s", "seconds": "s", "sec": "s", "secs": "s", "minute": "min", "minutes": "min",
+    "min": "min", "mins": "min", "hour": "h", "hours": "h", "hr": "h", "hrs": "h",
+    "day": "d", "days": "d", "week": "wk", "weeks": "wk", "wk": "wk", "wks": "wk",
+    "month": "mo", "months": "mo", "year": "y", "years": "y", "yr": "y", "yrs": "y",
+}  # fmt: skip
+
+
+def measured(text: str, *, strict: bool) -> set[tuple[str, str, str]]:
+    """(value, kind, unit) of each number said with a unit: kind ``dose`` (mass in mg, as
+    the dose terms compare) or ``time``; ``strict`` reads spoken numbers as a whole only."""
+    toks = _tokens(text.lower())
+    out: set[tuple[str, str, str]] = set()
+    for n in _numbers(toks):
+        nxt = toks[n.end][1] if n.end < len(toks) else ""
+        values = n.strict if strict else n.generous
+        if nxt in DOSE_UNITS:
+            for v in values:
+                unit, value = _mg(DOSE_UNITS[nxt], v)
+                out.add((value, "dose", unit))
+        elif nxt in TIME_UNITS:
+            out |= {(v, "time", TIME_UNITS[nxt]) for v in values}
     return out
 
 

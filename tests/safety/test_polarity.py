@@ -8,7 +8,7 @@ import pytest
 from services.editor.review import review_reply
 from shared.acibench import Dialogue
 from shared.evidence.polarity import open_flips
-from shared.guard import meaning_flips
+from shared.guard import meaning_flips, unsupported_additions
 from simulators.llm_behaviour import edit_turn
 from simulators.llm_paraphrase import paraphrase
 
@@ -54,6 +54,11 @@ FLIPS = [
      "changed_frequency"),
     ("take it at bedtime", "Take it in the morning.", "changed_timing"),
     ("i take it with breakfast", "I take it with dinner.", "changed_timing"),
+    # a number's unit changed
+    ("ten units of insulin at night", "10 mg of insulin at night.", "changed_unit"),
+    ("take two tablets", "Take 2 mg.", "changed_unit"),
+    ("it started three days ago", "It started 3 weeks ago.", "changed_unit"),
+    ("for about two weeks", "For about two months.", "changed_unit"),
 ]  # fmt: skip
 
 CLEAN_UPS = [
@@ -76,6 +81,11 @@ CLEAN_UPS = [
     ("every twelve hours", "q12h."),
     ("good morning how are you doing", "Good morning, how are you doing?"),
     ("we will increase it to twenty milligrams", "We will increase it to 20 mg."),
+    ("point five milligrams of lorazepam", "0.5 mg of lorazepam."),
+    ("temperature was one oh one point five", "Temperature was 101.5."),
+    ("two point five milligrams", "2.5 mg."),
+    ("five hundred milligrams", "0.5 g."),
+    ("it started three days ago", "It started 3 days ago."),
 ]  # fmt: skip
 
 
@@ -91,7 +101,20 @@ def test_a_flipped_edit_is_refused(turn: str, edit: str, code: str) -> None:
 @pytest.mark.parametrize(("turn", "edit"), CLEAN_UPS)
 def test_a_clean_up_is_kept(turn: str, edit: str) -> None:
     assert meaning_flips(turn, edit) == []
+    assert unsupported_additions(turn, edit) == []
     assert review_reply(turn, edit).status == "edited"
+
+
+@pytest.mark.parametrize(
+    ("turn", "edit"),
+    [
+        ("two point five milligrams", "25 mg."),  # a tenfold dose
+        ("temperature was one oh one point five", "Temperature was 100.5."),
+        ("point two five milligrams", "0.5 mg."),
+    ],
+)
+def test_a_spoken_decimal_read_wrong_is_an_added_number(turn: str, edit: str) -> None:
+    assert unsupported_additions(turn, edit) == ["added_number"]
 
 
 def test_no_flip_on_the_simulators_edits_of_real_dialogues(aci_dialogues: list[Dialogue]) -> None:
