@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from shared.evidence.concepts import CANONICAL, PATTERN
+from shared.evidence.concepts import CANONICAL, NEGATED_FORMS, PATTERN
 
 Assertion = Literal["present", "negated", "possible", "hypothetical", "historical", "asked"]
 Experiencer = Literal["patient", "family"]
@@ -230,16 +230,21 @@ def read_spans(
     return tuple(None if i is None else read.get(keys[i]) for i in index)
 
 
+_TURNED: dict[Assertion, Assertion] = {"present": "negated", "negated": "present"}
+
+
 def _sentence_mentions(sentence: str) -> tuple[Mention, ...]:
     low = sentence.lower()
     found = [(m.start(1), m.end(1), m.group(1)) for m in PATTERN.finditer(low)]
     read = read_spans(low, tuple((a, b) for a, b, _ in found))
     yes_no = bool(_YES_NO.match(low)) or len(low.split()) <= 4
-    return tuple(
-        Mention(CANONICAL[text], text, r[0], r[1], yes_no and r[0] == "asked")
-        for (_, _, text), r in zip(found, read, strict=True)
-        if r is not None
-    )
+    out: list[Mention] = []
+    for (_, _, text), r in zip(found, read, strict=True):
+        if r is None:
+            continue
+        assertion = _TURNED.get(r[0], r[0]) if text in NEGATED_FORMS else r[0]
+        out.append(Mention(CANONICAL[text], text, assertion, r[1], yes_no and r[0] == "asked"))
+    return tuple(out)
 
 
 def sentences(text: str) -> list[str]:

@@ -33,7 +33,9 @@ CONCEPT_GROUPS: tuple[tuple[str, ...], ...] = (
     ("blurry vision", "blurred vision", "vision changes"),
     ("bleeding",), ("bruising",), ("insomnia", "trouble sleeping"),
     ("suicidal thoughts", "suicidal ideation", "thoughts of hurting yourself",
-     "thoughts of hurting myself"),
+     "thoughts of hurting myself", "suicidal", "thoughts of suicide",
+     "thoughts of killing yourself", "thoughts of killing myself"),
+    ("pregnancy", "pregnant"),
     ("loss of consciousness",), ("confusion", "confused"),
     # Problems (diagnoses)
     ("hypertension", "high blood pressure"),
@@ -57,7 +59,15 @@ CONCEPT_GROUPS: tuple[tuple[str, ...], ...] = (
     ("allergy", "allergies", "allergic"),
 )  # fmt: skip
 
+# Words that deny their concept by themselves: "afebrile" is "no fever", "not afebrile" is a
+# fever (``assertion`` turns what ConText reads around them).
+NEGATED_FORMS: dict[str, str] = {
+    "afebrile": "fever", "nonsmoker": "smoking", "non-smoker": "smoking",
+    "nondrinker": "alcohol", "non-drinker": "alcohol",
+}  # fmt: skip
+
 CANONICAL: dict[str, str] = {name: group[0] for group in CONCEPT_GROUPS for name in group}
+CANONICAL.update(NEGATED_FORMS)
 PATTERN = re.compile(
     r"(?<![\w-])("
     + "|".join(re.escape(p) for p in sorted(CANONICAL, key=lambda p: (-len(p), p)))

@@ -74,6 +74,26 @@ def test_the_issues_four_fabrications_are_high_flags_with_what_was_said() -> Non
     ) == ["high action lisinopril | said: stop lisinopril"]
 
 
+def test_words_that_deny_by_themselves_and_more_concepts() -> None:
+    """ "afebrile" is "no fever" and "non-smoker" "no smoking", both ways; pregnancy and
+    suicidal thoughts are concepts whose denial a note must keep."""
+    assert findings(["I've had a fever of 101 since Tuesday."], "Patient is afebrile.") == [
+        "high negation afebrile | said: fever"
+    ]
+    assert findings(["No fever."], "Patient is afebrile.") == []
+    assert findings(["I smoke a pack a day."], "Non-smoker.") == [
+        "high negation non-smoker | said: smoking"
+    ]
+    assert findings(["I don't smoke."], "Non-smoker.") == []
+    assert findings(["I'm not pregnant."], "Patient is pregnant.") == [
+        "high negation pregnant | said: no pregnancy"
+    ]
+    assert findings(
+        ["I've never had thoughts of hurting myself."], "Reports suicidal ideation."
+    ) == ["high negation suicidal ideation | said: no suicidal thoughts"]
+    assert findings(["I'm pregnant, about ten weeks."], "Pregnant, about 10 weeks.") == []
+
+
 def test_restatements_are_not_flagged() -> None:
     assert findings(["No fever and no chest pain."], "Denies fever and chest pain.") == []
     assert findings(["My father had a heart attack."], "Family history of heart attack.") == []
