@@ -27,8 +27,19 @@ FREQUENCY_CHANGED = "changed by the frequency"
 # Habits where "current" and "former" are different facts (a past heart attack is not).
 TEMPORAL = frozenset({"smoking", "alcohol", "drug use"})
 # A bare answer to a question that named concepts: "No." / "Yeah, a little."
-_NO = re.compile(r"^\W*(no|nope|nah|not really|never|none|i don't|i do not|negative)\b")
-_YES = re.compile(r"^\W*(yes|yeah|yep|yup|i do|i have|sometimes|a little|a bit)\b")
+_FILLER = r"^\W*(?:(?:uh|um|uhm|hmm|well|oh|so|honestly|actually|you know)\W+)*"
+_NO = re.compile(
+    _FILLER + r"(no|nope|nah|not really|not at all|not lately|not recently|not anymore|"
+    r"not that i(?: know| am aware|'m aware| recall| remember|'ve noticed| noticed| can think)|"
+    r"(?:absolutely|definitely|certainly) not|never|none|nothing|negative|no way|"
+    r"i (?:don't|do not|haven't|have not|hadn't|didn't|did not|wouldn't say|can't say)|"
+    r"haven't|have not|don't think so)\b"
+)
+_YES = re.compile(
+    _FILLER + r"(yes|yeah|yep|yup|uh-huh|mm-hmm|i do|i have|i did|i'm having|sometimes|"
+    r"a little|a bit|occasionally|once in a while|every now and then|definitely|absolutely|"
+    r"correct|sure)\b"
+)
 
 
 @dataclass(frozen=True)

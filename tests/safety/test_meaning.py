@@ -94,6 +94,33 @@ def test_words_that_deny_by_themselves_and_more_concepts() -> None:
     assert findings(["I'm pregnant, about ten weeks."], "Pregnant, about 10 weeks.") == []
 
 
+NO_ANSWERS = [
+    "No.", "Nope.", "Nah.", "Not really.", "I don't think so.", "Not that I know of.",
+    "Not that I've noticed.", "No, not at all.", "Never.", "None.", "Negative.", "Uh, no.",
+    "Um no I haven't", "I haven't.", "I have not.", "No ma'am.", "Not at all.",
+    "Absolutely not.", "Definitely not.", "Nothing like that.", "Haven't noticed any.",
+    "I wouldn't say so.", "Not lately.", "Well, not recently.",
+]  # fmt: skip
+YES_ANSWERS = [
+    "Yes.", "Yeah, a little.", "Uh, yeah.", "Mm-hmm.", "Sometimes.", "Occasionally.",
+    "Definitely.", "I do.", "Every now and then.", "Absolutely.", "I did.",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("answer", NO_ANSWERS)
+def test_every_way_to_answer_no_denies_what_was_asked(answer: str) -> None:
+    assert findings(["Any fever or chills?", answer], "Patient reports fever.") == [
+        "high negation fever | said: no fever"
+    ]
+
+
+@pytest.mark.parametrize("answer", YES_ANSWERS)
+def test_every_way_to_answer_yes_affirms_what_was_asked(answer: str) -> None:
+    assert findings(["Any fever or chills?", answer], "Patient denies fever.") == [
+        "high negation fever | said: fever"
+    ]
+
+
 def test_restatements_are_not_flagged() -> None:
     assert findings(["No fever and no chest pain."], "Denies fever and chest pain.") == []
     assert findings(["My father had a heart attack."], "Family history of heart attack.") == []
