@@ -46,6 +46,9 @@ _PHRASES: dict[str, Action] = by_canonical({
         "come off", "get off", "taper off", "no longer", "quit", "switch from",
         "switching from", "change from", "switch you from", "switching you from",
         "change you from", "take you off", "taking you off", "instead of", "off of", "off the",
+        # "stop taking it": one phrase, or its "taking" would read as continuing
+        "stop taking", "stopped taking", "quit taking", "no longer taking", "no longer take",
+        "stop using", "stopped using", "discontinue taking", "stop the",
     ),
     "hold": ("hold", "holding", "pause", "hold off on", "skip", "avoid"),
 })  # fmt: skip

@@ -156,6 +156,23 @@ def test_medication_actions_per_drug() -> None:
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Go ahead and stop taking the ibuprofen.",
+        "I'm no longer taking the ibuprofen.",
+        "I stopped taking ibuprofen last week.",
+        "I quit taking the ibuprofen.",
+        "Stop using the ibuprofen.",
+    ],
+)
+def test_stop_taking_is_a_stop_not_a_continue(said: str) -> None:
+    assert [(a.drug, a.action) for a in drug_actions(said)] == [("ibuprofen", "stop")]
+    assert findings([said], "Continue ibuprofen.", "plan") == [
+        f"high action ibuprofen | said: {drug_actions(said)[0].text}"
+    ]
+
+
 def test_plan_starting_a_drug_the_patient_is_allergic_to() -> None:
     assert allergies("I'm allergic to penicillin.")["amoxicillin"] == "penicillin"
     assert allergies("I'm not allergic to anything, not even penicillin.") == {}
