@@ -19,7 +19,7 @@ NUMBER_WORDS = {
 }  # fmt: skip
 SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
-DIGITS = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
+DIGITS = re.compile(r"(?<![A-Za-z])\d+(?:,\d{3})*(?:\.\d+)?")  # not the 2 of "O2", "A1c"
 # "a half", "one and a half": fractions spoken as words count as the value 0.5.
 _HALF = re.compile(r"\bhalf\b")
 _AND_A_HALF = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r") and a half\b")

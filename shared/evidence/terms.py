@@ -33,8 +33,10 @@ Kind = Literal[
 ]  # fmt: skip
 
 # Punctuation is kept as a token (p) so a spoken number never runs across a sentence.
+# A word with digits after its first letter is a name, not a value: "o2", "a1c", "b12", "t4".
 _TOKEN = re.compile(
-    r"(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)|(?P<w>[a-z]+(?:'[a-z]+)?)|(?P<s>/)|(?P<p>[.,;:!?])"
+    r"(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)|(?P<w>[a-z]+\d[a-z\d]*|[a-z]+(?:'[a-z]+)?)|(?P<s>/)|"
+    r"(?P<p>[.,;:!?])"
 )
 # Words after which a number names a thing ("type 2", "stage 3"): never a checked value.
 _NAME_NUMBER = frozenset({"type", "stage", "grade", "class", "covid", "tier", "phase"})

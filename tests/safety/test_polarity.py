@@ -86,6 +86,11 @@ CLEAN_UPS = [
     ("two point five milligrams", "2.5 mg."),
     ("five hundred milligrams", "0.5 g."),
     ("it started three days ago", "It started 3 days ago."),
+    # digits inside a name are no value ("O2", "A1c", "B12")
+    ("oxygen ninety eight percent", "O2 sat 98%."),
+    ("a one c of seven point two", "A1c 7.2."),
+    ("sat ninety four on room air", "SpO2 94% on room air."),
+    ("my b twelve was low", "My B12 was low."),
 ]  # fmt: skip
 
 
@@ -111,9 +116,11 @@ def test_a_clean_up_is_kept(turn: str, edit: str) -> None:
         ("two point five milligrams", "25 mg."),  # a tenfold dose
         ("temperature was one oh one point five", "Temperature was 100.5."),
         ("point two five milligrams", "0.5 mg."),
+        ("sat ninety four on room air", "SpO2 84% on room air."),
+        ("a one c of seven point two", "A1c 7.7."),
     ],
 )
-def test_a_spoken_decimal_read_wrong_is_an_added_number(turn: str, edit: str) -> None:
+def test_a_number_read_wrong_is_an_added_number(turn: str, edit: str) -> None:
     assert unsupported_additions(turn, edit) == ["added_number"]
 
 
