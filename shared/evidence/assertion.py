@@ -233,8 +233,13 @@ def read_spans(
 _TURNED: dict[Assertion, Assertion] = {"present": "negated", "negated": "present"}
 
 
+# Contractions written without the apostrophe ("dont", as some transcripts do), so the
+# rules that know "don't" read them.
+_BARE = re.compile(r"\b(do|does|did|ca|wo|is|was|are|were|have|has|had|could|should|would)(nt)\b")
+
+
 def _sentence_mentions(sentence: str) -> tuple[Mention, ...]:
-    low = sentence.lower()
+    low = _BARE.sub(lambda m: f"{m.group(1)}n't", sentence.lower())
     found = [(m.start(1), m.end(1), m.group(1)) for m in PATTERN.finditer(low)]
     read = read_spans(low, tuple((a, b) for a, b, _ in found))
     yes_no = bool(_YES_NO.match(low)) or len(low.split()) <= 4

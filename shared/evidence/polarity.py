@@ -35,6 +35,10 @@ _NEGATORS = frozenset({
     "no", "not", "never", "none", "nothing", "nobody", "neither", "nor", "without", "deny",
     "denies", "denied", "denying", "negative", "unable", "cannot", "nope", "nah", "non",
 })  # fmt: skip
+_BARE_NOT = frozenset({
+    "dont", "doesnt", "didnt", "cant", "wont", "isnt", "wasnt", "arent", "werent", "havent",
+    "hasnt", "hadnt", "couldnt", "shouldnt", "wouldnt", "aint",
+})  # fmt: skip
 _LONGER = "longer"  # "no longer taking it": "no" negates what follows, not "longer"
 # Where a negation's scope ends: a new clause, a pronoun starting one ("no fever I have a
 # cough"), a contrast.
@@ -98,7 +102,13 @@ def _stem(word: str) -> str:
 
 
 def _is_negator(token: str) -> bool:
-    return token in _NEGATORS or bool(_CONTRACTED_NOT.match(token))
+    """ "not", "can't", "nothing's" ("nothing has"), "dont" (written without apostrophe)."""
+    return (
+        token in _NEGATORS
+        or token.split("'", 1)[0] in _NEGATORS
+        or bool(_CONTRACTED_NOT.match(token))
+        or token in _BARE_NOT
+    )
 
 
 def _content(token: str) -> bool:

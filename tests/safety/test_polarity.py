@@ -32,6 +32,7 @@ FLIPS = [
      "flipped_negation"),
     ("no numbness or tingling", "Numbness and tingling.", "flipped_negation"),
     ("walking without a cane", "Walking with a cane.", "flipped_negation"),
+    ("i dont smoke", "I smoke.", "flipped_negation"),
     # a negation added
     ("i take aspirin every morning", "I don't take aspirin every morning.",
      "flipped_negation"),
@@ -86,6 +87,10 @@ CLEAN_UPS = [
     ("two point five milligrams", "2.5 mg."),
     ("five hundred milligrams", "0.5 g."),
     ("it started three days ago", "It started 3 days ago."),
+    ("nothing's changed", "Nothing has changed."),
+    ("i dont smoke", "I don't smoke."),
+    ("yeah no it's fine", "Yeah, no, it's fine."),
+    ("no i mean the left one", "No, I mean the left one."),
     # digits inside a name are no value ("O2", "A1c", "B12")
     ("oxygen ninety eight percent", "O2 sat 98%."),
     ("a one c of seven point two", "A1c 7.2."),
