@@ -34,7 +34,11 @@ _CONTRACTED_NOT = re.compile(r"^[a-z]+n't$")
 _NEGATORS = frozenset({
     "no", "not", "never", "none", "nothing", "nobody", "neither", "nor", "without", "deny",
     "denies", "denied", "denying", "negative", "unable", "cannot", "nope", "nah", "non",
+    "n't",
 })  # fmt: skip
+# "No, no, it's just the knee", "no okay": an answer, not a denial of what follows. Such a
+# word negates only when a content word comes next ("no fever", "nope, never had it").
+_PARTICLES = frozenset({"no", "nope", "nah"})
 _BARE_NOT = frozenset({
     "dont", "doesnt", "didnt", "cant", "wont", "isnt", "wasnt", "arent", "werent", "havent",
     "hasnt", "hadnt", "couldnt", "shouldnt", "wouldnt", "aint",
@@ -45,7 +49,9 @@ _LONGER = "longer"  # "no longer taking it": "no" negates what follows, not "lon
 _SCOPE_ENDS = frozenset({
     "but", "and", "or", "though", "although", "however", "except", "because", "so", "then",
     "i", "i'm", "i've", "i'd", "i'll", "you", "he", "she", "we", "they", "it's", "he's",
-    "she's", "we're", "they're", "there's", "which", "that's", "who",
+    "she's", "we're", "they're", "there's", "which", "that's", "who", "it", "that", "this",
+    "there", "okay", "ok", "well", "um", "uh", "hey", "yeah", "right", "let's", "since",
+    "when", "while", "if", "also", "what", "where", "how", "why",
 })  # fmt: skip
 _SCOPE_WORDS = 5
 _STOP = frozenset({
@@ -135,6 +141,8 @@ class _Read:
         negated_here = False
         for i, token in enumerate(tokens):
             if not _is_negator(token):
+                continue
+            if token in _PARTICLES and not (i + 1 < len(tokens) and _content(tokens[i + 1])):
                 continue
             negated_here = True
             for nxt in tokens[i + 1 : i + 1 + _SCOPE_WORDS]:

@@ -3,6 +3,8 @@ what a turn says is refused whatever the words are; a clean-up never is."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from services.editor.review import review_reply
@@ -141,3 +143,16 @@ def test_no_flip_on_the_simulators_edits_of_real_dialogues(aci_dialogues: list[D
                     flagged.append((d.encounter_id, i, sorted(codes)))  # no text: PHI-like
     assert checked > 2000
     assert flagged == []
+
+
+def test_few_flags_when_the_model_punctuates_an_unpunctuated_turn(
+    aci_dialogues: list[Dialogue],
+) -> None:
+    """Speech recognition without punctuation, the model adding it: a sentence split moves
+    words away from a negation's sentence. Every ACI-Bench turn stripped of punctuation and
+    lower-cased, against the turn as written: 3 of 1,050 are flagged today (scopes that ran
+    across a removed full stop); a rule change that raises false alarms fails here."""
+    turns = [t.text for d in aci_dialogues for t in d.turns]
+    flagged = sum(bool(open_flips(re.sub(r"[.,;:!?]", "", t.lower()), t)) for t in turns)
+    assert len(turns) > 1000
+    assert flagged <= len(turns) // 100
