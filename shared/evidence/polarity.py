@@ -192,10 +192,25 @@ def _same(a: Frequency, b: Frequency) -> bool:
     return compare(a, b) == "same" and compare(b, a) == "same"
 
 
+def _total(found: list[Frequency]) -> list[Frequency]:
+    """The day's total of several scheduled frequencies ("once in the morning and once at
+    night" is twice a day), as one more reading; none for fewer than two."""
+    rates = [f.per_day for f in found if f.per_day is not None and not f.prn]
+    if len(rates) < 2:
+        return []
+    return [Frequency("total", (sum(r[0] for r in rates), sum(r[1] for r in rates)), False)]
+
+
 def frequency_changed(source: str, candidate: str) -> bool:
-    """A frequency of the edit that reads as none of the turn's (or the turn has none)."""
+    """A frequency of the edit that reads as none of the turn's (or the turn has none). A
+    day's total said in parts, or parts of a total, read the same ("twice a day" ->
+    "morning and night")."""
     said = _frequencies(source)
-    return any(not any(_same(f, s) for s in said) for f in _frequencies(candidate))
+    said += _total(said)
+    edit = _frequencies(candidate)
+    if all(any(_same(f, s) for s in said) for f in edit):
+        return False
+    return not any(_same(t, s) for t in _total(edit) for s in said)
 
 
 def unit_changed(source: str, candidate: str) -> bool:
