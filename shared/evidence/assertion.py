@@ -50,6 +50,12 @@ _EXTRA_RULES: tuple[tuple[str, str, str], ...] = (
     ("not any", "NEGATED_EXISTENCE", "FORWARD"),
     ("none", "NEGATED_EXISTENCE", "BACKWARD"),
     ("is gone", "NEGATED_EXISTENCE", "BACKWARD"),
+    # How notes deny after the finding: "chest pain: absent", "fever is denied".
+    ("absent", "NEGATED_EXISTENCE", "BACKWARD"),
+    ("is denied", "NEGATED_EXISTENCE", "BACKWARD"),
+    ("was denied", "NEGATED_EXISTENCE", "BACKWARD"),
+    ("are denied", "NEGATED_EXISTENCE", "BACKWARD"),
+    ("not present", "NEGATED_EXISTENCE", "BACKWARD"),
     ("went away", "NEGATED_EXISTENCE", "BACKWARD"),
     ("former", "HISTORICAL", "FORWARD"),
     ("formerly", "HISTORICAL", "FORWARD"),
@@ -182,6 +188,12 @@ def _build() -> Any:
     # present (a list of denials runs without them: "no fever, chills or cough").
     present = [{"LOWER": ","}, {"LOWER": {"IN": list(_PRESENT_AFTER_COMMA)}}]
     context.add([ConTextRule(", <amount>", "TERMINATE", pattern=present, direction="TERMINATE")])
+    # "Chest pain ruled out." ends a sentence: it denies what came before (ConText's own
+    # "ruled out" looks ahead, "ruled out pneumonia"; the longer match wins).
+    ruled_out = [{"LOWER": {"IN": ["ruled", "excluded"]}}, {"LOWER": "out", "OP": "?"},
+                 {"IS_PUNCT": True}]  # fmt: skip
+    context.add([ConTextRule("ruled out.", "NEGATED_EXISTENCE", pattern=ruled_out,
+                             direction="BACKWARD")])  # fmt: skip
     return nlp
 
 

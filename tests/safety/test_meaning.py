@@ -121,6 +121,32 @@ def test_every_way_to_answer_yes_affirms_what_was_asked(answer: str) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "Patient denies chest pain.",
+        "Negative for chest pain.",
+        "No evidence of chest pain.",
+        "Reports no chest pain.",
+        "Without chest pain.",
+        "No complaints of chest pain.",
+        "Chest pain: none.",
+        "Absence of chest pain.",
+        "Denied chest pain.",
+        "Chest pain ruled out.",
+        "Chest pain excluded.",
+        "Chest pain absent.",
+        "Chest pain is denied.",
+        "Chest pain not present.",
+        "Has not had chest pain.",
+    ],
+)
+def test_every_way_a_note_denies_contradicts_what_was_said(statement: str) -> None:
+    said = ["I've been having chest pain for two days."]
+    assert [f.split(" |")[0] for f in findings(said, statement)] == ["high negation chest pain"]
+    assert findings(["No chest pain."], statement) == []
+
+
 def test_restatements_are_not_flagged() -> None:
     assert findings(["No fever and no chest pain."], "Denies fever and chest pain.") == []
     assert findings(["My father had a heart attack."], "Family history of heart attack.") == []
