@@ -25,6 +25,16 @@ ALLERGY_CLASS: dict[str, frozenset[str]] = {
     "penicillins": frozenset({"penicillin", "amoxicillin", "augmentin", "ampicillin"}),
     "sulfa": frozenset({"sulfamethoxazole", "bactrim"}),
     "nsaids": frozenset({"ibuprofen", "naproxen", "advil", "motrin", "aleve", "meloxicam"}),
+    "nsaid": frozenset({"ibuprofen", "naproxen", "advil", "motrin", "aleve", "meloxicam"}),
+    "opioids": frozenset({"morphine", "codeine", "hydrocodone", "oxycodone", "tramadol"}),
+    "opiates": frozenset({"morphine", "codeine", "hydrocodone", "oxycodone"}),
+    "narcotics": frozenset({"morphine", "codeine", "hydrocodone", "oxycodone", "tramadol"}),
+    "statins": frozenset({"atorvastatin", "simvastatin", "rosuvastatin", "lipitor"}),
+    "cephalosporins": frozenset({"cephalexin", "keflex"}),
+    "quinolones": frozenset({"ciprofloxacin", "levofloxacin"}),
+    "fluoroquinolones": frozenset({"ciprofloxacin", "levofloxacin"}),
+    "tetracyclines": frozenset({"doxycycline"}),
+    "macrolides": frozenset({"azithromycin"}),
 }
 
 _CLAUSE = re.compile(r"[^.!?\n,;]+[.!?]*")

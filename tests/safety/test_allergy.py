@@ -74,3 +74,20 @@ def test_a_plan_starting_the_drug_is_high_and_names_the_allergen() -> None:
         ("allergy", "high", "allergy: penicillin")
     ]
     assert meaning_findings("Start azithromycin.", visit, "plan") == []
+
+
+@pytest.mark.parametrize(
+    ("said", "plan"),
+    [
+        ("I'm allergic to opioids.", "Start morphine for pain."),
+        ("I'm allergic to narcotics.", "Start oxycodone 5 mg as needed."),
+        ("Statins give me muscle aches, I'm allergic to statins.", "Start atorvastatin 20 mg."),
+        ("I have an NSAID allergy.", "Take ibuprofen as needed."),
+        ("I'm allergic to quinolones.", "Start ciprofloxacin."),
+        ("I'm allergic to cephalosporins.", "Start cephalexin."),
+    ],
+)
+def test_an_allergy_to_a_class_reaches_its_members(said: str, plan: str) -> None:
+    visit = VisitMeaning.of([(0, said)])
+    assert [f.kind for f in meaning_findings(plan, visit, "plan")] == ["allergy"]
+    assert meaning_findings("Start acetaminophen.", visit, "plan") == []
