@@ -13,8 +13,8 @@ numbers as digits, punctuation), so the rules can be strict without flagging a c
   the clause) must not stand in the edit only in sentences without any negation, and the
   reverse. A negation that moves within its sentence ("I don't think it's broken" -> "I
   think it's not broken") is not a flip.
-- **direction**: the turn says one side only (more / less of a dose, better / worse) and
-  the edit only the other.
+- **direction**: the turn says one side only (more / less of a dose, better / worse,
+  resolved / persisting) and the edit only the other.
 - **frequency**: every frequency of the edit must read the same (doses a day, as needed)
   as one of the turn's; a frequency the turn did not say is a change too.
 - **time of day**: the turn says only morning, the edit only night (or the reverse).
@@ -85,6 +85,11 @@ _DIRECTIONS: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = (
         frozenset({"better", "improved", "improving", "improves", "improvement"}),
         frozenset({"worse", "worsened", "worsening", "worsens", "deteriorated",
                    "deteriorating"}),
+    ),
+    (
+        "flipped_direction",
+        frozenset({"resolved", "went away", "gone away", "cleared up", "subsided", "healed"}),
+        frozenset({"persists", "persisted", "persistent", "ongoing", "lingering", "lingers"}),
     ),
     (
         "changed_timing",

@@ -47,6 +47,8 @@ FLIPS = [
      "flipped_direction"),
     ("my breathing has gotten worse", "My breathing has gotten better.", "flipped_direction"),
     ("the rash is improving", "The rash is worsening.", "flipped_direction"),
+    ("the cough has resolved", "The cough persists.", "flipped_direction"),
+    ("the headaches went away", "The headaches are ongoing.", "flipped_direction"),
     # a frequency or the time of day changed, or a frequency nobody said
     ("take it twice a day", "Take it once a day.", "changed_frequency"),
     ("every other day", "Every day.", "changed_frequency"),
@@ -92,6 +94,7 @@ CLEAN_UPS = [
     ("i take it once in the morning and once at night",
      "I take it twice a day, morning and night."),
     ("i take it twice a day", "I take it once in the morning and once at night."),
+    ("the rash went away after a week", "The rash went away after a week."),
     ("nothing's changed", "Nothing has changed."),
     ("i dont smoke", "I don't smoke."),
     ("yeah no it's fine", "Yeah, no, it's fine."),
