@@ -26,7 +26,7 @@ import pytest
 
 from tests.e2e.test_demo import LineReader, demo_env
 from tests.helpers.procs import medscribe_cmd
-from tests.kit.console import WIDE, check_layout
+from tests.kit.console import WIDE, check_layout, wait_text
 
 pytestmark = pytest.mark.browser
 
@@ -131,12 +131,10 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     page.locator(f'li.enc[data-id="{encounter_id}"] a').click()
     page.wait_for_url(re.compile(rf"/encounters/{re.escape(encounter_id)}$"))
     assert first_status == "recording"
-    page.wait_for_function("() => document.getElementById('status-badge').textContent !== '…'")
+    wait_text(page, "status-badge", "t !== '…'")
     live_seen = False
     if page.locator("#status-badge").get_attribute("data-status") == "recording":
-        page.wait_for_function(
-            "() => document.getElementById('live-state').textContent.includes('live')"
-        )
+        wait_text(page, "live-state", "t.includes('live')")
         live_seen = True
         before = page.locator("li.turn").count()
         page.wait_for_function(
@@ -167,10 +165,7 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     page.get_by_label("Write the note again with").select_option("gemini-2.5-flash")
     page.get_by_role("button", name="Regenerate…").click()
     page.get_by_role("button", name="Write it again").click()  # it asks first
-    page.wait_for_function(
-        "() => document.getElementById('note-meta').textContent.startsWith('v2 · written again')",
-        timeout=WAIT_MS,
-    )
+    wait_text(page, "note-meta", "t.startsWith('v2 · written again')", timeout=WAIT_MS)
     note = page.request.get(f"{api}/v1/encounters/{encounter_id}/note").json()
     assert (note["version"], note["model"]) == (2, "gemini-2.5-flash")
 
@@ -229,9 +224,7 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     added = "\nRecheck potassium in two weeks.\nStart warfarin 5 mg daily."  # nobody said it
     plan.fill(plan.input_value() + added)
     page.get_by_role("button", name="Save", exact=True).click()
-    page.wait_for_function(
-        "() => document.getElementById('note-meta').textContent.startsWith('v3')"
-    )
+    wait_text(page, "note-meta", "t.startsWith('v3')")
     assert "edited by dr-demo-ui" in page.locator("#note-meta").inner_text()
 
     # Someone else saves v4 (the API with the same clinician's token) while we edit v3.
@@ -255,9 +248,7 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     page.screenshot(path=str(shots / "conflict.png"), full_page=True)
     page.get_by_role("button", name="Keep my edit on top of theirs").click()
     page.get_by_role("button", name="Save", exact=True).click()
-    page.wait_for_function(
-        "() => document.getElementById('note-meta').textContent.startsWith('v5')"
-    )
+    wait_text(page, "note-meta", "t.startsWith('v5')")
     assert "Blood pressure controlled." in page.get_by_label("Assessment").input_value()
 
     # Note evidence, as the notes service computed it: statements linked to the turns they
@@ -302,9 +293,7 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     page.wait_for_function(
         "() => document.getElementById('status-badge').dataset.status === 'signed'"
     )
-    page.wait_for_function(
-        "() => document.getElementById('locked').textContent.includes('Signed by dr-demo-ui')"
-    )
+    wait_text(page, "locked", "t.includes('Signed by dr-demo-ui')")
 
     # History and diff: v3 against v2 shows the added plan line.
     page.locator("#versions button").nth(2).click()
@@ -330,9 +319,7 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     page.get_by_role("link", name="Visits").click()
     page.get_by_label("Search: patient, MRN, visit id or note words").fill("potassium")
     page.get_by_role("button", name="Apply").click()
-    page.wait_for_function(
-        "() => document.getElementById('list-state').textContent.includes('1 visit')"
-    )
+    wait_text(page, "list-state", "t.includes('1 visit')")
     assert page.evaluate("localStorage.length + sessionStorage.length") == 0
     assert {c["name"] for c in clin.cookies()} == {"medscribe_session"}
     sign_out(page)
@@ -342,7 +329,7 @@ def test_console_end_to_end(demo: Demo, browser: Any, shots: Path) -> None:
     other = browser.new_context(viewport=WIDE)
     page = other.new_page()
     sign_in_with_form(page, api, made["dr-other"])
-    page.wait_for_function("() => document.getElementById('list-state').textContent !== 'Loading…'")
+    wait_text(page, "list-state", "t !== 'Loading…'")
     assert page.locator("li.enc").count() == 0
     resp = page.goto(f"{api}/encounters/{encounter_id}")
     assert resp is not None

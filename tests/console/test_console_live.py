@@ -27,7 +27,7 @@ from shared.streams import make_redis, publish
 from simulators.llm_server import LlmSimConfig, start_llm_simulator
 from tests.api.seeding import add_encounter, add_token
 from tests.kit.api import make_settings
-from tests.kit.console import WIDE, check_layout
+from tests.kit.console import WIDE, check_layout, wait_text
 
 pytestmark = pytest.mark.browser
 T = TypeVar("T")
@@ -156,9 +156,7 @@ def test_live_view_partials_turns_in_place_and_end(
     item = page.locator(f'li.enc[data-id="{eid}"]')
     assert item.get_attribute("data-status") == "recording"
     item.locator("a").click()
-    page.wait_for_function(
-        "() => document.getElementById('live-state').textContent.includes('live')"
-    )
+    wait_text(page, "live-state", "t.includes('live')")
     assert page.locator("li.turn").count() == 1  # the stored turn, loaded before following
 
     redis = api.redis
@@ -178,9 +176,7 @@ def test_live_view_partials_turns_in_place_and_end(
     )  # noqa: E501
     partial = page.locator("#partial")
     partial.wait_for(state="visible", timeout=WAIT_MS)
-    page.wait_for_function(
-        "() => document.getElementById('partial').textContent === 'I have been taking'"
-    )
+    wait_text(page, "partial", "t === 'I have been taking'")
     grey = page.evaluate("getComputedStyle(document.getElementById('partial')).color")
     text = page.evaluate("getComputedStyle(document.querySelector('.turn-text')).color")
     assert grey != text
@@ -213,19 +209,13 @@ def test_live_view_partials_turns_in_place_and_end(
     # once the server is back it shows the turn that was finished in between (stored by
     # the notes consumer, as in production) and follows on.
     api.run(api.halt())
-    page.wait_for_function(
-        "() => /reconnect|retrying/.test(document.getElementById('live-state').textContent)",
-        timeout=WAIT_MS,
-    )
+    wait_text(page, "live-state", "/reconnect|retrying/.test(t)", timeout=WAIT_MS)
     during = turn(eid, 2, "it helps", "It helps.", "edited")
     api.run(store_turn(db, during))
     api.run(publish(redis, names.edited, during))
     api.run(api.resume())
     page.locator("#turn-2").wait_for(timeout=WAIT_MS * 2)
-    page.wait_for_function(
-        "() => document.getElementById('live-state').textContent.includes('live')",
-        timeout=WAIT_MS,
-    )
+    wait_text(page, "live-state", "t.includes('live')", timeout=WAIT_MS)
     after = turn(eid, 3, "good", "Good.", "edited")
     api.run(publish(redis, names.edited, after))
     page.locator("#turn-3").wait_for(timeout=WAIT_MS)
@@ -241,7 +231,7 @@ def test_live_view_partials_turns_in_place_and_end(
         "() => document.getElementById('status-badge').dataset.status === 'ready'",
         timeout=WAIT_MS,
     )
-    page.wait_for_function("() => document.getElementById('live-state').textContent === ''")
+    wait_text(page, "live-state", "t === ''")
     check_layout(page)
     ctx.close()
 

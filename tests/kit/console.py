@@ -60,3 +60,17 @@ def check_layout(page: Any, shots: Path | None = None, name: str | None = None) 
     if shots is not None and name:
         page.screenshot(path=str(shots / name), full_page=True)
     page.set_viewport_size(WIDE)
+
+
+def wait_text(page: Any, element_id: str, test: str, timeout: float | None = None) -> None:
+    """Wait until the element's text passes ``test`` (JavaScript over ``t``, its text). An
+    element not on the page yet (the browser is still navigating) is a "not yet", not an
+    error: Playwright ends a wait at the first exception its function throws."""
+    script = (
+        f"() => {{ const e = document.getElementById({element_id!r}); "
+        f"if (e === null) return false; const t = e.textContent; return {test}; }}"
+    )
+    if timeout is None:
+        page.wait_for_function(script)
+    else:
+        page.wait_for_function(script, timeout=timeout)
