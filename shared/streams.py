@@ -369,6 +369,9 @@ class ConsumerGroupReader(Generic[T]):
         # concurrency > 1 only: the entries being handled, and their ids
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight_ids: set[str] = set()
+        # Their idle time is reset well within ``claim_idle_ms`` (_keep_inflight_fresh).
+        self._touch_every_s = min(claim_every_s, claim_idle_ms / 3000)
+        self._last_touch = 0.0
 
     async def ensure_group(self) -> None:
         try:
@@ -443,6 +446,8 @@ class ConsumerGroupReader(Generic[T]):
         (taken, when ``concurrency`` > 1)."""
         self.stats.last_loop = time.monotonic()
         handled = 0
+        if time.monotonic() - self._last_touch >= self._touch_every_s:
+            await self._keep_inflight_fresh()
         if time.monotonic() - self._last_claim >= self.claim_every_s:
             handled += await self._claim_pass()
         free = self._free_slots()
@@ -459,6 +464,20 @@ class ConsumerGroupReader(Generic[T]):
                 await self._take(entry_id, fields, deliveries=1)
                 handled += 1
         return handled
+
+    async def _keep_inflight_fresh(self) -> None:
+        """Reset the idle time of the entries this consumer's tasks are handling (XCLAIM
+        JUSTID: no delivery is counted), so a slow handler (a turn waiting for quota) never
+        looks like a dead consumer's entry: neither another consumer's reclaim nor this
+        one's own counts it again, towards dead-lettering, while it is being worked on."""
+        self._last_touch = time.monotonic()
+        if not self._inflight_ids:
+            return
+        ids: list[Any] = sorted(self._inflight_ids)
+        await self.redis.xclaim(
+            self.stream, self.group, self.consumer, min_idle_time=0, message_ids=ids,
+            justid=True,
+        )  # fmt: skip
 
     def _free_slots(self) -> int:
         """How many entries to take now: a batch when handled one by one, else what fits."""

@@ -317,6 +317,38 @@ async def test_concurrency_lets_later_entries_pass_a_slow_one(redis, names) -> N
     assert (await redis.xpending(names.control, "g"))["pending"] == 0
 
 
+async def test_an_entry_being_handled_is_never_reclaimed_nor_counted_again(redis, names) -> None:
+    """A slow handler (a turn waiting for quota) runs ten times ``claim_idle_ms`` while a
+    second live consumer reclaims every 0.1 s: the entry stays with its consumer, is
+    handled once and its deliveries stay at 1 (before, each reclaim pass counted one more,
+    and the entry was dead-lettered while its edit was still being written)."""
+    await publish(redis, names.control, _msg(1))
+    release = asyncio.Event()
+    handled: list[tuple[str, int]] = []
+
+    async def slow(d: Delivery[EncounterStopped]) -> None:
+        await release.wait()
+        handled.append(("slow", d.deliveries))
+
+    async def other(d: Delivery[EncounterStopped]) -> None:
+        handled.append(("other", d.deliveries))
+
+    first = _reader(redis, names, "first", slow, concurrency=2, max_deliveries=2)
+    stop1, task1 = await _run(first)
+    await eventually(lambda: bool(first._inflight_ids), timeout=20, every=0.02)
+    second = _reader(redis, names, "second", other, concurrency=2, max_deliveries=2)
+    stop2, task2 = await _run(second)
+    await asyncio.sleep(3.0)  # ten claim_idle_ms, thirty reclaim passes of "second"
+    [row] = await redis.xpending_range(names.control, "g", min="-", max="+", count=10)
+    assert (row["consumer"], row["times_delivered"]) == (b"first", 1)
+    release.set()
+    await eventually(lambda: handled == [("slow", 1)], timeout=20, every=0.02)
+    await _stop(stop1, task1)
+    await _stop(stop2, task2)
+    assert await redis.xlen(names.dead) == 0
+    assert (await redis.xpending(names.control, "g"))["pending"] == 0
+
+
 async def test_concurrency_below_one_is_refused(redis, names) -> None:
     with pytest.raises(ValueError, match="concurrency"):
         _reader(redis, names, "c", None, concurrency=0)
