@@ -8,6 +8,7 @@ readings are sets; the source side is read generously, the claim side strictly.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from itertools import pairwise
 
 NUMBER_WORDS = {
@@ -89,19 +90,25 @@ def spoken_numbers(text: str) -> set[str]:
     return values | spoken_decimals(low)
 
 
+def decimals_after(words: Sequence[str], j: int) -> tuple[str, int]:
+    """The digits spoken after a "point" at ``words[j]`` ("point two five" -> "25") and
+    where they end; ("", j) when there is none."""
+    if j >= len(words) or words[j] != "point":
+        return "", j
+    k, digits = j + 1, ""
+    while k < len(words) and NUMBER_WORDS.get(words[k], 10) <= 9:
+        digits += str(NUMBER_WORDS[words[k]])
+        k += 1
+    return (digits, k) if digits else ("", j)
+
+
 def spoken_decimals(text: str) -> set[str]:
     """ "point five" -> 0.5, "one oh one point five" -> 101.5 (and 2.5: the run read as
     a sum), "two point five" -> 2.5: the run before "point" and the digits after it."""
     words = WORD.findall(text.lower())
     values: set[str] = set()
-    for i, word in enumerate(words):
-        if word != "point":
-            continue
-        decimals = ""
-        for after in words[i + 1 :]:
-            if NUMBER_WORDS.get(after, 10) > 9:
-                break
-            decimals += str(NUMBER_WORDS[after])
+    for i in range(len(words)):
+        decimals, _end = decimals_after(words, i)
         if not decimals:
             continue
         start = i

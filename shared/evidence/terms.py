@@ -92,20 +92,9 @@ def _number_word_at(toks: list[tuple[str, str]], i: int) -> bool:
     return i < len(toks) and num.is_number_word(toks[i][1])
 
 
-def _decimals(toks: list[tuple[str, str]], j: int) -> tuple[str, int]:
-    """The digits spoken after a "point" at ``j`` ("point two five" -> "25") and where
-    they end; ("", j) when there is none."""
-    if j >= len(toks) or toks[j][1] != "point":
-        return "", j
-    k, digits = j + 1, ""
-    while k < len(toks) and toks[k][0] == "w" and num.NUMBER_WORDS.get(toks[k][1], 10) <= 9:
-        digits += str(num.NUMBER_WORDS[toks[k][1]])
-        k += 1
-    return (digits, k) if digits else ("", j)
-
-
 def _numbers(toks: list[tuple[str, str]]) -> list[_Num]:
     found: list[_Num] = []
+    words = [t if kind == "w" else "" for kind, t in toks]  # for decimals_after
     i = 0
     while i < len(toks):
         kind, tok = toks[i]
@@ -114,7 +103,7 @@ def _numbers(toks: list[tuple[str, str]]) -> list[_Num]:
             found.append(_Num(i, i + 1, {value}, {value}, tok))
             i += 1
             continue
-        decimals, end = _decimals(toks, i)
+        decimals, end = num.decimals_after(words, i)
         if decimals:  # "point five"
             value = num.norm(float(f"0.{decimals}"))
             found.append(_Num(i, end, {value}, {value}, " ".join(t for _, t in toks[i:end])))
@@ -139,7 +128,7 @@ def _numbers(toks: list[tuple[str, str]]) -> list[_Num]:
                 j += 3
             digits = [str(num.NUMBER_WORDS[w]) for w in run if w in num.NUMBER_WORDS]
             generous = strict | set(digits) | {a + b for a, b in pairwise(digits)}
-            decimals, end = _decimals(toks, j)
+            decimals, end = num.decimals_after(words, j)
             if decimals:  # "two point five", "one oh one point five"
                 strict = {num.norm(float(f"{v}.{decimals}")) for v in strict}
                 generous |= strict
@@ -172,13 +161,7 @@ def _plausible_bp(a: _Num, b: _Num) -> bool:
 
 def said_doses(text: str) -> set[tuple[str, str]]:
     """(unit, value) of every dose ``text`` may have said, read generously (as ``Support``)."""
-    toks = _tokens(text.lower())
-    out: set[tuple[str, str]] = set()
-    for n in _numbers(toks):
-        nxt = toks[n.end][1] if n.end < len(toks) else ""
-        if nxt in DOSE_UNITS:
-            out |= {_mg(DOSE_UNITS[nxt], v) for v in n.generous}
-    return out
+    return {(unit, value) for value, kind, unit in measured(text, strict=False) if kind == "dose"}
 
 
 TIME_UNITS: dict[str, str] = {
