@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from shared.evidence.concepts import CANONICAL, NEGATED_FORMS, PATTERN
+from shared.evidence.concepts import CANONICAL, NEGATED_FORMS, PATTERN, other_sense
 
 Assertion = Literal["present", "negated", "possible", "hypothetical", "historical", "asked"]
 Experiencer = Literal["patient", "family"]
@@ -252,7 +252,11 @@ _BARE = re.compile(r"\b(do|does|did|ca|wo|is|was|are|were|have|has|had|could|sho
 
 def _sentence_mentions(sentence: str) -> tuple[Mention, ...]:
     low = _BARE.sub(lambda m: f"{m.group(1)}n't", sentence.lower())
-    found = [(m.start(1), m.end(1), m.group(1)) for m in PATTERN.finditer(low)]
+    found = [
+        (m.start(1), m.end(1), m.group(1))
+        for m in PATTERN.finditer(low)
+        if not other_sense(low, m.start(1), m.end(1))
+    ]
     read = read_spans(low, tuple((a, b) for a, b, _ in found))
     yes_no = bool(_YES_NO.match(low)) or len(low.split()) <= 4
     out: list[Mention] = []

@@ -55,7 +55,10 @@ CONCEPT_GROUPS: tuple[tuple[str, ...], ...] = (
     ("sleep apnea",), ("hypothyroidism",), ("dementia",), ("osteoporosis",),
     # Habits
     ("smoking", "smoker", "smoke", "smoked", "smokes", "cigarettes", "tobacco"),
-    ("alcohol", "drinker", "drink alcohol"), ("drug use", "illicit drugs", "recreational drugs"),
+    # "drink" forms are alcohol unless their clause says water, food or thirst (``other_sense``)
+    ("alcohol", "drinker", "drink alcohol", "drinks alcohol", "drinking alcohol",
+     "drank alcohol", "drink", "drinks", "drinking", "drank", "etoh"),
+    ("drug use", "illicit drugs", "recreational drugs"),
     ("allergy", "allergies", "allergic"),
 )  # fmt: skip
 
@@ -65,6 +68,51 @@ NEGATED_FORMS: dict[str, str] = {
     "afebrile": "fever", "nonsmoker": "smoking", "non-smoker": "smoking",
     "nondrinker": "alcohol", "non-drinker": "alcohol",
 }  # fmt: skip
+
+# "I drink a lot of water", "eating and drinking okay", "drinking a lot and peeing a lot"
+# (thirst), "energy drinks", "drink it with water": not alcohol. A clause naming a drink
+# of alcohol ("a glass of wine") keeps it alcohol whatever else it says.
+_DRINK_FORMS = frozenset({"drink", "drinks", "drinking", "drank"})
+_ALCOHOL_WORDS = re.compile(
+    r"\b(alcohol\w*|beers?|wines?|liquor|whiske?y|vodka|booze|etoh|cocktails?|shots?|"
+    r"six[- ]?pack|socially|drunk|hangovers?|bourbon|rum|gin|tequila|margaritas?|"
+    r"heavily|heavy drinker|binge\w*|sober|quit|rehab)\b"
+)
+_NOT_ALCOHOL = re.compile(
+    r"\b(water|fluids?|liquids?|milk|juices?|coffee|tea|sodas?|pop|gatorade|pedialyte|"
+    r"electrolytes?|protein|shakes?|smoothies?|formula|broth|lemonade|caffeine|decaf|"
+    r"eat|eats|eating|ate|eaten|food|foods|meals?|feeding|feeds|bottle|breast\w*|sippy|"
+    r"thirst\w*|pee\w*|urinat\w*|swallow\w*|straw|(?:energy|sports?|soft|fizzy|sugary|"
+    r"diet|carbonated|caffeinated|nutritional|hot|cold) drinks?)\b"
+)
+# "drink it with food", "drinking a lot" (thirst, unless alcohol is named), "enough".
+_NOT_ALCOHOL_AFTER = re.compile(
+    r"^\s+(it|this|that|them|from|through|out of|a lot|lots|more|enough|plenty)\b"
+)
+# Advice while on a drug is no habit: "don't drink while you're on this antibiotic".
+_ADVICE = re.compile(
+    r"\b(while (?:you're |you are |you )?(?:on|taking)|with (?:this|the|these|that|your) "
+    r"(?:medicine|medication|antibiotics?|pills?|drug))\b"
+)
+_CLAUSE_EDGE = re.compile(r"[,;:.!?]")
+
+
+def other_sense(low: str, start: int, end: int) -> bool:
+    """A match of a concept's form at ``low[start:end]`` that means something else in its
+    clause (today only "drink" forms that are not alcohol)."""
+    form = low[start:end]
+    if form not in _DRINK_FORMS and CANONICAL.get(form) != "alcohol":
+        return False
+    edges = [m.start() for m in _CLAUSE_EDGE.finditer(low)]
+    lo = max([e + 1 for e in edges if e < start], default=0)
+    hi = min([e for e in edges if e >= end], default=len(low))
+    clause = low[lo:hi]
+    if _ADVICE.search(clause):
+        return True
+    if form not in _DRINK_FORMS or _ALCOHOL_WORDS.search(clause):
+        return False
+    return bool(_NOT_ALCOHOL.search(clause) or _NOT_ALCOHOL_AFTER.match(low[end:hi]))
+
 
 CANONICAL: dict[str, str] = {name: group[0] for group in CONCEPT_GROUPS for name in group}
 CANONICAL.update(NEGATED_FORMS)
