@@ -38,21 +38,11 @@ from shared.contracts import (
 from shared.logging import configure_logging
 from shared.streams import make_redis, publish
 from simulators.codec import ScriptTurn, encode
-
-_WORDS = "the patient reports mild chest pain since monday , no fever . blood pressure is ok ?"
+from simulators.stt_loadtest import filler_script
 
 
 def script(seconds: float, seed: int) -> list[ScriptTurn]:
-    words = _WORDS.split()
-    turns: list[ScriptTurn] = []
-    total_ms, i = 0.0, seed
-    while total_ms < seconds * 1000 - 4000:
-        n = 6 + i % 9
-        text = " ".join(words[(i + k) % len(words)] for k in range(n))
-        turns.append(ScriptTurn("doctor" if len(turns) % 2 == 0 else "patient", text, 1200))
-        total_ms += (len(text) + 10) * 20 + 1200
-        i += 7
-    return turns
+    return filler_script(seconds, seed, pause_ms=1200)
 
 
 # -- writer subprocess: N rooms of capture, real time ---------------------------------------

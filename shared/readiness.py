@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -56,46 +57,41 @@ def token_url(streaming_url: str) -> str:
     return urlunsplit((scheme, parts.netloc, path, "", ""))
 
 
+@dataclass(eq=False, repr=False)  # repr=False: it holds the key
 class SttKeyProbe:
     """Whether AssemblyAI accepts the streaming key, asked at most every ``ok_every_s``
     while it does and every ``fail_every_s`` while it does not. When it cannot be asked
     (no answer: starting up, DNS, network), it asks again after 2 s, doubling up to
     ``fail_every_s``: a moment's hiccup at start must not keep the service unready."""
 
-    def __init__(
-        self,
-        streaming_url: str,
-        api_key: str,
-        *,
-        ok_every_s: float = 300.0,
-        fail_every_s: float = 15.0,
-        timeout_s: float = 2.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.url = token_url(streaming_url)
-        self._key = api_key
-        self._ok_every_s = ok_every_s
-        self._fail_every_s = fail_every_s
-        self._timeout_s = timeout_s
-        self._clock = clock
-        self._reason: str | None = None
-        self._next_at = 0.0
-        self._unreachable_wait_s = UNREACHABLE_FIRST_RETRY_S
-        self.probes = 0
+    streaming_url: str
+    api_key: str
+    _: KW_ONLY
+    ok_every_s: float = 300.0
+    fail_every_s: float = 15.0
+    timeout_s: float = 2.0
+    clock: Callable[[], float] = time.monotonic
+    probes: int = field(init=False, default=0)
+    _reason: str | None = field(init=False, default=None)
+    _next_at: float = field(init=False, default=0.0)
+    _unreachable_wait_s: float = field(init=False, default=UNREACHABLE_FIRST_RETRY_S)
+
+    def __post_init__(self) -> None:
+        self.url = token_url(self.streaming_url)
 
     async def reason(self) -> str | None:
         """None when the key was accepted, else :data:`STT_KEY_REJECTED` or
         :data:`STT_UNREACHABLE`. A 429 or 5xx says nothing about the key: not a reason."""
-        now = self._clock()
+        now = self.clock()
         if now < self._next_at:
             return self._reason
         self.probes += 1
         self._reason = await self._ask()
         if self._reason == STT_UNREACHABLE:
-            every = min(self._unreachable_wait_s, self._fail_every_s)
+            every = min(self._unreachable_wait_s, self.fail_every_s)
             self._unreachable_wait_s = every * 2
         else:
-            every = self._ok_every_s if self._reason is None else self._fail_every_s
+            every = self.ok_every_s if self._reason is None else self.fail_every_s
             self._unreachable_wait_s = UNREACHABLE_FIRST_RETRY_S
         self._next_at = now + every
         return self._reason
@@ -107,11 +103,11 @@ class SttKeyProbe:
 
     async def _ask(self) -> str | None:
         try:
-            async with httpx.AsyncClient(timeout=self._timeout_s) as client:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
                 resp = await client.get(
                     self.url,
                     params={"expires_in_seconds": 1},
-                    headers={"Authorization": self._key},
+                    headers={"Authorization": self.api_key},
                 )
         except httpx.HTTPError as err:
             log.warning("stt_key_probe_no_answer", error=type(err).__name__)
@@ -150,38 +146,30 @@ class GatewayKeyWatch:
             raise NotReady(GATEWAY_KEY_REJECTED)
 
 
+@dataclass(eq=False, repr=False)
 class RedisPermissionsProbe:
     """Whether the service's Redis user may still run all the service runs, checked at
     most every ``every_s``; the missing commands are logged (once per change), the
     readiness reason stays one code."""
 
-    def __init__(
-        self,
-        redis: Any,
-        service: str,
-        names: StreamNames,
-        url: str,
-        *,
-        every_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._redis = redis
-        self._service = service
-        self._names = names
-        self._url = url
-        self._every_s = every_s
-        self._clock = clock
-        self._line: str | None = None
-        self._next_at = 0.0
+    redis: Any
+    service: str
+    names: StreamNames
+    url: str
+    _: KW_ONLY
+    every_s: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _line: str | None = field(init=False, default=None)
+    _next_at: float = field(init=False, default=0.0)
 
     async def require(self) -> None:
-        now = self._clock()
+        now = self.clock()
         if now >= self._next_at:
             line = await require_permissions(
-                self._redis, self._service, self._names, self._url, timeout_s=1.5
+                self.redis, self.service, self.names, self.url, timeout_s=1.5
             )
             if line is not None and line != self._line:
                 log.error("redis_permissions_missing", detail=line)
-            self._line, self._next_at = line, now + self._every_s
+            self._line, self._next_at = line, now + self.every_s
         if self._line is not None:
             raise NotReady(REDIS_PERMISSIONS_MISSING)

@@ -80,26 +80,22 @@ class Breaker:
             self.open_until = time.monotonic() + self.cooldown_s
 
 
+@dataclass(eq=False)
 class Dispatcher:
-    def __init__(
-        self,
-        gateway: GatewayClient,
-        limiter: RateLimiter,
-        settings: EditorSettings,
-        metrics: EditorMetrics,
-        waiting: QuotaWaitBoard | None = None,
-    ) -> None:
-        self.gateway = gateway
-        self.limiter = limiter
-        self.s = settings
-        self.metrics = metrics
-        self.waiting = waiting
-        self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
-        self._queues: dict[str, list[EditJob]] = {}
-        self._wake: dict[str, asyncio.Event] = {}
-        self._loops: dict[str, asyncio.Task[None]] = {}
-        self._calls: set[asyncio.Task[None]] = set()
-        self._inflight = asyncio.Semaphore(settings.max_inflight)
+    gateway: GatewayClient
+    limiter: RateLimiter
+    settings: EditorSettings
+    metrics: EditorMetrics
+    waiting: QuotaWaitBoard | None = None
+    _queues: dict[str, list[EditJob]] = field(init=False, default_factory=dict)
+    _wake: dict[str, asyncio.Event] = field(init=False, default_factory=dict)
+    _loops: dict[str, asyncio.Task[None]] = field(init=False, default_factory=dict)
+    _calls: set[asyncio.Task[None]] = field(init=False, default_factory=set)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.breaker = Breaker(s.breaker_failures, s.breaker_cooldown_s)
+        self._inflight = asyncio.Semaphore(s.max_inflight)
 
     def queued(self) -> int:
         return sum(len(q) for q in self._queues.values())
@@ -191,7 +187,7 @@ class Dispatcher:
                     return candidate if queue else None
                 wait = min(wait, candidate_wait)
             now = time.monotonic()
-            expired = [j for j in queue if now - j.enqueued > self.s.queue_deadline_s]
+            expired = [j for j in queue if now - j.enqueued > self.settings.queue_deadline_s]
             if expired:
                 self._resolve(expired, None, "quota_wait_exceeded")
                 queue[:] = [j for j in queue if not j.future.done()]
@@ -203,7 +199,7 @@ class Dispatcher:
 
     def _candidates(self, model: str) -> tuple[str, ...]:
         """``model`` first, then the others of its equivalence group (each its own quota)."""
-        group = self.s.equivalent_models
+        group = self.settings.equivalent_models
         if model not in group:
             return (model,)
         return (model, *(m for m in group if m != model))
@@ -211,7 +207,7 @@ class Dispatcher:
     def _take_group(self, queue: list[EditJob]) -> list[EditJob]:
         first = queue[0]
         quota_bound = self.limiter.limit is not None  # merging only pays under a quota
-        if first.single_only or not quota_bound or len(queue) < self.s.merge_threshold:
+        if first.single_only or not quota_bound or len(queue) < self.settings.merge_threshold:
             return [queue.pop(0)]
         same = sorted(
             (
@@ -225,8 +221,8 @@ class Dispatcher:
         chars = 0
         for job in same:
             if group and (
-                len(group) >= self.s.merge_max_turns
-                or chars + len(job.turn.text) > self.s.merge_max_chars
+                len(group) >= self.settings.merge_max_turns
+                or chars + len(job.turn.text) > self.settings.merge_max_chars
             ):
                 break
             group.append(job)
@@ -234,15 +230,15 @@ class Dispatcher:
         if first not in group:  # the oldest turn always goes now
             group = [first]
         chars = sum(len(j.turn.text) for j in group)
-        if self.s.merge_across_encounters:
+        if self.settings.merge_across_encounters:
             # the oldest turns of other visits fill the request (each edited and checked
             # against its own original; no visit's context or keyterms go to another's)
             for job in queue:
-                if len(group) >= self.s.merge_max_turns:
+                if len(group) >= self.settings.merge_max_turns:
                     break
                 if job in group or job.single_only:
                     continue
-                if chars + len(job.turn.text) > self.s.merge_max_chars:
+                if chars + len(job.turn.text) > self.settings.merge_max_chars:
                     continue
                 group.append(job)
                 chars += len(job.turn.text)
@@ -278,15 +274,15 @@ class Dispatcher:
         result = await self.gateway.chat(
             model,
             messages,
-            temperature=self.s.temperature,
-            max_tokens=self.s.max_tokens,
-            fallbacks=self.s.fallback_models,
+            temperature=self.settings.temperature,
+            max_tokens=self.settings.max_tokens,
+            fallbacks=self.settings.fallback_models,
         )
         review = review_reply(
             job.turn.text,
             result.text,
             finish_reason=result.finish_reason,
-            max_ratio=self.s.max_reply_ratio,
+            max_ratio=self.settings.max_reply_ratio,
         )
         outcome = EditOutcome(
             review.text, review.status, result.model, review.reason, result.request_id,
@@ -304,9 +300,9 @@ class Dispatcher:
         result = await self.gateway.chat(
             model,
             messages,
-            temperature=self.s.temperature,
-            max_tokens=min(self.s.max_tokens * len(group), MAX_BATCH_TOKENS),
-            fallbacks=self.s.fallback_models,
+            temperature=self.settings.temperature,
+            max_tokens=min(self.settings.max_tokens * len(group), MAX_BATCH_TOKENS),
+            fallbacks=self.settings.fallback_models,
         )
         parts = parse_edit_batch_reply(result.text, len(group))
         if parts is None:
@@ -318,7 +314,7 @@ class Dispatcher:
             return
         share = result.latency_s / len(group)
         for job, part in zip(group, parts, strict=True):
-            review = review_reply(job.turn.text, part, max_ratio=self.s.max_reply_ratio)
+            review = review_reply(job.turn.text, part, max_ratio=self.settings.max_reply_ratio)
             outcome = EditOutcome(
                 review.text, review.status, result.model, review.reason, result.request_id, share
             )

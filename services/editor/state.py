@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import KW_ONLY, asdict, dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -98,23 +98,18 @@ def _context_seqs(first_seq: int, count: int) -> list[str]:
     return [str(s) for s in range(max(first_seq - count, 0), first_seq)]
 
 
+@dataclass(eq=False)
 class EditorState:
-    def __init__(
-        self,
-        redis: aioredis.Redis,
-        names: StreamNames,
-        *,
-        prompt_version: str,
-        result_ttl_s: int,
-        mark_ttl_s: int = 7 * 86400,
-    ) -> None:
-        self.redis = redis
-        self.names = names
-        self.prompt_version = prompt_version
-        self.result_ttl_s = result_ttl_s
-        self.mark_ttl_s = mark_ttl_s
-        self._publish = redis.register_script(_PUBLISH_ONCE)
-        self._misses: dict[str, float] = {}
+    redis: aioredis.Redis
+    names: StreamNames
+    _: KW_ONLY
+    prompt_version: str
+    result_ttl_s: int
+    mark_ttl_s: int = 7 * 86400
+    _misses: dict[str, float] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._publish = self.redis.register_script(_PUBLISH_ONCE)
 
     def _mark(self, turn: FinalTurn) -> str:
         return self.names.editor_published(turn.encounter_id, turn.seq)

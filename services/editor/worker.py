@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass, field
 
 from services.editor.config import EditorSettings
 from services.editor.dispatch import Dispatcher
@@ -57,21 +58,17 @@ class EncounterOrder:
         return slot
 
 
+@dataclass(eq=False)
 class TurnEditor:
-    def __init__(
-        self,
-        settings: EditorSettings,
-        state: EditorState,
-        dispatcher: Dispatcher,
-        metrics: EditorMetrics,
-    ) -> None:
-        self.s = settings
-        self.state = state
-        self.dispatcher = dispatcher
-        self.metrics = metrics
-        self.order = EncounterOrder()
-        # Edits in progress by (encounter, seq): a duplicate entry waits for the same call.
-        self._inflight: dict[tuple[str, int], asyncio.Future[EditOutcome | None]] = {}
+    settings: EditorSettings
+    state: EditorState
+    dispatcher: Dispatcher
+    metrics: EditorMetrics
+    order: EncounterOrder = field(init=False, default_factory=EncounterOrder)
+    # Edits in progress by (encounter, seq): a duplicate entry waits for the same call.
+    _inflight: dict[tuple[str, int], asyncio.Future[EditOutcome | None]] = field(
+        init=False, default_factory=dict
+    )
 
     async def on_control(self, delivery: Delivery[ControlMessage | None]) -> None:
         if isinstance(delivery.message, EncounterStarted):
@@ -83,17 +80,19 @@ class TurnEditor:
         slot = self.order.reserve(turn.encounter_id)
         # Earlier attempts died with this turn (worker crashes): publish it as spoken
         # rather than let it be dead-lettered and missing from the note.
-        last_try = delivery.deliveries >= self.s.max_deliveries > 1
+        last_try = delivery.deliveries >= self.settings.max_deliveries > 1
         try:
             prep = await self.state.prepare(
-                turn, remember=not last_try, context_turns=self.s.context_turns
+                turn, remember=not last_try, context_turns=self.settings.context_turns
             )
             if prep.published:
                 self.metrics.duplicates.inc()
                 log.info("turn_already_published", encounter_id=turn.encounter_id, seq=turn.seq)
                 return None  # the reader acknowledges it: nothing was written
             if last_try:
-                outcome = EditOutcome(turn.text, "fallback", self.s.default_model, "last_delivery")
+                outcome = EditOutcome(
+                    turn.text, "fallback", self.settings.default_model, "last_delivery"
+                )
             else:
                 outcome = await self._outcome(turn, prep)
             edited = EditedTurn(
@@ -158,7 +157,7 @@ class TurnEditor:
 
     async def _edit(self, turn: FinalTurn, prep: Prepared) -> EditOutcome:
         info = prep.encounter or await self.state.encounter_from_control(turn.encounter_id)
-        model = info.model or self.s.default_model
+        model = info.model or self.settings.default_model
         outcome = await self.dispatcher.edit(turn, model, info.keyterms, prep.context)
         with contextlib.suppress(Exception):  # the cache is an optimisation only
             await self.state.store_result(turn, outcome)

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,28 +43,24 @@ SHUTDOWN_GRACE_S = 3.0  # how long a stop waits for running note jobs before can
 SETTLE_S = 0.2
 
 
+@dataclass(eq=False)
 class NoteScheduler:
-    def __init__(
-        self,
-        settings: NotesSettings,
-        db: Database,
-        client: ChatClient,
-        metrics: NotesMetrics,
-        owner: str,
-        on_exported: Callable[[str, Path], Awaitable[None]] | None = None,
-    ) -> None:
-        self.s = settings
-        self.on_exported = on_exported
-        self.db = db
-        self.client = client
-        self.metrics = metrics
-        self.owner = owner
-        self.tz = settings.tzinfo()
-        self._last_counts = 0.0
-        self._jobs: dict[str, asyncio.Task[None]] = {}
+    settings: NotesSettings
+    db: Database
+    client: ChatClient
+    metrics: NotesMetrics
+    owner: str
+    on_exported: Callable[[str, Path], Awaitable[None]] | None = None
+    _last_counts: float = field(init=False, default=0.0)
+    _jobs: dict[str, asyncio.Task[None]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tz = self.settings.tzinfo()
 
     def backoff(self, attempts: int) -> float:
-        base = exponential(min(attempts, 20), self.s.note_retry_initial_s, self.s.note_retry_max_s)
+        base = exponential(
+            min(attempts, 20), self.settings.note_retry_initial_s, self.settings.note_retry_max_s
+        )
         return base * random.uniform(0.8, 1.0)  # jitter: replicas do not retry in lockstep
 
     async def run(
@@ -84,27 +81,29 @@ class NoteScheduler:
                     raise
                 except Exception as err:  # noqa: BLE001 - DB blips must not end the service
                     log.warning("note_scheduler_failed", error=type(err).__name__, exc_info=True)
-                await first_of(stop, due, timeout=min(SETTLE_S, self.s.scheduler_poll_s))
+                await first_of(stop, due, timeout=min(SETTLE_S, self.settings.scheduler_poll_s))
                 if not due.is_set():
-                    await first_of(stop, due, wake, timeout=self.s.scheduler_poll_s)
+                    await first_of(stop, due, wake, timeout=self.settings.scheduler_poll_s)
         finally:
             await self.shutdown()
 
     async def start_due(self) -> int:
         """Start a job for each due encounter (up to ``note_concurrency`` at a time)."""
-        free = self.s.note_concurrency - len(self._jobs)
+        free = self.settings.note_concurrency - len(self._jobs)
         if free <= 0:
             return 0
         async with self.db.session() as s:
             for enc_id in await repo.expire_transcriptions(
-                s, utcnow(), self.s.transcription_timeout_s
+                s, utcnow(), self.settings.transcription_timeout_s
             ):
                 log.warning("transcription_overdue", encounter_id=enc_id)
         async with self.db.session() as s:
-            due = await repo.pending_note_jobs(s, utcnow(), self.s.grace_period_s, limit=free * 2)
+            due = await repo.pending_note_jobs(
+                s, utcnow(), self.settings.grace_period_s, limit=free * 2
+            )
         started = 0
         for cand in due:
-            if cand.encounter_id in self._jobs or len(self._jobs) >= self.s.note_concurrency:
+            if cand.encounter_id in self._jobs or len(self._jobs) >= self.settings.note_concurrency:
                 continue
             task = asyncio.create_task(self._guarded(cand))
             self._jobs[cand.encounter_id] = task
@@ -151,7 +150,7 @@ class NoteScheduler:
     async def run_once(self) -> int:
         """Process every job due now, one after the other; returns notes stored."""
         async with self.db.session() as s:
-            due = await repo.pending_note_jobs(s, utcnow(), self.s.grace_period_s)
+            due = await repo.pending_note_jobs(s, utcnow(), self.settings.grace_period_s)
         written = 0
         for cand in due:
             written += await self.process(cand)
@@ -168,13 +167,13 @@ class NoteScheduler:
     async def _claim(self, encounter_id: str) -> bool:
         async with self.db.session() as s:
             return await repo.claim_note_job(
-                s, encounter_id, self.owner, utcnow(), self.s.note_lease_s
+                s, encounter_id, self.owner, utcnow(), self.settings.note_lease_s
             )
 
     async def _renew(self, encounter_id: str) -> None:
         async with self.db.session() as s:
             if not await repo.renew_note_lease(
-                s, encounter_id, self.owner, utcnow(), self.s.note_lease_s
+                s, encounter_id, self.owner, utcnow(), self.settings.note_lease_s
             ):
                 raise repo.LeaseLost(encounter_id)
 
@@ -186,10 +185,12 @@ class NoteScheduler:
             enc = await repo.get_encounter(s, enc_id)
             turns = await repo.list_turns(s, enc_id)
             assert enc is not None
-            roles = resolve_roles(transcript.spoken(turns), enc.speaker_roles, self.s.speaker_roles)
+            roles = resolve_roles(
+                transcript.spoken(turns), enc.speaker_roles, self.settings.speaker_roles
+            )
             if roles and roles != (enc.speaker_roles or {}):
                 enc.speaker_roles = roles  # stored, so the clinician can correct it
-            model = enc.llm_model or self.s.default_llm_model
+            model = enc.llm_model or self.settings.default_llm_model
             has_prior = await repo.current_note(s, enc_id) is not None
             stopped_at = enc.stopped_at
             unfinished = enc.failure_reason == repo.TRANSCRIPTION_TIMEOUT
@@ -205,9 +206,9 @@ class NoteScheduler:
         else:
             writer = SoapWriter(
                 self.client,
-                max_tokens=self.s.soap_max_tokens,
-                temperature=self.s.soap_temperature,
-                budget_chars=self.s.soap_budget_chars,
+                max_tokens=self.settings.soap_max_tokens,
+                temperature=self.settings.soap_temperature,
+                budget_chars=self.settings.soap_budget_chars,
                 on_request=lambda: self._count_and_renew(enc_id),
             )
             try:
@@ -248,7 +249,7 @@ class NoteScheduler:
             enc = await repo.get_encounter(s, encounter_id)
             attempts = enc.note_attempts if enc else 0
         gateway = err if isinstance(err, GatewayError) else None  # the gateway's, or ours
-        if attempts + 1 >= self.s.note_max_attempts:
+        if attempts + 1 >= self.settings.note_max_attempts:
             if gateway is not None:
                 reason = (
                     f"note_not_written: the LLM Gateway failed {attempts + 1} times (last: "
@@ -360,7 +361,11 @@ class NoteScheduler:
     async def export(self, encounter_id: str) -> None:
         try:
             files = await export_encounter(
-                self.db, self.s.export_dir, encounter_id, self.tz, self.s.speaker_roles
+                self.db,
+                self.settings.export_dir,
+                encounter_id,
+                self.tz,
+                self.settings.speaker_roles,
             )
         except Exception as err:  # noqa: BLE001 - the note is stored; files are a copy
             self.metrics.export_errors.inc()

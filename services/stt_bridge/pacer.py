@@ -11,25 +11,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 
 
+@dataclass(eq=False)
 class Pacer:
-    def __init__(
-        self,
-        bytes_per_s: float,
-        *,
-        pace_factor: float = 1.0,
-        catchup: float = 2.0,
-        max_lead_s: float = 20.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.bytes_per_s = bytes_per_s
-        self.pace_factor = pace_factor
-        self.catchup = catchup
-        self.max_lead_s = max_lead_s
-        self.clock = clock
-        self.t0 = clock()
-        self.sent_bytes = 0
+    bytes_per_s: float
+    _: KW_ONLY
+    pace_factor: float = 1.0
+    catchup: float = 2.0
+    max_lead_s: float = 20.0
+    clock: Callable[[], float] = time.monotonic
+    t0: float = field(init=False)
+    sent_bytes: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.t0 = self.clock()
 
     def restart(self) -> None:
         self.t0 = self.clock()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -26,27 +27,20 @@ from shared.streams import TRANSIENT_REDIS_ERRORS
 log = get_logger(__name__)
 
 
+@dataclass(eq=False)
 class PartialSink:
-    def __init__(
-        self,
-        redis: aioredis.Redis,
-        metrics: BridgeMetrics,
-        *,
-        maxlen: int = PARTIALS_MAXLEN,
-        retry_s: float = 0.5,
-        interval_s: float = 0.0,
-    ) -> None:
-        self.redis = redis
-        self.metrics = metrics
-        self.maxlen = maxlen
-        self.retry_s = retry_s
-        # At most one round trip per interval: under load, a pipeline carries the partials
-        # of many rooms (each Redis write costs a syscall and a wakeup of redis-server).
-        self.interval_s = interval_s
-        self.round_trips = 0
-        # stream -> (turn order, latest partial of that stream)
-        self._pending: dict[str, tuple[int, PartialTurn]] = {}
-        self._wake = asyncio.Event()
+    redis: aioredis.Redis
+    metrics: BridgeMetrics
+    _: KW_ONLY
+    maxlen: int = PARTIALS_MAXLEN
+    retry_s: float = 0.5
+    # At most one round trip per interval: under load, a pipeline carries the partials
+    # of many rooms (each Redis write costs a syscall and a wakeup of redis-server).
+    interval_s: float = 0.0
+    round_trips: int = field(init=False, default=0)
+    # stream -> (turn order, latest partial of that stream)
+    _pending: dict[str, tuple[int, PartialTurn]] = field(init=False, default_factory=dict)
+    _wake: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
     def offer(self, stream: str, partial: PartialTurn, turn_order: int = 0) -> None:
         """Queue ``partial`` (of turn ``turn_order``) for ``stream``, replacing one not

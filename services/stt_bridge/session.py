@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
@@ -120,48 +120,43 @@ async def run_session(
             await asyncio.wait_for(ws.close(), 2.0)
 
 
+@dataclass(eq=False)
 class _Session:
-    def __init__(
-        self,
-        ctx: BridgeContext,
-        enc: EncounterInfo,
-        cursor: AudioCursor,
-        owner: TurnLog,
-        ws: ClientConnection,
-        *,
-        terminate_wait_s: float,
-    ) -> None:
-        self.ctx = ctx
-        self.enc = enc
-        self.cursor = cursor
-        self.owner = owner
-        self.ws = ws
-        self.s = ctx.settings
-        self.terminate_wait_s = terminate_wait_s
-        self.sid = ""
-        self.expires_at: float | None = None
-        self.offset = cursor.sent_pos  # the resume position the cursor was sought to
+    ctx: BridgeContext
+    enc: EncounterInfo
+    cursor: AudioCursor
+    owner: TurnLog
+    ws: ClientConnection
+    _: KW_ONLY
+    terminate_wait_s: float
+    sid: str = field(init=False, default="")
+    expires_at: float | None = field(init=False, default=None)
+    # Stop sending: rotation, handback, lost lease.
+    halt: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    discard: bool = field(init=False, default=False)  # publish nothing more from this session
+    rotating: bool = field(init=False, default=False)
+    end_reached: bool = field(init=False, default=False)
+    terminate_at: float | None = field(init=False, default=None)
+    # Speech the server has heard (SpeechStarted, a partial) but not yet finalized: at a
+    # Termination timeout only then is a turn missing.
+    speech_pending: bool = field(init=False, default=False)
+    error: ErrorMessage = field(init=False, default_factory=ErrorMessage)
+    started: float = field(init=False, default_factory=time.monotonic)
+    usage_recorded: bool = field(init=False, default=False)
+    publisher: TurnPublisher | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.s = s = self.ctx.settings
+        self.offset = self.cursor.sent_pos  # the resume position the cursor was sought to
+        stt = self.enc.stt
         self.pacer = Pacer(
-            enc.stt.sample_rate * 2, pace_factor=self.s.pace_factor,  # bytes per second
-            catchup=self.s.max_catchup_factor, max_lead_s=self.s.max_lead_s,
+            stt.sample_rate * 2, pace_factor=s.pace_factor,  # bytes per second
+            catchup=s.max_catchup_factor, max_lead_s=s.max_lead_s,
         )  # fmt: skip
-        self.halt = asyncio.Event()  # stop sending: rotation, handback, lost lease
-        self.discard = False  # publish nothing more from this session
-        self.rotating = False
-        self.end_reached = False
-        self.terminate_at: float | None = None
-        # Speech the server has heard (SpeechStarted, a partial) but not yet finalized: at a
-        # Termination timeout only then is a turn missing.
-        self.speech_pending = False
-        self.error = ErrorMessage()
-        self.started = time.monotonic()
-        self.usage_recorded = False
-        stt = enc.stt
         self.selector = FinalSelector(
             universal_streaming=stt.universal_streaming, format_turns=formats_turns(stt),
-            wait_s=self.s.format_wait_s / self.s.pace_factor,
+            wait_s=s.format_wait_s / s.pace_factor,
         )  # fmt: skip
-        self.publisher: TurnPublisher | None = None
 
     def stop_sending(self, rotating: bool = False) -> None:
         self.discard = True

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import redis.asyncio as aioredis
@@ -182,22 +182,19 @@ def dump_revisions(revisions: dict[int, str]) -> str:
     return json.dumps({str(k): v for k, v in sorted(revisions.items())})
 
 
+@dataclass(eq=False)
 class EncounterStore:
-    def __init__(
-        self,
-        redis: aioredis.Redis,
-        names: StreamNames,
-        state_ttl_s: int,
-        wait: ReplicaWait | None = None,
-    ) -> None:
-        self.redis = redis
-        self.names = names
-        self.state_ttl_s = state_ttl_s
-        # Final turns and outcomes wait for a replica on a cluster (docs/cluster.md): a
-        # failover then cannot take them, and the state they advance, with the old primary.
-        self.wait = wait
-        self.wait_stats = WaitStats()
-        self.active_key = names.bridge_active
+    redis: aioredis.Redis
+    names: StreamNames
+    state_ttl_s: int
+    # Final turns and outcomes wait for a replica on a cluster (docs/cluster.md): a
+    # failover then cannot take them, and the state they advance, with the old primary.
+    wait: ReplicaWait | None = None
+    wait_stats: WaitStats = field(init=False, default_factory=WaitStats)
+
+    @property
+    def active_key(self) -> str:
+        return self.names.bridge_active
 
     def state_key(self, encounter_id: str) -> str:
         return self.names.bridge_state(encounter_id)
