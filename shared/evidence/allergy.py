@@ -9,7 +9,8 @@ Read clause by clause (split at sentence ends, commas and semicolons), turn afte
 - the answer to an allergy question: "Any drug allergies?" / "Just sulfa."
 A clause that denies ("it doesn't give me a rash"), is about someone else ("my wife is
 allergic to penicillin") or tells of a drug helping ("it made the rash go away") is no
-allergy. An allergy to a class reaches its members (penicillin -> amoxicillin).
+allergy. An allergy to a class reaches its members (penicillin -> amoxicillin), and one to
+a drug the drugs it cross-reacts with (codeine -> morphine, ibuprofen -> naproxen).
 """
 
 from __future__ import annotations
@@ -19,23 +20,44 @@ from dataclasses import dataclass, field
 
 from shared.evidence.lexicon import BRAND_GENERIC, DRUG_NAMES
 
+# Families whose members cross-react: an allergy to one member is held against the others,
+# as a class named by the patient is. Generic names (brands reach them via BRAND_GENERIC).
+# Left out on purpose, as a reviewer would not expect a flag: celecoxib (COX-2 selective,
+# usually tolerated in NSAID allergy), tramadol / fentanyl / methadone (not morphine-like,
+# low cross-reactivity with codeine or morphine), penicillin <-> cephalosporins (low
+# cross-reactivity), statins (an intolerance to one is managed by trying another).
+PENICILLINS = frozenset({"penicillin", "amoxicillin", "ampicillin", "dicloxacillin"})
+CEPHALOSPORINS = frozenset({"cephalexin", "cefdinir", "cefuroxime", "cefadroxil", "cefazolin",
+                            "ceftriaxone", "cefpodoxime"})  # fmt: skip
+SULFONAMIDES = frozenset({"sulfamethoxazole"})  # sulfa antibiotics, not furosemide or HCTZ
+NSAIDS = frozenset({"aspirin", "ibuprofen", "naproxen", "meloxicam", "diclofenac",
+                    "ketorolac", "indomethacin"})  # fmt: skip
+OPIATES = frozenset({"morphine", "codeine", "hydrocodone", "oxycodone", "hydromorphone"})
+QUINOLONES = frozenset({"ciprofloxacin", "levofloxacin", "moxifloxacin"})
+MACROLIDES = frozenset({"azithromycin", "clarithromycin", "erythromycin"})
+TETRACYCLINES = frozenset({"doxycycline", "minocycline", "tetracycline"})
+# Angioedema from one ACE inhibitor is a class effect.
+ACE_INHIBITORS = frozenset({"lisinopril", "enalapril", "ramipril", "benazepril", "quinapril",
+                            "captopril"})  # fmt: skip
+CROSS_REACTIVE: tuple[frozenset[str], ...] = (
+    PENICILLINS, CEPHALOSPORINS, SULFONAMIDES, NSAIDS, OPIATES, QUINOLONES, MACROLIDES,
+    TETRACYCLINES, ACE_INHIBITORS,
+)  # fmt: skip
+
 # An allergy to a class reaches its members.
 ALLERGY_CLASS: dict[str, frozenset[str]] = {
-    "penicillin": frozenset({"penicillin", "amoxicillin", "augmentin", "ampicillin"}),
-    "penicillins": frozenset({"penicillin", "amoxicillin", "augmentin", "ampicillin"}),
-    "sulfa": frozenset({"sulfamethoxazole", "bactrim"}),
-    "nsaids": frozenset({"ibuprofen", "naproxen", "advil", "motrin", "aleve", "meloxicam"}),
-    "nsaid": frozenset({"ibuprofen", "naproxen", "advil", "motrin", "aleve", "meloxicam"}),
-    "opioids": frozenset({"morphine", "codeine", "hydrocodone", "oxycodone", "tramadol"}),
-    "opiates": frozenset({"morphine", "codeine", "hydrocodone", "oxycodone"}),
-    "narcotics": frozenset({"morphine", "codeine", "hydrocodone", "oxycodone", "tramadol"}),
-    "statins": frozenset({"atorvastatin", "simvastatin", "rosuvastatin", "lipitor"}),
-    "cephalosporins": frozenset({"cephalexin", "keflex"}),
-    "quinolones": frozenset({"ciprofloxacin", "levofloxacin"}),
-    "fluoroquinolones": frozenset({"ciprofloxacin", "levofloxacin"}),
-    "tetracyclines": frozenset({"doxycycline"}),
-    "macrolides": frozenset({"azithromycin"}),
-}
+    "penicillin": PENICILLINS, "penicillins": PENICILLINS,
+    "sulfa": SULFONAMIDES, "sulfas": SULFONAMIDES, "sulfonamides": SULFONAMIDES,
+    "nsaids": NSAIDS, "nsaid": NSAIDS,
+    "opioids": OPIATES | {"tramadol", "fentanyl", "methadone"},
+    "opiates": OPIATES,
+    "narcotics": OPIATES | {"tramadol", "fentanyl", "methadone"},
+    "statins": frozenset({"atorvastatin", "simvastatin", "rosuvastatin", "pravastatin"}),
+    "cephalosporins": CEPHALOSPORINS, "cephalosporin": CEPHALOSPORINS,
+    "quinolones": QUINOLONES, "fluoroquinolones": QUINOLONES,
+    "tetracyclines": TETRACYCLINES, "macrolides": MACROLIDES,
+}  # fmt: skip
+_FAMILY: dict[str, frozenset[str]] = {drug: family for family in CROSS_REACTIVE for drug in family}
 
 _CLAUSE = re.compile(r"[^.!?\n,;]+[.!?]*")
 _WORD = re.compile(r"[a-z]+")
@@ -85,8 +107,13 @@ def _drug_words(clause: str) -> list[str]:
 
 
 def _members(word: str) -> dict[str, str]:
-    """Generic name of each drug ``word`` (a drug or a class) covers -> ``word``."""
-    return {BRAND_GENERIC.get(m, m): word for m in ALLERGY_CLASS.get(word, frozenset({word}))}
+    """Generic name of each drug ``word`` (a drug, a brand or a class) covers -> ``word``:
+    a class its members, a drug itself and the drugs it cross-reacts with."""
+    covered = ALLERGY_CLASS.get(word)
+    if covered is None:
+        drug = BRAND_GENERIC.get(word, word)
+        covered = _FAMILY.get(drug, frozenset()) | {drug}
+    return {BRAND_GENERIC.get(m, m): word for m in covered}
 
 
 def _named(clause: str) -> list[str]:

@@ -51,6 +51,11 @@ DRUG_NAMES: frozenset[str] = _lexicon(
     sildenafil tadalafil oxybutynin estradiol progesterone medroxyprogesterone
     alendronate vitamin cetirizine zyrtec loratadine claritin diphenhydramine benadryl
     hydroxyzine epinephrine epipen methotrexate hydroxychloroquine adalimumab humira
+    ampicillin dicloxacillin amoxil cefdinir omnicef cefuroxime ceftin cefadroxil cefazolin
+    ceftriaxone rocephin cefpodoxime septra naprosyn mobic diclofenac voltaren ketorolac
+    toradol indomethacin hydromorphone dilaudid percocet oxycontin vicodin norco cipro
+    levaquin moxifloxacin clarithromycin biaxin erythromycin minocycline tetracycline
+    benazepril quinapril captopril
     """
 )
 
@@ -71,7 +76,12 @@ BRAND_GENERIC: dict[str, str] = {
     "ambien": "zolpidem", "seroquel": "quetiapine", "keppra": "levetiracetam",
     "neurontin": "gabapentin", "lyrica": "pregabalin", "zyrtec": "cetirizine",
     "claritin": "loratadine", "benadryl": "diphenhydramine", "epipen": "epinephrine",
-    "humira": "adalimumab",
+    "humira": "adalimumab", "amoxil": "amoxicillin", "omnicef": "cefdinir",
+    "ceftin": "cefuroxime", "rocephin": "ceftriaxone", "septra": "sulfamethoxazole",
+    "naprosyn": "naproxen", "mobic": "meloxicam", "voltaren": "diclofenac",
+    "toradol": "ketorolac", "dilaudid": "hydromorphone", "percocet": "oxycodone",
+    "oxycontin": "oxycodone", "vicodin": "hydrocodone", "norco": "hydrocodone",
+    "cipro": "ciprofloxacin", "levaquin": "levofloxacin", "biaxin": "clarithromycin",
 }  # fmt: skip
 
 # Problem names: each group is one problem, first name canonical. Generous on purpose: a

@@ -91,3 +91,57 @@ def test_an_allergy_to_a_class_reaches_its_members(said: str, plan: str) -> None
     visit = VisitMeaning.of([(0, said)])
     assert [f.kind for f in meaning_findings(plan, visit, "plan")] == ["allergy"]
     assert meaning_findings("Start acetaminophen.", visit, "plan") == []
+
+
+@pytest.mark.parametrize(
+    ("said", "plan", "allergen"),
+    [
+        ("I'm allergic to codeine.", "Start morphine for pain.", "codeine"),
+        ("Codeine makes me break out in hives.", "Start oxycodone 5 mg every 6 hours as needed.",
+         "codeine"),
+        ("I'm allergic to morphine.", "Prescribe hydrocodone for pain.", "morphine"),
+        ("I'm allergic to Percocet.", "Start Vicodin.", "percocet"),
+        ("I'm allergic to penicillin.", "Start ampicillin.", "penicillin"),
+        ("I'm allergic to amoxicillin.", "Start penicillin VK.", "amoxicillin"),
+        ("Amoxicillin gives me a rash.", "Start Augmentin 875 mg twice a day.", "amoxicillin"),
+        ("I have a sulfa allergy.", "Start Bactrim DS.", "sulfa"),
+        ("I'm allergic to Bactrim.", "Start Septra.", "bactrim"),
+        ("I'm allergic to aspirin.", "Take ibuprofen as needed.", "aspirin"),
+        ("Ibuprofen gives me hives.", "Start naproxen 500 mg twice a day.", "ibuprofen"),
+        ("I'm allergic to Advil.", "Take Aleve as needed.", "advil"),
+        ("I'm allergic to naproxen.", "Continue aspirin 81 mg daily.", "naproxen"),
+        ("I'm allergic to NSAIDs.", "Continue aspirin.", "nsaids"),
+        ("I'm allergic to Cipro.", "Start levofloxacin.", "cipro"),
+        ("I'm allergic to azithromycin.", "Start clarithromycin.", "azithromycin"),
+        ("I'm allergic to doxycycline.", "Start minocycline.", "doxycycline"),
+        ("I'm allergic to Keflex.", "Start cefdinir.", "keflex"),
+        ("Lisinopril made my lips swell up.", "Start enalapril 10 mg daily.", "lisinopril"),
+    ],
+)  # fmt: skip
+def test_an_allergy_to_a_drug_reaches_the_drugs_it_cross_reacts_with(
+    said: str, plan: str, allergen: str
+) -> None:
+    visit = VisitMeaning.of([(0, said)])
+    assert [(f.kind, f.message) for f in meaning_findings(plan, visit, "plan")] == [
+        ("allergy", f"allergy: {allergen}")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("said", "plan"),
+    [
+        ("I'm allergic to codeine.", "Start acetaminophen."),
+        ("I'm allergic to codeine.", "Start ibuprofen."),
+        ("I'm allergic to penicillin.", "Start azithromycin."),
+        ("I'm allergic to ibuprofen.", "Start acetaminophen."),
+        ("I'm allergic to ibuprofen.", "Start celecoxib."),
+        ("Atorvastatin gave me hives.", "Start rosuvastatin."),
+        ("I'm allergic to sulfa.", "Start furosemide."),
+        ("I'm allergic to Cipro.", "Start doxycycline."),
+        ("My wife is allergic to codeine.", "Start morphine."),
+        ("I'm not allergic to codeine.", "Start morphine."),
+    ],
+)  # fmt: skip
+def test_no_allergy_flag_outside_the_family(said: str, plan: str) -> None:
+    visit = VisitMeaning.of([(0, said)])
+    assert meaning_findings(plan, visit, "plan") == []
