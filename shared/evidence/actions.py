@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shared.evidence.assertion import sentences
-from shared.evidence.lexicon import BRAND_GENERIC, DRUG_NAMES, by_canonical
+from shared.evidence.frequency import frequencies, normalise
+from shared.evidence.lexicon import BRAND_GENERIC, DOSE_UNITS, DRUG_NAMES, by_canonical
 
 Action = Literal["start", "stop", "continue", "change", "hold"]
 # What matters for safety: will the patient be taking the drug after the visit?
@@ -110,4 +111,49 @@ def drug_actions(text: str) -> list[DrugAction]:
                 continue
             lo, hi = min(t_start, start), max(end, start)
             out.append(DrugAction(generic(word), action, sentence[lo:hi].strip()))
+    return out
+
+
+# A plan line that names a drug with a dose, a frequency or a course and no action word
+# prescribes it ("Amoxicillin 500 mg three times a day for 10 days."): a prescription for
+# the allergy check, not an action said (the action check compares actions said).
+_DOSE = re.compile(
+    r"\b\d+(?:\.\d+)?\s*(?:"
+    + "|".join(re.escape(u) for u in sorted(DOSE_UNITS, key=lambda u: (-len(u), u)))
+    + r")\b|\b(?:one|two|three|half|a) (?:tab|tablet|pill|capsule|puff)s?\b"
+)
+_COURSE = re.compile(r"\b(?:x\s*\d+|for \d+ (?:days?|weeks?)|po|by mouth|orally|sig)\b")
+# In the sentence: the drug is named for another reason (an allergy, what to avoid).
+_NOT_PRESCRIBED = re.compile(
+    r"allerg|reaction|hives|rash|intoleran|avoid|contraindicat|\binstead\b|alternative|"
+    r"rather than|in place of|\bnkda\b"
+)
+# In the drug's clause: denied, past or tried before.
+_NOT_NOW = re.compile(
+    r"\b(?:no|not|never|without|don't|do not|history|h/o|previous\w*|prior|failed|tried|"
+    r"used to|took|last (?:year|month|week|time))\b"
+)
+_CLAUSE_END = re.compile(r"[,;:]")
+
+
+def prescribed(text: str) -> list[DrugAction]:
+    """Drugs a plan line prescribes by dose, frequency or course with no action word of
+    its own ("Amoxicillin 500 mg TID x 10 days."), as "start"."""
+    acted = {a.drug for a in drug_actions(text)}
+    out: list[DrugAction] = []
+    for sentence in sentences(normalise(text)):
+        if _NOT_PRESCRIBED.search(sentence):
+            continue
+        drugs = _drugs(sentence)
+        for i, (start, end, word) in enumerate(drugs):
+            stop = drugs[i + 1][0] if i + 1 < len(drugs) else len(sentence)
+            cut = _CLAUSE_END.search(sentence, end, stop)
+            if cut and not sentence[end : cut.start()].strip():  # "Amoxicillin, 1 tab BID"
+                cut = _CLAUSE_END.search(sentence, cut.end(), stop)
+            after = sentence[end : cut.start() if cut else stop]
+            before = _CLAUSE_END.split(sentence[:start])[-1]
+            if generic(word) in acted or _NOT_NOW.search(before + after):
+                continue
+            if _DOSE.search(after) or _COURSE.search(after) or frequencies(after):
+                out.append(DrugAction(generic(word), "start", f"{word}{after}".strip()))
     return out

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from shared.evidence.actions import TAKING, DrugAction, drug_actions
+from shared.evidence.actions import TAKING, DrugAction, drug_actions, prescribed
 from shared.evidence.allergy import AllergyReader
 from shared.evidence.assertion import Mention, mentions
 from shared.evidence.check import Finding, Severity
@@ -158,6 +158,10 @@ def _action_findings(text: str, visit: VisitMeaning, plan: bool) -> list[Finding
             out.append(Finding("action", "high", act.drug, f"said: {said[-1].text}"))
         allergen = visit.allergies.get(act.drug)
         if plan and allergen and TAKING[act.action]:
+            out.append(Finding("allergy", "high", act.drug, f"allergy: {allergen}"))
+    for act in prescribed(text) if plan and visit.allergies else []:
+        allergen = visit.allergies.get(act.drug)
+        if allergen:
             out.append(Finding("allergy", "high", act.drug, f"allergy: {allergen}"))
     return out
 

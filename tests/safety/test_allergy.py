@@ -145,3 +145,48 @@ def test_an_allergy_to_a_drug_reaches_the_drugs_it_cross_reacts_with(
 def test_no_allergy_flag_outside_the_family(said: str, plan: str) -> None:
     visit = VisitMeaning.of([(0, said)])
     assert meaning_findings(plan, visit, "plan") == []
+
+
+@pytest.mark.parametrize(
+    ("said", "plan"),
+    [
+        ("I'm allergic to amoxicillin.", "Amoxicillin 500 mg three times a day for 10 days."),
+        ("I'm allergic to penicillin.", "Amoxicillin 500 mg three times a day for 10 days."),
+        ("I'm allergic to penicillin.", "Amoxicillin 500 mg PO TID x 10 days."),
+        ("I'm allergic to penicillin.", "Augmentin 875 mg BID."),
+        ("I'm allergic to penicillin.", "Amoxicillin, 1 tablet twice daily."),
+        ("I'm allergic to penicillin.", "Strep pharyngitis: amoxicillin 500 mg b.i.d."),
+        ("I'm allergic to opioids.", "Oxycodone 5 mg as needed."),
+        ("I'm allergic to codeine.", "Norco 5/325 one tablet every 6 hours as needed for pain."),
+        ("Bactrim gives me hives.", "Bactrim DS twice a day for 3 days."),
+        ("I'm allergic to ibuprofen.", "Ibuprofen 600 mg q6h prn pain."),
+        ("I'm allergic to penicillin.", "Azithromycin 500 mg today, amoxicillin 500 mg TID."),
+        ("I'm allergic to penicillin.", "Amoxicillin for 10 days."),
+    ],
+)  # fmt: skip
+def test_a_plan_line_prescribing_by_dose_or_frequency_is_a_prescription(
+    said: str, plan: str
+) -> None:
+    visit = VisitMeaning.of([(0, said)])
+    assert [f.kind for f in meaning_findings(plan, visit, "plan")] == ["allergy"]
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        "Penicillin allergy noted; azithromycin 500 mg daily instead.",
+        "Amoxicillin allergy: hives.",
+        "Avoid amoxicillin 500 mg.",
+        "No amoxicillin given allergy.",
+        "Previously took amoxicillin 500 mg three times a day.",
+        "Azithromycin 500 mg day 1, then 250 mg daily for 4 days.",
+        "Not a candidate for amoxicillin 500 mg TID.",
+    ],
+)
+def test_a_plan_line_naming_the_allergen_for_another_reason_is_no_prescription(
+    plan: str,
+) -> None:
+    visit = VisitMeaning.of([(0, "I'm allergic to penicillin.")])
+    assert [f for f in meaning_findings(plan, visit, "plan") if f.kind == "allergy"] == []
+    # Outside the plan nothing prescribes.
+    assert meaning_findings("Amoxicillin 500 mg three times a day.", visit, "subjective") == []
