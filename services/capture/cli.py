@@ -246,6 +246,7 @@ def _install_signals(signals: Any, view: Any) -> None:
 
 async def _flush_only(settings: CaptureSettings) -> int:
     from services.capture.recovery import leftover_spools, recover_spools
+    from services.capture.service import replica_wait
 
     before = leftover_spools(settings.spool_dir)
     if not before:
@@ -257,7 +258,13 @@ async def _flush_only(settings: CaptureSettings) -> int:
         loop.add_signal_handler(sig, stop.set)
     typer.echo(f"sending {len(before)} spooled encounter(s) to {safe_url(settings.redis_url)} ...")
     async with _writer_redis(settings) as redis:
-        done = await recover_spools(redis, settings.spool_dir, stop)
+        done = await recover_spools(
+            redis,
+            settings.spool_dir,
+            stop,
+            wait=replica_wait(settings),
+            settle_s=settings.replica_settle_s,
+        )
     left = len(leftover_spools(settings.spool_dir))
     typer.echo(f"{done} encounter(s) sent; {left} left in the spool")
     return 0 if left == 0 else EXIT_SPOOLED

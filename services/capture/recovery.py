@@ -17,9 +17,9 @@ from redis.exceptions import RedisError
 
 from services.capture.publisher import FrameWriter, stream_top_seq
 from services.capture.spool import EncounterSpool
-from shared.contracts import EncounterStopped, StreamNames
+from shared.contracts import EncounterStopped, StreamNames, encode
 from shared.logging import get_logger
-from shared.streams import publish
+from shared.streams import ReplicaWait
 from shared.waiting import sleep_or_stop
 
 log = get_logger(__name__)
@@ -32,11 +32,20 @@ def leftover_spools(spool_dir: Path) -> list[Path]:
 
 
 async def recover_spools(
-    redis: aioredis.Redis, spool_dir: Path, stop: asyncio.Event, *, retry_s: float = 2.0
+    redis: aioredis.Redis,
+    spool_dir: Path,
+    stop: asyncio.Event,
+    *,
+    retry_s: float = 2.0,
+    wait: ReplicaWait | None = None,
+    settle_s: float = 3.0,
 ) -> int:
     """Flush every unlocked leftover spool until done or ``stop``; returns how many finished.
 
-    Redis being down is not an error: each spool waits (retrying) until it answers.
+    Redis being down is not an error: each spool waits (retrying) until it answers. On
+    Redis Cluster (``wait``) a spool is removed only once a replica holds its stop, as a
+    live visit's end (``FrameWriter``): a primary that dies with the last of it unreplicated
+    gets it again from the writer's ring.
     """
     finished = 0
     for directory in leftover_spools(spool_dir):
@@ -56,21 +65,25 @@ async def recover_spools(
             log.error("spool_unreadable_skipped", file=str(directory))
             spool.close()
             continue
-        if await _recover_one(redis, spool, encounter_id, names, control, stop, retry_s):
+        spool.open_existing()
+        writer = FrameWriter(
+            redis,
+            names.audio(encounter_id),
+            spool,
+            budget_bytes=1 << 62,  # only reading back: the budget applies to new audio
+            start_spooling=True,
+            wait=wait,
+            settle_s=settle_s,
+        )
+        if await _recover_one(writer, encounter_id, control, stop, retry_s):
             finished += 1
     return finished
 
 
 async def _recover_one(
-    redis: aioredis.Redis,
-    spool: EncounterSpool,
-    encounter_id: str,
-    names: StreamNames,
-    control: str,
-    stop: asyncio.Event,
-    retry_s: float,
+    writer: FrameWriter, encounter_id: str, control: str, stop: asyncio.Event, retry_s: float
 ) -> bool:
-    spool.open_existing()
+    spool = writer.spool
     last_spooled = spool.last_frame_seq()
     log.info(
         "spool_recovery_started",
@@ -78,38 +91,35 @@ async def _recover_one(
         spool_bytes=spool.size - spool.flushed,
         last_frame_seq=last_spooled,
     )
-    writer = FrameWriter(
-        redis,
-        names.audio(encounter_id),
-        spool,
-        budget_bytes=1 << 62,  # only reading back: the budget applies to new audio
-        recent_frames=0,
-        start_spooling=True,
-    )
     task = asyncio.create_task(writer.run())
-    if not await writer.close(task, timeout=float(1 << 30), abort=stop):
-        spool.close()
-        return False
-    while not spool.is_stopped():
-        # Killed mid-visit: close the encounter with the last frame that reached Redis.
-        try:
-            top = await stream_top_seq(redis, names.audio(encounter_id))
-            last = max(top, last_spooled)
-            await publish(
-                redis,
-                control,
-                EncounterStopped(encounter_id=encounter_id, last_frame_seq=last),
-            )
-            spool.mark_stopped(last)
+    if not spool.is_stopped():
+        # Killed mid-visit: close the encounter with the last frame that reached Redis or
+        # the spool. The stop goes through the writer, after every frame and (on a cluster)
+        # with the same replica check as a visit's own stop.
+        last = await _last_frame_seq(writer, last_spooled, encounter_id, stop, retry_s)
+        if last is not None:
+            stopped = EncounterStopped(encounter_id=encounter_id, last_frame_seq=last)
+            await writer.add_control(control, encode(stopped), stop=True)
             log.warning(
                 "encounter_stopped_by_recovery", encounter_id=encounter_id, last_frame_seq=last
             )
+    sent = await writer.close(task, timeout=float(1 << 30), abort=stop)
+    if sent and spool.is_stopped():
+        spool.remove()
+        log.info("spool_recovered", encounter_id=encounter_id)
+        return True
+    spool.close()  # stopped early: what is left stays spooled for the next run
+    return False
+
+
+async def _last_frame_seq(
+    writer: FrameWriter, last_spooled: int, encounter_id: str, stop: asyncio.Event, retry_s: float
+) -> int | None:
+    """The newest frame in Redis or the spool; None when ``stop`` came first."""
+    while True:
+        try:
+            return max(await stream_top_seq(writer.redis, writer.audio_stream), last_spooled)
         except (RedisError, OSError) as err:
             log.warning("spool_recovery_retry", encounter_id=encounter_id, error=type(err).__name__)
-            if not await sleep_or_stop(stop, retry_s):
-                continue  # time ran out: retry
-            spool.close()
-            return False
-    spool.remove()
-    log.info("spool_recovered", encounter_id=encounter_id)
-    return True
+            if await sleep_or_stop(stop, retry_s):
+                return None

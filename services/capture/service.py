@@ -182,15 +182,20 @@ def _open_visit(
         warn_ratio=settings.spool_warn_ratio,
         fsync_frames=settings.spool_fsync_frames,
         recent_frames=settings.recent_frames,
-        wait=ReplicaWait.for_url(
-            settings.redis_url, settings.redis_wait_replicas, settings.redis_wait_timeout_ms
-        ),
+        wait=replica_wait(settings),
         settle_s=settings.replica_settle_s,
     )
     visit = _Visit(
         settings, redis, names, view, signals, encounter_id, room, control, spool, writer
     )
     return visit, started
+
+
+def replica_wait(settings: CaptureSettings) -> ReplicaWait | None:
+    """The replica check of a visit's last write (Redis Cluster only; docs/cluster.md)."""
+    return ReplicaWait.for_url(
+        settings.redis_url, settings.redis_wait_replicas, settings.redis_wait_timeout_ms
+    )
 
 
 async def _announce(visit: _Visit, started: EncounterStarted, source_description: str) -> None:
@@ -213,7 +218,13 @@ def _start_helpers(visit: _Visit) -> _Helpers:
     # Visits an earlier run left in the spool are sent alongside this one.
     recovery_stop = asyncio.Event()
     recovery = asyncio.create_task(
-        recover_spools(visit.redis, visit.settings.spool_dir, recovery_stop)
+        recover_spools(
+            visit.redis,
+            visit.settings.spool_dir,
+            recovery_stop,
+            wait=visit.writer.wait,
+            settle_s=visit.writer.settle_s,
+        )
     )
     word = ServerWord(on_refused=lambda reason: _refused(visit.view, visit.signals, reason))
     watch_stop = asyncio.Event()

@@ -12,6 +12,7 @@ never had it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,7 +23,8 @@ from redis.exceptions import MovedError
 from structlog.testing import capture_logs
 
 from services.capture.publisher import FrameWriter
-from services.capture.spool import EncounterSpool
+from services.capture.recovery import recover_spools
+from services.capture.spool import KIND_FRAME, EncounterSpool
 from services.stt_bridge.lease import Leases
 from services.stt_bridge.state import EncounterStore
 from shared.contracts import (
@@ -278,3 +280,69 @@ async def test_capture_visit_end_waits_for_one_replica_round_trip_when_healthy(
         assert await _frames_and_stops(client, names, eid) == (list(range(10)), 1)
     finally:
         await client.aclose()
+
+
+async def test_recovered_spool_outlasts_a_primary_that_dies_with_its_last_audio(
+    tmp_path: Path, redis_cluster: RedisClusterProcs
+) -> None:
+    """An agent killed mid-visit left frames 20-39 in its spool (0-19 reached Redis and its
+    replica). The next run sends them and the visit's stop to a primary whose replica is
+    cut off, and that primary dies a second after it has the stop. The spool must not be
+    removed on that primary's word: the stop's WAIT finds no replica, the writer keeps
+    checking, and sends frames 20-39 and the stop again to the promoted replica. Before,
+    recovery sent without a replica check and removed the spool: the promoted replica
+    lacked frames 20-39 and the stop, and no copy was left anywhere."""
+    names = StreamNames(clinic_prefix("clinic-r"))
+    eid = "room-r.enc-1"
+    client: Any = make_redis(redis_cluster.url, retry=False)
+    reader: Any = make_redis(redis_cluster.url)
+    try:
+        await reader.ping()  # knows every node before one dies
+        writer, task = await _frame_writer(tmp_path, client, names, eid, None)
+        for seq in range(20):
+            await writer.add_frame(seq, _pcm(seq))
+        while writer.status.last_confirmed_seq < 19:
+            await asyncio.sleep(0.01)
+        primary = redis_cluster.primary_of(names.control)
+        replica = redis_cluster.replica_of(primary)
+        deadline = time.monotonic() + 30
+        while redis_cluster.repl_offset(replica) < redis_cluster.repl_offset(primary):
+            assert time.monotonic() < deadline, "the replica never caught up"
+            await asyncio.sleep(0.05)
+        # Killed: the writer stops, frames 20-39 are only in the spool, nothing says stop.
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for seq in range(20, 40):
+            writer.spool.append(KIND_FRAME, seq, _pcm(seq))
+        await writer.spool.sync()
+        writer.spool.close()
+
+        redis_cluster.cut_replication(replica)
+        recovery = asyncio.create_task(
+            recover_spools(
+                client,
+                tmp_path / "spool",
+                asyncio.Event(),
+                wait=ReplicaWait(replicas=1, timeout_ms=300),
+                settle_s=3.0,
+            )
+        )
+        deadline = time.monotonic() + 30
+        while b"EncounterStopped" not in _command(primary, "XREVRANGE", names.control, "+", "-",
+                                                  "COUNT", "1"):  # fmt: skip
+            assert time.monotonic() < deadline, "the stop never reached the primary"
+            await asyncio.sleep(0.005)
+        await asyncio.wait({recovery}, timeout=1.0)
+        redis_cluster.kill(primary)
+        redis_cluster.thaw(replica)
+        promoted = await asyncio.to_thread(redis_cluster.wait_promoted, primary, names.control)
+        assert promoted == replica
+        assert await recovery == 1, "the spool was not sent"
+        frames, stops = await _frames_and_stops(reader, names, eid)
+        assert frames == list(range(40))  # every frame once, in order, on the new primary
+        assert stops >= 1
+        assert not (tmp_path / "spool" / eid).exists()  # removed once it was safe
+    finally:
+        await client.aclose()
+        await reader.aclose()
