@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from shared.evidence.concepts import CANONICAL, NEGATED_FORMS, PATTERN, other_sense
+from shared.evidence.concepts import CANONICAL, NEGATED_FORMS, PATTERN, expand, other_sense
 
 Assertion = Literal["present", "negated", "possible", "hypothetical", "historical", "asked"]
 Experiencer = Literal["patient", "family"]
@@ -67,6 +67,7 @@ _EXTRA_RULES: tuple[tuple[str, str, str], ...] = (
     ("in the past", "HISTORICAL", "BIDIRECTIONAL"),
     ("previous", "HISTORICAL", "FORWARD"),
     ("prior", "HISTORICAL", "FORWARD"),
+    ("status post", "HISTORICAL", "FORWARD"),  # "s/p MI"
     ("may have", "POSSIBLE_EXISTENCE", "FORWARD"),
     ("maybe", "POSSIBLE_EXISTENCE", "FORWARD"),
     ("probable", "POSSIBLE_EXISTENCE", "FORWARD"),
@@ -248,10 +249,11 @@ _TURNED: dict[Assertion, Assertion] = {"present": "negated", "negated": "present
 # Contractions written without the apostrophe ("dont", as some transcripts do), so the
 # rules that know "don't" read them.
 _BARE = re.compile(r"\b(do|does|did|ca|wo|is|was|are|were|have|has|had|could|should|would)(nt)\b")
+_BARE_ANY_CASE = re.compile(_BARE.pattern, re.I)
 
 
 def _sentence_mentions(sentence: str) -> tuple[Mention, ...]:
-    low = _BARE.sub(lambda m: f"{m.group(1)}n't", sentence.lower())
+    low, short = expand(_BARE_ANY_CASE.sub(lambda m: f"{m.group(1)}n't", sentence))
     found = [
         (m.start(1), m.end(1), m.group(1))
         for m in PATTERN.finditer(low)
@@ -260,11 +262,13 @@ def _sentence_mentions(sentence: str) -> tuple[Mention, ...]:
     read = read_spans(low, tuple((a, b) for a, b, _ in found))
     yes_no = bool(_YES_NO.match(low)) or len(low.split()) <= 4
     out: list[Mention] = []
-    for (_, _, text), r in zip(found, read, strict=True):
+    for (start, _, text), r in zip(found, read, strict=True):
         if r is None:
             continue
         assertion = _TURNED.get(r[0], r[0]) if text in NEGATED_FORMS else r[0]
-        out.append(Mention(CANONICAL[text], text, assertion, r[1], yes_no and r[0] == "asked"))
+        # An abbreviation is shown as written ("cp"), its words are what was read.
+        shown = next((w for a, b, w in short if a <= start < b), text)
+        out.append(Mention(CANONICAL[text], shown, assertion, r[1], yes_no and r[0] == "asked"))
     return tuple(out)
 
 

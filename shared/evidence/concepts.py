@@ -95,12 +95,15 @@ _ADVICE = re.compile(
     r"(?:medicine|medication|antibiotics?|pills?|drug))\b"
 )
 _CLAUSE_EDGE = re.compile(r"[,;:.!?]")
+_TO_SOB = re.compile(r"\b(?:to|and|started|began|would)\s+$")
 
 
 def other_sense(low: str, start: int, end: int) -> bool:
     """A match of a concept's form at ``low[start:end]`` that means something else in its
     clause (today only "drink" forms that are not alcohol)."""
     form = low[start:end]
+    if form == "sob":  # "a sob story", "started to sob": crying, not short of breath
+        return low.startswith(" story", end) or bool(_TO_SOB.search(low, 0, start))
     if form not in _DRINK_FORMS and CANONICAL.get(form) != "alcohol":
         return False
     edges = [m.start() for m in _CLAUSE_EDGE.finditer(low)]
@@ -121,3 +124,59 @@ PATTERN = re.compile(
     + "|".join(re.escape(p) for p in sorted(CANONICAL, key=lambda p: (-len(p), p)))
     + r")(?![\w-])"
 )
+
+
+# Clinicians' abbreviations, read as their words before the concepts and ConText's rules
+# ("Pt c/o CP" is "complains of chest pain"). Only what is unambiguous in a clinic note;
+# two-letter capitals only as capitals ("HA" is a headache, "ha" a laugh) and "SI" not
+# before "joint" (sacroiliac).
+_SHORT_CAPS: tuple[tuple[str, str], ...] = (
+    (r"CP", "chest pain"), (r"HAs?", "headache"), (r"MI", "myocardial infarction"),
+    (r"T2DM|DM2|DM", "diabetes"), (r"LOC", "loss of consciousness"),
+    (r"HLD", "hyperlipidemia"), (r"CVA", "stroke"), (r"CAD", "coronary artery disease"),
+    (r"DOE", "dyspnea"), (r"SI(?!\s*joint)", "suicidal ideation"),
+    (r"BRBPR", "rectal bleeding"),
+)  # fmt: skip
+_SHORT_ANY_CASE: tuple[tuple[str, str], ...] = (
+    (r"n/v/d", "nausea and vomiting and diarrhea"), (r"n/v", "nausea and vomiting"),
+    (r"h/a", "headache"), (r"c/o", "complains of"), (r"h/o", "history of"),
+    (r"w/o", "without"), (r"s/p", "status post"), (r"htn", "hypertension"),
+    (r"abd pain", "abdominal pain"), (r"pos for", "positive for"),
+)  # fmt: skip
+# A sign after a finding says it (a clause's end follows); before one, it starts a list.
+_AFTER = r"(?=\s*(?:[,;.)]|$))"
+_MARKS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?<=\w)[\s:]*\(\s*-\s*\)" + _AFTER + r"|(?<=[\w:])\s+(?:neg|negative)\b"
+                + _AFTER, re.I), " absent"),
+    (re.compile(r"(?<=\w)[\s:]*\(\s*\+\s*\)" + _AFTER + r"|(?<=[\w:])\s+(?:pos|positive)\b"
+                + _AFTER, re.I), " present"),
+    (re.compile(r"\(\s*-\s*\)\s*|(?<![\w)])[\u00d8\u00f8]\s*"), "negative for "),
+    (re.compile(r"\(\s*\+\s*\)\s*|(?<![\w)])\+(?=[a-z])", re.I), "positive for "),
+)  # fmt: skip
+_SHORT: tuple[tuple[re.Pattern[str], str], ...] = (
+    *_MARKS,
+    *((re.compile(rf"(?<![\w-])(?:{a})(?![\w-])"), w) for a, w in _SHORT_CAPS),  # "CP/SOB"
+    *((re.compile(rf"(?<![\w/-])(?:{a})(?![\w/-])", re.I), w) for a, w in _SHORT_ANY_CASE),
+)
+
+
+def expand(sentence: str) -> tuple[str, tuple[tuple[int, int, str], ...]]:
+    """``sentence`` in lower case with its abbreviations written out, and each written-out
+    (start, end) with the abbreviation as written (lower case), to show it as written."""
+    hits: list[tuple[int, int, str]] = []
+    for pattern, words in _SHORT:
+        for m in pattern.finditer(sentence):
+            if m.end() > m.start() and not any(m.start() < e and s < m.end() for s, e, _ in hits):
+                hits.append((m.start(), m.end(), words))
+    out: list[str] = []
+    regions: list[tuple[int, int, str]] = []
+    at = size = 0
+    for start, end, words in sorted(hits):
+        out.append(sentence[at:start])
+        size += start - at
+        regions.append((size, size + len(words), sentence[start:end].strip().lower()))
+        out.append(words)
+        size += len(words)
+        at = end
+    out.append(sentence[at:])
+    return "".join(out).lower(), tuple(regions)

@@ -90,3 +90,77 @@ def test_advice_about_drinking_on_a_drug_is_no_habit() -> None:
     said = ["I have a beer now and then.", "Don't drink alcohol while you're on this antibiotic."]
     assert kinds(said, "Drinks alcohol occasionally.") == []
     assert kinds(["Do not drink with this medicine."], "Drinks socially.") == []
+
+
+# --- clinicians' abbreviations ---------------------------------------------------------
+
+DENIED_CHEST_PAIN = ["No, I haven't had any chest pain."]
+HAS_CHEST_PAIN = ["I've been having chest pain on and off for two days."]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["Pt c/o CP.", "C/O CP x2 days.", "Pt c/o chest pain.", "CP (+).", "(+) CP.", "CP pos.",
+     "Positive for CP.", "Reports CP."],
+)  # fmt: skip
+def test_abbreviated_chest_pain_affirmed(statement: str) -> None:
+    assert kinds(DENIED_CHEST_PAIN, statement) == ["high negation"]
+    assert kinds(HAS_CHEST_PAIN, statement) == []
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["CP (-).", "(-) CP.", "CP neg.", "Neg for CP.", "Denies CP.", "No CP.", "Pt w/o CP.",
+     "CP: neg", "CP negative."],
+)  # fmt: skip
+def test_abbreviated_chest_pain_denied(statement: str) -> None:
+    assert kinds(HAS_CHEST_PAIN, statement) == ["high negation"]
+    assert kinds(DENIED_CHEST_PAIN, statement) == []
+
+
+@pytest.mark.parametrize(
+    ("said", "statement", "concepts"),
+    [
+        ("I get short of breath walking up the stairs.", "Denies SOB.", ["shortness of breath"]),
+        ("I've been throwing up and I feel sick to my stomach, nauseous.", "Denies N/V.",
+         ["nausea", "vomiting"]),
+        ("I've had a headache every day this week.", "Denies HA.", ["headache"]),
+        ("I've had a headache every day this week.", "No h/a.", ["headache"]),
+        ("I had a heart attack two years ago.", "Denies h/o MI.", ["heart attack"]),
+        ("I drink a six pack every night.", "Denies EtOH.", ["alcohol"]),
+        ("I've got high blood pressure.", "No h/o HTN.", ["hypertension"]),
+    ],
+)  # fmt: skip
+def test_abbreviated_findings_read_like_spelled_out(
+    said: str, statement: str, concepts: list[str]
+) -> None:
+    assert kinds([said], statement) == ["high negation"] * len(concepts)
+    assert [c for c, _ in read(statement)] == concepts
+
+
+def test_abbreviations_agree_with_what_was_said() -> None:
+    assert kinds(["No nausea or vomiting."], "Denies N/V.") == []
+    assert kinds(["I threw up twice and I'm still nauseous."], "+N/V.") == []
+    assert kinds(["I had a heart attack two years ago."], "H/o MI.") == []
+    assert kinds(["I had a heart attack two years ago."], "S/p MI 2 years ago.") == []
+    assert kinds(["No headaches."], "HA: neg.") == []
+    assert kinds(["No chest pain, no trouble breathing."], "Denies CP/SOB.") == []
+    assert kinds(["I get short of breath on the stairs."], "Denies CP/SOB.") == ["high negation"]
+    assert kinds(["I've had thoughts of suicide."], "Denies SI/HI.") == ["high negation"]
+    assert kinds(["I have chest pain but no shortness of breath."], "CP (+), SOB (-).") == []
+    assert kinds(["I have chest pain but no shortness of breath."], "CP (-), SOB (+).") == [
+        "high negation",
+        "high negation",
+    ]
+    # Shown as written: the clinician sees their abbreviation.
+    visit = VisitMeaning.of([(0, "No chest pain.")])
+    assert [f.term for f in meaning_findings("Pt c/o CP.", visit)] == ["cp"]
+
+
+@pytest.mark.parametrize(
+    "said",
+    ["Ha, yeah, that's funny.", "Ha ha, no.", "I have a CPAP machine.", "My cp score was low.",
+     "Sob story, I know."],
+)  # fmt: skip
+def test_words_that_only_look_like_abbreviations_are_no_findings(said: str) -> None:
+    assert read(said) == []
