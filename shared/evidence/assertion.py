@@ -114,8 +114,19 @@ _EXTRA_RULES: tuple[tuple[str, str, str], ...] = (
 )
 _CLAUSE_VERBS = (
     "has", "have", "had", "is", "was", "drinks", "takes", "uses", "reports", "endorses",
-    "complains", "notes", "positive", "but", "does", "still",
+    "complains", "notes", "positive", "but", "does", "still", "admits", "describes",
+    "states", "with", "experiences", "experiencing",
 )  # fmt: skip
+# A clause that says its own finding ("chest pain present", "cough noted", "persistent
+# cough") is read apart from the clause before it: "Ruled out pneumonia, chest pain
+# present." A clause that continues a list ("no fever, chills or night sweats present")
+# is not one.
+_OWN_FINDING = re.compile(
+    r"\b(present|noted|reported|endorsed|endorses|confirmed|observed|appreciated|identified|"
+    r"persists|persisting|persistent|remains|continues|ongoing|worsening)\b"
+)
+_LIST_GOES_ON = re.compile(r"^\s*(?:or|and|nor)\b|\b(?:or|nor)\b")
+_CLAUSE_MARK = re.compile(r"[,;]")
 
 
 @dataclass(frozen=True)
@@ -195,6 +206,10 @@ def _build() -> Any:
                  {"IS_PUNCT": True}]  # fmt: skip
     context.add([ConTextRule("ruled out.", "NEGATED_EXISTENCE", pattern=ruled_out,
                              direction="BACKWARD")])  # fmt: skip
+    # "Chest pain denied, ..." at a clause's end denies what came before.
+    denied = [{"LOWER": {"IN": ["denied", "negative"]}}, {"IS_PUNCT": True}]
+    context.add([ConTextRule("denied.", "NEGATED_EXISTENCE", pattern=denied,
+                             direction="BACKWARD")])  # fmt: skip
     return nlp
 
 
@@ -252,6 +267,49 @@ _BARE = re.compile(r"\b(do|does|did|ca|wo|is|was|are|were|have|has|had|could|sho
 _BARE_ANY_CASE = re.compile(_BARE.pattern, re.I)
 
 
+def _own_finding(clause: str) -> bool:
+    return bool(_OWN_FINDING.search(clause)) and not _LIST_GOES_ON.search(clause)
+
+
+def _clauses(low: str) -> list[tuple[int, int]]:
+    """(start, end) of the parts of a sentence read apart: cut at a comma or semicolon
+    when the clause after or before it says its own finding."""
+    cuts = [m.start() for m in _CLAUSE_MARK.finditer(low)]
+    edges = [0, *cuts, len(low)]
+    parts = [(edges[i] + (i > 0), edges[i + 1]) for i in range(len(edges) - 1)]
+    out: list[tuple[int, int]] = []
+    start = 0
+    for i, cut in enumerate(cuts):
+        before, after = parts[i], parts[i + 1]
+        if _own_finding(low[after[0] : after[1]]) or _own_finding(low[before[0] : before[1]]):
+            out.append((start, cut + 1))
+            start = cut + 1
+    out.append((start, len(low)))
+    return out
+
+
+def _read_clauses(
+    low: str, spans: list[tuple[int, int]]
+) -> tuple[tuple[Assertion, Experiencer] | None, ...]:
+    """Assertion of each span read in its clause (``_clauses``); who it is about read in the
+    whole sentence ("my mother has diabetes, hypertension noted": still the mother's)."""
+    whole = read_spans(low, tuple(spans))
+    clauses = _clauses(low)
+    if len(clauses) == 1:
+        return whole
+    read: list[tuple[Assertion, Experiencer] | None] = list(whole)
+    for lo, hi in clauses:
+        inside = [i for i, (a, b) in enumerate(spans) if lo <= a and b <= hi]
+        if not inside:
+            continue
+        got = read_spans(low[lo:hi], tuple((spans[i][0] - lo, spans[i][1] - lo) for i in inside))
+        for i, r in zip(inside, got, strict=True):
+            w = whole[i]
+            if r is not None and w is not None:
+                read[i] = (r[0], "family" if "family" in (r[1], w[1]) else "patient")
+    return tuple(read)
+
+
 def _sentence_mentions(sentence: str) -> tuple[Mention, ...]:
     low, short = expand(_BARE_ANY_CASE.sub(lambda m: f"{m.group(1)}n't", sentence))
     found = [
@@ -259,7 +317,7 @@ def _sentence_mentions(sentence: str) -> tuple[Mention, ...]:
         for m in PATTERN.finditer(low)
         if not other_sense(low, m.start(1), m.end(1))
     ]
-    read = read_spans(low, tuple((a, b) for a, b, _ in found))
+    read = _read_clauses(low, [(a, b) for a, b, _ in found])
     yes_no = bool(_YES_NO.match(low)) or len(low.split()) <= 4
     out: list[Mention] = []
     for (start, _, text), r in zip(found, read, strict=True):

@@ -164,3 +164,55 @@ def test_abbreviations_agree_with_what_was_said() -> None:
 )  # fmt: skip
 def test_words_that_only_look_like_abbreviations_are_no_findings(said: str) -> None:
     assert read(said) == []
+
+
+# --- statements of two clauses ------------------------------------------------------------
+
+TWO_CLAUSES = [
+    ("Ruled out pneumonia, chest pain present.", "pneumonia", "chest pain"),
+    ("Pneumonia ruled out, chest pain present.", "pneumonia", "chest pain"),
+    ("No fever, cough present.", "fever", "cough"),
+    ("Denies fever, cough noted.", "fever", "cough"),
+    ("Negative for fever; cough present.", "fever", "cough"),
+    ("No pneumonia, chest pain is present.", "pneumonia", "chest pain"),
+    ("No rash, itching present.", "rash", "itching"),
+    ("Denies fever, admits to cough.", "fever", "cough"),
+    ("Without fever, with cough.", "fever", "cough"),
+    ("No fever, persistent cough.", "fever", "cough"),
+    ("Chest pain denied, shortness of breath confirmed.", "chest pain", "shortness of breath"),
+    ("Fever absent, cough present.", "fever", "cough"),
+    ("Cough noted, fever absent.", "fever", "cough"),
+    ("Chest pain present, pneumonia ruled out.", "pneumonia", "chest pain"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("statement", "denied", "affirmed"), TWO_CLAUSES)
+def test_each_clause_is_read_on_its_own(statement: str, denied: str, affirmed: str) -> None:
+    assert sorted(read(statement)) == sorted([(denied, "negated"), (affirmed, "present")])
+    # Against a visit that denied the second finding, the note's affirmation is flagged...
+    said = [f"No {denied}.", f"I don't have any {affirmed}."]
+    assert kinds(said, statement) == ["high negation"]
+    # ... and against one that said both as the note does, nothing is.
+    assert kinds([f"No {denied}.", f"I do have {affirmed}."], statement) == []
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "No fever, chills or night sweats present.",
+        "No edema, cyanosis, or clubbing present.",
+        "Denies fever, chills, cough.",
+        "No fever, chills, and no cough noted.",
+    ],
+)
+def test_a_list_of_denials_stays_denied(statement: str) -> None:
+    assert {a for _, a in read(statement)} == {"negated"}
+
+
+def test_who_it_is_about_is_read_in_the_whole_sentence() -> None:
+    assert read("My mother has diabetes, hypertension noted.") == [
+        ("diabetes", "present"), ("hypertension", "present"),
+    ]  # fmt: skip
+    assert [m.experiencer for m in mentions("My mother has diabetes, hypertension noted.")] == [
+        "family", "family",
+    ]  # fmt: skip
