@@ -28,7 +28,6 @@ from medscribe.supervisor.supervisor import (
     FileSink,
     ServiceSpec,
     Supervisor,
-    child_env,
     medscribe_argv,
 )
 from shared.acibench import Dialogue
@@ -142,29 +141,21 @@ async def _run(
             persistent=False,
             port=redis_port,
         )
-        db = f"sqlite+aiosqlite:///{work / 'notes.db'}"
-        env = child_env(
+        env = stack.simulated_env(
             dict(os.environ),
-            MEDSCRIBE_REDIS_URL=redis.url,
-            MEDSCRIBE_STREAM_PREFIX=names.prefix,
+            work,
+            redis_url=redis.url,
+            prefix=names.prefix,
+            stt_port=stt_port,
+            llm_url=ep.url,
+            api_port=api_port,
+            scale=SCALE,
             ASSEMBLYAI_API_KEY=ep.key.get_secret_value(),
             MEDSCRIBE_LLM_API_KEY=ep.key.get_secret_value(),
-            MEDSCRIBE_STREAMING_URL=f"ws://127.0.0.1:{stt_port}/v3/ws",
-            MEDSCRIBE_LLM_GATEWAY_URL=ep.url,
-            MEDSCRIBE_DATABASE_URL=db,
-            DATABASE_URL=db,
-            MEDSCRIBE_EXPORT_DIR=str(work / "exports"),
-            MEDSCRIBE_API_PORT=str(api_port),
-            MEDSCRIBE_PACE_FACTOR=str(SCALE),
-            MEDSCRIBE_RPM_PER_MODEL="0",
-            MEDSCRIBE_GRACE_PERIOD_S="30",
-            MEDSCRIBE_SCHEDULER_POLL_S="0.2",
             MEDSCRIBE_SOAP_MAX_TOKENS=str(opts.models.note_max_tokens),
             MEDSCRIBE_DEFAULT_LLM_MODEL=opts.models.note,
-            MEDSCRIBE_CONFIG=str(work / "capture.env"),
             MEDSCRIBE_LOG_FORMAT="json",
         )
-        (work / "capture.env").write_text("# none\n")
         stt = ServiceSpec(
             "sim-stt",
             medscribe_argv("sim", "stt", "--port", str(stt_port), "--time-scale", str(SCALE)),

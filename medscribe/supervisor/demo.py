@@ -144,7 +144,6 @@ async def run_demo(settings: SupervisorSettings, opts: DemoOptions, out: TextIO)
         if not port_is_free("127.0.0.1", api_port):
             api_port = free_port()
         env = _services_env(demo_dir, redis_url, prefix, stt_port, llm_port, api_port, scale)
-        (demo_dir / "no-capture-config.env").write_text("# the demo's capture needs none\n")
         # The database migration needs neither simulator: it runs while they start.
         migration = background(stack.migrate(sup, env))
         stt = await sup.start(ServiceSpec("sim-stt", medscribe_argv(
@@ -231,31 +230,25 @@ def _services_env(
     """Environment of every demo process: simulators instead of AssemblyAI, one time scale
     for the simulators, the bridge's pacing and the capture's playback, SQLite in the demo
     folder, and this run's own stream prefix."""
-    db_url = f"sqlite+aiosqlite:///{demo_dir / 'medscribe.db'}"
-    return child_env(
+    return stack.simulated_env(
         inherited_env(),
-        MEDSCRIBE_REDIS_URL=redis_url,
-        MEDSCRIBE_STREAM_PREFIX=prefix,
+        demo_dir,
+        redis_url=redis_url,
+        prefix=prefix,
+        stt_port=stt_port,
+        llm_url=f"http://127.0.0.1:{llm_port}",
+        api_port=api_port,
+        scale=scale,
         MEDSCRIBE_LOG_FORMAT="json",
         ASSEMBLYAI_API_KEY=SIM_KEY,
         MEDSCRIBE_ASSEMBLYAI_API_KEY=SIM_KEY,
-        MEDSCRIBE_STREAMING_URL=f"ws://127.0.0.1:{stt_port}/v3/ws",
-        MEDSCRIBE_LLM_GATEWAY_URL=f"http://127.0.0.1:{llm_port}",
-        MEDSCRIBE_DATABASE_URL=db_url,
-        DATABASE_URL=db_url,
-        MEDSCRIBE_EXPORT_DIR=str(demo_dir / "exports"),
         MEDSCRIBE_API_HOST="127.0.0.1",
-        MEDSCRIBE_API_PORT=str(api_port),
         MEDSCRIBE_API_DOCS="true",  # a loopback demo: the interactive docs are handy
         MEDSCRIBE_HEALTH_PORT="0",
-        MEDSCRIBE_PACE_FACTOR=f"{scale:g}",
-        MEDSCRIBE_RPM_PER_MODEL="0",
         MEDSCRIBE_GRACE_PERIOD_S="15",
-        MEDSCRIBE_SCHEDULER_POLL_S="0.2",
         MEDSCRIBE_SPOOL_DIR=str(demo_dir / "spool"),
         MEDSCRIBE_SPEAKER_LABELS="true",
         MEDSCRIBE_NOTES_URL=f"http://127.0.0.1:{api_port}",
-        MEDSCRIBE_CONFIG=str(demo_dir / "no-capture-config.env"),  # ignore the room's file
     )
 
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from medscribe.supervisor import redis_provider, redis_users
 from medscribe.supervisor.redis_users import RedisUsers
-from medscribe.supervisor.supervisor import ServiceSpec, Supervisor, medscribe_argv
+from medscribe.supervisor.supervisor import ServiceSpec, Supervisor, child_env, medscribe_argv
 from shared.errors import MedscribeError
 from shared.redis_urls import cluster_seed_url, is_cluster_url
 
@@ -101,6 +101,45 @@ async def provide_redis(
     except redis_provider.NoRedisServer as err:
         raise StackError(f"{err} (its log shows why)") from None
     return RedisChoice(local, binary.origin, users)
+
+
+def simulated_env(
+    base: dict[str, str],
+    work: Path,
+    *,
+    redis_url: str,
+    prefix: str,
+    stt_port: int,
+    llm_url: str,
+    api_port: int,
+    scale: float,
+    db_url: str | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """Environment of a stack on this machine against the simulators (the demo, the
+    pipeline evaluation, end-to-end tests): one time scale for the simulators, the bridge's
+    pacing and capture's playback, no gateway quota, SQLite in ``work`` unless ``db_url``,
+    a stream prefix of the run's own, and an empty room configuration file (written here)
+    in place of the machine's. ``extra`` wins."""
+    db = db_url or f"sqlite+aiosqlite:///{work / 'medscribe.db'}"
+    env = {
+        "MEDSCRIBE_REDIS_URL": redis_url,
+        "MEDSCRIBE_STREAM_PREFIX": prefix,
+        "MEDSCRIBE_STREAMING_URL": f"ws://127.0.0.1:{stt_port}/v3/ws",
+        "MEDSCRIBE_LLM_GATEWAY_URL": llm_url,
+        "MEDSCRIBE_DATABASE_URL": db,
+        "DATABASE_URL": db,
+        "MEDSCRIBE_EXPORT_DIR": str(work / "exports"),
+        "MEDSCRIBE_API_PORT": str(api_port),
+        "MEDSCRIBE_PACE_FACTOR": f"{scale:g}",
+        "MEDSCRIBE_RPM_PER_MODEL": "0",
+        "MEDSCRIBE_GRACE_PERIOD_S": "30",
+        "MEDSCRIBE_SCHEDULER_POLL_S": "0.2",
+        "MEDSCRIBE_CONFIG": str(work / "no-capture-config.env"),  # ignore the room's file
+    }
+    env.update(extra)
+    Path(env["MEDSCRIBE_CONFIG"]).write_text("# a simulated stack's capture needs none\n")
+    return child_env(base, **env)
 
 
 async def migrate(sup: Supervisor, env: dict[str, str]) -> None:

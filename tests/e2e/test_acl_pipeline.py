@@ -22,7 +22,6 @@ from medscribe.supervisor.supervisor import (
     FileSink,
     ServiceSpec,
     Supervisor,
-    child_env,
     medscribe_argv,
 )
 from services.notes import room_admin
@@ -76,24 +75,19 @@ async def test_visits_become_edited_notes_with_production_users_and_rate_limit(
     stt_port, llm_port, api_port = free_port(), free_port(), free_port()
     api = f"http://127.0.0.1:{api_port}"
     db = f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}"
-    base = child_env(
+    base = stack.simulated_env(
         subprocess_env(),
-        MEDSCRIBE_STREAM_PREFIX=PROD_PREFIX,
+        tmp_path,
+        redis_url="redis://nobody@127.0.0.1:9/0",  # each service gets its own
+        prefix=PROD_PREFIX,
+        stt_port=stt_port,
+        llm_url=f"http://127.0.0.1:{llm_port}",
+        api_port=api_port,
+        scale=SCALE,
+        db_url=db,
         ASSEMBLYAI_API_KEY="sim-key",
-        MEDSCRIBE_STREAMING_URL=f"ws://127.0.0.1:{stt_port}/v3/ws",
-        MEDSCRIBE_LLM_GATEWAY_URL=f"http://127.0.0.1:{llm_port}",
-        MEDSCRIBE_DATABASE_URL=db,
-        DATABASE_URL=db,
-        MEDSCRIBE_EXPORT_DIR=str(tmp_path / "exports"),
-        MEDSCRIBE_API_PORT=str(api_port),
-        MEDSCRIBE_PACE_FACTOR=str(SCALE),
         MEDSCRIBE_RPM_PER_MODEL=RPM,
-        MEDSCRIBE_GRACE_PERIOD_S="30",
-        MEDSCRIBE_SCHEDULER_POLL_S="0.2",
-        MEDSCRIBE_CONFIG=str(tmp_path / "capture.env"),
-        MEDSCRIBE_REDIS_URL="redis://nobody@127.0.0.1:9/0",  # each service gets its own
     )
-    (tmp_path / "capture.env").write_text("# none\n")
 
     def env(user: str) -> dict[str, str]:
         return {**base, "MEDSCRIBE_REDIS_URL": acl_redis.url(user)}

@@ -14,7 +14,7 @@ import pytest
 
 from medscribe.supervisor import stack
 from medscribe.supervisor.readiness import wait_http_ok, wait_tcp
-from medscribe.supervisor.supervisor import FileSink, ServiceSpec, Supervisor, child_env
+from medscribe.supervisor.supervisor import FileSink, ServiceSpec, Supervisor
 from shared.acibench import Dialogue
 from shared.contracts import StreamNames
 from shared.streams import make_redis
@@ -46,27 +46,21 @@ async def test_visit_survives_redis_out_of_memory(
     stt_port, llm_port, api_port = free_port(), free_port(), free_port()
     api = f"http://127.0.0.1:{api_port}"
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}"
-    env = child_env(
+    env = stack.simulated_env(
         subprocess_env(),
-        MEDSCRIBE_REDIS_URL=redis_url,
-        MEDSCRIBE_STREAM_PREFIX=names.prefix,
+        tmp_path,
+        redis_url=redis_url,
+        prefix=names.prefix,
+        stt_port=stt_port,
+        llm_url=f"http://127.0.0.1:{llm_port}",
+        api_port=api_port,
+        scale=SCALE,
+        db_url=db_url,
         ASSEMBLYAI_API_KEY="sim-key",
-        MEDSCRIBE_STREAMING_URL=f"ws://127.0.0.1:{stt_port}/v3/ws",
-        MEDSCRIBE_LLM_GATEWAY_URL=f"http://127.0.0.1:{llm_port}",
-        MEDSCRIBE_DATABASE_URL=db_url,
-        DATABASE_URL=db_url,
-        MEDSCRIBE_EXPORT_DIR=str(tmp_path / "exports"),
-        MEDSCRIBE_API_PORT=str(api_port),
-        MEDSCRIBE_PACE_FACTOR=str(SCALE),
-        MEDSCRIBE_RPM_PER_MODEL="0",
-        MEDSCRIBE_GRACE_PERIOD_S="30",
-        MEDSCRIBE_SCHEDULER_POLL_S="0.2",
-        MEDSCRIBE_CONFIG=str(tmp_path / "capture.env"),
         # A turn whose edit was refused is redelivered after this idle time (default 30 s).
         MEDSCRIBE_CLAIM_IDLE_MS="2000",
         MEDSCRIBE_CLAIM_EVERY_S="0.5",
     )
-    (tmp_path / "capture.env").write_text("# none\n")
     sims = [
         ServiceSpec("sim-stt", [*medscribe_cmd(), "sim", "stt", "--port", str(stt_port),
                                 "--time-scale", str(SCALE)], env, stop_group="sims"),
