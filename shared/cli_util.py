@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from typing import Any, NoReturn, TypeVar
 
@@ -16,6 +17,20 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print one line to stderr and exit: no traceback for configuration problems."""
     typer.echo(f"medscribe: {message}", err=True)
     raise typer.Exit(code)
+
+
+def why_unreachable(err: OSError) -> str:
+    """What an operator can act on, for a connection that failed: the class name alone
+    ("gaierror") says nothing to clinic IT. Never the address's credentials."""
+    if isinstance(err, socket.gaierror):
+        return "its host name is not known here (DNS): check the host in the URL"
+    if isinstance(err, ConnectionRefusedError):
+        return "connection refused: nothing listens at that host and port"
+    if isinstance(err, TimeoutError):
+        return "no answer in time: a firewall, or the host is down"
+    if isinstance(err, PermissionError):
+        return "not permitted (a firewall or the operating system refused the connection)"
+    return type(err).__name__
 
 
 S = TypeVar("S", bound=BaseSettings)

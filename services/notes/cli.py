@@ -13,7 +13,13 @@ import typer
 
 from services.notes.config import NotesSettings
 from shared import aio
-from shared.cli_util import fail, fail_on_no_permission, settings_error, settings_from
+from shared.cli_util import (
+    fail,
+    fail_on_no_permission,
+    settings_error,
+    settings_from,
+    why_unreachable,
+)
 from shared.logging import configure_logging, get_logger
 from shared.settings import MissingSetting
 
@@ -79,7 +85,7 @@ def migrate(
     except DatabaseUrlError as err:
         fail(str(err))
     except OSError as err:
-        fail(f"cannot reach the database {_safe_url(s.database_url)}: {type(err).__name__}")
+        fail(f"cannot reach the database {_safe_url(s.database_url)}: {why_unreachable(err)}")
     typer.echo(f"database {_safe_url(s.database_url)} at revision {state.current}")
 
 
@@ -287,7 +293,7 @@ def run(
     except (mig.MigrationNeeded, DatabaseUrlError) as err:
         fail(str(err))
     except OSError as err:
-        fail(f"cannot reach the database or Redis: {type(err).__name__}")
+        fail(f"cannot reach the database or Redis: {why_unreachable(err)}")
     except Exception as err:
         fail_on_no_permission(err, s.redis_url)
         raise
@@ -402,8 +408,10 @@ def purge_cmd(
         fail(str(err))
     except SQLAlchemyError as err:
         fail(f"the database did not take the purge ({type(err).__name__}): nothing was removed")
-    except (OSError, RedisError) as err:
-        fail(f"cannot reach the database or Redis ({type(err).__name__})")
+    except OSError as err:
+        fail(f"cannot reach the database or Redis: {why_unreachable(err)}")
+    except RedisError as err:
+        fail(f"cannot reach Redis ({type(err).__name__})")
     typer.echo(
         f"purged {encounter_id}: {counts.turns} turns, {counts.note_versions} note versions, "
         f"{counts.export_folders} export folders, {counts.redis_keys} Redis keys"
@@ -434,7 +442,7 @@ def retention_cmd() -> None:
     except DatabaseUrlError as err:
         fail(str(err))
     except OSError as err:
-        fail(f"cannot reach the database ({type(err).__name__})")
+        fail(f"cannot reach the database: {why_unreachable(err)}")
     typer.echo(
         f"retention: transcripts removed from {report.transcripts_removed} signed encounters "
         f"({report.turns_removed} turns), {report.export_folders_removed} export folders, "
@@ -469,7 +477,7 @@ def _token_db_run(work: Any) -> Any:
     except (TokenAdminError, DatabaseUrlError) as err:
         fail(str(err))
     except OSError as err:
-        fail(f"cannot reach the database ({type(err).__name__})")
+        fail(f"cannot reach the database: {why_unreachable(err)}")
 
 
 def _print_table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from services.notes.config import NotesSettings
 from services.notes.db import repo
 from services.notes.db.engine import Database
 from services.notes.db.migrate import head_revision
-from tests.helpers.procs import medscribe_cmd, subprocess_env
+from shared.cli_util import why_unreachable
+from tests.helpers.procs import free_port, medscribe_cmd, subprocess_env
 from tests.kit.factories import visit_messages
 
 
@@ -65,6 +67,32 @@ def test_bad_database_url_fails_with_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "async driver: sqlite+aiosqlite" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_says_why_in_words_an_operator_can_act_on() -> None:
+    """Nothing listens at the port: the line says so (before: 'ConnectionRefusedError'),
+    for migrate and for the token commands, without a password or a traceback."""
+    url = f"postgresql+asyncpg://medscribe:s3cr3t-pw@127.0.0.1:{free_port()}/medscribe"
+    for args in (("migrate",), ("token", "list")):
+        result = notes(*args, DATABASE_URL=url, MEDSCRIBE_LLM_API_KEY="k")
+        assert result.returncode == 2, args
+        assert "connection refused: nothing listens at that host and port" in result.stderr
+        assert "s3cr3t" not in result.stderr + result.stdout
+        assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("err", "words"),
+    [
+        (socket.gaierror(-2, "Name or service not known"), "host name is not known here (DNS)"),
+        (ConnectionRefusedError(111, "refused"), "connection refused"),
+        (TimeoutError(), "no answer in time"),
+        (PermissionError(13, "denied"), "not permitted"),
+        (OSError(5, "odd"), "OSError"),
+    ],
+)
+def test_why_unreachable_names_the_cause(err: OSError, words: str) -> None:
+    assert words in why_unreachable(err)
 
 
 @pytest.mark.parametrize(
