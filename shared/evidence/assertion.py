@@ -22,6 +22,8 @@ from shared.evidence.concepts import CANONICAL, NEGATED_FORMS, PATTERN, expand, 
 
 Assertion = Literal["present", "negated", "possible", "hypothetical", "historical", "asked"]
 Experiencer = Literal["patient", "family"]
+# Where a problem stands: gone ("the cough has resolved") or still there ("persists").
+Status = Literal["resolved", "ongoing"]
 
 # A question about having something: "any ...", "do you have ...", "have you had ...".
 _YES_NO = re.compile(
@@ -140,6 +142,7 @@ class Mention:
     # Asked in a yes/no question about having it ("Any fever?", "Do you have chest
     # pain?"), whose bare answer ("No.") says whether it is so.
     yes_no: bool = False
+    status: Status | None = None
 
     @property
     def affirmed(self) -> bool:
@@ -153,6 +156,8 @@ class Mention:
             "historical": "past ", "asked": "asked about ", "present": "",
         }[self.assertion]  # fmt: skip
         who = "family: " if self.experiencer == "family" else ""
+        if self.status is not None and self.assertion not in ("asked", "hypothetical"):
+            prefix = f"{self.status} "
         return f"{who}{prefix}{self.concept}"
 
 
@@ -267,6 +272,74 @@ _BARE = re.compile(r"\b(do|does|did|ca|wo|is|was|are|were|have|has|had|could|sho
 _BARE_ANY_CASE = re.compile(_BARE.pattern, re.I)
 
 
+# Status words, read after a concept (up to the next concept, a few words: "I had a cough
+# but it went away") or just before it ("still have the cough", "resolved pneumonia").
+# Denied resolutions ("hasn't gone away") are ongoing; "I went away", "I stopped" are no
+# status of anything. Habits have their own past/current reading (``meaning.TEMPORAL``).
+# After the concept, predicates only: an adjective there belongs to the next noun ("no
+# shortness of breath, just a lingering cough").
+_NOT_GONE = (
+    r"(?:won't|will not|doesn't|does not|didn't|did not|never) (?:go|went) away|(?:hasn't|has not|"
+    r"haven't|have not|not|never) (?:gone|resolved|cleared|went)(?: away| up)?"
+)
+_ONGOING_AFTER = re.compile(
+    r"\b(persists|persisted|persisting|continues|continued|remains|remained|lingers|"
+    r"keeps coming back|(?:is|are|'s|has been|have been) (?:still|ongoing|persistent|"
+    r"lingering|continuing|unresolved)|still (?:there|present|here|going|bothering|bad|hurts|"
+    r"hurting|happening|around|the same|do|does|have it|has it|with me)|" + _NOT_GONE + r")\b"
+)
+_NOT_GONE_AT = re.compile(_NOT_GONE)
+_RESOLVED_AFTER = re.compile(
+    r"\b(resolved|went away|gone away|(?:is|are|'s|has|have|all|now) gone|gone now|"
+    r"cleared(?: up)?|subsided|healed|disappeared|stopped(?! (?:me|him|her|us|you|taking))|"
+    r"no longer present|is over)\b"
+)
+_ONGOING_BEFORE = re.compile(
+    r"\b(still|persistent|ongoing|continued|continuing|unresolved|lingering|residual)\b"
+    r"(?:\W+\w+){0,3}\W*$"
+)
+_RESOLVED_BEFORE = re.compile(
+    r"\b(resolved|resolution of|no longer|no more|recovered from|got over|gotten over)\b"
+    r"(?:\W+\w+){0,3}\W*$"
+)
+_BEFORE_CUES: tuple[tuple[re.Pattern[str], Status], ...] = (
+    (_ONGOING_BEFORE, "ongoing"), (_RESOLVED_BEFORE, "resolved"),
+)  # fmt: skip
+_PERSON_BEFORE = re.compile(r"\b(?:i|i've|we|you|he|she)\s+(?:\w+\s+)?$")
+_STATUS_REACH = 8  # words after a concept
+_NO_STATUS = frozenset({"smoking", "alcohol", "drug use", "allergy", "pregnancy"})
+
+
+# Past a clause's end a status word is another clause's, unless "it" carries it over ("I had
+# a cough but it went away").
+_NEW_CLAUSE = re.compile(r"[,;]|\b(?:but|and|though|although|so)\b")
+_CARRIED = re.compile(r"\b(?:it|it's|that|that's|they|they're|which|this|those)\s+(?:\S+\s+){0,2}$")
+
+
+def _cue(pattern: re.Pattern[str], after: str) -> re.Match[str] | None:
+    m = pattern.search(after)
+    if m is None:
+        return None
+    gap = after[: m.start()]
+    return None if _NEW_CLAUSE.search(gap) and not _CARRIED.search(gap) else m
+
+
+def _status(after: str, before: str) -> tuple[Status | None, bool]:
+    """The status said of a concept, and whether it was a denied going ("hasn't gone
+    away", which ConText reads as a denial of the concept itself)."""
+    after = " ".join(after.split()[:_STATUS_REACH])
+    ongoing, resolved = _cue(_ONGOING_AFTER, after), _cue(_RESOLVED_AFTER, after)
+    if ongoing and (resolved is None or ongoing.start() <= resolved.start()):
+        return "ongoing", bool(_NOT_GONE_AT.match(ongoing.group(1)))
+    if resolved and not _PERSON_BEFORE.search(after[: resolved.start()]):
+        return "resolved", False
+    for pattern, status in _BEFORE_CUES:
+        m = pattern.search(before)
+        if m and not _NEW_CLAUSE.search(before[m.end(1) :]):
+            return status, False
+    return None, False
+
+
 def _own_finding(clause: str) -> bool:
     return bool(_OWN_FINDING.search(clause)) and not _LIST_GOES_ON.search(clause)
 
@@ -320,13 +393,25 @@ def _sentence_mentions(sentence: str) -> tuple[Mention, ...]:
     read = _read_clauses(low, [(a, b) for a, b, _ in found])
     yes_no = bool(_YES_NO.match(low)) or len(low.split()) <= 4
     out: list[Mention] = []
-    for (start, _, text), r in zip(found, read, strict=True):
+    for i, ((start, end, text), r) in enumerate(zip(found, read, strict=True)):
         if r is None:
             continue
         assertion = _TURNED.get(r[0], r[0]) if text in NEGATED_FORMS else r[0]
+        status: Status | None = None
+        if CANONICAL[text] not in _NO_STATUS and assertion in ("present", "negated", "historical"):
+            upto = found[i + 1][0] if i + 1 < len(found) else len(low)
+            since = found[i - 1][1] if i else 0
+            status, not_gone = _status(low[end:upto], low[since:start])
+            if status == "ongoing" and assertion == "negated":
+                # "never went away" denies the going, not the cough; "still no fever" is
+                # a denial
+                assertion, status = ("present", status) if not_gone else (assertion, None)
+        if status == "resolved":
+            assertion = "historical"  # it was so, and is no more
         # An abbreviation is shown as written ("cp"), its words are what was read.
         shown = next((w for a, b, w in short if a <= start < b), text)
-        out.append(Mention(CANONICAL[text], shown, assertion, r[1], yes_no and r[0] == "asked"))
+        asked = yes_no and r[0] == "asked"
+        out.append(Mention(CANONICAL[text], shown, assertion, r[1], asked, status))
     return tuple(out)
 
 

@@ -119,11 +119,35 @@ def _polarity(m: Mention) -> str:
     return "maybe"
 
 
-def _concept_finding(m: Mention, said: list[Said]) -> Finding | None:
+# A statement told in the past ("Had a cough.") agrees with a problem that resolved.
+_PAST = re.compile(
+    r"\b(had|was|were|experienced|developed|suffered|previously|prior|ago|earlier|"
+    r"last (?:week|month|year|night)|history of|since resolved)\b"
+)
+
+
+def _concept_finding(m: Mention, said: list[Said], past: bool = False) -> Finding | None:
     same_who = [s.mention for s in said if s.mention.experiencer == m.experiencer]
     if not same_who:
         return Finding("experiencer", "high", m.text, f"said: {said[0].mention.said()}")
+    if m.status is not None:
+        # "Cough resolved" against "still there" (or the reverse), whoever said it last.
+        other = "ongoing" if m.status == "resolved" else "resolved"
+        statuses = {s.status for s in same_who}
+        if other in statuses and m.status not in statuses:
+            shown = next(s for s in same_who if s.status == other)
+            return Finding("negation", "high", m.text, f"said: {shown.said()}")
+        if m.status == "resolved":
+            return None  # had it, and has it no more: agrees with both "had" and "no"
+    # A resolved problem says neither that it is so now nor that it never was.
+    current = [s for s in same_who if s.status != "resolved"]
     note = _polarity(m)
+    if not current:
+        if note == "yes" and m.assertion == "present" and not past:
+            # "Reports cough." where it went away: a reviewer should look.
+            return Finding("negation", "medium", m.text, f"said: {same_who[0].said()}")
+        return None
+    same_who = current
     if note == "maybe":
         return None  # a hedged statement claims nothing to contradict
     pols = {_polarity(s) for s in same_who}
@@ -217,11 +241,12 @@ def meaning_findings(text: str, visit: VisitMeaning, section: str | None = None)
     None)."""
     found: list[Finding] = []
     seen: set[str] = set()
+    past = bool(_PAST.search(text.lower()))
     for m in mentions(text):
         said = visit.concepts.get(m.concept)
         if m.assertion == "asked" or not said or m.concept in seen:
             continue
-        finding = _concept_finding(m, said)
+        finding = _concept_finding(m, said, past)
         if finding is not None:
             seen.add(m.concept)
             found.append(finding)

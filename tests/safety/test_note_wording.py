@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from shared.evidence.assertion import mentions
-from shared.evidence.meaning import VisitMeaning, meaning_findings
+from shared.evidence.meaning import VisitMeaning, edit_flips, meaning_findings
 
 
 def kinds(turns: list[str], statement: str, section: str = "subjective") -> list[str]:
@@ -216,3 +216,87 @@ def test_who_it_is_about_is_read_in_the_whole_sentence() -> None:
     assert [m.experiencer for m in mentions("My mother has diabetes, hypertension noted.")] == [
         "family", "family",
     ]  # fmt: skip
+
+
+# --- a problem's status: resolved <-> still there ------------------------------------------
+
+RESOLVED_NOTES = [
+    "Cough resolved.", "The cough has resolved.", "Cough has now resolved.",
+    "Cough no longer present.", "Resolved cough.", "Cough went away.", "Cough is gone.",
+    "No longer has a cough.", "Cough cleared up.", "Cough has subsided.",
+    "Resolution of cough.",
+]  # fmt: skip
+ONGOING_NOTES = [
+    "Cough persists.", "Persistent cough.", "Ongoing cough.", "Cough is ongoing.",
+    "Cough continues.", "Still has a cough.", "Cough remains.", "Continued cough.",
+    "Cough has not resolved.", "Cough is still present.", "Lingering cough.",
+]  # fmt: skip
+STILL_SAID = [
+    "I still have the cough.", "The cough is still there.", "The cough hasn't gone away.",
+    "I'm still coughing.", "The cough just won't go away.", "The cough is still bad.",
+    "That cough never went away.",
+]  # fmt: skip
+GONE_SAID = [
+    "The cough went away.", "My cough is gone.", "The cough has resolved.",
+    "The cough cleared up last week.", "I had a cough but it went away.",
+    "The cough finally stopped.", "I don't have the cough anymore, it went away.",
+    "Yeah, the cough is all gone now.",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("statement", RESOLVED_NOTES)
+@pytest.mark.parametrize("said", STILL_SAID)
+def test_resolved_in_the_note_where_the_visit_said_it_persists(said: str, statement: str) -> None:
+    assert kinds([said], statement) == ["high negation"]
+
+
+@pytest.mark.parametrize("statement", ONGOING_NOTES)
+@pytest.mark.parametrize("said", GONE_SAID)
+def test_persisting_in_the_note_where_the_visit_said_it_resolved(said: str, statement: str) -> None:
+    assert kinds([said], statement) == ["high negation"]
+
+
+@pytest.mark.parametrize("statement", RESOLVED_NOTES + ["Denies cough.", "Had a cough."])
+@pytest.mark.parametrize("said", GONE_SAID)
+def test_resolved_agrees_with_resolved(said: str, statement: str) -> None:
+    assert kinds([said], statement) == []
+
+
+@pytest.mark.parametrize("statement", ONGOING_NOTES + ["Reports cough."])
+@pytest.mark.parametrize("said", STILL_SAID)
+def test_persisting_agrees_with_persisting(said: str, statement: str) -> None:
+    assert kinds([said], statement) == []
+
+
+@pytest.mark.parametrize(
+    ("said", "statement"),
+    [
+        (["I had a cough last week."], "Cough resolved."),  # the visit cannot tell
+        (["No cough."], "Cough resolved."),
+        (["I had a cough last week."], "Cough persists."),
+        (["The fever went away but I still have the cough."], "Fever resolved, cough persists."),
+        (["The fever went away but I still have the cough."], "Persistent cough."),
+        (["I went away for the weekend and got a cough."], "Ongoing cough."),
+        (["I stopped, the cough is still there."], "Persistent cough."),
+        (["Has the cough gone away?", "No, it's still there."], "Persistent cough."),
+    ],
+)
+def test_status_words_that_agree_or_cannot_tell(said: list[str], statement: str) -> None:
+    assert kinds(said, statement) == []
+
+
+def test_plain_affirmation_of_what_resolved_asks_for_a_look() -> None:
+    """ "Reports cough." where the visit said only that it went away: a reviewer should
+    look (medium), not a contradiction (the note may tell the history)."""
+    assert kinds(["The cough went away."], "Reports cough.") == ["medium negation"]
+    visit = VisitMeaning.of([(0, "I still have the cough.")])
+    assert [f.message for f in meaning_findings("Cough resolved.", visit)] == [
+        "said: ongoing cough"
+    ]
+
+
+def test_the_edit_guard_keeps_a_problems_status() -> None:
+    assert edit_flips("the rash went away", "I have a rash.") == ["flipped_negation"]
+    assert "flipped_negation" in edit_flips("the cough is still there", "The cough resolved.")
+    assert edit_flips("the rash went away", "The rash went away.") == []
+    assert edit_flips("um i still have the cough", "I still have the cough.") == []
