@@ -57,7 +57,8 @@ CONCEPT_GROUPS: tuple[tuple[str, ...], ...] = (
     ("smoking", "smoker", "smoke", "smoked", "smokes", "cigarettes", "tobacco"),
     # "drink" forms are alcohol unless their clause says water, food or thirst (``other_sense``)
     ("alcohol", "drinker", "drink alcohol", "drinks alcohol", "drinking alcohol",
-     "drank alcohol", "drink", "drinks", "drinking", "drank", "etoh"),
+     "drank alcohol", "drink", "drinks", "drinking", "drank", "etoh", "beer", "beers", "wine",
+     "liquor", "whiskey", "vodka", "cocktails"),
     ("drug use", "illicit drugs", "recreational drugs"),
     ("allergy", "allergies", "allergic"),
 )  # fmt: skip
@@ -95,6 +96,19 @@ _ADVICE = re.compile(
     r"(?:medicine|medication|antibiotics?|pills?|drug))\b"
 )
 _CLAUSE_EDGE = re.compile(r"[,;:.!?]")
+# "beer", "wine" are alcohol when drunk: an amount or a container before them ("a couple
+# of beers", "a glass of wine"), a drink word, or a rate after ("wine every night");
+# "root beer", "wine vinegar" and advice to avoid them are not.
+_BEVERAGES = frozenset({"beer", "beers", "wine", "liquor", "whiskey", "vodka", "cocktails"})
+_AMOUNT_BEFORE = re.compile(
+    r"\b(?:a|an|one|two|three|four|five|six|couple|few|several|some|any|no|\d+|glass(?:es)?|"
+    r"bottles?|cans?|pints?|shots?|drinks?|drinking|drank|of|occasional|much)\s+$"
+)
+_RATE_AFTER = re.compile(
+    r"^\s+(?:(?:a|per|every|each) (?:day|night|week|weekend)|daily|nightly|weekly|on (?:the )?"
+    r"weekends?|socially|with (?:dinner|meals))"
+)
+_NOT_BEVERAGE = re.compile(r"\b(?:root|ginger|cooking)\s+$|^\s+vinegar")
 _TO_SOB = re.compile(r"\b(?:to|and|started|began|would)\s+$")
 
 
@@ -112,6 +126,11 @@ def other_sense(low: str, start: int, end: int) -> bool:
     clause = low[lo:hi]
     if _ADVICE.search(clause):
         return True
+    if form in _BEVERAGES:
+        if _NOT_BEVERAGE.search(low[lo:start]) or _NOT_BEVERAGE.search(low[end:hi]):
+            return True
+        drunk = _AMOUNT_BEFORE.search(low[lo:start]) or _RATE_AFTER.match(low[end:hi])
+        return not (drunk or any(w in _DRINK_FORMS for w in re.findall(r"[a-z]+", clause)))
     if form not in _DRINK_FORMS or _ALCOHOL_WORDS.search(clause):
         return False
     return bool(_NOT_ALCOHOL.search(clause) or _NOT_ALCOHOL_AFTER.match(low[end:hi]))

@@ -38,7 +38,7 @@ _NO = re.compile(
 _YES = re.compile(
     _FILLER + r"(yes|yeah|yep|yup|uh-huh|mm-hmm|i do|i have|i did|i'm having|sometimes|"
     r"a little|a bit|occasionally|once in a while|every now and then|definitely|absolutely|"
-    r"correct|sure)\b"
+    r"correct|sure|(?:only |just )?(?:socially|on occasion|on (?:the )?weekends?))\b"
 )
 
 

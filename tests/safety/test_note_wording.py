@@ -31,6 +31,8 @@ DRINKS = [
     "I'll have a few drinks on the weekend.",
     "I usually have two or three drinks a night.",
     "I still drink, about a six pack on Fridays.",
+    "I have a beer or two on weekends.",
+    "I have a glass of wine every night.",
 ]  # fmt: skip
 NO_DRINK = [
     "I don't drink.",
@@ -64,6 +66,18 @@ def test_a_question_about_drinking_and_its_answer() -> None:
         "high temporality"
     ]
     assert kinds(["I quit drinking five years ago."], "Former drinker.") == []
+    assert kinds(["Do you drink alcohol?", "Socially."], "Denies alcohol use.") == ["high negation"]
+    assert kinds(["Do you drink alcohol?", "Only on weekends."], "Denies alcohol use.") == [
+        "high negation"
+    ]
+
+
+@pytest.mark.parametrize(
+    "said",
+    ["I like root beer.", "Avoid beer and red meat for the gout.", "Red wine vinegar is fine."],
+)
+def test_beer_and_wine_not_drunk_are_no_alcohol(said: str) -> None:
+    assert kinds([said], "Denies alcohol use.") == []
 
 
 @pytest.mark.parametrize(
