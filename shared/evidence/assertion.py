@@ -286,13 +286,16 @@ _ONGOING_AFTER = re.compile(
     r"\b(persists|persisted|persisting|continues|continued|remains|remained|lingers|"
     r"keeps coming back|(?:is|are|'s|has been|have been) (?:still|ongoing|persistent|"
     r"lingering|continuing|unresolved)|still (?:there|present|here|going|bothering|bad|hurts|"
-    r"hurting|happening|around|the same|do|does|have it|has it|with me)|" + _NOT_GONE + r")\b"
+    r"hurting|happening|around|the same|do|does|have it|has it|with me)|came back|comes back|"
+    r"coming back|(?:is|are|'s) back|returned|(?:has|have) been going on|(?:is|are|'s) going on|"
+    + _NOT_GONE
+    + r")\b"
 )
 _NOT_GONE_AT = re.compile(_NOT_GONE)
 _RESOLVED_AFTER = re.compile(
     r"\b(resolved|went away|gone away|(?:is|are|'s|has|have|all|now) gone|gone now|"
     r"cleared(?: up)?|subsided|healed|disappeared|stopped(?! (?:me|him|her|us|you|taking))|"
-    r"no longer present|is over)\b"
+    r"no longer present|is over|ceased|abated|broke(?! out| my| his| her| the))\b"
 )
 _ONGOING_BEFORE = re.compile(
     r"\b(still|persistent|ongoing|continued|continuing|unresolved|lingering|residual)\b"
@@ -316,12 +319,21 @@ _NEW_CLAUSE = re.compile(r"[,;]|\b(?:but|and|though|although|so)\b")
 _CARRIED = re.compile(r"\b(?:it|it's|that|that's|they|they're|which|this|those)\s+(?:\S+\s+){0,2}$")
 
 
+# "Cough: resolved.", "cough, now resolved": a note's item and its status.
+_SAME_ITEM = re.compile(
+    r"^[\s,;:-]*(?:(?:now|since|then|all|completely|finally|fully|has|have|had|is|are|was|"
+    r"been)\s+)*$"
+)
+
+
 def _cue(pattern: re.Pattern[str], after: str) -> re.Match[str] | None:
     m = pattern.search(after)
     if m is None:
         return None
     gap = after[: m.start()]
-    return None if _NEW_CLAUSE.search(gap) and not _CARRIED.search(gap) else m
+    if _SAME_ITEM.match(gap) or not _NEW_CLAUSE.search(gap) or _CARRIED.search(gap):
+        return m  # "Cough: resolved.", "cough, now resolved"
+    return None
 
 
 def _status(after: str, before: str) -> tuple[Status | None, bool]:

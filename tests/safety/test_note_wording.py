@@ -235,7 +235,8 @@ def test_who_it_is_about_is_read_in_the_whole_sentence() -> None:
 # --- a problem's status: resolved <-> still there ------------------------------------------
 
 RESOLVED_NOTES = [
-    "Cough resolved.", "The cough has resolved.", "Cough has now resolved.",
+    "Cough: resolved.", "Cough, now resolved.", "Cough resolved.", "The cough has resolved.",
+    "Cough has now resolved.",
     "Cough no longer present.", "Resolved cough.", "Cough went away.", "Cough is gone.",
     "No longer has a cough.", "Cough cleared up.", "Cough has subsided.",
     "Resolution of cough.",
@@ -246,12 +247,14 @@ ONGOING_NOTES = [
     "Cough has not resolved.", "Cough is still present.", "Lingering cough.",
 ]  # fmt: skip
 STILL_SAID = [
+    "The cough came back.", "The cough has been going on for three weeks.",
     "I still have the cough.", "The cough is still there.", "The cough hasn't gone away.",
     "I'm still coughing.", "The cough just won't go away.", "The cough is still bad.",
     "That cough never went away.",
 ]  # fmt: skip
 GONE_SAID = [
-    "The cough went away.", "My cough is gone.", "The cough has resolved.",
+    "The cough went away.", "The cough finally cleared.", "My cough is gone.",
+    "The cough has resolved.",
     "The cough cleared up last week.", "I had a cough but it went away.",
     "The cough finally stopped.", "I don't have the cough anymore, it went away.",
     "Yeah, the cough is all gone now.",
@@ -291,6 +294,8 @@ def test_persisting_agrees_with_persisting(said: str, statement: str) -> None:
         (["The fever went away but I still have the cough."], "Fever resolved, cough persists."),
         (["The fever went away but I still have the cough."], "Persistent cough."),
         (["I went away for the weekend and got a cough."], "Ongoing cough."),
+        (["The fever broke last night."], "Fever resolved."),
+        (["The rash broke out on Monday."], "Rash persists."),
         (["I stopped, the cough is still there."], "Persistent cough."),
         (["Has the cough gone away?", "No, it's still there."], "Persistent cough."),
     ],
