@@ -122,7 +122,15 @@ _DOSE = re.compile(
     + "|".join(re.escape(u) for u in sorted(DOSE_UNITS, key=lambda u: (-len(u), u)))
     + r")\b|\b(?:one|two|three|half|a) (?:tab|tablet|pill|capsule|puff)s?\b"
 )
-_COURSE = re.compile(r"\b(?:x\s*\d+|for \d+ (?:days?|weeks?)|po|by mouth|orally|sig)\b")
+_COURSE = re.compile(
+    r"\b(?:x\s*\d+|for \d+ (?:days?|weeks?)|po|by mouth|orally|sig|as directed|iv|im)\b"
+)
+# Words that prescribe or give a drug without being a medication action of the visit's
+# talk: "Sent amoxicillin to the pharmacy.", "Rx: amoxicillin", "Ceftriaxone given in clinic."
+_GIVING = re.compile(
+    r"\b(?:sent|send|sending|e-?prescribed|e-?prescribe|called in|call in|rx|ordered|"
+    r"dispensed?|given|gave|administered|administer)\b"
+)
 # In the sentence: the drug is named for another reason (an allergy, what to avoid).
 _NOT_PRESCRIBED = re.compile(
     r"allerg|reaction|hives|rash|intoleran|avoid|contraindicat|\binstead\b|alternative|"
@@ -151,9 +159,14 @@ def prescribed(text: str) -> list[DrugAction]:
             if cut and not sentence[end : cut.start()].strip():  # "Amoxicillin, 1 tab BID"
                 cut = _CLAUSE_END.search(sentence, cut.end(), stop)
             after = sentence[end : cut.start() if cut else stop]
-            before = _CLAUSE_END.split(sentence[:start])[-1]
+            before = re.split(r"[,;]", sentence[:start])[-1]  # "Rx: amoxicillin"
             if generic(word) in acted or _NOT_NOW.search(before + after):
                 continue
-            if _DOSE.search(after) or _COURSE.search(after) or frequencies(after):
+            if (
+                _DOSE.search(after)
+                or _COURSE.search(after)
+                or frequencies(after)
+                or _GIVING.search(before + after)
+            ):
                 out.append(DrugAction(generic(word), "start", f"{word}{after}".strip()))
     return out

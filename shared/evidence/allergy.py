@@ -26,7 +26,8 @@ from shared.evidence.lexicon import BRAND_GENERIC, DRUG_NAMES
 # usually tolerated in NSAID allergy), tramadol / fentanyl / methadone (not morphine-like,
 # low cross-reactivity with codeine or morphine), penicillin <-> cephalosporins (low
 # cross-reactivity), statins (an intolerance to one is managed by trying another).
-PENICILLINS = frozenset({"penicillin", "amoxicillin", "ampicillin", "dicloxacillin"})
+PENICILLINS = frozenset({"penicillin", "amoxicillin", "ampicillin", "dicloxacillin",
+                        "piperacillin", "nafcillin"})  # fmt: skip
 CEPHALOSPORINS = frozenset({"cephalexin", "cefdinir", "cefuroxime", "cefadroxil", "cefazolin",
                             "ceftriaxone", "cefpodoxime"})  # fmt: skip
 SULFONAMIDES = frozenset({"sulfamethoxazole"})  # sulfa antibiotics, not furosemide or HCTZ
@@ -48,6 +49,7 @@ CROSS_REACTIVE: tuple[frozenset[str], ...] = (
 ALLERGY_CLASS: dict[str, frozenset[str]] = {
     "penicillin": PENICILLINS, "penicillins": PENICILLINS,
     "sulfa": SULFONAMIDES, "sulfas": SULFONAMIDES, "sulfonamides": SULFONAMIDES,
+    "sulfonamide": SULFONAMIDES,
     "nsaids": NSAIDS, "nsaid": NSAIDS,
     "opioids": OPIATES | {"tramadol", "fentanyl", "methadone"},
     "opiates": OPIATES,

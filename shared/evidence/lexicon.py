@@ -55,7 +55,7 @@ DRUG_NAMES: frozenset[str] = _lexicon(
     ceftriaxone rocephin cefpodoxime septra naprosyn mobic diclofenac voltaren ketorolac
     toradol indomethacin hydromorphone dilaudid percocet oxycontin vicodin norco cipro
     levaquin moxifloxacin clarithromycin biaxin erythromycin minocycline tetracycline
-    benazepril quinapril captopril
+    benazepril quinapril captopril piperacillin nafcillin unasyn zosyn
     """
 )
 
@@ -82,6 +82,7 @@ BRAND_GENERIC: dict[str, str] = {
     "toradol": "ketorolac", "dilaudid": "hydromorphone", "percocet": "oxycodone",
     "oxycontin": "oxycodone", "vicodin": "hydrocodone", "norco": "hydrocodone",
     "cipro": "ciprofloxacin", "levaquin": "levofloxacin", "biaxin": "clarithromycin",
+    "unasyn": "ampicillin", "zosyn": "piperacillin",
 }  # fmt: skip
 
 # Problem names: each group is one problem, first name canonical. Generous on purpose: a

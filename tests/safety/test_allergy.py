@@ -162,6 +162,11 @@ def test_no_allergy_flag_outside_the_family(said: str, plan: str) -> None:
         ("I'm allergic to ibuprofen.", "Ibuprofen 600 mg q6h prn pain."),
         ("I'm allergic to penicillin.", "Azithromycin 500 mg today, amoxicillin 500 mg TID."),
         ("I'm allergic to penicillin.", "Amoxicillin for 10 days."),
+        ("I'm allergic to penicillin.", "Sent amoxicillin to the pharmacy."),
+        ("I'm allergic to penicillin.", "Rx: amoxicillin."),
+        ("I'm allergic to penicillin.", "Unasyn IV."),
+        ("I'm allergic to cephalexin.", "Ceftriaxone given in clinic."),
+        ("I'm allergic to penicillin.", "Augmentin as directed."),
     ],
 )  # fmt: skip
 def test_a_plan_line_prescribing_by_dose_or_frequency_is_a_prescription(
@@ -181,6 +186,8 @@ def test_a_plan_line_prescribing_by_dose_or_frequency_is_a_prescription(
         "Previously took amoxicillin 500 mg three times a day.",
         "Azithromycin 500 mg day 1, then 250 mg daily for 4 days.",
         "Not a candidate for amoxicillin 500 mg TID.",
+        "Penicillin allergy: amoxicillin not given.",
+        "History: amoxicillin 500 mg caused hives.",
     ],
 )
 def test_a_plan_line_naming_the_allergen_for_another_reason_is_no_prescription(
