@@ -109,7 +109,7 @@ _RATE_AFTER = re.compile(
     r"weekends?|socially|with (?:dinner|meals))"
 )
 _NOT_BEVERAGE = re.compile(r"\b(?:root|ginger|cooking)\s+$|^\s+vinegar")
-_TO_SOB = re.compile(r"\b(?:to|and|started|began|would)\s+$")
+_TO_SOB = re.compile(r"\b(?:to|started|began|would)\s+$")
 
 
 def other_sense(low: str, start: int, end: int) -> bool:
@@ -157,7 +157,8 @@ _SHORT_CAPS: tuple[tuple[str, str], ...] = (
     (r"BRBPR", "rectal bleeding"),
 )  # fmt: skip
 _SHORT_ANY_CASE: tuple[tuple[str, str], ...] = (
-    (r"n/v/d", "nausea and vomiting and diarrhea"), (r"n/v", "nausea and vomiting"),
+    (r"no c/o", "no complaints of"), (r"n/v/d", "nausea and vomiting and diarrhea"),
+    (r"n/v", "nausea and vomiting"),
     (r"h/a", "headache"), (r"c/o", "complains of"), (r"h/o", "history of"),
     (r"w/o", "without"), (r"s/p", "status post"), (r"htn", "hypertension"),
     (r"abd pain", "abdominal pain"), (r"pos for", "positive for"),
@@ -169,7 +170,11 @@ _MARKS: tuple[tuple[re.Pattern[str], str], ...] = (
                 + _AFTER, re.I), " absent"),
     (re.compile(r"(?<=\w)[\s:]*\(\s*\+\s*\)" + _AFTER + r"|(?<=[\w:])\s+(?:pos|positive)\b"
                 + _AFTER, re.I), " present"),
-    (re.compile(r"\(\s*-\s*\)\s*|(?<![\w)])[\u00d8\u00f8]\s*"), "negative for "),
+    # "CP/SOB: denies.", "Chest pain: none."
+    (re.compile(r"(?<=\w)\s*:\s*(?:denies|denied|none)\b" + _AFTER, re.I), " absent"),
+    (re.compile(r"\(\s*-\s*\)\s*|(?<![\w)])[\u00d8\u00f8]\s*|\b(?:neg|negative)\s*:\s*", re.I),
+     "negative for "),
+    (re.compile(r"\b(?:pos|positive)\s*:\s*", re.I), "positive for "),
     (re.compile(r"\(\s*\+\s*\)\s*|(?<![\w)])\+(?=[a-z])", re.I), "positive for "),
 )  # fmt: skip
 _SHORT: tuple[tuple[re.Pattern[str], str], ...] = (

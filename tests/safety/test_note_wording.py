@@ -115,7 +115,7 @@ HAS_CHEST_PAIN = ["I've been having chest pain on and off for two days."]
 @pytest.mark.parametrize(
     "statement",
     ["Pt c/o CP.", "C/O CP x2 days.", "Pt c/o chest pain.", "CP (+).", "(+) CP.", "CP pos.",
-     "Positive for CP.", "Reports CP."],
+     "Positive for CP.", "Reports CP.", "Pos: CP.", "Pt c/o SOB and CP.", "CP: yes."],
 )  # fmt: skip
 def test_abbreviated_chest_pain_affirmed(statement: str) -> None:
     assert kinds(DENIED_CHEST_PAIN, statement) == ["high negation"]
@@ -125,7 +125,8 @@ def test_abbreviated_chest_pain_affirmed(statement: str) -> None:
 @pytest.mark.parametrize(
     "statement",
     ["CP (-).", "(-) CP.", "CP neg.", "Neg for CP.", "Denies CP.", "No CP.", "Pt w/o CP.",
-     "CP: neg", "CP negative."],
+     "CP: neg", "CP negative.", "No c/o CP.", "CP/SOB: denies.", "Neg: CP, SOB.", "CP: none.",
+     "\u00d8 CP."],
 )  # fmt: skip
 def test_abbreviated_chest_pain_denied(statement: str) -> None:
     assert kinds(HAS_CHEST_PAIN, statement) == ["high negation"]
