@@ -279,21 +279,24 @@ _BARE_ANY_CASE = re.compile(_BARE.pattern, re.I)
 # After the concept, predicates only: an adjective there belongs to the next noun ("no
 # shortness of breath, just a lingering cough").
 _NOT_GONE = (
-    r"(?:won't|will not|doesn't|does not|didn't|did not|never) (?:go|went) away|(?:hasn't|has not|"
-    r"haven't|have not|not|never) (?:gone|resolved|cleared|went)(?: away| up)?"
+    r"(?:won't|will not|doesn't|does not|didn't|did not|never)(?: \w+)? (?:go|went) away|"
+    r"(?:hasn't|has not|haven't|have not|not|never)(?: \w+)? (?:gone|resolved|cleared|went)"
+    r"(?: away| up)?|(?:hasn't|has not|haven't|have not|isn't|is not|not) (?:gotten |getting |"
+    r"been )?(?:any )?better|no better"
 )
 _ONGOING_AFTER = re.compile(
-    r"\b(persists|persisted|persisting|continues|continued|remains|remained|lingers|"
-    r"keeps coming back|(?:is|are|'s|has been|have been) (?:still|ongoing|persistent|"
-    r"lingering|continuing|unresolved)|still (?:there|present|here|going|bothering|bad|hurts|"
-    r"hurting|happening|around|the same|do|does|have it|has it|with me)|came back|comes back|"
-    r"coming back|(?:is|are|'s) back|returned|(?:has|have) been going on|(?:is|are|'s) going on|"
-    + _NOT_GONE
-    + r")\b"
+    r"\b(persists?|persist|persisted|persisting|continues?|continued|remains?|remained|"
+    r"lingers?|keeps? coming back|(?:is|are|'s|'re|has been|have been) (?:still|ongoing|"
+    r"persistent|lingering|continuing|unresolved)|still (?:there|present|here|going|bothering|"
+    r"bad|hurts|hurting|happening|around|the same|do|does|have it|has it|with me)|came back|"
+    r"comes? back|coming back|(?:is|are|'s|'re) back|returned|(?:has|have) been going on|"
+    r"(?:is|are|'s|'re) going on|" + _NOT_GONE + r")\b"
 )
 _NOT_GONE_AT = re.compile(_NOT_GONE)
 _RESOLVED_AFTER = re.compile(
-    r"\b(resolved|went away|gone away|(?:is|are|'s|has|have|all|now) gone|gone now|"
+    r"\b(resolved|went away|gone away|(?:is|are|'s|'re|has|have|all|now) gone|gone now|"
+    r"no longer (?:there|present|an issue|a problem|bothering)|(?:isn't|aren't|is not|are not|"
+    r"not) (?:there|a problem|an issue) any ?more|"
     r"cleared(?: up)?|subsided|healed|disappeared|stopped(?! (?:me|him|her|us|you|taking))|"
     r"no longer present|is over|ceased|abated|broke(?! out| my| his| her| the))\b"
 )
@@ -316,7 +319,9 @@ _NO_STATUS = frozenset({"smoking", "alcohol", "drug use", "allergy", "pregnancy"
 # Past a clause's end a status word is another clause's, unless "it" carries it over ("I had
 # a cough but it went away").
 _NEW_CLAUSE = re.compile(r"[,;]|\b(?:but|and|though|although|so)\b")
-_CARRIED = re.compile(r"\b(?:it|it's|that|that's|they|they're|which|this|those)\s+(?:\S+\s+){0,2}$")
+_CARRIED = re.compile(
+    r"\b(?:it|it's|that|that's|they|they're|which|this|those)\b(?:\W+\w+){0,2}\W*$"
+)
 
 
 # "Cough: resolved.", "cough, now resolved": a note's item and its status.

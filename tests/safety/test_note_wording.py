@@ -246,19 +246,23 @@ ONGOING_NOTES = [
     "Cough persists.", "Persistent cough.", "Ongoing cough.", "Cough is ongoing.",
     "Cough continues.", "Still has a cough.", "Cough remains.", "Continued cough.",
     "Cough has not resolved.", "Cough is still present.", "Lingering cough.",
+    "Coughing persists.", "Cough remains unresolved.",
 ]  # fmt: skip
 STILL_SAID = [
     "The cough came back.", "The cough has been going on for three weeks.",
     "I still have the cough.", "The cough is still there.", "The cough hasn't gone away.",
     "I'm still coughing.", "The cough just won't go away.", "The cough is still bad.",
-    "That cough never went away.",
+    "That cough never went away.", "The cough never really went away.",
+    "The cough hasn't gotten any better.", "The cough keeps coming back.",
 ]  # fmt: skip
 GONE_SAID = [
     "The cough went away.", "The cough finally cleared.", "My cough is gone.",
     "The cough has resolved.",
     "The cough cleared up last week.", "I had a cough but it went away.",
     "The cough finally stopped.", "I don't have the cough anymore, it went away.",
-    "Yeah, the cough is all gone now.",
+    "Yeah, the cough is all gone now.", "The cough isn't there anymore.",
+    "The cough is no longer there.", "My cough is better, actually it's gone.",
+    "No more cough since I started the inhaler.",
 ]  # fmt: skip
 
 
