@@ -147,11 +147,12 @@ PATTERN = re.compile(
 
 # Clinicians' abbreviations, read as their words before the concepts and ConText's rules
 # ("Pt c/o CP" is "complains of chest pain"). Only what is unambiguous in a clinic note;
-# two-letter capitals only as capitals ("HA" is a headache, "ha" a laugh) and "SI" not
-# before "joint" (sacroiliac).
+# two-letter capitals only as capitals ("HA" is a headache, "ha" a laugh), and not where
+# the same letters mean something else: "SI joint" (sacroiliac), "HA injection"
+# (hyaluronic acid), "LOC:" (level of consciousness).
 _SHORT_CAPS: tuple[tuple[str, str], ...] = (
-    (r"CP", "chest pain"), (r"HAs?", "headache"), (r"MI", "myocardial infarction"),
-    (r"T2DM|DM2|DM", "diabetes"), (r"LOC", "loss of consciousness"),
+    (r"CP", "chest pain"), (r"HAs?(?!\s*(?:injections?|shots?))", "headache"), (r"MI", "myocardial infarction"),
+    (r"T2DM|DM2|DM", "diabetes"), (r"LOC(?!\s*:)", "loss of consciousness"),
     (r"HLD", "hyperlipidemia"), (r"CVA", "stroke"), (r"CAD", "coronary artery disease"),
     (r"DOE", "dyspnea"), (r"SI(?!\s*joint)", "suicidal ideation"),
     (r"BRBPR", "rectal bleeding"),

@@ -175,7 +175,8 @@ def test_abbreviations_agree_with_what_was_said() -> None:
 @pytest.mark.parametrize(
     "said",
     ["Ha, yeah, that's funny.", "Ha ha, no.", "I have a CPAP machine.", "My cp score was low.",
-     "Sob story, I know."],
+     "Sob story, I know.", "She started to sob.", "Plan HA injection to the left knee.",
+     "LOC: alert and oriented.", "SI joint tenderness."],
 )  # fmt: skip
 def test_words_that_only_look_like_abbreviations_are_no_findings(said: str) -> None:
     assert read(said) == []
