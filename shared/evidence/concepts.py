@@ -151,7 +151,8 @@ PATTERN = re.compile(
 # the same letters mean something else: "SI joint" (sacroiliac), "HA injection"
 # (hyaluronic acid), "LOC:" (level of consciousness).
 _SHORT_CAPS: tuple[tuple[str, str], ...] = (
-    (r"CP", "chest pain"), (r"HAs?(?!\s*(?:injections?|shots?))", "headache"), (r"MI", "myocardial infarction"),
+    (r"CP", "chest pain"), (r"HAs?(?!\s*(?:injections?|shots?))", "headache"),
+    (r"MI", "myocardial infarction"),
     (r"T2DM|DM2|DM", "diabetes"), (r"LOC(?!\s*:)", "loss of consciousness"),
     (r"HLD", "hyperlipidemia"), (r"CVA", "stroke"), (r"CAD", "coronary artery disease"),
     (r"DOE", "dyspnea"), (r"SI(?!\s*joint)", "suicidal ideation"),
