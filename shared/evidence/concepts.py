@@ -156,7 +156,8 @@ _SHORT_CAPS: tuple[tuple[str, str], ...] = (
     (r"T2DM|DM2|DM", "diabetes"), (r"LOC(?!\s*:)", "loss of consciousness"),
     (r"HLD", "hyperlipidemia"), (r"CVA", "stroke"), (r"CAD", "coronary artery disease"),
     (r"DOE", "dyspnea"), (r"SI(?!\s*joint)", "suicidal ideation"),
-    (r"BRBPR", "rectal bleeding"),
+    (r"BRBPR", "rectal bleeding"), (r"FHx?", "family history"),
+    (r"PMHx?", "past medical history"),
 )  # fmt: skip
 _SHORT_ANY_CASE: tuple[tuple[str, str], ...] = (
     (r"no c/o", "no complaints of"), (r"n/v/d", "nausea and vomiting and diarrhea"),
@@ -164,14 +165,15 @@ _SHORT_ANY_CASE: tuple[tuple[str, str], ...] = (
     (r"h/a", "headache"), (r"c/o", "complains of"), (r"h/o", "history of"),
     (r"w/o", "without"), (r"s/p", "status post"), (r"htn", "hypertension"),
     (r"abd pain", "abdominal pain"), (r"pos for", "positive for"),
+    (r"fam(?:ily)? hx", "family history"), (r"nil", "no"),
 )  # fmt: skip
 # A sign after a finding says it (a clause's end follows); before one, it starts a list.
 _AFTER = r"(?=\s*(?:[,;.)]|$))"
 _MARKS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?<=\w)[\s:]*\(\s*-\s*\)" + _AFTER + r"|(?<=[\w:])\s+(?:neg|negative)\b"
-                + _AFTER, re.I), " absent"),
-    (re.compile(r"(?<=\w)[\s:]*\(\s*\+\s*\)" + _AFTER + r"|(?<=[\w:])\s+(?:pos|positive)\b"
-                + _AFTER, re.I), " present"),
+    (re.compile(r"(?<=\w)[\s:]*\(\s*(?:-|neg|negative|-ve)\s*\)" + _AFTER
+                + r"|(?<=[\w:])\s+(?:neg|negative|-ve)(?!\w)" + _AFTER, re.I), " absent"),
+    (re.compile(r"(?<=\w)[\s:]*\(\s*(?:\+|pos|positive|\+ve)\s*\)" + _AFTER
+                + r"|(?<=[\w:])\s+(?:pos|positive|\+ve)(?!\w)" + _AFTER, re.I), " present"),
     # "CP/SOB: denies.", "Chest pain: none."
     (re.compile(r"(?<=\w)\s*:\s*(?:denies|denied|none)\b" + _AFTER, re.I), " absent"),
     (re.compile(r"\(\s*-\s*\)\s*|(?<![\w)])[\u00d8\u00f8]\s*|\b(?:neg|negative)\s*:\s*", re.I),

@@ -325,3 +325,24 @@ def test_the_edit_guard_keeps_a_problems_status() -> None:
     assert "flipped_negation" in edit_flips("the cough is still there", "The cough resolved.")
     assert edit_flips("the rash went away", "The rash went away.") == []
     assert edit_flips("um i still have the cough", "I still have the cough.") == []
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ("CP -ve.", [("chest pain", "negated")]), ("CP (neg).", [("chest pain", "negated")]),
+        ("Cough +ve.", [("cough", "present")]), ("Cough (pos).", [("cough", "present")]),
+        ("Nil CP.", [("chest pain", "negated")]), ("PMH: HTN.", [("hypertension", "historical")]),
+    ],
+)  # fmt: skip
+def test_more_signs_of_denial_and_affirmation(
+    statement: str, expected: list[tuple[str, str]]
+) -> None:
+    assert read(statement) == expected
+
+
+@pytest.mark.parametrize("statement", ["FHx: MI.", "FH of MI.", "Fam hx of MI."])
+def test_family_history_abbreviated_is_the_familys(statement: str) -> None:
+    assert [m.experiencer for m in mentions(statement)] == ["family"]
+    assert kinds(["My father had a heart attack at 60."], statement) == []
+    assert kinds(["I had a heart attack last year."], statement) == ["high experiencer"]
