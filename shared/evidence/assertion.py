@@ -357,6 +357,33 @@ def _status(after: str, before: str) -> tuple[Status | None, bool]:
     return None, False
 
 
+_PRONOUN_SUBJECT = re.compile(r"\b(?:it|it's|that|that's|they|they're|those)\b")
+_STILL_HAVE_IT = re.compile(
+    r"\bstill (?:have|has|got|get|getting|having|feel|feeling) (?:it|them|that)\b"
+)
+_NOT_ANYMORE = re.compile(
+    r"\b(?:don't|do not|doesn't|does not|no longer) (?:have|get|got|feel) (?:it|them|that)\b"
+    r"(?: any ?more)?"
+)
+
+
+def pronoun_status(text: str) -> Status | None:
+    """The status a turn that names no concept says of "it": "It's still there." (after
+    "How's the cough?"), "They went away.", "I don't have it anymore." One status only."""
+    found: set[Status] = set()
+    for sentence in sentences(text.lower()):
+        if _STILL_HAVE_IT.search(sentence):
+            found.add("ongoing")
+        if _NOT_ANYMORE.search(sentence) and "more" in sentence:
+            found.add("resolved")
+        for m in _PRONOUN_SUBJECT.finditer(sentence):
+            status, _ = _status(sentence[m.end() :], "")
+            if status is not None:
+                found.add(status)
+                break
+    return found.pop() if len(found) == 1 else None
+
+
 def _own_finding(clause: str) -> bool:
     return bool(_OWN_FINDING.search(clause)) and not _LIST_GOES_ON.search(clause)
 

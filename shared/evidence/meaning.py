@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from shared.evidence.actions import TAKING, DrugAction, drug_actions, prescribed
 from shared.evidence.allergy import AllergyReader
-from shared.evidence.assertion import Mention, mentions
+from shared.evidence.assertion import Assertion, Mention, mentions, pronoun_status
 from shared.evidence.check import Finding, Severity
 from shared.evidence.frequency import Dosing, DosingReader, compare, statement_dosings
 from shared.evidence.polarity import open_flips
@@ -66,6 +66,7 @@ class VisitMeaning:
     def of(cls, turns: Sequence[tuple[int, str]]) -> VisitMeaning:
         visit = cls()
         asked: list[Mention] = []  # the previous turn's questions
+        before: list[Mention] = []  # the previous turn's concepts, asked or said
         dosing = DosingReader()
         allergy = AllergyReader()
         for seq, text in turns:
@@ -76,7 +77,10 @@ class VisitMeaning:
             for m in found:
                 if m.assertion != "asked":
                     visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
+            for m in _carried_status(before, text, names):
+                visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
             asked = [m for m in found if m.yes_no]
+            before = list(found)
             for action in drug_actions(text):
                 visit.actions.setdefault(action.drug, []).append((seq, action))
             allergy.read(text)
@@ -109,6 +113,20 @@ def _answers(asked: list[Mention], text: str, named: set[str]) -> list[Mention]:
         for m in asked
         if m.concept not in named
     ]
+
+
+def _carried_status(before: list[Mention], text: str, named: set[str]) -> list[Mention]:
+    """ "How's the cough?" / "It's still there.": a turn that names no concept and says a
+    status of "it" says it of the one concept the turn before named."""
+    concepts = {m.concept for m in before if m.experiencer == "patient"}
+    if named or len(concepts) != 1:
+        return []
+    status = pronoun_status(text)
+    if status is None:
+        return []
+    m = next(m for m in before if m.experiencer == "patient")
+    assertion: Assertion = "historical" if status == "resolved" else "present"
+    return [Mention(m.concept, m.text, assertion, "patient", status=status)]
 
 
 def _polarity(m: Mention) -> str:

@@ -328,6 +328,33 @@ def test_the_edit_guard_keeps_a_problems_status() -> None:
 
 
 @pytest.mark.parametrize(
+    ("turns", "statement"),
+    [
+        (["How's the cough?", "It's still there."], "Cough resolved."),
+        (["How's the cough doing?", "Oh, it went away last week."], "Cough persists."),
+        (["And the headaches?", "I still get them, a couple times a week."], "Headaches resolved."),
+        (["Any more nausea?", "No, I don't have it anymore."], "Ongoing nausea."),
+    ],
+)  # fmt: skip
+def test_a_status_said_of_it_in_the_answer(turns: list[str], statement: str) -> None:
+    """ "How's the cough?" / "It's still there.": the status is the asked concept's."""
+    assert kinds(turns, statement) == ["high negation"]
+
+
+@pytest.mark.parametrize(
+    ("turns", "statement"),
+    [
+        (["How's the cough?", "It's still there."], "Persistent cough."),
+        (["How's the cough doing?", "Oh, it went away last week."], "Cough resolved."),
+        (["How's the rash?", "Better, I think."], "Rash resolved."),
+        (["Any fever or cough?", "It's still there."], "Cough resolved."),  # which one?
+    ],
+)
+def test_a_status_of_it_that_agrees_or_cannot_be_placed(turns: list[str], statement: str) -> None:
+    assert kinds(turns, statement) == []
+
+
+@pytest.mark.parametrize(
     ("statement", "expected"),
     [
         ("CP -ve.", [("chest pain", "negated")]), ("CP (neg).", [("chest pain", "negated")]),
