@@ -294,7 +294,8 @@ _ONGOING_AFTER = re.compile(
 )
 _NOT_GONE_AT = re.compile(_NOT_GONE)
 _RESOLVED_AFTER = re.compile(
-    r"\b(resolved|went away|gone away|(?:is|are|'s|'re|has|have|all|now) gone|gone now|"
+    r"\b(resolved|went away|gone away|(?:is|are|'s|'re|has|have|all|now)(?: been| \w+ly)? gone|"
+    r"gone now|"
     r"no longer (?:there|present|an issue|a problem|bothering)|(?:isn't|aren't|is not|are not|"
     r"not) (?:there|a problem|an issue) any ?more|"
     r"cleared(?: up)?|subsided|healed|disappeared|stopped(?! (?:me|him|her|us|you|taking))|"
@@ -313,7 +314,10 @@ _BEFORE_CUES: tuple[tuple[re.Pattern[str], Status], ...] = (
 )  # fmt: skip
 _PERSON_BEFORE = re.compile(r"\b(?:i|i've|we|you|he|she)\s+(?:\w+\s+)?$")
 _STATUS_REACH = 8  # words after a concept
-_NO_STATUS = frozenset({"smoking", "alcohol", "drug use", "allergy", "pregnancy"})
+# "I don't smoke anymore", "no longer drinks": a habit given up, read as "quit" is.
+_GIVEN_UP = re.compile(r"\b(?:any ?more|no longer)\b")
+_HABITS = frozenset({"smoking", "alcohol", "drug use"})
+_NO_STATUS = _HABITS | {"allergy", "pregnancy"}
 
 
 # Past a clause's end a status word is another clause's, unless "it" carries it over ("I had
@@ -331,12 +335,21 @@ _SAME_ITEM = re.compile(
 )
 
 
+# "much better but still there": the subject left out after "but" is the same one.
+_ELIDED = re.compile(r"\b(?:but|and|yet)\s*$")
+
+
 def _cue(pattern: re.Pattern[str], after: str) -> re.Match[str] | None:
     m = pattern.search(after)
     if m is None:
         return None
     gap = after[: m.start()]
-    if _SAME_ITEM.match(gap) or not _NEW_CLAUSE.search(gap) or _CARRIED.search(gap):
+    if (
+        _SAME_ITEM.match(gap)
+        or not _NEW_CLAUSE.search(gap)
+        or _CARRIED.search(gap)
+        or _ELIDED.search(gap)
+    ):
         return m  # "Cough: resolved.", "cough, now resolved"
     return None
 
@@ -452,6 +465,8 @@ def _sentence_mentions(sentence: str) -> tuple[Mention, ...]:
                 assertion, status = ("present", status) if not_gone else (assertion, None)
         if status == "resolved":
             assertion = "historical"  # it was so, and is no more
+        elif CANONICAL[text] in _HABITS and assertion == "negated" and _GIVEN_UP.search(low):
+            assertion = "historical"
         # An abbreviation is shown as written ("cp"), its words are what was read.
         shown = next((w for a, b, w in short if a <= start < b), text)
         asked = yes_no and r[0] == "asked"

@@ -253,6 +253,7 @@ STILL_SAID = [
     "The cough came back.", "The cough has been going on for three weeks.",
     "I still have the cough.", "The cough is still there.", "The cough hasn't gone away.",
     "I'm still coughing.", "The cough just won't go away.", "The cough is still bad.",
+    "My cough is much better but still there.",
     "That cough never went away.", "The cough never really went away.",
     "The cough hasn't gotten any better.", "The cough keeps coming back.",
 ]  # fmt: skip
@@ -263,7 +264,8 @@ GONE_SAID = [
     "The cough finally stopped.", "I don't have the cough anymore, it went away.",
     "Yeah, the cough is all gone now.", "The cough isn't there anymore.",
     "The cough is no longer there.", "My cough is better, actually it's gone.",
-    "No more cough since I started the inhaler.",
+    "No more cough since I started the inhaler.", "The cough has been gone for a week.",
+    "My cough is completely gone.",
 ]  # fmt: skip
 
 
@@ -373,3 +375,16 @@ def test_family_history_abbreviated_is_the_familys(statement: str) -> None:
     assert [m.experiencer for m in mentions(statement)] == ["family"]
     assert kinds(["My father had a heart attack at 60."], statement) == []
     assert kinds(["I had a heart attack last year."], statement) == ["high experiencer"]
+
+
+@pytest.mark.parametrize(
+    ("said", "habit"),
+    [("I don't smoke anymore.", "smoker"), ("I no longer smoke.", "smoker"),
+     ("I don't drink anymore, I quit two years ago.", "drinker"),
+     ("I don't really drink any more.", "drinker")],
+)  # fmt: skip
+def test_a_habit_given_up_reads_as_quit(said: str, habit: str) -> None:
+    """ "I don't smoke anymore" is a former smoker, as "I quit" is (before, "Former smoker."
+    against it was a high negation flag)."""
+    assert kinds([said], f"Former {habit}.") == []
+    assert kinds([said], f"Current {habit}.") == ["high temporality"]
