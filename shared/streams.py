@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Generic, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -300,6 +300,7 @@ class ReaderStats:
     last_loop: float = field(default_factory=time.monotonic)
 
 
+@dataclass(eq=False)
 class ConsumerGroupReader(Generic[T]):
     """Reads one stream in a consumer group and hands decoded entries to ``handler``.
 
@@ -325,43 +326,27 @@ class ConsumerGroupReader(Generic[T]):
     tasks finish; cancelling the reader cancels them.
     """
 
-    def __init__(
-        self,
-        redis: aioredis.Redis,
-        *,
-        stream: str,
-        group: str,
-        consumer: str,
-        decoder: Decoder[T],
-        handler: Callable[[Delivery[T]], Awaitable[Acked | None]],
-        dead_stream: str,
-        batch: int = 16,
-        block_ms: int = 1000,
-        claim_idle_ms: int = 30_000,
-        claim_every_s: float = 5.0,
-        max_deliveries: int = 5,
-        transient: Callable[[BaseException], bool] | None = None,
-        transient_retry_max_s: float = 5.0,
-        concurrency: int = 1,
-    ) -> None:
-        if concurrency < 1:
+    redis: aioredis.Redis
+    _: KW_ONLY
+    stream: str
+    group: str
+    consumer: str
+    decoder: Decoder[T]
+    handler: Callable[[Delivery[T]], Awaitable[Acked | None]]
+    dead_stream: str
+    batch: int = 16
+    block_ms: int = 1000
+    claim_idle_ms: int = 30_000
+    claim_every_s: float = 5.0
+    max_deliveries: int = 5
+    transient: Callable[[BaseException], bool] | None = None
+    transient_retry_max_s: float = 5.0
+    concurrency: int = 1
+    stats: ReaderStats = field(init=False, default_factory=ReaderStats)
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self.redis = redis
-        self.stream = stream
-        self.group = group
-        self.consumer = consumer
-        self.decoder = decoder
-        self.handler = handler
-        self.dead_stream = dead_stream
-        self.batch = batch
-        self.block_ms = block_ms
-        self.claim_idle_ms = claim_idle_ms
-        self.claim_every_s = claim_every_s
-        self.max_deliveries = max_deliveries
-        self.stats = ReaderStats()
-        self.transient = transient
-        self.transient_retry_max_s = transient_retry_max_s
-        self.concurrency = concurrency
         self._claim_cursor = "0-0"
         self._last_claim = 0.0
         self._stop = asyncio.Event()
@@ -370,7 +355,7 @@ class ConsumerGroupReader(Generic[T]):
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight_ids: set[str] = set()
         # Their idle time is reset well within ``claim_idle_ms`` (_keep_inflight_fresh).
-        self._touch_every_s = min(claim_every_s, claim_idle_ms / 3000)
+        self._touch_every_s = min(self.claim_every_s, self.claim_idle_ms / 3000)
         self._last_touch = 0.0
 
     async def ensure_group(self) -> None:

@@ -53,7 +53,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -107,53 +107,42 @@ class WriterStatus:
     last_error: str | None = None
 
 
+@dataclass(eq=False)
 class FrameWriter:
     """Ordered, idempotent writer of one encounter's frames and control messages."""
 
-    def __init__(
-        self,
-        redis: aioredis.Redis,
-        audio_stream: str,
-        spool: EncounterSpool,
-        *,
-        budget_bytes: int,
-        other_spool_bytes: int = 0,
-        warn_ratio: float = 0.8,
-        fsync_frames: int = 20,
-        recent_frames: int = 1200,
-        batch: int = 50,
-        start_spooling: bool = False,
-        verify_every_s: float = 1.0,
-        wait: ReplicaWait | None = None,
-        settle_s: float = 3.0,
-    ) -> None:
-        self.redis = redis
-        self.audio_stream = audio_stream
-        self.spool = spool
-        self.budget_bytes = budget_bytes
-        self.other_spool_bytes = other_spool_bytes
-        self.warn_ratio = warn_ratio
-        self.fsync_frames = fsync_frames
-        self.batch = batch
-        self.status = WriterStatus(online=not start_spooling, spool_bytes=spool.size)
+    redis: aioredis.Redis
+    audio_stream: str
+    spool: EncounterSpool
+    _: KW_ONLY
+    budget_bytes: int
+    other_spool_bytes: int = 0
+    warn_ratio: float = 0.8
+    fsync_frames: int = 20
+    recent_frames: int = 1200
+    batch: int = 50
+    start_spooling: bool = False
+    verify_every_s: float = 1.0
+    wait: ReplicaWait | None = None
+    settle_s: float = 3.0
+    wait_stats: WaitStats = field(init=False, default_factory=WaitStats)
+    # Control records to re-send when Redis turns out to have lost this encounter's
+    # stream (restart without persistence): the EncounterStarted.
+    replay_on_loss: list[Record] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.status = WriterStatus(online=not self.start_spooling, spool_bytes=self.spool.size)
         self._queue: deque[Record] = deque()
-        self._recent: deque[tuple[int, bytes]] = deque(maxlen=max(recent_frames, 1))
-        self._keep_recent = recent_frames > 0
+        self._recent: deque[tuple[int, bytes]] = deque(maxlen=max(self.recent_frames, 1))
+        self._keep_recent = self.recent_frames > 0
         self._auto_ids = False  # set once a foreign entry blocks our frame ids
         self._wake = asyncio.Event()
         self._closing = False
-        self._check_top = start_spooling
-        self.verify_every_s = verify_every_s
-        self._next_verify = time.monotonic() + verify_every_s
+        self._check_top = self.start_spooling
+        self._next_verify = time.monotonic() + self.verify_every_s
         self._final_verified = False
-        self.wait = wait
-        self.wait_stats = WaitStats()
-        self.settle_s = settle_s
         self._settle_until: float | None = None  # the stop's WAIT failed: check until then
         self._stop_sent: Record | None = None  # re-sent if frames before it are lost
-        # Control records to re-send when Redis turns out to have lost this encounter's
-        # stream (restart without persistence): the EncounterStarted.
-        self.replay_on_loss: list[Record] = []
 
     # -- producer side (capture loop) -----------------------------------------------
     async def add_frame(self, seq: int, pcm: bytes) -> None:

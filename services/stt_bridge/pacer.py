@@ -18,10 +18,10 @@ from dataclasses import KW_ONLY, dataclass, field
 class Pacer:
     bytes_per_s: float
     _: KW_ONLY
+    clock: Callable[[], float] = time.monotonic  # a test's clock
     pace_factor: float = 1.0
     catchup: float = 2.0
     max_lead_s: float = 20.0
-    clock: Callable[[], float] = time.monotonic
     t0: float = field(init=False)
     sent_bytes: int = field(init=False, default=0)
 
