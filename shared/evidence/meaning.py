@@ -38,8 +38,31 @@ _NO = re.compile(
 _YES = re.compile(
     _FILLER + r"(yes|yeah|yep|yup|uh-huh|mm-hmm|i do|i have|i did|i'm having|sometimes|"
     r"a little|a bit|occasionally|once in a while|every now and then|definitely|absolutely|"
-    r"correct|sure|(?:only |just )?(?:socially|on occasion|on (?:the )?weekends?))\b"
+    r"correct|sure|(?:only |just )?(?:socially|on occasion|on (?:the )?weekends?)|"
+    # a yes with a qualifier: "Only when I climb stairs.", "On and off.", "All the time."
+    r"(?:(?:it's|it is|that's) )?(?:only|just|mostly|mainly) (?:when|if|at|in|with|after|"
+    r"during|on|around|before|a little|a bit|sometimes|occasionally)|i think so|i guess so|"
+    r"here and there|on and off|off and on|from time to time|at times|now and then)\b"
 )
+# Words that answer yes only as a short answer: "Every day." / "Lately, yeah."; at the
+# start of a longer turn they may be about something else ("Lately I've been tired").
+_YES_SHORT = re.compile(
+    _FILLER + r"(all the time|constantly|every day|daily|a lot|kind of|sort of|lately|"
+    r"recently)\b"
+)
+_SHORT_WORDS = 5
+# A turn written with its speaker ("Patient: No.", "[doctor] any fever?") is read without
+# the label: a question or a bare answer is recognized at the start of what was said.
+_ROLES = (
+    r"(?:doctor|dr\.?|physician|clinician|provider|nurse|np|pa|patient|pt|mother|father|mom|"
+    r"dad|parent|caregiver|guardian|interpreter|spouse|wife|husband|partner|daughter|son|"
+    r"speaker\s*[a-z0-9]{1,3})"
+)
+_SPEAKER = re.compile(rf"^\s*(?:\[{_ROLES}\]\s*:?|{_ROLES}\s*:)\s*", re.IGNORECASE)
+
+
+def without_speaker(text: str) -> str:
+    return _SPEAKER.sub("", text, count=1)
 
 
 @dataclass(frozen=True)
@@ -64,6 +87,7 @@ class VisitMeaning:
 
     @classmethod
     def of(cls, turns: Sequence[tuple[int, str]]) -> VisitMeaning:
+        turns = [(seq, without_speaker(text)) for seq, text in turns]
         visit = cls()
         asked: list[Mention] = []  # the previous turn's questions
         before: list[Mention] = []  # the previous turn's concepts, asked or said
@@ -104,7 +128,7 @@ def _answers(asked: list[Mention], text: str, named: set[str]) -> list[Mention]:
     low = text.lower()
     if _NO.search(low):
         assertion = "negated"
-    elif _YES.search(low):
+    elif _YES.search(low) or (len(low.split()) <= _SHORT_WORDS and _YES_SHORT.search(low)):
         assertion = "present"
     else:
         return []

@@ -104,6 +104,9 @@ NO_ANSWERS = [
 YES_ANSWERS = [
     "Yes.", "Yeah, a little.", "Uh, yeah.", "Mm-hmm.", "Sometimes.", "Occasionally.",
     "Definitely.", "I do.", "Every now and then.", "Absolutely.", "I did.",
+    "Only when I climb stairs.", "Just at night.", "It's mostly in the morning.",
+    "On and off.", "Off and on for a week.", "All the time.", "Every day.", "Kind of.",
+    "I think so.", "Here and there.", "From time to time.", "At times.", "Lately, yeah.",
 ]  # fmt: skip
 
 
@@ -119,6 +122,37 @@ def test_every_way_to_answer_yes_affirms_what_was_asked(answer: str) -> None:
     assert findings(["Any fever or chills?", answer], "Patient denies fever.") == [
         "high negation fever | said: fever"
     ]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["Lately I've been really tired at work.", "Every day I walk the dog, that's all."],
+)
+def test_a_long_turn_that_starts_like_a_yes_answers_nothing(answer: str) -> None:
+    assert findings(["Any fever or chills?", answer], "Patient denies fever.") == []
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("Doctor: Any fever or chills?", "Patient: No."),
+        ("[doctor] any fever or chills?", "[patient] nope , none at all ."),
+        ("Dr.: Any fever?", "Pt: Not that I know of."),
+        ("Speaker A: Any fever or chills?", "Speaker B: No."),
+    ],
+)
+def test_a_turn_written_with_its_speaker_is_read_without_the_label(
+    question: str, answer: str
+) -> None:
+    """Transcripts pasted or exported with labels: before, "Patient: No." was no answer
+    (a bare answer is read at the start of what was said), so "Reports fever." passed."""
+    assert findings([question, answer], "Patient reports fever.") == [
+        "high negation fever | said: no fever"
+    ]
+    assert findings(["Patient: No fever, but I've had a cough."], "Reports fever.") == [
+        "high negation fever | said: no fever"
+    ]
+    assert findings(["Patient: No fever, but I've had a cough."], "Reports cough.") == []
 
 
 @pytest.mark.parametrize(
