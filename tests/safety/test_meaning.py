@@ -316,3 +316,28 @@ def test_no_transcript_text_reaches_any_log() -> None:
     output = done.stdout + done.stderr
     assert CANARY.lower() not in output.lower()
     assert "quixote" not in output.lower()
+
+
+@pytest.mark.parametrize(
+    ("said", "statement"),
+    [
+        ("I haven't noticed any blood in my stool.", "Reports blood in stool."),
+        ("I get winded going up stairs.", "Denies shortness of breath."),
+        ("I have some chest pressure when I walk.", "Denies chest pain."),
+        ("I've been losing weight without trying.", "Denies weight loss."),
+        ("I've put on weight since the new job.", "Denies weight gain."),
+        ("I have trouble falling asleep most nights.", "Denies insomnia."),
+        ("I'm worn out all the time.", "Denies fatigue."),
+        ("I feel queasy after meals.", "Denies nausea."),
+        ("I've had loose stools for three days.", "Denies diarrhea."),
+        ("I get a racing heart at night.", "Denies palpitations."),
+        ("I blacked out in the kitchen.", "Denies fainting."),
+        ("There's no family history of heart disease.", "Family history of heart disease."),
+        ("No heartburn at all.", "Reports heartburn."),
+    ],
+)
+def test_spoken_names_of_a_concept_are_that_concept(said: str, statement: str) -> None:
+    """Before, each of these named no concept, so the note's opposite passed unflagged."""
+    flags = findings([said], statement)
+    assert len(flags) == 1, flags
+    assert flags[0].startswith("high negation"), flags
