@@ -44,6 +44,7 @@ def unsupported_additions(source: str, candidate: str) -> list[str]:
 
 def meaning_flips(source: str, candidate: str) -> list[str]:
     """Reason codes for an edit that keeps the words but flips what they say:
-    ``flipped_negation``, ``flipped_action``, ``flipped_direction``, ``changed_frequency``,
-    ``changed_timing`` (``shared.evidence.meaning``, ``shared.evidence.polarity``)."""
+    ``flipped_negation``, ``flipped_action``, ``flipped_direction``, ``flipped_temporality``,
+    ``changed_frequency``, ``changed_timing``, ``changed_unit`` (``shared.evidence.meaning``,
+    ``shared.evidence.polarity``)."""
     return edit_flips(source, candidate)

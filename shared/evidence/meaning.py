@@ -299,15 +299,17 @@ def meaning_findings(text: str, visit: VisitMeaning, section: str | None = None)
 
 
 _FLIPS = {"negation": "flipped_negation", "experiencer": "flipped_negation",
-          "action": "flipped_action", "dose": "changed_frequency"}  # fmt: skip
+          "action": "flipped_action", "dose": "changed_frequency",
+          "temporality": "flipped_temporality"}  # fmt: skip
 
 
 def edit_flips(source: str, candidate: str) -> list[str]:
     """Reason codes for an edit of one turn that changes what it says: ``flipped_negation``
     (a concept or any word denied/affirmed, or moved to another person), ``flipped_action``
     (a drug started/stopped the other way), ``flipped_direction`` (more/less, better/
-    worse), ``changed_frequency`` (another number of doses a day, or a frequency nobody
-    said) and ``changed_timing`` (morning/night) (``shared.evidence.polarity``)."""
+    worse), ``flipped_temporality`` (a habit given up made current, or the reverse),
+    ``changed_frequency`` (another number of doses a day, or a frequency nobody said) and
+    ``changed_timing`` (morning/night, before/after) (``shared.evidence.polarity``)."""
     said = VisitMeaning.of([(0, source)])
     codes = {_FLIPS[f.kind] for f in meaning_findings(candidate, said, "edit") if f.kind in _FLIPS}
     return sorted(codes | open_flips(source, candidate))

@@ -92,6 +92,26 @@ _DIRECTIONS: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = (
         frozenset({"persists", "persisted", "persistent", "ongoing", "lingering", "lingers"}),
     ),
     (
+        "flipped_direction",
+        frozenset({"more", "most"}),
+        frozenset({"less", "least", "fewer"}),
+    ),
+    (
+        "flipped_direction",
+        frozenset({"high", "higher", "elevated"}),
+        frozenset({"low", "lower"}),
+    ),
+    (
+        "flipped_direction",
+        frozenset({"above", "upper"}),
+        frozenset({"below", "beneath", "lower"}),
+    ),
+    (
+        "changed_timing",
+        frozenset({"before"}),
+        frozenset({"after"}),
+    ),
+    (
         "changed_timing",
         frozenset({"morning", "mornings", "breakfast", "am"}),
         frozenset({"night", "nights", "nighttime", "bedtime", "evening", "evenings", "pm",

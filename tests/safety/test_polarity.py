@@ -49,6 +49,13 @@ FLIPS = [
     ("the rash is improving", "The rash is worsening.", "flipped_direction"),
     ("the cough has resolved", "The cough persists.", "flipped_direction"),
     ("the headaches went away", "The headaches are ongoing.", "flipped_direction"),
+    ("it hurts more when i walk", "It hurts less when I walk.", "flipped_direction"),
+    ("i get fewer headaches now", "I get more headaches now.", "flipped_direction"),
+    ("my sugars have been high in the mornings", "My sugars have been low in the mornings.",
+     "flipped_direction"),
+    ("the pain is just above the knee", "The pain is just below the knee.",
+     "flipped_direction"),
+    ("my upper back hurts", "My lower back hurts.", "flipped_direction"),
     # a frequency or the time of day changed, or a frequency nobody said
     ("take it twice a day", "Take it once a day.", "changed_frequency"),
     ("every other day", "Every day.", "changed_frequency"),
@@ -59,6 +66,11 @@ FLIPS = [
      "changed_frequency"),
     ("take it at bedtime", "Take it in the morning.", "changed_timing"),
     ("i take it with breakfast", "I take it with dinner.", "changed_timing"),
+    ("it started after i fell", "It started before I fell.", "changed_timing"),
+    ("take it before meals", "Take it after meals.", "changed_timing"),
+    # a past habit made current, or the reverse
+    ("i used to drink but i quit", "I drink.", "flipped_temporality"),
+    ("i quit smoking two years ago", "I smoke.", "flipped_temporality"),
     # a number's unit changed
     ("ten units of insulin at night", "10 mg of insulin at night.", "changed_unit"),
     ("take two tablets", "Take 2 mg.", "changed_unit"),
