@@ -117,12 +117,21 @@ def frequencies(sentence: str) -> list[tuple[int, int, Frequency]]:
                 taken.append((m.start(), m.end(), rate))
     taken.sort()
     prns = [(m.start(), m.end()) for m in _PRN.finditer(sentence)]
-    # Each "as needed" joins the rate just before it (else just after), nothing between.
+    # Each "as needed" joins the rate just before it (else just after), with no other drug
+    # between: "lisinopril once a day and albuterol as needed" are two schedules.
     joined: dict[int, tuple[int, int]] = {}
     alone: list[tuple[int, int]] = []
     for ps, pe in prns:
-        left = [i for i, (_, e, _) in enumerate(taken) if e <= ps and ps - e <= _PRN_REACH]
-        right = [i for i, (s, _, _) in enumerate(taken) if s >= pe and s - pe <= _PRN_REACH]
+        left = [
+            i
+            for i, (_, e, _) in enumerate(taken)
+            if e <= ps and ps - e <= _PRN_REACH and not _drugs(sentence[e:ps])
+        ]
+        right = [
+            i
+            for i, (s, _, _) in enumerate(taken)
+            if s >= pe and s - pe <= _PRN_REACH and not _drugs(sentence[pe:s])
+        ]
         pick = left[-1] if left else right[0] if right else None
         if pick is None or pick in joined:
             alone.append((ps, pe))

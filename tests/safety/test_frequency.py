@@ -116,6 +116,22 @@ def test_scheduling_what_was_said_as_needed_is_medium_the_reverse_silent() -> No
     ]
 
 
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Just lisinopril 10 milligrams once a day and albuterol as needed.",
+        "Lisinopril once a day, and the albuterol inhaler as needed.",
+        "I take lisinopril daily and Tylenol as needed.",
+    ],
+)
+def test_as_needed_of_the_next_drug_is_not_the_first_drugs(said: str) -> None:
+    """Before, the "as needed" of the drug named after joined lisinopril's "once a day",
+    and "Continue lisinopril 10 mg daily." was a medium dose flag (a false alarm)."""
+    assert findings([said], "Continue lisinopril 10 mg daily.") == []
+    assert findings([said], "Lisinopril as needed.") == []
+    assert [f.split(" |")[0] for f in findings([said], "Lisinopril twice daily.")] == ["high dose"]
+
+
 def test_frequencies_unrelated_to_a_drug_are_not_compared() -> None:
     turns = ["I walk every day.", "I get headaches twice a week."]
     assert findings(turns, "Start ibuprofen 400 mg three times a day.") == []
