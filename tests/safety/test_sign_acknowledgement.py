@@ -148,3 +148,33 @@ async def test_bad_sign_bodies_are_refused_and_sign_nothing(api: Api, body: Any)
     assert r.status_code == 422
     note = await api.call("GET", f"/v1/encounters/{enc.encounter_id}/note")
     assert note.json()["status"] == "draft"
+
+
+async def test_meaning_flags_reach_the_api_and_the_sign_refusal(api: Api) -> None:
+    """The visit denied fever; the edit says "reports fever": a high negation flag. Before,
+    the API's flag model knew only the term kinds (dose, drug, ...), so the statement was
+    left out of the note's statements (logged 'evidence_row_invalid') and out of the 409:
+    signing was refused for a flag the clinician could not see."""
+    enc = await add_encounter(api.db, clinician="dr-a")
+    contradicting = {**PARAPHRASE, "subjective": ["Dry cough x 2 weeks.", "Reports fever."]}
+    note = await edit(api, enc.encounter_id, contradicting)
+    assert note["open_high_flags"] == 1
+    flagged = [s for s in note["statements"] if s["flags"]]
+    assert [s["id"] for s in flagged] == ["subjective-1"]
+    flag = flagged[0]["flags"][0]
+    assert (flag["kind"], flag["severity"]) == ("negation", "high")
+    assert flag["message"] == "said: no fever"
+    current = await api.call("GET", f"/v1/encounters/{enc.encounter_id}/note")
+    assert [s["id"] for s in current.json()["statements"] if s["flags"]] == ["subjective-1"]
+    save_and_sign = f"/v1/encounters/{enc.encounter_id}/note/save-and-sign"
+    refused = await api.call(
+        "POST",
+        save_and_sign,
+        json={"sections": contradicting, "attest": True},
+        headers={"If-Match": '"v2"'},
+    )
+    assert refused.status_code == 409
+    listed = refused.json()["flags"]
+    assert [(s["id"], [f["kind"] for f in s["flags"]]) for s in listed] == [
+        ("subjective-1", ["negation"])
+    ]

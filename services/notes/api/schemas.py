@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from services.notes.auth import CLINICIAN_ID_RE, TOKEN_NAME_RE, Role
 from services.notes.status import EncounterStatus
+from shared.evidence.terms import Kind
 
 ENCOUNTER_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 NoteKind = Literal["generated", "regenerated", "edited", "addendum"]
@@ -204,9 +205,9 @@ class Transcript(Out):
     turns: list[TurnOut]
 
 
-FlagKindOut = Literal[
-    "dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital"
-]
+# Every kind the checks write (terms and meaning): a kind missing here made its statement
+# fail validation and vanish from the note's statements and from the sign refusal.
+FlagKindOut = Kind
 
 
 class StatementFlagOut(Out):
