@@ -30,13 +30,15 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.logging import get_logger
-from shared.streams import TRANSIENT_REDIS_ERRORS
+from shared.streams import TRANSIENT_REDIS_ERRORS, is_unblocked
 
 log = get_logger(__name__)
+
+UNBLOCKED_RETRY_S = 0.05  # after a failover ended a blocked read: read again at once
 
 # (entry id, fields): a dict from redis-py's xread, the flat [name, value, ...] list of the
 # raw reply the hub reads.
@@ -207,6 +209,17 @@ class AudioHub:
                            else RedisConnectionError, err)  # fmt: skip
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.retry_s):
+                        await stop.wait()
+                continue
+            except ResponseError as err:
+                # A cluster failover turned the node replica under the blocked read
+                # ("UNBLOCKED ..."): nothing was read, the positions stand; read again (the
+                # client follows the slot to its new primary). Before, the whole bridge died.
+                if not is_unblocked(err):
+                    raise
+                log.warning("audio_read_unblocked")
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(UNBLOCKED_RETRY_S):
                         await stop.wait()
                 continue
             self.reads += 1

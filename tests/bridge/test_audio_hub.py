@@ -303,3 +303,27 @@ def test_raw_audio_fields_read_as_the_dict_fields(pairs: list[tuple[Any, Any]]) 
     if b"seq" in as_dict and "seq" in as_dict or b"pcm" in as_dict and "pcm" in as_dict:
         return  # both spellings of one name: not a reply Redis can send
     assert read(_flat_parts, flat) == read(audio_parts, as_dict)
+
+
+async def test_a_read_ended_by_a_failover_is_sent_again(redis: Any, names: StreamNames) -> None:
+    """A cluster failover ends a blocked XREAD with "UNBLOCKED ... master -> replica" (a
+    CI run of the partition test saw it). Before, the hub raised it and took the bridge
+    down; now it reads again and the frames still come. CLIENT UNBLOCK ... ERROR gives the
+    same reply on a single Redis."""
+    hub = AudioHub(redis, block_ms=5000, interval_s=0.0)
+    stream = names.audio("h-unblock")
+    reader = AudioReader(redis, stream, encounter_id="h-unblock", hub=hub)
+    reader.seek(("0-0", 0, -1), 0)
+    async with _running(hub):
+        waiting = asyncio.create_task(_read_until(reader, 1))
+        unblocked = 0
+        async with asyncio.timeout(10):
+            while not unblocked:
+                await asyncio.sleep(0.05)
+                clients: Any = await redis.client_list()
+                for c in clients:
+                    if c.get("cmd") == "xread" and "b" in c.get("flags", ""):
+                        unblocked += int(await redis.client_unblock(int(c["id"]), error=True))
+        await _add(redis, stream, 0, b"\x01" * 320)
+        frames = await waiting
+    assert [f.seq for f in frames] == [0]

@@ -26,6 +26,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from redis.exceptions import ResponseError
+
 from services.notes.fields import pick
 from services.notes.status import EncounterStatus
 from shared.contracts import (
@@ -38,6 +40,7 @@ from shared.contracts import (
     flag_dicts,
 )
 from shared.logging import get_logger
+from shared.streams import is_unblocked
 
 log = get_logger(__name__)
 _Live = TypeVar("_Live", PartialTurn, EditedTurn)  # the entries a follow shows
@@ -140,9 +143,14 @@ async def follow(
         if status is None or status in FINAL_STATUSES:
             yield format_event("end", {"status": status})
             return
-        replies = await redis.xread(
-            {partials: pos.partials, edited: pos.edited}, count=READ_COUNT, block=block_ms
-        )
+        try:
+            replies = await redis.xread(
+                {partials: pos.partials, edited: pos.edited}, count=READ_COUNT, block=block_ms
+            )
+        except ResponseError as err:
+            if not is_unblocked(err):  # a cluster failover ended the blocked read: again
+                raise
+            continue
         for stream_raw, entries in replies or []:
             stream = _id(stream_raw)
             for entry_raw, fields in entries:
