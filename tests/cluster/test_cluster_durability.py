@@ -208,6 +208,27 @@ async def _frames_and_stops(reader: Any, names: StreamNames, eid: str) -> tuple[
     return frames, len(stops)
 
 
+async def _kill_primary_after_the_stop(
+    cluster: RedisClusterProcs,
+    primary: int,
+    replica: int,
+    names: StreamNames,
+    sending: asyncio.Task[Any],
+) -> None:
+    """Once the primary holds the visit's stop, the agent may look again and decide; a
+    second later the primary dies, and its frozen (cut-off) replica takes over."""
+    deadline = time.monotonic() + 30
+    while b"EncounterStopped" not in _command(primary, "XREVRANGE", names.control, "+", "-",
+                                              "COUNT", "1"):  # fmt: skip
+        assert time.monotonic() < deadline, "the stop never reached the primary"
+        await asyncio.sleep(0.005)
+    await asyncio.wait({sending}, timeout=1.0)
+    cluster.kill(primary)
+    cluster.thaw(replica)
+    promoted = await asyncio.to_thread(cluster.wait_promoted, primary, names.control)
+    assert promoted == replica
+
+
 async def test_capture_visit_end_outlasts_a_primary_that_dies_with_its_last_audio(
     tmp_path: Path, redis_cluster: RedisClusterProcs
 ) -> None:
@@ -238,18 +259,7 @@ async def test_capture_visit_end_outlasts_a_primary_that_dies_with_its_last_audi
         stopped = EncounterStopped(encounter_id=eid, last_frame_seq=39)
         await writer.add_control(names.control, encode(stopped), stop=True)
         closing = asyncio.create_task(writer.close(task, timeout=60))
-        deadline = time.monotonic() + 30
-        while b"EncounterStopped" not in _command(primary, "XREVRANGE", names.control, "+", "-",
-                                                  "COUNT", "1"):  # fmt: skip
-            assert time.monotonic() < deadline, "the stop never reached the primary"
-            await asyncio.sleep(0.005)
-        # The primary holds the stop; the agent may look again and decide. A second later
-        # the primary dies, and its frozen replica takes over.
-        await asyncio.wait({closing}, timeout=1.0)
-        redis_cluster.kill(primary)
-        redis_cluster.thaw(replica)
-        promoted = await asyncio.to_thread(redis_cluster.wait_promoted, primary, names.control)
-        assert promoted == replica
+        await _kill_primary_after_the_stop(redis_cluster, primary, replica, names, closing)
         assert await closing, "the visit was not reported sent"
         frames, stops = await _frames_and_stops(reader, names, eid)
         assert frames == list(range(40))  # every frame once, in order, on the new primary
@@ -328,16 +338,7 @@ async def test_recovered_spool_outlasts_a_primary_that_dies_with_its_last_audio(
                 settle_s=3.0,
             )
         )
-        deadline = time.monotonic() + 30
-        while b"EncounterStopped" not in _command(primary, "XREVRANGE", names.control, "+", "-",
-                                                  "COUNT", "1"):  # fmt: skip
-            assert time.monotonic() < deadline, "the stop never reached the primary"
-            await asyncio.sleep(0.005)
-        await asyncio.wait({recovery}, timeout=1.0)
-        redis_cluster.kill(primary)
-        redis_cluster.thaw(replica)
-        promoted = await asyncio.to_thread(redis_cluster.wait_promoted, primary, names.control)
-        assert promoted == replica
+        await _kill_primary_after_the_stop(redis_cluster, primary, replica, names, recovery)
         assert await recovery == 1, "the spool was not sent"
         frames, stops = await _frames_and_stops(reader, names, eid)
         assert frames == list(range(40))  # every frame once, in order, on the new primary
