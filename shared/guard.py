@@ -9,7 +9,13 @@ reason codes (never the values: they are patient data).
 
 from __future__ import annotations
 
-from shared.evidence.check import at_least, check_statement
+from shared.evidence.check import (
+    CONTRADICTS,
+    OTHER_TIME_UNIT,
+    Finding,
+    at_least,
+    check_statement,
+)
 from shared.evidence.lexicon import DRUG_NAMES
 from shared.evidence.meaning import edit_flips
 from shared.evidence.numbers import WORD, numbers_in
@@ -23,6 +29,7 @@ _REASONS = {
     "number": "added_number",
     "dose": "added_number",
     "vital": "added_number",
+    "duration": "added_number",
     "drug": "added_drug",
     "laterality": "added_side",
 }
@@ -38,8 +45,14 @@ def unsupported_additions(source: str, candidate: str) -> list[str]:
     ``added_drug``, ``added_side``. Empty when the candidate only restates the source."""
     said = Support.of(source)
     found = at_least(check_statement(candidate, said, said), "medium")
-    codes = {_REASONS[f.kind] for f in found if f.kind in _REASONS}
+    codes = {_REASONS[f.kind] for f in found if f.kind in _REASONS and not _other_unit(f)}
     return [c for c in _ORDER if c in codes]
+
+
+def _other_unit(f: Finding) -> bool:
+    """A duration whose number was said with another unit of time: the edit changed the
+    unit, which ``meaning_flips`` names (``changed_unit``); not an added number."""
+    return f.kind == "duration" and f.rule in (CONTRADICTS, OTHER_TIME_UNIT)
 
 
 def meaning_flips(source: str, candidate: str) -> list[str]:

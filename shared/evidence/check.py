@@ -14,13 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from shared.evidence.terms import Kind, Support, Term, _mg, claims
+from shared.evidence.terms import Kind, Support, Term, _mg, claims, in_days, same_duration
 
 Severity = Literal["high", "medium", "low"]
 
 ABSENT_SEVERITY: dict[Kind, Severity] = {
     "dose": "high", "drug": "high", "vital": "high", "laterality": "high",
     "number": "medium", "frequency": "medium", "problem": "medium", "unit": "low",
+    "duration": "medium",
 }  # fmt: skip
 SEVERITY_RANK: dict[Severity, int] = {"high": 3, "medium": 2, "low": 1}
 
@@ -28,6 +29,7 @@ SEVERITY_RANK: dict[Severity, int] = {"high": 3, "medium": 2, "low": 1}
 NOUN: dict[Kind, str] = {
     "dose": "dose", "drug": "drug", "vital": "vital sign", "laterality": "side",
     "number": "number", "frequency": "frequency", "problem": "problem", "unit": "unit",
+    "duration": "duration",
     "negation": "negation", "experiencer": "experiencer", "temporality": "temporality",
     "action": "medication action", "allergy": "allergy",
 }  # fmt: skip
@@ -38,6 +40,7 @@ NOT_SAID_ANYWHERE = "not said in the transcript"
 CONTRADICTS = "contradicts the linked turns"
 ELSEWHERE = "said in the visit, but not in the linked turns"
 UNIT_NOT_SAID = "the number was said, but not with this unit"
+OTHER_TIME_UNIT = "said in the visit with another unit of time"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,12 @@ def supported(term: Term, s: Support) -> bool:
         return bool(term.values & s.numbers)
     if term.kind == "number":
         return bool(term.values & s.numbers)
+    if term.kind == "duration":
+        return any(
+            same_duration(in_days(v, term.unit), in_days(said, unit))
+            for v in term.values
+            for said, unit in s.durations
+        )
     if term.kind == "drug":
         keys = set(term.key.split("|"))
         return bool(keys & s.drugs) or any(s.sounds_like(k) for k in keys)
@@ -82,6 +91,11 @@ def contradicted(term: Term, s: Support) -> bool:
     if term.kind == "laterality":
         side, part = term.key.split(" ", 1)
         return any(p == part and sd != side for sd, p in s.sides)
+    if term.kind == "duration":
+        # The number said only with another unit of time: "2 months" for "two weeks" (not
+        # when it was also said alone: "thirty four and three" for "34 weeks 3 days").
+        values = term.values - s.bare
+        return any(said in values and unit != term.unit for said, unit in s.durations)
     return False
 
 
@@ -93,7 +107,9 @@ def judge(term: Term, linked: Support | None, whole: Support) -> Finding | None:
             return Finding(term.kind, "high", term.text, CONTRADICTS)
     if supported(term, whole):
         return None if linked is None else Finding(term.kind, "low", term.text, ELSEWHERE)
-    if term.kind == "dose" and term.values & whole.numbers:
+    if term.kind == "duration" and contradicted(term, whole):
+        return Finding("duration", "medium", term.text, OTHER_TIME_UNIT)
+    if term.kind in ("dose", "duration") and term.values & whole.numbers:
         return Finding("unit", "low", term.text, UNIT_NOT_SAID)
     message = NOT_SAID if linked is not None else NOT_SAID_ANYWHERE
     return Finding(term.kind, ABSENT_SEVERITY[term.kind], term.text, message)

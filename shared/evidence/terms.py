@@ -27,7 +27,7 @@ from shared.evidence.lexicon import (
 from shared.evidence.sides import side_mentions
 
 Kind = Literal[
-    "dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital",
+    "dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital", "duration",
     # Meaning checks (shared.evidence.meaning): the words match, what they say does not.
     "negation", "experiencer", "temporality", "action", "allergy",
 ]  # fmt: skip
@@ -159,6 +159,27 @@ def _plausible_bp(a: _Num, b: _Num) -> bool:
     return fits(a.strict, 60, 260) and fits(b.strict, 30, 160)
 
 
+# A duration in days, so "two weeks" and "14 days" are the same (months and years roughly).
+_DAYS: dict[str, float] = {
+    "s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.4, "y": 365.0,
+}  # fmt: skip
+_SAME_DURATION = 0.1  # relative difference within which two durations are one
+
+
+def in_days(value: str, unit: str) -> float:
+    return float(value) * _DAYS[unit]
+
+
+def same_duration(a: float, b: float) -> bool:
+    return abs(a - b) <= _SAME_DURATION * max(a, b)
+
+
+def _is_age(toks: list[tuple[str, str]], unit_at: int) -> bool:
+    """ "45 years old", "45-year-old", "45 years of age": an age, not a duration."""
+    after = [t for _, t in toks[unit_at + 1 : unit_at + 3]]
+    return after[:1] == ["old"] or after == ["of", "age"]
+
+
 def said_doses(text: str) -> set[tuple[str, str]]:
     """(unit, value) of every dose ``text`` may have said, read generously (as ``Support``)."""
     return {(unit, value) for value, kind, unit in measured(text, strict=False) if kind == "dose"}
@@ -205,6 +226,8 @@ class Support:
     problems: set[str] = field(default_factory=set)
     frequencies: set[str] = field(default_factory=set)
     sides: set[tuple[str, str]] = field(default_factory=set)
+    durations: set[tuple[str, str]] = field(default_factory=set)  # (value, time unit)
+    bare: set[str] = field(default_factory=set)  # numbers said without a unit of time
 
     @classmethod
     def of(cls, text: str) -> Support:
@@ -221,6 +244,10 @@ class Support:
                 s.doses |= {_mg(DOSE_UNITS[nxt], v) for v in n.generous}
             if nxt in ("/", "over") and n.end + 1 in by_start:
                 s.bps |= _bp(n, by_start[n.end + 1], strict=False)
+            if nxt in TIME_UNITS:
+                s.durations |= {(v, TIME_UNITS[nxt]) for v in n.generous}
+            else:
+                s.bare |= n.generous
         s.words = [t for k, t in toks if k == "w"]
         for w in s.words:
             if w in DRUG_NAMES:
@@ -269,6 +296,11 @@ def claims(text: str) -> list[Term]:
             continue
         if prev in _NAME_NUMBER:
             used.add(n.start)  # "type 2 diabetes", "covid-19": part of a name, not a value
+            continue
+        if nxt in TIME_UNITS and not _is_age(toks, n.end):
+            used.add(n.start)  # "for 2 weeks": the number with its unit, compared in days
+            unit = TIME_UNITS[nxt]
+            terms.append(Term("duration", f"{n.text} {nxt}", frozenset(n.strict), unit=unit))
             continue
         before = " ".join(t for _, t in toks[max(0, n.start - _VITAL_REACH) : n.start])
         vital = _VITAL.search(before)

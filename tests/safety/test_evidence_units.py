@@ -38,6 +38,10 @@ def flags(source: str, statement: str, whole: str | None = None) -> list[tuple[s
         ("one and a half tablets at bedtime", "1.5 tablets nightly."),
         ("take it every night before bed", "Take at bedtime."),
         ("no numbers here at all", "No numbers here at all."),
+        ("i've had this cough for about two weeks", "Cough for 2 weeks."),
+        ("i've had this cough for about two weeks", "Cough for 14 days."),
+        ("it started three months ago", "Onset 3 months ago."),
+        ("she is twelve years old", "12 years old."),
     ],
 )
 def test_restatements_are_not_flagged(said: str, written: str) -> None:
@@ -57,12 +61,25 @@ def test_restatements_are_not_flagged(said: str, written: str) -> None:
         ("my heart rate was seventy two", "Heart rate 112.", ("vital", "high")),
         ("blood pressure one twenty over eighty", "BP 150/95.", ("vital", "high")),
         ("take it twice a day", "Take it three times a day.", ("frequency", "medium")),
-        ("i have a cough", "Cough for 3 weeks.", ("number", "medium")),
+        ("i have a cough", "Cough for 3 weeks.", ("duration", "medium")),
+        # The number said, with another unit of time: a duration nobody said.
+        ("i've had this cough for two weeks", "Cough for 2 months.", ("duration", "high")),
+        ("the pain started three days ago", "Pain for 3 weeks.", ("duration", "high")),
         ("i have a cough", "Cough; asthma.", ("problem", "medium")),
     ],
 )
 def test_unsupported_claims_are_flagged(said: str, written: str, expected: tuple[str, str]) -> None:
     assert expected in flags(said, written)
+
+
+def test_a_duration_said_elsewhere_with_another_unit_is_medium() -> None:
+    """Linked turns without the duration, the visit with the number in another unit."""
+    visit = "i've had the cough for two weeks. it keeps me up at night."
+    found = flags("it keeps me up at night", "Nocturnal cough for 2 months.", visit)
+    assert found == [("duration", "medium")]
+    assert flags("it keeps me up at night", "Nocturnal cough for 2 weeks.", visit) == [
+        ("duration", "low")
+    ]
 
 
 def test_said_elsewhere_is_low_and_contradiction_stays_high() -> None:
