@@ -20,8 +20,10 @@ from shared.evidence.allergy import AllergyReader
 from shared.evidence.assertion import Assertion, Mention, mentions, pronoun_status
 from shared.evidence.check import Finding, Severity
 from shared.evidence.frequency import Dosing, DosingReader, compare, statement_dosings
+from shared.evidence.numbers import numbers_in
 from shared.evidence.polarity import open_flips
 from shared.evidence.sides import SideMention, parts_named, side_mentions
+from shared.evidence.terms import claims
 
 FREQUENCY_CHANGED = "changed by the frequency"
 # Habits where "current" and "former" are different facts (a past heart attack is not).
@@ -93,6 +95,7 @@ class VisitMeaning:
         before: list[Mention] = []  # the previous turn's concepts, asked or said
         dosing = DosingReader()
         allergy = AllergyReader()
+        measured: list[Said] = []  # fevers read from measured temperatures
         for seq, text in turns:
             found = mentions(text)
             names = {m.concept for m in found}
@@ -103,6 +106,8 @@ class VisitMeaning:
                     visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
             for m in _carried_status(before, text, names):
                 visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
+            if "fever" not in names and not _OTHER_PERSON.search(text.lower()):
+                measured += [Said(seq, m) for m in _measured_fever(text)]
             asked = [m for m in found if m.yes_no]
             before = list(found)
             for action in drug_actions(text):
@@ -113,6 +118,9 @@ class VisitMeaning:
                     visit.by_drug.setdefault(d.drug, []).append(d)
                 for dose in d.doses:
                     visit.by_dose.setdefault(dose, []).append(d)
+        if len({said.mention.assertion for said in measured}) == 1:
+            # Readings that disagree ("101 last week", "98.4 today") say nothing for sure.
+            visit.concepts.setdefault("fever", []).extend(measured)
         visit.allergies = allergy.found
         lines = "\n".join(text.replace("\n", " ") for _, text in turns)
         for side in side_mentions(lines):
@@ -137,6 +145,52 @@ def _answers(asked: list[Mention], text: str, named: set[str]) -> list[Mention]:
         for m in asked
         if m.concept not in named
     ]
+
+
+# A measured temperature says whether there is a fever (100.4 F / 38.0 C and above), so a
+# note's "Afebrile." is checked against "your temperature is 101.2". Only where the turn
+# names no fever itself (its words then say whose and when).
+_FEVER_F, _FEVER_C = 100.4, 38.0
+_OTHER_PERSON = re.compile(
+    r"\b(?:my|his|her|their|your)\s+(?:wife|husband|partner|mother|mom|father|dad|son|"
+    r"daughter|sister|brother|kids?|child|children|baby|friend)\b"
+)
+_PLAUSIBLE_F, _PLAUSIBLE_C = (95.0, 108.0), (35.0, 42.0)
+
+
+def _measured_fever(text: str) -> list[Mention]:
+    """The fever a turn's one temperature reading says; none when the turn holds another
+    number that could be a temperature ("101 last week, 98.4 today": which is now?)."""
+    readings = [
+        t for t in claims(text) if t.kind == "vital" and t.key == "temperature" and t.values
+    ]
+    if len(readings) != 1 or len(readings[0].values) != 1:
+        return []
+    term = readings[0]
+    value = float(next(iter(term.values)))
+    others = {float(n) for n in numbers_in(text) if _is_float(n)} - {value}
+    if any(_plausible(v) for v in others):
+        return []
+    if _PLAUSIBLE_F[0] <= value <= _PLAUSIBLE_F[1]:
+        fever = value >= _FEVER_F
+    elif _PLAUSIBLE_C[0] <= value <= _PLAUSIBLE_C[1]:
+        fever = value >= _FEVER_C
+    else:
+        return []
+    return [Mention("fever", term.text, "present" if fever else "negated", "patient")]
+
+
+def _plausible(value: float) -> bool:
+    (low_f, high_f), (low_c, high_c) = _PLAUSIBLE_F, _PLAUSIBLE_C
+    return low_f <= value <= high_f or low_c <= value <= high_c
+
+
+def _is_float(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def _carried_status(before: list[Mention], text: str, named: set[str]) -> list[Mention]:

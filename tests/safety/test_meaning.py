@@ -341,3 +341,25 @@ def test_spoken_names_of_a_concept_are_that_concept(said: str, statement: str) -
     flags = findings([said], statement)
     assert len(flags) == 1, flags
     assert flags[0].startswith("high negation"), flags
+
+
+@pytest.mark.parametrize(
+    ("said", "statement", "expected"),
+    [
+        ("Your temperature is 101.2.", "Afebrile.", ["high negation afebrile | said: fever"]),
+        ("Your temperature is one hundred and one point two.", "Patient is afebrile.",
+         ["high negation afebrile | said: fever"]),
+        ("Temp today is 38.6.", "Afebrile.", ["high negation afebrile | said: fever"]),
+        ("Your temperature is 98.6.", "Febrile.", ["high negation febrile | said: no fever"]),
+        ("Your temperature is 98.6.", "Afebrile.", []),
+        ("Your temperature is 101.2.", "Fever to 101.2.", []),
+        # another person's, or two readings in one turn: nothing is read from the number
+        ("My wife's temperature was 101.", "Afebrile.", []),
+        ("Last week I had a temperature of 101, today you're at 98.4.", "Afebrile today.", []),
+    ],
+)  # fmt: skip
+def test_a_measured_temperature_says_whether_there_is_a_fever(
+    said: str, statement: str, expected: list[str]
+) -> None:
+    """Before, "Afebrile." passed against "your temperature is 101.2" (no word said fever)."""
+    assert findings([said], statement) == expected
