@@ -72,9 +72,10 @@ _NEGATED = re.compile(
     r"\b(not|no|never|didn't|doesn't|don't|isn't|wasn't|without|nkda|none|fine with|"
     r"tolerates?|tolerated)\b"
 )
-_OTHER_PERSON = re.compile(
+# "my husband can't take it", "my wife's temperature": about someone else (meaning.py too).
+OTHER_PERSON = re.compile(
     r"\b(?:my|his|her|their|your)\s+(?:wife|husband|partner|mother|mom|father|dad|son|"
-    r"daughter|sister|brother|kids?|child|children|friend|grandmother|grandfather)\b"
+    r"daughter|sister|brother|kids?|child|children|baby|friend|grandmother|grandfather)\b"
 )
 _THIRD_PERSON = re.compile(r"^\W*(?:and |but |so )?(he|she|they)\b")
 # "hives from strawberries": the cause is named, and it is no drug.
@@ -148,7 +149,7 @@ class AllergyReader:
         said: dict[str, str] = {}
         clauses: list[tuple[str, bool]] = []  # (clause, its sentence names another cause)
         for sentence in re.findall(r"[^.!?\n]+[.!?]*", low):
-            if _OTHER_PERSON.search(sentence):  # "my husband can't take it, he gets hives"
+            if OTHER_PERSON.search(sentence):  # "my husband can't take it, he gets hives"
                 continue
             other = any(
                 not _drug_words(m.group(1)) and not _PRONOUN.fullmatch(m.group(1))

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from shared.evidence.actions import TAKING, DrugAction, drug_actions, prescribed
-from shared.evidence.allergy import AllergyReader
+from shared.evidence.allergy import OTHER_PERSON, AllergyReader
 from shared.evidence.assertion import Assertion, Mention, mentions, pronoun_status
 from shared.evidence.check import Finding, Severity
 from shared.evidence.frequency import Dosing, DosingReader, compare, statement_dosings
@@ -106,7 +106,7 @@ class VisitMeaning:
                     visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
             for m in _carried_status(before, text, names):
                 visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
-            if "fever" not in names and not _OTHER_PERSON.search(text.lower()):
+            if "fever" not in names and not OTHER_PERSON.search(text.lower()):
                 measured += [Said(seq, m) for m in _measured_fever(text)]
             asked = [m for m in found if m.yes_no]
             before = list(found)
@@ -151,16 +151,15 @@ def _answers(asked: list[Mention], text: str, named: set[str]) -> list[Mention]:
 # note's "Afebrile." is checked against "your temperature is 101.2". Only where the turn
 # names no fever itself (its words then say whose and when).
 _FEVER_F, _FEVER_C = 100.4, 38.0
-_OTHER_PERSON = re.compile(
-    r"\b(?:my|his|her|their|your)\s+(?:wife|husband|partner|mother|mom|father|dad|son|"
-    r"daughter|sister|brother|kids?|child|children|baby|friend)\b"
-)
+_TEMPERATURE_WORD = re.compile(r"\b(?:temperature|temp|fever of)\b", re.IGNORECASE)
 _PLAUSIBLE_F, _PLAUSIBLE_C = (95.0, 108.0), (35.0, 42.0)
 
 
 def _measured_fever(text: str) -> list[Mention]:
     """The fever a turn's one temperature reading says; none when the turn holds another
     number that could be a temperature ("101 last week, 98.4 today": which is now?)."""
+    if not _TEMPERATURE_WORD.search(text):  # most turns: no reading, no term parse
+        return []
     readings = [
         t for t in claims(text) if t.kind == "vital" and t.key == "temperature" and t.values
     ]
