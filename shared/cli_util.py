@@ -19,11 +19,15 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+# Said for a host name DNS does not know; the stack tests wait out podman's DNS on it.
+UNKNOWN_HOST = "its host name is not known here (DNS): check the host in the URL"
+
+
 def why_unreachable(err: OSError) -> str:
     """What an operator can act on, for a connection that failed: the class name alone
     ("gaierror") says nothing to clinic IT. Never the address's credentials."""
     if isinstance(err, socket.gaierror):
-        return "its host name is not known here (DNS): check the host in the URL"
+        return UNKNOWN_HOST
     if isinstance(err, ConnectionRefusedError):
         return "connection refused: nothing listens at that host and port"
     if isinstance(err, TimeoutError):

@@ -171,7 +171,7 @@ class Compose:
 
     def dns_report(self, service: str, *names: str) -> str:
         """What a container resolves, its resolver, and aardvark-dns as the host sees it:
-        attached to a failure that says "cannot reach ... (gaierror)"."""
+        attached to a failure that says the database's host name is not known here (DNS)."""
         looked = self.exec(service, "getent", "hosts", *names, timeout=30)
         conf = self.exec(service, "cat", "/etc/resolv.conf", timeout=30)
         host = subprocess.run(

@@ -27,6 +27,7 @@ import httpx
 import pytest
 import redis as sync_redis
 
+from shared.cli_util import UNKNOWN_HOST
 from tests.helpers.procs import REPO_ROOT, free_port
 from tests.stack import standins
 from tests.stack.compose_run import Compose, HealthPump, PodmanService
@@ -343,7 +344,7 @@ def _token(compose: Compose, name: str, role: str = "admin") -> str:
     while True:
         made = compose.exec("notes", "medscribe", "notes", "token", "create", "--name", name,
                             "--role", role)  # fmt: skip
-        transient = "cannot reach the database (gaierror)" in made.stderr
+        transient = UNKNOWN_HOST in made.stderr
         if made.returncode == 0 or not transient or time.monotonic() > deadline:
             break
         if time.monotonic() > hup_at:
