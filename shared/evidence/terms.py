@@ -34,9 +34,12 @@ Kind = Literal[
 
 # Punctuation is kept as a token (p) so a spoken number never runs across a sentence.
 # A word with digits after its first letter is a name, not a value: "o2", "a1c", "b12", "t4".
+# Only "x2 weeks" ("for two weeks" in clinicians' shorthand) splits: "x" is then a token of
+# its own ("x" kind) and the 2 a duration.
 _TOKEN = re.compile(
-    r"(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)|(?P<w>[a-z]+\d[a-z\d]*|[a-z]+(?:'[a-z]+)?)|(?P<s>/)|"
-    r"(?P<p>[.,;:!?])"
+    r"(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)|"
+    r"(?P<x>(?<![a-z])x(?=\s?\d+(?:\.\d+)?\s?(?:sec|min|h|hr|hour|d|day|wk|week|mo|month|y|yr|year)s?\b))|"
+    r"(?P<w>[a-z]+\d[a-z\d]*|[a-z]+(?:'[a-z]+)?)|(?P<s>/)|(?P<p>[.,;:!?])"
 )
 # Words after which a number names a thing ("type 2", "stage 3"): never a checked value.
 _NAME_NUMBER = frozenset({"type", "stage", "grade", "class", "covid", "tier", "phase"})
@@ -180,6 +183,16 @@ def _is_age(toks: list[tuple[str, str]], unit_at: int) -> bool:
     return after[:1] == ["old"] or after == ["of", "age"]
 
 
+def _recent_units(toks: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """ "last week", "the past month": about one unit of time (read only on the said side:
+    "since last week" in a note is a date, not a length)."""
+    return {
+        ("1", unit)
+        for i in range(1, len(toks))
+        if toks[i - 1][1] in ("last", "past") and (unit := _unit_at(toks, i))
+    }
+
+
 def said_doses(text: str) -> set[tuple[str, str]]:
     """(unit, value) of every dose ``text`` may have said, read generously (as ``Support``)."""
     return {(unit, value) for value, kind, unit in measured(text, strict=False) if kind == "dose"}
@@ -189,8 +202,132 @@ TIME_UNITS: dict[str, str] = {
     "second": "s", "seconds": "s", "sec": "s", "secs": "s", "minute": "min", "minutes": "min",
     "min": "min", "mins": "min", "hour": "h", "hours": "h", "hr": "h", "hrs": "h",
     "day": "d", "days": "d", "week": "wk", "weeks": "wk", "wk": "wk", "wks": "wk",
-    "month": "mo", "months": "mo", "year": "y", "years": "y", "yr": "y", "yrs": "y",
+    "month": "mo", "months": "mo", "mo": "mo", "mos": "mo", "year": "y", "years": "y",
+    "yr": "y", "yrs": "y",
 }  # fmt: skip
+
+# Durations said without digits. (strict, generous) values for a count word before a unit
+# of time: "a couple of weeks", "a few days", "several months".
+_COUNT_WORDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "couple": (frozenset({"2"}), frozenset({"2", "3"})),
+    "few": (frozenset({"2", "3", "4"}), frozenset({"2", "3", "4", "5"})),
+    "several": (frozenset({"3", "4", "5", "6", "7"}), frozenset({"3", "4", "5", "6", "7"})),
+}
+# "a week" is a duration after these words ("for a week", "about a month", "in a day or
+# two", "it's been a year") or before "ago", "now", "or", "and a half"; not in "twice a
+# day", "two drinks a week", "a mile a day" (a rate).
+_ONE_UNIT_BEFORE = frozenset({
+    "for", "about", "around", "approximately", "roughly", "almost", "nearly", "over", "than",
+    "within", "in", "like", "maybe", "probably", "just", "only", "least", "been", "after",
+    "already", "under", "lasted", "lasting", "took", "since", "x", "past", "last", "another",
+    "whole", "entire",
+})  # fmt: skip
+_ONE_UNIT_AFTER = frozenset({"ago", "now", "or", "and", "long", "later", "earlier"})
+
+
+@dataclass(frozen=True)
+class _Duration:
+    start: int  # first token
+    end: int  # token after the unit
+    strict: frozenset[str]
+    generous: frozenset[str]
+    unit: str  # TIME_UNITS value
+    numbers: frozenset[int] = frozenset()  # start tokens of the digits or number words in it
+
+    def text(self, toks: list[tuple[str, str]]) -> str:
+        return " ".join(t for _, t in toks[self.start : self.end])
+
+
+def _unit_at(toks: list[tuple[str, str]], i: int) -> str:
+    return TIME_UNITS.get(toks[i][1], "") if i < len(toks) and toks[i][0] == "w" else ""
+
+
+def _word(toks: list[tuple[str, str]], i: int) -> str:
+    return toks[i][1] if 0 <= i < len(toks) else ""
+
+
+def _per_unit(toks: list[tuple[str, str]], i: int) -> bool:
+    """ "a week" in "three days a week", "per day" in "12 hours per day": a share of each
+    period (how often), not a length of time."""
+    return _word(toks, i) in ("a", "an", "per", "each", "every") and bool(_unit_at(toks, i + 1))
+
+
+def _durations(toks: list[tuple[str, str]], nums: list[_Num]) -> list[_Duration]:
+    """Every duration of a text, in reading order: a number with a unit of time ("2 weeks",
+    "two and a half months", "2 to 3 days", "x2 weeks") or words ("a week", "a couple of
+    months", "a few days", "half a year", "a week and a half", "a day or two"). Ages ("45
+    years old") are not durations."""
+    found: list[_Duration] = []
+    by_start = {n.start: n for n in nums}
+    for n in nums:
+        unit = _unit_at(toks, n.end)
+        if not unit or _is_age(toks, n.end) or _per_unit(toks, n.end + 1):
+            continue
+        strict, generous, start, covered = set(n.strict), set(n.generous), n.start, {n.start}
+        # A range: "2 to 3 weeks", "two or three days", "2-3 months" (the dash is dropped).
+        for joiner in (1, 2):
+            before = next((m for m in nums if m.end == n.start - joiner + 1), None)
+            link = _word(toks, n.start - 1) if joiner == 2 else ""
+            if before is not None and (joiner == 1 or link in ("to", "or")):
+                strict |= before.strict
+                generous |= before.generous
+                start, covered = before.start, covered | {before.start}
+                break
+        found.append(_Duration(start, n.end + 1, frozenset(strict), frozenset(generous), unit,
+                               frozenset(covered)))  # fmt: skip
+    taken = {i for d in found for i in range(d.start, d.end)}
+    for i in range(len(toks)):
+        if i in taken:
+            continue
+        got = _worded_duration(toks, i, by_start)
+        if got is not None and not taken & set(range(got.start, got.end)):
+            found.append(got)
+            taken |= set(range(got.start, got.end))
+    return sorted(found, key=lambda d: d.start)
+
+
+def _worded_duration(
+    toks: list[tuple[str, str]], i: int, by_start: dict[int, _Num]
+) -> _Duration | None:
+    """A duration in words starting at token ``i``, or None."""
+    tok = _word(toks, i)
+    article = tok in ("a", "an")
+    at = i + 1 if article else i
+    count = _word(toks, at)
+    if count in _COUNT_WORDS:  # "a couple of weeks", "few days", "several months"
+        j = at + 2 if _word(toks, at + 1) == "of" else at + 1
+        unit = _unit_at(toks, j)
+        if not unit or (count == "few" and not article):
+            return None  # "few days" alone says "not many"
+        strict, generous = _COUNT_WORDS[count]
+        return _Duration(i, j + 1, strict, generous, unit)
+    if tok == "half" and _word(toks, i + 1) in ("a", "an"):  # "half a year", "half an hour"
+        unit = _unit_at(toks, i + 2)
+        half = frozenset({"0.5"})
+        return _Duration(i, i + 3, half, half, unit) if unit else None
+    if not article:
+        return None
+    if _word(toks, i + 1) == "half":  # "a half hour"
+        unit = _unit_at(toks, i + 2)
+        half = frozenset({"0.5"})
+        return _Duration(i, i + 3, half, half, unit) if unit else None
+    unit = _unit_at(toks, i + 1)
+    if not unit or _is_age(toks, i + 1):
+        return None
+    after = _word(toks, i + 2)
+    if _word(toks, i - 1) not in _ONE_UNIT_BEFORE and after not in _ONE_UNIT_AFTER:
+        return None
+    if [_word(toks, k) for k in range(i + 2, i + 5)] == ["and", "a", "half"]:
+        one = frozenset({"1.5"})  # "a week and a half"
+        return _Duration(i, i + 5, one, one, unit)
+    values, end = {"1"}, i + 2
+    other = by_start.get(i + 3)
+    if after == "or" and other is not None:  # "a day or two"
+        values |= other.strict
+        end = other.end
+        return _Duration(i, end, frozenset(values), frozenset(values | other.generous), unit,
+                         frozenset({other.start}))  # fmt: skip
+    return _Duration(i, end, frozenset(values), frozenset(values), unit)
 
 
 def measured(text: str, *, strict: bool) -> set[tuple[str, str, str]]:
@@ -198,15 +335,16 @@ def measured(text: str, *, strict: bool) -> set[tuple[str, str, str]]:
     the dose terms compare) or ``time``; ``strict`` reads spoken numbers as a whole only."""
     toks = _tokens(text.lower())
     out: set[tuple[str, str, str]] = set()
-    for n in _numbers(toks):
+    nums = _numbers(toks)
+    for n in nums:
         nxt = toks[n.end][1] if n.end < len(toks) else ""
         values = n.strict if strict else n.generous
         if nxt in DOSE_UNITS:
             for v in values:
                 unit, value = _mg(DOSE_UNITS[nxt], v)
                 out.add((value, "dose", unit))
-        elif nxt in TIME_UNITS:
-            out |= {(v, "time", TIME_UNITS[nxt]) for v in values}
+    for d in _durations(toks, nums):
+        out |= {(v, "time", d.unit) for v in (d.strict if strict else d.generous)}
     return out
 
 
@@ -238,15 +376,18 @@ class Support:
         for n in nums:
             s.numbers |= n.generous
         by_start = {n.start: n for n in nums}
+        durations = _durations(toks, nums)
+        in_duration = {i for d in durations for i in d.numbers}
+        for d in durations:
+            s.durations |= {(v, d.unit) for v in d.generous}
+        s.durations |= _recent_units(toks)
         for n in nums:
             nxt = toks[n.end][1] if n.end < len(toks) else ""
             if nxt in DOSE_UNITS:
                 s.doses |= {_mg(DOSE_UNITS[nxt], v) for v in n.generous}
             if nxt in ("/", "over") and n.end + 1 in by_start:
                 s.bps |= _bp(n, by_start[n.end + 1], strict=False)
-            if nxt in TIME_UNITS:
-                s.durations |= {(v, TIME_UNITS[nxt]) for v in n.generous}
-            else:
+            if n.start not in in_duration:
                 s.bare |= n.generous
         s.words = [t for k, t in toks if k == "w"]
         for w in s.words:
@@ -271,8 +412,12 @@ def claims(text: str) -> list[Term]:
     toks = _tokens(low)
     nums = _numbers(toks)
     by_start = {n.start: n for n in nums}
+    durations = _durations(toks, nums)
+    dur_at = {min(d.numbers): d for d in durations if d.numbers}
     used: set[int] = set()  # start tokens of numbers already part of a dose or vital
-    terms: list[Term] = []
+    terms: list[Term] = [
+        Term("duration", d.text(toks), d.strict, unit=d.unit) for d in durations if not d.numbers
+    ]
     for n in nums:
         if n.start in used:
             continue
@@ -297,10 +442,10 @@ def claims(text: str) -> list[Term]:
         if prev in _NAME_NUMBER:
             used.add(n.start)  # "type 2 diabetes", "covid-19": part of a name, not a value
             continue
-        if nxt in TIME_UNITS and not _is_age(toks, n.end):
-            used.add(n.start)  # "for 2 weeks": the number with its unit, compared in days
-            unit = TIME_UNITS[nxt]
-            terms.append(Term("duration", f"{n.text} {nxt}", frozenset(n.strict), unit=unit))
+        if n.start in dur_at:  # "for 2 weeks": the number with its unit, compared in days
+            d = dur_at[n.start]
+            used |= d.numbers
+            terms.append(Term("duration", d.text(toks), d.strict, unit=d.unit))
             continue
         before = " ".join(t for _, t in toks[max(0, n.start - _VITAL_REACH) : n.start])
         vital = _VITAL.search(before)

@@ -198,3 +198,98 @@ def test_simulator_paraphrase_restates_without_new_facts(said: str, restated: st
 
     assert paraphrase(said) == restated
     assert flags(said, restated) == []  # the checker agrees: nothing was added
+
+
+# Durations said in words, as people say them: the same length written with digits is a
+# restatement; another length, or the words' number with another unit, is flagged.
+@pytest.mark.parametrize(
+    ("said", "written"),
+    [
+        ("i've had this cough for a week", "Cough for 1 week."),
+        ("it's been going on for about a month now", "Symptoms for 4 weeks."),
+        ("i've had this cough for a couple of weeks", "Cough for 2 weeks."),
+        ("the rash came up a couple days ago", "Rash began 2 days ago."),
+        ("the headaches started a few days ago", "Headaches for 3 days."),
+        ("i've been dizzy for several weeks", "Dizziness for 5 weeks."),
+        ("it's been a week and a half", "Symptoms for 10 days."),
+        ("it has hurt for half a year", "Pain for 6 months."),
+        ("i took it for a day or two", "Took it for 2 days."),
+        ("it lasts about half an hour", "Episodes last 30 minutes."),
+        ("come back and see me in a week", "Follow up in 1 week."),
+        ("it's been getting worse over the past month", "Worse for 1 month."),
+        ("about two to three weeks", "Cough for 3 weeks."),
+        ("about two or three weeks", "Cough for 2 weeks."),
+        ("i've had this cough for a couple of weeks", "Cough for a couple of weeks."),
+        ("i've had this cough for three weeks", "Cough for a few weeks."),
+        ("i've had this cough for two weeks", "Cough x2 weeks."),
+    ],
+)
+def test_durations_in_words_are_restatements(said: str, written: str) -> None:
+    assert flags(said, written) == []
+
+
+@pytest.mark.parametrize(
+    ("said", "written", "expected"),
+    [
+        ("i've had this cough for a couple of months", "Cough for 2 years.", ("duration", "high")),
+        ("i've had this cough for a few weeks", "Cough for 3 months.", ("duration", "high")),
+        ("i've had this cough for a week", "Cough for 1 year.", ("duration", "high")),
+        ("i've had this cough for about a year", "Cough for 1 month.", ("duration", "high")),
+        ("i've had this cough for a few weeks", "Cough for several years.", ("duration", "high")),
+        ("i've had this cough for two weeks", "Cough for a month.", ("duration", "medium")),
+        ("i've had this cough for two weeks", "Cough x2 months.", ("duration", "high")),
+        ("i have a cough", "Cough for a couple of weeks.", ("duration", "medium")),
+    ],
+)
+def test_a_duration_in_words_that_was_not_said_is_flagged(
+    said: str, written: str, expected: tuple[str, str]
+) -> None:
+    assert expected in flags(said, written)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "Takes ibuprofen twice a day.",
+        "Drinks two beers a week.",
+        "Walks a mile a day.",
+        "Uses the inhaler a few times a week.",
+        "Smokes half a pack a day.",
+        "Exercises three days a week.",
+        "Works 12 hours per day.",
+    ],
+)
+def test_a_rate_is_not_a_duration(written: str) -> None:
+    """ "a day" in "twice a day" is how often, not how long; "three days a week" is how
+    many days in each week: no duration to compare (a number there is still checked)."""
+    assert [t.kind for t in claims(written) if t.kind == "duration"] == []
+    said = "i get to the gym three times a week and work twelve hours, drink two beers"
+    assert ("duration", "medium") not in flags(said, written)
+
+
+@pytest.mark.parametrize(
+    ("turn", "edit", "reason"),
+    [
+        (
+            "i've had it for a couple of weeks",
+            "I've had it for a couple of months.",
+            "changed_unit",
+        ),
+        ("it started a few days ago", "It started a few weeks ago.", "changed_unit"),
+    ],
+)
+def test_an_edit_that_changes_a_worded_duration_is_refused(
+    turn: str, edit: str, reason: str
+) -> None:
+    from shared.guard import meaning_flips, unsupported_additions
+
+    assert reason in meaning_flips(turn, edit)
+    assert unsupported_additions(turn, edit) == []  # the unit changed: not an added number
+
+
+def test_an_edit_that_writes_a_worded_duration_in_digits_passes() -> None:
+    from shared.guard import meaning_flips, unsupported_additions
+
+    turn = "i've had it for a couple of weeks, maybe a week and a half"
+    edit = "I've had it for 2 weeks, maybe 10 days."
+    assert unsupported_additions(turn, edit) == meaning_flips(turn, edit) == []
