@@ -143,6 +143,8 @@ class Mention:
     # pain?"), whose bare answer ("No.") says whether it is so.
     yes_no: bool = False
     status: Status | None = None
+    # Read from a measured vital sign ("heart rate 72"), shown with what it says.
+    reading: str | None = None
 
     @property
     def affirmed(self) -> bool:
@@ -158,6 +160,8 @@ class Mention:
         who = "family: " if self.experiencer == "family" else ""
         if self.status is not None and self.assertion not in ("asked", "hypothetical"):
             prefix = f"{self.status} "
+        if self.reading is not None:
+            return f"{self.reading} ({who}{prefix}{self.concept})"
         return f"{who}{prefix}{self.concept}"
 
 

@@ -47,6 +47,13 @@ CONCEPT_GROUPS: tuple[tuple[str, ...], ...] = (
      "thoughts of killing yourself", "thoughts of killing myself"),
     ("pregnancy", "pregnant"),
     ("loss of consciousness",), ("confusion", "confused"),
+    # Findings a measured vital sign also says (``meaning._THRESHOLDS``)
+    ("tachycardia", "tachycardic", "fast heart rate", "rapid heart rate"),
+    ("bradycardia", "bradycardic", "slow heart rate"),
+    ("hypoxia", "hypoxic", "hypoxemia", "hypoxemic", "low oxygen", "desaturation",
+     "desaturating"),
+    ("tachypnea", "tachypneic", "tachypnoea", "tachypnoeic", "rapid breathing"),
+    ("hypotension", "hypotensive", "low blood pressure"),
     # Problems (diagnoses)
     ("hypertension", "high blood pressure"),
     ("diabetes", "type 2 diabetes", "type two diabetes", "type 1 diabetes",

@@ -12,7 +12,7 @@ and stored with the note, never logged.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from shared.evidence.actions import TAKING, DrugAction, drug_actions, prescribed
@@ -20,10 +20,9 @@ from shared.evidence.allergy import OTHER_PERSON, AllergyReader
 from shared.evidence.assertion import Assertion, Mention, mentions, pronoun_status
 from shared.evidence.check import Finding, Severity
 from shared.evidence.frequency import Dosing, DosingReader, compare, statement_dosings
-from shared.evidence.numbers import numbers_in
 from shared.evidence.polarity import open_flips
 from shared.evidence.sides import SideMention, parts_named, side_mentions
-from shared.evidence.terms import claims
+from shared.evidence.terms import Term, claims
 
 FREQUENCY_CHANGED = "changed by the frequency"
 # Habits where "current" and "former" are different facts (a past heart attack is not).
@@ -95,7 +94,7 @@ class VisitMeaning:
         before: list[Mention] = []  # the previous turn's concepts, asked or said
         dosing = DosingReader()
         allergy = AllergyReader()
-        measured: list[Said] = []  # fevers read from measured temperatures
+        measured: dict[str, list[Said]] = {}  # findings read from measured vital signs
         for seq, text in turns:
             found = mentions(text)
             names = {m.concept for m in found}
@@ -106,8 +105,9 @@ class VisitMeaning:
                     visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
             for m in _carried_status(before, text, names):
                 visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
-            if "fever" not in names and not OTHER_PERSON.search(text.lower()):
-                measured += [Said(seq, m) for m in _measured_fever(text)]
+            if not OTHER_PERSON.search(text.lower()):
+                for m in _measured_findings(text, names):
+                    measured.setdefault(m.concept, []).append(Said(seq, m))
             asked = [m for m in found if m.yes_no]
             before = list(found)
             for action in drug_actions(text):
@@ -118,9 +118,10 @@ class VisitMeaning:
                     visit.by_drug.setdefault(d.drug, []).append(d)
                 for dose in d.doses:
                     visit.by_dose.setdefault(dose, []).append(d)
-        if len({said.mention.assertion for said in measured}) == 1:
-            # Readings that disagree ("101 last week", "98.4 today") say nothing for sure.
-            visit.concepts.setdefault("fever", []).extend(measured)
+        for concept, readings in measured.items():
+            if len({said.mention.assertion for said in readings}) == 1:
+                # Readings that disagree ("101 last week", "98.4 today") say nothing for sure.
+                visit.concepts.setdefault(concept, []).extend(readings)
         visit.allergies = allergy.found
         lines = "\n".join(text.replace("\n", " ") for _, text in turns)
         for side in side_mentions(lines):
@@ -147,41 +148,72 @@ def _answers(asked: list[Mention], text: str, named: set[str]) -> list[Mention]:
     ]
 
 
-# A measured temperature says whether there is a fever (100.4 F / 38.0 C and above), so a
-# note's "Afebrile." is checked against "your temperature is 101.2". Only where the turn
-# names no fever itself (its words then say whose and when).
-_FEVER_F, _FEVER_C = 100.4, 38.0
-_TEMPERATURE_WORD = re.compile(r"\b(?:temperature|temp|fever of)\b", re.IGNORECASE)
-_PLAUSIBLE_F, _PLAUSIBLE_C = (95.0, 108.0), (35.0, 42.0)
+# A measured vital sign says whether a finding named after it is there: a note's
+# "Afebrile." is checked against "your temperature is 101.2", "Not tachycardic." against
+# "heart rate 118", "Hypoxic." against "oxygen 98 percent". Only where the turn names no
+# such finding itself (its words then say whose and when), and never in the band around a
+# threshold where clinicians differ (a heart rate of 98 is neither).
+@dataclass(frozen=True)
+class _Threshold:
+    concept: str
+    vital: str  # the ``claims`` vital key
+    plausible: tuple[float, float]  # a reading outside is another number (or another unit)
+    present: Callable[[float], bool]
+    absent: Callable[[float], bool]
 
 
-def _measured_fever(text: str) -> list[Mention]:
-    """The fever a turn's one temperature reading says; none when the turn holds another
-    number that could be a temperature ("101 last week, 98.4 today": which is now?)."""
-    if not _TEMPERATURE_WORD.search(text):  # most turns: no reading, no term parse
-        return []
-    readings = [
-        t for t in claims(text) if t.kind == "vital" and t.key == "temperature" and t.values
-    ]
-    if len(readings) != 1 or len(readings[0].values) != 1:
-        return []
-    term = readings[0]
-    value = float(next(iter(term.values)))
-    others = {float(n) for n in numbers_in(text) if _is_float(n)} - {value}
-    if any(_plausible(v) for v in others):
-        return []
-    if _PLAUSIBLE_F[0] <= value <= _PLAUSIBLE_F[1]:
-        fever = value >= _FEVER_F
-    elif _PLAUSIBLE_C[0] <= value <= _PLAUSIBLE_C[1]:
-        fever = value >= _FEVER_C
-    else:
-        return []
-    return [Mention("fever", term.text, "present" if fever else "negated", "patient")]
+_THRESHOLDS: tuple[_Threshold, ...] = (
+    _Threshold("fever", "temperature", (95.0, 108.0), lambda v: v >= 100.4, lambda v: v < 100.4),
+    _Threshold("fever", "temperature", (35.0, 42.0), lambda v: v >= 38.0, lambda v: v < 38.0),
+    _Threshold("tachycardia", "heart rate", (30, 250), lambda v: v > 100, lambda v: v <= 95),
+    _Threshold("bradycardia", "heart rate", (20, 250), lambda v: v < 60, lambda v: v >= 65),
+    _Threshold("hypoxia", "oxygen saturation", (50, 100), lambda v: v < 90, lambda v: v >= 95),
+    _Threshold("tachypnea", "respiratory rate", (4, 70), lambda v: v > 20, lambda v: v <= 18),
+    _Threshold("hypotension", "blood pressure", (40, 260), lambda v: v < 90, lambda v: v >= 100),
+)
+_VITAL_WORD = re.compile(
+    r"\b(?:temperature|temp|fever of|heart rate|pulse|hr|oxygen|o2|sat|sats|saturation|spo2|"
+    r"respiratory rate|respirations|blood pressure|bp)\b",
+    re.IGNORECASE,
+)
 
 
-def _plausible(value: float) -> bool:
-    (low_f, high_f), (low_c, high_c) = _PLAUSIBLE_F, _PLAUSIBLE_C
-    return low_f <= value <= high_f or low_c <= value <= high_c
+def _measured_findings(text: str, named: set[str]) -> list[Mention]:
+    """What the turn's one reading of each vital sign says of the findings named after it
+    (present or negated); none for a vital the turn reads twice or near another bare number
+    that could be that vital ("101 last week, 98.4 today": which is now?)."""
+    if not _VITAL_WORD.search(text):  # most turns: no reading, no term parse
+        return []
+    terms = claims(text)
+    bare = {float(v) for t in terms if t.kind == "number" for v in t.values if _is_float(v)}
+    found: list[Mention] = []
+    for rule in _THRESHOLDS:
+        readings = [t for t in terms if t.kind == "vital" and _reads(t, rule.vital)]
+        low, high = rule.plausible
+        # A spoken reading may have several values ("one twenty" is 120 or 21): the one
+        # that can be this vital sign; "120/80" is read by its systolic.
+        values = {float(v) for t in readings for v in (x.split("/")[0] for x in t.values)}
+        values = {v for v in values if low <= v <= high}
+        if rule.concept in named or len(readings) != 1 or len(values) != 1:
+            continue
+        if any(low <= v <= high for v in bare):
+            continue
+        value = values.pop()
+        status: Assertion | None = (
+            "present" if rule.present(value) else "negated" if rule.absent(value) else None
+        )
+        if status is not None:
+            shown = readings[0].text
+            shown = shown if shown.startswith(rule.vital) else f"{rule.vital} {shown}"
+            found.append(Mention(rule.concept, shown, status, "patient", reading=shown))
+    return found
+
+
+def _reads(term: Term, vital: str) -> bool:
+    """A vital-sign term reads ``vital`` (a blood pressure is written "120/80", no key)."""
+    if vital == "blood pressure":
+        return any("/" in v for v in term.values)
+    return term.key == vital and bool(term.values)
 
 
 def _is_float(token: str) -> bool:

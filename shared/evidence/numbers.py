@@ -19,6 +19,7 @@ NUMBER_WORDS = {
     "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
 }  # fmt: skip
 SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+_TENS = frozenset({20, 30, 40, 50, 60, 70, 80, 90})
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 DIGITS = re.compile(r"(?<![A-Za-z])\d+(?:,\d{3})*(?:\.\d+)?")  # not the 2 of "O2", "A1c"
 # "a half", "one and a half": fractions spoken as words count as the value 0.5.
@@ -70,6 +71,19 @@ def run_readings(run: list[str]) -> set[str]:
     digits = [str(NUMBER_WORDS[w]) for w in run if w in NUMBER_WORDS]
     if len(digits) > 1 and not any(w in SCALES for w in run):
         readings.add("".join(digits))
+        # Said in groups, a tens word joined to its unit: "one thirty two" -> 132,
+        # "two twenty five" -> 225, "twenty twenty two" -> 2022.
+        groups: list[int] = []
+        for w in run:
+            value = NUMBER_WORDS.get(w)
+            if value is None:
+                continue
+            if groups and groups[-1] in _TENS and 1 <= value <= 9:
+                groups[-1] += value
+            else:
+                groups.append(value)
+        if len(groups) > 1:
+            readings.add("".join(map(str, groups)))
     return readings
 
 

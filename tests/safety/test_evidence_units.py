@@ -21,6 +21,10 @@ def flags(source: str, statement: str, whole: str | None = None) -> list[tuple[s
     [
         ("my blood pressure was one twenty over eighty", "Blood pressure 120/80."),
         ("blood pressure one fifty over ninety", "BP 150/90 mmHg."),
+        # said in groups, a tens word joined to its unit
+        ("blood pressure one twenty eight over seventy two", "BP 128/72."),
+        ("my blood pressure is one thirty two over eighty four", "BP 132/84 mmHg."),
+        ("my weight was two twenty five this morning", "Weight 225."),
         ("take lisinopril ten milligrams twice a day", "Lisinopril 10 mg BID."),
         ("metformin five hundred milligrams two times a day", "Metformin 500 mg b.i.d."),
         ("one thousand milligrams of metformin", "Metformin 1 g."),

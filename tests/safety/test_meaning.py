@@ -346,11 +346,14 @@ def test_spoken_names_of_a_concept_are_that_concept(said: str, statement: str) -
 @pytest.mark.parametrize(
     ("said", "statement", "expected"),
     [
-        ("Your temperature is 101.2.", "Afebrile.", ["high negation afebrile | said: fever"]),
+        ("Your temperature is 101.2.", "Afebrile.",
+         ["high negation afebrile | said: temperature 101.2 (fever)"]),
         ("Your temperature is one hundred and one point two.", "Patient is afebrile.",
-         ["high negation afebrile | said: fever"]),
-        ("Temp today is 38.6.", "Afebrile.", ["high negation afebrile | said: fever"]),
-        ("Your temperature is 98.6.", "Febrile.", ["high negation febrile | said: no fever"]),
+         ["high negation afebrile | said: temperature one hundred and one point two (fever)"]),
+        ("Temp today is 38.6.", "Afebrile.",
+         ["high negation afebrile | said: temperature 38.6 (fever)"]),
+        ("Your temperature is 98.6.", "Febrile.",
+         ["high negation febrile | said: temperature 98.6 (no fever)"]),
         ("Your temperature is 98.6.", "Afebrile.", []),
         ("Your temperature is 101.2.", "Fever to 101.2.", []),
         # another person's, or two readings in one turn: nothing is read from the number
@@ -363,3 +366,64 @@ def test_a_measured_temperature_says_whether_there_is_a_fever(
 ) -> None:
     """Before, "Afebrile." passed against "your temperature is 101.2" (no word said fever)."""
     assert findings([said], statement) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "statement", "expected"),
+    [
+        ("Your heart rate is 118.", "Not tachycardic.",
+         "high negation tachycardic | said: heart rate 118 (tachycardia)"),
+        ("Your heart rate is seventy two.", "Patient is tachycardic.",
+         "high negation tachycardic | said: heart rate seventy two (no tachycardia)"),
+        ("Your pulse is 52.", "No bradycardia.",
+         "high negation bradycardia | said: heart rate 52 (bradycardia)"),
+        ("Pulse is about eighty.", "Bradycardic.",
+         "high negation bradycardic | said: heart rate eighty (no bradycardia)"),
+        ("Your oxygen is 86 percent on room air.", "No hypoxia.",
+         "high negation hypoxia | said: oxygen saturation 86 (hypoxia)"),
+        ("Sat ninety eight on room air.", "Hypoxemic.",
+         "high negation hypoxemic | said: oxygen saturation ninety eight (no hypoxia)"),
+        ("Your blood pressure is 84 over 50.", "Not hypotensive.",
+         "high negation hypotensive | said: blood pressure 84/50 (hypotension)"),
+        ("Your blood pressure is one thirty two over eighty four.", "Hypotensive.",
+         "high negation hypotensive | said: blood pressure one thirty two/eighty four "
+         "(no hypotension)"),
+        ("Respiratory rate is 28.", "Not tachypneic.",
+         "high negation tachypneic | said: respiratory rate 28 (tachypnea)"),
+    ],
+)  # fmt: skip
+def test_a_measured_vital_sign_says_whether_its_finding_is_there(
+    said: str, statement: str, expected: str
+) -> None:
+    """Before, "Tachycardic." passed against "heart rate 72": no word said tachycardia."""
+    assert findings([said], statement) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("said", "statement"),
+    [
+        ("Your heart rate is 118.", "Tachycardic."),
+        ("Heart rate 72.", "Heart rate regular, no tachycardia."),
+        ("Your oxygen is 98 percent.", "No hypoxia on room air."),
+        # the band around a threshold, where clinicians differ: nothing is read
+        ("Your heart rate is 98.", "Tachycardic."),
+        ("Your heart rate is 62.", "Bradycardic."),
+        ("Your oxygen is 92 percent.", "Hypoxic."),
+        ("Your oxygen is 92 percent.", "No hypoxia."),
+        # another person's, two readings, or another bare number that could be the vital
+        ("My son's heart rate was 130.", "Not tachycardic."),
+        ("My watch said 130 when it happened, your heart rate is 80 now.", "Tachycardic."),
+        ("Heart rate was 120 in triage and 84 now.", "Not tachycardic."),
+        # a word for the finding in the turn says it itself ("tachycardic" is read)
+        ("Heart rate 118, you're a little tachycardic from the fever.", "Tachycardic."),
+        # a reading in another unit (or not a heart rate at all)
+        ("Your heart rate is 7.", "Bradycardic."),
+    ],
+)  # fmt: skip
+def test_a_vital_sign_reading_flags_nothing_it_does_not_say(said: str, statement: str) -> None:
+    assert findings([said], statement) == []
+
+
+def test_readings_that_disagree_across_the_visit_say_nothing() -> None:
+    turns = ["Your heart rate was 124 when you came in.", "Now your heart rate is 88."]
+    assert findings(turns, "Not tachycardic.") == findings(turns, "Tachycardic.") == []
