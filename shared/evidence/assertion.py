@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from shared.evidence.concepts import CANONICAL, NEGATED_FORMS, PATTERN, expand, other_sense
+from shared.evidence.concepts import (
+    CANONICAL,
+    NEGATED_FORMS,
+    NEGATING_NAMES,
+    PATTERN,
+    expand,
+    other_sense,
+)
 
 Assertion = Literal["present", "negated", "possible", "hypothetical", "historical", "asked"]
 Experiencer = Literal["patient", "family"]
@@ -80,6 +87,18 @@ _EXTRA_RULES: tuple[tuple[str, str, str], ...] = (
     ("in case", "HYPOTHETICAL", "FORWARD"),
     ("watch for", "HYPOTHETICAL", "FORWARD"),
     ("call if", "HYPOTHETICAL", "FORWARD"),
+    # Advice about what might come: "be aware of ... diarrhea", "look out for a fever".
+    ("aware of", "HYPOTHETICAL", "FORWARD"),
+    ("look out for", "HYPOTHETICAL", "FORWARD"),
+    ("watch out for", "HYPOTHETICAL", "FORWARD"),
+    ("keep an eye out for", "HYPOTHETICAL", "FORWARD"),
+    ("monitor for", "HYPOTHETICAL", "FORWARD"),
+    ("let me know if", "HYPOTHETICAL", "FORWARD"),
+    ("let us know if", "HYPOTHETICAL", "FORWARD"),
+    ("call me if", "HYPOTHETICAL", "FORWARD"),
+    ("come back if", "HYPOTHETICAL", "FORWARD"),
+    ("return if", "HYPOTHETICAL", "FORWARD"),
+    ("seek care if", "HYPOTHETICAL", "FORWARD"),
     # A new clause of the speaker's own ends a denial ("no, I have chest pain", "no fever
     # I have a cough"): said without punctuation, as speech recognition often writes it.
     ("i have", "TERMINATE", "TERMINATE"),
@@ -114,6 +133,46 @@ _EXTRA_RULES: tuple[tuple[str, str, str], ...] = (
     ("children", "FAMILY", "BIDIRECTIONAL"),
     ("runs in", "FAMILY", "BACKWARD"),
 )
+_NOT = {"LOWER": {"IN": ["not", "n't"]}}
+_CAN = {"LOWER": {"IN": ["ca", "can", "could", "wo", "will", "would"]}}
+_DO = {"LOWER": {"IN": ["do", "does", "did"]}}
+_WORD = {"IS_ALPHA": True}
+# Negation words that deny nothing: "can't stop coughing", "can't shake this cough", "I've
+# never been so tired", "no matter what I do", "no relief", "can't walk without pain",
+# "nothing but headaches", "wouldn't say no". (ConText's PSEUDO: the longer phrase wins
+# over the negation inside it, and modifies nothing.)
+_PSEUDO: tuple[tuple[str, list[dict[str, Any]]], ...] = (
+    ("can't stop", [_CAN, _NOT, {"LOWER": {"IN": ["stop", "shake", "quit", "kick", "lose",
+                                                 "control", "help"]}}]),
+    ("can't get rid of", [_CAN, _NOT, {"LOWER": "get"}, {"LOWER": {"IN": ["rid", "over"]}}]),
+    ("can't ... without", [_CAN, _NOT, {**_WORD, "OP": "{1,5}"}, {"LOWER": "without"}]),
+    # ("can't recall a fever" is a denial: not here)
+    ("can't believe", [_CAN, _NOT, {"LOWER": {"IN": ["believe", "stand", "take", "bear",
+                                                    "tolerate"]}}]),
+    ("won't stop", [{"LOWER": {"IN": ["wo", "will", "does", "do", "did", "would"]}}, _NOT,
+                    {"LOWER": {"IN": ["stop", "quit", "ease", "settle", "budge"]}}]),
+    ("never been so", [{"LOWER": "never"}, {"LOWER": {"IN": ["been", "felt", "had", "seen"]}},
+                       {"LOWER": {"IN": ["so", "this", "that", "such", "as", "more", "worse"]}}]),
+    ("never stops", [{"LOWER": "never"}, {"LOWER": {"IN": ["stops", "ends", "quits", "lets",
+                                                          "eases", "ending", "-"]}}]),
+    ("no matter", [{"LOWER": "no"}, {"LOWER": {"IN": ["matter", "doubt", "relief", "change",
+                                                     "improvement", "difference", "end"]}}]),
+    ("not only", [_NOT, {"LOWER": {"IN": ["only", "just", "getting", "improving", "improved",
+                                         "helping", "helped", "better", "going"]}}]),
+    ("doesn't help", [_DO, _NOT, {"LOWER": {"IN": ["help", "helps", "work", "improve"]}}]),
+    ("nothing but", [{"LOWER": "nothing"}, {"LOWER": {"IN": ["but", "helps", "helped",
+                                                         "works", "worked"]}}]),
+    ("wouldn't say no", [_CAN, _NOT, {"LOWER": "say"}, {"LOWER": "no"}]),
+)  # fmt: skip
+# Not knowing is not denying: "I don't know if it's a fever", "not sure whether".
+_UNSURE: tuple[tuple[str, list[dict[str, Any]]], ...] = (
+    ("don't know if", [_DO, _NOT, {"LOWER": {"IN": ["know", "think"]}},
+                       {"LOWER": {"IN": ["if", "whether"]}}]),
+    ("not sure if", [_NOT, {"LOWER": {"IN": ["sure", "certain"]}},
+                     {"LOWER": {"IN": ["if", "whether", "it", "it's", "that"]}}]),
+    ("unsure if", [{"LOWER": {"IN": ["unsure", "uncertain", "wonder", "wondering"]}},
+                   {"LOWER": {"IN": ["if", "whether"]}}]),
+)  # fmt: skip
 _CLAUSE_VERBS = (
     "has", "have", "had", "is", "was", "drinks", "takes", "uses", "reports", "endorses",
     "complains", "notes", "positive", "but", "does", "still", "admits", "describes",
@@ -202,6 +261,11 @@ def _build() -> Any:
     nlp.add_pipe("sentencizer", first=True)
     context = nlp.get_pipe("medspacy_context")
     context.add([ConTextRule(lit, cat, direction=d) for lit, cat, d in _EXTRA_RULES])
+    context.add([ConTextRule(lit, "PSEUDO", pattern=pat, direction="PSEUDO")
+                 for lit, pat in _PSEUDO])  # fmt: skip
+    context.add([ConTextRule(name, "PSEUDO", direction="PSEUDO") for name in NEGATING_NAMES])
+    context.add([ConTextRule(lit, "POSSIBLE_EXISTENCE", pattern=pat, direction="FORWARD")
+                 for lit, pat in _UNSURE])  # fmt: skip
     # "no fever, has a cough": a comma before a new verb ends a denial's scope.
     clause = [{"LOWER": ","}, {"LOWER": {"IN": list(_CLAUSE_VERBS)}}]
     context.add([ConTextRule(", <verb>", "TERMINATE", pattern=clause, direction="TERMINATE")])
@@ -286,7 +350,9 @@ _NOT_GONE = (
     r"(?:won't|will not|doesn't|does not|didn't|did not|never)(?: \w+)? (?:go|went) away|"
     r"(?:hasn't|has not|haven't|have not|not|never)(?: \w+)? (?:gone|resolved|cleared|went)"
     r"(?: away| up)?|(?:hasn't|has not|haven't|have not|isn't|is not|not) (?:gotten |getting |"
-    r"been )?(?:any )?better|no better"
+    r"been )?(?:any )?better|no better|"
+    # "any better" only follows a negation or a question: "I don't think it's any better"
+    r"(?:is|are|'s|'re|was|were|gotten|got|getting|feel|feels|feeling) any better"
 )
 _ONGOING_AFTER = re.compile(
     r"\b(persists?|persist|persisted|persisting|continues?|continued|remains?|remained|"
@@ -316,6 +382,10 @@ _RESOLVED_BEFORE = re.compile(
 _BEFORE_CUES: tuple[tuple[re.Pattern[str], Status], ...] = (
     (_ONGOING_BEFORE, "ongoing"), (_RESOLVED_BEFORE, "resolved"),
 )  # fmt: skip
+# "I didn't have a fever until last night": denied only before it began.
+_UNTIL = re.compile(r"\W+(?:\w+\W+){0,2}?until\b(?! (?:it|you|the|we|i|your)\b)")
+# A bare "no" ending the sentence right after the last finding denies it: "diarrhea no".
+_TRAILING_NO = re.compile(r"[\s,:?-]+(?:\w+\s+)?no\W*$")
 _PERSON_BEFORE = re.compile(r"\b(?:i|i've|we|you|he|she)\s+(?:\w+\s+)?$")
 _STATUS_REACH = 8  # words after a concept
 # "I don't smoke anymore", "no longer drinks": a habit given up, read as "quit" is.
@@ -467,6 +537,10 @@ def _sentence_mentions(sentence: str) -> tuple[Mention, ...]:
                 # "never went away" denies the going, not the cough; "still no fever" is
                 # a denial
                 assertion, status = ("present", status) if not_gone else (assertion, None)
+        if assertion == "negated" and _UNTIL.match(low, end):
+            assertion = "present"  # "no fever until yesterday": there is one now
+        elif assertion == "present" and _TRAILING_NO.match(low, end):
+            assertion = "negated"  # "diarrhea no", "fever? no"
         if status == "resolved":
             assertion = "historical"  # it was so, and is no more
         elif CANONICAL[text] in _HABITS and assertion == "negated" and _GIVEN_UP.search(low):

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 
+# Findings said as what cannot be done: "can't catch my breath", "she cannot sleep".
+_CANNOT = ("can't", "cannot", "can not", "couldn't", "could not", "unable to")
+_WHOSE = ("my", "her", "his", "their", "your")
 CONCEPT_GROUPS: tuple[tuple[str, ...], ...] = (
     # Symptoms
     ("fever", "fevers", "febrile", "feverish"), ("chills",),
@@ -17,7 +20,9 @@ CONCEPT_GROUPS: tuple[tuple[str, ...], ...] = (
     ("chest pain", "chest pains", "chest discomfort", "chest tightness", "chest pressure"),
     ("shortness of breath", "short of breath", "sob", "dyspnea", "trouble breathing",
      "difficulty breathing", "out of breath", "winded", "breathless",
-     "hard to breathe"),
+     "hard to breathe", *(f"{cannot} {what}" for cannot in _CANNOT for what in (
+         "breathe", "get enough air", *(f"{verb} {whose} breath" for verb in ("catch", "get")
+                                        for whose in _WHOSE)))),
     ("cough", "coughing"), ("wheezing", "wheeze"), ("sore throat", "throat hurts"),
     ("congestion", "stuffy nose", "runny nose"),
     ("headache", "headaches"), ("dizziness", "dizzy", "lightheaded", "lightheadedness", "vertigo",
@@ -25,7 +30,8 @@ CONCEPT_GROUPS: tuple[tuple[str, ...], ...] = (
     ("fainting", "syncope", "passed out", "passing out", "blacked out", "fainted"),
     ("palpitations", "heart racing", "heart pounding", "heart fluttering", "racing heart"),
     ("nausea", "nauseous", "nauseated", "queasy", "sick to my stomach"),
-    ("vomiting", "throwing up", "threw up", "vomited", "puking"),
+    ("vomiting", "throwing up", "threw up", "vomited", "puking",
+     *(f"{cannot} keep {what} down" for cannot in _CANNOT for what in ("food", "anything"))),
     ("diarrhea", "loose stools", "watery stools"), ("constipation", "constipated"),
     ("abdominal pain", "stomach pain", "belly pain", "stomach ache", "stomachache",
      "tummy ache", "abdominal cramps"),
@@ -33,7 +39,8 @@ CONCEPT_GROUPS: tuple[tuple[str, ...], ...] = (
      "blood in my stool", "blood in my stools", "blood in the stools", "bloody stool"),
     ("blood in the urine", "hematuria", "blood in my urine", "blood in urine"),
     ("burning with urination", "dysuria", "pain with urination"),
-    ("fatigue", "tired", "tiredness", "exhausted", "worn out"), ("weakness",),
+    ("fatigue", "tired", "tiredness", "exhausted", "worn out", "no energy", "low energy",
+     "zero energy", "lack of energy"), ("weakness",),
     ("numbness", "numb"), ("tingling", "pins and needles"), ("swelling", "swollen", "edema"),
     ("rash", "rashes"), ("itching", "itchy"), ("weight loss", "lost weight", "losing weight"),
     ("weight gain", "gained weight", "gaining weight", "put on weight"),
@@ -41,7 +48,10 @@ CONCEPT_GROUPS: tuple[tuple[str, ...], ...] = (
     ("blurry vision", "blurred vision", "vision changes"),
     ("bleeding",), ("bruising",),
     ("insomnia", "trouble sleeping", "difficulty sleeping", "trouble falling asleep",
-     "trouble staying asleep", "hard time sleeping"),
+     "trouble staying asleep", "hard time sleeping", "haven't been able to sleep",
+     "haven't been sleeping", "not sleeping", *(f"{cannot} {what}" for cannot in _CANNOT
+                                                for what in ("sleep", "fall asleep",
+                                                             "stay asleep", "get to sleep"))),
     ("suicidal thoughts", "suicidal ideation", "thoughts of hurting yourself",
      "thoughts of hurting myself", "suicidal", "thoughts of suicide",
      "thoughts of killing yourself", "thoughts of killing myself"),
@@ -135,6 +145,8 @@ def other_sense(low: str, start: int, end: int) -> bool:
     """A match of a concept's form at ``low[start:end]`` that means something else in its
     clause (today only "drink" forms that are not alcohol)."""
     form = low[start:end]
+    if form.endswith(" energy"):  # "no energy drinks": a drink, not fatigue
+        return low.startswith((" drink", " bar", " shot"), end)
     if form == "sob":  # "a sob story", "started to sob": crying, not short of breath
         return low.startswith(" story", end) or bool(_TO_SOB.search(low, 0, start))
     if form not in _DRINK_FORMS and CANONICAL.get(form) != "alcohol":
@@ -156,6 +168,12 @@ def other_sense(low: str, start: int, end: int) -> bool:
 
 
 CANONICAL: dict[str, str] = {name: group[0] for group in CONCEPT_GROUPS for name in group}
+# Names that hold a negation word ("can't sleep", "no energy"): the negation is the finding,
+# so ConText must not read it as denying this or any other concept of the sentence.
+NEGATION_WORDS = frozenset({"no", "not", "can't", "cannot", "couldn't", "haven't", "unable"})
+NEGATING_NAMES = tuple(
+    name for name in CANONICAL if NEGATION_WORDS & set(name.split()) or "lack of" in name
+)
 CANONICAL.update(NEGATED_FORMS)
 PATTERN = re.compile(
     r"(?<![\w-])("

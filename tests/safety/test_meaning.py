@@ -427,3 +427,62 @@ def test_a_vital_sign_reading_flags_nothing_it_does_not_say(said: str, statement
 def test_readings_that_disagree_across_the_visit_say_nothing() -> None:
     turns = ["Your heart rate was 124 when you came in.", "Now your heart rate is 88."]
     assert findings(turns, "Not tachycardic.") == findings(turns, "Tachycardic.") == []
+
+
+@pytest.mark.parametrize(
+    ("said", "finding"),
+    [
+        ("I can't sleep at night.", "insomnia"),
+        ("She says she cannot sleep.", "insomnia"),
+        ("I haven't been able to sleep.", "trouble sleeping"),
+        ("I have no energy.", "fatigue"),
+        ("I can't catch my breath when I walk.", "shortness of breath"),
+        ("I couldn't get enough air.", "shortness of breath"),
+        ("I can't keep anything down.", "vomiting"),
+        # a negation word that denies nothing
+        ("I can't stop coughing.", "cough"),
+        ("I can't shake this cough.", "cough"),
+        ("This cough won't stop.", "cough"),
+        ("I've never been so tired.", "fatigue"),
+        ("I can't walk up the stairs without getting short of breath.", "shortness of breath"),
+        ("I've had no relief from the headaches.", "headache"),
+        ("It's been nothing but headaches.", "headache"),
+        ("I can't sleep because of the cough.", "cough"),
+        ("I didn't have a fever until last night.", "fever"),
+    ],
+)
+def test_a_negation_word_that_is_the_finding_is_no_denial(said: str, finding: str) -> None:
+    """Before, "can't sleep", "no energy" named nothing, and the negation in "can't stop
+    coughing", "never been so tired", "no relief from the headaches" read as a denial:
+    "Reports cough." was a high flag and "Denies cough." passed."""
+    assert findings([said], f"Reports {finding}.") == []
+    denial = findings([said], f"Denies {finding}.")
+    assert len(denial) == 1, denial
+    assert denial[0].startswith("high negation"), denial
+
+
+@pytest.mark.parametrize(
+    ("said", "statement", "expected"),
+    [
+        # not knowing is not denying: medium at most
+        ("I don't know if it's a fever but I feel hot.", "Reports fever.",
+         ["medium negation fever | said: possible fever"]),
+        ("I don't know if it's a fever but I feel hot.", "Denies fever.",
+         ["medium negation fever | said: possible fever"]),
+        # not remembering one is a denial
+        ("I can't recall a fever.", "Denies fever.", []),
+        # a bare "no" after the finding denies it
+        ("diarrhea no", "Reports diarrhea.", ["high negation diarrhea | said: no diarrhea"]),
+        ("diarrhea no", "Denies diarrhea.", []),
+        # advice about what might come says nothing of now
+        ("diarrhea no", "Be aware of diarrhea.", []),
+        ("diarrhea no", "Look out for diarrhea.", []),
+        # "any better" follows a negation: still there
+        ("I don't think the cough is any better.", "Cough resolved.",
+         ["high negation cough | said: ongoing cough"]),
+        ("I drink no energy drinks.", "Reports fatigue.", []),
+        ("Don't take it until the fever is gone.", "Denies fever.", []),
+    ],
+)  # fmt: skip
+def test_unsure_trailing_no_and_advice(said: str, statement: str, expected: list[str]) -> None:
+    assert findings([said], statement) == expected
