@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from shared.evidence.actions import TAKING, DrugAction, drug_actions, prescribed
 from shared.evidence.allergy import OTHER_PERSON, AllergyReader
-from shared.evidence.assertion import Assertion, Mention, mentions, pronoun_status
+from shared.evidence.assertion import Assertion, Mention, mentions, pronoun_status, sentences
 from shared.evidence.check import Finding, Severity
 from shared.evidence.frequency import Dosing, DosingReader, compare, statement_dosings
 from shared.evidence.polarity import open_flips
@@ -100,6 +100,9 @@ class VisitMeaning:
             names = {m.concept for m in found}
             for m in _answers(asked, text, names):
                 visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
+            answered, open_questions = _answered_within(text)
+            for m in answered:
+                visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
             for m in found:
                 if m.assertion != "asked":
                     visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
@@ -108,7 +111,7 @@ class VisitMeaning:
             if not OTHER_PERSON.search(text.lower()):
                 for m in _measured_findings(text, names):
                     measured.setdefault(m.concept, []).append(Said(seq, m))
-            asked = [m for m in found if m.yes_no]
+            asked = open_questions
             before = list(found)
             for action in drug_actions(text):
                 visit.actions.setdefault(action.drug, []).append((seq, action))
@@ -128,6 +131,25 @@ class VisitMeaning:
             visit.sides.setdefault(side.part, []).append(side)
         visit.parts = parts_named(lines)
         return visit
+
+
+def _answered_within(text: str) -> tuple[list[Mention], list[Mention]]:
+    """Questions a turn answers itself, and those left for the next turn. Speech
+    recognition ends a turn at a pause, not at a change of speaker, so "Any fever? No.
+    Any cough?" may be one turn: the fever is denied there, only the cough is left open."""
+    answered: list[Mention] = []
+    pending: list[Mention] = []
+    for sentence in sentences(text):
+        said = mentions(sentence)
+        # Only a short answer: a longer sentence after a question is more likely the
+        # asker going on ("Any fever? Sometimes that comes with the flu.").
+        if pending and not sentence.rstrip().endswith("?") and len(sentence.split()) <= 5:
+            got = _answers(pending, sentence, {m.concept for m in said})
+            if got:
+                answered += got
+                pending = []
+        pending += [m for m in said if m.yes_no]
+    return answered, pending
 
 
 def _answers(asked: list[Mention], text: str, named: set[str]) -> list[Mention]:
