@@ -30,6 +30,7 @@ _REASONS = {
     "dose": "added_number",
     "vital": "added_number",
     "duration": "added_number",
+    "lab": "added_number",
     "drug": "added_drug",
     "laterality": "added_side",
 }

@@ -21,7 +21,7 @@ Severity = Literal["high", "medium", "low"]
 ABSENT_SEVERITY: dict[Kind, Severity] = {
     "dose": "high", "drug": "high", "vital": "high", "laterality": "high",
     "number": "medium", "frequency": "medium", "problem": "medium", "unit": "low",
-    "duration": "medium",
+    "duration": "medium", "lab": "medium",
 }  # fmt: skip
 SEVERITY_RANK: dict[Severity, int] = {"high": 3, "medium": 2, "low": 1}
 
@@ -29,7 +29,7 @@ SEVERITY_RANK: dict[Severity, int] = {"high": 3, "medium": 2, "low": 1}
 NOUN: dict[Kind, str] = {
     "dose": "dose", "drug": "drug", "vital": "vital sign", "laterality": "side",
     "number": "number", "frequency": "frequency", "problem": "problem", "unit": "unit",
-    "duration": "duration",
+    "duration": "duration", "lab": "lab result",
     "negation": "negation", "experiencer": "experiencer", "temporality": "temporality",
     "action": "medication action", "allergy": "allergy",
 }  # fmt: skip
@@ -41,6 +41,7 @@ CONTRADICTS = "contradicts the linked turns"
 ELSEWHERE = "said in the visit, but not in the linked turns"
 UNIT_NOT_SAID = "the number was said, but not with this unit"
 OTHER_TIME_UNIT = "said in the visit with another unit of time"
+OTHER_LAB_VALUE = "said in the visit with another value"
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def supported(term: Term, s: Support) -> bool:
         if "/" in next(iter(term.values), ""):
             return bool(term.values & s.bps)
         return bool(term.values & s.numbers)
-    if term.kind == "number":
+    if term.kind in ("number", "lab"):
         return bool(term.values & s.numbers)
     if term.kind == "duration":
         return any(
@@ -91,6 +92,8 @@ def contradicted(term: Term, s: Support) -> bool:
     if term.kind == "laterality":
         side, part = term.key.split(" ", 1)
         return any(p == part and sd != side for sd, p in s.sides)
+    if term.kind == "lab":  # "A1c 8.2." where the turn said "a1c ... seven point two"
+        return any(lab == term.key for lab, _ in s.labs)
     if term.kind == "duration":
         # The number said only with another unit of time: "2 months" for "two weeks" (not
         # when it was also said alone: "thirty four and three" for "34 weeks 3 days").
@@ -109,6 +112,10 @@ def judge(term: Term, linked: Support | None, whole: Support) -> Finding | None:
         return None if linked is None else Finding(term.kind, "low", term.text, ELSEWHERE)
     if term.kind == "duration" and contradicted(term, whole):
         return Finding("duration", "medium", term.text, OTHER_TIME_UNIT)
+    if term.kind == "lab" and contradicted(term, whole):
+        # Medium: a visit says a result at several times ("sugars of 300 to 400, one
+        # spike to 600"); the linked turns contradicting it is high (above).
+        return Finding("lab", "medium", term.text, OTHER_LAB_VALUE)
     if term.kind in ("dose", "duration") and term.values & whole.numbers:
         return Finding("unit", "low", term.text, UNIT_NOT_SAID)
     message = NOT_SAID if linked is not None else NOT_SAID_ANYWHERE

@@ -90,7 +90,7 @@ BRAND_GENERIC: dict[str, str] = {
 PROBLEM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("hypertension", "high blood pressure", "htn", "blood pressure"),
     ("diabetes", "type 2 diabetes", "type two diabetes", "diabetic", "dm", "blood sugar",
-     "sugars", "sugar", "a1c", "diabetes mellitus"),
+     "sugars", "sugar", "a1c", "a one c", "hba1c", "diabetes mellitus"),
     ("prediabetes", "pre-diabetes", "prediabetic", "borderline diabetes"),
     ("hyperlipidemia", "high cholesterol", "cholesterol", "dyslipidemia", "lipids"),
     ("asthma",), ("copd", "emphysema", "chronic obstructive pulmonary disease"),
@@ -150,6 +150,21 @@ VITAL_WORDS: dict[str, str] = {
     "pulse ox": "oxygen saturation", "spo2": "oxygen saturation", "oxygen": "oxygen saturation",
     "respiratory rate": "respiratory rate", "respirations": "respiratory rate",
     "weight": "weight", "weighs": "weight", "bmi": "bmi",
+}  # fmt: skip
+
+# Laboratory results and measures a clinician reads out: a value said after one of these
+# names is that result ("your a1c came back at seven point two").
+LAB_WORDS: dict[str, str] = {
+    "a1c": "a1c", "hemoglobin a1c": "a1c", "hba1c": "a1c", "a one c": "a1c",
+    "ldl": "ldl", "hdl": "hdl", "cholesterol": "cholesterol", "triglycerides": "triglycerides",
+    "potassium": "potassium", "sodium": "sodium", "creatinine": "creatinine", "bun": "bun",
+    "gfr": "gfr", "egfr": "gfr", "glucose": "glucose", "blood sugar": "glucose",
+    "sugar": "glucose", "sugars": "glucose", "inr": "inr", "tsh": "tsh", "psa": "psa",
+    "hemoglobin": "hemoglobin", "hgb": "hemoglobin", "platelets": "platelets",
+    "platelet count": "platelets", "white count": "wbc", "wbc": "wbc",
+    "white blood cell count": "wbc", "ejection fraction": "ejection fraction",
+    "ef": "ejection fraction", "vitamin d": "vitamin d", "ferritin": "ferritin",
+    "calcium": "calcium", "magnesium": "magnesium", "troponin": "troponin",
 }  # fmt: skip
 
 # Frequencies: phrase -> canonical (longest phrases are matched first).

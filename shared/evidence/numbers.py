@@ -25,6 +25,12 @@ DIGITS = re.compile(r"(?<![A-Za-z])\d+(?:,\d{3})*(?:\.\d+)?")  # not the 2 of "O
 # "a half", "one and a half": fractions spoken as words count as the value 0.5.
 _HALF = re.compile(r"\bhalf\b")
 _AND_A_HALF = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r") and a half\b")
+# A range sharing its scale word: "five or six hundred", "three to four thousand".
+_DIGIT_WORDS = "one|two|three|four|five|six|seven|eight|nine"
+_PLURAL_SCALE = re.compile(rf"\b({_DIGIT_WORDS})\s+(hundred|thousand)s\b")
+_SHARED_SCALE = re.compile(
+    rf"\b({_DIGIT_WORDS})\s+(?:or|to|-)\s+(?:{_DIGIT_WORDS})\s+(hundred|thousand)s?\b"
+)
 
 
 def norm(value: float) -> str:
@@ -101,6 +107,10 @@ def spoken_numbers(text: str) -> set[str]:
         values.add("0.5")
     for m in _AND_A_HALF.finditer(low):
         values.add(norm(NUMBER_WORDS[m.group(1)] + 0.5))
+    for m in _SHARED_SCALE.finditer(low):  # "five or six hundred": 500 too
+        values.add(str(NUMBER_WORDS[m.group(1)] * SCALES[m.group(2)]))
+    for m in _PLURAL_SCALE.finditer(low):  # "in the four hundreds": 400
+        values.add(str(NUMBER_WORDS[m.group(1)] * SCALES[m.group(2)]))
     return values | spoken_decimals(low)
 
 

@@ -20,6 +20,7 @@ from shared.evidence.lexicon import (
     DOSE_UNITS,
     DRUG_NAMES,
     FREQUENCIES,
+    LAB_WORDS,
     PROBLEM_GROUPS,
     TO_MG,
     VITAL_WORDS,
@@ -28,6 +29,7 @@ from shared.evidence.sides import side_mentions
 
 Kind = Literal[
     "dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital", "duration",
+    "lab",
     # Meaning checks (shared.evidence.meaning): the words match, what they say does not.
     "negation", "experiencer", "temporality", "action", "allergy",
 ]  # fmt: skip
@@ -60,6 +62,14 @@ for _group in PROBLEM_GROUPS:
         _PROBLEM_CANON.setdefault(_name, set()).add(_group[0])
 _PROBLEM = _phrase_pattern(list(_PROBLEM_CANON))
 _VITAL = _phrase_pattern(list(VITAL_WORDS))
+_LAB = _phrase_pattern(list(LAB_WORDS))
+
+
+def _lab_before(toks: list[tuple[str, str]], start: int) -> str:
+    """The laboratory result a number at ``start`` is the value of ("ldl was 130"), or ""."""
+    before = " ".join(t for _, t in toks[max(0, start - _VITAL_REACH) : start])
+    found = list(_LAB.finditer(before))
+    return LAB_WORDS[found[-1].group(1)] if found else ""
 
 
 @dataclass(frozen=True)
@@ -365,6 +375,7 @@ class Support:
     frequencies: set[str] = field(default_factory=set)
     sides: set[tuple[str, str]] = field(default_factory=set)
     durations: set[tuple[str, str]] = field(default_factory=set)  # (value, time unit)
+    labs: set[tuple[str, str]] = field(default_factory=set)  # (result, value)
     bare: set[str] = field(default_factory=set)  # numbers said without a unit of time
 
     @classmethod
@@ -389,6 +400,8 @@ class Support:
                 s.bps |= _bp(n, by_start[n.end + 1], strict=False)
             if n.start not in in_duration:
                 s.bare |= n.generous
+            if lab := _lab_before(toks, n.start):
+                s.labs |= {(lab, v) for v in n.generous}
         s.words = [t for k, t in toks if k == "w"]
         for w in s.words:
             if w in DRUG_NAMES:
@@ -450,9 +463,12 @@ def claims(text: str) -> list[Term]:
         before = " ".join(t for _, t in toks[max(0, n.start - _VITAL_REACH) : n.start])
         vital = _VITAL.search(before)
         used.add(n.start)
+        lab = _lab_before(toks, n.start)
         if vital:
             name = VITAL_WORDS[vital.group(1)]
             terms.append(Term("vital", f"{name} {n.text}", frozenset(n.strict), key=name))
+        elif lab:
+            terms.append(Term("lab", f"{lab} {n.text}", frozenset(n.strict), key=lab))
         else:
             terms.append(Term("number", n.text, frozenset(n.strict)))
     words = [t for k, t in toks if k == "w"]

@@ -297,3 +297,48 @@ def test_an_edit_that_writes_a_worded_duration_in_digits_passes() -> None:
     turn = "i've had it for a couple of weeks, maybe a week and a half"
     edit = "I've had it for 2 weeks, maybe 10 days."
     assert unsupported_additions(turn, edit) == meaning_flips(turn, edit) == []
+
+
+# Laboratory results read out in the visit: another value in the note contradicts them.
+@pytest.mark.parametrize(
+    ("said", "written"),
+    [
+        ("your a1c came back at seven point two", "A1c 8.2."),
+        ("your hemoglobin a1c was 7.2", "Hemoglobin A1c 9.1%."),
+        ("your a one c is seven point two", "HbA1c 7.7."),
+        ("your ldl was one thirty", "LDL 160."),
+        ("your potassium was 3.2", "Potassium 5.2."),
+        ("your creatinine is 1.4", "Creatinine 4.1."),
+        ("your blood sugar this morning was 180", "Fasting glucose 130."),
+        ("your inr is 2.5", "INR 3.5."),
+        ("the ejection fraction is 35 percent", "EF 55%."),
+    ],
+)
+def test_a_changed_lab_value_contradicts_what_was_read_out(said: str, written: str) -> None:
+    """Before, a changed lab value was a medium "number not said", the same as any number:
+    a wrong A1c, potassium or INR drives a treatment decision."""
+    assert flags(said, written) == [("lab", "high")]
+    # unlinked statement, the visit said the lab with another value: medium (a visit may
+    # say a result at several times)
+    unlinked = flags("we talked about your labs", written, said)
+    assert [f for f in unlinked if f[0] == "lab"] == [("lab", "medium")]
+
+
+@pytest.mark.parametrize(
+    ("said", "written"),
+    [
+        ("your a1c came back at seven point two", "A1c 7.2."),
+        ("your a one c is seven point two", "Hemoglobin A1c 7.2%."),
+        ("your ldl was one thirty and your hdl was forty five", "LDL 130, HDL 45."),
+        ("a1c was eight point one in march, now it's seven point two", "A1c 7.2, down from 8.1."),
+        ("my sugar spiked to like five or six hundred", "Blood sugar spike to 500 or 600."),
+        ("sugars in the three to four hundreds", "Glucose 300-400."),
+    ],
+)
+def test_a_lab_value_as_read_out_is_not_flagged(said: str, written: str) -> None:
+    assert flags(said, written) == []
+
+
+def test_a_lab_value_nobody_read_out_stays_medium() -> None:
+    """A value the visit never says may come from the chart: not said, medium (as before)."""
+    assert flags("we went over your labs", "TSH 2.4.") == [("lab", "medium")]

@@ -486,3 +486,31 @@ def test_a_negation_word_that_is_the_finding_is_no_denial(said: str, finding: st
 )  # fmt: skip
 def test_unsure_trailing_no_and_advice(said: str, statement: str, expected: list[str]) -> None:
     assert findings([said], statement) == expected
+
+
+@pytest.mark.parametrize(
+    ("turns", "statement", "expected"),
+    [
+        # speech recognition ends a turn at a pause, not at a change of speaker
+        (["Any fever? No."], "Reports fever.", ["high negation fever | said: no fever"]),
+        (["Any fever? No."], "Denies fever.", []),
+        (["Any chest pain? Yeah, a little."], "Denies chest pain.",
+         ["high negation chest pain | said: chest pain"]),
+        # the question answered in its own turn is not answered again by the next turn
+        (["Any fever? No. Any cough?", "Yes."], "Denies fever.", []),
+        (["Any fever? No. Any cough?", "Yes."], "Denies cough.",
+         ["high negation cough | said: cough"]),
+        # what follows a question in the asker's turn is no answer unless it is short
+        (["Any fever? Sometimes that comes with the flu going around.", "No."],
+         "Reports fever.", ["high negation fever | said: no fever"]),
+        (["Any fever or chills? Okay. Any cough?", "No."], "Reports chills.",
+         ["high negation chills | said: no chills"]),
+        (["Any fever? No? Okay.", "Yes."], "Denies fever.", ["high negation fever | said: fever"]),
+    ],
+)  # fmt: skip
+def test_a_question_and_its_answer_in_one_turn(
+    turns: list[str], statement: str, expected: list[str]
+) -> None:
+    """Before, "Any fever? No." in one turn read nothing (the answer was looked for in the
+    next turn), and "Any fever? No. Any cough?" / "Yes." read a fever."""
+    assert findings(turns, statement) == expected
