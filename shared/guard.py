@@ -31,6 +31,7 @@ _REASONS = {
     "vital": "added_number",
     "duration": "added_number",
     "lab": "added_number",
+    "amount": "added_number",
     "drug": "added_drug",
     "laterality": "added_side",
 }

@@ -21,7 +21,7 @@ Severity = Literal["high", "medium", "low"]
 ABSENT_SEVERITY: dict[Kind, Severity] = {
     "dose": "high", "drug": "high", "vital": "high", "laterality": "high",
     "number": "medium", "frequency": "medium", "problem": "medium", "unit": "low",
-    "duration": "medium", "lab": "medium",
+    "duration": "medium", "lab": "medium", "amount": "medium",
 }  # fmt: skip
 SEVERITY_RANK: dict[Severity, int] = {"high": 3, "medium": 2, "low": 1}
 
@@ -29,7 +29,7 @@ SEVERITY_RANK: dict[Severity, int] = {"high": 3, "medium": 2, "low": 1}
 NOUN: dict[Kind, str] = {
     "dose": "dose", "drug": "drug", "vital": "vital sign", "laterality": "side",
     "number": "number", "frequency": "frequency", "problem": "problem", "unit": "unit",
-    "duration": "duration", "lab": "lab result",
+    "duration": "duration", "lab": "lab result", "amount": "amount",
     "negation": "negation", "experiencer": "experiencer", "temporality": "temporality",
     "action": "medication action", "allergy": "allergy",
 }  # fmt: skip
@@ -65,6 +65,8 @@ def supported(term: Term, s: Support) -> bool:
         return bool(term.values & s.numbers)
     if term.kind in ("number", "lab"):
         return bool(term.values & s.numbers)
+    if term.kind == "amount":
+        return any((v, term.unit) in s.amounts for v in term.values)
     if term.kind == "duration":
         return any(
             same_duration(in_days(v, term.unit), in_days(said, unit))
@@ -92,6 +94,8 @@ def contradicted(term: Term, s: Support) -> bool:
     if term.kind == "laterality":
         side, part = term.key.split(" ", 1)
         return any(p == part and sd != side for sd, p in s.sides)
+    if term.kind == "amount":  # "2 packs a day" where the turn said "half a pack"
+        return any(unit == term.unit for _, unit in s.amounts)
     if term.kind == "lab":  # "A1c 8.2." where the turn said "a1c ... seven point two"
         return any(lab == term.key for lab, _ in s.labs)
     if term.kind == "duration":
@@ -116,7 +120,7 @@ def judge(term: Term, linked: Support | None, whole: Support) -> Finding | None:
         # Medium: a visit says a result at several times ("sugars of 300 to 400, one
         # spike to 600"); the linked turns contradicting it is high (above).
         return Finding("lab", "medium", term.text, OTHER_LAB_VALUE)
-    if term.kind in ("dose", "duration") and term.values & whole.numbers:
+    if term.kind in ("dose", "duration", "amount") and term.values & whole.numbers:
         return Finding("unit", "low", term.text, UNIT_NOT_SAID)
     message = NOT_SAID if linked is not None else NOT_SAID_ANYWHERE
     return Finding(term.kind, ABSENT_SEVERITY[term.kind], term.text, message)

@@ -29,7 +29,7 @@ from shared.evidence.sides import side_mentions
 
 Kind = Literal[
     "dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital", "duration",
-    "lab",
+    "lab", "amount",
     # Meaning checks (shared.evidence.meaning): the words match, what they say does not.
     "negation", "experiencer", "temporality", "action", "allergy",
 ]  # fmt: skip
@@ -236,12 +236,14 @@ _ONE_UNIT_AFTER = frozenset({"ago", "now", "or", "and", "long", "later", "earlie
 
 
 @dataclass(frozen=True)
-class _Duration:
+class _Quantity:
+    """A duration or a counted amount: its tokens, values and unit."""
+
     start: int  # first token
     end: int  # token after the unit
     strict: frozenset[str]
     generous: frozenset[str]
-    unit: str  # TIME_UNITS value
+    unit: str  # TIME_UNITS or COUNT_NOUNS value
     numbers: frozenset[int] = frozenset()  # start tokens of the digits or number words in it
 
     def text(self, toks: list[tuple[str, str]]) -> str:
@@ -262,29 +264,35 @@ def _per_unit(toks: list[tuple[str, str]], i: int) -> bool:
     return _word(toks, i) in ("a", "an", "per", "each", "every") and bool(_unit_at(toks, i + 1))
 
 
-def _durations(toks: list[tuple[str, str]], nums: list[_Num]) -> list[_Duration]:
+def _ranged(
+    toks: list[tuple[str, str]], nums: list[_Num], n: _Num, end: int, unit: str
+) -> _Quantity:
+    """The quantity ``n`` starts, with the number before it when the two are a range: "2 to
+    3 weeks", "two or three beers", "2-3 months" (the dash is dropped)."""
+    strict, generous, start, covered = set(n.strict), set(n.generous), n.start, {n.start}
+    for joiner in (1, 2):
+        before = next((m for m in nums if m.end == n.start - joiner + 1), None)
+        link = _word(toks, n.start - 1) if joiner == 2 else ""
+        if before is not None and (joiner == 1 or link in ("to", "or")):
+            strict |= before.strict
+            generous |= before.generous
+            start, covered = before.start, covered | {before.start}
+            break
+    return _Quantity(start, end, frozenset(strict), frozenset(generous), unit, frozenset(covered))
+
+
+def _durations(toks: list[tuple[str, str]], nums: list[_Num]) -> list[_Quantity]:
     """Every duration of a text, in reading order: a number with a unit of time ("2 weeks",
     "two and a half months", "2 to 3 days", "x2 weeks") or words ("a week", "a couple of
     months", "a few days", "half a year", "a week and a half", "a day or two"). Ages ("45
     years old") are not durations."""
-    found: list[_Duration] = []
+    found: list[_Quantity] = []
     by_start = {n.start: n for n in nums}
     for n in nums:
         unit = _unit_at(toks, n.end)
         if not unit or _is_age(toks, n.end) or _per_unit(toks, n.end + 1):
             continue
-        strict, generous, start, covered = set(n.strict), set(n.generous), n.start, {n.start}
-        # A range: "2 to 3 weeks", "two or three days", "2-3 months" (the dash is dropped).
-        for joiner in (1, 2):
-            before = next((m for m in nums if m.end == n.start - joiner + 1), None)
-            link = _word(toks, n.start - 1) if joiner == 2 else ""
-            if before is not None and (joiner == 1 or link in ("to", "or")):
-                strict |= before.strict
-                generous |= before.generous
-                start, covered = before.start, covered | {before.start}
-                break
-        found.append(_Duration(start, n.end + 1, frozenset(strict), frozenset(generous), unit,
-                               frozenset(covered)))  # fmt: skip
+        found.append(_ranged(toks, nums, n, n.end + 1, unit))
     taken = {i for d in found for i in range(d.start, d.end)}
     for i in range(len(toks)):
         if i in taken:
@@ -298,7 +306,7 @@ def _durations(toks: list[tuple[str, str]], nums: list[_Num]) -> list[_Duration]
 
 def _worded_duration(
     toks: list[tuple[str, str]], i: int, by_start: dict[int, _Num]
-) -> _Duration | None:
+) -> _Quantity | None:
     """A duration in words starting at token ``i``, or None."""
     tok = _word(toks, i)
     article = tok in ("a", "an")
@@ -310,17 +318,17 @@ def _worded_duration(
         if not unit or (count == "few" and not article):
             return None  # "few days" alone says "not many"
         strict, generous = _COUNT_WORDS[count]
-        return _Duration(i, j + 1, strict, generous, unit)
+        return _Quantity(i, j + 1, strict, generous, unit)
     if tok == "half" and _word(toks, i + 1) in ("a", "an"):  # "half a year", "half an hour"
         unit = _unit_at(toks, i + 2)
         half = frozenset({"0.5"})
-        return _Duration(i, i + 3, half, half, unit) if unit else None
+        return _Quantity(i, i + 3, half, half, unit) if unit else None
     if not article:
         return None
     if _word(toks, i + 1) == "half":  # "a half hour"
         unit = _unit_at(toks, i + 2)
         half = frozenset({"0.5"})
-        return _Duration(i, i + 3, half, half, unit) if unit else None
+        return _Quantity(i, i + 3, half, half, unit) if unit else None
     unit = _unit_at(toks, i + 1)
     if not unit or _is_age(toks, i + 1):
         return None
@@ -329,15 +337,77 @@ def _worded_duration(
         return None
     if [_word(toks, k) for k in range(i + 2, i + 5)] == ["and", "a", "half"]:
         one = frozenset({"1.5"})  # "a week and a half"
-        return _Duration(i, i + 5, one, one, unit)
+        return _Quantity(i, i + 5, one, one, unit)
     values, end = {"1"}, i + 2
     other = by_start.get(i + 3)
     if after == "or" and other is not None:  # "a day or two"
         values |= other.strict
         end = other.end
-        return _Duration(i, end, frozenset(values), frozenset(values | other.generous), unit,
+        return _Quantity(i, end, frozenset(values), frozenset(values | other.generous), unit,
                          frozenset({other.start}))  # fmt: skip
-    return _Duration(i, end, frozenset(values), frozenset(values), unit)
+    return _Quantity(i, end, frozenset(values), frozenset(values), unit)
+
+
+# Things counted in a habit's amount: "a pack a day", "two beers", "20 pack-years".
+COUNT_NOUNS: dict[str, str] = {
+    "pack": "pack", "packs": "pack", "ppd": "pack", "cigarette": "cigarette",
+    "cigarettes": "cigarette", "cigs": "cigarette", "cigar": "cigar", "cigars": "cigar",
+    "drink": "drink", "drinks": "drink", "beer": "beer", "beers": "beer", "glass": "glass",
+    "glasses": "glass", "cups": "cup", "cup": "cup", "cans": "can", "bottles": "bottle",
+    "bottle": "bottle", "joints": "joint", "joint": "joint",
+}  # fmt: skip
+
+
+def _noun_at(toks: list[tuple[str, str]], i: int) -> tuple[str, int]:
+    """The counted thing at token ``i`` and the token after it ("pack years" is one)."""
+    noun = COUNT_NOUNS.get(_word(toks, i), "") if i < len(toks) and toks[i][0] == "w" else ""
+    if noun == "pack" and _word(toks, i + 1) in ("year", "years"):
+        return "pack-year", i + 2
+    return noun, i + 1
+
+
+def _amounts(toks: list[tuple[str, str]], nums: list[_Num], *, said: bool) -> list[_Quantity]:
+    """Counted amounts: "two packs", "1 ppd", "20 pack-years", "a couple of beers", "half a
+    pack". ``said`` (the visit's side) also reads an article as one ("a pack a day"); a
+    note's "has a drink now and then" claims no amount."""
+    found: list[_Quantity] = []
+    ends = {n.end: n for n in nums}
+    for n in nums:
+        noun, end = _noun_at(toks, n.end)
+        if not noun:
+            continue
+        over = ends.get(n.start - 1) if _word(toks, n.start - 1) == "/" else None
+        if over is not None:  # "1/2 ppd": a fraction
+            half = {num.norm(float(a) / float(b)) for a in over.strict for b in n.strict
+                    if float(b)}  # fmt: skip
+            found.append(_Quantity(over.start, end, frozenset(half), frozenset(half), noun,
+                                   frozenset({over.start, n.start})))  # fmt: skip
+            continue
+        found.append(_ranged(toks, nums, n, end, noun))
+    taken = {i for q in found for i in range(q.start, q.end)}
+    for i in range(len(toks)):
+        if i in taken:
+            continue
+        tok = _word(toks, i)
+        article = tok in ("a", "an")
+        at = i + 1 if article else i
+        values: tuple[frozenset[str], frozenset[str]] | None = None
+        if _word(toks, at) in _COUNT_WORDS and (article or _word(toks, at) != "few"):
+            values = _COUNT_WORDS[_word(toks, at)]
+            at += 2 if _word(toks, at + 1) == "of" else 1
+        elif tok == "half" and _word(toks, i + 1) in ("a", "an"):
+            values, at = (frozenset({"0.5"}),) * 2, i + 2
+        elif article and (said or _word(toks, at) in ("pack", "ppd")):
+            values = (frozenset({"1"}),) * 2
+        if values is None:
+            continue
+        noun, end = _noun_at(toks, at)
+        if noun:
+            if [_word(toks, k) for k in range(end, end + 3)] == ["and", "a", "half"]:
+                values, end = (frozenset({"1.5"}),) * 2, end + 3  # "a pack and a half"
+            found.append(_Quantity(i, end, values[0], values[1], noun))
+            taken |= set(range(i, end))
+    return sorted(found, key=lambda q: q.start)
 
 
 def measured(text: str, *, strict: bool) -> set[tuple[str, str, str]]:
@@ -376,6 +446,7 @@ class Support:
     sides: set[tuple[str, str]] = field(default_factory=set)
     durations: set[tuple[str, str]] = field(default_factory=set)  # (value, time unit)
     labs: set[tuple[str, str]] = field(default_factory=set)  # (result, value)
+    amounts: set[tuple[str, str]] = field(default_factory=set)  # (value, counted thing)
     bare: set[str] = field(default_factory=set)  # numbers said without a unit of time
 
     @classmethod
@@ -392,6 +463,17 @@ class Support:
         for d in durations:
             s.durations |= {(v, d.unit) for v in d.generous}
         s.durations |= _recent_units(toks)
+        for q in _amounts(toks, nums, said=True):
+            s.amounts |= {(v, q.unit) for v in q.generous}
+        # Pack-years are packs a day times years smoked: "a pack a day for twenty years".
+        years = {float(v) * in_days("1", u) / 365 for v, u in s.durations if u == "y"}
+        # Twenty cigarettes to a pack: "ten cigarettes a day" is half a pack.
+        s.amounts |= {(num.norm(float(v) / 20), "pack") for v, u in set(s.amounts)
+                      if u == "cigarette"}  # fmt: skip
+        s.amounts |= {(num.norm(float(v) * 20), "cigarette") for v, u in set(s.amounts)
+                      if u == "pack"}  # fmt: skip
+        packs = {float(v) for v, u in s.amounts if u == "pack"}
+        s.amounts |= {(num.norm(p * y), "pack-year") for p in packs for y in years}
         for n in nums:
             nxt = toks[n.end][1] if n.end < len(toks) else ""
             if nxt in DOSE_UNITS:
@@ -427,10 +509,12 @@ def claims(text: str) -> list[Term]:
     by_start = {n.start: n for n in nums}
     durations = _durations(toks, nums)
     dur_at = {min(d.numbers): d for d in durations if d.numbers}
+    amounts = _amounts(toks, nums, said=False)
+    amount_at = {min(q.numbers): q for q in amounts if q.numbers}
     used: set[int] = set()  # start tokens of numbers already part of a dose or vital
     terms: list[Term] = [
         Term("duration", d.text(toks), d.strict, unit=d.unit) for d in durations if not d.numbers
-    ]
+    ] + [Term("amount", q.text(toks), q.strict, unit=q.unit) for q in amounts if not q.numbers]
     for n in nums:
         if n.start in used:
             continue
@@ -459,6 +543,11 @@ def claims(text: str) -> list[Term]:
             d = dur_at[n.start]
             used |= d.numbers
             terms.append(Term("duration", d.text(toks), d.strict, unit=d.unit))
+            continue
+        if n.start in amount_at:  # "2 packs a day", "20 pack-years", "1/2 ppd"
+            q = amount_at[n.start]
+            used |= q.numbers
+            terms.append(Term("amount", q.text(toks), q.strict, unit=q.unit))
             continue
         before = " ".join(t for _, t in toks[max(0, n.start - _VITAL_REACH) : n.start])
         vital = _VITAL.search(before)

@@ -342,3 +342,49 @@ def test_a_lab_value_as_read_out_is_not_flagged(said: str, written: str) -> None
 def test_a_lab_value_nobody_read_out_stays_medium() -> None:
     """A value the visit never says may come from the chart: not said, medium (as before)."""
     assert flags("we went over your labs", "TSH 2.4.") == [("lab", "medium")]
+
+
+# A habit's amount: packs, cigarettes, drinks, beers, glasses, cups, pack-years.
+@pytest.mark.parametrize(
+    ("said", "written"),
+    [
+        ("i smoke about a pack a day", "Smokes 1 ppd."),
+        ("i smoke half a pack a day", "Smokes 1/2 ppd."),
+        ("i smoke half a pack a day", "Smokes 0.5 packs per day."),
+        ("i smoke like ten cigarettes a day", "Smokes half a pack per day."),
+        ("i smoked a pack a day for twenty years", "20 pack-year smoking history."),
+        ("i smoked two packs a day for ten years", "20 pack-year history."),
+        ("i have a couple of beers on the weekend", "Drinks 2 beers on weekends."),
+        ("i drink two or three glasses of wine a week", "Drinks 2-3 glasses of wine weekly."),
+        ("i have a drink now and then", "Has a drink occasionally."),
+        ("i drink occasionally", "Has a drink occasionally."),  # no amount claimed
+    ],
+)
+def test_an_amount_said_in_other_words_is_a_restatement(said: str, written: str) -> None:
+    assert flags(said, written) == []
+
+
+@pytest.mark.parametrize(
+    ("said", "written"),
+    [
+        ("i smoke half a pack a day", "Smokes 1 pack per day."),
+        ("i smoke half a pack a day", "Smokes a pack a day."),
+        ("i smoke two packs a day", "Smokes 1 ppd."),
+        ("i smoked a pack a day for twenty years", "40 pack-year history."),
+        ("i have a couple of beers on the weekend", "Drinks 6 beers on weekends."),
+        ("i drink like three beers a night", "Drinks 6 beers nightly."),
+    ],
+)
+def test_another_amount_than_was_said_is_high(said: str, written: str) -> None:
+    """Before, "Smokes 1 pack per day." against "half a pack a day" was a medium "number
+    not said" (and "Smokes a pack a day." nothing at all); pack-years decide screening."""
+    assert ("amount", "high") in flags(said, written)
+
+
+def test_an_edit_that_changes_an_amount_is_refused() -> None:
+    from shared.guard import unsupported_additions
+
+    assert unsupported_additions("i smoke half a pack a day", "I smoke a pack a day.") == [
+        "added_number"
+    ]
+    assert unsupported_additions("i smoke half a pack a day", "I smoke 1/2 ppd.") == []
