@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from shared.evidence.terms import Kind, Support, Term, _mg, claims, in_days, same_duration
+from shared.evidence.quantities import in_days, same_duration
+from shared.evidence.terms import Kind, Support, Term, _mg, claims
 
 Severity = Literal["high", "medium", "low"]
 
