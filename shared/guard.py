@@ -32,6 +32,7 @@ _REASONS = {
     "duration": "added_number",
     "lab": "added_number",
     "amount": "added_number",
+    "age": "added_number",
     "drug": "added_drug",
     "laterality": "added_side",
 }

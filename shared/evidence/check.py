@@ -22,7 +22,7 @@ Severity = Literal["high", "medium", "low"]
 ABSENT_SEVERITY: dict[Kind, Severity] = {
     "dose": "high", "drug": "high", "vital": "high", "laterality": "high",
     "number": "medium", "frequency": "medium", "problem": "medium", "unit": "low",
-    "duration": "medium", "lab": "medium", "amount": "medium",
+    "duration": "medium", "lab": "medium", "amount": "medium", "age": "medium",
 }  # fmt: skip
 SEVERITY_RANK: dict[Severity, int] = {"high": 3, "medium": 2, "low": 1}
 
@@ -30,7 +30,7 @@ SEVERITY_RANK: dict[Severity, int] = {"high": 3, "medium": 2, "low": 1}
 NOUN: dict[Kind, str] = {
     "dose": "dose", "drug": "drug", "vital": "vital sign", "laterality": "side",
     "number": "number", "frequency": "frequency", "problem": "problem", "unit": "unit",
-    "duration": "duration", "lab": "lab result", "amount": "amount",
+    "duration": "duration", "lab": "lab result", "amount": "amount", "age": "age",
     "negation": "negation", "experiencer": "experiencer", "temporality": "temporality",
     "action": "medication action", "allergy": "allergy",
 }  # fmt: skip
@@ -43,6 +43,7 @@ ELSEWHERE = "said in the visit, but not in the linked turns"
 UNIT_NOT_SAID = "the number was said, but not with this unit"
 OTHER_TIME_UNIT = "said in the visit with another unit of time"
 OTHER_LAB_VALUE = "said in the visit with another value"
+OTHER_AGE = "the visit says another age"
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ def supported(term: Term, s: Support) -> bool:
         return bool(term.values & s.numbers)
     if term.kind in ("number", "lab"):
         return bool(term.values & s.numbers)
+    if term.kind == "age":  # said as an age, or (no age said) as any number
+        return bool(term.values & s.ages) or (not s.ages and bool(term.values & s.numbers))
     if term.kind == "amount":
         return any((v, term.unit) in s.amounts for v in term.values)
     if term.kind == "duration":
@@ -95,6 +98,8 @@ def contradicted(term: Term, s: Support) -> bool:
     if term.kind == "laterality":
         side, part = term.key.split(" ", 1)
         return any(p == part and sd != side for sd, p in s.sides)
+    if term.kind == "age":  # "45-year-old" where the turn said "I'm fifty four"
+        return bool(s.ages)
     if term.kind == "amount":  # "2 packs a day" where the turn said "half a pack"
         return any(unit == term.unit for _, unit in s.amounts)
     if term.kind == "lab":  # "A1c 8.2." where the turn said "a1c ... seven point two"
@@ -117,6 +122,8 @@ def judge(term: Term, linked: Support | None, whole: Support) -> Finding | None:
         return None if linked is None else Finding(term.kind, "low", term.text, ELSEWHERE)
     if term.kind == "duration" and contradicted(term, whole):
         return Finding("duration", "medium", term.text, OTHER_TIME_UNIT)
+    if term.kind == "age" and contradicted(term, whole):  # an age is said once a visit
+        return Finding("age", "high", term.text, OTHER_AGE)
     if term.kind == "lab" and contradicted(term, whole):
         # Medium: a visit says a result at several times ("sugars of 300 to 400, one
         # spike to 600"); the linked turns contradicting it is high (above).

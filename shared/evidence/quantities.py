@@ -32,6 +32,47 @@ def is_age(toks: list[tuple[str, str]], unit_at: int) -> bool:
     return after[:1] == ["old"] or after == ["of", "age"]
 
 
+# "I'm 54", "you're fifty four", "I just turned 60": the patient's age (said in the first or
+# second person: "my son, he's 12" is someone else's), unless a unit, a share or another
+# number follows ("I'm 5 foot 6", "I'm 3 weeks pregnant", "I'm 100 percent sure").
+_SELF = frozenset({"i'm", "you're"})
+_SELF_PAIRS = frozenset({("i", "am"), ("you", "are"), ("i", "turned"), ("you", "turned"),
+                         ("just", "turned"), ("i'll", "be"), ("i", "turn")})  # fmt: skip
+_NOT_AN_AGE_AFTER = frozenset({
+    "foot", "feet", "ft", "inches", "inch", "pounds", "pound", "lbs", "lb", "kilos", "kg",
+    "percent", "of", "out", "times", "cm", "mg", "milligrams", "points", "point", "degrees",
+    "and", "or", "to", "for", "pregnant", "minutes", "late", "early",
+})  # fmt: skip
+_OLDEST_AGE = 120
+
+
+def age_of(toks: list[tuple[str, str]], n: Num, *, said: bool) -> bool:
+    """Whether the number ``n`` is an age: "45 years old", "45-year-old", "45 years of
+    age", "45 yo", "age 45", "aged 45"; on the visit's side (``said``) only the patient's own
+    ("I'm 54", "you're fifty four", "I just turned 60"), as a visit names other people's
+    ages too ("my daughter is 16 years old")."""
+    if not any(float(v) <= _OLDEST_AGE for v in n.strict):
+        return False
+    nxt = word(toks, n.end)
+    prev, before = word(toks, n.start - 1), word(toks, n.start - 2)
+    if said:
+        if nxt in _NOT_AN_AGE_AFTER or nxt in TIME_UNITS and not is_age(toks, n.end):
+            return False
+        if n.end < len(toks) and toks[n.end][0] == "n":
+            return False
+        if prev in _SELF or (before, prev) in _SELF_PAIRS:
+            return True
+        # "you're a fifty four year old", "I am a 45-year-old": the patient's, said as an age
+        near = [word(toks, k) for k in range(n.start - 3, n.start)]
+        return _age_form(toks, n) and (bool(_SELF & set(near)) or "am" in near)
+    return _age_form(toks, n) or prev in ("age", "aged")
+
+
+def _age_form(toks: list[tuple[str, str]], n: Num) -> bool:
+    nxt = word(toks, n.end)
+    return nxt in ("yo", "y") or (TIME_UNITS.get(nxt) == "y" and is_age(toks, n.end))
+
+
 def recent_units(toks: list[tuple[str, str]]) -> set[tuple[str, str]]:
     """ "last week", "the past month": about one unit of time (read only on the said side:
     "since last week" in a note is a date, not a length)."""

@@ -31,7 +31,7 @@ from shared.evidence.tokens import Num, number_spans, tokens
 
 Kind = Literal[
     "dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital", "duration",
-    "lab", "amount",
+    "lab", "amount", "age",
     # Meaning checks (shared.evidence.meaning): the words match, what they say does not.
     "negation", "experiencer", "temporality", "action", "allergy",
 ]  # fmt: skip
@@ -137,6 +137,7 @@ class Support:
     durations: set[tuple[str, str]] = field(default_factory=set)  # (value, time unit)
     labs: set[tuple[str, str]] = field(default_factory=set)  # (result, value)
     amounts: set[tuple[str, str]] = field(default_factory=set)  # (value, counted thing)
+    ages: set[str] = field(default_factory=set)  # someone's age: "I'm 54", "a 54-year-old"
     bare: set[str] = field(default_factory=set)  # numbers said without a unit of time
 
     @classmethod
@@ -174,6 +175,8 @@ class Support:
                 s.bare |= n.generous
             if lab := _lab_before(toks, n.start):
                 s.labs |= {(lab, v) for v in n.generous}
+            if qty.age_of(toks, n, said=True):
+                s.ages |= n.generous
         s.words = [t for k, t in toks if k == "w"]
         for w in s.words:
             if w in DRUG_NAMES:
@@ -238,6 +241,10 @@ def claims(text: str) -> list[Term]:
             q = amount_at[n.start]
             used |= q.numbers
             terms.append(Term("amount", q.text(toks), q.strict, unit=q.unit))
+            continue
+        if qty.age_of(toks, n, said=False):  # "54-year-old male"
+            used.add(n.start)
+            terms.append(Term("age", n.text, frozenset(n.strict)))
             continue
         before = " ".join(t for _, t in toks[max(0, n.start - _VITAL_REACH) : n.start])
         vital = _VITAL.search(before)

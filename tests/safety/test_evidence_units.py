@@ -388,3 +388,30 @@ def test_an_edit_that_changes_an_amount_is_refused() -> None:
         "added_number"
     ]
     assert unsupported_additions("i smoke half a pack a day", "I smoke 1/2 ppd.") == []
+
+
+@pytest.mark.parametrize(
+    ("said", "written", "expected"),
+    [
+        ("i'm fifty four", "54-year-old male.", []),
+        ("i just turned sixty", "60-year-old man.", []),
+        ("the pain is 8 out of 10, i'm 45", "45 yo F with pain 8/10.", []),
+        ("it lasted 45 minutes", "45-year-old male.", []),  # no age said: the number was
+        ("i'm fifty four", "45-year-old male.", [("age", "high")]),
+        ("so you're a fifty four year old", "45-year-old male.", [("age", "high")]),
+        ("i just turned sixty", "61-year-old man.", [("age", "high")]),
+        ("i'm 45", "Age 54.", [("age", "high")]),
+        # someone else's age, or a number after "I'm" that is no age: no contradiction
+        ("my daughter is 16 years old", "45-year-old female.", [("age", "medium")]),
+        ("my son, he's 12", "45-year-old female.", [("age", "medium")]),
+        ("i'm 5 foot 6", "45-year-old female.", [("age", "medium")]),
+        ("i'm 3 weeks pregnant", "29-year-old female.", [("age", "medium")]),
+        ("i'm 100 percent sure", "45-year-old female.", [("age", "medium")]),
+    ],
+)
+def test_an_age_against_the_age_the_patient_said(
+    said: str, written: str, expected: list[tuple[str, str]]
+) -> None:
+    """Before, "45-year-old" against "I'm fifty four" was a medium "number not said" (as
+    for any number), and passed when 45 was said as anything else."""
+    assert flags(said, written) == expected
