@@ -183,6 +183,16 @@ class DosingReader:
             yield from self._sentence(sentence)
 
     def _sentence(self, sentence: str) -> Iterator[Dosing]:
+        read = list(self._dosings(sentence))
+        # "in the morning and at night" says twice a day (not once, twice over): a note's
+        # "daily" for it halves the dose, its "in the morning and at night" for "twice a
+        # day" is the same.
+        totals = _day_totals(read)
+        parts = {id(d) for total in totals for d in read if _part_of(d, total)}
+        yield from (d for d in read if id(d) not in parts)
+        yield from totals
+
+    def _dosings(self, sentence: str) -> Iterator[Dosing]:
         drugs = _drugs(sentence)
         found = frequencies(sentence)
         previous_end = 0
@@ -205,6 +215,44 @@ class DosingReader:
 
     def _remember(self, drug: str, doses: frozenset[tuple[str, str]]) -> None:
         self._drug, self._doses, self._age = drug, doses, 0
+
+
+# Times of day: two of them for one drug in one sentence are that many doses a day.
+_TIME_OF_DAY = re.compile(
+    r"\b(?:morning|evening|night|nighttime|bedtime|bed|noon|lunch|breakfast|dinner|supper|"
+    r"afternoon|qam|qpm|qhs)\b"
+)
+
+
+def _is_time_of_day(d: Dosing) -> bool:
+    return (
+        not d.frequency.prn
+        and d.frequency.per_day == (1.0, 1.0)
+        and bool(_TIME_OF_DAY.search(d.frequency.text))
+    )
+
+
+def _part_of(d: Dosing, total: Dosing) -> bool:
+    return _is_time_of_day(d) and d.drug == total.drug and d.frequency.text in total.shown
+
+
+def _day_totals(read: list[Dosing]) -> list[Dosing]:
+    """ "metformin in the morning and at night": one more dosing, twice a day, for each
+    drug given two or more times of day in the sentence."""
+    by_drug: dict[str | None, list[Dosing]] = {}
+    for d in read:
+        if _is_time_of_day(d):
+            by_drug.setdefault(d.drug, []).append(d)
+    out: list[Dosing] = []
+    for drug, parts in by_drug.items():
+        if len(parts) < 2:
+            continue
+        text = " and ".join(d.frequency.text for d in parts)
+        n = float(len(parts))
+        doses = frozenset().union(*(d.doses for d in parts))
+        shown = f"{drug} {text}" if drug else text
+        out.append(Dosing(Frequency(text, (n, n), False), drug, doses, shown))
+    return out
 
 
 def statement_dosings(text: str) -> list[Dosing]:

@@ -153,3 +153,26 @@ def test_the_edit_guard_rejects_a_changed_frequency() -> None:
         "changed_frequency"
     ]
     assert edit_flips("amoxicillin uh twice a day", "Amoxicillin twice a day.") == []
+
+
+@pytest.mark.parametrize(
+    ("said", "statement", "expected"),
+    [
+        ("take the metformin in the morning and at night", "Metformin BID.", []),
+        ("take the metformin twice a day", "Metformin in the morning and at night.", []),
+        ("take the metformin in the morning and in the evening", "Metformin twice daily.", []),
+        # the day's total, not each part, is what was said
+        ("take the metformin in the morning and at night", "Metformin daily.",
+         ["high dose | dose changed by the frequency (said: metformin in the morning and at "
+          "night)"]),
+        ("take the metformin once a day", "Metformin in the morning and at night.",
+         ["high dose | dose changed by the frequency (said: metformin once a day)"]),
+        # two drugs, one time of day each: no total
+        ("take metformin in the morning and lisinopril at night",
+         "Metformin daily. Lisinopril nightly.", []),
+    ],
+)  # fmt: skip
+def test_times_of_day_for_one_drug_add_up(said: str, statement: str, expected: list[str]) -> None:
+    """Before, "Metformin BID." against "in the morning and at night" was a high false alarm
+    (each part read as once a day) and "Metformin daily." passed (it matched a part)."""
+    assert findings([said], statement) == expected
