@@ -167,27 +167,35 @@ LAB_WORDS: dict[str, str] = {
     "calcium": "calcium", "magnesium": "magnesium", "troponin": "troponin",
 }  # fmt: skip
 
+
+def _times(n: int) -> tuple[str, ...]:
+    """ "2x daily", "2x a day", "2x/day", "2x per day" (clinicians' shorthand)."""
+    return tuple(f"{n}x{sep}{day}" for sep, day in ((" ", "daily"), (" a ", "day"),
+                                                     ("/", "day"), (" per ", "day")))  # fmt: skip
+
+
 # Frequencies: phrase -> canonical (longest phrases are matched first).
 FREQUENCIES: dict[str, str] = by_canonical({
     "daily": (
         "once a day", "once daily", "once per day", "daily", "every day", "each day", "a day",
-        "per day", "qd", "q.d.", "every morning", "in the morning",
+        "per day", "qd", "q.d.", "every morning", "in the morning", *_times(1),
     ),
     "bid": (
         "twice a day", "twice daily", "two times a day", "bid", "b.i.d.", "twice per day",
-        "every twelve hours", "every 12 hours",
+        "every twelve hours", "every 12 hours", *_times(2),
     ),
     "tid": (
         "three times a day", "three times daily", "tid", "t.i.d.", "every eight hours",
-        "every 8 hours",
+        "every 8 hours", *_times(3),
     ),
     "qid": (
         "four times a day", "four times daily", "qid", "q.i.d.", "every six hours",
-        "every 6 hours",
+        "every 6 hours", *_times(4),
     ),
     "q4h": ("every four hours", "every 4 hours"),
     "nightly": (
         "at bedtime", "at night", "nightly", "qhs", "every night", "before bed", "at nighttime",
+        "a night", "per night", "each night",
     ),
     "weekly": ("once a week", "weekly", "every week", "a week", "per week"),
     "monthly": ("once a month", "monthly", "every month", "a month"),

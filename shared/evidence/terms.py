@@ -226,8 +226,8 @@ def claims(text: str) -> list[Term]:
             terms.append(Term("dose", f"{n.text} {nxt}", frozenset(n.strict), unit=unit))
             continue
         prev = toks[n.start - 1][1] if n.start > 0 else ""
-        if nxt == "times" or (prev == "every" and nxt in ("hours", "hour")):
-            used.add(n.start)  # part of a frequency ("three times a day"), checked as one
+        if nxt in ("times", "x") or (prev == "every" and nxt in ("hours", "hour")):
+            used.add(n.start)  # part of a frequency ("three times a day", "2x/week")
             continue
         if prev in _NAME_NUMBER:
             used.add(n.start)  # "type 2 diabetes", "covid-19": part of a name, not a value
