@@ -62,7 +62,11 @@ _NORMAL = re.compile(
     r"\b(normal|fine|okay|ok|good|clear|unremarkable|intact|no|not|isn't|doesn't|without|"
     r"negative)\b"
 )
-_ANY_SIDE = re.compile(r"\b(left|right|both|bilateral)\b")
+# Clinicians' shorthand ("L shoulder", "(R) knee", "Rt ankle", "bilat knees"): a side only
+# right before its part ("2 L of fluid", "R/O" are none).
+_SHORT_SIDES = {"l": "left", "r": "right", "lt": "left", "rt": "right", "bilat": "bilateral"}
+_WORD_SIDES = SIDES | _SHORT_SIDES
+_ANY_SIDE = re.compile(r"\b(left|right|both|bilateral|lt|rt|bilat|l|r)\b")
 _PART_WORD = re.compile(r"\b(" + "|".join(sorted(_PARTS, key=len, reverse=True)) + r")\b")
 _YES = re.compile(r"^\W*(yes|yeah|yep|yup|correct|that's right|it is|uh-huh)\b")
 _CARRY_LINES = 2
@@ -126,12 +130,12 @@ class _Reader:
         out: list[SideMention] = []
         used: set[int] = set()  # token indexes of sides already placed
         for i, tok in enumerate(toks):
-            if tok not in SIDES:
+            if tok not in _WORD_SIDES:
                 continue
             placed = self._part_after(toks, i)
             if placed is not None:
                 j, name = placed
-                out.append(SideMention(SIDES[tok], name, " ".join(toks[i : j + 1]), normal))
+                out.append(SideMention(_WORD_SIDES[tok], name, " ".join(toks[i : j + 1]), normal))
                 used.add(i)
         parts = [(i, region(t, toks[i - 1] if i else "")) for i, t in enumerate(toks)
                  if t in _PARTS]  # fmt: skip

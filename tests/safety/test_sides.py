@@ -39,6 +39,15 @@ def read(text: str) -> list[tuple[str, str]]:
         ("Her calves, both of them, are swollen.", [("bilateral", "calf")]),
         ("Left fifth metatarsal fracture.", [("left", "foot")]),
         ("Decreased breath sounds on the right.", [("right", "lung")]),
+        # clinicians' shorthand, right before the part
+        ("L shoulder pain.", [("left", "shoulder")]),
+        ("(R) knee effusion.", [("right", "knee")]),
+        ("Rt ankle sprain; Lt wrist normal.", [("right", "ankle"), ("left", "wrist")]),
+        ("Bilat knee pain.", [("bilateral", "knee")]),
+        ("L lower extremity edema.", [("left", "leg")]),
+        ("Gave 2 L of fluid.", []),
+        ("R/O pneumonia.", []),
+        ("L4-L5 disc herniation.", []),
         # "left" and "right" that are no side
         ("I left my knee brace at home.", []),
         ("Right, and my knee is sore.", []),
@@ -96,3 +105,14 @@ def test_in_the_note_beyond_the_linked_turns() -> None:
     assert [(f["kind"], f["severity"], f["message"]) for f in st["flags"]] == [
         ("laterality", "high", "side differs from the visit (said: right ear)")
     ]
+
+
+def test_a_shorthand_side_against_the_side_said() -> None:
+    """Before, "L shoulder pain." against "my right shoulder" passed: "L" was no side."""
+    from shared.evidence import Support, check_statement
+
+    said = Support.of("the pain is in my right shoulder")
+    assert [(f.kind, f.severity) for f in check_statement("L shoulder pain.", said, said)] == [
+        ("laterality", "high")
+    ]
+    assert check_statement("R shoulder pain.", said, said) == []
