@@ -82,6 +82,9 @@ def supported(term: Term, s: Support) -> bool:
         return bool(keys & s.drugs) or any(s.sounds_like(k) for k in keys)
     if term.kind == "frequency":
         return term.key in s.frequencies
+    if term.kind == "problem" and term.unit:  # "breast cancer": that kind, or the problem
+        kinds = {k for family, k in s.subtypes if family == term.key}  # said without one
+        return term.unit in kinds or (not kinds and term.key in s.problems)
     if term.kind == "problem":
         return bool(set(term.key.split("|")) & s.problems)
     if term.kind == "laterality":
@@ -98,6 +101,8 @@ def contradicted(term: Term, s: Support) -> bool:
     if term.kind == "laterality":
         side, part = term.key.split(" ", 1)
         return any(p == part and sd != side for sd, p in s.sides)
+    if term.kind == "problem" and term.unit:  # "colon cancer" where "breast cancer" was said
+        return any(family == term.key for family, _ in s.subtypes)
     if term.kind == "age":  # "45-year-old" where the turn said "I'm fifty four"
         return bool(s.ages)
     if term.kind == "amount":  # "2 packs a day" where the turn said "half a pack"

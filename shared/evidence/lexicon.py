@@ -152,6 +152,31 @@ VITAL_WORDS: dict[str, str] = {
     "weight": "weight", "weighs": "weight", "bmi": "bmi",
 }  # fmt: skip
 
+# Kinds of one problem that are different diagnoses: "type 1 diabetes" is not "type 2",
+# "breast cancer" not "colon cancer". phrase -> (family, kind).
+SUBTYPES: dict[str, tuple[str, str]] = {
+    **dict.fromkeys((
+        "type 1 diabetes", "type one diabetes", "type i diabetes", "t1dm", "dm1",
+        "juvenile diabetes", "type 1 diabetic", "type one diabetic"), ("diabetes", "type 1")),
+    **dict.fromkeys((
+        "type 2 diabetes", "type two diabetes", "type ii diabetes", "t2dm", "dm2",
+        "adult onset diabetes", "type 2 diabetic", "type two diabetic"), ("diabetes", "type 2")),
+    "gestational diabetes": ("diabetes", "gestational"),
+    **{f"{site} cancer": ("cancer", kind) for site, kind in (
+        ("breast", "breast"), ("colon", "colorectal"), ("colorectal", "colorectal"),
+        ("rectal", "colorectal"), ("lung", "lung"), ("prostate", "prostate"),
+        ("skin", "skin"), ("pancreatic", "pancreas"), ("pancreas", "pancreas"),
+        ("ovarian", "ovary"), ("cervical", "cervix"), ("uterine", "uterus"),
+        ("endometrial", "uterus"), ("bladder", "bladder"), ("kidney", "kidney"),
+        ("renal", "kidney"), ("thyroid", "thyroid"), ("stomach", "stomach"),
+        ("gastric", "stomach"), ("liver", "liver"), ("esophageal", "esophagus"),
+        ("brain", "brain"), ("testicular", "testis"), ("throat", "throat"),
+        ("head and neck", "throat"), ("bone", "bone"), ("blood", "blood"))},
+    "melanoma": ("cancer", "skin"), "basal cell carcinoma": ("cancer", "skin"),
+    "squamous cell carcinoma": ("cancer", "skin"), "leukemia": ("cancer", "blood"),
+    "lymphoma": ("cancer", "blood"), "myeloma": ("cancer", "blood"),
+}  # fmt: skip
+
 # Laboratory results and measures a clinician reads out: a value said after one of these
 # names is that result ("your a1c came back at seven point two").
 LAB_WORDS: dict[str, str] = {

@@ -22,6 +22,7 @@ from shared.evidence.lexicon import (
     FREQUENCIES,
     LAB_WORDS,
     PROBLEM_GROUPS,
+    SUBTYPES,
     TO_MG,
     VITAL_WORDS,
 )
@@ -54,6 +55,7 @@ for _group in PROBLEM_GROUPS:
     for _name in _group:
         _PROBLEM_CANON.setdefault(_name, set()).add(_group[0])
 _PROBLEM = _phrase_pattern(list(_PROBLEM_CANON))
+_SUBTYPE = _phrase_pattern(list(SUBTYPES))
 _VITAL = _phrase_pattern(list(VITAL_WORDS))
 _LAB = _phrase_pattern(list(LAB_WORDS))
 
@@ -72,7 +74,7 @@ class Term:
     kind: Kind
     text: str
     values: frozenset[str] = frozenset()  # numbers: the strict readings
-    unit: str = ""  # doses: canonical unit
+    unit: str = ""  # doses: canonical unit; a problem's kind ("type 1", "breast")
     key: str = ""  # drug, frequency, problem, side+part: canonical name(s), "|"-joined
 
 
@@ -138,6 +140,7 @@ class Support:
     labs: set[tuple[str, str]] = field(default_factory=set)  # (result, value)
     amounts: set[tuple[str, str]] = field(default_factory=set)  # (value, counted thing)
     ages: set[str] = field(default_factory=set)  # someone's age: "I'm 54", "a 54-year-old"
+    subtypes: set[tuple[str, str]] = field(default_factory=set)  # ("cancer", "breast")
     bare: set[str] = field(default_factory=set)  # numbers said without a unit of time
 
     @classmethod
@@ -186,6 +189,7 @@ class Support:
             s.problems |= _PROBLEM_CANON[m.group(1)]
         s.frequencies = {FREQUENCIES[m.group(1)] for m in _FREQ.finditer(low)}
         s.sides = {(m.side, m.part) for m in side_mentions(low)}
+        s.subtypes = {SUBTYPES[m.group(1)] for m in _SUBTYPE.finditer(low)}
         return s
 
     def sounds_like(self, drug: str) -> bool:
@@ -268,4 +272,7 @@ def claims(text: str) -> list[Term]:
         terms.append(Term("laterality", sm.shown, key=f"{sm.side} {sm.part}"))
     for m in _PROBLEM.finditer(low):
         terms.append(Term("problem", m.group(1), key="|".join(sorted(_PROBLEM_CANON[m.group(1)]))))
+    for m in _SUBTYPE.finditer(low):  # "type 1 diabetes", "breast cancer": which kind
+        family, kind = SUBTYPES[m.group(1)]
+        terms.append(Term("problem", m.group(1), key=family, unit=kind))
     return terms

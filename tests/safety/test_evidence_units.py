@@ -418,3 +418,25 @@ def test_an_age_against_the_age_the_patient_said(
     """Before, "45-year-old" against "I'm fifty four" was a medium "number not said" (as
     for any number), and passed when 45 was said as anything else."""
     assert flags(said, written) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "written", "expected"),
+    [
+        ("my mom had breast cancer", "Family history of colon cancer.", [("problem", "high")]),
+        ("i have type 2 diabetes", "Type 1 diabetes.", [("problem", "high")]),
+        ("i have type two diabetes", "T1DM.", [("problem", "high")]),
+        ("he had leukemia as a kid", "History of melanoma.", [("problem", "high")]),
+        ("my mom had breast cancer", "Family history of breast cancer.", []),
+        ("i have type two diabetes", "Type 2 diabetes mellitus.", []),
+        ("i have type two diabetes", "Diabetes.", []),
+        ("my mom had cancer", "Family history of breast cancer.", []),  # no kind said
+        ("i have sugar problems", "Type 2 diabetes.", []),
+    ],
+)
+def test_a_problem_of_another_kind_than_was_said(
+    said: str, written: str, expected: list[tuple[str, str]]
+) -> None:
+    """Before, "colon cancer" against "breast cancer" and "type 1" against "type 2 diabetes"
+    passed: the problem was said, the kind was not compared."""
+    assert flags(said, written) == expected
