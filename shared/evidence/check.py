@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from shared.evidence.lexicon import OPPOSITES
 from shared.evidence.quantities import in_days, same_duration
 from shared.evidence.terms import Kind, Support, Term, _mg, claims
 
@@ -82,6 +83,10 @@ def supported(term: Term, s: Support) -> bool:
         return bool(keys & s.drugs) or any(s.sounds_like(k) for k in keys)
     if term.kind == "frequency":
         return term.key in s.frequencies
+    if term.kind == "problem" and term.unit == "opposite":  # "hypothyroidism" said as such
+        return term.key in s.opposites or bool(
+            not s.opposites & {OPPOSITES[term.key][0]} and term.key in s.problems
+        )
     if term.kind == "problem" and term.unit:  # "breast cancer": that kind, or the problem
         kinds = {k for family, k in s.subtypes if family == term.key}  # said without one
         return term.unit in kinds or (not kinds and term.key in s.problems)
@@ -101,6 +106,8 @@ def contradicted(term: Term, s: Support) -> bool:
     if term.kind == "laterality":
         side, part = term.key.split(" ", 1)
         return any(p == part and sd != side for sd, p in s.sides)
+    if term.kind == "problem" and term.unit == "opposite":  # "hypo-" where "hyper-" was said
+        return OPPOSITES[term.key][0] in s.opposites and term.key not in s.opposites
     if term.kind == "problem" and term.unit:  # "colon cancer" where "breast cancer" was said
         return any(family == term.key for family, _ in s.subtypes)
     if term.kind == "age":  # "45-year-old" where the turn said "I'm fifty four"
@@ -144,7 +151,10 @@ def check_statement(text: str, linked: Support | None, whole: Support) -> list[F
     findings: dict[tuple[str, str], Finding] = {}
     for term in claims(text):
         found = judge(term, linked, whole)
-        if found is not None and (found.kind, found.term) not in findings:
+        if found is None:
+            continue
+        kept = findings.get((found.kind, found.term))  # two readings of one term: the worse
+        if kept is None or SEVERITY_RANK[found.severity] > SEVERITY_RANK[kept.severity]:
             findings[(found.kind, found.term)] = found
     return sorted(findings.values(), key=lambda f: -SEVERITY_RANK[f.severity])
 

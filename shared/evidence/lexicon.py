@@ -177,6 +177,31 @@ SUBTYPES: dict[str, tuple[str, str]] = {
     "lymphoma": ("cancer", "blood"), "myeloma": ("cancer", "blood"),
 }  # fmt: skip
 
+# Opposite findings: one is never a restatement of the other ("hypothyroidism" for "an
+# underactive thyroid" is; "hyperthyroidism" is not). canonical -> (its opposite, forms).
+OPPOSITES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "hypertension": ("hypotension", ("hypertension", "hypertensive", "high blood pressure",
+                                     "htn")),
+    "hypotension": ("hypertension", ("hypotension", "hypotensive", "low blood pressure")),
+    "hyperthyroidism": ("hypothyroidism", ("hyperthyroidism", "hyperthyroid",
+                                           "overactive thyroid")),
+    "hypothyroidism": ("hyperthyroidism", ("hypothyroidism", "hypothyroid",
+                                           "underactive thyroid", "low thyroid")),
+    "hyperglycemia": ("hypoglycemia", ("hyperglycemia", "hyperglycemic", "high blood sugar",
+                                       "high blood sugars", "high sugars", "high sugar")),
+    "hypoglycemia": ("hyperglycemia", ("hypoglycemia", "hypoglycemic", "low blood sugar",
+                                       "low blood sugars", "low sugars", "low sugar")),
+    "hyperkalemia": ("hypokalemia", ("hyperkalemia", "high potassium")),
+    "hypokalemia": ("hyperkalemia", ("hypokalemia", "low potassium")),
+    "hypernatremia": ("hyponatremia", ("hypernatremia", "high sodium")),
+    "hyponatremia": ("hypernatremia", ("hyponatremia", "low sodium")),
+    "hypercalcemia": ("hypocalcemia", ("hypercalcemia", "high calcium")),
+    "hypocalcemia": ("hypercalcemia", ("hypocalcemia", "low calcium")),
+    "tachycardia": ("bradycardia", ("tachycardia", "tachycardic", "fast heart rate",
+                                    "rapid heart rate")),
+    "bradycardia": ("tachycardia", ("bradycardia", "bradycardic", "slow heart rate")),
+}  # fmt: skip
+
 # Laboratory results and measures a clinician reads out: a value said after one of these
 # names is that result ("your a1c came back at seven point two").
 LAB_WORDS: dict[str, str] = {

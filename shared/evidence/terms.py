@@ -21,6 +21,7 @@ from shared.evidence.lexicon import (
     DRUG_NAMES,
     FREQUENCIES,
     LAB_WORDS,
+    OPPOSITES,
     PROBLEM_GROUPS,
     SUBTYPES,
     TO_MG,
@@ -56,6 +57,8 @@ for _group in PROBLEM_GROUPS:
         _PROBLEM_CANON.setdefault(_name, set()).add(_group[0])
 _PROBLEM = _phrase_pattern(list(_PROBLEM_CANON))
 _SUBTYPE = _phrase_pattern(list(SUBTYPES))
+_OPPOSITE_OF = {form: name for name, (_, forms) in OPPOSITES.items() for form in forms}
+_OPPOSITE = _phrase_pattern(list(_OPPOSITE_OF))
 _VITAL = _phrase_pattern(list(VITAL_WORDS))
 _LAB = _phrase_pattern(list(LAB_WORDS))
 
@@ -141,6 +144,7 @@ class Support:
     amounts: set[tuple[str, str]] = field(default_factory=set)  # (value, counted thing)
     ages: set[str] = field(default_factory=set)  # someone's age: "I'm 54", "a 54-year-old"
     subtypes: set[tuple[str, str]] = field(default_factory=set)  # ("cancer", "breast")
+    opposites: set[str] = field(default_factory=set)  # "hypothyroidism" (of OPPOSITES)
     bare: set[str] = field(default_factory=set)  # numbers said without a unit of time
 
     @classmethod
@@ -190,6 +194,7 @@ class Support:
         s.frequencies = {FREQUENCIES[m.group(1)] for m in _FREQ.finditer(low)}
         s.sides = {(m.side, m.part) for m in side_mentions(low)}
         s.subtypes = {SUBTYPES[m.group(1)] for m in _SUBTYPE.finditer(low)}
+        s.opposites = {_OPPOSITE_OF[m.group(1)] for m in _OPPOSITE.finditer(low)}
         return s
 
     def sounds_like(self, drug: str) -> bool:
@@ -272,6 +277,8 @@ def claims(text: str) -> list[Term]:
         terms.append(Term("laterality", sm.shown, key=f"{sm.side} {sm.part}"))
     for m in _PROBLEM.finditer(low):
         terms.append(Term("problem", m.group(1), key="|".join(sorted(_PROBLEM_CANON[m.group(1)]))))
+    for m in _OPPOSITE.finditer(low):  # "hypothyroidism": not its opposite
+        terms.append(Term("problem", m.group(1), key=_OPPOSITE_OF[m.group(1)], unit="opposite"))
     for m in _SUBTYPE.finditer(low):  # "type 1 diabetes", "breast cancer": which kind
         family, kind = SUBTYPES[m.group(1)]
         terms.append(Term("problem", m.group(1), key=family, unit=kind))

@@ -440,3 +440,25 @@ def test_a_problem_of_another_kind_than_was_said(
     """Before, "colon cancer" against "breast cancer" and "type 1" against "type 2 diabetes"
     passed: the problem was said, the kind was not compared."""
     assert flags(said, written) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "written", "expected"),
+    [
+        ("i have hypothyroidism", "Hyperthyroidism.", [("problem", "high")]),
+        ("i have an underactive thyroid", "History of hyperthyroidism.", [("problem", "high")]),
+        ("i have high blood pressure", "History of hypotension.", [("problem", "high")]),
+        ("my sugars have been dropping low, low blood sugar", "Hyperglycemia.",
+         [("problem", "high")]),
+        ("your potassium is low", "Hyperkalemia.", [("problem", "medium")]),  # no form said
+        ("i have an underactive thyroid", "Hypothyroidism.", []),
+        ("i have high blood pressure", "Hypertension.", []),
+        ("he gets low blood sugars at night", "Nocturnal hypoglycemia.", []),
+    ],
+)  # fmt: skip
+def test_the_opposite_finding_is_no_restatement(
+    said: str, written: str, expected: list[tuple[str, str]]
+) -> None:
+    """Before, "Hyperthyroidism." against "hypothyroidism" was a medium "problem not said",
+    and "History of hypotension." against "high blood pressure" passed."""
+    assert flags(said, written) == expected
