@@ -24,6 +24,7 @@ ABSENT_SEVERITY: dict[Kind, Severity] = {
     "dose": "high", "drug": "high", "vital": "high", "laterality": "high",
     "number": "medium", "frequency": "medium", "problem": "medium", "unit": "low",
     "duration": "medium", "lab": "medium", "amount": "medium", "age": "medium",
+    "procedure": "medium",
 }  # fmt: skip
 SEVERITY_RANK: dict[Severity, int] = {"high": 3, "medium": 2, "low": 1}
 
@@ -32,6 +33,7 @@ NOUN: dict[Kind, str] = {
     "dose": "dose", "drug": "drug", "vital": "vital sign", "laterality": "side",
     "number": "number", "frequency": "frequency", "problem": "problem", "unit": "unit",
     "duration": "duration", "lab": "lab result", "amount": "amount", "age": "age",
+    "procedure": "procedure",
     "negation": "negation", "experiencer": "experiencer", "temporality": "temporality",
     "action": "medication action", "allergy": "allergy",
 }  # fmt: skip
@@ -83,6 +85,8 @@ def supported(term: Term, s: Support) -> bool:
         return bool(keys & s.drugs) or any(s.sounds_like(k) for k in keys)
     if term.kind == "frequency":
         return term.key in s.frequencies
+    if term.kind == "procedure":
+        return term.key in s.procedures
     if term.kind == "problem" and term.unit == "opposite":  # "hypothyroidism" said as such
         return term.key in s.opposites or bool(
             not s.opposites & {OPPOSITES[term.key][0]} and term.key in s.problems

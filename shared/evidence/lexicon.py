@@ -202,6 +202,34 @@ OPPOSITES: dict[str, tuple[str, tuple[str, ...]]] = {
     "bradycardia": ("tachycardia", ("bradycardia", "bradycardic", "slow heart rate")),
 }  # fmt: skip
 
+# Procedures, as clinicians write them and as patients say them: a note's "status post
+# appendectomy" rests on "they took my appendix out", not on "my gallbladder".
+PROCEDURES: dict[str, tuple[str, ...]] = {
+    "cholecystectomy": ("cholecystectomy", "gallbladder removed", "gallbladder out",
+                        "gallbladder taken out", "gallbladder surgery", "lap chole",
+                        "gallbladder removal"),
+    "appendectomy": ("appendectomy", "appendix removed", "appendix out", "appendix taken out",
+                     "appendix surgery"),
+    "hysterectomy": ("hysterectomy", "uterus removed", "uterus out"),
+    "tonsillectomy": ("tonsillectomy", "tonsils out", "tonsils removed", "tonsils taken out"),
+    "knee replacement": ("knee replacement", "total knee", "tka", "knee arthroplasty",
+                         "replaced knee", "knee replaced"),
+    "hip replacement": ("hip replacement", "total hip", "tha", "hip arthroplasty",
+                        "replaced hip", "hip replaced"),
+    "cesarean": ("cesarean", "c-section", "c section", "caesarean"),
+    "bypass surgery": ("bypass surgery", "cabg", "coronary bypass", "heart bypass",
+                       "triple bypass", "quadruple bypass", "double bypass"),
+    "stent": ("stent", "stents", "stented", "pci", "angioplasty"),
+    "mastectomy": ("mastectomy", "lumpectomy", "breast removed"),
+    "hernia repair": ("hernia repair", "hernia surgery", "hernia fixed", "herniorrhaphy"),
+    "carpal tunnel release": ("carpal tunnel release", "carpal tunnel surgery"),
+    "acl reconstruction": ("acl reconstruction", "acl repair", "acl surgery"),
+    "cataract surgery": ("cataract surgery", "cataracts removed", "cataract removed"),
+    "colonoscopy": ("colonoscopy", "colonoscopies"),
+    "pacemaker": ("pacemaker",),
+    "spinal fusion": ("spinal fusion", "back fusion", "fusion surgery", "fused"),
+}  # fmt: skip
+
 # Laboratory results and measures a clinician reads out: a value said after one of these
 # names is that result ("your a1c came back at seven point two").
 LAB_WORDS: dict[str, str] = {

@@ -23,6 +23,7 @@ from shared.evidence.lexicon import (
     LAB_WORDS,
     OPPOSITES,
     PROBLEM_GROUPS,
+    PROCEDURES,
     SUBTYPES,
     TO_MG,
     VITAL_WORDS,
@@ -33,7 +34,7 @@ from shared.evidence.tokens import Num, number_spans, tokens
 
 Kind = Literal[
     "dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital", "duration",
-    "lab", "amount", "age",
+    "lab", "amount", "age", "procedure",
     # Meaning checks (shared.evidence.meaning): the words match, what they say does not.
     "negation", "experiencer", "temporality", "action", "allergy",
 ]  # fmt: skip
@@ -57,6 +58,8 @@ for _group in PROBLEM_GROUPS:
         _PROBLEM_CANON.setdefault(_name, set()).add(_group[0])
 _PROBLEM = _phrase_pattern(list(_PROBLEM_CANON))
 _SUBTYPE = _phrase_pattern(list(SUBTYPES))
+_PROCEDURE_OF = {form: name for name, forms in PROCEDURES.items() for form in forms}
+_PROCEDURE = _phrase_pattern(list(_PROCEDURE_OF))
 _OPPOSITE_OF = {form: name for name, (_, forms) in OPPOSITES.items() for form in forms}
 _OPPOSITE = _phrase_pattern(list(_OPPOSITE_OF))
 _VITAL = _phrase_pattern(list(VITAL_WORDS))
@@ -145,6 +148,7 @@ class Support:
     ages: set[str] = field(default_factory=set)  # someone's age: "I'm 54", "a 54-year-old"
     subtypes: set[tuple[str, str]] = field(default_factory=set)  # ("cancer", "breast")
     opposites: set[str] = field(default_factory=set)  # "hypothyroidism" (of OPPOSITES)
+    procedures: set[str] = field(default_factory=set)  # "cholecystectomy" (of PROCEDURES)
     bare: set[str] = field(default_factory=set)  # numbers said without a unit of time
 
     @classmethod
@@ -195,6 +199,7 @@ class Support:
         s.sides = {(m.side, m.part) for m in side_mentions(low)}
         s.subtypes = {SUBTYPES[m.group(1)] for m in _SUBTYPE.finditer(low)}
         s.opposites = {_OPPOSITE_OF[m.group(1)] for m in _OPPOSITE.finditer(low)}
+        s.procedures = {_PROCEDURE_OF[m.group(1)] for m in _PROCEDURE.finditer(low)}
         return s
 
     def sounds_like(self, drug: str) -> bool:
@@ -277,6 +282,8 @@ def claims(text: str) -> list[Term]:
         terms.append(Term("laterality", sm.shown, key=f"{sm.side} {sm.part}"))
     for m in _PROBLEM.finditer(low):
         terms.append(Term("problem", m.group(1), key="|".join(sorted(_PROBLEM_CANON[m.group(1)]))))
+    for m in _PROCEDURE.finditer(low):  # "status post appendectomy"
+        terms.append(Term("procedure", m.group(1), key=_PROCEDURE_OF[m.group(1)]))
     for m in _OPPOSITE.finditer(low):  # "hypothyroidism": not its opposite
         terms.append(Term("problem", m.group(1), key=_OPPOSITE_OF[m.group(1)], unit="opposite"))
     for m in _SUBTYPE.finditer(low):  # "type 1 diabetes", "breast cancer": which kind

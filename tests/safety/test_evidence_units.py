@@ -462,3 +462,23 @@ def test_the_opposite_finding_is_no_restatement(
     """Before, "Hyperthyroidism." against "hypothyroidism" was a medium "problem not said",
     and "History of hypotension." against "high blood pressure" passed."""
     assert flags(said, written) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "written", "expected"),
+    [
+        ("i had my gallbladder out years ago", "Status post appendectomy.",
+         [("procedure", "medium")]),
+        ("i had my gallbladder out years ago", "Status post cholecystectomy.", []),
+        ("they took my appendix out when i was a kid", "History of appendectomy.", []),
+        ("i had a total knee on the left", "Status post left knee replacement.", []),
+        ("i had a c-section with my second", "History of cesarean section.", []),
+        ("i had a triple bypass", "History of CABG.", []),
+        ("we'll set you up for a colonoscopy", "Schedule colonoscopy.", []),
+    ],
+)  # fmt: skip
+def test_a_procedure_nobody_said_is_flagged(
+    said: str, written: str, expected: list[tuple[str, str]]
+) -> None:
+    """Before, a note's surgical history was not checked at all."""
+    assert flags(said, written) == expected
