@@ -152,6 +152,14 @@ VITAL_WORDS: dict[str, str] = {
     "weight": "weight", "weighs": "weight", "bmi": "bmi",
 }  # fmt: skip
 
+# Problem names that are also what is measured ("Weight 220 lbs.", "Blood pressure
+# 120/80."): said, they support the problem ("my blood pressure" -> hypertension); written
+# in a note they claim none.
+MEASURE_NAMES = frozenset({
+    "blood pressure", "weight", "blood sugar", "sugar", "sugars", "cholesterol", "a1c",
+    "a one c", "hba1c", "thyroid", "kidney function", "lipids",
+})  # fmt: skip
+
 # Kinds of one problem that are different diagnoses: "type 1 diabetes" is not "type 2",
 # "breast cancer" not "colon cancer". phrase -> (family, kind).
 SUBTYPES: dict[str, tuple[str, str]] = {

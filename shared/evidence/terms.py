@@ -21,6 +21,7 @@ from shared.evidence.lexicon import (
     DRUG_NAMES,
     FREQUENCIES,
     LAB_WORDS,
+    MEASURE_NAMES,
     OPPOSITES,
     PROBLEM_GROUPS,
     PROCEDURES,
@@ -30,7 +31,7 @@ from shared.evidence.lexicon import (
 )
 from shared.evidence.quantities import in_days
 from shared.evidence.sides import side_mentions
-from shared.evidence.tokens import Num, number_spans, tokens
+from shared.evidence.tokens import Num, number_spans, tokens, word
 
 Kind = Literal[
     "dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital", "duration",
@@ -130,6 +131,40 @@ def _drug_keys(word: str) -> set[str]:
     return {word, BRAND_GENERIC.get(word, word)}
 
 
+_TO_KG = {"pounds": 0.45359237, "pound": 0.45359237, "lbs": 0.45359237, "lb": 0.45359237}
+_TO_LB = {"kilos": 2.20462262, "kilograms": 2.20462262, "kg": 2.20462262, "kgs": 2.20462262}
+_FEET = frozenset({"foot", "feet", "ft"})
+
+
+def _converted(toks: list[tuple[str, str]], nums: list[Num]) -> set[str]:
+    """A measurement said in one unit, in the other a note may write: pounds <-> kg,
+    Fahrenheit <-> Celsius (a temperature reading), feet and inches -> inches and cm."""
+    out: set[str] = set()
+    by_start = {n.start: n for n in nums}
+    for n in nums:
+        unit = word(toks, n.end)
+        factor = _TO_KG.get(unit) or _TO_LB.get(unit)
+        values = [float(v) for v in n.strict]
+        if factor:
+            out |= {num.norm(round(v * factor, d)) for v in values for d in (0, 1)}
+        before = " ".join(t for _, t in toks[max(0, n.start - _VITAL_REACH) : n.start])
+        vital = _VITAL.search(before)
+        if vital and VITAL_WORDS[vital.group(1)] == "temperature":
+            for v in values:
+                if 95 <= v <= 108:
+                    out.add(num.norm(round((v - 32) * 5 / 9, 1)))
+                elif 35 <= v <= 42:
+                    out.add(num.norm(round(v * 9 / 5 + 32, 1)))
+        if unit in _FEET:  # "five foot eight", "5 feet 8 inches"
+            inches_n = by_start.get(n.end + 1)
+            extra = [float(v) for v in inches_n.strict] if inches_n else [0.0]
+            for f in values:
+                for i in extra:
+                    total = f * 12 + i
+                    out |= {num.norm(total), num.norm(round(total * 2.54))}
+    return out
+
+
 @dataclass
 class Support:
     """What a text (linked turns, or the whole visit) said, read generously."""
@@ -159,6 +194,7 @@ class Support:
         s = cls(numbers=num.said_numbers(low))
         for n in nums:
             s.numbers |= n.generous
+        s.numbers |= _converted(toks, nums)
         by_start = {n.start: n for n in nums}
         durations = qty.durations(toks, nums)
         in_duration = {i for d in durations for i in d.numbers}
@@ -281,7 +317,9 @@ def claims(text: str) -> list[Term]:
     for sm in side_mentions(low):
         terms.append(Term("laterality", sm.shown, key=f"{sm.side} {sm.part}"))
     for m in _PROBLEM.finditer(low):
-        terms.append(Term("problem", m.group(1), key="|".join(sorted(_PROBLEM_CANON[m.group(1)]))))
+        if m.group(1) not in MEASURE_NAMES:
+            key = "|".join(sorted(_PROBLEM_CANON[m.group(1)]))
+            terms.append(Term("problem", m.group(1), key=key))
     for m in _PROCEDURE.finditer(low):  # "status post appendectomy"
         terms.append(Term("procedure", m.group(1), key=_PROCEDURE_OF[m.group(1)]))
     for m in _OPPOSITE.finditer(low):  # "hypothyroidism": not its opposite

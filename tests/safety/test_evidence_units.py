@@ -482,3 +482,29 @@ def test_a_procedure_nobody_said_is_flagged(
 ) -> None:
     """Before, a note's surgical history was not checked at all."""
     assert flags(said, written) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "written"),
+    [
+        ("i weigh about 220 pounds", "Weight 100 kg."),
+        ("i weigh 100 kilos", "Weight 220 lb."),
+        ("your temperature is 101.3", "Temperature 38.5 C."),
+        ("your temperature is 38.5", "Temp 101.3 F."),
+        ("i'm five foot eight", "Height 68 inches."),
+        ("i'm 5 feet 8 inches", "Height 173 cm."),
+        # a measurement's name claims no problem ("weight" is not obesity)
+        ("i weigh about 220 pounds", "Weight 220 lbs."),
+        ("your pressure is one twenty over eighty", "Blood pressure 120/80."),
+        ("no fevers or chills", "Denies fevers, chills, or weight loss."),
+    ],
+)
+def test_a_measurement_in_the_other_unit_is_a_restatement(said: str, written: str) -> None:
+    """Before, "Weight 100 kg." against "220 pounds" was a high vital flag, and "Weight
+    220 lbs." a medium "problem not said" (the word "weight" read as obesity)."""
+    assert flags(said, written) == []
+
+
+def test_a_converted_measurement_still_catches_a_wrong_value() -> None:
+    assert ("vital", "high") in flags("i weigh two hundred and twenty pounds", "Weight 250 lbs.")
+    assert ("vital", "high") in flags("i weigh about 220 pounds", "Weight 120 kg.")
