@@ -74,13 +74,22 @@ def _age_form(toks: list[tuple[str, str]], n: Num) -> bool:
 
 
 def recent_units(toks: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """ "last week", "the past month": about one unit of time (read only on the said side:
-    "since last week" in a note is a date, not a length)."""
-    return {
+    """ "last week", "the past month": about one unit of time; "yesterday", "last night":
+    a day, "the day before yesterday" two (read only on the said side: "since last week"
+    in a note is a date, not a length)."""
+    found = {
         ("1", unit)
         for i in range(1, len(toks))
         if toks[i - 1][1] in ("last", "past") and (unit := _unit_at(toks, i))
     }
+    words = [t for _, t in toks]
+    for i, w in enumerate(words):
+        if w == "yesterday":
+            found.add(("2", "d") if words[max(0, i - 3) : i] == ["the", "day", "before"]
+                      else ("1", "d"))  # fmt: skip
+        elif w == "night" and i and words[i - 1] == "last":
+            found.add(("1", "d"))
+    return found
 
 
 TIME_UNITS: dict[str, str] = {
