@@ -96,11 +96,12 @@ class VisitMeaning:
         allergy = AllergyReader()
         measured: dict[str, list[Said]] = {}  # findings read from measured vital signs
         for seq, text in turns:
-            found = mentions(text)
+            by_sentence = [(sentence, mentions(sentence)) for sentence in sentences(text)]
+            found = tuple(m for _, said in by_sentence for m in said)
             names = {m.concept for m in found}
             for m in _answers(asked, text, names):
                 visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
-            answered, open_questions = _answered_within(text)
+            answered, open_questions = _answered_within(by_sentence)
             for m in answered:
                 visit.concepts.setdefault(m.concept, []).append(Said(seq, m))
             for m in found:
@@ -133,14 +134,15 @@ class VisitMeaning:
         return visit
 
 
-def _answered_within(text: str) -> tuple[list[Mention], list[Mention]]:
+def _answered_within(
+    by_sentence: list[tuple[str, tuple[Mention, ...]]],
+) -> tuple[list[Mention], list[Mention]]:
     """Questions a turn answers itself, and those left for the next turn. Speech
     recognition ends a turn at a pause, not at a change of speaker, so "Any fever? No.
     Any cough?" may be one turn: the fever is denied there, only the cough is left open."""
     answered: list[Mention] = []
     pending: list[Mention] = []
-    for sentence in sentences(text):
-        said = mentions(sentence)
+    for sentence, said in by_sentence:
         # Only a short answer: a longer sentence after a question is more likely the
         # asker going on ("Any fever? Sometimes that comes with the flu.").
         if pending and not sentence.rstrip().endswith("?") and len(sentence.split()) <= 5:

@@ -119,6 +119,10 @@ _ONE_UNIT_BEFORE = frozenset({
 _ONE_UNIT_AFTER = frozenset({"ago", "now", "or", "and", "long", "later", "earlier"})
 
 
+# The words a quantity in words can start with (most tokens start none: skipped at once).
+_WORDED_START = frozenset({"a", "an", "half", *_COUNT_WORDS})
+
+
 @dataclass(frozen=True)
 class Quantity:
     """A duration or a counted amount: its tokens, values and unit."""
@@ -172,8 +176,8 @@ def durations(toks: list[tuple[str, str]], nums: list[Num]) -> list[Quantity]:
             continue
         found.append(_ranged(toks, nums, n, n.end + 1, unit))
     taken = {i for d in found for i in range(d.start, d.end)}
-    for i in range(len(toks)):
-        if i in taken:
+    for i, (_, tok) in enumerate(toks):
+        if tok not in _WORDED_START or i in taken:
             continue
         got = _worded_duration(toks, i, by_start)
         if got is not None and not taken & set(range(got.start, got.end)):
@@ -263,10 +267,9 @@ def amounts(toks: list[tuple[str, str]], nums: list[Num], *, said: bool) -> list
             continue
         found.append(_ranged(toks, nums, n, end, noun))
     taken = {i for q in found for i in range(q.start, q.end)}
-    for i in range(len(toks)):
-        if i in taken:
+    for i, (_, tok) in enumerate(toks):
+        if tok not in _WORDED_START or i in taken:
             continue
-        tok = word(toks, i)
         article = tok in ("a", "an")
         at = i + 1 if article else i
         values: tuple[frozenset[str], frozenset[str]] | None = None

@@ -136,6 +136,12 @@ _TO_LB = {"kilos": 2.20462262, "kilograms": 2.20462262, "kg": 2.20462262, "kgs":
 _FEET = frozenset({"foot", "feet", "ft"})
 
 
+def _is_temperature(toks: list[tuple[str, str]], n: Num) -> bool:
+    before = " ".join(t for _, t in toks[max(0, n.start - _VITAL_REACH) : n.start])
+    vital = _VITAL.search(before)
+    return vital is not None and VITAL_WORDS[vital.group(1)] == "temperature"
+
+
 def _converted(toks: list[tuple[str, str]], nums: list[Num]) -> set[str]:
     """A measurement said in one unit, in the other a note may write: pounds <-> kg,
     Fahrenheit <-> Celsius (a temperature reading), feet and inches -> inches and cm."""
@@ -147,9 +153,7 @@ def _converted(toks: list[tuple[str, str]], nums: list[Num]) -> set[str]:
         values = [float(v) for v in n.strict]
         if factor:
             out |= {num.norm(round(v * factor, d)) for v in values for d in (0, 1)}
-        before = " ".join(t for _, t in toks[max(0, n.start - _VITAL_REACH) : n.start])
-        vital = _VITAL.search(before)
-        if vital and VITAL_WORDS[vital.group(1)] == "temperature":
+        if any(35 <= v <= 42 or 95 <= v <= 108 for v in values) and _is_temperature(toks, n):
             for v in values:
                 if 95 <= v <= 108:
                     out.add(num.norm(round((v - 32) * 5 / 9, 1)))
