@@ -33,6 +33,7 @@ _REASONS = {
     "lab": "added_number",
     "amount": "added_number",
     "age": "added_number",
+    "score": "added_number",
     "drug": "added_drug",
     "laterality": "added_side",
 }

@@ -24,7 +24,7 @@ ABSENT_SEVERITY: dict[Kind, Severity] = {
     "dose": "high", "drug": "high", "vital": "high", "laterality": "high",
     "number": "medium", "frequency": "medium", "problem": "medium", "unit": "low",
     "duration": "medium", "lab": "medium", "amount": "medium", "age": "medium",
-    "procedure": "medium",
+    "procedure": "medium", "score": "medium",
 }  # fmt: skip
 SEVERITY_RANK: dict[Severity, int] = {"high": 3, "medium": 2, "low": 1}
 
@@ -33,7 +33,7 @@ NOUN: dict[Kind, str] = {
     "dose": "dose", "drug": "drug", "vital": "vital sign", "laterality": "side",
     "number": "number", "frequency": "frequency", "problem": "problem", "unit": "unit",
     "duration": "duration", "lab": "lab result", "amount": "amount", "age": "age",
-    "procedure": "procedure",
+    "procedure": "procedure", "score": "pain score",
     "negation": "negation", "experiencer": "experiencer", "temporality": "temporality",
     "action": "medication action", "allergy": "allergy",
 }  # fmt: skip
@@ -68,7 +68,7 @@ def supported(term: Term, s: Support) -> bool:
         if "/" in next(iter(term.values), ""):
             return bool(term.values & s.bps)
         return bool(term.values & s.numbers)
-    if term.kind in ("number", "lab"):
+    if term.kind in ("number", "lab", "score"):
         return bool(term.values & s.numbers)
     if term.kind == "age":  # said as an age, or (no age said) as any number
         return bool(term.values & s.ages) or (not s.ages and bool(term.values & s.numbers))
@@ -118,7 +118,7 @@ def contradicted(term: Term, s: Support) -> bool:
         return bool(s.ages)
     if term.kind == "amount":  # "2 packs a day" where the turn said "half a pack"
         return any(unit == term.unit for _, unit in s.amounts)
-    if term.kind == "lab":  # "A1c 8.2." where the turn said "a1c ... seven point two"
+    if term.kind in ("lab", "score"):  # "A1c 8.2." where the turn said "a1c ... 7.2"
         return any(lab == term.key for lab, _ in s.labs)
     if term.kind == "duration":
         # The number said only with another unit of time: "2 months" for "two weeks" (not
@@ -140,10 +140,10 @@ def judge(term: Term, linked: Support | None, whole: Support) -> Finding | None:
         return Finding("duration", "medium", term.text, OTHER_TIME_UNIT)
     if term.kind == "age" and contradicted(term, whole):  # an age is said once a visit
         return Finding("age", "high", term.text, OTHER_AGE)
-    if term.kind == "lab" and contradicted(term, whole):
+    if term.kind in ("lab", "score") and contradicted(term, whole):
         # Medium: a visit says a result at several times ("sugars of 300 to 400, one
         # spike to 600"); the linked turns contradicting it is high (above).
-        return Finding("lab", "medium", term.text, OTHER_LAB_VALUE)
+        return Finding(term.kind, "medium", term.text, OTHER_LAB_VALUE)
     if term.kind in ("dose", "duration", "amount") and term.values & whole.numbers:
         return Finding("unit", "low", term.text, UNIT_NOT_SAID)
     message = NOT_SAID if linked is not None else NOT_SAID_ANYWHERE

@@ -35,7 +35,7 @@ from shared.evidence.tokens import Num, number_spans, tokens, word
 
 Kind = Literal[
     "dose", "drug", "number", "unit", "frequency", "laterality", "problem", "vital", "duration",
-    "lab", "amount", "age", "procedure",
+    "lab", "amount", "age", "procedure", "score",
     # Meaning checks (shared.evidence.meaning): the words match, what they say does not.
     "negation", "experiencer", "temporality", "action", "allergy",
 ]  # fmt: skip
@@ -136,6 +136,24 @@ _TO_LB = {"kilos": 2.20462262, "kilograms": 2.20462262, "kg": 2.20462262, "kgs":
 _FEET = frozenset({"foot", "feet", "ft"})
 
 
+PAIN_SCORE = "pain score"
+# A turn that gives a score out of ten: its numbers up to ten may be that score.
+_SCORE_CUE = re.compile(r"\b(?:scale|out of (?:ten|10)|pain|hurts?|rate it)\b|/\s?10\b")
+
+
+def _score_of(toks: list[tuple[str, str]], n: Num, by_start: dict[int, Num]) -> Num | None:
+    """The "10" of "8/10" or "8 out of 10" after ``n`` (a score out of ten), or None."""
+    at = (
+        n.end + 1
+        if word(toks, n.end) == "/"
+        else (n.end + 2 if [word(toks, n.end), word(toks, n.end + 1)] == ["out", "of"] else -1)
+    )
+    ten = by_start.get(at)
+    if ten is None or ten.strict != {"10"} or not all(float(v) <= 10 for v in n.strict):
+        return None
+    return ten
+
+
 def _is_temperature(toks: list[tuple[str, str]], n: Num) -> bool:
     before = " ".join(t for _, t in toks[max(0, n.start - _VITAL_REACH) : n.start])
     vital = _VITAL.search(before)
@@ -199,6 +217,8 @@ class Support:
         for n in nums:
             s.numbers |= n.generous
         s.numbers |= _converted(toks, nums)
+        if _SCORE_CUE.search(low):  # "on a scale of one to ten it's about a six"
+            s.labs |= {(PAIN_SCORE, v) for n in nums for v in n.generous if float(v) <= 10}
         by_start = {n.start: n for n in nums}
         durations = qty.durations(toks, nums)
         in_duration = {i for d in durations for i in d.numbers}
@@ -266,6 +286,11 @@ def claims(text: str) -> list[Term]:
         if n.start in used:
             continue
         nxt = toks[n.end][1] if n.end < len(toks) else ""
+        score_of = _score_of(toks, n, by_start)
+        if score_of is not None:  # "pain 8/10", "8 out of 10": a score, checked as one
+            used |= {n.start, score_of.start}
+            terms.append(Term("score", f"{n.text}/10", frozenset(n.strict), key=PAIN_SCORE))
+            continue
         if nxt in ("/", "over") and n.end + 1 in by_start:
             other = by_start[n.end + 1]
             if _plausible_bp(n, other):

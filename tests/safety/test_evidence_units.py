@@ -511,3 +511,23 @@ def test_a_measurement_in_the_other_unit_is_a_restatement(said: str, written: st
 def test_a_converted_measurement_still_catches_a_wrong_value() -> None:
     assert ("vital", "high") in flags("i weigh two hundred and twenty pounds", "Weight 250 lbs.")
     assert ("vital", "high") in flags("i weigh about 220 pounds", "Weight 120 kg.")
+
+
+@pytest.mark.parametrize(
+    ("said", "written", "expected"),
+    [
+        ("on a scale of one to ten it's about a six", "Pain 8/10.", [("score", "high")]),
+        ("it's like an eight out of ten", "Pain rated 5/10.", [("score", "high")]),
+        ("it's like an eight out of ten", "Pain 5 out of 10.", [("score", "high")]),
+        ("on a scale of one to ten it's about a six", "Pain 6/10.", []),
+        ("it's like an eight out of ten", "Pain 8/10.", []),
+        ("the pain is a seven", "Pain 7/10.", []),  # "10" is the scale, not a value said
+        ("i've had it for 3 days, on a scale of 1 to 10 it's a 4", "Pain 4/10 for 3 days.", []),
+    ],
+)
+def test_a_pain_score_against_the_score_said(
+    said: str, written: str, expected: list[tuple[str, str]]
+) -> None:
+    """Before, "Pain 8/10." against "about a six" was a medium "number not said", and "Pain
+    7/10." against "the pain is a seven" a medium false alarm (the 10 was not said)."""
+    assert flags(said, written) == expected
