@@ -31,6 +31,8 @@ Assertion = Literal["present", "negated", "possible", "hypothetical", "historica
 Experiencer = Literal["patient", "family"]
 # Where a problem stands: gone ("the cough has resolved") or still there ("persists").
 Status = Literal["resolved", "ongoing"]
+# Its course: getting better or worse ("the cough is improving", "worsening headaches").
+Course = Literal["better", "worse"]
 
 # A question about having something: "any ...", "do you have ...", "have you had ...".
 _YES_NO = re.compile(
@@ -204,6 +206,7 @@ class Mention:
     status: Status | None = None
     # Read from a measured vital sign ("heart rate 72"), shown with what it says.
     reading: str | None = None
+    course: Course | None = None
 
     @property
     def affirmed(self) -> bool:
@@ -221,6 +224,8 @@ class Mention:
             prefix = f"{self.status} "
         if self.reading is not None:
             return f"{self.reading} ({who}{prefix}{self.concept})"
+        if self.course is not None:
+            return f"{who}{prefix}{self.concept}, getting {self.course}"
         return f"{who}{prefix}{self.concept}"
 
 
@@ -444,6 +449,50 @@ def _status(after: str, before: str) -> tuple[Status | None, bool]:
     return None, False
 
 
+# A course word after the concept ("the cough is getting better", "headaches are
+# worsening") or just before it ("worsening cough", "less coughing"); not a condition
+# ("worse at night", "better with rest": what makes it so, not where it is going) and not
+# denied ("no better", "not getting worse").
+_CONDITION = (
+    r"(?!\s+(?:with|at|when|in|on|after|before|during|if|while|lying|sitting|standing|"
+    r"walking|bending|eating|exercise|activity|movement))"
+)
+_BETTER_AFTER = re.compile(
+    r"\b(better|improv(?:ed|ing|es)|eas(?:ed|ing)(?: up)?|went down|gone down|going down|"
+    r"come down|came down|decreas(?:ed|ing)|calm(?:ed|ing) down|settl(?:ed|ing) down|"
+    r"less (?:frequent|often|severe|intense|bad))\b" + _CONDITION
+)
+_WORSE_AFTER = re.compile(
+    r"\b(worse|worsen(?:ed|ing|s)?|spread(?:ing|s)?|increas(?:ed|ing)|more (?:frequent|often|"
+    r"severe|intense)|progress(?:ed|ing)|escalat(?:ed|ing)|getting bad|flar(?:ed|ing) up)\b"
+    + _CONDITION
+)
+_COURSE_BEFORE: tuple[tuple[re.Pattern[str], Course], ...] = (
+    (re.compile(r"\b(worsening|increasing|progressive|escalating|spreading)\W+(?:\w+\W+)?$"),
+     "worse"),
+    (re.compile(r"\b(improving|improved|decreasing|resolving|less)\W+(?:\w+\W+)?$"), "better"),
+)  # fmt: skip
+_DENIED_BEFORE = re.compile(
+    r"\b(?:no|not|n't|never|isn't|hasn't|haven't|aren't|doesn't|don't|didn't|wasn't|any)"
+    r"(?:\s+\w+){0,2}\s*$"
+)
+
+
+def _course(after: str, before: str) -> Course | None:
+    """The course said of a concept: better, worse, or None (none said, or both)."""
+    after = " ".join(after.split()[:_STATUS_REACH])
+    found: set[Course] = set()
+    for pattern, course in ((_BETTER_AFTER, "better"), (_WORSE_AFTER, "worse")):
+        m = _cue(pattern, after)
+        if m is not None and not _DENIED_BEFORE.search(after[: m.start()]):
+            found.add(course)  # type: ignore[arg-type]
+    for pattern, course in _COURSE_BEFORE:
+        m = pattern.search(before)
+        if m and not _NEW_CLAUSE.search(before[m.end(1) :]):
+            found.add(course)
+    return found.pop() if len(found) == 1 else None
+
+
 _PRONOUN_SUBJECT = re.compile(r"\b(?:it|it's|that|that's|they|they're|those)\b")
 _STILL_HAVE_IT = re.compile(
     r"\bstill (?:have|has|got|get|getting|having|feel|feeling) (?:it|them|that)\b"
@@ -545,10 +594,15 @@ def _sentence_mentions(sentence: str) -> tuple[Mention, ...]:
             assertion = "historical"  # it was so, and is no more
         elif CANONICAL[text] in _HABITS and assertion == "negated" and _GIVEN_UP.search(low):
             assertion = "historical"
+        course: Course | None = None
+        if CANONICAL[text] not in _NO_STATUS and assertion == "present":
+            upto = found[i + 1][0] if i + 1 < len(found) else len(low)
+            since = found[i - 1][1] if i else 0
+            course = _course(low[end:upto], low[since:start])
         # An abbreviation is shown as written ("cp"), its words are what was read.
         shown = next((w for a, b, w in short if a <= start < b), text)
         asked = yes_no and r[0] == "asked"
-        out.append(Mention(CANONICAL[text], shown, assertion, r[1], asked, status))
+        out.append(Mention(CANONICAL[text], shown, assertion, r[1], asked, status, course=course))
     return tuple(out)
 
 

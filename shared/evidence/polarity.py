@@ -98,6 +98,13 @@ _DIRECTIONS: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = (
     ),
     (
         "flipped_direction",
+        frozenset({"went up", "gone up", "going up", "came up", "bigger", "larger", "growing",
+                   "grew", "spreading"}),
+        frozenset({"went down", "gone down", "going down", "came down", "smaller", "shrinking",
+                   "shrunk", "shrank"}),
+    ),
+    (
+        "flipped_direction",
         frozenset({"high", "higher", "elevated"}),
         frozenset({"low", "lower"}),
     ),

@@ -514,3 +514,38 @@ def test_a_question_and_its_answer_in_one_turn(
     """Before, "Any fever? No." in one turn read nothing (the answer was looked for in the
     next turn), and "Any fever? No. Any cough?" / "Yes." read a fever."""
     assert findings(turns, statement) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "statement", "expected"),
+    [
+        ("The cough is getting better.", "Cough is worsening.",
+         ["high temporality cough | said: cough, getting better"]),
+        ("The headaches are getting worse.", "Headaches have improved.",
+         ["high temporality headaches | said: headache, getting worse"]),
+        ("The rash is spreading.", "Rash is improving.",
+         ["high temporality rash | said: rash, getting worse"]),
+        ("The swelling went down.", "Swelling has worsened.",
+         ["high temporality swelling | said: swelling, getting better"]),
+        ("I have less coughing now.", "Worsening cough.",
+         ["high temporality cough | said: cough, getting better"]),
+        ("My cough is better than last week.", "Cough is worsening.",
+         ["high temporality cough | said: cough, getting better"]),
+        # the same course; a condition is no course; a denied course is none
+        ("The cough is getting better.", "Cough is improving.", []),
+        ("The pain is getting better.", "Pain worse at night.", []),
+        ("The cough is getting better.", "Cough worse with exertion.", []),
+        ("The headaches are not getting worse.", "Headaches are worsening.", []),
+        ("Is the cough any better?", "Cough is worsening.", []),
+    ],
+)  # fmt: skip
+def test_a_course_against_the_course_said(said: str, statement: str, expected: list[str]) -> None:
+    """Before, "Cough is worsening." against "the cough is getting better" passed: the
+    cough was said, its course was not compared."""
+    assert findings([said], statement) == expected
+
+
+def test_an_edit_that_turns_a_course_around_is_refused() -> None:
+    assert "flipped_direction" in edit_flips("the swelling went down", "The swelling went up.")
+    assert "flipped_direction" in edit_flips("the mole got bigger", "The mole got smaller.")
+    assert edit_flips("the swelling went down", "The swelling went down.") == []
