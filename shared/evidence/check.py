@@ -88,9 +88,8 @@ def supported(term: Term, s: Support) -> bool:
     if term.kind == "procedure":
         return term.key in s.procedures
     if term.kind == "problem" and term.unit == "opposite":  # "hypothyroidism" said as such
-        return term.key in s.opposites or bool(
-            not s.opposites & {OPPOSITES[term.key][0]} and term.key in s.problems
-        )
+        opposite_said = OPPOSITES[term.key][0] in s.opposites and term.key != "hypertension"
+        return term.key in s.opposites or (not opposite_said and term.key in s.problems)
     if term.kind == "problem" and term.unit:  # "breast cancer": that kind, or the problem
         kinds = {k for family, k in s.subtypes if family == term.key}  # said without one
         return term.unit in kinds or (not kinds and term.key in s.problems)
@@ -111,6 +110,10 @@ def contradicted(term: Term, s: Support) -> bool:
         side, part = term.key.split(" ", 1)
         return any(p == part and sd != side for sd, p in s.sides)
     if term.kind == "problem" and term.unit == "opposite":  # "hypo-" where "hyper-" was said
+        # A treated hypertensive's low pressure ("I get low blood pressure when I stand")
+        # does not contradict the diagnosis.
+        if term.key == "hypertension":
+            return False
         return OPPOSITES[term.key][0] in s.opposites and term.key not in s.opposites
     if term.kind == "problem" and term.unit:  # "colon cancer" where "breast cancer" was said
         return any(family == term.key for family, _ in s.subtypes)

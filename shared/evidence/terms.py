@@ -63,6 +63,38 @@ _PROCEDURE_OF = {form: name for name, forms in PROCEDURES.items() for form in fo
 _PROCEDURE = _phrase_pattern(list(_PROCEDURE_OF))
 _OPPOSITE_OF = {form: name for name, (_, forms) in OPPOSITES.items() for form in forms}
 _OPPOSITE = _phrase_pattern(list(_OPPOSITE_OF))
+# "your potassium is low", "my sugars have been running high": the same as "low potassium".
+_LEVEL_SAID = re.compile(
+    r"\b(potassium|sodium|calcium|blood sugars?|sugars?|glucose|blood pressure|pressure|"
+    r"thyroid|heart rate|pulse)\s+(?:(?:is|was|are|were|has|have|been|running|came|back|"
+    r"looks?|looked|seems?|still|a little|a bit|kind of|too|very|really|pretty)\s+){1,4}"
+    r"(low|high|up|elevated|down)\b"
+)
+_LEVEL_CONCEPT = {
+    "potassium": ("hyperkalemia", "hypokalemia"), "sodium": ("hypernatremia", "hyponatremia"),
+    "calcium": ("hypercalcemia", "hypocalcemia"), "sugar": ("hyperglycemia", "hypoglycemia"),
+    "glucose": ("hyperglycemia", "hypoglycemia"),
+    "blood pressure": ("hypertension", "hypotension"),
+    "pressure": ("hypertension", "hypotension"),
+    "thyroid": ("hyperthyroidism", "hypothyroidism"),
+    "heart rate": ("tachycardia", "bradycardia"), "pulse": ("tachycardia", "bradycardia"),
+}  # fmt: skip
+
+
+def _levels_said(low: str) -> set[str]:
+    """Opposite findings said as a level: "your potassium is low" -> hypokalemia. A low
+    blood pressure is not read as hypotension: a treated hypertensive says it too."""
+    out: set[str] = set()
+    for m in _LEVEL_SAID.finditer(low):
+        name = "sugar" if "sugar" in m.group(1) else m.group(1)
+        high, low_ = _LEVEL_CONCEPT[name]
+        if m.group(2) in ("high", "up", "elevated"):
+            out.add(high)
+        elif high != "hypertension":
+            out.add(low_)
+    return out
+
+
 _VITAL = _phrase_pattern(list(VITAL_WORDS))
 _LAB = _phrase_pattern(list(LAB_WORDS))
 
@@ -259,6 +291,7 @@ class Support:
         s.sides = {(m.side, m.part) for m in side_mentions(low)}
         s.subtypes = {SUBTYPES[m.group(1)] for m in _SUBTYPE.finditer(low)}
         s.opposites = {_OPPOSITE_OF[m.group(1)] for m in _OPPOSITE.finditer(low)}
+        s.opposites |= _levels_said(low)
         s.procedures = {_PROCEDURE_OF[m.group(1)] for m in _PROCEDURE.finditer(low)}
         return s
 

@@ -453,7 +453,13 @@ def test_a_problem_of_another_kind_than_was_said(
         ("i have high blood pressure", "History of hypotension.", [("problem", "high")]),
         ("my sugars have been dropping low, low blood sugar", "Hyperglycemia.",
          [("problem", "high")]),
-        ("your potassium is low", "Hyperkalemia.", [("problem", "medium")]),  # no form said
+        ("your potassium is low", "Hyperkalemia.", [("problem", "high")]),  # a level said
+        ("your sodium came back low", "Hyponatremia.", []),
+        ("my sugars have been running high", "Hypoglycemia.", [("problem", "high")]),
+        ("my blood pressure has been a little high", "Hypotension.", [("problem", "high")]),
+        # a treated hypertensive's low pressure does not contradict the diagnosis
+        ("my blood pressure has been low on the new pill", "Hypertension.", []),
+        ("i get low blood pressure when i stand up", "Hypertension.", []),
         ("i have an underactive thyroid", "Hypothyroidism.", []),
         ("i have high blood pressure", "Hypertension.", []),
         ("he gets low blood sugars at night", "Nocturnal hypoglycemia.", []),
