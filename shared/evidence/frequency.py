@@ -31,9 +31,12 @@ _DAYS = {"day": 1.0, "daily": 1.0, "week": 7.0, "weekly": 7.0, "month": 30.0, "m
 # not also "a day").
 _RATE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bevery (?:other|second) day\b|\bqod\b"), "0.5"),
+    (re.compile(r"\bevery (?:other|second) week\b"), "1/14"),  # not "biweekly": ambiguous
+    (re.compile(r"\bevery (?:other|second) month\b"), "1/60"),
     (re.compile(rf"\b(?:every|q)\s*{_N}(?:\s*(?:-|to|or)\s*{_N})?\s*(?:hours?|hrs?|h)\b"), "hours"),
     (re.compile(rf"\bevery {_N}\s*days?\b"), "days"),
     (re.compile(rf"\bevery {_N}\s*weeks?\b"), "weeks"),
+    (re.compile(rf"\bevery {_N}\s*months?\b"), "months"),
     (re.compile(rf"\b{_N}(?:\s*(?:times|x))?\s*(?:{_PER}\s*)?(day|daily|week|weekly|month|monthly)\b"),
      "times"),
     (re.compile(r"\b(?:once|one time) (?:a|per|every) (day|week|month)\b"), "times1"),
@@ -91,8 +94,8 @@ def _rate(rule: str, m: re.Match[str]) -> tuple[float, float] | None:
         lo = _value(m.group(1))
         hi = _value(m.group(2)) if m.group(2) else lo
         return (24 / max(lo, hi), 24 / min(lo, hi)) if lo and hi else None
-    if rule in ("days", "weeks"):
-        n = _value(m.group(1)) * (7 if rule == "weeks" else 1)
+    if rule in ("days", "weeks", "months"):
+        n = _value(m.group(1)) * {"days": 1, "weeks": 7, "months": 30}[rule]
         return (1 / n, 1 / n) if n else None
     if rule == "times":
         n = _value(m.group(1)) / _DAYS[m.group(2)]

@@ -28,7 +28,8 @@ def per_day(text: str) -> list[tuple[tuple[float, float] | None, bool]]:
         ("four times a day", 4), ("QID", 4), ("q.i.d.", 4), ("every 6 hours", 4),
         ("every six hours", 4), ("q6h", 4), ("q.6.h.", 4), ("every 6 hrs", 4),
         ("every 4 hours", 6), ("q4h", 6), ("every other day", 0.5), ("qod", 0.5),
-        ("every 3 days", 1 / 3),
+        ("every 3 days", 1 / 3), ("every other week", 1 / 14), ("every 2 weeks", 1 / 14),
+        ("every other month", 1 / 60), ("every 3 months", 1 / 90), ("every six months", 1 / 180),
     ],
 )  # fmt: skip
 def test_every_way_of_writing_a_rate(text: str, rate: float) -> None:
