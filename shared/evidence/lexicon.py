@@ -55,7 +55,18 @@ DRUG_NAMES: frozenset[str] = _lexicon(
     ceftriaxone rocephin cefpodoxime septra naprosyn mobic diclofenac voltaren ketorolac
     toradol indomethacin hydromorphone dilaudid percocet oxycontin vicodin norco cipro
     levaquin moxifloxacin clarithromycin biaxin erythromycin minocycline tetracycline
-    benazepril quinapril captopril piperacillin nafcillin unasyn zosyn
+    benazepril quinapril captopril piperacillin nafcillin unasyn zosyn polyethylene
+    valacyclovir valtrex acyclovir tirzepatide mounjaro dulaglutide trulicity sacubitril
+    entresto ticagrelor brilinta dabigatran pradaxa temazepam restoril bisacodyl dulcolax
+    promethazine phenergan metaxalone skelaxin tizanidine zanaflex baclofen divalproex
+    depakote phenytoin dilantin carbamazepine tegretol donepezil aricept memantine namenda
+    carbidopa levodopa sinemet ropinirole requip pramipexole mirapex tolterodine detrol
+    solifenacin vesicare dutasteride avodart fluconazole diflucan miconazole monistat
+    oseltamivir tamiflu nirmatrelvir paxlovid amphetamine adderall methylphenidate ritalin
+    ranitidine zantac norvasc zocor glucophage klonopin flomax protonix advair symbicort
+    proair flexeril toprol lopressor zestril prinivil cozaar diovan medrol imitrex effexor
+    paxil abilify valium ultram suboxone narcan miralax colace imodium reglan robaxin
+    topamax lamictal ditropan proscar cialis viagra estrace provera flagyl macrobid
     """
 )
 
@@ -83,6 +94,30 @@ BRAND_GENERIC: dict[str, str] = {
     "oxycontin": "oxycodone", "vicodin": "hydrocodone", "norco": "hydrocodone",
     "cipro": "ciprofloxacin", "levaquin": "levofloxacin", "biaxin": "clarithromycin",
     "unasyn": "ampicillin", "zosyn": "piperacillin",
+    "valtrex": "valacyclovir", "mounjaro": "tirzepatide", "trulicity": "dulaglutide",
+    "entresto": "sacubitril", "brilinta": "ticagrelor", "pradaxa": "dabigatran",
+    "restoril": "temazepam", "dulcolax": "bisacodyl", "phenergan": "promethazine",
+    "skelaxin": "metaxalone", "zanaflex": "tizanidine", "depakote": "divalproex",
+    "dilantin": "phenytoin", "tegretol": "carbamazepine", "aricept": "donepezil",
+    "namenda": "memantine", "sinemet": "carbidopa", "requip": "ropinirole",
+    "mirapex": "pramipexole", "detrol": "tolterodine", "vesicare": "solifenacin",
+    "avodart": "dutasteride", "diflucan": "fluconazole", "monistat": "miconazole",
+    "tamiflu": "oseltamivir", "paxlovid": "nirmatrelvir", "adderall": "amphetamine",
+    "ritalin": "methylphenidate", "zantac": "ranitidine", "norvasc": "amlodipine",
+    "zocor": "simvastatin", "glucophage": "metformin", "klonopin": "clonazepam",
+    "flomax": "tamsulosin", "protonix": "pantoprazole", "advair": "fluticasone",
+    "symbicort": "budesonide", "proair": "albuterol", "flexeril": "cyclobenzaprine",
+    "toprol": "metoprolol", "lopressor": "metoprolol", "zestril": "lisinopril",
+    "prinivil": "lisinopril", "cozaar": "losartan", "diovan": "valsartan",
+    "medrol": "methylprednisolone", "imitrex": "sumatriptan", "effexor": "venlafaxine",
+    "paxil": "paroxetine", "abilify": "aripiprazole", "valium": "diazepam",
+    "ultram": "tramadol", "suboxone": "buprenorphine", "narcan": "naloxone",
+    "miralax": "polyethylene", "colace": "docusate", "imodium": "loperamide",
+    "reglan": "metoclopramide", "robaxin": "methocarbamol", "topamax": "topiramate",
+    "lamictal": "lamotrigine", "ditropan": "oxybutynin", "proscar": "finasteride",
+    "cialis": "tadalafil", "viagra": "sildenafil", "estrace": "estradiol",
+    "provera": "medroxyprogesterone", "flagyl": "metronidazole",
+    "macrobid": "nitrofurantoin",
 }  # fmt: skip
 
 # Problem names: each group is one problem, first name canonical. Generous on purpose: a

@@ -537,3 +537,24 @@ def test_a_pain_score_against_the_score_said(
     """Before, "Pain 8/10." against "about a six" was a medium "number not said", and "Pain
     7/10." against "the pain is a seven" a medium false alarm (the 10 was not said)."""
     assert flags(said, written) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "written"),
+    [
+        ("i take toprol every morning", "Takes metoprolol daily."),
+        ("i'm on norvasc", "On amlodipine."),
+        ("she gave me valtrex", "Prescribed valacyclovir."),
+        ("i use the proair when i need it", "Albuterol as needed."),
+        ("i take flomax at night", "Tamsulosin nightly."),
+        ("i just started mounjaro", "Started tirzepatide."),
+    ],
+)
+def test_brand_and_generic_names_restate_each_other(said: str, written: str) -> None:
+    """Before, these brands were not known: the generic in the note was a high "drug not
+    said" (and the brand in a note was not checked at all)."""
+    assert flags(said, written) == []
+
+
+def test_a_newly_known_drug_nobody_said_is_flagged() -> None:
+    assert ("drug", "high") in flags("i take lisinopril", "Takes lisinopril and Eliquis. Valtrex.")
