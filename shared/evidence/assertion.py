@@ -32,7 +32,8 @@ Experiencer = Literal["patient", "family"]
 # Where a problem stands: gone ("the cough has resolved") or still there ("persists").
 Status = Literal["resolved", "ongoing"]
 # Its course: getting better or worse ("the cough is improving", "worsening headaches").
-Course = Literal["better", "worse"]
+# "no better" / "no worse": a denied course, which a note's "improving" / "worsening" contradicts.
+Course = Literal["better", "worse", "no better", "no worse"]
 
 # A question about having something: "any ...", "do you have ...", "have you had ...".
 _YES_NO = re.compile(
@@ -225,7 +226,8 @@ class Mention:
         if self.reading is not None:
             return f"{self.reading} ({who}{prefix}{self.concept})"
         if self.course is not None:
-            return f"{who}{prefix}{self.concept}, getting {self.course}"
+            course = self.course if self.course.startswith("no ") else f"getting {self.course}"
+            return f"{who}{prefix}{self.concept}, {course}"
         return f"{who}{prefix}{self.concept}"
 
 
@@ -482,10 +484,13 @@ def _course(after: str, before: str) -> Course | None:
     """The course said of a concept: better, worse, or None (none said, or both)."""
     after = " ".join(after.split()[:_STATUS_REACH])
     found: set[Course] = set()
-    for pattern, course in ((_BETTER_AFTER, "better"), (_WORSE_AFTER, "worse")):
+    cues: tuple[tuple[re.Pattern[str], Course, Course], ...] = (
+        (_BETTER_AFTER, "better", "no better"), (_WORSE_AFTER, "worse", "no worse"),
+    )  # fmt: skip
+    for pattern, course, denied in cues:
         m = _cue(pattern, after)
-        if m is not None and not _DENIED_BEFORE.search(after[: m.start()]):
-            found.add(course)  # type: ignore[arg-type]
+        if m is not None:
+            found.add(denied if _DENIED_BEFORE.search(after[: m.start()]) else course)
     for pattern, course in _COURSE_BEFORE:
         m = pattern.search(before)
         if m and not _NEW_CLAUSE.search(before[m.end(1) :]):

@@ -281,12 +281,13 @@ def _concept_finding(m: Mention, said: list[Said], past: bool = False) -> Findin
     same_who = [s.mention for s in said if s.mention.experiencer == m.experiencer]
     if not same_who:
         return Finding("experiencer", "high", m.text, f"said: {said[0].mention.said()}")
-    if m.course is not None:
-        # "Cough is worsening." against "the cough is getting better" (or the reverse).
-        other = "worse" if m.course == "better" else "better"
+    if m.course in ("better", "worse"):
+        # "Cough is worsening." against "the cough is getting better" (or the reverse), and
+        # "Cough is improving." against "the cough is no better".
+        others = {"better": {"worse", "no better"}, "worse": {"better", "no worse"}}[m.course]
         courses = {s.course for s in same_who}
-        if other in courses and m.course not in courses:
-            shown = next(s for s in same_who if s.course == other)
+        if others & courses and m.course not in courses:
+            shown = next(s for s in same_who if s.course in others)
             return Finding("temporality", "high", m.text, f"said: {shown.said()}")
     if m.status is not None:
         # "Cough resolved" against "still there" (or the reverse), whoever said it last.
