@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from shared.evidence.lexicon import OPPOSITES
+from shared.evidence.lexicon import NOT_CONTRADICTED_BY_OPPOSITE, OPPOSITES
 from shared.evidence.quantities import in_days, same_duration
 from shared.evidence.terms import Kind, Support, Term, _mg, claims
 
@@ -88,7 +88,9 @@ def supported(term: Term, s: Support) -> bool:
     if term.kind == "procedure":
         return term.key in s.procedures
     if term.kind == "problem" and term.unit == "opposite":  # "hypothyroidism" said as such
-        opposite_said = OPPOSITES[term.key][0] in s.opposites and term.key != "hypertension"
+        opposite_said = (
+            OPPOSITES[term.key][0] in s.opposites and term.key not in NOT_CONTRADICTED_BY_OPPOSITE
+        )
         return term.key in s.opposites or (not opposite_said and term.key in s.problems)
     if term.kind == "problem" and term.unit:  # "breast cancer": that kind, or the problem
         kinds = {k for family, k in s.subtypes if family == term.key}  # said without one
@@ -110,9 +112,7 @@ def contradicted(term: Term, s: Support) -> bool:
         side, part = term.key.split(" ", 1)
         return any(p == part and sd != side for sd, p in s.sides)
     if term.kind == "problem" and term.unit == "opposite":  # "hypo-" where "hyper-" was said
-        # A treated hypertensive's low pressure ("I get low blood pressure when I stand")
-        # does not contradict the diagnosis.
-        if term.key == "hypertension":
+        if term.key in NOT_CONTRADICTED_BY_OPPOSITE:
             return False
         return OPPOSITES[term.key][0] in s.opposites and term.key not in s.opposites
     if term.kind == "problem" and term.unit:  # "colon cancer" where "breast cancer" was said

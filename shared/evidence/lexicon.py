@@ -23,7 +23,7 @@ def by_canonical(groups: Mapping[K, Iterable[str]]) -> dict[str, K]:
 
 
 # Generic and brand names common in primary care. The editor's medication flags extend it.
-DRUG_NAMES: frozenset[str] = _lexicon(
+_LISTED_DRUGS: frozenset[str] = _lexicon(
     """
     meclizine hydralazine clonidine isosorbide labetalol hydroxyurea celexa celebrex
     acetaminophen tylenol ibuprofen advil motrin naproxen aleve aspirin celecoxib meloxicam
@@ -56,17 +56,14 @@ DRUG_NAMES: frozenset[str] = _lexicon(
     toradol indomethacin hydromorphone dilaudid percocet oxycontin vicodin norco cipro
     levaquin moxifloxacin clarithromycin biaxin erythromycin minocycline tetracycline
     benazepril quinapril captopril piperacillin nafcillin unasyn zosyn polyethylene
-    valacyclovir valtrex acyclovir tirzepatide mounjaro dulaglutide trulicity sacubitril
-    entresto ticagrelor brilinta dabigatran pradaxa temazepam restoril bisacodyl dulcolax
-    promethazine phenergan metaxalone skelaxin tizanidine zanaflex baclofen divalproex
-    depakote phenytoin dilantin carbamazepine tegretol donepezil aricept memantine namenda
-    carbidopa levodopa sinemet ropinirole requip pramipexole mirapex tolterodine detrol
-    solifenacin vesicare dutasteride avodart fluconazole diflucan miconazole monistat
-    oseltamivir tamiflu nirmatrelvir paxlovid amphetamine adderall methylphenidate ritalin
-    ranitidine zantac norvasc zocor glucophage klonopin flomax protonix advair symbicort
-    proair flexeril toprol lopressor zestril prinivil cozaar diovan medrol imitrex effexor
-    paxil abilify valium ultram suboxone narcan miralax colace imodium reglan robaxin
-    topamax lamictal ditropan proscar cialis viagra estrace provera flagyl macrobid
+    valacyclovir acyclovir tirzepatide dulaglutide sacubitril
+    ticagrelor dabigatran temazepam bisacodyl
+    promethazine metaxalone tizanidine baclofen divalproex
+    phenytoin carbamazepine donepezil memantine
+    carbidopa levodopa ropinirole pramipexole tolterodine
+    solifenacin dutasteride fluconazole miconazole
+    oseltamivir nirmatrelvir amphetamine methylphenidate
+    ranitidine
     """
 )
 
@@ -119,6 +116,11 @@ BRAND_GENERIC: dict[str, str] = {
     "provera": "medroxyprogesterone", "flagyl": "metronidazole",
     "macrobid": "nitrofurantoin",
 }  # fmt: skip
+
+# Every drug name checked: the listed ones and each brand and generic of the map above.
+DRUG_NAMES: frozenset[str] = (
+    _LISTED_DRUGS | frozenset(BRAND_GENERIC) | frozenset(BRAND_GENERIC.values())
+)
 
 # Problem names: each group is one problem, first name canonical. Generous on purpose: a
 # note says "hypertension" where the patient said "my blood pressure".
@@ -272,6 +274,10 @@ PROCEDURES: dict[str, tuple[str, ...]] = {
     "pacemaker": ("pacemaker",),
     "spinal fusion": ("spinal fusion", "back fusion", "fusion surgery", "fused"),
 }  # fmt: skip
+
+# Opposites a measurement does not contradict: a treated hypertensive's low pressure ("I get
+# low blood pressure when I stand up") leaves the diagnosis standing.
+NOT_CONTRADICTED_BY_OPPOSITE = frozenset({"hypertension"})
 
 # Laboratory results and measures a clinician reads out: a value said after one of these
 # names is that result ("your a1c came back at seven point two").
